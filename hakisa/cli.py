@@ -1,0 +1,65 @@
+"""`hakisa <verb> …`: thin wrappers over the functions notebooks call directly.
+
+Each verb lives in its own module, imported only when that verb runs, so `hakisa --help` starts in
+well under a second (SerpentAI took ~20 s to launch). A module provides `add_args(parser)` and
+`main(args) -> int | None`. The table below is the whole dispatch: no registry, no plugins.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# verb: (module, one-line help)
+VERBS: dict[str, tuple[str, str]] = {
+    "demo": ("hakisa.demo", "train briefly on the duel sim, then play the real browser page"),
+    "bench": ("hakisa.bench", "benchmarks that print JSON (io, duel, train)"),
+    "duel": ("hakisa.envs.duel.web", "serve / open the browser duel page"),
+    "record": ("hakisa.phases.teacher", "human teacher: record a live window into an episode store"),
+    "study": ("hakisa.phases.study", "behaviour cloning from recorded episodes"),
+    "data": ("hakisa.data.cli", "inspect, validate and export episode stores"),
+    "train": ("hakisa.phases.train", "fast online training (PPO / DQN) on vector envs"),
+    "explore": ("hakisa.phases.explore", "let an agent play and write episodes"),
+    "consolidate": ("hakisa.phases.consolidate", "offline learning from stored episodes"),
+    "play": ("hakisa.phases.play", "evaluate a checkpoint (sim, retro or a live window)"),
+    "evolve": ("hakisa.phases.evolve", "evolutionary search (GA or OpenAI-ES)"),
+    "plot": ("hakisa.plot", "learning curves and diagnostics as PNGs"),
+    "diagnose": ("hakisa.diagnose", "dead units, gradients, entropy, saliency for a checkpoint"),
+    "arena": ("hakisa.arena", "leaderboard of checkpoints against the duel tiers"),
+}
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hakisa", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name, (module, help_) in VERBS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        if name == verb:  # only the chosen verb's module is imported
+            mod = _load(module, name)
+            mod.add_args(p)
+            p.set_defaults(_main=mod.main)
+    return parser
+
+
+def _load(module: str, verb: str):
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and (e.name == module or module.startswith(e.name + ".")):
+            sys.exit(f"hakisa {verb}: not available in this build ({module} is missing)")
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(verb if verb in VERBS else None)
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return 0
+    return int(args._main(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up (idempotent) and runs the default test suite. Slow tests: HAKISA_SLOW=1 or pytest -m slow.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup.sh
+marker='not slow'
+[[ "${HAKISA_SLOW:-0}" == 1 ]] && marker=''
+exec .venv/bin/python -m pytest -m "$marker" "$@"
