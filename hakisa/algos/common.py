@@ -1,0 +1,82 @@
+"""The few things every learner repeats: threads, seeding, run dirs, episode bookkeeping."""
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def setup_torch(threads: int = 0, seed: int | None = None) -> None:
+    """threads=0: one per core up to 2. More intra-op threads than cores only adds contention on a
+    shared 2-core box, and env stepping wants a core too."""
+    torch.set_num_threads(threads or max(1, min(2, os.cpu_count() or 1)))
+    if seed is not None:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+
+def start_run(run_dir: str | os.PathLike | None, args, extra: dict | None = None):
+    """Create runs/<name>/, write config.json, return a TensorBoard SummaryWriter (or None)."""
+    if run_dir is None:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg = {"args": asdict(args) if is_dataclass(args) else dict(args), **(extra or {})}
+    (run_dir / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
+    return SummaryWriter(str(run_dir))
+
+
+class EpisodeStats:
+    """Per-env running return/length; `update` returns the episodes that just finished.
+
+    Works with SAME_STEP autoreset: the step that ends an episode carries its last reward, and its
+    info (read with the `_key` masks, Gymnasium's convention) describes the finished episode.
+    """
+
+    def __init__(self, n: int):
+        self.ret = np.zeros(n, np.float64)
+        self.len = np.zeros(n, np.int64)
+
+    def update(self, rewards, terminated, truncated, infos) -> list[dict]:
+        self.ret += rewards
+        self.len += 1
+        done = np.logical_or(terminated, truncated)
+        out = []
+        if done.any():
+            winners = infos.get("winner") if isinstance(infos, dict) else None
+            wmask = infos.get("_winner", np.ones(len(done), bool)) if winners is not None else None
+            for i in np.flatnonzero(done):
+                ep = {"return": float(self.ret[i]), "length": int(self.len[i])}
+                if winners is not None and wmask[i]:
+                    ep["winner"] = int(winners[i])
+                out.append(ep)
+                self.ret[i] = 0.0
+                self.len[i] = 0
+        return out
+
+
+def summarize(episodes: list[dict]) -> dict:
+    """episodes, mean_return, mean_length and, where the env reports winners, win_rate."""
+    if not episodes:
+        return {"episodes": 0}
+    s = {"episodes": len(episodes),
+         "mean_return": float(np.mean([e["return"] for e in episodes])),
+         "std_return": float(np.std([e["return"] for e in episodes])),
+         "mean_length": float(np.mean([e["length"] for e in episodes]))}
+    w = [e["winner"] for e in episodes if "winner" in e]
+    if w:
+        s["win_rate"] = float(np.mean([x == 1 for x in w]))
+    return s
+
+
+def obs_tensor(obs) -> torch.Tensor:
+    """numpy uint8 obs -> torch uint8 without a copy when possible."""
+    return torch.from_numpy(np.ascontiguousarray(obs))

@@ -1,0 +1,223 @@
+"""PPO on vector envs with the factorised [command, x, y] action (CleanRL's ppo_atari.py, adapted).
+
+Differences from CleanRL, each for a reason:
+- the action is a triple; the clipped surrogate uses the JOINT log-prob log p(c) + m(c)(log p(x) + log p(y)),
+  m = input_map.uses_xy, so the ratio is the ratio of the whole action's probabilities;
+- observations stay uint8 in the rollout buffer (4x less memory and copying than float32);
+- SAME_STEP autoreset: when an episode is cut by a time limit, the value of `info["final_obs"]` is
+  bootstrapped into that step's reward (a timeout is not a death);
+- the KL early stop breaks out of BOTH the minibatch and the epoch loop.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from hakisa.algos.common import EpisodeStats, setup_torch, start_run, summarize
+from hakisa.envs.make import contract
+from hakisa.model import HakisaNet, save_checkpoint
+
+
+@dataclass
+class Args:
+    total_steps: int = 1_000_000
+    """total env steps (summed over the vector envs)"""
+    num_steps: int = 128
+    """steps per env per rollout"""
+    lr: float = 2.5e-4
+    """Adam learning rate"""
+    anneal_lr: bool = True
+    """linearly anneal the learning rate to 0 over training"""
+    gamma: float = 0.99
+    """discount factor"""
+    gae_lambda: float = 0.95
+    """GAE lambda"""
+    num_minibatches: int = 4
+    """minibatches per epoch"""
+    update_epochs: int = 4
+    """epochs over each rollout"""
+    norm_adv: bool = True
+    """normalise advantages per minibatch"""
+    clip_coef: float = 0.1
+    """surrogate clipping coefficient"""
+    clip_vloss: bool = True
+    """clip the value loss around the old values"""
+    ent_coef: float = 0.01
+    """entropy bonus coefficient"""
+    vf_coef: float = 0.5
+    """value loss coefficient"""
+    max_grad_norm: float = 0.5
+    """global gradient-norm clip"""
+    target_kl: float | None = None
+    """stop the update (all remaining epochs) once the approx KL exceeds this; None: never"""
+    seed: int = 0
+    """torch/numpy seed (the env's seed is given where it is made)"""
+    encoder: str = "small"
+    """encoder: small | nature | torchvision:<name>"""
+    hidden: int = 256
+    """trunk width"""
+    threads: int = 0
+    """torch threads; 0: one per core up to 2"""
+    save_every: int = 50
+    """save runs/<name>/checkpoint every this many updates (and at the end)"""
+    log_every: int = 1
+    """write TensorBoard losses every this many updates"""
+    progress: bool = True
+    """show a tqdm progress bar"""
+
+
+def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | None = None) -> dict:
+    """Train PPO on a SAME_STEP vector env. Returns metrics; writes run_dir/{config.json, TB, checkpoint, best}."""
+    setup_torch(args.threads, args.seed)
+    spec, imap = contract(envs)
+    n = envs.num_envs
+    net = net or HakisaNet(spec, imap, args.encoder, args.hidden)
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr, eps=1e-5)
+    writer = start_run(run_dir, args, {"algo": "ppo", "obs_spec": spec.to_dict(), "input_map": imap.to_dict()})
+    batch = n * args.num_steps
+    mb_size = batch // args.num_minibatches
+    num_updates = max(1, args.total_steps // batch)
+
+    obs_buf = torch.zeros((args.num_steps, n) + spec.shape, dtype=torch.uint8)
+    act_buf = torch.zeros((args.num_steps, n, 3), dtype=torch.long)
+    logp_buf = torch.zeros((args.num_steps, n))
+    rew_buf = torch.zeros((args.num_steps, n))
+    done_buf = torch.zeros((args.num_steps, n))
+    val_buf = torch.zeros((args.num_steps, n))
+
+    next_obs, _ = envs.reset(seed=args.seed)
+    next_obs = torch.from_numpy(np.asarray(next_obs))
+    next_done = torch.zeros(n)
+    stats, finished, recent = EpisodeStats(n), [], []
+    best_score, grad_steps, global_step = -np.inf, 0, 0
+    start = time.time()
+    info_last: dict = {}
+    bar = tqdm(total=num_updates * batch, disable=not args.progress, unit="step", desc="ppo")
+
+    for update in range(1, num_updates + 1):
+        if args.anneal_lr:
+            opt.param_groups[0]["lr"] = (1.0 - (update - 1.0) / num_updates) * args.lr
+        # ---- rollout ---------------------------------------------------------------------------
+        for step in range(args.num_steps):
+            obs_buf[step] = next_obs
+            done_buf[step] = next_done
+            with torch.inference_mode():
+                lc, lx, ly, value = net.policy(next_obs)
+                # Gumbel-max sampling: one fused op per head instead of Categorical's bookkeeping
+                a = torch.stack([(lg - torch.log(-torch.log(torch.rand_like(lg).clamp_(1e-12, 1.0)))).argmax(1)
+                                 for lg in (lc, lx, ly)], 1)
+                a = net.canonical(a)
+                logp, _ = net.dist_logp_entropy(lc, lx, ly, a)
+            act_buf[step], logp_buf[step], val_buf[step] = a, logp, value
+            obs, reward, term, trunc, infos = envs.step(a.numpy())
+            env_reward = np.asarray(reward, dtype=np.float32)
+            reward = env_reward.copy()
+            if np.any(trunc & ~term) and "final_obs" in infos:
+                # a time-limit cut: bootstrap with V(final obs) rather than treating it as a death
+                idx = np.flatnonzero(trunc & ~term & infos.get("_final_obs", trunc))
+                if len(idx):
+                    fin = torch.from_numpy(np.stack([infos["final_obs"][i] for i in idx]))
+                    with torch.inference_mode():
+                        reward[idx] += args.gamma * net.policy(fin)[3].numpy()
+            rew_buf[step] = torch.from_numpy(reward)
+            next_obs = torch.from_numpy(np.asarray(obs))
+            next_done = torch.from_numpy(np.logical_or(term, trunc).astype(np.float32))
+            for ep in stats.update(env_reward, term, trunc, infos):
+                finished.append(ep)
+                recent.append(ep)
+            global_step += n
+        bar.update(batch)
+
+        # ---- GAE ---------------------------------------------------------------------------------
+        with torch.inference_mode():
+            next_value = net.policy(next_obs)[3]
+        adv = torch.zeros_like(rew_buf)
+        lastgaelam = torch.zeros(n)
+        for t in reversed(range(args.num_steps)):
+            nonterminal = 1.0 - (next_done if t == args.num_steps - 1 else done_buf[t + 1])
+            nextv = next_value if t == args.num_steps - 1 else val_buf[t + 1]
+            delta = rew_buf[t] + args.gamma * nextv * nonterminal - val_buf[t]
+            lastgaelam = delta + args.gamma * args.gae_lambda * nonterminal * lastgaelam
+            adv[t] = lastgaelam
+        ret = adv + val_buf
+
+        b_obs, b_act = obs_buf.reshape((-1,) + spec.shape), act_buf.reshape(-1, 3)
+        b_logp, b_adv, b_ret, b_val = logp_buf.reshape(-1), adv.reshape(-1), ret.reshape(-1), val_buf.reshape(-1)
+
+        # ---- update ------------------------------------------------------------------------------
+        clipfracs, approx_kl, stop = [], torch.tensor(0.0), False
+        for epoch in range(args.update_epochs):
+            perm = torch.randperm(batch)
+            for s in range(0, batch, mb_size):
+                mb = perm[s:s + mb_size]
+                lc, lx, ly, newv = net.policy(b_obs[mb])
+                newlogp, ent = net.dist_logp_entropy(lc, lx, ly, b_act[mb])
+                logratio = newlogp - b_logp[mb]
+                ratio = logratio.exp()
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - logratio).mean()  # Schulman's k3 estimator
+                    clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean().item())
+                mb_adv = b_adv[mb]
+                if args.norm_adv:
+                    mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+                pg_loss = torch.max(-mb_adv * ratio, -mb_adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)).mean()
+                if args.clip_vloss:
+                    v_clipped = b_val[mb] + (newv - b_val[mb]).clamp(-args.clip_coef, args.clip_coef)
+                    v_loss = 0.5 * torch.max((newv - b_ret[mb]) ** 2, (v_clipped - b_ret[mb]) ** 2).mean()
+                else:
+                    v_loss = 0.5 * ((newv - b_ret[mb]) ** 2).mean()
+                ent_loss = ent.mean()
+                loss = pg_loss - args.ent_coef * ent_loss + args.vf_coef * v_loss
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = nn.utils.clip_grad_norm_(net.parameters(), args.max_grad_norm)
+                opt.step()
+                grad_steps += 1
+                if args.target_kl is not None and approx_kl.item() > args.target_kl:
+                    stop = True
+                    break  # out of the minibatch loop...
+            if stop:
+                break  # ...and out of the epoch loop: no more updates on this rollout
+
+        # ---- logging / checkpoints ---------------------------------------------------------------
+        recent = recent[-100:]
+        summ = summarize(recent)
+        info_last = {"global_step": global_step, "update": update, "grad_steps": grad_steps,
+                     "approx_kl": float(approx_kl), "sps": global_step / (time.time() - start), **summ}
+        if writer is not None:
+            for ep in finished:
+                writer.add_scalar("charts/episodic_return", ep["return"], global_step)
+                writer.add_scalar("charts/episodic_length", ep["length"], global_step)
+            if "win_rate" in summ:
+                writer.add_scalar("charts/win_rate", summ["win_rate"], global_step)
+            if update % args.log_every == 0:
+                writer.add_scalar("charts/learning_rate", opt.param_groups[0]["lr"], global_step)
+                writer.add_scalar("charts/grad_norm", float(grad_norm), global_step)
+                writer.add_scalar("charts/sps", info_last["sps"], global_step)
+                writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
+                writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
+                writer.add_scalar("losses/entropy", ent_loss.item(), global_step)
+                writer.add_scalar("losses/approx_kl", float(approx_kl), global_step)
+                writer.add_scalar("losses/clipfrac", float(np.mean(clipfracs)), global_step)
+        finished = []
+        if summ.get("episodes", 0):
+            bar.set_postfix({k: round(summ[k], 3) for k in ("mean_return", "win_rate") if k in summ})
+        if run_dir is not None:
+            score = summ.get("win_rate", summ.get("mean_return", -np.inf)) if summ.get("episodes", 0) >= 10 else -np.inf
+            if score > best_score:
+                best_score = score
+                save_checkpoint(Path(run_dir) / "best", net, {"algo": "ppo", **asdict(args)}, info_last)
+            if update % args.save_every == 0 or update == num_updates:
+                save_checkpoint(Path(run_dir) / "checkpoint", net, {"algo": "ppo", **asdict(args)}, info_last)
+    bar.close()
+    if writer is not None:
+        writer.close()
+    info_last["time_s"] = time.time() - start
+    return info_last
+

@@ -1,0 +1,203 @@
+"""`hakisa bench io|duel|train`: benchmarks that print ONE JSON object as their last line.
+
+  io     the model-free live loop (capture -> preprocess -> decide -> send) against a real 640x360 X
+         window, under a private Xvfb unless --display is given. Targets: capture+preprocess <= 1 ms
+         p50, loop p99 <= 3 ms.
+  duel   the duel sim / vector env speed      (hakisa.envs.duel.bench.run(args), imported lazily)
+  train  learner throughput vs SB3            (hakisa.algos.bench.run(args), imported lazily)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+BENCH_TITLE = "hakisa bench io window"
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bench", metavar="WHICH", required=True)
+    io = sub.add_parser("io", help="live capture/input loop timings against a real X window",
+                        description="Times the model-free live loop (capture -> preprocess -> decide -> send) "
+                        "against a real 640x360 X window typing random duel commands, under a private Xvfb "
+                        "unless --display is given. Prints one JSON line. Targets: capture+preprocess <= 1 ms "
+                        "p50, loop p99 <= 3 ms.")
+    io.add_argument("--steps", type=int, default=600, help="loop steps to time")
+    io.add_argument("--hz", type=float, default=120.0, help="loop rate (0: as fast as possible)")
+    io.add_argument("--width", type=int, default=640, help="window width")
+    io.add_argument("--height", type=int, default=360, help="window height")
+    io.add_argument("--hold", type=int, default=1,
+                    help="steps each random command is held (1: a new command every step, the worst case)")
+    io.add_argument("--display", default=None,
+                    help="use this existing X display instead of a private Xvfb (keys go only to the bench's "
+                         "own window: the sink pauses whenever it loses focus)")
+    io.add_argument("--seed", type=int, default=0)
+    io.add_argument("--json-only", action="store_true", help="print only the JSON line")
+    io.set_defaults(_run=run_io)
+
+    duel = sub.add_parser("duel", help="duel sim and vector env throughput (duel-page's bench)")
+    duel.add_argument("--num-envs", type=int, default=None, help="vector env width (default: the bench's own)")
+    duel.add_argument("--steps", type=int, default=None, help="steps to time (default: the bench's own)")
+    duel.add_argument("--tier", default="normal")
+    duel.add_argument("--seed", type=int, default=0)
+    duel.add_argument("--json-only", action="store_true", help="print only the JSON line")
+    duel.set_defaults(_run=lambda a: _delegate("hakisa.envs.duel.bench", a))
+
+    train = sub.add_parser("train", help="learner env steps/s, ours vs SB3 (learners' bench)")
+    train.add_argument("--algo", default="ppo", help="learner to time")
+    train.add_argument("--num-envs", type=int, default=None, help="vector env width (default: the bench's own)")
+    train.add_argument("--steps", type=int, default=None, help="env steps to time (default: the bench's own)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--json-only", action="store_true", help="print only the JSON line")
+    train.set_defaults(_run=lambda a: _delegate("hakisa.algos.bench", a))
+
+
+def main(args: argparse.Namespace) -> int | None:
+    return args._run(args)
+
+
+def _delegate(module: str, args: argparse.Namespace) -> int | None:
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and module.startswith(e.name):
+            sys.exit(f"hakisa bench {args.bench}: not available in this build ({module} is missing)")
+        raise
+    return mod.run(args)
+
+
+# ---- bench io --------------------------------------------------------------------------------
+def _window(title: str, width: int, height: int) -> None:
+    """The bench's X client (run in its own process): an animated window that counts the keys it gets.
+
+    A square moves every 1/60 s so captures see a changing picture, as they would in a game. When
+    stdin closes it prints {"key_press": n, "key_release": m} and exits.
+    """
+    import select
+
+    from Xlib import X, display
+
+    dpy = display.Display()
+    scr = dpy.screen()
+    win = scr.root.create_window(0, 0, width, height, 0, scr.root_depth, X.InputOutput, X.CopyFromParent,
+                                 background_pixel=0x202830,
+                                 event_mask=X.ExposureMask | X.KeyPressMask | X.KeyReleaseMask)
+    win.set_wm_name(title)
+    win.map()
+    fg, bg = win.create_gc(foreground=0xE0C040), win.create_gc(foreground=0x202830)
+    counts = {"key_press": 0, "key_release": 0}
+    t0, x, ready = time.monotonic(), 0, False
+
+    def drain():
+        nonlocal ready
+        while dpy.pending_events():
+            ev = dpy.next_event()
+            if ev.type == X.Expose and not ready:
+                ready = True
+                print(f"READY {win.id}", flush=True)
+            elif ev.type == X.KeyPress:
+                counts["key_press"] += 1
+            elif ev.type == X.KeyRelease:
+                counts["key_release"] += 1
+
+    while True:
+        drain()
+        win.fill_rectangle(bg, x, height // 3, 40, 40)
+        x = int((time.monotonic() - t0) * 240) % max(1, width - 40)
+        win.fill_rectangle(fg, x, height // 3, 40, 40)
+        dpy.flush()
+        r, _, _ = select.select([dpy.fileno(), sys.stdin], [], [], 1 / 60)
+        if sys.stdin in r and not os.read(sys.stdin.fileno(), 4096):
+            dpy.sync()  # whatever the server delivered before the bench hung up is counted
+            drain()
+            print(json.dumps(counts), flush=True)
+            return
+
+
+def run_io(args: argparse.Namespace) -> int:
+    from hakisa.xserver import Xvfb
+
+    server, outer_display = None, os.environ.get("DISPLAY")
+    if args.display is None:  # a private server: never draw on, or type into, someone's desktop
+        server = Xvfb(1280, 720)
+        os.environ["DISPLAY"] = server.start()
+    else:
+        os.environ["DISPLAY"] = args.display
+    win = None
+    try:
+        win = subprocess.Popen([sys.executable, "-c", f"from hakisa.bench import _window; "
+                                f"_window({BENCH_TITLE!r}, {args.width}, {args.height})"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = win.stdout.readline()
+        if not line.startswith("READY"):
+            raise RuntimeError(f"the bench window did not start ({line!r})")
+        summary = _time_loop(args, int(line.split()[1]))
+        win.stdin.close()
+        received = json.loads(win.stdout.readline() or "{}")
+        summary.update({f"window_{k}": v for k, v in received.items()})
+    finally:
+        if win is not None and win.poll() is None:
+            win.kill()
+        if server is not None:
+            server.stop()
+        if outer_display is None:  # callable from a notebook: leave DISPLAY as we found it
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = outer_display
+    if not args.json_only:
+        print(f"[bench io] {summary['steps']} steps at {summary['hz_target']} Hz on a "
+              f"{args.width}x{args.height} window ({summary['display']}): capture+preprocess p50 "
+              f"{summary['capture_plus_preprocess_ms_p50']} ms (target <= 1), loop p99 {summary['loop_ms_p99']} ms "
+              f"(target <= 3)", file=sys.stderr)
+    print(json.dumps(summary))
+    return 0
+
+
+def _time_loop(args: argparse.Namespace, wid: int) -> dict:
+    from Xlib import X, display
+
+    from hakisa.capture import Capture
+    from hakisa.input_map import InputMap
+    from hakisa.live import run_loop
+    from hakisa.sink import PynputSink
+
+    dpy = display.Display()  # give our window the keyboard, as a click on it would
+    dpy.set_input_focus(dpy.create_resource_object("window", wid), X.RevertToParent, X.CurrentTime)
+    dpy.sync()
+    imap = InputMap.load("duel")
+    rng = np.random.default_rng(args.seed)
+    action = np.zeros(3, dtype=np.int64)
+
+    def decide(obs: np.ndarray) -> np.ndarray:  # model-free: a random duel command, held `hold` steps
+        decide.n += 1
+        if (decide.n - 1) % max(1, args.hold) == 0:
+            action[0] = rng.integers(len(imap.commands))
+        return action
+
+    decide.n = 0
+    with Capture(window=wid) as cap, PynputSink(imap, cap) as sink:
+        run_loop(cap, sink, decide, steps=20, hz=0)  # warm-up: first grabs set up shared memory
+        decide.n = 0
+        stats = run_loop(cap, sink, decide, steps=args.steps, hz=args.hz)
+        focused = cap.has_focus()
+    dpy.close()
+    s = stats.summary()
+    out = {k: s[k] for k in ("capture_ms_p50", "capture_ms_p99", "preprocess_ms_p50", "preprocess_ms_p99",
+                             "decide_ms_p50", "send_ms_p50", "send_ms_p99", "loop_ms_p50", "loop_ms_p99",
+                             "loop_cpu_ms_p50", "loop_cpu_ms_p99")}
+    out["capture_plus_preprocess_ms_p50"] = round(float(np.percentile(
+        np.add(stats.ms["capture"], stats.ms["preprocess"]), 50)), 4)
+    out.update(late_ms_p99=s.get("late_ms_p99"), late_steps=s.get("late_steps"), steps=s["steps"],
+               stopped=s["stopped"], hz_target=args.hz, hz_achieved=s["hz_achieved"],
+               window=[args.width, args.height], obs_shape=list(cap.spec.shape), hold=args.hold,
+               focused_at_end=focused, display="own Xvfb" if args.display is None else args.display,
+               load_avg_1m=round(os.getloadavg()[0], 2), cpus=os.cpu_count())
+    out["meets_targets"] = bool(out["capture_plus_preprocess_ms_p50"] <= 1.0 and out["loop_ms_p99"] <= 3.0)
+    return out

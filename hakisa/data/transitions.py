@@ -1,0 +1,147 @@
+"""Stacked (obs, action, reward, next_obs, done) minibatches built from single stored frames.
+
+The store keeps each frame once; stacks are gathered at batch time from a memory-mapped,
+decompressed copy of all frames (a cache file next to the data). That keeps datasets larger than
+RAM trainable and costs k gathers per batch instead of k copies of every frame on disk.
+Stacking matches `hakisa.capture.FrameStack`: at an episode's start the first frame is repeated.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from hakisa.data.store import DataError, EpisodeStore
+
+
+class Transitions:
+    def __init__(self, store: EpisodeStore, stack: int = 4, cache_dir: str | Path | None = None):
+        self.store, self.stack = store, int(stack)
+        eps = [e for e in store.episodes if e.frames > 0]
+        if not eps:
+            raise DataError(f"{store.root}: no frames to learn from")
+        self.n_frames = sum(e.frames for e in eps)
+        self.frame_shape = store.frame_shape
+        self.frames = self._frame_cache(eps, cache_dir)
+        # the small per-frame arrays live in RAM (~40 bytes a frame)
+        cols: dict[str, list] = {"actions": [], "rewards": [], "dones": [], "timestamps": []}
+        ep_of, start_of = [], []
+        pos = 0
+        for e in eps:
+            for rec in e.chunks:
+                c = store.read_chunk(rec, verify=False)  # verified while building the cache
+                for k in cols:
+                    cols[k].append(c[k])
+            ep_of.append(np.full(e.frames, e.id, np.int64))
+            start_of.append(np.full(e.frames, pos, np.int64))
+            pos += e.frames
+        self.actions = np.concatenate(cols["actions"])
+        self.rewards = np.concatenate(cols["rewards"]).astype(np.float32)
+        self.dones = np.concatenate(cols["dones"]).astype(bool)
+        self.timestamps = np.concatenate(cols["timestamps"])
+        self.episode_of = np.concatenate(ep_of)
+        self.ep_start = np.concatenate(start_of)
+        # a step is usable when its next frame exists (same episode) or it ended the episode
+        ep_end = np.empty(self.n_frames, np.int64)
+        pos = 0
+        for e in eps:
+            ep_end[pos:pos + e.frames] = pos + e.frames
+            pos += e.frames
+        g = np.arange(self.n_frames)
+        self.indices = g[(g + 1 < ep_end) | self.dones]
+
+    def _frame_cache(self, eps, cache_dir) -> np.ndarray:
+        h = hashlib.sha256()
+        for e in eps:
+            for rec in e.chunks:
+                h.update(f"{rec['file']}:{rec['sha256']};".encode())
+        key = h.hexdigest()[:16]
+        dirs = [Path(cache_dir)] if cache_dir else [self.store.root / ".cache", Path(tempfile.gettempdir()) / "hakisa-cache"]
+        shape = (self.n_frames, *self.frame_shape)
+        for d in dirs:
+            path = d / f"frames-{key}.u8"
+            if path.exists() and path.stat().st_size == int(np.prod(shape)):
+                return np.memmap(path, dtype=np.uint8, mode="r", shape=shape)
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+                tmp = d / f"frames-{key}.u8.{os.getpid()}.tmp"
+                mm = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=shape)
+            except OSError:
+                continue  # a read-only dataset: try the next place
+            pos = 0
+            for e in eps:  # stream: one chunk in RAM at a time
+                for rec in e.chunks:
+                    c = self.store.read_chunk(rec)
+                    mm[pos:pos + rec["n"]] = c["frames"]
+                    pos += rec["n"]
+            mm.flush()
+            del mm
+            for old in d.glob("frames-*.u8"):  # the store grew: drop caches of its older states
+                if old.name != path.name and dirs[0] == d:
+                    old.unlink(missing_ok=True)
+            os.replace(tmp, path)
+            return np.memmap(path, dtype=np.uint8, mode="r", shape=shape)
+        raise DataError(f"no writable place for the frame cache of {self.store.root}")
+
+    # ---- views ----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @property
+    def episode_ids(self) -> np.ndarray:
+        return np.unique(self.episode_of[self.indices])
+
+    def subset(self, episode_ids) -> "Transitions":
+        """A view on some episodes (shares the frame cache)."""
+        view = copy.copy(self)
+        view.indices = self.indices[np.isin(self.episode_of[self.indices], np.asarray(list(episode_ids)))]
+        return view
+
+    def split(self, val_fraction: float = 0.2, seed: int = 0) -> tuple["Transitions", "Transitions"]:
+        """Train/validation split BY EPISODE (neighbouring frames are near-duplicates, so a split by
+        frame would leak and flatter validation)."""
+        ids = np.random.default_rng(seed).permutation(self.episode_ids)
+        n_val = int(round(len(ids) * val_fraction))
+        if len(ids) >= 2:
+            n_val = min(max(n_val, 1), len(ids) - 1)
+        else:
+            n_val = 0
+        return self.subset(ids[n_val:]), self.subset(ids[:n_val])
+
+    # ---- batches --------------------------------------------------------------------------------
+    def stacked(self, frame_idx: np.ndarray) -> np.ndarray:
+        """uint8 [B, k*C, H, W]: frames frame_idx-k+1 .. frame_idx, clamped to each episode's start."""
+        frame_idx = np.asarray(frame_idx)
+        start = self.ep_start[frame_idx]
+        parts = []
+        for j in range(self.stack - 1, -1, -1):  # oldest first, as FrameStack
+            src = np.maximum(frame_idx - j, start)
+            order = np.argsort(src)  # sorted reads are kinder to a memory map
+            got = np.empty((len(src), *self.frame_shape), np.uint8)
+            got[order] = self.frames[src[order]]
+            parts.append(got)
+        return np.concatenate(parts, axis=1)
+
+    def get(self, pos: np.ndarray) -> dict[str, np.ndarray]:
+        """Transitions at positions `pos` of this view."""
+        i = self.indices[np.asarray(pos)]
+        done = self.dones[i]
+        nxt = np.where(done, i, i + 1)  # a terminal step has no next frame; next_obs is masked by done
+        return {"obs": self.stacked(i), "actions": self.actions[i], "rewards": self.rewards[i],
+                "next_obs": self.stacked(nxt), "dones": done, "episode": self.episode_of[i], "index": i}
+
+    def sample(self, batch_size: int, rng: np.random.Generator | None = None, p: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """A random minibatch (with replacement); `p` optional sampling weights over this view."""
+        rng = rng or np.random.default_rng()
+        return self.get(rng.choice(len(self), size=batch_size, p=p))
+
+    def batches(self, batch_size: int, shuffle: bool = True, rng: np.random.Generator | None = None) -> Iterator[dict]:
+        """One pass over this view in minibatches."""
+        order = (rng or np.random.default_rng()).permutation(len(self)) if shuffle else np.arange(len(self))
+        for s in range(0, len(order), batch_size):
+            yield self.get(order[s:s + batch_size])

@@ -1,0 +1,248 @@
+"""Gymnasium envs for the built-in duel: `DuelEnv` (one fight) and `DuelVecEnv` (N fights, numpy-batched).
+
+Both run `DuelSim` (the same rules as the browser page) and render the same pixels the page's canvas
+shows, through the shared `hakisa.capture.preprocess` (see render.py for why the fast path is exact).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from hakisa.capture import ObsSpec
+from hakisa.envs.duel.render import ObsRenderer, palette_bgra, render_bgra
+from hakisa.envs.duel.sim import COMMAND_KEYS, DuelSim, load_rules
+from hakisa.input_map import InputMap
+
+INFO_KEYS = ("knight_hp", "boss_hp", "stamina", "winner", "ticks")
+
+
+class _Fights:
+    """The mechanics both envs share: N sims, their frame stacks and the reward. No autoreset here."""
+
+    def __init__(self, n: int, tier, seed: int | None, frame_skip: int, obs_spec: ObsSpec | None,
+                 dealt_coef: float, taken_coef: float, win_bonus: float, loss_penalty: float, copy: bool = True):
+        if frame_skip < 1:
+            raise ValueError("frame_skip must be >= 1")
+        self.n, self.frame_skip = n, frame_skip
+        self.spec = obs_spec or ObsSpec()
+        self.coef = (float(dealt_coef), float(taken_coef), float(win_bonus), float(loss_penalty))
+        self.rules = load_rules()
+        self.sim = DuelSim(n, tier=tier, seed=0 if seed is None else seed, rules=self.rules)
+        self.palette = palette_bgra(self.rules)
+        self.renderer = ObsRenderer(self.palette, self.spec)
+        self.input_map = InputMap.load("duel")
+        self.obs = np.zeros((n, *self.spec.shape), np.uint8)
+        self.copy = copy
+        self._spare = np.zeros_like(self.obs) if not copy else None
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, mask: np.ndarray | None = None, seed: int | None = None) -> None:
+        """Start new fights (all, or where mask). With `seed`, fight i gets seed+i (as DuelCore.newState)
+        and later fights draw their seeds from a generator seeded by `seed`: the whole run is reproducible."""
+        idx = np.arange(self.n) if mask is None else np.flatnonzero(mask)
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+            seeds = (np.int64(seed) + idx) & 0xFFFFFFFF
+        else:
+            seeds = self.rng.integers(0, 2**32, size=idx.size, dtype=np.uint64)
+        sel = np.zeros(self.n, bool)
+        sel[idx] = True
+        self.sim.reset(mask=sel, seeds=seeds)
+        # a new fight's stack is its first frame repeated (as FrameStack.reset does)
+        first = self.renderer.render(self.sim.draw_rects()[idx])
+        self.obs[idx] = np.tile(first, (1, self.spec.stack, 1, 1))
+
+    def step(self, commands: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Hold each fight's command for frame_skip ticks. Returns (obs, reward, terminated); obs is a new array."""
+        s = self.sim.state
+        keys = COMMAND_KEYS[commands]
+        k_hp, b_hp = s["k_hp"].copy(), s["b_hp"].copy()
+        for _ in range(self.frame_skip):
+            self.sim.step(keys)  # a finished fight stays frozen inside DuelSim, so extra ticks are harmless
+        dealt, taken = b_hp - s["b_hp"], k_hp - s["k_hp"]
+        c_dealt, c_taken, win, loss = self.coef
+        winner = s["winner"]
+        reward = (c_dealt * dealt - c_taken * taken + win * (winner == 1) - loss * (winner == 2)).astype(np.float32)
+        # copy=True: a new array each step, so a caller may keep earlier obs without copying them.
+        # copy=False: two buffers take turns (no allocation): an obs stays valid for one more step only.
+        c = self.spec.channels
+        if self.copy:
+            obs = np.empty_like(self.obs)
+        else:
+            obs, self._spare = self._spare, self.obs
+        obs[:, :-c] = self.obs[:, c:]
+        self.renderer.render(self.sim.draw_rects(), out=obs[:, -c:])
+        self.obs = obs
+        return obs, reward, self.sim.done.copy()
+
+    def info(self) -> dict[str, np.ndarray]:
+        s = self.sim.state
+        return {"knight_hp": s["k_hp"].copy(), "boss_hp": s["b_hp"].copy(), "stamina": s["k_st"].copy(),
+                "winner": s["winner"].copy(), "ticks": s["tick"].copy()}
+
+    def render_rgb(self, i: int) -> np.ndarray:
+        """Fight i at canvas resolution, RGB (what the page shows)."""
+        return render_bgra(self.sim.draw_rects()[i], self.palette, 1)[..., 2::-1].copy()
+
+
+def _spaces(spec: ObsSpec, input_map: InputMap):
+    return gym.spaces.Box(0, 255, spec.shape, np.uint8), input_map.action_space
+
+
+class DuelEnv(gym.Env):
+    """The Hakisa duel: a knight (you) against a boss, seen through the same pixels as the browser page.
+
+    ## Action space
+    `MultiDiscrete([8, 1, 1])`, the duel input map (`InputMap.load("duel")`) as [command, x bin, y bin].
+    x and y are unused (one bin each). The command's keys are held for `frame_skip` 60 Hz ticks
+    (default 4: a decision at 15 Hz):
+
+    | command | 0 noop | 1 left | 2 right | 3 roll | 4 attack | 5 block | 6 left+roll | 7 right+roll |
+    |---------|--------|--------|---------|--------|----------|---------|-------------|--------------|
+    | keys    |   -    |   ←    |    →    | Space  |    J     |  K held |   ← Space   |   → Space    |
+
+    ## Observation space
+    `Box(0, 255, obs_spec.shape, uint8)`: with the default `ObsSpec()` a stack of the last 4 gray
+    frames, [4, 90, 160], oldest first. Each frame is `hakisa.capture.preprocess` of the 640x360
+    canvas render (exactly what a screen grab of the page gives). A new fight's stack repeats its first frame.
+
+    ## Reward (per step, all coefficients are constructor arguments)
+        dealt_coef * (boss HP lost) - taken_coef * (knight HP lost)
+        + win_bonus if the knight won this step - loss_penalty if the boss won (or time ran out)
+    Defaults 0.1, 0.1, 10, 10: a clean win is worth about +22, a loss without a hit -20.
+
+    ## Episode end
+    terminated when there is a winner: the boss's HP hits 0 (knight wins), or the knight's HP hits 0 or
+    the fight's time limit (rules.json `time_limit`, 90 s) passes (boss wins). Never truncated.
+
+    ## Info
+    `knight_hp`, `boss_hp`, `stamina`, `winner` (0 none, 1 knight, 2 boss), `ticks` (60 Hz ticks since the fight began).
+
+    ## Arguments
+    tier: "easy" | "normal" | "hard" (the boss's decision noise). frame_skip: ticks per decision.
+    obs_spec: any `ObsSpec` (160x90 / 320x180 / 640x360 take the exact fast path, others the generic one).
+    Seeding: `reset(seed=s)` starts fight seed s, the same fight as `DuelCore.newState(rules, tier, s)` in the page.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
+
+    def __init__(self, tier: str = "normal", frame_skip: int = 4, obs_spec: ObsSpec | None = None,
+                 dealt_coef: float = 0.1, taken_coef: float = 0.1, win_bonus: float = 10.0,
+                 loss_penalty: float = 10.0, render_mode: str | None = None):
+        self.fights = _Fights(1, tier, None, frame_skip, obs_spec, dealt_coef, taken_coef, win_bonus, loss_penalty)
+        self.input_map = self.fights.input_map
+        self.obs_spec = self.fights.spec
+        self.observation_space, self.action_space = _spaces(self.obs_spec, self.input_map)
+        self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": 60 // frame_skip}
+        self._needs_reset = True
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is None:  # draw from gymnasium's np_random (itself seeded by an earlier reset(seed))
+            seed = int(self.np_random.integers(0, 2**31))
+        self.fights.reset(seed=seed)
+        self._needs_reset = False
+        return self.fights.obs[0].copy(), self._info()
+
+    def step(self, action):
+        if self._needs_reset:
+            raise RuntimeError("DuelEnv.step() called before reset() or after the fight ended")
+        a = np.asarray(action, dtype=np.int64).reshape(-1)
+        obs, reward, terminated = self.fights.step(a[:1])
+        self._needs_reset = bool(terminated[0])
+        return obs[0].copy(), float(reward[0]), bool(terminated[0]), False, self._info()
+
+    def _info(self) -> dict[str, int]:
+        return {k: int(v[0]) for k, v in self.fights.info().items()}
+
+    def render(self):
+        if self.render_mode == "rgb_array":
+            return self.fights.render_rgb(0)
+        return None
+
+
+class DuelVecEnv(VectorEnv):
+    """N duels batched in numpy (one DuelSim), with SAME_STEP autoreset. Spaces, reward and info as DuelEnv.
+
+    step(actions (n, 3) or (n,) commands) -> obs (n, *obs_shape) uint8 (a fresh array each step by default),
+    reward float32 (n,), terminated (n,), truncated (n,) all False, info:
+      knight_hp, boss_hp, stamina, winner, ticks: (n,) int arrays with `_key` masks (all True). On the step a
+        fight ends they describe that fight's END (winner 1/2), even though obs is already the next fight's.
+      final_obs: (n, *obs_shape), rows valid where `_final_obs` (the finished fight's last stack).
+      final_info: the same per-env dict again, masked by terminated (Gymnasium's SAME_STEP layout).
+      episode: {"r": return, "l": length in decisions, "t": ticks}, valid where `_episode` (as RecordEpisodeStatistics).
+    `tier` may be one tier for all fights or a sequence of n tiers. `copy=False` skips the per-step allocation
+    (as Gymnasium's copy=False): two obs buffers take turns, so a returned obs is overwritten two steps later.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 15, "autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, num_envs: int = 8, tier: str | Sequence[str] = "normal", seed: int | None = 0,
+                 frame_skip: int = 4, obs_spec: ObsSpec | None = None, dealt_coef: float = 0.1,
+                 taken_coef: float = 0.1, win_bonus: float = 10.0, loss_penalty: float = 10.0,
+                 render_mode: str | None = None, copy: bool = True):
+        self.num_envs = int(num_envs)
+        self.fights = _Fights(self.num_envs, tier, seed, frame_skip, obs_spec, dealt_coef, taken_coef,
+                              win_bonus, loss_penalty, copy)
+        self.input_map, self.obs_spec = self.fights.input_map, self.fights.spec
+        self.single_observation_space, self.single_action_space = _spaces(self.obs_spec, self.input_map)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": 60 // frame_skip}
+        self._seed = seed
+        self._ret = np.zeros(self.num_envs, np.float64)
+        self._len = np.zeros(self.num_envs, np.int64)
+
+    def reset(self, *, seed: int | Sequence[int] | None = None, options: dict | None = None):
+        if isinstance(seed, (list, tuple, np.ndarray)):  # Gymnasium allows one seed per env; use the first
+            seed = int(seed[0])
+        if seed is None and self._seed is not None:
+            seed, self._seed = self._seed, None  # the constructor's seed applies to the first reset
+        self.fights.reset(seed=seed)
+        self._ret[:] = 0
+        self._len[:] = 0
+        info = self.fights.info()
+        return self.fights.obs, self._with_masks(info, np.ones(self.num_envs, bool))
+
+    def step(self, actions):
+        a = np.asarray(actions, dtype=np.int64)
+        commands = a[:, 0] if a.ndim == 2 else a.reshape(self.num_envs)
+        obs, reward, terminated = self.fights.step(commands)
+        self._ret += reward
+        self._len += 1
+        info = self._with_masks(self.fights.info(), np.ones(self.num_envs, bool))
+        if terminated.any():
+            info["final_obs"] = np.zeros_like(obs)
+            info["final_obs"][terminated] = obs[terminated]
+            info["_final_obs"] = terminated
+            info["final_info"] = self._with_masks({k: info[k] for k in INFO_KEYS}, terminated)
+            info["_final_info"] = terminated
+            info["episode"] = {"r": np.where(terminated, self._ret, 0.0).astype(np.float32),
+                               "l": np.where(terminated, self._len, 0), "t": np.where(terminated, info["ticks"], 0)}
+            info["_episode"] = terminated
+            self._ret[terminated] = 0
+            self._len[terminated] = 0
+            self.fights.reset(mask=terminated)  # SAME_STEP: the returned obs is the new fight's first
+            obs = self.fights.obs
+        return obs, reward, terminated, np.zeros(self.num_envs, bool), info
+
+    @staticmethod
+    def _with_masks(info: dict, mask: np.ndarray) -> dict:
+        out = dict(info)
+        for k in info:
+            out["_" + k] = mask
+        return out
+
+    def render(self):
+        if self.render_mode == "rgb_array":
+            return tuple(self.fights.render_rgb(i) for i in range(self.num_envs))
+        return None
+
+    def close_extras(self, **kwargs: Any) -> None:
+        pass

@@ -1,0 +1,163 @@
+// The playable page: DuelCore (core.js, the same rules as sim.py) at a fixed 60 Hz, drawn on a 640x360 canvas.
+//
+// Timing: requestAnimationFrame feeds a fixed-timestep accumulator, so the fight advances exactly one
+// DuelCore.step per 1/60 s of wall time whatever the display's refresh rate (capped so a hidden tab does
+// not fast-forward). Pixels: clear to palette[0], then fillRect every DuelCore.drawRects slot with
+// integer coordinates and no smoothing or DPR scaling, which is exactly what render.py rasterizes.
+// Text lives in the DOM (HUD, overlays), never on the canvas.
+(function () {
+  "use strict";
+  const TICK_MS = 1000 / 60;
+  const params = new URLSearchParams(location.search);
+  const canvas = document.getElementById("game");
+  const ctx = canvas.getContext("2d", { alpha: false });
+  ctx.imageSmoothingEnabled = false;
+  const $ = (id) => document.getElementById(id);
+  const tierSel = $("tier");
+
+  let rules = null, palette = null, state = null;
+  let mode = "start";            // "start" | "play" | "over"
+  let paused = false;            // the test hook's freeze, or a lost focus
+  let seed = 0, liveTicks = 0, wins = 0, losses = 0, popUntil = 0;
+  const held = new Set(), pressed = new Set();  // pressed: went down since the last tick (a quick tap still counts)
+
+  const KEYMAP = { ArrowLeft: 1, ArrowRight: 2, Space: 4, KeyJ: 8, KeyK: 16 };
+
+  function keysMask() {
+    let m = 0;
+    for (const code of held) m |= KEYMAP[code] || 0;
+    for (const code of pressed) m |= KEYMAP[code] || 0;
+    return m;
+  }
+
+  function newFight(s, tier) {
+    seed = s >>> 0;
+    state = DuelCore.newState(rules, tier, seed);
+    tierSel.value = rules.tier_order[state.tier];
+    $("result").classList.add("hidden");
+    draw();
+  }
+
+  function restart() {
+    newFight((Math.random() * 0x100000000) >>> 0, tierSel.value);
+    mode = "play";
+    $("start").classList.add("hidden");
+  }
+
+  function tick() {
+    const before = { k: state.k_hp, b: state.b_hp };
+    DuelCore.step(rules, state, keysMask());
+    pressed.clear();
+    liveTicks++;
+    if (state.b_hp < before.b) { pop("HIT  -" + (before.b - state.b_hp), 500); flash("flash-hit"); }
+    if (state.k_hp < before.k) { pop("OUCH -" + (before.k - state.k_hp), 500); flash("flash-hurt"); }
+    if (state.done) finish();
+  }
+
+  function finish() {
+    mode = "over";
+    const won = state.winner === 1;
+    if (won) wins++; else losses++;
+    const band = $("result-band");
+    band.className = "band " + (won ? "victory" : "defeat");
+    $("result-text").textContent = won ? "VICTORY" : (state.k_hp > 0 ? "TIME UP" : "DEFEAT");
+    $("result").classList.remove("hidden");
+  }
+
+  // Hit feedback lives OUTSIDE the canvas (a frame around it), so the canvas pixels stay the shared draw list.
+  const stage = document.getElementById("stage");
+  let flashTimer = 0;
+  function flash(cls) {
+    stage.classList.remove("flash-hit", "flash-hurt");
+    void stage.offsetWidth;  // restart the CSS transition
+    stage.classList.add(cls);
+    clearTimeout(flashTimer);
+    flashTimer = setTimeout(() => stage.classList.remove(cls), 140);
+  }
+
+  function pop(text, ms) {
+    $("hud-pop").textContent = text;
+    popUntil = performance.now() + ms;
+  }
+
+  function draw() {
+    const rects = DuelCore.drawRects(rules, state);
+    ctx.fillStyle = palette[0];
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    for (const [x, y, w, h, c] of rects) {
+      if (w > 0 && h > 0) { ctx.fillStyle = palette[c]; ctx.fillRect(x, y, w, h); }
+    }
+    $("hud-khp").textContent = state.k_hp;
+    $("hud-st").textContent = state.k_st;
+    $("hud-bhp").textContent = state.b_hp;
+    $("hud-time").textContent = (Math.max(rules.time_limit - state.tick, 0) / 60).toFixed(1);
+    $("hud-tier").textContent = rules.tier_order[state.tier];
+    $("hud-record").textContent = wins + " - " + losses;
+    if (popUntil && performance.now() > popUntil) { $("hud-pop").textContent = ""; popUntil = 0; }
+  }
+
+  let acc = 0, last = 0;
+  function frame(now) {
+    acc += Math.min(now - last, 250);  // after a stall, drop time rather than fast-forward
+    last = now;
+    while (acc >= TICK_MS) {
+      acc -= TICK_MS;
+      if (mode === "play" && !paused) tick();
+    }
+    draw();
+    requestAnimationFrame(frame);
+  }
+
+  // ---- input ---------------------------------------------------------------------------------
+  const GAME_KEYS = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Space", "KeyJ", "KeyK", "KeyR", "Enter"]);
+  window.addEventListener("keydown", (e) => {
+    if (e.target === tierSel && !GAME_KEYS.has(e.code)) return;
+    if (GAME_KEYS.has(e.code)) e.preventDefault();  // no scrolling, no select changes, no button presses
+    if (e.code === "KeyR" || e.code === "Enter") {
+      if (mode !== "start" && !e.repeat) restart();
+      return;
+    }
+    if (!held.has(e.code)) pressed.add(e.code);
+    held.add(e.code);
+  });
+  window.addEventListener("keyup", (e) => { held.delete(e.code); });
+  window.addEventListener("blur", () => { held.clear(); pressed.clear(); });
+
+  function focusGame() { canvas.focus(); tierSel.blur(); }
+  $("start").addEventListener("click", () => { focusGame(); restart(); });
+  canvas.tabIndex = 0;
+  canvas.addEventListener("click", focusGame);
+  tierSel.addEventListener("change", () => {
+    focusGame();  // give the keys back to the game at once
+    if (state) { newFight(seed, tierSel.value); if (mode === "over") mode = "play"; $("result").classList.add("hidden"); }
+  });
+
+  // ---- the read-only test hook (tests, teacher recording, live play) -------------------------
+  const copy = (o) => JSON.parse(JSON.stringify(o));
+  window.hakisa = Object.freeze({
+    ready: () => state !== null,
+    state: () => copy(state),
+    drawRects: () => DuelCore.drawRects(rules, state),
+    get tier() { return rules ? rules.tier_order[state.tier] : null; },
+    mode: () => mode,
+    seed: () => seed,
+    ticks: () => liveTicks,       // ticks stepped by the live loop since load
+    record: () => ({ wins, losses }),
+    keys: () => keysMask(),       // the key bitmask the next tick will see
+    // Start fight `seed` at `tier` (as DuelSim(seed=...) / DuelCore.newState) and put the page in play mode.
+    loadSeed(s, tier) { newFight(s, tier || tierSel.value); mode = "play"; $("start").classList.add("hidden"); return copy(state); },
+    // Step the current fight through a list of key bitmasks at once (no waiting), then draw it.
+    loadTrace(keys) { for (const k of keys) DuelCore.step(rules, state, k); if (state.done) finish(); draw(); return copy(state); },
+    pause() { paused = true; },   // freeze the live loop (keys are then ignored) so pixels stay put
+    resume() { paused = false; },
+  });
+
+  fetch("rules.json").then((r) => r.json()).then((r) => {
+    rules = r;
+    palette = rules.palette.map(([R, G, B]) => `rgb(${R},${G},${B})`);
+    const t = params.get("tier") || "normal";
+    newFight(params.has("seed") ? Number(params.get("seed")) : (Math.random() * 0x100000000) >>> 0, t);
+    if (params.get("autostart") === "1") { mode = "play"; $("start").classList.add("hidden"); }
+    requestAnimationFrame((now) => { last = now; requestAnimationFrame(frame); });
+  });
+})();

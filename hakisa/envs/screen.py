@@ -1,0 +1,282 @@
+"""ScreenEnv: a Gymnasium env over a LIVE window. Pixels in, real key presses out, real time.
+
+Observation: `Capture.grab()` of the game region -> the shared `preprocess` -> `FrameStack`, i.e.
+    Box(0, 255, obs_spec.shape, uint8), the same bytes the duel sim and retro envs produce.
+Action: `input_map.action_space` (MultiDiscrete [command, x, y]) sent through the safe
+    `PynputSink` (held-key diffs, mouse clamped into the region, focus gating, kill switch).
+Reward, terminated: a `GameJudge` (hakisa/rewards): delta rewards from screen readers, done from
+    e.g. the duel's result overlay, winner in `info["winner"]`.
+Reset: the config's `navigation.restart` steps (key taps, clicks, waits, "until" conditions),
+    then wait for the judge to say "in play".
+
+Real time: `step` sends the action, sleeps until the next tick of a fixed-rate clock (default
+15 Hz = the duel sim's 4-tick decision interval) and then captures. When the caller is too slow
+the env does not drift or try to catch up: it re-anchors the clock and reports the lateness in
+`info["late_ms"]` / `info["missed_ticks"]`. `info["timing"]` has per-step milliseconds for capture,
+preprocess, reward (readers), decide (the caller's time between obs and action) and send.
+
+Input gating: while the judge says the game is not in play (menus, the result overlay) no action
+is sent, and held keys are released.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from hakisa.capture import FrameStack, ObsSpec, preprocess
+from hakisa.input_map import Command, InputMap
+from hakisa.rewards.game import GameJudge, evaluate
+from hakisa.rewards.readers import ChangeDetector, Region
+
+now = time.perf_counter
+
+
+def sleep_until(t: float) -> None:
+    """Sleep to a perf_counter deadline; the last ~1 ms is spun because sleep() overshoots by ~0.1-1 ms."""
+    while True:
+        left = t - now()
+        if left <= 0:
+            return
+        if left > 0.0015:
+            time.sleep(left - 0.001)
+
+
+def with_nav_keys(input_map: InputMap, keys) -> tuple[InputMap, dict[str, int]]:
+    """The game's map plus one `tap` command per navigation key (appended, so game indices are
+    unchanged). Navigation then goes through the same safe sink as play: focus-gated, released."""
+    extra = [k for k in dict.fromkeys(keys) if k not in input_map.keys]
+    cmds = list(input_map.commands) + [Command(f"nav:{k}", "tap", (k,)) for k in extra]
+    m = InputMap(name=input_map.name, commands=cmds, x_bins=input_map.x_bins, y_bins=input_map.y_bins,
+                 rel_max=input_map.rel_max, mu=input_map.mu, meta=input_map.meta)
+    tap_index = {}
+    for k in dict.fromkeys(keys):
+        tap_index[k] = next(i for i, c in enumerate(m.commands) if c.kind == "tap" and c.keys == (k,)) if k in extra \
+            else next(i for i, c in enumerate(m.commands) if c.kind == "keys" and c.keys == (k,))
+    return m, tap_index
+
+
+def nav_keys(judge: GameJudge) -> list[str]:
+    return [s["key"] for steps in judge.navigation.values() for s in steps if "key" in s]
+
+
+@dataclass
+class StepTiming:
+    capture_ms: float = 0.0
+    preprocess_ms: float = 0.0
+    reward_ms: float = 0.0
+    decide_ms: float = 0.0
+    send_ms: float = 0.0
+
+    @property
+    def step_ms(self) -> float:
+        """Tick to input sent: everything the loop does between two ticks except sleeping."""
+        return self.capture_ms + self.preprocess_ms + self.reward_ms + self.decide_ms + self.send_ms
+
+
+class ScreenEnv(gym.Env):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
+
+    def __init__(self, input_map: InputMap, judge: GameJudge, *, capture=None, sink=None, region: Region | None = None,
+                 title: str | None = None, focus_window: int | None = None, obs_spec: ObsSpec | None = None,
+                 hz: float = 15.0, max_steps: int | None = None, reset_timeout: float = 30.0,
+                 gate_input: bool = True, kill_key: str | None = "f12", display: str | None = None):
+        """capture/sink: ready objects (tests, the live player), or built here from region/title.
+
+        focus_window: X window that must have keyboard focus for input to be sent (the browser window
+        around a canvas region); default: the captured window when `title` is given.
+        """
+        self.input_map, self.judge = input_map, judge
+        self.obs_spec = obs_spec or ObsSpec()
+        if capture is None:
+            from hakisa.capture import Capture
+
+            capture = Capture(region=region, title=title, spec=self.obs_spec, display=display)
+        self.capture = capture
+        self._own_sink = sink is None
+        self.nav_map, self.nav_index = with_nav_keys(input_map, nav_keys(judge))
+        if sink is None:
+            from hakisa.sink import PynputSink
+
+            focus = focus_window if focus_window is not None else getattr(capture, "window_id", None)
+            sink = PynputSink(self.nav_map, capture, kill_key=kill_key, require_focus=focus or False)
+        self.sink = sink
+        self.hz, self.period = float(hz), 1.0 / float(hz)
+        self.max_steps, self.reset_timeout, self.gate_input = max_steps, reset_timeout, gate_input
+        self.observation_space = gym.spaces.Box(0, 255, self.obs_spec.shape, np.uint8)
+        self.action_space = input_map.action_space
+        self.stack = FrameStack(self.obs_spec)
+        self.noop = input_map.encode() if any(c.kind == "noop" for c in input_map.commands) else None
+        self.frame: np.ndarray | None = None  # the last grab (BGRA), for videos and debugging
+        self._next_tick = now()
+        self._t_obs = now()
+        self._in_play = False
+        self.steps = 0
+        self.episode_return = 0.0
+
+    # ---- helpers --------------------------------------------------------------------------------
+    def _grab(self) -> np.ndarray:
+        self.frame = self.capture.grab()
+        return self.frame
+
+    def tap(self, key: str) -> None:
+        """Press and release a navigation key through the sink (focus-gated like every action)."""
+        self.sink.send(np.array([self.nav_index[key], 0, 0]))
+        if self.noop is not None:
+            self.sink.send(self.noop)
+        self.sink.release_all()
+
+    def navigate(self, name: str = "restart") -> bool:
+        """Run a navigation sequence from the config; False when an `until` timed out."""
+        ok = True
+        for s in self.judge.navigation.get(name, []):
+            if "key" in s:
+                self.tap(s["key"])
+            if "click" in s:
+                self._click(s["click"])
+            if "wait" in s:
+                time.sleep(float(s["wait"]))
+            if "until" in s:
+                deadline = now() + float(s.get("timeout", self.reset_timeout))
+                while not evaluate(s["until"], self.judge.read(self._grab())):
+                    if now() > deadline:
+                        ok = False
+                        break
+                    time.sleep(self.period / 2)
+        return ok
+
+    def _click(self, xy) -> None:
+        # a click at canvas pixel (x, y): planned by the sink's own `plan`, so it is clamped to the region
+        from hakisa.input_map import Decoded
+        from hakisa.sink import plan
+
+        cw, ch = self.judge.canvas or (self.sink.region[2], self.sink.region[3])
+        if self.sink._focused():
+            d = Decoded(mouse=(xy[0] / cw, xy[1] / ch), click="left")
+            self.sink._emit(plan(d, self.sink.held, self.sink.region, self.sink._pointer()))
+
+    def _wait_in_play(self, timeout: float) -> np.ndarray | None:
+        deadline = now() + timeout
+        while True:  # at least one look, even with timeout 0
+            frame = self._grab()
+            readings = self.judge.read(frame)
+            if self.judge.in_play(readings) and not self.judge.is_done(readings):
+                return frame
+            if now() >= deadline:
+                return None
+            time.sleep(self.period / 2)
+
+    # ---- gym API --------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.sink.release_all()
+        frame = self._wait_in_play(0.0)  # already in a fresh fight (first reset on a new page)?
+        tries = 0
+        while frame is None:
+            if tries >= 3:
+                raise TimeoutError(f"ScreenEnv.reset: the game did not come back into play after {tries} restarts "
+                                   f"(last readings {self.judge.readings})")
+            self.navigate("restart")
+            frame = self._wait_in_play(self.reset_timeout)
+            tries += 1
+        readings = self.judge.reset(frame)
+        self._in_play = True
+        obs = self.stack.reset(preprocess(frame, self.obs_spec))
+        self.steps, self.episode_return = 0, 0.0
+        self._next_tick = now()
+        self._t_obs = now()
+        return obs, {"readings": readings, "navigations": tries}
+
+    def step(self, action):
+        t0 = now()
+        tm = StepTiming(decide_ms=(t0 - self._t_obs) * 1e3)
+        if self._in_play or not self.gate_input:
+            self.sink.send(action)
+        else:
+            self.sink.release_all()
+        t1 = now()
+        tm.send_ms = (t1 - t0) * 1e3
+
+        # the fixed-rate clock: the next tick is one period after the previous one, not after now
+        self._next_tick += self.period
+        late = t1 - self._next_tick
+        missed = 0
+        if late > 0:  # too slow: capture now and re-anchor, never bunch steps up to catch up
+            missed = int(late // self.period) + 1
+            self._next_tick = t1
+        else:
+            sleep_until(self._next_tick)
+        t2 = now()
+        frame = self._grab()
+        t3 = now()
+        obs = self.stack.push(preprocess(frame, self.obs_spec))
+        t4 = now()
+        reward, terminated, jinfo = self.judge.step(frame)
+        t5 = now()
+        tm.capture_ms, tm.preprocess_ms, tm.reward_ms = (t3 - t2) * 1e3, (t4 - t3) * 1e3, (t5 - t4) * 1e3
+        self._in_play = jinfo["in_play"]
+        self.steps += 1
+        self.episode_return += reward
+        truncated = self.max_steps is not None and self.steps >= self.max_steps and not terminated
+        if terminated or truncated:
+            self.sink.release_all()
+        info = {**jinfo, "timing": vars(tm) | {"step_ms": tm.step_ms}, "late_ms": max(0.0, late * 1e3),
+                "missed_ticks": missed, "step": self.steps}
+        if terminated or truncated:
+            info["episode"] = {"r": self.episode_return, "l": self.steps}
+        self._t_obs = now()
+        return obs, float(reward), bool(terminated), bool(truncated), info
+
+    def render(self):
+        return None if self.frame is None else self.frame[..., 2::-1].copy()  # BGRA -> RGB
+
+    def close(self):
+        if getattr(self, "sink", None) is not None:
+            self.sink.release_all()
+            if self._own_sink:
+                self.sink.close()
+        super().close()
+
+
+# ---- action -> pixel lag ---------------------------------------------------------------------------
+def latency_probe(capture, sink, action, region: Region | None = None, *, canvas=None, trials: int = 5,
+                  threshold: float = 3.0, timeout: float = 1.0, settle: float = 0.25, max_wait: float = 3.0,
+                  rest_action=None) -> dict:
+    """Send an input with a known visual effect and time how long until capture sees it (ms).
+
+    Per trial: wait until the watched region (canvas pixels, scaled like every reader) has been still
+    for `settle` s, send `action` (held), grab as fast as possible until the region's mean gray change
+    exceeds `threshold`, then send `rest_action` (default: release everything). This is OpenAI
+    Universe's action->pixel lag: it includes X event delivery, the app's input handling, its frame
+    pacing, compositing and the capture itself (one grab, ~0.3 ms, sets the resolution).
+    """
+    det = ChangeDetector(region or (0, 0, capture.region[2], capture.region[3]), threshold, canvas)
+    lags, misses = [], 0
+    for _ in range(trials):
+        det.reset(capture.grab())
+        still_since, t_end = now(), now() + max_wait
+        while now() - still_since < settle and now() < t_end:  # let the region come to rest
+            if det.read(capture.grab()) > 0.5:
+                still_since = now()
+            time.sleep(0.005)
+        det.reset(capture.grab())
+        t0 = now()
+        sink.send(action)
+        seen = None
+        while now() - t0 < timeout:
+            if det.read(capture.grab()) > threshold:
+                seen = now()
+                break
+        if rest_action is None:
+            sink.release_all()
+        else:
+            sink.send(rest_action)
+        if seen is None:
+            misses += 1
+        else:
+            lags.append((seen - t0) * 1e3)
+        time.sleep(0.05)
+    return {"lag_ms": float(np.median(lags)) if lags else float("nan"), "lag_ms_all": [round(v, 2) for v in lags],
+            "misses": misses, "trials": trials}

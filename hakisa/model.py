@@ -1,0 +1,274 @@
+"""One network, three ways to train it: the encoder + factorised heads every Hakisa learner shares.
+
+    obs uint8 [B, stack*C, H, W] ─encoder─▶ features ─trunk─▶ h ─┬─ policy logits: command | x | y
+                                                                  ├─ value V(s)            (PPO)
+                                                                  └─ branching-dueling Q   (DQN)
+
+The action is a triple [command, x, y]. x and y only mean something for mouse commands
+(`input_map.uses_xy`), so their log-probs, entropies and Q losses are multiplied by that mask: a
+keyboard-only step must not teach the pointer heads anything (their gradient is exactly zero).
+
+Q heads follow Tavakoli et al. 2018 ("Action Branching Architectures"): Q_d(s, a) = V(s) + A_d(s, a)
+- mean_a' A_d(s, a'), one shared state value and one advantage branch per action dimension, so the
+output grows with the SUM of the branch sizes, not their product.
+
+Checkpoints are a directory: `model.safetensors` (tensors only) + `config.json` (everything needed to
+rebuild the net). Loading executes no code: no pickle, no import strings beyond our own encoders.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from hakisa.capture import ObsSpec
+from hakisa.input_map import InputMap
+
+CHECKPOINT_FORMAT = "hakisa-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class Heads(NamedTuple):
+    cmd: torch.Tensor  # policy logits [B, n_commands]
+    x: torch.Tensor  # policy logits [B, x_bins]
+    y: torch.Tensor  # policy logits [B, y_bins]
+    value: torch.Tensor  # V(s) [B]
+    q_cmd: torch.Tensor  # branching-dueling Q [B, n_commands]
+    q_x: torch.Tensor  # [B, x_bins]
+    q_y: torch.Tensor  # [B, y_bins]
+
+
+# ---- encoders ---------------------------------------------------------------------------------
+def _layer_init(layer: nn.Module, std: float = 2**0.5, bias: float = 0.0) -> nn.Module:
+    # orthogonal init as in CleanRL/baselines: measurably faster PPO starts than PyTorch's default
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+def _small_cnn(c: int) -> nn.Module:
+    # Sized for 160x90: three strided convs take it to 32x8x4 = 1024 features in ~1.2 MFLOP/frame,
+    # several times cheaper than the Nature CNN, which matters on a 2-core CPU.
+    return nn.Sequential(
+        _layer_init(nn.Conv2d(c, 16, 8, stride=4)), nn.ReLU(),
+        _layer_init(nn.Conv2d(16, 32, 4, stride=2)), nn.ReLU(),
+        _layer_init(nn.Conv2d(32, 32, 3, stride=2)), nn.ReLU(),
+        nn.Flatten(),
+    )
+
+
+def _nature_cnn(c: int) -> nn.Module:
+    # Mnih et al. 2015, the DQN/PPO Atari standard
+    return nn.Sequential(
+        _layer_init(nn.Conv2d(c, 32, 8, stride=4)), nn.ReLU(),
+        _layer_init(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
+        _layer_init(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(),
+        nn.Flatten(),
+    )
+
+
+def _torchvision_cnn(name: str, c: int) -> nn.Module:
+    try:
+        import torchvision  # noqa: F401  (optional extra; imported only when asked for)
+        from torchvision import models
+    except Exception as e:  # ImportError, or a torchvision built against another torch
+        raise ImportError(
+            f"encoder 'torchvision:{name}' needs a working torchvision (pip install 'hakisa[vision]'); "
+            f"importing it failed: {type(e).__name__}: {e}") from e
+    if not hasattr(models, name):
+        raise ValueError(f"torchvision.models has no {name!r}")
+    backbone = getattr(models, name)(weights=None)
+    # swap the first conv for one taking our stacked channels, drop the classifier
+    first = next(m for m in backbone.modules() if isinstance(m, nn.Conv2d))
+    new = nn.Conv2d(c, first.out_channels, first.kernel_size, first.stride, first.padding, bias=first.bias is not None)
+    for parent in backbone.modules():
+        for k, child in parent.named_children():
+            if child is first:
+                setattr(parent, k, new)
+    for attr in ("fc", "classifier", "head"):
+        if hasattr(backbone, attr):
+            setattr(backbone, attr, nn.Identity())
+    return nn.Sequential(backbone, nn.Flatten())
+
+
+def build_encoder(name: str, in_channels: int) -> nn.Module:
+    if name == "small":
+        return _small_cnn(in_channels)
+    if name == "nature":
+        return _nature_cnn(in_channels)
+    if name.startswith("torchvision:"):
+        return _torchvision_cnn(name.split(":", 1)[1], in_channels)
+    raise ValueError(f"unknown encoder {name!r}: 'small', 'nature' or 'torchvision:<model name>'")
+
+
+# ---- the network ------------------------------------------------------------------------------
+class HakisaNet(nn.Module):
+    def __init__(self, obs_spec: ObsSpec, input_map: InputMap, encoder: str = "small", hidden: int = 256):
+        super().__init__()
+        self.obs_spec, self.input_map = obs_spec, input_map
+        self.encoder_name, self.hidden = encoder, hidden
+        c, h, w = obs_spec.shape
+        self.encoder = build_encoder(encoder, c)
+        with torch.no_grad():
+            n_feat = self.encoder(torch.zeros(1, c, h, w)).shape[1]
+        self.trunk = nn.Sequential(_layer_init(nn.Linear(n_feat, hidden)), nn.ReLU())
+        n_cmd, nx, ny = (int(v) for v in input_map.nvec)
+        # small-std policy init: near-uniform first policy (CleanRL's 0.01), value/Q std 1
+        self.pi_cmd = _layer_init(nn.Linear(hidden, n_cmd), 0.01)
+        self.pi_x = _layer_init(nn.Linear(hidden, nx), 0.01)
+        self.pi_y = _layer_init(nn.Linear(hidden, ny), 0.01)
+        self.v = _layer_init(nn.Linear(hidden, 1), 1.0)
+        self.q_v = _layer_init(nn.Linear(hidden, 1), 1.0)
+        self.adv_cmd = _layer_init(nn.Linear(hidden, n_cmd), 1.0)
+        self.adv_x = _layer_init(nn.Linear(hidden, nx), 1.0)
+        self.adv_y = _layer_init(nn.Linear(hidden, ny), 1.0)
+        # a buffer, so it follows .to(device) and is saved with the weights (and checked on load)
+        self.register_buffer("uses_xy", torch.as_tensor(input_map.uses_xy, dtype=torch.bool), persistent=False)
+
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        # uint8 in, scaled here: replay buffers and rollouts stay 4x smaller than float32
+        return self.trunk(self.encoder(obs.float() / 255.0))
+
+    def forward(self, obs: torch.Tensor) -> Heads:
+        h = self.features(obs)
+        v = self.q_v(h)
+        # branching dueling: each branch's advantages minus their own mean, plus the shared V
+        q = [v + a - a.mean(dim=1, keepdim=True) for a in (self.adv_cmd(h), self.adv_x(h), self.adv_y(h))]
+        return Heads(self.pi_cmd(h), self.pi_x(h), self.pi_y(h), self.v(h).squeeze(1), *q)
+
+    def policy(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(cmd logits, x logits, y logits, value), skipping the Q heads."""
+        h = self.features(obs)
+        return self.pi_cmd(h), self.pi_x(h), self.pi_y(h), self.v(h).squeeze(1)
+
+    def q_values(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        heads = self(obs)
+        return heads.q_cmd, heads.q_x, heads.q_y
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """Policy actions LongTensor [B, 3]; x/y are 0 where the command doesn't use them."""
+        cmd, x, y, _ = self.policy(obs)
+        if deterministic:
+            a = torch.stack([cmd.argmax(1), x.argmax(1), y.argmax(1)], 1)
+        else:
+            a = torch.stack([torch.distributions.Categorical(logits=lg).sample() for lg in (cmd, x, y)], 1)
+        return self.canonical(a)
+
+    @torch.no_grad()
+    def act_greedy_q(self, obs: torch.Tensor) -> torch.Tensor:
+        """argmax of each Q branch (the DQN policy), canonical [B, 3]."""
+        q_cmd, q_x, q_y = self.q_values(obs)
+        return self.canonical(torch.stack([q_cmd.argmax(1), q_x.argmax(1), q_y.argmax(1)], 1))
+
+    def canonical(self, a: torch.Tensor) -> torch.Tensor:
+        m = self.uses_xy[a[:, 0]]
+        return torch.stack([a[:, 0], a[:, 1] * m, a[:, 2] * m], 1)
+
+    def dist_logp_entropy(self, cmd: torch.Tensor, x: torch.Tensor, y: torch.Tensor, actions: torch.Tensor):
+        """Joint log-prob and entropy of `actions` [B, 3] from logits; x/y count only where used."""
+        m = self.uses_xy[actions[:, 0]].float()
+        lp = [F.log_softmax(lg, dim=1) for lg in (cmd, x, y)]
+        logp_d = [l.gather(1, actions[:, i:i + 1]).squeeze(1) for i, l in enumerate(lp)]
+        ent_d = [-(l.exp() * l).sum(1) for l in lp]
+        # multiplying by a 0/1 mask (not indexing) keeps shapes static; masked terms get exactly 0 grad
+        logp = logp_d[0] + m * (logp_d[1] + logp_d[2])
+        ent = ent_d[0] + m * (ent_d[1] + ent_d[2])
+        return logp, ent
+
+    def log_prob_entropy(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cmd, x, y, _ = self.policy(obs)
+        return self.dist_logp_entropy(cmd, x, y, actions)
+
+    def model_config(self) -> dict:
+        return {"encoder": self.encoder_name, "hidden": self.hidden}
+
+
+# ---- checkpoints ------------------------------------------------------------------------------
+def save_checkpoint(dir: str | os.PathLike, net: HakisaNet, config: dict | None = None, metrics: dict | None = None) -> Path:
+    """Write `dir/model.safetensors` + `dir/config.json` atomically.
+
+    Everything goes to a temporary sibling directory first, which then replaces `dir`: a crash or
+    Ctrl-C mid-save leaves the previous checkpoint intact, never a half-written one.
+    """
+    dir = Path(dir)
+    dir.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+        "obs_spec": net.obs_spec.to_dict(), "input_map": net.input_map.to_dict(),
+        "model": net.model_config(), "algo": _jsonable(config or {}), "metrics": _jsonable(metrics or {}),
+    }
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dir.name}.tmp-", dir=dir.parent))
+    try:
+        tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+        save_file(tensors, str(tmp / "model.safetensors"))
+        (tmp / "config.json").write_text(json.dumps(doc, indent=1))
+        if dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{dir.name}.old-", dir=dir.parent))
+            os.replace(dir, old / "ckpt")  # rename is atomic; the window without `dir` is one syscall
+            os.replace(tmp, dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dir
+
+
+def read_checkpoint_config(dir: str | os.PathLike) -> dict:
+    p = Path(dir) / "config.json"
+    if not p.exists():
+        raise FileNotFoundError(f"{dir} is not a Hakisa checkpoint (no config.json)")
+    doc = json.loads(p.read_text())
+    if doc.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{p}: not a Hakisa checkpoint (format={doc.get('format')!r})")
+    if doc.get("version", 0) > CHECKPOINT_VERSION:
+        raise ValueError(f"{p}: checkpoint version {doc['version']} is newer than this Hakisa ({CHECKPOINT_VERSION})")
+    return doc
+
+
+def load_checkpoint(dir: str | os.PathLike, input_map: InputMap | None = None, obs_spec: ObsSpec | None = None,
+                    map_location: str = "cpu") -> tuple[HakisaNet, dict]:
+    """Rebuild the net from JSON + safetensors. Refuses a checkpoint made for another action map or
+    observation shape: acting with it would press the wrong keys silently."""
+    dir = Path(dir)
+    if (dir / "checkpoint" / "config.json").exists() and not (dir / "config.json").exists():
+        dir = dir / ("best" if (dir / "best" / "config.json").exists() else "checkpoint")  # a run dir
+    doc = read_checkpoint_config(dir)
+    ck_map, ck_spec = InputMap.from_dict(doc["input_map"]), ObsSpec.from_dict(doc["obs_spec"])
+    if input_map is not None and not ck_map.same_as(input_map):
+        raise ValueError(
+            f"checkpoint {dir} was trained for input map {ck_map.name!r} "
+            f"({[c.name for c in ck_map.commands]}, x_bins={ck_map.x_bins}, y_bins={ck_map.y_bins}) but the env uses "
+            f"{input_map.name!r} ({[c.name for c in input_map.commands]}, x_bins={input_map.x_bins}, y_bins={input_map.y_bins}); "
+            "refusing to act with the wrong action vocabulary")
+    if obs_spec is not None and ck_spec != obs_spec:
+        raise ValueError(f"checkpoint {dir} expects observations {ck_spec} but the env gives {obs_spec}")
+    m = doc["model"]
+    net = HakisaNet(ck_spec, ck_map, encoder=str(m["encoder"]), hidden=int(m["hidden"]))
+    net.load_state_dict(load_file(str(dir / "model.safetensors"), device=map_location))
+    return net, doc
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if hasattr(x, "item") and callable(x.item):  # numpy / torch scalars
+        try:
+            return x.item()
+        except (ValueError, RuntimeError):
+            return x.tolist()
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    return str(x)

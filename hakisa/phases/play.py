@@ -1,0 +1,126 @@
+"""`hakisa play`: evaluate a checkpoint over N episodes; the LAST line printed is a JSON summary.
+
+    hakisa play --checkpoint runs/duel-ppo --env Hakisa/Duel-v0 --tier normal --episodes 200
+    hakisa play --checkpoint runs/duel-ppo --env Hakisa/Duel-v0 --collect datasets/duel-play
+    hakisa play --checkpoint runs/duel-ppo --duel-page          # the real browser page (live_play)
+    hakisa play --checkpoint runs/duel-ppo --window "Some Game"  # any live window (live_play)
+
+`evaluate(net, env, episodes)` is env-agnostic: any Gymnasium env or vector env with the Hakisa
+contract (uint8 frame-stack observations, [command, x, y] actions), so the live ScreenEnv uses it too.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hakisa.algos.common import EpisodeStats, summarize
+from hakisa.model import HakisaNet, load_checkpoint
+
+
+def evaluate(net: HakisaNet, env, episodes: int, deterministic: bool = True, head: str = "policy",
+             seed: int | None = 0, collect=None, progress: bool = False, max_steps: int = 10_000_000) -> dict:
+    """Play `episodes` episodes; returns {episodes, mean_return, std_return, mean_length[, win_rate]}.
+
+    env: a vector env (SAME_STEP autoreset) or a plain gym.Env. With n sub-envs each plays its share
+    (episodes // n, +1 for the first episodes % n), so short episodes are not over-counted.
+    head: "policy" (argmax / sample of the policy heads) or "q" (greedy branching-Q, for DQN nets).
+    collect: an `hakisa.data.EpisodeWriter`; each finished episode is written to it (source "play").
+    """
+    vec = isinstance(env, gym.vector.VectorEnv)
+    n = env.num_envs if vec else 1
+    quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
+    done_count = np.zeros(n, int)
+    stats, eps = EpisodeStats(n), []
+    c = net.obs_spec.channels
+    buf = [[] for _ in range(n)]  # per-env (frame, action, reward, done) until the episode ends
+    obs, _ = env.reset(seed=seed)
+    obs = np.asarray(obs) if vec else np.asarray(obs)[None]
+    bar = tqdm(total=episodes, disable=not progress, desc="play", unit="ep")
+    net.eval()
+    for _ in range(max_steps):
+        if done_count.sum() >= quota.sum():
+            break
+        with torch.inference_mode():
+            o = torch.from_numpy(np.ascontiguousarray(obs))
+            a = net.act_greedy_q(o) if head == "q" else net.act(o, deterministic=deterministic)
+        a = a.numpy()
+        if vec:
+            nobs, r, term, trunc, info = env.step(a)
+        else:
+            nobs, r, term, trunc, info = env.step(a[0])
+            nobs, r, term, trunc = (np.asarray(v)[None] for v in (nobs, r, term, trunc))
+            info = {k: np.asarray([v]) for k, v in info.items()} if isinstance(info, dict) else {}
+        r = np.asarray(r, np.float64)
+        if collect is not None:
+            for i in range(n):
+                if done_count[i] < quota[i]:
+                    buf[i].append((obs[i][-c:], a[i], float(r[i]), bool(term[i])))
+        for i, ep in zip(np.flatnonzero(np.logical_or(term, trunc)), stats.update(r, term, trunc, info)):
+            if done_count[i] < quota[i]:
+                eps.append(ep)
+                bar.update(1)
+                if collect is not None:
+                    collect.begin_episode(**{k: v for k, v in ep.items() if k == "winner"})
+                    for f, act, rew, d in buf[i]:
+                        collect.add(f, act, rew, d)
+                    collect.end_episode()
+            buf[i] = []
+            done_count[i] += 1
+        if not vec and (term[0] or trunc[0]):
+            nobs, _ = env.reset()
+            nobs = np.asarray(nobs)[None]
+        obs = nobs
+    bar.close()
+    return summarize(eps)
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="a checkpoint dir, or a run dir (uses best/ then checkpoint/)")
+    p.add_argument("--env", default="Hakisa/Duel-v0", help="env id: Hakisa/Duel-v0, a stable-retro game, Toy/...")
+    p.add_argument("--tier", default="normal", help="duel boss tier (easy | normal | hard)")
+    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--num-envs", type=int, default=16, help="parallel sim envs")
+    p.add_argument("--seed", type=int, default=12345, help="env seed (use one never trained on)")
+    p.add_argument("--sample", action="store_true", help="sample actions instead of argmax")
+    p.add_argument("--head", choices=["auto", "policy", "q"], default="auto", help="auto: q for DQN checkpoints")
+    p.add_argument("--collect", metavar="PATH", help="write the played episodes to this episode store")
+    p.add_argument("--window", metavar="TITLE", help="play a live window by title (hakisa.phases.live_play)")
+    p.add_argument("--duel-page", action="store_true", help="start the real duel page and play it live")
+    p.add_argument("--progress", action="store_true")
+
+
+def main(args) -> int:
+    if getattr(args, "window", None) or getattr(args, "duel_page", False):
+        from hakisa.phases import live_play
+
+        return live_play.main(args)
+    from hakisa.envs.make import DUEL_ID, make_vec
+
+    kw = {"tier": args.tier} if args.env == DUEL_ID else {}
+    env = make_vec(args.env, min(args.num_envs, args.episodes), seed=args.seed, **kw)
+    net, cfg = load_checkpoint(args.checkpoint, input_map=env.input_map, obs_spec=env.obs_spec)
+    head = args.head if args.head != "auto" else ("q" if cfg.get("algo", {}).get("algo") == "dqn" else "policy")
+    writer = None
+    if args.collect:
+        from hakisa.data import EpisodeWriter
+
+        writer = EpisodeWriter(args.collect, {"input_map": env.input_map, "obs_spec": env.obs_spec, "source": "play",
+                                              "fps": env.metadata.get("render_fps", 15), "game": args.env,
+                                              "checkpoint": str(args.checkpoint)})
+    try:
+        summary = evaluate(net, env, args.episodes, deterministic=not args.sample, head=head, seed=args.seed,
+                           collect=writer, progress=args.progress)
+    finally:
+        if writer is not None:
+            writer.close()
+        env.close()
+    summary.update(env=args.env, checkpoint=str(args.checkpoint), head=head)
+    if args.env == DUEL_ID:
+        summary["tier"] = args.tier
+    print(json.dumps(summary))
+    return 0

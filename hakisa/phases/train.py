@@ -1,0 +1,68 @@
+"""`hakisa train`: the fast online path, PPO or branching DQN straight on vector envs.
+
+    hakisa train --env Hakisa/Duel-v0 --algo ppo --tier normal --steps 2000000 --run duel-ppo
+    tensorboard --logdir runs/          # charts/episodic_return, charts/win_rate, losses/...
+    hakisa play --checkpoint runs/duel-ppo --episodes 200
+
+Writes runs/<name>/: config.json, TensorBoard events, checkpoint/ (latest) and best/ (best rolling
+training score). Any Args field of the learner can be set with --set key=value.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from hakisa.envs.make import DUEL_ID, make_vec
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", default=DUEL_ID, help="Hakisa/Duel-v0, a stable-retro game id, or Toy/KeyPress-v0 / Toy/Click-v0")
+    p.add_argument("--algo", choices=["ppo", "dqn"], default="ppo")
+    p.add_argument("--tier", default="normal", help="duel boss tier (easy | normal | hard)")
+    p.add_argument("--steps", type=int, default=1_000_000, help="total env steps")
+    p.add_argument("--num-envs", type=int, default=16)
+    p.add_argument("--run", default=None, help="run name (default: <algo>-<env>)")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--encoder", default="small", help="small | nature | torchvision:<name>")
+    p.add_argument("--init", metavar="CHECKPOINT", help="start from this checkpoint's weights")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any learner Args field, e.g. --set lr=1e-4 --set ent_coef=0.02")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def parse_overrides(args_cls, pairs: list[str]) -> dict:
+    fields = {f.name: f for f in dataclasses.fields(args_cls)}
+    out = {}
+    for kv in pairs:
+        k, _, v = kv.partition("=")
+        if k not in fields:
+            raise SystemExit(f"--set {k}: not a field of {args_cls.__module__}.Args ({sorted(fields)})")
+        try:
+            out[k] = None if v in ("None", "none", "null") else json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v  # a bare string
+    return out
+
+
+def main(args) -> int:
+    if args.algo == "ppo":
+        from hakisa.algos import ppo as algo
+    else:
+        from hakisa.algos import dqn as algo
+    a = algo.Args(total_steps=args.steps, seed=args.seed, encoder=args.encoder, progress=not args.no_progress,
+                  **parse_overrides(algo.Args, args.set))
+    kw = {"tier": args.tier} if args.env == DUEL_ID else {}
+    envs = make_vec(args.env, args.num_envs, seed=args.seed, **kw)
+    net = None
+    if args.init:
+        from hakisa.model import load_checkpoint
+
+        net, _ = load_checkpoint(args.init, input_map=envs.input_map, obs_spec=envs.obs_spec)
+    run_dir = Path(args.runs_dir) / (args.run or f"{args.algo}-{args.env.replace('/', '-')}")
+    metrics = algo.train(envs, a, run_dir, net=net)
+    envs.close()
+    print(json.dumps({"run": str(run_dir), "algo": args.algo, "env": args.env, **{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}}))
+    return 0

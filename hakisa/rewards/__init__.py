@@ -1,0 +1,10 @@
+"""Rewards from pixels: readers, delta rewards, done/winner/in-play detection, a learned reader.
+
+Torch is imported only by `hakisa.rewards.model` (RewardNet), so the readers stay cheap to import.
+"""
+from hakisa.rewards.delta import DeltaReward, InfoDeltaReward, info_delta_reward
+from hakisa.rewards.game import GameJudge, evaluate
+from hakisa.rewards.readers import BarReader, ChangeDetector, ColorFraction, DigitReader, MeanGray, crop
+
+__all__ = ["BarReader", "ChangeDetector", "ColorFraction", "DeltaReward", "DigitReader", "GameJudge", "InfoDeltaReward",
+           "MeanGray", "crop", "evaluate", "info_delta_reward"]

@@ -1,0 +1,472 @@
+"""Sending actions to a real game window, safely.
+
+`PynputSink(input_map, capture_or_region)` turns each action triple into input events:
+  - held keys are diffed against the previous step: press only what is newly down, release only what
+    is newly up (a held key stays held across steps, as a person's finger would);
+  - taps are pressed and released at the step's start; mouse moves/clicks land at the decoded position
+    CLAMPED to the region, so no bin, rel move or bug can put the pointer outside the game;
+  - while the target window is not focused nothing is sent (held keys are released once, so nothing
+    auto-repeats into whatever window has focus now);
+  - a kill-switch hotkey (default F12, a pynput keyboard Listener) stops the loop and releases
+    everything;
+  - release-all on close(), on exceptions through the context manager, on SIGINT/SIGTERM and at exit.
+    In-process handlers cannot run on SIGKILL or a segfault, so a tiny GUARDIAN subprocess with its own
+    X connection mirrors what is held through a pipe; when the pipe closes (the parent died, however)
+    it releases every mirrored key and button via XTest and exits. The guardian also hosts the
+    kill-switch Listener, so F12 works even while the loop is stuck, and the Listener's per-event work
+    never competes with the loop for the GIL.
+
+Keys go through XTest, never XSendEvent: XTest input is what a real keyboard produces, so every app
+accepts it and the X server tracks it (query_keymap sees it down). Key names are pynput's.
+
+`DryRunSink` has the same interface and records the events it would send (no display needed).
+pynput needs a display at import time, so it is imported inside functions, never at module level.
+"""
+from __future__ import annotations
+
+import atexit
+import mmap
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from typing import TYPE_CHECKING, Union
+
+import numpy as np
+
+from hakisa.capture import DisplayError, Region, _ancestors, has_focus
+from hakisa.input_map import Decoded, InputMap
+
+if TYPE_CHECKING:
+    from hakisa.capture import Capture
+
+_SHM_SIZE = 256 + 8  # keycodes 0..255, then X buttons 0..7
+
+# ("press", key) | ("release", key) | ("move", x, y) absolute screen pixels | ("click", "left"|"right")
+Event = tuple
+Target = Union[Region, "Capture"]
+
+
+class KillSwitch(Exception):
+    """Raised by `send()` once the kill-switch hotkey has been pressed; loops stop on it."""
+
+
+def plan(decoded: Decoded, held: frozenset[str], region: Region, pointer: tuple[int, int]) -> list[Event]:
+    """The events one step needs, given what is held now and where the pointer is. Pure.
+
+    Order: releases, presses, taps, then the mouse (move, then click at the new position).
+    Every mouse position is clamped inside `region`.
+    """
+    left, top, w, h = region
+    events: list[Event] = [("release", k) for k in sorted(held - decoded.held)]
+    events += [("press", k) for k in sorted(decoded.held - held)]
+    for k in decoded.taps:
+        events += [("press", k), ("release", k)] if k not in decoded.held else []
+    target = None
+    if decoded.mouse is not None:
+        target = (left + decoded.mouse[0] * w, top + decoded.mouse[1] * h)
+    elif decoded.rel is not None:
+        target = (pointer[0] + decoded.rel[0], pointer[1] + decoded.rel[1])
+    if target is not None:
+        # clamp in float first: a NaN or a 1e12 rel move must still land inside
+        x = int(np.clip(np.nan_to_num(target[0], nan=left), left, left + w - 1))
+        y = int(np.clip(np.nan_to_num(target[1], nan=top), top, top + h - 1))
+        events.append(("move", x, y))
+    if decoded.click is not None:
+        events.append(("click", decoded.click))
+    return events
+
+
+class _SinkBase:
+    """What both sinks share: the held-key state, the step bookkeeping, and the context manager."""
+
+    def __init__(self, input_map: InputMap, target: Target):
+        self.input_map = input_map
+        self.target = target
+        self.held: frozenset[str] = frozenset()
+        self.killed = False
+        self.paused = False
+        self.steps = 0
+
+    @property
+    def region(self) -> Region:
+        return self.target if isinstance(self.target, tuple) else self.target.region
+
+    def send(self, action) -> list[Event]:
+        """Apply one action triple for this step; returns the events actually sent."""
+        if self.killed:
+            raise KillSwitch("kill switch pressed: input stopped and every key released")
+        self.steps += 1
+        decoded = self.input_map.decode(np.asarray(action).reshape(-1)[:3])
+        if not self._focused():
+            if not self.paused:
+                self.paused = True
+                self.release_all()
+            return []
+        self.paused = False
+        pointer = self._pointer() if decoded.rel is not None else (0, 0)  # a round trip: only when needed
+        events = plan(decoded, self.held, self.region, pointer)
+        self._emit(events)
+        self.held = decoded.held
+        return events
+
+    def click_at(self, fx: float, fy: float, button: str = "left") -> list[Event]:
+        """A click at region fractions (fx, fy), outside the action vocabulary (e.g. a menu's "rematch").
+
+        Same guarantees as send(): focus-gated, clamped to the region; held keys stay held.
+        """
+        if self.killed:
+            raise KillSwitch("kill switch pressed: input stopped and every key released")
+        if not self._focused():
+            return []
+        events = plan(Decoded(held=self.held, mouse=(fx, fy), click=button), self.held, self.region, (0, 0))
+        self._emit(events)
+        return events
+
+    def kill(self) -> None:
+        """What the kill-switch hotkey does: stop for good (send() raises KillSwitch), release everything."""
+        self.killed = True
+        self.release_all()
+
+    def sync(self) -> None:
+        """Wait until everything sent has been processed (a no-op without a display)."""
+
+    def release_all(self) -> list[Event]:
+        events = [("release", k) for k in sorted(self.held)]
+        self._emit(events)
+        self.held = frozenset()
+        return events
+
+    def close(self) -> None:
+        self.release_all()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # hooks
+    def _focused(self) -> bool:
+        return True
+
+    def _pointer(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def _emit(self, events: list[Event]) -> None:
+        raise NotImplementedError
+
+
+class DryRunSink(_SinkBase):
+    """Records what would be sent, as (step, event) pairs in `self.log`. Needs no display.
+
+    The pointer is simulated (starts at the region's centre) so relative moves plan as they would live.
+    """
+
+    def __init__(self, input_map: InputMap, target: Target = (0, 0, 640, 360)):
+        super().__init__(input_map, target)
+        left, top, w, h = self.region
+        self.pointer = (left + w // 2, top + h // 2)
+        self.log: list[tuple[int, Event]] = []
+
+    def _pointer(self) -> tuple[int, int]:
+        return self.pointer
+
+    def _emit(self, events: list[Event]) -> None:
+        for e in events:
+            if e[0] == "move":
+                self.pointer = (e[1], e[2])
+            self.log.append((self.steps, e))
+
+
+def _keysym(name: str) -> int:
+    """pynput key name ("left", "space", "f12", "j", "1") -> X keysym."""
+    from Xlib import XK
+
+    if len(name) == 1:
+        ks = XK.string_to_keysym(name) or (ord(name) if ord(name) < 256 else 0x01000000 | ord(name))
+        return ks
+    from pynput.keyboard import Key
+
+    try:
+        return Key[name].value.vk
+    except KeyError:
+        ks = XK.string_to_keysym(name)
+        if ks:
+            return ks
+        raise ValueError(f"unknown key name {name!r}: use pynput's names ('left', 'space', 'f12', 'j')") from None
+
+
+class PynputSink(_SinkBase):
+    """Real input (XTest) for a live window, with every safety net listed in the module docstring.
+
+    target: a Capture (the sink follows its region and, by default, requires its window to be focused)
+    or a fixed region. require_focus: a window id, True (the Capture's window), False (never check), or
+    None (= True when the target is a window Capture). kill_key: a pynput key name, or None.
+    guardian: run the guardian subprocess (release on crash; it also hosts the kill-switch Listener).
+
+    Events are written straight to XTest on our own connection and flushed once per step: pynput's
+    Controller syncs (a server round trip) after every event, ~0.15 ms each and ms-long on a busy
+    machine. pynput still names the keys and listens for the kill switch.
+    """
+
+    def __init__(self, input_map: InputMap, target: Target, *, kill_key: str | None = "f12",
+                 require_focus: int | bool | None = None, guardian: bool = True, handle_signals: bool = True):
+        if not os.environ.get("DISPLAY"):
+            raise DisplayError("PynputSink needs an X display and DISPLAY is not set (pynput uses $DISPLAY). "
+                               "Use DryRunSink without one, or start one with hakisa.xserver.Xvfb.")
+        super().__init__(input_map, target)
+        from Xlib import X, display
+        from Xlib.ext import xtest
+
+        self._X, self._fake = X, xtest.fake_input
+        self._lock = threading.RLock()  # the kill watcher and signal handlers release concurrently
+        self._closed = True  # until __init__ completes, close() has nothing to undo
+        self._dpy = display.Display()
+        if not self._dpy.has_extension("XTEST"):
+            raise DisplayError(f"X display {os.environ['DISPLAY']} has no XTEST extension: cannot send input")
+        self._codes = {}
+        for name in input_map.keys:
+            ks = _keysym(name)
+            code = self._dpy.keysym_to_keycode(ks)
+            if not code:
+                raise ValueError(f"key {name!r} (keysym {ks:#x}) is not on this X keyboard map")
+            self._codes[name] = code
+        self._button_codes = {"left": 1, "right": 3}  # X core button numbers (middle is 2)
+        self.kill_key = kill_key
+        if kill_key is not None:
+            _keysym(kill_key)  # fail now on a bad name
+            if kill_key in self._codes:
+                raise ValueError(f"the kill key {kill_key!r} is also a key of input map {input_map.name!r}")
+
+        if require_focus is None:
+            require_focus = getattr(target, "window_id", None) is not None
+        if require_focus is True:
+            require_focus = getattr(target, "window_id", None)
+            if require_focus is None:
+                raise ValueError("require_focus=True needs a window Capture as target, or pass a window id")
+        self.focus_window: int | None = int(require_focus) if require_focus else None
+        self._focus_cache: tuple[bool, bool] | None = None  # (events will tell us of a change, focused)
+        if self.focus_window is not None:  # FocusIn/FocusOut on our connection drive the cache
+            self._dpy.create_resource_object("window", self.focus_window).change_attributes(
+                event_mask=X.FocusChangeMask)
+
+        self._guardian: subprocess.Popen | None = None
+        self._shm = None  # the guardian's view of what is down: byte per keycode (0..255), then buttons
+        self._released: list[int] = []  # slots released this step, cleared at the next one
+        self._listener = None
+        if guardian:
+            self._guardian = self._start_guardian(kill_key)
+        elif kill_key is not None:
+            self._listener = _kill_listener(kill_key, self.kill)
+        self._closed = False
+        self._old_handlers: dict[int, object] = {}
+        if handle_signals and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+        atexit.register(self.close)
+
+    # ---- safety --------------------------------------------------------------------------------
+    def kill(self) -> None:
+        with self._lock:
+            super().kill()
+
+    def _on_signal(self, signum, frame):
+        self.release_all()
+        old = self._old_handlers.get(signum)
+        if callable(old):
+            return old(signum, frame)  # e.g. Python's SIGINT handler -> KeyboardInterrupt
+        raise SystemExit(128 + signum)  # unwinds `with` blocks; the default action would skip them
+
+    def _start_guardian(self, kill_key: str | None) -> subprocess.Popen:
+        # What is held lives in a small shared-memory file: marking a key costs a byte store, not a
+        # pipe write that wakes the guardian (which, on a busy machine, preempts the loop). The pipe
+        # stays silent until close() says "quit"; EOF without it means we died.
+        fd, path = tempfile.mkstemp(prefix="hakisa-guardian-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+        os.ftruncate(fd, _SHM_SIZE)
+        self._shm = mmap.mmap(fd, _SHM_SIZE)
+        os.close(fd)
+        # its own session: a Ctrl-C aimed at our process group must not take the guardian down with us
+        proc = subprocess.Popen([sys.executable, "-c", "import sys; from hakisa.sink import _guardian; "
+                                 "_guardian(sys.argv[1], sys.argv[2] or None)", path, kill_key or ""],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+        if proc.stdout.readline().strip() != b"ready":  # "ready": it has mapped the file and unlinked it
+            proc.kill()
+            if os.path.exists(path):
+                os.unlink(path)
+            raise RuntimeError("the input guardian subprocess failed to start (see its stderr above)")
+
+        def watch():  # blocks in read (no GIL held) until the guardian reports the kill key, or exits
+            for line in proc.stdout:
+                if line.strip() == b"killed":
+                    self.kill()
+
+        threading.Thread(target=watch, name="hakisa-kill-watch", daemon=True).start()
+        return proc
+
+    # ---- the hooks ------------------------------------------------------------------------------
+    def send(self, action) -> list[Event]:
+        with self._lock:  # a kill switch that lands mid-step waits for the step, then releases it all
+            return super().send(action)
+
+    def click_at(self, fx: float, fy: float, button: str = "left") -> list[Event]:
+        with self._lock:
+            return super().click_at(fx, fy, button)
+
+    def _focused(self) -> bool:
+        """Cached, event-driven focus check: no X round trip in the common case.
+
+        While focus is on the window (or inside it) the server sends us a FocusOut when it leaves, so
+        we re-query only when an event arrived. Focus on a WM frame or PointerRoot gives no such event
+        for our window, so then we ask every step (one round trip).
+        """
+        if self.focus_window is None:
+            return True
+        dpy = self._dpy
+        if self._focus_cache is not None and self._focus_cache[0] and not dpy.pending_events():
+            return self._focus_cache[1]
+        while dpy.pending_events():
+            dpy.next_event()
+        focus = dpy.get_input_focus().focus
+        fid = focus if isinstance(focus, int) else focus.id
+        focused = has_focus(self.focus_window, dpy)
+        inside = focused and fid not in (self._X.NONE, self._X.PointerRoot) and (
+            fid == self.focus_window or self.focus_window in _ancestors(dpy, focus))
+        self._focus_cache = (inside, focused)
+        return focused
+
+    def _pointer(self) -> tuple[int, int]:
+        p = self._dpy.screen().root.query_pointer()
+        return int(p.root_x), int(p.root_y)
+
+    def _emit(self, events: list[Event]) -> None:
+        X, fake, dpy = self._X, self._fake, self._dpy
+        with self._lock:
+            # The guardian learns of a press before it happens and of a release one step late, so
+            # whenever we die it holds a superset of what is down: over-releasing is harmless, a missed
+            # release is a stuck key.
+            shm = self._shm
+            if shm is not None:
+                for slot in self._released:
+                    shm[slot] = 0
+                self._released = [self._codes[e[1]] for e in events if e[0] == "release"]
+                for e in events:
+                    if e[0] == "press":
+                        shm[self._codes[e[1]]] = 1
+                    elif e[0] == "click":
+                        shm[256 + self._button_codes[e[1]]] = 1
+                        self._released.append(256 + self._button_codes[e[1]])
+            for e in events:
+                if e[0] == "press":
+                    fake(dpy, X.KeyPress, self._codes[e[1]])
+                elif e[0] == "release":
+                    fake(dpy, X.KeyRelease, self._codes[e[1]])
+                elif e[0] == "move":
+                    fake(dpy, X.MotionNotify, x=e[1], y=e[2])  # absolute, screen 0
+                elif e[0] == "click":
+                    fake(dpy, X.ButtonPress, self._button_codes[e[1]])
+                    fake(dpy, X.ButtonRelease, self._button_codes[e[1]])
+            dpy.flush()  # one write per step; no round trip
+
+    def sync(self) -> None:
+        """Wait until the X server has processed everything sent (tests; precise timing)."""
+        with self._lock:
+            self._dpy.sync()
+
+    def release_all(self) -> list[Event]:
+        with self._lock:
+            if self._closed:
+                return []
+            return super().release_all()
+
+    def close(self) -> None:
+        from Xlib.error import ConnectionClosedError
+
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self.release_all()
+                self._dpy.sync()
+            except (ConnectionClosedError, OSError):
+                pass  # the X server is gone, and every key with it
+            self._closed = True
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener.join(2)
+        for sig, old in self._old_handlers.items():
+            if signal.getsignal(sig) == self._on_signal:
+                signal.signal(sig, old)
+        if self._guardian is not None:
+            try:
+                self._guardian.stdin.write(b"quit\n")  # a clean exit: nothing left to release
+                self._guardian.stdin.close()
+                self._guardian.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                self._guardian.kill()
+            self._guardian = None
+            self._shm.close()
+        self._dpy.close()
+        atexit.unregister(self.close)
+
+
+def _kill_listener(kill_key: str, on_kill):
+    """A started pynput keyboard Listener that calls on_kill() when `kill_key` goes down."""
+    from pynput import keyboard
+
+    kill = keyboard.Key[kill_key] if len(kill_key) > 1 else keyboard.KeyCode.from_char(kill_key)
+
+    def on_press(key):
+        if key == kill:
+            on_kill()
+            return False  # stops the listener
+
+    listener = keyboard.Listener(on_press=on_press)
+    listener.start()
+    listener.wait()  # its X RECORD context is live: a key pressed from now on is seen
+    return listener
+
+
+def _guardian(shm_path: str, kill_key: str | None) -> None:
+    """The guardian subprocess: `shm_path` holds a byte per keycode (then per button) that may be down.
+
+    When stdin reaches EOF without "quit" (the parent died, however) it releases all of them via XTest
+    and exits. It also hosts the kill-switch Listener: on the kill key it releases everything itself
+    (even if the parent is stuck) and tells the parent "killed".
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(5)  # never preempt the loop it protects; ms of kill-switch latency don't matter
+    from Xlib import X, display
+    from Xlib.ext import xtest
+
+    with open(shm_path, "r+b") as f:
+        shm = mmap.mmap(f.fileno(), _SHM_SIZE)
+    os.unlink(shm_path)  # mapped by both of us now; nothing is left behind whoever dies
+    dpy = display.Display()
+    lock = threading.Lock()
+
+    def release() -> None:
+        with lock:
+            held = bytes(shm)
+            for code in range(8, 256):  # X keycodes start at 8
+                if held[code]:
+                    xtest.fake_input(dpy, X.KeyRelease, code)
+            for b in range(1, _SHM_SIZE - 256):
+                if held[256 + b]:
+                    xtest.fake_input(dpy, X.ButtonRelease, b)
+            dpy.sync()
+
+    def on_kill() -> None:
+        release()
+        sys.stdout.buffer.write(b"killed\n")
+        sys.stdout.flush()
+
+    if kill_key:
+        _kill_listener(kill_key, on_kill)
+    sys.stdout.buffer.write(b"ready\n")
+    sys.stdout.flush()
+    if sys.stdin.buffer.readline().strip() == b"quit":
+        return
+    release()  # EOF without "quit": the parent is gone with these (maybe) still down

@@ -1,0 +1,256 @@
+"""Live-play benchmark: step latency, action->pixel lag, and sim-vs-page win rate for one checkpoint.
+
+    python scripts/bench_live.py --checkpoint runs/duel --fights 20 --tier normal
+
+1. loop latency WITHOUT a game (a private Xvfb, a 640x360 region): capture + preprocess + forward + send,
+   the cost of the loop itself (bar: p50 <= 3 ms, p99 <= 10 ms on 2 cores);
+2. the same numbers DURING live play of the real page (Chromium shares the 2 cores);
+3. action->pixel lag on the page (latency probe: J shrinks the stamina bar);
+4. win rate of the same checkpoint and policy mode in the sim (DuelVecEnv) and on the page, N fights each
+   (bar: within 10 points).
+The last line printed is the JSON summary.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+
+def loop_latency(checkpoint: str, steps: int = 600, hz: float = 60.0) -> dict:
+    """capture + preprocess + forward + send on an empty private display (no game competing for the CPU)."""
+    import torch
+
+    from hakisa.capture import Capture, FrameStack, preprocess
+    from hakisa.model import load_checkpoint
+    from hakisa.phases.live_play import pick_policy
+    from hakisa.sink import PynputSink
+    from hakisa.xserver import Xvfb
+
+    torch.set_num_threads(1)
+    net, doc = load_checkpoint(checkpoint)
+    net.eval()
+    act = pick_policy(net, doc, deterministic=False)  # the policy call play_live makes
+    spec = net.obs_spec
+    rng = np.random.default_rng(0)
+    old = os.environ.get("DISPLAY")
+    ms = {k: [] for k in ("capture", "preprocess", "forward", "send", "total")}
+    with Xvfb(1280, 720) as disp:
+        os.environ["DISPLAY"] = disp
+        try:
+            with Capture(region=(12, 32, 640, 360)) as cap, \
+                    PynputSink(net.input_map, cap.region, kill_key=None, require_focus=False) as sink:
+                stack = FrameStack(spec)
+                for i in range(steps + 20):
+                    t0 = time.perf_counter()
+                    f = cap.grab()
+                    t1 = time.perf_counter()
+                    obs = stack.push(preprocess(f, spec))
+                    t2 = time.perf_counter()
+                    a = act(obs)
+                    t3 = time.perf_counter()
+                    a[0] = rng.integers(0, len(net.input_map.commands))  # an untrained net mostly repeats: vary the keys
+                    sink.send(a)
+                    t4 = time.perf_counter()
+                    if i >= 20:  # warm-up steps excluded
+                        for k, v in zip(ms, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
+                            ms[k].append(v * 1e3)
+                    time.sleep(max(0.0, 1 / hz - (time.perf_counter() - t0)))
+        finally:
+            if old:
+                os.environ["DISPLAY"] = old
+            else:
+                os.environ.pop("DISPLAY", None)
+    return {f"{k}_ms_p{q}": round(float(np.percentile(v, q)), 3) for k, v in ms.items() for q in (50, 99)}
+
+
+def sim_win_rate(checkpoint: str, fights: int, tier: str, deterministic: bool, seed: int = 0) -> dict:
+    """The first fight of each of `fights` parallel sim duels, with the policy play_live uses."""
+    import torch
+
+    from hakisa.envs.duel.env import DuelVecEnv
+    from hakisa.model import load_checkpoint
+    from hakisa.phases.live_play import pick_policy
+
+    torch.manual_seed(seed)
+    net, doc = load_checkpoint(checkpoint)
+    net.eval()
+    act = pick_policy(net, doc, deterministic)
+    env = DuelVecEnv(num_envs=fights, tier=tier, seed=seed, obs_spec=net.obs_spec)
+    obs, _ = env.reset()
+    winner = np.zeros(fights, np.int64)
+    ret = np.full(fights, np.nan)
+    while (winner == 0).any():
+        obs, _, term, _, info = env.step(act(obs))
+        new = term & (winner == 0)
+        if not new.any():
+            continue
+        winner[new] = info["winner"][new]
+        ret[new] = info["episode"]["r"][new]
+    return {"sim_win_rate": round(float((winner == 1).mean()), 4), "sim_mean_return": round(float(ret.mean()), 3),
+            "sim_fights": fights}
+
+
+# A second window beside the page that logs every input event it receives (containment witness).
+WITNESS = r'''
+import os, select, sys
+from Xlib import X, display
+dpy = display.Display(); scr = dpy.screen()
+win = scr.root.create_window(int(sys.argv[1]), int(sys.argv[2]), 320, 240, 0, scr.root_depth, X.InputOutput,
+                             X.CopyFromParent, background_pixel=0x406040, event_mask=X.ExposureMask | X.KeyPressMask
+                             | X.KeyReleaseMask | X.ButtonPressMask | X.ButtonReleaseMask | X.PointerMotionMask)
+win.set_wm_name("witness"); win.map(); ready = False; log = open(sys.argv[3], "a", buffering=1)
+names = {X.KeyPress: "KeyPress", X.KeyRelease: "KeyRelease", X.ButtonPress: "ButtonPress",
+         X.ButtonRelease: "ButtonRelease", X.MotionNotify: "Motion"}
+while True:
+    while dpy.pending_events():
+        ev = dpy.next_event()
+        if ev.type == X.Expose and not ready:
+            ready = True; print("READY", flush=True)
+        elif ev.type in names:
+            log.write(names[ev.type] + "\n")
+    r, _, _ = select.select([dpy.fileno(), sys.stdin], [], [], 0.5)
+    if sys.stdin in r and not os.read(sys.stdin.fileno(), 64):
+        break
+'''
+
+
+class PointerWatch:
+    """Samples the pointer every 5 ms in a thread; counts samples outside the game region."""
+
+    def __init__(self, display: str, region):
+        import threading
+
+        from Xlib import display as xdisplay
+
+        self.dpy, self.region, self.samples, self.outside = xdisplay.Display(display), region, 0, 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        left, top, w, h = self.region
+        root = self.dpy.screen().root
+        while not self._stop.wait(0.005):
+            p = root.query_pointer()
+            self.samples += 1
+            self.outside += not (left <= p.root_x < left + w and top <= p.root_y < top + h)
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._t.join()
+        self.dpy.close()
+        return {"pointer_samples": self.samples, "pointer_outside_region": self.outside}
+
+
+def kill_switch_timing(args, page, after_s: float = 4.0) -> dict:
+    """Press the kill switch (F12, through XTest like a real key) in the middle of a live fight; time
+    how long until none of the input map's keys is down any more, and until play_live has returned."""
+    import threading
+
+    from Xlib import X, XK, display as xdisplay
+    from Xlib.ext import xtest
+
+    from hakisa.input_map import InputMap
+    from hakisa.phases.live_play import play_live
+    from hakisa.sink import _keysym
+
+    dpy = xdisplay.Display(page.display)
+    codes = {dpy.keysym_to_keycode(_keysym(k)) for k in InputMap.load("duel").keys}
+    f12 = dpy.keysym_to_keycode(XK.string_to_keysym("F12"))
+    down = lambda: {c for c in codes if dpy.query_keymap()[c // 8] >> (c % 8) & 1}  # noqa: E731
+    out: dict = {}
+
+    def press_kill():
+        time.sleep(after_s)
+        out["keys_down_at_kill"] = len(down())
+        xtest.fake_input(dpy, X.KeyPress, f12)
+        xtest.fake_input(dpy, X.KeyRelease, f12)
+        dpy.sync()
+        t0 = out["t0"] = time.perf_counter()
+        while down() and time.perf_counter() - t0 < 2.0:
+            time.sleep(0.001)
+        out["release_ms"] = round((time.perf_counter() - t0) * 1e3, 2)
+
+    th = threading.Thread(target=press_kill, daemon=True)
+    th.start()
+    res = play_live(args.checkpoint, page=page, episodes=1, tier=args.tier, deterministic=args.deterministic,
+                    probe_trials=0, gif_episodes=0, out=args.out, progress=False)
+    t_end = time.perf_counter()
+    th.join()
+    dpy.close()
+    return {"kill_stopped": res["stopped"], "kill_keys_down_at_kill": out.get("keys_down_at_kill"),
+            "kill_release_ms": out.get("release_ms"), "kill_stop_ms": round((t_end - out["t0"]) * 1e3, 2) if "t0" in out else None}
+
+
+def live_with_witness(args) -> tuple[dict, dict]:
+    """play_live on a DuelPage with a witness window beside it and the pointer watched throughout."""
+    import subprocess
+    import tempfile
+
+    from hakisa.envs.duel.web import DuelPage
+    from hakisa.phases.live_play import play_live
+
+    with DuelPage(tier=args.tier) as page, tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "DISPLAY": page.display}
+        log = os.path.join(tmp, "witness.txt")
+        wit = subprocess.Popen([sys.executable, "-c", WITNESS, "700", "40", log], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, env=env, text=True)
+        try:
+            assert wit.stdout.readline().startswith("READY"), "witness window did not start"
+            page.click_to_focus()  # the one deliberate pointer event (inside the canvas), before watching starts
+            watch = PointerWatch(page.display, page.canvas_region)
+            live = play_live(args.checkpoint, page=page, episodes=args.fights, tier=args.tier,
+                             deterministic=args.deterministic, out=args.out)
+            contain = watch.stop()
+            contain.update(kill_switch_timing(args, page))
+        finally:
+            wit.stdin.close()
+            wit.wait(5)
+        events = open(log).read().split() if os.path.exists(log) else []
+        contain["witness_events"] = len(events)
+    return live, contain
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--fights", type=int, default=20)
+    ap.add_argument("--tier", default="normal")
+    ap.add_argument("--deterministic", action="store_true")
+    ap.add_argument("--loop-steps", type=int, default=600)
+    ap.add_argument("--out", default=None, help="where play_live writes its GIF/JSON (default: the run folder)")
+    args = ap.parse_args()
+    from hakisa.phases.live_play import resolve_checkpoint
+
+    args.checkpoint = str(resolve_checkpoint(args.checkpoint))
+
+    res = {"checkpoint": args.checkpoint, "tier": args.tier, "deterministic": args.deterministic, "cpus": os.cpu_count()}
+    res["loop_only"] = loop_latency(args.checkpoint, args.loop_steps)
+    print("loop only:", json.dumps(res["loop_only"]), file=sys.stderr)
+    res.update(sim_win_rate(args.checkpoint, args.fights, args.tier, args.deterministic))
+    print("sim:", res["sim_win_rate"], file=sys.stderr)
+    live, contain = live_with_witness(args)
+    res["containment"] = contain
+    res.update({"page_win_rate": live["win_rate"], "page_mean_return": live["mean_return"], "page_fights": live["episodes"],
+                "step_ms_p50": live["step_ms_p50"], "step_ms_p99": live["step_ms_p99"], "lag_ms": live["lag_ms"],
+                "late_steps": live["late_steps"], "steps": live["steps"], "gif": live["gif"],
+                "loop_only_step_ms_p50": res["loop_only"]["total_ms_p50"],
+                "loop_only_step_ms_p99": res["loop_only"]["total_ms_p99"]})
+    res["win_rate_gap_points"] = round(100 * abs(res["page_win_rate"] - res["sim_win_rate"]), 1)
+    res["bars"] = {"step_p50_le_3ms": res["loop_only_step_ms_p50"] <= 3, "step_p99_le_10ms": res["loop_only_step_ms_p99"] <= 10,
+                   "live_step_p50_le_3ms": res["step_ms_p50"] <= 3, "live_step_p99_le_10ms": res["step_ms_p99"] <= 10,
+                   "sim_vs_page_within_10_points": res["win_rate_gap_points"] <= 10,
+                   "witness_zero_events": contain["witness_events"] == 0,
+                   "pointer_never_left_region": contain["pointer_outside_region"] == 0,
+                   "kill_switch_release_under_100ms": contain["kill_stopped"] == "kill_switch" and (contain["kill_release_ms"] or 1e9) < 100}
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The scripted teacher: plays the REAL duel page like a person while `hakisa record` watches.
+
+    python scripts/teacher_duel.py --fights 20 --tier normal --out datasets/teacher-duel
+
+What is real here: Chromium shows the page on its own Xvfb; the teacher reads the page's test hook
+(`hakisa.state()`) to decide with the scripted expert (hakisa.envs.duel.expert), and presses keys as
+real X events through XTest (the same path xdotool uses), after a human-like reaction delay.
+`hakisa record` runs as a SEPARATE process that sees only the screen's pixels and the X event stream:
+it never talks to the page. Fights restart with Enter (a real key) after a short pause on the result
+screen; the recorder ends each episode when it sees the result band. At the end the teacher presses
+the recorder's stop hotkey (F10). Last line of stdout: JSON with the teacher's record.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hakisa.envs.duel.expert import expert_keys
+from hakisa.envs.duel.sim import KEY_ATTACK, KEY_BLOCK, KEY_LEFT, KEY_RIGHT, KEY_ROLL
+from hakisa.envs.duel.web import DuelPage
+
+KEYSYMS = {KEY_LEFT: "Left", KEY_RIGHT: "Right", KEY_ROLL: "space", KEY_ATTACK: "j", KEY_BLOCK: "k"}
+
+
+class XKeys:
+    """Real X key events through the XTest extension (what xdotool does, without a process per key)."""
+
+    def __init__(self, display: str):
+        from Xlib import XK
+        from Xlib import display as xdisplay
+
+        self.dpy = xdisplay.Display(display)
+        self.codes = {name: self.dpy.keysym_to_keycode(XK.string_to_keysym(name))
+                      for name in [*KEYSYMS.values(), "Return", "F10"]}
+        self.down: set[str] = set()
+
+    def _send(self, name: str, press: bool) -> None:
+        from Xlib import X
+        from Xlib.ext import xtest
+
+        xtest.fake_input(self.dpy, X.KeyPress if press else X.KeyRelease, self.codes[name])
+
+    def hold(self, names: set[str]) -> None:
+        """Make exactly `names` held: release what is no longer wanted, press what is new."""
+        for n in sorted(self.down - names):
+            self._send(n, False)
+        for n in sorted(names - self.down):
+            self._send(n, True)
+        if names != self.down:
+            self.dpy.sync()
+        self.down = set(names)
+
+    def tap(self, name: str, hold_s: float = 0.06) -> None:
+        self._send(name, True)
+        self.dpy.sync()
+        time.sleep(hold_s)
+        self._send(name, False)
+        self.dpy.sync()
+
+    def close(self) -> None:
+        self.hold(set())
+        self.dpy.close()
+
+
+def mask_to_names(mask: int) -> set[str]:
+    return {name for bit, name in KEYSYMS.items() if mask & bit}
+
+
+def wait_for(pred, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def play(page: DuelPage, keys: XKeys, fights: int, reaction: float, rate: float, seed: int,
+         max_seconds: float, rematch_pause: float = 0.6) -> dict:
+    """Fight `fights` times. Decisions are made `rate` times a second from the hook's state and applied
+    `reaction` seconds later (a person's delay), from the state as it was when they were made."""
+    rng = np.random.default_rng(seed)
+    period_ticks = max(1, int(round(60 / rate)))
+    results: list[int] = []
+    t_end = time.monotonic() + max_seconds
+    pending: collections.deque = collections.deque()  # (apply_at, key names)
+    while len(results) < fights and time.monotonic() < t_end:
+        snap = page.evaluate("({s: hakisa.state(), m: hakisa.mode()})")
+        st, mode = snap["s"], snap["m"]
+        now = time.monotonic()
+        if mode == "over":
+            keys.hold(set())
+            pending.clear()
+            results.append(int(st["winner"]))
+            print(f"fight {len(results)}: {'won' if st['winner'] == 1 else 'lost'} "
+                  f"(knight {st['k_hp']} hp, boss {st['b_hp']} hp, {st['tick']} ticks)", flush=True)
+            if len(results) >= fights:
+                break
+            time.sleep(rematch_pause + rng.uniform(0, 0.3))  # look at the result screen, then rematch
+            keys.tap("Return")
+            wait_for(lambda: page.evaluate("hakisa.mode()") == "play", 10, "the rematch")
+            continue
+        if mode == "play":
+            state = {k: np.array([v], dtype=np.int64) for k, v in st.items()}
+            mask = int(expert_keys(state, period=period_ticks)[0])
+            jitter = rng.uniform(-0.3, 0.3) * reaction
+            pending.append((now + reaction + jitter, mask_to_names(mask)))
+        while pending and pending[0][0] <= now:
+            keys.hold(pending.popleft()[1])
+        time.sleep(max(0.0, 1.0 / rate - (time.monotonic() - now)))
+    keys.hold(set())
+    rec = page.evaluate("hakisa.record()")
+    wins = sum(r == 1 for r in results)
+    return {"fights": len(results), "wins": wins, "win_rate": wins / max(1, len(results)), "page_record": rec}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fights", type=int, default=20)
+    ap.add_argument("--tier", default="normal", choices=["easy", "normal", "hard"])
+    ap.add_argument("--out", required=True, help="episode store the recorder writes")
+    ap.add_argument("--fps", type=float, default=15.0, help="recorder capture rate (15 = the sim's 4-tick decisions)")
+    ap.add_argument("--rate", type=float, default=30.0, help="teacher decisions per second")
+    ap.add_argument("--reaction", type=float, default=0.05, help="seconds between deciding and pressing")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-seconds", type=float, default=900.0)
+    ap.add_argument("--record-cmd", default=None, help="recorder command (default: this Python's `hakisa record`)")
+    args = ap.parse_args(argv)
+
+    out = Path(args.out)
+    with DuelPage(tier=args.tier) as page:
+        env = {**os.environ, "DISPLAY": page.display}
+        left, top, w, h = page.canvas_region
+        cmd = [sys.executable, "-m", "hakisa.cli", "record", "--region", f"{left},{top},{w},{h}", "--map", "duel",
+               "--fps", str(args.fps), "--out", str(out), "--quiet"]
+        # the recorder is its own process on the same display: pixels and X events are all it gets
+        rec = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
+        keys = XKeys(page.display)
+        try:
+            wait_for(lambda: (out / "meta.json").exists() or rec.poll() is not None, 60, "the recorder to start")
+            if rec.poll() is not None:
+                raise RuntimeError(f"hakisa record exited early with {rec.returncode}")
+            time.sleep(0.5)
+            page.click_to_focus()  # a real X click on the start screen: the first fight begins
+            t0 = time.monotonic()
+            result = play(page, keys, args.fights, args.reaction, args.rate, args.seed, args.max_seconds)
+            result["seconds"] = round(time.monotonic() - t0, 1)
+            time.sleep(0.5)  # let the recorder see the last result screen
+            keys.tap("F10")  # the recorder's stop hotkey, a real key press
+            try:
+                rec_out, _ = rec.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                rec.terminate()
+                rec_out, _ = rec.communicate(timeout=30)
+        finally:
+            keys.close()
+            if rec.poll() is None:
+                rec.terminate()
+                rec.wait(30)
+        lines = [ln for ln in (rec_out or "").splitlines() if ln.startswith("{")]
+        result["recorder"] = json.loads(lines[-1]) if lines else None
+        result["recorder_rc"] = rec.returncode
+    result.update(tier=args.tier, out=str(out), fps=args.fps, reaction=args.reaction)
+    print(json.dumps(result), flush=True)
+    return 0 if rec.returncode == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Shared fixtures. X11 ones never touch an outer DISPLAY: each test gets its own Xvfb.
+
+    def test_something(xvfb):              # ":N", and DISPLAY=":N" inside this test only
+        ...
+    def test_window(xvfb, xwin):           # a real X client window (tests/xwin.py) on that display
+        w = xwin(title="target", x=100, y=80, width=640, height=360)
+        w.wid, w.region, w.events(), w.wait_for("KeyPress", "j")
+    def test_focus(xvfb, xwin):
+        set_focus(w.wid)                   # plain helper below: XSetInputFocus on the test's display
+
+Mark such tests `@pytest.mark.x11`. Subprocesses that need the display: `env=os.environ.copy()`
+(monkeypatch has already set DISPLAY there for the test's duration).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture
+def xvfb(monkeypatch):
+    """A private 1280x720 Xvfb for one test; DISPLAY points at it for the test's duration only."""
+    from hakisa.xserver import Xvfb
+
+    server = Xvfb(width=1280, height=720)
+    disp = server.start()
+    monkeypatch.setenv("DISPLAY", disp)
+    try:
+        yield disp
+    finally:
+        server.stop()
+
+
+class XWin:
+    """Handle on a running tests/xwin.py window: id, absolute region, and its received-events log."""
+
+    def __init__(self, proc: subprocess.Popen, wid: int, log: Path, title: str, region: tuple[int, int, int, int]):
+        self.proc, self.wid, self.log, self.title, self.region = proc, wid, log, title, region
+
+    def events(self) -> list[list[str]]:
+        """Received events so far, each split: ["KeyPress", "44", "j"], ["Motion", "10", "20"], ..."""
+        return [ln.split() for ln in self.log.read_text().splitlines()] if self.log.exists() else []
+
+    def keys(self, kind: str = "KeyPress") -> list[str]:
+        return [e[2] for e in self.events() if e[0] == kind]
+
+    def wait_for(self, *fields: str, timeout: float = 10.0) -> bool:
+        """Wait until an event whose leading fields equal `fields` arrives (True) or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(e[:len(fields)] == list(fields) for e in self.events()):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def xwin(xvfb, tmp_path):
+    """Factory: `xwin(title=..., x=, y=, width=, height=)` starts a real X client window and waits for it."""
+    wins: list[XWin] = []
+
+    def start(title: str = "xwin", x: int = 100, y: int = 80, width: int = 640, height: int = 360) -> XWin:
+        log = tmp_path / f"events-{len(wins)}.txt"
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "xwin.py"), "--title", title, "--x", str(x), "--y", str(y),
+             "--width", str(width), "--height", str(height), "--log", str(log)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=os.environ.copy(), text=True)
+        line = proc.stdout.readline()  # "READY <wid>" once mapped and drawn
+        if not line.startswith("READY"):
+            proc.kill()
+            raise RuntimeError(f"xwin did not start: {line!r}")
+        w = XWin(proc, int(line.split()[1]), log, title, (x, y, width, height))
+        wins.append(w)
+        return w
+
+    yield start
+    for w in wins:
+        w.close()
+
+
+def set_focus(wid: int) -> None:
+    """Give keyboard focus to window `wid` on $DISPLAY (what a click or a WM would do)."""
+    from Xlib import X, display
+
+    dpy = display.Display()
+    try:
+        dpy.set_input_focus(dpy.create_resource_object("window", wid), X.RevertToParent, X.CurrentTime)
+        dpy.sync()
+    finally:
+        dpy.close()

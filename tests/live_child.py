@@ -1,0 +1,57 @@
+"""A live loop in its own process, for the safety tests (crash, signals, kill switch).
+
+    python tests/live_child.py --title "target" --action 6 [--no-guardian] [--no-signals]
+
+Captures the window, runs `hakisa.live.run_loop` with a decide() that always returns `--action`
+(duel map: 6 = left+roll, holding Left and Space), prints "SENT" after the first step and the loop
+summary as JSON when it stops. --raise-at / --no-close exercise the exception and atexit exit paths.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from hakisa.capture import Capture
+from hakisa.input_map import InputMap
+from hakisa.live import run_loop
+from hakisa.sink import PynputSink
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--title", required=True)
+    ap.add_argument("--action", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=100_000)
+    ap.add_argument("--hz", type=float, default=30)
+    ap.add_argument("--no-guardian", action="store_true")
+    ap.add_argument("--no-signals", action="store_true")
+    ap.add_argument("--raise-at", type=int, default=None, help="decide() raises RuntimeError at this step")
+    ap.add_argument("--no-close", action="store_true",
+                    help="run --steps steps without a `with` block or close(): exit relies on atexit")
+    args = ap.parse_args()
+
+    def decide(obs):
+        decide.n += 1
+        if decide.n == args.raise_at:
+            raise RuntimeError("a bug in the policy")
+        return [args.action, 0, 0]
+
+    decide.n = 0
+    if args.no_close:
+        cap = Capture(title=args.title)
+        sink = PynputSink(InputMap.load("duel"), cap, guardian=not args.no_guardian)
+        run_loop(cap, sink, decide, steps=args.steps, hz=args.hz)
+        print("EXITING", flush=True)
+        return
+    with Capture(title=args.title) as cap, PynputSink(InputMap.load("duel"), cap, guardian=not args.no_guardian,
+                                                      handle_signals=not args.no_signals) as sink:
+        def on_step(i, obs, action):
+            if i == 0:
+                print("SENT", flush=True)
+
+        stats = run_loop(cap, sink, decide, steps=args.steps, hz=args.hz, on_step=on_step)
+    print(json.dumps(stats.summary()), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""The episode store: round trip, chunking, crash leftovers, corruption named clearly, memory-mapped
+transitions, and the `hakisa data` CLI."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from hakisa.capture import ObsSpec
+from hakisa.cli import main as hakisa
+from hakisa.data import DataError, EpisodeStore, EpisodeWriter
+from hakisa.input_map import InputMap
+
+SPEC = ObsSpec(width=16, height=9, stack=4)
+FPS = 10
+
+
+def _meta(**kw):
+    return {"input_map": InputMap.load("duel"), "obs_spec": SPEC, "fps": FPS, "source": "teacher", "game": "test", **kw}
+
+
+def _frame(ep: int, t: int) -> np.ndarray:
+    # pixels encode (episode, step) so any misplaced frame shows up
+    f = np.full(SPEC.frame_shape, (ep * 50 + t) % 256, np.uint8)
+    f[0, 0, 0] = ep
+    return f
+
+
+def _write(root, lengths, terminated=True, **kw):
+    data = []
+    with EpisodeWriter(root, _meta(), **kw) as w:
+        for L in lengths:
+            ep = w.begin_episode()
+            acts = [[(ep + t) % 8, 0, 0] for t in range(L)]
+            for t in range(L):
+                w.add(_frame(ep, t), acts[t], reward=float(t), done=terminated and t == L - 1, t=100.0 * ep + t / FPS)
+                w.add_events([(100.0 * ep + t / FPS, "down", "left", None, None), {"t": 100.0 * ep + t / FPS, "type": "move", "x": t, "y": 2}])
+            w.end_episode()
+            data.append(acts)
+    return data
+
+
+def test_round_trip_and_chunking(tmp_path):
+    root = tmp_path / "ds"
+    acts = _write(root, [25, 7, 10])
+    s = EpisodeStore(root)
+    assert [e.frames for e in s.episodes] == [25, 7, 10]
+    assert all(e.complete and e.terminated for e in s.episodes)
+    # ~1 s per chunk: FPS frames, the remainder in a last short chunk
+    assert [[c["n"] for c in e.chunks] for e in s.episodes] == [[10, 10, 5], [7], [10]]
+    assert len(list((root / "chunks").glob("*.npz"))) == 5
+    for i, L in enumerate([25, 7, 10]):
+        e = s.episode(i)
+        assert e["frames"].shape == (L, *SPEC.frame_shape) and e["frames"].dtype == np.uint8
+        assert np.array_equal(e["frames"], np.stack([_frame(i, t) for t in range(L)]))
+        assert np.array_equal(e["actions"], np.array(acts[i]))
+        assert np.array_equal(e["rewards"], np.arange(L, dtype=np.float32))
+        assert e["dones"].sum() == 1 and e["dones"][-1]
+        assert np.allclose(e["timestamps"], 100.0 * i + np.arange(L) / FPS)
+        assert len(e["events"]) == 2 * L and set(e["events"]["type"]) == {"down", "move"}
+    assert s.meta["source"] == "teacher" and s.meta["version"] == 1
+    assert s.input_map.same_as(InputMap.load("duel")) and s.obs_spec == SPEC
+    assert s.action_histogram().sum() == 42
+
+
+def test_writer_rejects_stacks_and_bad_meta(tmp_path):
+    with EpisodeWriter(tmp_path / "a", _meta()) as w:
+        w.begin_episode()
+        with pytest.raises(ValueError, match="ONE preprocessed frame"):
+            w.add(np.zeros(SPEC.shape, np.uint8), [0, 0, 0])  # a stack, not a frame
+    with pytest.raises(ValueError, match="source"):
+        EpisodeWriter(tmp_path / "b", _meta(source="somebody"))
+    # appending to an existing store must keep the same obs spec
+    with pytest.raises(ValueError, match="obs_spec"):
+        EpisodeWriter(tmp_path / "a", {**_meta(), "obs_spec": ObsSpec(width=32, height=18)})
+
+
+def test_append_continues_episode_ids(tmp_path):
+    root = tmp_path / "ds"
+    _write(root, [5, 5])
+    _write(root, [3])
+    s = EpisodeStore(root)
+    assert [e.id for e in s.episodes] == [0, 1, 2] and s.episodes[2].frames == 3
+
+
+def _crash(root, n_frames):
+    """A writer that dies without end_episode/close, like kill -9 (the OS closes the file)."""
+    w = EpisodeWriter(root, _meta())
+    w.begin_episode()
+    for t in range(n_frames):
+        w.add(_frame(w.ep, t), [1, 0, 0], t=1000.0 + t / FPS)
+    w._manifest.close()  # the frames still buffered in RAM are simply never written
+    return w
+
+
+def test_cut_episode_and_torn_manifest(tmp_path, capsys):
+    root = tmp_path / "ds"
+    _write(root, [10])
+    _crash(root, 27)  # 2 durable chunks, 7 frames lost in RAM
+    with open(root / "manifest.jsonl", "ab") as f:
+        f.write(b'{"kind":"chunk","ep":1,"fi')  # a line torn by the crash
+    s = EpisodeStore(root)
+    cut = s.episodes[1]
+    assert not cut.complete and cut.frames == 20
+    rep = s.check()
+    assert rep.ok and rep.cut == [1] and rep.frames_ok == 30
+    assert any("episode 1 is CUT" in w for w in rep.warnings) and any("torn" in w for w in rep.warnings)
+    assert hakisa(["data", "check", str(root)]) == 0
+    assert "episode 1 is CUT" in capsys.readouterr().out
+    # a cut episode's last step has no next frame and no done: learners never see it
+    tr = s.transitions(stack=2, cache_dir=tmp_path / "cache")
+    assert len(tr) == 10 + 19
+    # recording more into the store after a crash repairs the torn tail and goes on
+    _write(root, [4])
+    s = EpisodeStore(root)
+    assert [e.id for e in s.episodes] == [0, 1, 2] and s.episodes[2].complete and not s.problems
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
+def test_corrupt_chunk_is_named(tmp_path, capsys, damage):
+    root = tmp_path / "ds"
+    _write(root, [25])
+    victim = root / "chunks" / "e000000-c00001.npz"
+    data = bytearray(victim.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+        victim.write_bytes(bytes(data))
+    elif damage == "truncate":
+        victim.write_bytes(bytes(data[: len(data) // 2]))
+    else:
+        victim.unlink()
+    s = EpisodeStore(root)
+    with pytest.raises(DataError, match="e000000-c00001.npz"):
+        s.episode(0)
+    rep = s.check()
+    assert not rep.ok and rep.chunks_ok == 2 and "e000000-c00001.npz" in rep.errors[0]
+    assert hakisa(["data", "check", str(root)]) == 1
+    assert "e000000-c00001.npz" in capsys.readouterr().out
+    with pytest.raises(DataError, match="e000000-c00001.npz"):
+        s.transitions(cache_dir=tmp_path / "cache")
+
+
+def test_transitions_stack_memmap_and_split(tmp_path):
+    root = tmp_path / "ds"
+    _write(root, [12, 6, 9, 5])
+    with EpisodeWriter(root, _meta()) as w:  # a truncated (not terminated) episode: last step dropped
+        w.begin_episode()
+        for t in range(8):
+            w.add(_frame(4, t), [2, 0, 0], t=400.0 + t / FPS)
+    s = EpisodeStore(root)
+    tr = s.transitions(stack=4, cache_dir=tmp_path / "cache")
+    assert isinstance(tr.frames, np.memmap) and len(list((tmp_path / "cache").glob("frames-*.u8"))) == 1
+    assert len(tr) == 12 + 6 + 9 + 5 + 7
+    b = tr.get(np.arange(len(tr)))
+    for k in range(len(tr)):
+        ep, t = int(b["episode"][k]), int(b["index"][k] - tr.ep_start[b["index"][k]])
+        want = np.concatenate([_frame(ep, max(t - j, 0)) for j in (3, 2, 1, 0)])  # oldest first, start repeated
+        assert np.array_equal(b["obs"][k], want)
+        if not b["dones"][k]:
+            want_next = np.concatenate([_frame(ep, max(t + 1 - j, 0)) for j in (3, 2, 1, 0)])
+            assert np.array_equal(b["next_obs"][k], want_next)
+        assert b["actions"][k, 0] == (ep + t) % 8 or ep == 4
+    assert b["dones"].sum() == 4  # four terminated episodes, none from the truncated one
+    # split by episode: disjoint, covering
+    train, val = tr.split(0.4, seed=1)
+    assert set(train.episode_ids).isdisjoint(val.episode_ids) and len(train) + len(val) == len(tr)
+    assert len(val.episode_ids) == 2
+    mb = train.sample(16, np.random.default_rng(0))
+    assert mb["obs"].shape == (16, 4, 9, 16) and set(mb["episode"]) <= set(train.episode_ids)
+    assert sum(len(x["actions"]) for x in val.batches(4)) == len(val)
+    # a second open reuses the cache; growing the store builds a new one and drops the old
+    assert np.array_equal(s.transitions(stack=4, cache_dir=tmp_path / "cache").frames, tr.frames)
+
+
+def test_info_cli(tmp_path, capsys):
+    root = tmp_path / "ds"
+    _write(root, [25, 7])
+    assert hakisa(["data", "info", "--json", str(root)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["episodes"] == 2 and d["frames"] == 32 and d["cut"] == [] and d["source"] == "teacher"
+    assert sum(d["actions"].values()) == 32 and d["actions"]["left"] == 4  # (ep + t) % 8 == 1
+    assert abs(d["duration_s"] - (2.4 + 0.6)) < 1e-6
+    assert hakisa(["data", "info", str(root)]) == 0
+    assert "right+roll" in capsys.readouterr().out
+    assert hakisa(["data", "info", str(tmp_path / "nothing")]) == 1
+
+
+def test_export_minari(tmp_path, monkeypatch):
+    minari = pytest.importorskip("minari")
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "m"))  # restored after the test
+    root = tmp_path / "ds"
+    _write(root, [12, 6])
+    assert hakisa(["data", "export-minari", str(root), "--id", "hakisa/test-v0", "--out", str(tmp_path / "m"), "--stack", "2"]) == 0
+    ds = minari.load_dataset("hakisa/test-v0")
+    assert ds.total_episodes == 2 and ds.total_steps == 18
+    e = ds[0]
+    s = EpisodeStore(root).episode(0)
+    assert e.observations.shape == (13, 2, 9, 16)  # T+1 observations of 2-frame stacks
+    assert np.array_equal(e.observations[5, 1], s["frames"][5, 0]) and np.array_equal(e.observations[5, 0], s["frames"][4, 0])
+    assert np.array_equal(e.actions, s["actions"]) and e.terminations[-1] and not e.truncations.any()

@@ -1,0 +1,67 @@
+"""The fixed-rate live loop: pacing without drift or bursts, stop conditions, and a real capture."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from hakisa.capture import ObsSpec
+from hakisa.input_map import InputMap
+from hakisa.live import Ticker, run_loop
+from hakisa.sink import DryRunSink
+
+
+def test_ticker_reports_lateness_and_does_not_burst():
+    t = Ticker(hz=100)  # 10 ms period
+    t.wait()
+    time.sleep(0.05)  # a 50 ms stall: five ticks missed
+    assert t.wait() >= 0.04  # reported...
+    start = time.perf_counter()
+    late = t.wait()  # ...and dropped: the next tick is a full period later, not an immediate catch-up
+    assert time.perf_counter() - start >= 0.008 and late < 0.05
+
+
+@pytest.mark.x11
+def test_run_loop_on_a_real_window(xvfb, xwin):
+    from hakisa.capture import Capture
+
+    w = xwin(title="loop target")
+    imap = InputMap.load("duel")
+    seen = []
+
+    def decide(obs):
+        seen.append(obs)
+        return None if len(seen) > 30 else [len(seen) % 8, 0, 0]
+
+    with Capture(title="loop target", spec=ObsSpec(stack=4)) as cap:
+        sink = DryRunSink(imap, cap)
+        stats = run_loop(cap, sink, decide, steps=100, hz=200)
+        assert stats.stopped == "decide" and stats.steps == 30
+        assert seen[0].shape == (4, 90, 160) and seen[0].dtype == np.uint8
+        assert seen[0].max() > seen[0].min()  # the window's rectangles, not a blank frame
+        s = stats.summary()
+        assert s["loop_ms_p50"] >= s["capture_ms_p50"] and s["hz_achieved"] > 0
+        assert [e for _, e in sink.log][:1] == [("press", "left")]  # decide's first action reached the sink
+
+        sink.killed = True  # what the kill switch sets
+        assert run_loop(cap, sink, lambda o: [1, 0, 0], steps=10, hz=0).stopped == "kill_switch"
+
+
+@pytest.mark.x11
+def test_bench_io_prints_its_json(monkeypatch):
+    """`hakisa bench io` end to end (own Xvfb, own window, real keys): the JSON contract, not the speed."""
+    import json
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("DISPLAY", raising=False)  # it must start its own server
+    out = subprocess.run([sys.executable, "-m", "hakisa.cli", "bench", "io", "--steps", "60", "--hz", "0",
+                          "--json-only"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    for k in ("capture_ms_p50", "capture_ms_p99", "preprocess_ms_p50", "send_ms_p50", "loop_ms_p50", "loop_ms_p99"):
+        assert r[k] > 0, k
+    assert r["steps"] == 60 and r["window"] == [640, 360] and r["focused_at_end"]
+    # random duel commands were really typed into the bench's window, and all released again
+    assert r["window_key_press"] > 10 and r["window_key_press"] == r["window_key_release"]
