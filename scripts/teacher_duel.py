@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from hakisa.envs.duel.expert import expert_keys
-from hakisa.envs.duel.sim import KEY_ATTACK, KEY_BLOCK, KEY_LEFT, KEY_RIGHT, KEY_ROLL
+from hakisa.envs.duel.sim import KEY_ATTACK, KEY_BLOCK, KEY_LEFT, KEY_RIGHT, KEY_ROLL, DuelSim
 from hakisa.envs.duel.web import DuelPage
 
 KEYSYMS = {KEY_LEFT: "Left", KEY_RIGHT: "Right", KEY_ROLL: "space", KEY_ATTACK: "j", KEY_BLOCK: "k"}
@@ -83,22 +83,36 @@ def wait_for(pred, timeout: float, what: str) -> None:
     raise TimeoutError(f"timed out waiting for {what}")
 
 
+def anticipate(sim: DuelSim, state: dict, held_mask: int, ticks: int) -> dict:
+    """Where the fight will be `ticks` ticks from now if the keys stay as they are: the sim is the page's
+    rules bit for bit, so stepping a copy of the page's state forward predicts it exactly (a good player
+    acts on where the boss WILL be, which is what hides the reaction delay)."""
+    sim.set(0, state)
+    for _ in range(ticks):
+        sim.step(held_mask)
+    return sim.state
+
+
 def play(page: DuelPage, keys: XKeys, fights: int, reaction: float, rate: float, seed: int,
-         max_seconds: float, rematch_pause: float = 0.6) -> dict:
-    """Fight `fights` times. Decisions are made `rate` times a second from the hook's state and applied
-    `reaction` seconds later (a person's delay), from the state as it was when they were made."""
+         max_seconds: float, rematch_pause: float = 0.6, tier: str = "normal", lead_extra: int = 0) -> dict:
+    """Fight `fights` times. Decisions are made `rate` times a second from the hook's state, anticipating
+    the delay until they take effect, and applied `reaction` seconds later (a person's delay)."""
     rng = np.random.default_rng(seed)
     period_ticks = max(1, int(round(60 / rate)))
+    sim = DuelSim(1, tier=tier)
+    held_mask = 0
     results: list[int] = []
     t_end = time.monotonic() + max_seconds
     pending: collections.deque = collections.deque()  # (apply_at, key names)
+    last_tick, next_decision_tick = -1, 0
     while len(results) < fights and time.monotonic() < t_end:
         snap = page.evaluate("({s: hakisa.state(), m: hakisa.mode()})")
+        t_seen = time.monotonic()
         st, mode = snap["s"], snap["m"]
-        now = time.monotonic()
         if mode == "over":
             keys.hold(set())
             pending.clear()
+            held_mask = 0
             results.append(int(st["winner"]))
             print(f"fight {len(results)}: {'won' if st['winner'] == 1 else 'lost'} "
                   f"(knight {st['k_hp']} hp, boss {st['b_hp']} hp, {st['tick']} ticks)", flush=True)
@@ -107,15 +121,28 @@ def play(page: DuelPage, keys: XKeys, fights: int, reaction: float, rate: float,
             time.sleep(rematch_pause + rng.uniform(0, 0.3))  # look at the result screen, then rematch
             keys.tap("Return")
             wait_for(lambda: page.evaluate("hakisa.mode()") == "play", 10, "the rematch")
+            last_tick, next_decision_tick = -1, 0
             continue
+        fresh = mode == "play" and st["tick"] != last_tick
+        if fresh and last_tick >= 0 and st["tick"] >= next_decision_tick:
+            # We read a state right after a tick (we poll every ~2 ms), so we know the page's tick phase.
+            # React `n` ticks later, pressing 0.3 tick past that tick so that X -> Chromium delivery lands
+            # the keys before the next one: they then act on the step that starts from tick+n, which is
+            # the state the decision is made for (anticipated with the sim, exactly the page's rules).
+            n = max(0, int(round(reaction * (1 + rng.uniform(-0.3, 0.3)) * 60)))
+            future = anticipate(sim, st, pending[-1][1] if pending else held_mask, n + lead_extra)
+            pending.append((t_seen + (n + 0.3) / 60, int(expert_keys(future, period=period_ticks)[0])))
+            next_decision_tick = st["tick"] + period_ticks
         if mode == "play":
-            state = {k: np.array([v], dtype=np.int64) for k, v in st.items()}
-            mask = int(expert_keys(state, period=period_ticks)[0])
-            jitter = rng.uniform(-0.3, 0.3) * reaction
-            pending.append((now + reaction + jitter, mask_to_names(mask)))
-        while pending and pending[0][0] <= now:
-            keys.hold(pending.popleft()[1])
-        time.sleep(max(0.0, 1.0 / rate - (time.monotonic() - now)))
+            last_tick = st["tick"]
+        while pending and pending[0][0] <= time.monotonic():
+            held_mask = pending.popleft()[1]
+            keys.hold(mask_to_names(held_mask))
+        if pending and pending[0][0] - time.monotonic() < 0.003:  # due before the next read returns
+            time.sleep(max(0.0, pending[0][0] - time.monotonic()))
+            held_mask = pending.popleft()[1]
+            keys.hold(mask_to_names(held_mask))
+        time.sleep(0.001)
     keys.hold(set())
     rec = page.evaluate("hakisa.record()")
     wins = sum(r == 1 for r in results)
@@ -128,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tier", default="normal", choices=["easy", "normal", "hard"])
     ap.add_argument("--out", required=True, help="episode store the recorder writes")
     ap.add_argument("--fps", type=float, default=15.0, help="recorder capture rate (15 = the sim's 4-tick decisions)")
-    ap.add_argument("--rate", type=float, default=30.0, help="teacher decisions per second")
+    ap.add_argument("--rate", type=float, default=30.0, help="teacher decisions per second (at most 60: one a tick)")
     ap.add_argument("--reaction", type=float, default=0.05, help="seconds between deciding and pressing")
+    ap.add_argument("--lead-extra", type=int, default=0, help="extra ticks of anticipation (X -> page delivery)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-seconds", type=float, default=900.0)
     ap.add_argument("--record-cmd", default=None, help="recorder command (default: this Python's `hakisa record`)")
@@ -151,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)
             page.click_to_focus()  # a real X click on the start screen: the first fight begins
             t0 = time.monotonic()
-            result = play(page, keys, args.fights, args.reaction, args.rate, args.seed, args.max_seconds)
+            result = play(page, keys, args.fights, args.reaction, args.rate, args.seed, args.max_seconds, tier=args.tier,
+                            lead_extra=args.lead_extra)
             result["seconds"] = round(time.monotonic() - t0, 1)
             time.sleep(0.5)  # let the recorder see the last result screen
             keys.tap("F10")  # the recorder's stop hotkey, a real key press

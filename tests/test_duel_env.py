@@ -46,7 +46,14 @@ def test_fast_obs_equals_shared_preprocess_of_canvas_render(spec):
     renderer = ObsRenderer(pal, spec)
     assert renderer.fast == (spec.width != 84)
     n = 120 if renderer.fast else 24
-    for rects in (_random_sim_rects(n // 12 + 1, seed=1), _random_grid_rects(n, 18, seed=2, n_colours=len(pal))):
+    mixed = _random_grid_rects(n, 18, seed=5, n_colours=len(pal))
+    mixed[:, 1:9, 1] = np.maximum(mixed[:, 1:9, 1], 8)  # slots shared by every frame, over and under the others:
+    mixed[:, 1:9, 3] = np.minimum(mixed[:, 1:9, 3], 360 - mixed[:, 1:9, 1])  # the renderer may bake only those
+    mixed[:, [0, 12]] = mixed[0, [0, 12]]                                      # that nothing earlier overlaps
+    mixed[:, 4], mixed[:, 9] = [100, 40, 400, 200, 3], [600, 0, 40, 8, 5]
+    if renderer.fast:
+        assert renderer._baked_slots(mixed)[[0, 9]].all() and not renderer._baked_slots(mixed)[4]
+    for rects in (_random_sim_rects(n // 12 + 1, seed=1), _random_grid_rects(n, 18, seed=2, n_colours=len(pal)), mixed):
         fast = renderer.render(rects)
         ref = preprocess(render_bgra(rects, pal, 1), spec)  # the definition: shared preprocess of the canvas
         assert fast.dtype == np.uint8 and fast.shape == (len(rects), *spec.frame_shape)
@@ -178,12 +185,12 @@ def test_vector_same_step_autoreset_reward_and_info():
 
 
 def test_episode_return_sums_rewards():
-    env = DuelVecEnv(8, seed=3, tier="easy")
+    env = DuelVecEnv(8, seed=3, tier="easy", frame_skip=16)  # 16 ticks a decision: whole fights, quickly
     env.reset(seed=3)
     rng = np.random.default_rng(1)
     total = np.zeros(8)
     seen = 0
-    for _ in range(1500):  # the time limit ends every fight within 1350 decisions
+    for _ in range(400):  # the time limit (5400 ticks) ends every fight within 338 decisions
         obs, r, term, trunc, info = env.step(rng.integers(0, 8, (8, 1)) * np.array([1, 0, 0]))
         total += r
         for i in np.flatnonzero(term):
@@ -196,8 +203,8 @@ def test_episode_return_sums_rewards():
 
 def test_stable_baselines3_ppo_builds_and_steps_it_unchanged():
     sb3 = pytest.importorskip("stable_baselines3")
-    model = sb3.PPO("CnnPolicy", DuelEnv(tier="easy"), n_steps=32, batch_size=32, n_epochs=1, seed=0, device="cpu")
-    model.learn(total_timesteps=64)  # one rollout + one update: it builds, steps and trains on the env as is
+    model = sb3.PPO("CnnPolicy", DuelEnv(tier="easy"), n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=16)  # one rollout + one update: it builds, steps and trains on the env as is
     obs, _ = DuelEnv().reset(seed=0)
     action, _ = model.predict(obs, deterministic=True)
     assert DuelEnv().action_space.contains(action)
@@ -222,3 +229,15 @@ def test_serve_serves_the_page_and_the_one_rules_file():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_per_fight_tiers_and_bench_json(capsys):
+    import json
+
+    env = DuelVecEnv(3, tier=["easy", "normal", "hard"])
+    assert env.fights.sim.state["tier"].tolist() == [0, 1, 2]
+    from hakisa.cli import main
+
+    assert main(["bench", "duel", "--num-envs", "8", "--steps", "5"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n_envs"] == 8 and result["sim_ticks_per_s"] > 0 and result["env_steps_per_s"] > 0

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from hakisa.envs.duel.expert import expert_keys
-from hakisa.envs.duel.sim import (B_ACTIVE, B_GUARD, B_RETREAT, B_WINDUP, COMMAND_KEYS, K_BLOCK, K_ROLL, KEY_ATTACK,
-                                  KEY_BLOCK, KEY_LEFT, KEY_RIGHT, KEY_ROLL, N_RECTS, STATE_FIELDS, DuelSim, load_rules)
+from hakisa.envs.duel.sim import (B_GUARD, B_WINDUP, COMMAND_KEYS, K_STAGGER, KEY_ATTACK, KEY_BLOCK, KEY_LEFT,
+                                  KEY_RIGHT, KEY_ROLL, N_RECTS, STATE_FIELDS, DuelSim, load_rules)
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT / "tests" / "duel_parity.js"
@@ -109,6 +109,27 @@ def test_rules_parity_1000_fights(tmp_path):
     # the comparison is only meaningful if fights really end both ways (not just by the time limit)
     assert (winners == 1).sum() >= 20, np.bincount(winners)
     assert (winners == 2).sum() >= 20, np.bincount(winners)
+
+
+@node
+def test_core_js_runs_as_a_plain_browser_script():
+    """The page loads core.js with a <script> tag: no `module`, no `require`; it must attach globalThis.DuelCore."""
+    js = """
+      const vm = require("vm"), fs = require("fs");
+      const ctx = {}; vm.createContext(ctx);
+      vm.runInContext(fs.readFileSync(process.argv[1], "utf8"), ctx);
+      const R = JSON.parse(fs.readFileSync(process.argv[2], "utf8")), D = ctx.DuelCore;
+      const s = D.newState(R, "normal", 3); D.step(R, s, 2);
+      console.log(JSON.stringify({fields: Object.keys(s), rects: D.drawRects(R, s).length, kx: s.kx}));
+    """
+    core = ROOT / "hakisa" / "envs" / "duel" / "web" / "core.js"
+    rules = ROOT / "hakisa" / "envs" / "duel" / "rules.json"
+    out = json.loads(subprocess.run(["node", "-e", js, str(core), str(rules)], check=True, capture_output=True,
+                                    text=True, timeout=60).stdout)
+    assert tuple(out["fields"]) == STATE_FIELDS and out["rects"] == N_RECTS
+    sim = DuelSim(n=1, tier="normal", seed=3)
+    sim.step(KEY_RIGHT)
+    assert out["kx"] == sim.get(0)["kx"]
 
 
 @node
@@ -252,7 +273,7 @@ def test_block_with_no_stamina_breaks():
                k_st=KN["block_stamina"] - 1, k_regen=10_000)
     run(sim, KEY_BLOCK, 12)
     s = sim.get(0)
-    assert s["k_act"] == 4 and s["k_st"] == 0 and s["k_len"] == KN["guard_break_stagger"]
+    assert s["k_act"] == K_STAGGER and s["k_st"] == 0 and s["k_len"] == KN["guard_break_stagger"]
 
 
 def test_tiers_change_boss_behaviour():

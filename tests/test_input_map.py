@@ -82,3 +82,60 @@ def test_file_round_trip(tmp_path, suffix):
 def test_unknown_map_lists_shipped():
     with pytest.raises(FileNotFoundError, match="duel"):
         InputMap.load("no-such-map")
+
+
+@pytest.mark.x11
+def test_round_trip_through_real_x_events(xvfb, xwin):
+    """triple -> PynputSink -> the X events a real window receives -> encode -> the same triple."""
+    import time
+
+    from conftest import set_focus
+    from hakisa.sink import PynputSink
+
+    w = xwin(title="round trip", x=100, y=80, width=640, height=360)
+    set_focus(w.wid)
+    left, top, width, height = w.region
+
+    def settle(n_before: int) -> list[list[str]]:
+        """The window's events since line n_before, once its log has stopped growing."""
+        last, stable_since = -1, time.monotonic()
+        while time.monotonic() - stable_since < 0.08:
+            n = len(w.events())
+            if n != last:
+                last, stable_since = n, time.monotonic()
+            time.sleep(0.01)
+        return w.events()[n_before:]
+
+    for imap in (InputMap.load("duel"), mouse_rel_map()):
+        down: set[str] = set()
+        with PynputSink(imap, w.region, require_focus=w.wid, kill_key=None, guardian=False) as sink:
+            steps = []
+            for c, cmd in enumerate(imap.commands):
+                if cmd.kind == "rel_move":  # from the centre, so the whole range stays inside the window
+                    steps += [([4, 4, 3], False), ([c, 0, 5], True), ([4, 4, 3], False), ([c, 7, 1], True)]
+                elif cmd.uses_xy:
+                    steps += [([c, 0, 0], True), ([c, 7, 5], True)]
+                else:
+                    steps += [([c, 0, 0], True), ([c, 0, 0], True)]  # twice: a held chord sends nothing new
+            pointer = None
+            for action, check in steps:
+                n = len(w.events())
+                sink.send(action)
+                sink.sync()
+                events = settle(n)
+                pressed = [e[2].lower() for e in events if e[0] == "KeyPress"]
+                released = {e[2].lower() for e in events if e[0] == "KeyRelease"}
+                down = (down | set(pressed)) - released  # a key pressed and released in one step was a tap
+                motion = [(int(e[1]), int(e[2])) for e in events if e[0] == "Motion"]
+                clicks = [{"1": "left", "3": "right"}[e[1]] for e in events if e[0] == "ButtonPress"]
+                now = motion[-1] if motion else pointer
+                kind = imap.commands[action[0]].kind
+                if check:
+                    back = imap.encode(
+                        keys_down=down, mouse=None if now is None else (now[0] / width, now[1] / height),
+                        click=clicks[0] if clicks else None,
+                        taps=[k for k in pressed if k in released and k not in down],
+                        rel=(now[0] - pointer[0], now[1] - pointer[1]) if kind == "rel_move" and motion else None,
+                        mouse_moved=bool(motion) and kind != "rel_move")
+                    assert back.tolist() == action, (imap.name, action, events)
+                pointer = now

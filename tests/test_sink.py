@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -312,3 +313,53 @@ def test_keys_reach_a_real_chromium_page(xvfb, tmp_path):
     finally:
         chromium.terminate()
         chromium.wait(10)
+
+
+@pytest.mark.x11
+@pytest.mark.skipif(not shutil.which("openbox"), reason="openbox (a reparenting window manager) is not installed")
+def test_under_a_real_window_manager(xvfb, xwin):
+    """A desktop has a WM: windows are reparented into frames, found via _NET_CLIENT_LIST, moved and
+    focused by the WM. Capture must still see exactly the client area and follow moves, and the sink
+    must still send only to the focused game."""
+    import time
+
+    from hakisa.capture import Capture, list_windows
+    from hakisa.sink import PynputSink
+    from xwin import RECTS
+
+    wm = subprocess.Popen(["openbox"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    try:
+        assert wait_until(lambda: _wm_running())  # the WM is up and managing
+        game = xwin(title="wm game", x=50, y=100, width=400, height=240)
+        other = xwin(title="wm other", x=700, y=100, width=400, height=240)
+        assert wait_until(lambda: {"wm game", "wm other"} <= {w.title for w in list_windows()})
+        xdo = lambda *a: subprocess.run(["xdotool", *a], check=True, env=os.environ.copy())  # noqa: E731
+        with Capture(title="wm game") as cap, PynputSink(DUEL, cap, kill_key=None) as sink:
+            x, y, w, h, rgb = RECTS[0]
+            assert (cap.grab()[y:y + h, x:x + w, :3] == rgb[::-1]).all()  # the client area, not the frame
+            xdo("windowactivate", "--sync", str(game.wid))
+            assert sink.send([4, 0, 0]) == [("press", "j")]
+            xdo("windowmove", str(game.wid), "300", "300")  # the WM moves its frame
+            assert wait_until(lambda: cap.grab() is not None and cap.region[:2] != (50, 100), timeout=5)
+            assert (cap.grab()[y:y + h, x:x + w, :3] == rgb[::-1]).all()
+            xdo("windowactivate", "--sync", str(other.wid))
+            time.sleep(0.1)
+            assert sink.send([5, 0, 0]) == [] and sink.paused
+            xdo("windowactivate", "--sync", str(game.wid))
+            assert wait_until(lambda: sink.send([5, 0, 0]) is not None and not sink.paused)  # block: K down
+        assert game.wait_for("KeyPress", "45", "k")
+        assert other.keys("KeyPress") == []
+    finally:
+        wm.terminate()
+        wm.wait(10)
+
+
+def _wm_running() -> bool:
+    from Xlib import X, display
+
+    dpy = display.Display()
+    try:
+        return dpy.screen().root.get_full_property(dpy.intern_atom("_NET_SUPPORTING_WM_CHECK"), X.AnyPropertyType) \
+            is not None
+    finally:
+        dpy.close()

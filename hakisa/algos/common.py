@@ -12,9 +12,13 @@ import torch
 
 
 def setup_torch(threads: int = 0, seed: int | None = None) -> None:
-    """threads=0: one per core up to 2. More intra-op threads than cores only adds contention on a
-    shared 2-core box, and env stepping wants a core too."""
-    torch.set_num_threads(threads or max(1, min(2, os.cpu_count() or 1)))
+    """threads=0: one per core up to 2, but 1 when the machine is already busy: OpenMP threads that
+    spin-wait for a core another process holds make every op slower, not faster (measured here:
+    under load 8 on 2 cores a 2-thread forward pass took 5x longer than a 1-thread one)."""
+    if not threads:
+        cpus = os.cpu_count() or 1
+        threads = 1 if os.getloadavg()[0] > cpus - 0.5 else max(1, min(2, cpus))
+    torch.set_num_threads(threads)
     if seed is not None:
         random.seed(seed)
         np.random.seed(seed)

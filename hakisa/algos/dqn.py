@@ -69,6 +69,8 @@ class Args:
     """torch threads; 0: one per core up to 2"""
     save_every: int = 50_000
     """save runs/<name>/checkpoint every this many env steps (and at the end)"""
+    max_minutes: float = 0.0
+    """wall-clock training budget in minutes; 0: none (stop at the step/generation count)"""
     progress: bool = True
     """show a tqdm progress bar"""
 
@@ -146,7 +148,7 @@ class FrameReplay:
             alive = alive & ~self.dones[e, si] & self.valid[e, nxt] & (i + 1 < n_step)
         boot = (last + 1) % self.cap  # the next obs of the last accumulated transition
         return {"obs": self.stacks(e, s), "actions": self.actions[e, s], "returns": ret, "discount": disc,
-                "dones": done, "next_obs": self.stacks(e, np.where(done, last, boot))}
+                "dones": done, "next_obs": self.stacks(e, np.where(done, last, boot)), "env": e, "slot": s}
 
 
 def td_loss(net: HakisaNet, target: HakisaNet, b: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -198,6 +200,8 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     metrics: dict = {}
     bar = tqdm(total=args.total_steps, disable=not args.progress, unit="step", desc="dqn")
     while global_step < args.total_steps:
+        if args.max_minutes and time.time() - start > 60 * args.max_minutes:
+            break
         eps = max(args.eps_end, args.eps_start - (args.eps_start - args.eps_end) * global_step / max(1, args.eps_fraction * args.total_steps))
         actions = net.act_greedy_q(torch.from_numpy(np.asarray(obs))).numpy()
         explore = rng.random(n) < eps
@@ -262,4 +266,6 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     if writer is not None:
         writer.close()
     metrics.update(summarize(recent), grad_steps=grad_steps, global_step=global_step, time_s=time.time() - start)
+    if run_dir is not None:  # the final weights, whatever stopped the loop
+        save_checkpoint(Path(run_dir) / "checkpoint", net, {"algo": "dqn", **asdict(args)}, metrics)
     return metrics

@@ -48,6 +48,8 @@ class Args:
     """trunk width"""
     threads: int = 0
     """torch threads; 0: one per core up to 2"""
+    max_minutes: float = 0.0
+    """wall-clock training budget in minutes; 0: none (stop at the step/generation count)"""
     progress: bool = True
     """show a tqdm progress bar"""
 
@@ -74,6 +76,8 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     history = []
     start = time.time()
     for gen in tqdm(range(args.generations), disable=not args.progress, desc="es"):
+        if args.max_minutes and time.time() - start > 60 * args.max_minutes:
+            break
         eps = torch.randn(half, theta.numel(), generator=g)
         with torch.no_grad():
             pop = torch.cat([theta + args.sigma * eps, theta - args.sigma * eps])
@@ -91,7 +95,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
             writer.add_scalar("charts/episodic_return", fit.mean(), gen)
             writer.add_scalar("charts/grad_norm", float(grad.norm()), gen)
     set_flat(net, theta.detach())
-    metrics = {"generations": args.generations, "final_fitness_mean": history[-1]["mean"], "history": history,
+    metrics = {"generations": len(history), "final_fitness_mean": history[-1]["mean"], "history": history,
                "time_s": time.time() - start}
     if run_dir is not None:
         save_checkpoint(Path(run_dir) / "checkpoint", net, {"algo": "es", **asdict(args)}, {k: v for k, v in metrics.items() if k != "history"})

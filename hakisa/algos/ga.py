@@ -52,6 +52,8 @@ class Args:
     """trunk width"""
     threads: int = 0
     """torch threads; 0: one per core up to 2"""
+    max_minutes: float = 0.0
+    """wall-clock training budget in minutes; 0: none (stop at the step/generation count)"""
     progress: bool = True
     """show a tqdm progress bar"""
 
@@ -153,6 +155,8 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     history, best_flat, best_fit = [], theta0, -np.inf
     start = time.time()
     for gen in tqdm(range(args.generations), disable=not args.progress, desc="ga"):
+        if args.max_minutes and time.time() - start > 60 * args.max_minutes:
+            break
         fit = evaluate_population(envs, net, pop, args.episodes_per_member, args.seed + gen, args.max_steps)
         order = np.argsort(-fit, kind="stable")
         if fit[order[0]] >= best_fit:
@@ -173,7 +177,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     # the final answer is the first-ranked member of the last evaluated generation (an elite),
     # which was re-tested on fresh seeds every generation: less lucky than the all-time max
     set_flat(net, pop[0])
-    metrics = {"generations": args.generations, "final_fitness": history[-1]["max"], "best_fitness": best_fit,
+    metrics = {"generations": len(history), "final_fitness": history[-1]["max"], "best_fitness": best_fit,
                "history": history, "time_s": time.time() - start}
     if run_dir is not None:
         save_checkpoint(Path(run_dir) / "checkpoint", net, {"algo": "ga", **asdict(args)}, {k: v for k, v in metrics.items() if k != "history"})

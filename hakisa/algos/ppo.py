@@ -64,10 +64,14 @@ class Args:
     """trunk width"""
     threads: int = 0
     """torch threads; 0: one per core up to 2"""
+    bf16: bool = False
+    """run the encoder's convolutions in bfloat16 autocast (faster on CPUs with AMX/AVX512-BF16)"""
     save_every: int = 50
     """save runs/<name>/checkpoint every this many updates (and at the end)"""
     log_every: int = 1
     """write TensorBoard losses every this many updates"""
+    max_minutes: float = 0.0
+    """wall-clock training budget in minutes; 0: none (stop at the step/generation count)"""
     progress: bool = True
     """show a tqdm progress bar"""
 
@@ -78,6 +82,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     spec, imap = contract(envs)
     n = envs.num_envs
     net = net or HakisaNet(spec, imap, args.encoder, args.hidden)
+    net.bf16 = args.bf16
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, eps=1e-5)
     writer = start_run(run_dir, args, {"algo": "ppo", "obs_spec": spec.to_dict(), "input_map": imap.to_dict()})
     batch = n * args.num_steps
@@ -101,6 +106,8 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     bar = tqdm(total=num_updates * batch, disable=not args.progress, unit="step", desc="ppo")
 
     for update in range(1, num_updates + 1):
+        if args.max_minutes and time.time() - start > 60 * args.max_minutes:
+            break  # out of time: the last checkpoint below was written at the previous update
         if args.anneal_lr:
             opt.param_groups[0]["lr"] = (1.0 - (update - 1.0) / num_updates) * args.lr
         # ---- rollout ---------------------------------------------------------------------------
@@ -213,7 +220,8 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
             if score > best_score:
                 best_score = score
                 save_checkpoint(Path(run_dir) / "best", net, {"algo": "ppo", **asdict(args)}, info_last)
-            if update % args.save_every == 0 or update == num_updates:
+            out_of_time = args.max_minutes and time.time() - start > 60 * args.max_minutes
+            if update % args.save_every == 0 or update == num_updates or out_of_time:
                 save_checkpoint(Path(run_dir) / "checkpoint", net, {"algo": "ppo", **asdict(args)}, info_last)
     bar.close()
     if writer is not None:

@@ -23,13 +23,15 @@ from hakisa.model import HakisaNet, load_checkpoint
 
 
 def evaluate(net: HakisaNet, env, episodes: int, deterministic: bool = True, head: str = "policy",
-             seed: int | None = 0, collect=None, progress: bool = False, max_steps: int = 10_000_000) -> dict:
+             seed: int | None = 0, collect=None, progress: bool = False, max_steps: int = 10_000_000,
+             epsilon: float = 0.0) -> dict:
     """Play `episodes` episodes; returns {episodes, mean_return, std_return, mean_length[, win_rate]}.
 
     env: a vector env (SAME_STEP autoreset) or a plain gym.Env. With n sub-envs each plays its share
     (episodes // n, +1 for the first episodes % n), so short episodes are not over-counted.
     head: "policy" (argmax / sample of the policy heads) or "q" (greedy branching-Q, for DQN nets).
-    collect: an `hakisa.data.EpisodeWriter`; each finished episode is written to it (source "play").
+    collect: an `hakisa.data.EpisodeWriter`; each finished episode is written to it.
+    epsilon: probability of a uniformly random action per step (exploration; 0 for evaluation).
     """
     vec = isinstance(env, gym.vector.VectorEnv)
     n = env.num_envs if vec else 1
@@ -49,6 +51,12 @@ def evaluate(net: HakisaNet, env, episodes: int, deterministic: bool = True, hea
             o = torch.from_numpy(np.ascontiguousarray(obs))
             a = net.act_greedy_q(o) if head == "q" else net.act(o, deterministic=deterministic)
         a = a.numpy()
+        if epsilon > 0:
+            rand = np.random.random(n) < epsilon
+            if rand.any():
+                space = env.single_action_space if vec else env.action_space
+                r_a = net.canonical(torch.from_numpy(np.stack([space.sample() for _ in range(n)]))).numpy()
+                a[rand] = r_a[rand]
         if vec:
             nobs, r, term, trunc, info = env.step(a)
         else:

@@ -110,8 +110,11 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
 
 
 def evaluate_duel(net, episodes: int, tier: str = "normal", frame_skip: int = 4, seed: int = 12345,
-                  deterministic: bool = False, num_envs: int = 16) -> dict:
-    """Win rate of `net` in the duel sim (DuelVecEnv, SAME_STEP autoreset) over `episodes` fights."""
+                  deterministic: bool = False, num_envs: int = 16, max_steps: int | None = None) -> dict:
+    """Win rate of `net` in the duel sim (DuelVecEnv, SAME_STEP autoreset) over `episodes` fights.
+
+    max_steps: stop after this many decisions; fights still running then count as not won, with the
+    damage dealt so far (a quick check for tests: an agent that learned nothing deals little)."""
     from hakisa.envs.duel.env import DuelVecEnv
 
     env = DuelVecEnv(min(num_envs, episodes), tier=tier, seed=seed, frame_skip=frame_skip, obs_spec=net.obs_spec)
@@ -123,7 +126,15 @@ def evaluate_duel(net, episodes: int, tier: str = "normal", frame_skip: int = 4,
     started = env.num_envs  # count only fights started within the budget: no bias towards short ones
     counted = np.ones(env.num_envs, bool)
     net.eval()
+    steps = 0
     while len(winners) < episodes and counted.any():
+        if max_steps is not None and steps >= max_steps:
+            info = env.fights.info()
+            for i in np.flatnonzero(counted)[: episodes - len(winners)]:
+                winners.append(0)
+                damage.append(int(boss_hp0 - info["boss_hp"][i]))
+            break
+        steps += 1
         with torch.no_grad():
             if deterministic:
                 a = net.act(torch.from_numpy(obs), deterministic=True)

@@ -10,6 +10,8 @@ Config (JSON or YAML), regions in canvas pixels (`canvas: [w, h]`):
   done:      condition; `done_frames`: consecutive frames it must hold (debounces a fading overlay)
   outcomes:  [{winner: int, when: condition}, ...] checked in order once done (else `default_winner`)
   in_play:   condition: the game accepts input (not a menu, not an overlay); input is gated on it
+  reward_when: condition under which the readings are trusted for deltas (default: in_play); e.g. the
+             duel's result band leaves the HUD visible, so the killing blow's HP delta still counts
   navigation: {restart: [step, ...]}; step = {key: name} | {click: [x, y]} | {wait: s} |
               {until: condition, timeout: s}
 A condition is {reading, op, value} | {all: [...]} | {any: [...]} | {not: condition}.
@@ -150,11 +152,13 @@ class GameJudge:
         return readings
 
     def step(self, frame) -> tuple[float, bool, dict]:
-        """(reward, terminated, info) for the newest frame. Deltas only accrue while in play, so an
-        overlay hiding the HUD (or a menu) can never pay or cost anything."""
+        """(reward, terminated, info) for the newest frame. Deltas only accrue while the readings are
+        trusted (`reward_when`, default in play), so an overlay hiding the HUD (or a menu) can never pay
+        or cost anything."""
         readings = self.read(frame)
         playing = self.in_play(readings)
-        reward = self.delta(readings) if playing else 0.0
+        trusted = evaluate(self.cfg["reward_when"], readings) if "reward_when" in self.cfg else playing
+        reward = self.delta(readings) if trusted else 0.0
         self._done_run = self._done_run + 1 if self.is_done(readings) else 0
         done = self._done_run >= self.done_frames
         info = {"readings": dict(readings), "in_play": playing, "winner": 0}

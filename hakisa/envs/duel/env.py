@@ -113,7 +113,9 @@ class DuelEnv(gym.Env):
     ## Reward (per step, all coefficients are constructor arguments)
         dealt_coef * (boss HP lost) - taken_coef * (knight HP lost)
         + win_bonus if the knight won this step - loss_penalty if the boss won (or time ran out)
-    Defaults 0.1, 0.1, 10, 10: a clean win is worth about +22, a loss without a hit -20.
+    Defaults 0.1, 0.1, 10, 10: HP are tens to hundreds (rules.json), so a whole fight's damage is worth
+    about as much as its end: a flawless win scores 0.1 * boss HP + 10, a loss without landing a hit
+    -(0.1 * knight HP + 10).
 
     ## Episode end
     terminated when there is a winner: the boss's HP hits 0 (knight wins), or the knight's HP hits 0 or

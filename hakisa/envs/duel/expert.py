@@ -1,13 +1,16 @@
 """The scripted expert: the reference player a learned agent has to beat.
 
 It reads the TRUE sim state (no pixels) and plays the duel's intended loop:
-  * the boss starts a cleave (wind-up)  -> step in close, then roll THROUGH it so the i-frames cover the
-    active frames and the roll ends behind the boss (or roll away / block when that is all that is left);
-  * the boss recovers                  -> punish: swing while the recovery lasts;
-  * otherwise                          -> keep a roll's worth of stamina, bait the boss at swing range,
-    poke when it is on cooldown and not guarding, back off to regenerate when stamina is low.
-It decides from the current state only, so it works at any decision rate (the env's default is every
-4 ticks with the keys held in between). Vectorised over fights: `expert_keys(sim.state)`.
+  * the boss winds up a cleave -> step in close and WAIT for the reveal (cleave_reveal ticks before the
+    strike the boss decides whether to hold the swing, and it holds against a knight already rolling),
+    then roll THROUGH it so the i-frames cover the active frames and the roll ends behind the boss;
+    if its next decision would come too late for that roll, raise the shield now instead;
+  * the boss recovers -> punish: swing while the recovery lasts;
+  * otherwise -> keep a roll and a block's worth of stamina, bait the boss at swing range, poke when it
+    is on cooldown and not guarding, back off to regenerate when stamina is low; stay out of swings
+    that cannot reach (a noisy boss's whims) and punish their recovery.
+It decides from the current state only; `period` tells it how many ticks its keys will be held (the
+env's default: every 4 ticks). Vectorised over fights: `expert_keys(sim.state)`.
 """
 from __future__ import annotations
 
@@ -25,8 +28,9 @@ def expert_keys(state: dict[str, np.ndarray], rules: dict | None = None, style: 
 
     style "roll" (the reference): wait for the reveal, then roll through; when its next decision would
     come too late for that roll, raise the shield now instead. `period` = ticks until its next decision.
-    style "block": raise the shield before the reveal and hold it through the strike (chip damage,
-    stamina) - a safer, slower line, measured beside the reference in scripts/duel_winrates.py.
+    style "block": raise the shield before every strike instead of rolling (a turtle line; the chip
+    damage and the stamina it costs lose to the follow-up swings). Measured beside the reference in
+    scripts/duel_winrates.py.
     """
     r = rules or _RULES
     fp, K, B = r["fp"], r["knight"], r["boss"]
@@ -73,9 +77,9 @@ def expert_keys(state: dict[str, np.ndarray], rules: dict | None = None, style: 
     in_reach = (dist <= K["attack_reach"] - 4) & (kx != bx)
     swing_fits = (B["cleave_recover"] - bt) > K["attack_windup"]
     punish = (ba == B_RECOVER) & swing_fits
-    # a boss at low HP may chain a second swing instead of recovering: keep a roll for it
-    combo_risk = state["b_hp"] * 100 <= B["hp"] * B["low_hp_pct"]
-    punish_cost = K["attack_cost"] + np.where(combo_risk & (state["b_combo"] < B["combo_max_low"]), K["roll_cost"], 0)
+    # a boss at low HP comes back after a short cooldown: keep a roll for that
+    boss_low = state["b_hp"] * 100 <= B["hp"] * B["low_hp_pct"]
+    punish_cost = K["attack_cost"] + np.where(boss_low, K["roll_cost"], 0)
     punish_keys = np.where(in_reach & (st >= punish_cost), KEY_ATTACK, to_boss)
 
     # ---- neutral: bait at swing range with a roll in reserve, poke on cooldown -------------------

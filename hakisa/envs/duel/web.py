@@ -34,6 +34,10 @@ CHROMIUM = os.environ.get("HAKISA_CHROMIUM", "/usr/bin/chromium")
 # The window: header 32 px + canvas 360 + HUD 32; 12 px side margins (style.css). Fixed, so capture regions are stable.
 WINDOW_SIZE = (664, 424)
 WINDOW_POS = (0, 0)
+# The result overlay (web/style.css .band): an opaque band across the canvas, for pixel detectors of the fight's end.
+RESULT_BAND = (0, 132, 640, 96)  # (left, top, width, height) in canvas pixels
+VICTORY_RGB = (255, 215, 0)      # gold: the knight won
+DEFEAT_RGB = (176, 0, 0)         # crimson: the boss won (HP or time up)
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-quic", "--test-type",
                   "--force-device-scale-factor=1", "--no-default-browser-check", "--password-store=basic",
@@ -155,13 +159,28 @@ class DuelPage:
         raise TimeoutError("the duel page did not appear in chromium")
 
     def _canvas_region(self) -> tuple[int, int, int, int]:
-        # In an --app window the web content starts at the window's top-left plus whatever frame the window
-        # manager (or Chromium's own title bar) adds: outer - inner size gives that frame.
+        # The canvas's place in the viewport comes from the page; the viewport's place on the screen from X (the
+        # window's inside, which a window manager may move or decorate), plus any frame Chromium draws itself
+        # (outer - inner size). Without a window manager (Xvfb) X and window.screenX/Y agree.
         r = self.evaluate("""(() => { const r = document.getElementById('game').getBoundingClientRect();
-            return [window.screenX, window.screenY, window.outerWidth - window.innerWidth,
-                    window.outerHeight - window.innerHeight, r.left, r.top, r.width, r.height]; })()""")
-        sx, sy, fw, fh, left, top, w, h = r
-        return int(sx + fw // 2 + left), int(sy + fh + top), int(w), int(h)
+            return [window.screenX, window.screenY, window.outerWidth, window.outerHeight,
+                    window.innerWidth, window.innerHeight, r.left, r.top, r.width, r.height]; })()""")
+        sx, sy, ow, oh, iw, ih, left, top, w, h = r
+        ox, oy = self._window_origin(ow, oh) or (sx, sy)
+        return int(ox + (ow - iw) // 2 + left), int(oy + (oh - ih) + top), int(w), int(h)
+
+    def _window_origin(self, ow: int, oh: int) -> tuple[int, int] | None:
+        try:
+            from hakisa import capture
+
+            dpy = capture.open_display(self.display)
+            try:
+                wins = [x for x in capture.list_windows(dpy) if self.window_title in x.title and x.region[2:] == (ow, oh)]
+            finally:
+                dpy.close()
+            return tuple(wins[0].region[:2]) if len(wins) == 1 else None
+        except Exception:  # no Xlib, or an unusual X setup: the page's own numbers are the fallback
+            return None
 
     def close(self) -> None:
         try:

@@ -17,8 +17,9 @@
 
   let rules = null, palette = null, state = null;
   let mode = "start";            // "start" | "play" | "over"
-  let paused = false;            // the test hook's freeze, or a lost focus
+  let paused = false;            // the test hook's freeze
   let seed = 0, liveTicks = 0, wins = 0, losses = 0, popUntil = 0;
+  const best = {};               // fastest win per tier, in ticks (a reason for one more fight)
   const held = new Set(), pressed = new Set();  // pressed: went down since the last tick (a quick tap still counts)
 
   const KEYMAP = { ArrowLeft: 1, ArrowRight: 2, Space: 4, KeyJ: 8, KeyK: 16 };
@@ -61,6 +62,11 @@
     const band = $("result-band");
     band.className = "band " + (won ? "victory" : "defeat");
     $("result-text").textContent = won ? "VICTORY" : (state.k_hp > 0 ? "TIME UP" : "DEFEAT");
+    const secs = (state.tick / 60).toFixed(1);
+    const tier = rules.tier_order[state.tier];
+    if (won && (!best[tier] || state.tick < best[tier])) best[tier] = state.tick;
+    $("result-sub").textContent = (won ? `${tier} boss down in ${secs} s` : `the ${tier} boss had ${state.b_hp} HP left`)
+      + (best[tier] ? ` (best ${(best[tier] / 60).toFixed(1)} s)` : "") + " \u2014 R or Enter for a rematch";
     $("result").classList.remove("hidden");
   }
 
@@ -113,8 +119,8 @@
   window.addEventListener("keydown", (e) => {
     if (e.target === tierSel && !GAME_KEYS.has(e.code)) return;
     if (GAME_KEYS.has(e.code)) e.preventDefault();  // no scrolling, no select changes, no button presses
-    if (e.code === "KeyR" || e.code === "Enter") {
-      if (mode !== "start" && !e.repeat) restart();
+    if (e.code === "KeyR" || e.code === "Enter") {  // rematch (or start, for a player that already has focus)
+      if (!e.repeat) restart();
       return;
     }
     if (!held.has(e.code)) pressed.add(e.code);

@@ -1,0 +1,154 @@
+"""`hakisa bench train`: our PPO's env steps/s vs Stable-Baselines3 PPO on Hakisa/Duel-v0.
+
+Both learners get the same vector env (DuelVecEnv, N fights), the same network (HakisaNet's encoder
++ trunk feeding the command/x/y logits and the value; SB3 gets it as a features extractor with an
+empty net_arch) and the same PPO settings (rollout length, minibatch size, epochs, lr, clip,
+entropy). A run is "steps/s over `steps` env steps including the updates". Both are timed in the
+same process, one after the other, after a warm-up, so the machine's load hits both alike; the
+order alternates over `--repeats` rounds and each side's best round is reported.
+The last line printed is the JSON result.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import torch
+
+from hakisa.algos import ppo
+from hakisa.envs.make import make_vec
+from hakisa.model import HakisaNet
+
+PPO_SETTINGS = dict(num_steps=128, num_minibatches=4, update_epochs=4, lr=2.5e-4, clip_coef=0.1, ent_coef=0.01)
+
+
+def _sb3_vec(envs):
+    """Adapt a Gymnasium SAME_STEP vector env to SB3's VecEnv API (SB3 also autoresets in-step)."""
+    from stable_baselines3.common.vec_env import VecEnv
+
+    class Adapter(VecEnv):
+        def __init__(self):
+            super().__init__(envs.num_envs, envs.single_observation_space, envs.single_action_space)
+            self._actions = None
+
+        def reset(self):
+            obs, _ = envs.reset(seed=0)
+            return obs
+
+        def step_async(self, actions):
+            self._actions = np.asarray(actions)
+
+        def step_wait(self):
+            obs, r, term, trunc, info = envs.step(self._actions)
+            done = term | trunc
+            infos = [{} for _ in range(self.num_envs)]
+            for i in np.flatnonzero(done):  # SB3's convention: the finished episode's last obs
+                infos[i]["terminal_observation"] = info["final_obs"][i]
+                infos[i]["TimeLimit.truncated"] = bool(trunc[i] and not term[i])
+            return obs, r, done, infos
+
+        def close(self):
+            envs.close()
+
+        def get_attr(self, name, indices=None):
+            return [getattr(envs, name, None)] * self.num_envs
+
+        def set_attr(self, name, value, indices=None):
+            pass
+
+        def env_method(self, name, *a, indices=None, **kw):
+            return [None] * self.num_envs
+
+        def env_is_wrapped(self, wrapper_class, indices=None):
+            return [False] * self.num_envs
+
+        def seed(self, seed=None):
+            return [None] * self.num_envs
+
+    return Adapter()
+
+
+def _sb3_model(envs, seed: int, hidden: int, encoder: str):
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+    spec, imap = envs.obs_spec, envs.input_map
+
+    class HakisaFeatures(BaseFeaturesExtractor):
+        """HakisaNet's encoder + trunk; SB3 hands it float obs (normalize_images=False), we scale."""
+
+        def __init__(self, observation_space):
+            super().__init__(observation_space, hidden)
+            net = HakisaNet(spec, imap, encoder, hidden)
+            self.encoder, self.trunk = net.encoder, net.trunk
+
+        def forward(self, obs):
+            return self.trunk(self.encoder(obs / 255.0))
+
+    n = envs.num_envs
+    s = PPO_SETTINGS
+    return PPO("CnnPolicy", _sb3_vec(envs), n_steps=s["num_steps"], batch_size=n * s["num_steps"] // s["num_minibatches"],
+               n_epochs=s["update_epochs"], learning_rate=s["lr"], clip_range=s["clip_coef"], ent_coef=s["ent_coef"],
+               gae_lambda=0.95, gamma=0.99, max_grad_norm=0.5, vf_coef=0.5, seed=seed, device="cpu", verbose=0,
+               policy_kwargs=dict(features_extractor_class=HakisaFeatures, net_arch=[], normalize_images=False,
+                                  share_features_extractor=True))
+
+
+def time_ours(num_envs: int, steps: int, seed: int, bf16: bool = False, hidden: int = 256, encoder: str = "small") -> float:
+    envs = make_vec("Hakisa/Duel-v0", num_envs, seed=seed)
+    args = ppo.Args(total_steps=steps, seed=seed, progress=False, hidden=hidden, encoder=encoder, bf16=bf16,
+                    threads=torch.get_num_threads(), **PPO_SETTINGS)
+    t = time.perf_counter()
+    ppo.train(envs, args, None)
+    dt = time.perf_counter() - t
+    envs.close()
+    return steps / dt
+
+
+def time_sb3(num_envs: int, steps: int, seed: int, hidden: int = 256, encoder: str = "small") -> float:
+    envs = make_vec("Hakisa/Duel-v0", num_envs, seed=seed)
+    model = _sb3_model(envs, seed, hidden, encoder)
+    t = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    dt = time.perf_counter() - t
+    envs.close()
+    return steps / dt
+
+
+def run(args) -> int:
+    if getattr(args, "algo", "ppo") != "ppo":
+        raise SystemExit("hakisa bench train: only --algo ppo has an SB3 counterpart to compare with")
+    num_envs = args.num_envs or 16
+    per_update = num_envs * PPO_SETTINGS["num_steps"]
+    steps = max(per_update, (args.steps or 4 * per_update) // per_update * per_update)  # whole updates only
+    repeats = int(getattr(args, "repeats", 2))
+    threads = max(1, min(2, os.cpu_count() or 1))
+    torch.set_num_threads(threads)
+    load0 = os.getloadavg()[0]
+    time_ours(num_envs, per_update, args.seed)  # warm-up: imports, allocator, oneDNN kernels
+    time_sb3(num_envs, per_update, args.seed)
+    ours, ours_bf16, sb3 = [], [], []
+    for r in range(repeats):
+        order = [("ours", ours), ("sb3", sb3), ("bf16", ours_bf16)]
+        if r % 2:
+            order.reverse()
+        for name, out in order:
+            if name == "sb3":
+                out.append(time_sb3(num_envs, steps, args.seed))
+            else:
+                out.append(time_ours(num_envs, steps, args.seed, bf16=name == "bf16"))
+            if not getattr(args, "json_only", False):
+                print(f"{name}: {out[-1]:.1f} env steps/s", flush=True)
+    res = {
+        "bench": "train", "env": "Hakisa/Duel-v0", "algo": "ppo", "num_envs": num_envs, "steps": steps,
+        "repeats": repeats, "torch_threads": threads, "ppo_settings": PPO_SETTINGS,
+        "ours_sps": round(max(ours), 1), "ours_bf16_sps": round(max(ours_bf16), 1), "sb3_sps": round(max(sb3), 1),
+        "ratio": round(max(ours) / max(sb3), 2), "ratio_bf16": round(max(ours_bf16) / max(sb3), 2),
+        "all": {"ours": [round(v, 1) for v in ours], "ours_bf16": [round(v, 1) for v in ours_bf16], "sb3": [round(v, 1) for v in sb3]},
+        "loadavg_start": round(load0, 2), "loadavg_end": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+        "target_ratio": 2.0,
+    }
+    print(json.dumps(res))
+    return 0

@@ -1,0 +1,316 @@
+"""`hakisa diagnose CHECKPOINT --out DIR`: is this network healthy, and what does it look at?
+
+On a batch of REAL observations (the checkpoint's own policy playing its env, so the states are the
+ones it actually visits):
+  - dead units per layer: ReLU outputs that are zero for every observation (forward hooks);
+  - exploding / vanishing gradients: per-layer gradient norms of one sample A2C-style update (policy
+    gradient + value + Q regression on the rollout's discounted returns); nothing is stepped;
+  - action entropy per head (nats, and as a fraction of the uniform policy's);
+  - saliency: |d chosen-command logit / d input| on a few frames, saved as PNGs.
+Writes DIR/diagnose.json (the report) and the images; `diagnose()` returns the report dict.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# which env a checkpoint plays, from its input map's name (checkpoints don't record an env id)
+ENV_FOR_MAP = {"duel": "Hakisa/Duel-v0", "airstriker": "Airstriker-Genesis-v0",
+               "toy-keypress": "Toy/KeyPress-v0", "toy-click": "Toy/Click-v0"}
+HEAD_ATTRS = (("command", "cmd"), ("x", "x"), ("y", "y"))
+# layers that feed each head; a head with one bin (or x/y when no command uses them) gets no gradient
+# by construction, which is "unused", not "vanishing"
+HEAD_LAYERS = {"x": ("pi_x", "adv_x"), "y": ("pi_y", "adv_y")}
+
+
+def env_id_for(config: dict, env: str | None = None) -> str:
+    """The env to draw observations from: `env` if given, else the one recorded in the checkpoint's
+    config, else the one its input map belongs to."""
+    if env:
+        return env
+    algo = config.get("algo", {}) or {}
+    for key in ("env", "env_id"):
+        if isinstance(algo.get(key), str):
+            return algo[key]
+    name = config.get("input_map", {}).get("name")
+    if name in ENV_FOR_MAP:
+        return ENV_FOR_MAP[name]
+    game = config.get("input_map", {}).get("meta", {}).get("game")
+    if isinstance(game, str) and game.endswith("-v0"):
+        return game
+    raise ValueError(f"cannot tell which env checkpoint input map {name!r} plays: pass --env")
+
+
+def make_env(env_id: str, num_envs: int, seed: int = 0, tier: str | None = None, obs_spec=None):
+    """A SAME_STEP vector env (hakisa.envs.make.make_vec) rendering at the checkpoint's obs spec."""
+    from hakisa.capture import ObsSpec
+    from hakisa.envs.make import DUEL_ID, make_vec
+
+    kw = {"tier": tier or "normal"} if env_id == DUEL_ID else {}
+    if obs_spec is not None:  # a checkpoint trained at another resolution needs its own renders
+        kw["obs_spec"] = obs_spec if isinstance(obs_spec, ObsSpec) else ObsSpec.from_dict(obs_spec)
+    return make_vec(env_id, num_envs, seed=seed, **kw)
+
+
+def collect_observations(config: dict, n: int, env: str | None = None, seed: int = 0, net=None,
+                         num_envs: int = 8, tier: str | None = None, gamma: float = 0.99) -> dict:
+    """Roll out `net` (sampling its policy; uniform random actions if net is None) in the checkpoint's
+    env until `n` observations are gathered. Returns obs [n, C, H, W] uint8, actions [n, 3],
+    returns [n] (discounted, bootstrapped with V at the cut), and env_id."""
+    env_id = env_id_for(config, env)
+    num_envs = max(1, min(num_envs, n))
+    steps = -(-n // num_envs)
+    envs = make_env(env_id, num_envs, seed, tier, config.get("obs_spec"))
+    try:
+        obs, _ = envs.reset(seed=seed)
+        O, A, R, D = [], [], [], []
+        for _ in range(steps):
+            o = np.asarray(obs)
+            if net is not None:
+                a = net.act(torch.from_numpy(np.ascontiguousarray(o))).numpy()
+            else:
+                a = np.stack([envs.single_action_space.sample() for _ in range(num_envs)])
+            obs, r, term, trunc, _ = envs.step(a)
+            O.append(o.copy()), A.append(a), R.append(np.asarray(r, np.float64)), D.append(np.logical_or(term, trunc))
+        last_v = np.zeros(num_envs)
+        if net is not None:
+            with torch.no_grad():
+                last_v = net.policy(torch.from_numpy(np.ascontiguousarray(np.asarray(obs))))[3].double().numpy()
+    finally:
+        envs.close()
+    ret, G = np.zeros((steps, num_envs)), last_v
+    for t in reversed(range(steps)):  # SAME_STEP autoreset: a done step's return stops at its own reward
+        G = R[t] + gamma * G * (1.0 - D[t])
+        ret[t] = G
+    # time-major -> interleave envs so the first n keep every env's early steps
+    return {"obs": np.stack(O).reshape(-1, *O[0].shape[1:])[:n], "actions": np.stack(A).reshape(-1, 3)[:n],
+            "returns": ret.reshape(-1)[:n].astype(np.float32), "env_id": env_id}
+
+
+# ---- the checks -----------------------------------------------------------------------------------
+def dead_units(net: nn.Module, obs: torch.Tensor) -> dict:
+    """Per ReLU (named after the layer it follows): units (channels / features) that never fire."""
+    acts: dict[str, list[torch.Tensor]] = {}
+    names = dict(net.named_modules())
+    order = list(names)
+    hooks = []
+    for name, m in names.items():
+        if isinstance(m, (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.ELU)):
+            prev = order[order.index(name) - 1] if order.index(name) > 0 else name
+            label = f"{prev} ({type(names[prev]).__name__}+{type(m).__name__})"
+            # reused activation modules (torchvision backbones) get one entry per call
+            hooks.append(m.register_forward_hook(lambda _m, _i, out, label=label: acts.setdefault(label, []).append(out.detach())))
+    try:
+        with torch.no_grad():
+            for chunk in obs.split(256):
+                net(chunk)
+    finally:
+        for h in hooks:
+            h.remove()
+    report = {}
+    for label, outs in acts.items():
+        per_call = len(outs) // max(1, len(obs.split(256)))
+        for k in range(per_call):
+            x = torch.cat(outs[k::per_call])  # [N, C, ...]
+            fired = (x > 0).flatten(2).any(2) if x.dim() > 2 else (x > 0)  # [N, C]
+            dead = ~fired.any(0)
+            key = label if per_call == 1 else f"{label} #{k}"
+            report[key] = {"units": int(dead.numel()), "dead": int(dead.sum()),
+                           "dead_frac": round(float(dead.float().mean()), 4),
+                           "zero_frac": round(float((x <= 0).float().mean()), 4)}
+    return report
+
+
+def sample_update_gradients(net, obs: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor,
+                            vanish: float = 1e-8, explode: float = 1e3, ent_coef: float = 0.01) -> dict:
+    """Per-layer gradient norms of one A2C-style loss on the rollout (no optimizer step)."""
+    net.zero_grad(set_to_none=True)
+    h = net(obs)
+    logp, ent = net.dist_logp_entropy(h.cmd, h.x, h.y, actions)
+    adv = (returns - h.value).detach()
+    if len(adv) > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    q_taken = sum(q.gather(1, actions[:, i:i + 1]).squeeze(1) for i, q in enumerate((h.q_cmd, h.q_x, h.q_y))) / 3
+    losses = {"policy": -(logp * adv).mean(), "entropy": -ent_coef * ent.mean(),
+              "value": 0.5 * F.mse_loss(h.value, returns), "q": F.smooth_l1_loss(q_taken, returns)}
+    sum(losses.values()).backward()
+    unused = _unused_layers(net)
+    layers: dict[str, dict] = {}
+    for name, p in net.named_parameters():
+        layer = name.rsplit(".", 1)[0]
+        d = layers.setdefault(layer, {"g2": 0.0, "w2": 0.0, "finite": True})
+        g = p.grad if p.grad is not None else torch.zeros_like(p)
+        d["g2"] += float(g.double().pow(2).sum())
+        d["w2"] += float(p.detach().double().pow(2).sum())
+        d["finite"] &= bool(torch.isfinite(g).all())
+    report, total = {}, 0.0
+    for layer, d in layers.items():
+        gn, wn = d["g2"] ** 0.5, d["w2"] ** 0.5
+        total += d["g2"]
+        if layer.split(".")[0] in unused:
+            status = "unused"
+        elif not d["finite"] or gn > explode:
+            status = "exploding"
+        elif gn < vanish:
+            status = "vanishing"
+        else:
+            status = "ok"
+        report[layer] = {"grad_norm": gn, "param_norm": wn, "ratio": gn / (wn + 1e-12), "status": status}
+    net.zero_grad(set_to_none=True)
+    return {"layers": report, "total_grad_norm": total ** 0.5,
+            "losses": {k: float(v.detach()) for k, v in losses.items()}, "thresholds": {"vanish": vanish, "explode": explode}}
+
+
+def _unused_layers(net) -> set[str]:
+    imap = net.input_map
+    out = set()
+    for head, bins in (("x", imap.x_bins), ("y", imap.y_bins)):
+        if bins <= 1 or not imap.uses_xy.any():
+            out.update(HEAD_LAYERS[head])
+    return out
+
+
+def head_entropy(net, obs: torch.Tensor) -> dict:
+    """Mean entropy of each policy head over the batch; x/y also where the greedy command uses them."""
+    with torch.no_grad():
+        h = net(obs)
+    xy_used = net.uses_xy[h.cmd.argmax(1)]
+    out = {}
+    for head, attr in HEAD_ATTRS:
+        logits = getattr(h, attr)
+        lp = F.log_softmax(logits.float(), 1)
+        ent = -(lp.exp() * lp).sum(1)
+        n = logits.shape[1]
+        d = {"bins": n, "mean": float(ent.mean()), "min": float(ent.min()), "max_possible": float(np.log(n)),
+             "normalized": float(ent.mean() / np.log(n)) if n > 1 else 0.0,
+             "mean_max_prob": float(lp.exp().max(1).values.mean())}
+        if head != "command":
+            d["mean_where_used"] = float(ent[xy_used].mean()) if xy_used.any() else None
+        out[head] = d
+    return out
+
+
+def saliency(net, obs: torch.Tensor, out_dir: Path, frames: int = 4) -> list[dict]:
+    """|grad of the greedy command's logit w.r.t. the input|, on up to `frames` observations chosen to
+    show different commands. One PNG per frame: [latest frame | saliency | overlay]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with torch.no_grad():
+        greedy = net(obs).cmd.argmax(1)
+    picks, seen = [], set()
+    for i, c in enumerate(greedy.tolist()):  # first frame of each distinct command, then fill in order
+        if c not in seen:
+            seen.add(c), picks.append(i)
+    picks += [i for i in np.linspace(0, len(obs) - 1, frames).astype(int) if i not in picks]
+    picks = picks[:frames]
+    x = obs[picks].float().requires_grad_(True)  # uint8 values as float: features() divides by 255
+    logits = net(x).cmd
+    chosen = logits.argmax(1)
+    logits.gather(1, chosen[:, None]).sum().backward()
+    sal = x.grad.abs().sum(1).numpy()  # over the stacked frames/channels -> [k, H, W]
+    c = net.obs_spec.channels
+    names = [cm.name for cm in net.input_map.commands]
+    out = []
+    for k, i in enumerate(picks):
+        frame = obs[i, -c:].numpy().transpose(1, 2, 0)  # the latest frame of the stack
+        frame = frame[..., 0] if c == 1 else frame
+        s = sal[k] / (sal[k].max() + 1e-12)
+        fig, axes = plt.subplots(1, 3, figsize=(12, 2.8))
+        titles = [f"obs #{i} (latest frame)", f"saliency: {names[int(chosen[k])]}", "overlay"]
+        axes[0].imshow(frame, cmap="gray" if c == 1 else None)
+        axes[1].imshow(s, cmap="inferno")
+        axes[2].imshow(frame, cmap="gray" if c == 1 else None)
+        axes[2].imshow(s, cmap="inferno", alpha=0.55)
+        for ax, t in zip(axes, titles):
+            ax.set_title(t, fontsize=9)
+            ax.axis("off")
+        path = out_dir / f"saliency_{k}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+        path.with_suffix(".json").write_text(json.dumps({"file": path.name, "panels": [{"title": t} for t in titles]}))
+        # where the mass is: centre of saliency in fractions of the frame (a cheap "looks at" summary)
+        ys, xs = np.indices(s.shape)
+        w = s / (s.sum() + 1e-12)
+        out.append({"file": str(path), "obs_index": int(i), "command": names[int(chosen[k])],
+                    "centre_xy": [round(float((xs * w).sum() / s.shape[1]), 3), round(float((ys * w).sum() / s.shape[0]), 3)]})
+    return out
+
+
+# ---- the verb -----------------------------------------------------------------------------------
+def diagnose(checkpoint: str | Path, out: str | Path, env: str | None = None, tier: str | None = None,
+             n_obs: int = 256, seed: int = 0, frames: int = 4, num_envs: int = 8) -> dict:
+    """Run every check on `checkpoint`; write out/diagnose.json and the saliency PNGs; return the report."""
+    from hakisa.model import load_checkpoint
+    from hakisa.plot import find_checkpoint
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    net, config = load_checkpoint(find_checkpoint(checkpoint) or checkpoint)
+    net.eval()
+    data = collect_observations(config, n_obs, env=env, seed=seed, net=net, num_envs=num_envs, tier=tier)
+    obs = torch.from_numpy(data["obs"])
+    acts, rets = torch.from_numpy(data["actions"]).long(), torch.from_numpy(data["returns"])
+    report = {"checkpoint": str(checkpoint), "env": data["env_id"], "tier": tier, "observations": len(obs),
+              "params": sum(p.numel() for p in net.parameters()), "model": net.model_config(),
+              "dead_units": dead_units(net, obs),
+              "gradients": sample_update_gradients(net, obs, acts, rets),
+              "entropy": head_entropy(net, obs),
+              "saliency": saliency(net, obs, out, frames)}
+    flags = [f"{k}: {v['dead']}/{v['units']} dead units" for k, v in report["dead_units"].items() if v["dead_frac"] >= 0.5]
+    flags += [f"{k}: {v['status']} gradient ({v['grad_norm']:.3g})" for k, v in report["gradients"]["layers"].items()
+              if v["status"] in ("exploding", "vanishing")]
+    ent = report["entropy"]["command"]
+    if ent["bins"] > 1 and ent["normalized"] < 0.05:
+        flags.append(f"command head nearly deterministic (entropy {ent['normalized']:.1%} of uniform)")
+    report["flags"] = flags
+    (out / "diagnose.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="checkpoint dir, or a run dir (best/ then checkpoint/)")
+    p.add_argument("--env", default=None, help="env id to draw observations from (default: the checkpoint's)")
+    p.add_argument("--tier", default=None, help="duel boss tier (default normal)")
+    p.add_argument("--out", default=None, help="output dir (default: <checkpoint>/diagnose)")
+    p.add_argument("--obs", type=int, default=256, help="real observations to collect")
+    p.add_argument("--frames", type=int, default=4, help="saliency frames")
+    p.add_argument("--num-envs", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def main(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = args.out or str(Path(args.checkpoint) / "diagnose")
+    r = diagnose(args.checkpoint, out, args.env, args.tier, args.obs, args.seed, args.frames, args.num_envs)
+    con = Console()
+    t = Table(title=f"dead units ({r['observations']} obs from {r['env']})")
+    for col in ("layer", "dead / units", "zero frac"):
+        t.add_column(col)
+    for k, v in r["dead_units"].items():
+        t.add_row(k, f"{v['dead']}/{v['units']}", f"{v['zero_frac']:.2f}")
+    con.print(t)
+    t = Table(title=f"gradients of one sample update (total norm {r['gradients']['total_grad_norm']:.3g})")
+    for col in ("layer", "grad norm", "grad/param", "status"):
+        t.add_column(col)
+    for k, v in r["gradients"]["layers"].items():
+        t.add_row(k, f"{v['grad_norm']:.3g}", f"{v['ratio']:.3g}", v["status"])
+    con.print(t)
+    con.print("entropy: " + ", ".join(f"{h} {e['mean']:.3f} nats ({e['normalized']:.0%} of uniform)"
+                                      for h, e in r["entropy"].items() if e["bins"] > 1))
+    con.print("flags: " + ("; ".join(r["flags"]) or "none"))
+    for s in r["saliency"]:
+        print(s["file"])
+    print(Path(out) / "diagnose.json")
+    return 0

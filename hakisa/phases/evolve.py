@@ -1,0 +1,60 @@
+"""`hakisa evolve`: evolutionary search over the policy weights (Hakisa GA or OpenAI-ES).
+
+    hakisa evolve --env Hakisa/Duel-v0 --algo es --tier normal --generations 100 --pop 32 --run duel-es
+    hakisa evolve --env Toy/KeyPress-v0 --algo ga --generations 30 --pop 16 --run toy-ga
+
+Each member plays on its own env copies (pop x episodes-per-member sub-envs of one vector env).
+Writes runs/<name>/: config.json, TensorBoard (charts/fitness_*), checkpoint/.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from hakisa.envs.make import DUEL_ID, make_vec
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", default=DUEL_ID)
+    p.add_argument("--algo", choices=["ga", "es"], default="es")
+    p.add_argument("--tier", default="normal", help="duel boss tier")
+    p.add_argument("--generations", type=int, default=50)
+    p.add_argument("--pop", type=int, default=32, help="population size")
+    p.add_argument("--episodes-per-member", type=int, default=2)
+    p.add_argument("--sigma", type=float, default=None, help="mutation / perturbation std (default: the learner's)")
+    p.add_argument("--run", default=None)
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--encoder", default="small")
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--init", metavar="CHECKPOINT", help="start from this checkpoint's weights")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any learner Args field")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def main(args) -> int:
+    from hakisa.phases.train import parse_overrides
+
+    if args.algo == "ga":
+        from hakisa.algos import ga as algo
+    else:
+        from hakisa.algos import es as algo
+    kw = dict(generations=args.generations, pop_size=args.pop, episodes_per_member=args.episodes_per_member,
+              seed=args.seed, encoder=args.encoder, hidden=args.hidden, progress=not args.no_progress)
+    if args.sigma is not None:
+        kw["sigma"] = args.sigma
+    a = algo.Args(**{**kw, **parse_overrides(algo.Args, args.set)})
+    env_kw = {"tier": args.tier} if args.env == DUEL_ID else {}
+    envs = make_vec(args.env, a.pop_size * a.episodes_per_member, seed=args.seed, **env_kw)
+    net = None
+    if args.init:
+        from hakisa.model import load_checkpoint
+
+        net, _ = load_checkpoint(args.init, input_map=envs.input_map, obs_spec=envs.obs_spec)
+    run_dir = Path(args.runs_dir) / (args.run or f"{args.algo}-{args.env.replace('/', '-')}")
+    m = algo.train(envs, a, run_dir, net=net)
+    envs.close()
+    print(json.dumps({"run": str(run_dir), "algo": args.algo, "env": args.env,
+                      **{k: v for k, v in m.items() if not isinstance(v, (list, dict))}}))
+    return 0
