@@ -108,8 +108,14 @@ def play_random(episodes: int, tiers=TIERS, seed: int = 12345, num_envs: int = 1
     return cells
 
 
-def play_expert(episodes: int, tiers=TIERS, seed: int = 12345, num_envs: int = 16) -> list[dict]:
-    """The scripted expert (true sim state, no pixels) in the same vector env and episode bookkeeping."""
+def play_expert(episodes: int, tiers=TIERS, seed: int = 12345, num_envs: int = 16, collect=None,
+                obs_spec=None) -> list[dict]:
+    """The scripted expert (true sim state, no pixels) in the same vector env and episode bookkeeping.
+
+    collect: an `hakisa.data.EpisodeWriter`; each counted fight is written to it (what the expert saw
+    before each decision, the command it chose, reward, done), as `evaluate(collect=...)` does for an
+    agent. This is how notebooks and tests make a teacher dataset without a display.
+    obs_spec: render at this spec (e.g. a smaller one for a fast study run); default the env's."""
     from hakisa.algos.common import EpisodeStats, summarize
     from hakisa.diagnose import make_env
     from hakisa.envs.duel.expert import expert_keys
@@ -121,19 +127,32 @@ def play_expert(episodes: int, tiers=TIERS, seed: int = 12345, num_envs: int = 1
     cells = []
     for tier in tiers:
         n = max(1, min(num_envs, episodes))
-        envs = make_env(DUEL_ID, n, seed, tier)
+        envs = make_env(DUEL_ID, n, seed, tier, obs_spec)
+        c = envs.obs_spec.channels
         quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])  # as evaluate: no short-episode bias
-        count, stats, eps = np.zeros(n, int), EpisodeStats(n), []
+        count, stats, eps, buf = np.zeros(n, int), EpisodeStats(n), [], [[] for _ in range(n)]
         t0 = time.perf_counter()
         try:
-            envs.reset(seed=seed)
-            while count.sum() < quota.sum():
+            obs, _ = envs.reset(seed=seed)
+            while np.minimum(count, quota).sum() < quota.sum():
                 cmd = to_cmd[expert_keys(envs.fights.sim.state)]
-                _, r, term, trunc, info = envs.step(np.stack([cmd, 0 * cmd, 0 * cmd], 1))
-                for i, ep in zip(np.flatnonzero(np.logical_or(term, trunc)), stats.update(np.asarray(r, np.float64), term, trunc, info)):
+                a = np.stack([cmd, 0 * cmd, 0 * cmd], 1)
+                nobs, r, term, trunc, info = envs.step(a)
+                r = np.asarray(r, np.float64)
+                if collect is not None:
+                    for i in range(n):
+                        buf[i].append((obs[i, -c:].copy(), a[i], float(r[i]), bool(term[i])))
+                for i, ep in zip(np.flatnonzero(np.logical_or(term, trunc)), stats.update(r, term, trunc, info)):
                     if count[i] < quota[i]:
                         eps.append(ep)
+                        if collect is not None:
+                            collect.begin_episode(tier=tier, **{k: v for k, v in ep.items() if k == "winner"})
+                            for f, act, rew, d in buf[i]:
+                                collect.add(f, act, rew, d)
+                            collect.end_episode()
+                    buf[i] = []
                     count[i] += 1
+                obs = nobs
         finally:
             envs.close()
         cells.append(_cell("expert", DUEL_ID, tier, summarize(eps), time.perf_counter() - t0, 0, None, "scripted", seed))
@@ -164,8 +183,15 @@ def leaderboard(cells: list[dict]) -> dict[str, list[dict]]:
 
 def run_arena(checkpoints: list[str | Path], episodes: int = 50, tiers=TIERS, seed: int = 12345, num_envs: int = 16,
               baselines=BASELINES, out: str | Path | None = "runs/arena", deterministic: bool = True,
-              env: str | None = None, progress: bool = False) -> dict:
-    """Play everything, rank, and (if `out`) write leaderboard.json + leaderboard.csv. Returns the JSON doc."""
+              env: str | None = None, progress: bool = False, threads: int = 1) -> dict:
+    """Play everything, rank, and (if `out`) write leaderboard.json + leaderboard.csv. Returns the JSON doc.
+
+    threads: torch intra-op threads. Evaluation batches are tiny (one obs per env), where a second
+    thread gains little and, on a busy machine, spin-waiting threads made forwards ~15x slower."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
     cells = []
     for ck in checkpoints:
         cells += play_checkpoint(ck, episodes, tiers, seed, num_envs, deterministic, env, progress)
@@ -198,14 +224,17 @@ def print_leaderboard(doc: dict, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # logs and notebooks: don't squeeze the table into 80 columns
+            console = Console(width=160)
     for env_id, rows in doc["boards"].items():
         tiers = [t for t in doc["tiers"] if any(t in r["cells"] for r in rows)]
-        t = Table(title=f"{env_id}: {doc['episodes']} episodes per cell, seed {doc['seed']}")
+        t = Table(title=f"{env_id}: win % [95% Wilson interval], {doc['episodes']} episodes per cell, seed {doc['seed']}")
         t.add_column("#", justify="right")
         t.add_column("agent")
         for tier in tiers:
-            t.add_column(f"{tier} win % [95% CI]", justify="right")
+            t.add_column(tier, justify="right")
         if not tiers:
             t.add_column("return [95% CI]", justify="right")
         for col in ("mean return", "steps/s", "params", "checkpoint"):
@@ -244,6 +273,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample", action="store_true", help="sample actions instead of argmax")
     p.add_argument("--env", default=None, help="override the env of every checkpoint")
     p.add_argument("--out", default="runs/arena", help="directory for leaderboard.json / .csv")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (0: leave torch's default)")
     p.add_argument("--progress", action="store_true")
 
 
@@ -254,7 +284,7 @@ def main(args) -> int:
         print("hakisa arena: nothing to play (give checkpoints or --baselines)")
         return 2
     doc = run_arena(args.checkpoints, args.episodes, tiers, args.seed, args.num_envs, baselines, args.out,
-                    not args.sample, args.env, args.progress)
+                    not args.sample, args.env, args.progress, args.threads)
     print_leaderboard(doc)
     for f in doc.get("files", []):
         print(f)

@@ -248,11 +248,14 @@ def saliency(net, obs: torch.Tensor, out_dir: Path, frames: int = 4) -> list[dic
 
 # ---- the verb -----------------------------------------------------------------------------------
 def diagnose(checkpoint: str | Path, out: str | Path, env: str | None = None, tier: str | None = None,
-             n_obs: int = 256, seed: int = 0, frames: int = 4, num_envs: int = 8) -> dict:
-    """Run every check on `checkpoint`; write out/diagnose.json and the saliency PNGs; return the report."""
+             n_obs: int = 256, seed: int = 0, frames: int = 4, num_envs: int = 8, threads: int = 1) -> dict:
+    """Run every check on `checkpoint`; write out/diagnose.json and the saliency PNGs; return the report.
+    threads: torch intra-op threads for the rollout (tiny batches: 1 is fastest on a busy box; 0 = default)."""
     from hakisa.model import load_checkpoint
     from hakisa.plot import find_checkpoint
 
+    if threads:
+        torch.set_num_threads(threads)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     net, config = load_checkpoint(find_checkpoint(checkpoint) or checkpoint)
@@ -286,6 +289,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=4, help="saliency frames")
     p.add_argument("--num-envs", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (0: leave torch's default)")
 
 
 def main(args) -> int:
@@ -293,7 +297,7 @@ def main(args) -> int:
     from rich.table import Table
 
     out = args.out or str(Path(args.checkpoint) / "diagnose")
-    r = diagnose(args.checkpoint, out, args.env, args.tier, args.obs, args.seed, args.frames, args.num_envs)
+    r = diagnose(args.checkpoint, out, args.env, args.tier, args.obs, args.seed, args.frames, args.num_envs, args.threads)
     con = Console()
     t = Table(title=f"dead units ({r['observations']} obs from {r['env']})")
     for col in ("layer", "dead / units", "zero frac"):

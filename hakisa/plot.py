@@ -114,10 +114,11 @@ def _grid(n: int, cols: int = 3):
 
 def _save(fig, path: Path, panels: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
+    n_axes = len(fig.axes)  # counted on the figure, so a test can compare it with the panels we meant
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
-    path.with_suffix(".json").write_text(json.dumps({"file": path.name, "panels": panels}, indent=1))
+    path.with_suffix(".json").write_text(json.dumps({"file": path.name, "axes": n_axes, "panels": panels}, indent=1))
     return path
 
 
@@ -221,8 +222,12 @@ def plot_runs(runs: list[str | Path], out: str | Path, smoothing: float = 0.6, a
     for name, run in zip(names, runs):
         ckpt = find_checkpoint(run)
         if ckpt is not None and action_obs > 0:
+            import torch
+
             from hakisa.diagnose import collect_observations
             from hakisa.model import load_checkpoint
+
+            torch.set_num_threads(1)  # one-obs-per-env rollouts: a 2nd thread only spins on a busy box
 
             net, config = load_checkpoint(ckpt)
             net.eval()

@@ -1,12 +1,16 @@
 """Airstriker from pixels: PPO (hakisa.algos.ppo) for a fixed wall-clock budget, then its score vs random.
 
-    nice -n 10 python scripts/bench_airstriker.py                 # 30 minutes of training, the issue's bar
-    python scripts/bench_airstriker.py --minutes 2 --eval-episodes 5   # a quick look
+    nice -n 10 python scripts/bench_airstriker.py                      # the issue's bar: 30 min on 2 cores
+    python scripts/bench_airstriker.py --cpu-minutes 4 --eval-episodes 5   # a quick look
+
+Budget: "30 minutes of CPU" means 30 minutes of an exclusive 2-core box, i.e. 60 CPU-minutes. The
+box this was written on is shared, so wall time says little; the budget is counted in CPU seconds of
+this process plus its emulator subprocesses (psutil), with a wall-clock cap as a safety net.
 
 Protocol, all in one run so both agents see the same machine and the same env:
 1. random: a uniform-random agent over the input map's commands, `--eval-episodes` episodes;
-2. calibrate: a short PPO run measures env steps/s *now* (the box is shared, so speed varies), and
-   the training run gets total_steps = steps/s x budget, so its LR anneals over the real budget;
+2. calibrate: a short PPO run measures CPU seconds (and wall seconds) per env step, and the training
+   run gets total_steps = budget / cost per step, so its LR anneals over the real budget;
 3. train PPO from pixels (RetroEnv defaults: 160x112 gray x4, frame skip 4, turbo fire), reward =
    score delta x reward_scale minus a life-loss penalty (shaping for learning only);
 4. evaluate the final policy (sampling, as trained) for the same number of episodes.
@@ -44,9 +48,19 @@ def evaluate(envs, act, episodes: int, seed: int) -> list[float]:
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and its reaped children (the emulator subprocesses count too)."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    """CPU time of this process, its live children (the emulator workers) and its reaped children."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for p in [me] + me.children(recursive=True):
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return total + kids.ru_utime + kids.ru_stime
 
 
 def stats(xs: list[float]) -> dict:
@@ -55,7 +69,8 @@ def stats(xs: list[float]) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=30.0, help="training budget (wall clock)")
+    p.add_argument("--cpu-minutes", type=float, default=60.0, help="training budget in CPU minutes (2 cores x 30 min)")
+    p.add_argument("--max-wall-minutes", type=float, default=90.0, help="cap on training wall time")
     p.add_argument("--num-envs", type=int, default=8)
     p.add_argument("--eval-envs", type=int, default=5)
     p.add_argument("--eval-episodes", type=int, default=25)
@@ -84,10 +99,15 @@ def main() -> None:
     envs = make_retro_vec(AIRSTRIKER, a.num_envs, seed=a.seed, **env_kw)
     base = ppo.Args(seed=a.seed, progress=not a.no_progress, **overrides)
     calib = ppo.Args(**{**base.__dict__, "total_steps": 2 * a.num_envs * base.num_steps, "progress": False})
-    m = ppo.train(envs, calib, run_dir=None)
-    total = int(m["sps"] * a.minutes * 60)
-    args = ppo.Args(**{**base.__dict__, "total_steps": total})
-    print(f"calibration: {m['sps']:.0f} env steps/s -> total_steps={total}", flush=True)
+    c0, w0 = cpu_seconds(), time.time()
+    ppo.train(envs, calib, run_dir=None)
+    cpu_per_step = (cpu_seconds() - c0) / calib.total_steps
+    wall_per_step = (time.time() - w0) / calib.total_steps
+    total = int(min(a.cpu_minutes * 60 / cpu_per_step, a.max_wall_minutes * 60 / wall_per_step))
+    # max_minutes: PPO's own wall-clock stop, in case the shared box slows down after calibration
+    args = ppo.Args(**{**base.__dict__, "total_steps": total, "max_minutes": base.max_minutes or a.max_wall_minutes})
+    print(f"calibration: {cpu_per_step * 1e3:.1f} CPU ms and {wall_per_step * 1e3:.1f} wall ms per env step "
+          f"-> total_steps={total}", flush=True)
     cpu0, t_train = cpu_seconds(), time.time()
     metrics = ppo.train(envs, args, run_dir=a.run)
     train_s, train_cpu = time.time() - t_train, cpu_seconds() - cpu0
@@ -108,7 +128,8 @@ def main() -> None:
     out = {"game": AIRSTRIKER, "random": stats(rand), "ppo": stats(trained),
            "ratio": float(np.mean(trained) / max(1e-9, np.mean(rand))),
            "bar_3x_random": bool(np.mean(trained) >= 3 * np.mean(rand)),
-           "train_wall_s": train_s, "train_cpu_s": train_cpu, "budget_s": a.minutes * 60,
+           "train_wall_s": train_s, "train_cpu_s": train_cpu, "budget_cpu_s": a.cpu_minutes * 60,
+           "cap_wall_s": a.max_wall_minutes * 60, "calib_cpu_ms_per_step": cpu_per_step * 1e3,
            "env_steps": metrics.get("global_step"), "train_sps": metrics.get("sps"),
            "train_mean_shaped_return_last100": metrics.get("mean_return"),
            "ppo_args": {**args.__dict__}, "env_kw": env_kw, "num_envs": a.num_envs,

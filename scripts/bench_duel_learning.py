@@ -77,6 +77,7 @@ def main() -> int:
     p.add_argument("--num-envs", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run", default=None, help="run dir (default runs/bench-duel-<algo>)")
+    p.add_argument("--argmax", action="store_true", help="also evaluate the argmax policy (doubles eval time)")
     p.add_argument("--eval-only", action="store_true", help="skip training; evaluate --run's checkpoint")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="learner Args overrides")
     args = p.parse_args()
@@ -102,7 +103,7 @@ def main() -> int:
         s = evaluate(net, env, args.fights, deterministic=False, head=head, seed=EVAL_SEED)
         res[f"{tier}_win_rate"] = s.get("win_rate")
         res[f"{tier}_mean_return"] = round(s["mean_return"], 2)
-        if head == "policy":  # the greedy policy too: sampling is what it trained with, argmax may differ
+        if head == "policy" and args.argmax:  # sampling is what it trained with; argmax may differ
             res[f"{tier}_win_rate_argmax"] = evaluate(net, env, args.fights, deterministic=True, seed=EVAL_SEED).get("win_rate")
         res[f"expert_{tier}_win_rate"] = scripted("expert", tier, args.fights, EVAL_SEED)
         res[f"random_{tier}_win_rate"] = scripted("random", tier, args.fights, EVAL_SEED)

@@ -12,7 +12,7 @@ extras="${HAKISA_EXTRAS:-dev,retro}"
 py="${PYTHON:-python3}"
 
 # --- system packages --------------------------------------------------------------------------
-declare -A pkg_for=([Xvfb]=xvfb [xdotool]=xdotool [chromium]=chromium [chromedriver]=chromium-driver [xauth]=xauth)
+declare -A pkg_for=([Xvfb]=xvfb [xdotool]=xdotool [chromium]=chromium [chromedriver]=chromium-driver [xauth]=xauth [openbox]=openbox)
 missing=()
 for bin in "${!pkg_for[@]}"; do command -v "$bin" >/dev/null 2>&1 || missing+=("${pkg_for[$bin]}"); done
 # fonts make the page's HUD text legible; they are not needed for the canvas itself

@@ -48,7 +48,7 @@ def test_explore_consolidate_play(tmp_path, capsys):
     ep = store.episode(0)
     assert ep["frames"].shape == (16, 1, 40, 40) and ep["actions"].shape == (16, 3) and ep["dones"].sum() == 0
     # random play, then offline DQN on it: the greedy Q policy must beat chance by far
-    assert cli(["consolidate", "--data", str(data), "--steps", "600", "--batch-size", "64", "--lr", "1e-3",
+    assert cli(["consolidate", "--data", str(data), "--steps", "300", "--batch-size", "32", "--lr", "2e-3",
                 "--gamma", "0.5", "--target-every", "50", "--hidden", "64", "--run", "off", "--runs-dir",
                 str(tmp_path / "runs"), "--no-progress", "--threads", "1"]) == 0
     _last_json(capsys)

@@ -151,3 +151,20 @@ def test_vector_env_two_subprocesses_same_step_autoreset():
         assert not np.array_equal(info["final_obs"][0], info["final_obs"][1])
     finally:
         envs.close()
+
+
+def test_registered_id_makes_the_adapter():
+    import gymnasium as gym
+
+    from hakisa.envs.retro import register
+
+    register()
+    env = gym.make("Hakisa/Airstriker-v0", max_episode_steps=5)
+    try:
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == (4, 112, 160) and env.unwrapped.input_map.name == "airstriker"
+        for _ in range(5):
+            *_, term, trunc, _ = env.step(np.array([RIGHT, 0, 0]))
+        assert trunc and not term  # the step limit counts agent steps (4 frames each)
+    finally:
+        env.close()

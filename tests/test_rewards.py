@@ -184,6 +184,17 @@ def test_digit_reader_learns_templates_and_round_trips(tmp_path):
     frame[:28, :110] = _number_crop(4321, rng)
     assert again.read(frame) == 4321
     assert again.read(np.zeros((100, 200, 4), np.uint8)) is None  # nothing to read
+    # the same reader from a YAML game config: a score that goes up pays, by delta
+    import yaml
+
+    cfg = {"canvas": [200, 100], "readers": {"score": {"type": "digits", "templates": "score", "region": [0, 0, 110, 28]}},
+           "reward": {"deltas": {"score": 0.01}}}
+    (tmp_path / "game.yaml").write_text(yaml.safe_dump(cfg))
+    judge = GameJudge.load(tmp_path / "game.yaml")
+    judge.reset(frame)
+    frame[:28, :110] = _number_crop(4521, rng)
+    reward, done, info = judge.step(frame)
+    assert info["readings"]["score"] == 4521 and reward == pytest.approx(2.0) and not done
 
 
 def test_change_detector_and_color_fraction():

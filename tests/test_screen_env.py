@@ -225,3 +225,50 @@ def test_live_play_main_prints_json_and_saves_a_gif(xvfb, tmp_path, capsys):
     import imageio.v2 as imageio
 
     assert len(imageio.mimread(gif)) == 10  # 20 steps of the first episode, every 2nd frame
+
+
+def test_navigation_clicks_land_inside_the_window(xvfb, xwin):
+    """A config's click navigation goes through the sink: it lands where asked, in window pixels."""
+    from conftest import set_focus
+
+    from hakisa.capture import Capture
+    from hakisa.envs.screen import ScreenEnv
+
+    w = xwin(title="nav target", x=100, y=80, width=640, height=360)
+    set_focus(w.wid)
+    rules = {"canvas": [640, 360], "readers": {"red": {"type": "color_fraction", "region": [20, 20, 100, 60], "color": [255, 0, 0]}},
+             "in_play": {"reading": "red", "op": ">", "value": 2.0},  # never: every reset navigates
+             "navigation": {"restart": [{"click": [320, 180]}, {"wait": 0.05}]}}
+    env = ScreenEnv(InputMap.load("duel"), GameJudge(rules), capture=Capture(window=w.wid), focus_window=w.wid,
+                    kill_key=None, reset_timeout=0.1)
+    try:
+        assert env.judge.read(env.capture.grab())["red"] > 0.99  # the reader sees xwin's red rectangle
+        with pytest.raises(TimeoutError):
+            env.reset()
+    finally:
+        env.close()
+    assert w.wait_for("ButtonPress", "1", "320", "180"), w.events()
+    assert len([e for e in w.events() if e[0] == "ButtonPress"]) == 3  # one click per restart attempt
+
+
+def test_live_policy_matches_the_nets_own_act():
+    """play_live's fast policy call: argmax equals net.act(deterministic=True); sampling has net.act's law."""
+    import torch
+
+    from hakisa.capture import ObsSpec
+    from hakisa.model import HakisaNet
+    from hakisa.phases.live_play import pick_policy
+
+    torch.manual_seed(0)
+    net = HakisaNet(ObsSpec(), InputMap.load("duel")).eval()
+    with torch.no_grad():  # a peaked policy, so the sampling check has something to match
+        net.pi_cmd.bias.copy_(torch.tensor([2.0, 0, 0, 1.0, 0, 0, -1.0, 0]))
+    obs = np.random.default_rng(0).integers(0, 256, (256, 4, 90, 160), dtype=np.uint8)
+    a = pick_policy(net, {"algo": {"algo": "ppo"}}, deterministic=True)(obs)
+    assert (a == net.act(torch.from_numpy(obs), deterministic=True).numpy()).all()
+    assert pick_policy(net, {}, True)(obs[0]).shape == (3,)
+    one = np.repeat(obs[:1], 4000, axis=0)
+    freq = np.bincount(pick_policy(net, {}, deterministic=False)(one)[:, 0], minlength=8) / 4000
+    with torch.no_grad():
+        p = torch.softmax(net.policy(torch.from_numpy(obs[:1]))[0], 1)[0].numpy()
+    assert np.abs(freq - p).max() < 0.03, (freq, p)

@@ -47,6 +47,7 @@ SHIPPED_MAPS = {AIRSTRIKER: "airstriker"}  # game id -> hakisa/maps/<name>.json
 TURBO_PERIOD, TURBO_OFF = 8, 2  # emulator frames: turbo buttons are up for the last 2 of every 8
 
 RewardFn = Callable[[dict, dict], float]
+_live_emulators = 0  # RetroEnv emulators open in this process (a forked child would inherit the "one is open" flag)
 
 
 def resolve_game(game: str) -> str:
@@ -165,7 +166,9 @@ class RetroEnv(gym.Env):
             if terminated:
                 break
         info = self._read_info(info)
-        # max over the last two frames: sprites drawn on alternate frames still show
+        # max over the last two frames (the Atari convention): sprites a game draws on alternate
+        # frames still show. Airstriker does not flicker (measured), but a bullet then shows at both
+        # of its last two positions, which hints at its speed for free.
         frame = np.maximum(prev_rgb, self._rgb) if self.max_pool and self.frame_skip > 1 else self._rgb
         obs = self._stack.push(self._observe(frame))
         reward = self._reward(game_r, self._info, info)
@@ -180,19 +183,26 @@ class RetroEnv(gym.Env):
 
     def close(self):
         if self._env is not None:
+            global _live_emulators
             self._env.close()
             self._env = None
+            _live_emulators -= 1
 
     # ---- insides ------------------------------------------------------------------------------
     def _emulator(self):
         if self._env is None:
+            import multiprocessing
+
             import cv2
             import stable_retro
 
-            cv2.setNumThreads(1)  # one emulator per process already fills a core; cv2's pool only contends
+            if multiprocessing.parent_process() is not None:  # a vector-env worker: its own process
+                cv2.setNumThreads(1)  # n emulators already fill the cores; cv2's pool would only contend
             kw = {} if self.state is None else {"state": self.state}
             # Actions.ALL: our chords reach the pad unfiltered (FILTERED may drop buttons silently)
             self._env = stable_retro.make(self.game, render_mode=None, use_restricted_actions=stable_retro.Actions.ALL, **kw)
+            global _live_emulators
+            _live_emulators += 1
         return self._env
 
     def _observe(self, rgb: np.ndarray) -> np.ndarray:
@@ -217,15 +227,19 @@ class RetroEnv(gym.Env):
         return r * self.reward_scale
 
 
-def make_retro_vec(game: str = AIRSTRIKER, n: int = 4, seed: int = 0, context: str | None = "forkserver",
+def make_retro_vec(game: str = AIRSTRIKER, n: int = 4, seed: int = 0, context: str | None = None,
                    **kw) -> gym.vector.AsyncVectorEnv:
     """`n` RetroEnvs, each in its own process (one emulator per process), with SAME_STEP autoreset.
 
-    forkserver (not fork): the parent may already run torch/cv2 thread pools, which a forked child
-    inherits in a broken state; forkserver children start from a clean, single-threaded server.
+    context=None picks "fork" (children start in ~1 s; they never touch torch, and cv2 is set to one
+    thread in them), or "forkserver" while this process has a RetroEnv emulator open, because a forked
+    child inherits stable-retro's "an emulator exists" flag and refuses to make its own. forkserver
+    children re-import the main module: scripts need the `if __name__ == "__main__":` guard, and on a
+    loaded 2-core box 8 of them took 60 s to start (fork: 7 s).
     The returned env is reset with `seed` (sub-env i gets seed + i) and carries `.obs_spec`/`.input_map`.
     """
     game = resolve_game(game)
+    context = context or ("forkserver" if _live_emulators else "fork")
     fn = functools.partial(RetroEnv, game, **kw)
     envs = gym.vector.AsyncVectorEnv([fn] * n, context=context,
                                      autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
@@ -235,9 +249,16 @@ def make_retro_vec(game: str = AIRSTRIKER, n: int = 4, seed: int = 0, context: s
     return envs
 
 
-def airstriker_vec(num_envs: int = 4, seed: int = 0, **kw) -> gym.vector.AsyncVectorEnv:
-    """vector_entry_point for a registered "Hakisa/Airstriker-v0"."""
-    return make_retro_vec(AIRSTRIKER, num_envs, seed=seed, **kw)
+def airstriker_vec(num_envs: int = 4, seed: int = 0, game: str = AIRSTRIKER, **kw) -> gym.vector.AsyncVectorEnv:
+    """vector_entry_point for "Hakisa/Airstriker-v0"; gymnasium passes the registered kwargs (game) too."""
+    return make_retro_vec(game, num_envs, seed=seed, **kw)
+
+
+def register() -> None:
+    """Register "Hakisa/Airstriker-v0" (gymnasium.make -> RetroEnv, make_vec -> subprocess vector env)."""
+    if "Hakisa/Airstriker-v0" not in gym.registry:
+        gym.register(id="Hakisa/Airstriker-v0", entry_point="hakisa.envs.retro:RetroEnv",
+                     kwargs={"game": AIRSTRIKER}, vector_entry_point="hakisa.envs.retro:airstriker_vec")
 
 
 def raw_fps(game: str = AIRSTRIKER, frames: int = 3000) -> float:
@@ -259,5 +280,5 @@ def raw_fps(game: str = AIRSTRIKER, frames: int = 3000) -> float:
         env.close()
 
 
-__all__ = ["RetroEnv", "make_retro_vec", "airstriker_vec", "default_input_map", "resolve_game",
+__all__ = ["RetroEnv", "make_retro_vec", "airstriker_vec", "register", "default_input_map", "resolve_game",
            "console_buttons", "raw_fps", "AIRSTRIKER", "DEFAULT_SPEC"]

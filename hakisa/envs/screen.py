@@ -7,7 +7,8 @@ Action: `input_map.action_space` (MultiDiscrete [command, x, y]) sent through th
 Reward, terminated: a `GameJudge` (hakisa/rewards): delta rewards from screen readers, done from
     e.g. the duel's result overlay, winner in `info["winner"]`.
 Reset: the config's `navigation.restart` steps (key taps, clicks, waits, "until" conditions),
-    then wait for the judge to say "in play".
+    then wait for the judge to say "in play". When the game is already in play (a fresh page, or
+    after a truncation) reset takes the fight as it is and does not navigate.
 
 Real time: `step` sends the action, sleeps until the next tick of a fixed-rate clock (default
 15 Hz = the duel sim's 4-tick decision interval) and then captures. When the caller is too slow

@@ -58,6 +58,7 @@ def pick_policy(net, doc: dict, deterministic: bool, head: str = "auto"):
     import torch
 
     greedy_q = head == "q" or (head == "auto" and str(doc.get("algo", {}).get("algo", "")).lower() == "dqn")
+    keys_only = int(net.input_map.x_bins) == 1 and int(net.input_map.y_bins) == 1
 
     def act(obs: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(obs))
@@ -69,10 +70,14 @@ def pick_policy(net, doc: dict, deterministic: bool, head: str = "auto"):
             else:
                 # net.act's distribution, sampled by Gumbel-argmax: the same draw law, but without building
                 # three torch.distributions objects per step (that alone cost ~0.6 ms of a ~1 ms step)
-                heads = net.policy(x)[:3]
+                if keys_only:  # one x/y bin: those heads always say 0, so skip them (and the value head)
+                    heads = [net.pi_cmd(net.features(x))]
+                else:
+                    heads = net.policy(x)[:3]
                 if not deterministic:
                     heads = [lg - torch.empty_like(lg).exponential_().log() for lg in heads]
-                a = net.canonical(torch.stack([lg.argmax(1) for lg in heads], 1))
+                a = torch.stack([lg.argmax(1) for lg in heads], 1)
+                a = net.canonical(torch.cat([a, torch.zeros(len(a), 2, dtype=a.dtype)], 1) if keys_only else a)
         return a[0].numpy() if single else a.numpy()
 
     return act

@@ -117,7 +117,9 @@ def evaluate_duel(net, episodes: int, tier: str = "normal", frame_skip: int = 4,
     damage dealt so far (a quick check for tests: an agent that learned nothing deals little)."""
     from hakisa.envs.duel.env import DuelVecEnv
 
-    env = DuelVecEnv(min(num_envs, episodes), tier=tier, seed=seed, frame_skip=frame_skip, obs_spec=net.obs_spec)
+    # the sim renders the canvas alone: a crop recorded to cut the canvas out of a window does not apply
+    env = DuelVecEnv(min(num_envs, episodes), tier=tier, seed=seed, frame_skip=frame_skip,
+                     obs_spec=replace(net.obs_spec, crop=None))
     obs, info = env.reset()
     boss_hp0 = int(info["boss_hp"][0])
     gen = torch.Generator().manual_seed(seed)

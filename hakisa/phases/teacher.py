@@ -66,6 +66,11 @@ DONE_DETECTORS: dict[str, tuple[Callable | None, Callable | None]] = {
 }
 
 
+def _crop(frame: np.ndarray, crop) -> np.ndarray:
+    left, top, w, h = crop
+    return frame[top:top + h, left:left + w]
+
+
 # ---- input -----------------------------------------------------------------------------------------
 def key_name(key) -> str:
     """pynput key -> the input map's name: Key.left -> "left", KeyCode('J') -> "j"."""
@@ -280,7 +285,8 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
             bgra = cap.grab()
             frame = preprocess(bgra, spec)
             action, events = inp.snapshot(imap, cap.region)
-            winner = result_fn(bgra) if result_fn else 0
+            view = bgra if spec.crop is None else _crop(bgra, spec.crop)  # what the detectors judge
+            winner = result_fn(view) if result_fn else 0
             ticks += 1
             if toggles["pause"]:
                 toggles["pause"] = False
@@ -304,7 +310,7 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
                     close_step(0.0, False)
                     pending = (frame, action, t)
                     stats.frames += 1
-                elif not winner and (in_play_fn is None or in_play_fn(bgra)):
+                elif not winner and (in_play_fn is None or in_play_fn(view)):
                     writer("begin_episode")
                     in_episode, pending = True, (frame, action, t)
                     stats.frames += 1
@@ -351,6 +357,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=ObsSpec.width, help="observation width")
     p.add_argument("--height", type=int, default=ObsSpec.height, help="observation height")
     p.add_argument("--rgb", action="store_true", help="keep colour (default gray)")
+    p.add_argument("--crop", type=_region, default=None,
+                   help="LEFT,TOP,WIDTH,HEIGHT inside the captured window/region to keep (e.g. the game canvas)")
     p.add_argument("--stack", type=int, default=ObsSpec.stack, help="frames per observation (stored as meta; frames are stored once)")
     p.add_argument("--done", choices=["auto", *DONE_DETECTORS], default="auto",
                    help="episode-end detector (auto: 'duel' for the duel map, else none: split with the hotkey)")
@@ -369,7 +377,7 @@ def main(args) -> int:
     from hakisa.input_map import InputMap
 
     imap = InputMap.load(args.map)
-    spec = ObsSpec(width=args.width, height=args.height, gray=not args.rgb, stack=args.stack)
+    spec = ObsSpec(width=args.width, height=args.height, gray=not args.rgb, stack=args.stack, crop=args.crop)
     stats = record(args.out, imap, window=args.window, region=args.region, fps=args.fps, spec=spec, done=args.done,
                    display=args.display, split_key=args.split_key, pause_key=args.pause_key, stop_key=args.stop_key,
                    max_seconds=args.seconds, max_episodes=args.episodes, status=not args.quiet)

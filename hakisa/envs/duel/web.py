@@ -87,7 +87,10 @@ def chromium_cmd(url: str, user_data_dir: str, size=WINDOW_SIZE, pos=WINDOW_POS,
 
 
 class DuelPage:
-    """Server + Chromium app window (+ its own Xvfb when needed) for the duel page. Kills all it started."""
+    """Server + Chromium app window (+ its own Xvfb when needed) for the duel page. Kills all it started.
+
+    `evaluate` goes through Playwright's sync API: call it from the thread that opened the page.
+    `seed` fixes the first fight, `autostart=True` skips the start screen (no click needed)."""
 
     def __init__(self, tier: str = "normal", display: str | None = None, seed: int | None = None,
                  autostart: bool = False, screen: tuple[int, int] = (1280, 720), timeout: float = 30.0):

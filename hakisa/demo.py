@@ -1,0 +1,62 @@
+"""`hakisa demo`: the whole promise in one command.
+
+1. A short PPO run on the headless duel simulator (pixels in, factorised actions out).
+2. The trained agent plays the REAL browser page through the screen: mss capture, the same
+   preprocess, real key events. With no DISPLAY it brings up its own Xvfb + server + Chromium;
+   on a desktop the page opens visibly.
+3. It prints the win rate and the path of the GIF of what the agent saw.
+
+A second run reuses the checkpoint in runs/<run>/ (pass --retrain to train again).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=int, default=400_000, help="PPO env steps on the sim (~15 Hz decisions)")
+    p.add_argument("--tier", default="normal", help="boss tier for training and play (easy | normal | hard)")
+    p.add_argument("--episodes", type=int, default=5, help="fights on the real page")
+    p.add_argument("--num-envs", type=int, default=32)
+    p.add_argument("--run", default="demo", help="run name under runs/")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--retrain", action="store_true", help="train again even if runs/<run> has a checkpoint")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def main(args) -> int:
+    from hakisa.phases import train
+    from hakisa.phases.live_play import play_live
+    from hakisa.envs.make import make_vec
+    from hakisa.model import load_checkpoint
+    from hakisa.phases.live_play import resolve_checkpoint
+    from hakisa.phases.play import evaluate
+
+    run_dir = Path(args.runs_dir) / args.run
+    t0 = time.time()
+    if args.retrain or not (run_dir / "checkpoint" / "model.safetensors").exists():
+        print(f"[demo] 1/3 training PPO on the duel sim ({args.steps:,} steps, tier {args.tier}) -> {run_dir}")
+        targs = argparse.Namespace(env="Hakisa/Duel-v0", algo="ppo", tier=args.tier, steps=args.steps,
+                                   num_envs=args.num_envs, run=args.run, runs_dir=args.runs_dir, seed=args.seed,
+                                   encoder="small", init=None, set=[], no_progress=False)
+        train.main(targs)
+    else:
+        print(f"[demo] 1/3 reusing the trained checkpoint in {run_dir} (--retrain to train again)")
+    print(f"[demo] 2/3 sim check: {args.episodes * 4} fights vs {args.tier}")
+    env = make_vec("Hakisa/Duel-v0", 8, seed=12345, tier=args.tier)
+    net, _ = load_checkpoint(resolve_checkpoint(run_dir), input_map=env.input_map, obs_spec=env.obs_spec)
+    sim = evaluate(net, env, args.episodes * 4, deterministic=False)
+    env.close()
+    print(f"[demo]     sim win rate {sim['win_rate']:.2f}")
+    print(f"[demo] 3/3 playing the real browser page through the screen ({args.episodes} fights)")
+    live = play_live(run_dir, duel_page=True, episodes=args.episodes, tier=args.tier, seed=args.seed)
+    summary = {"sim_win_rate": sim["win_rate"], "page_win_rate": live["win_rate"], "page_episodes": live["episodes"],
+               "step_ms_p50": live.get("step_ms_p50"), "step_ms_p99": live.get("step_ms_p99"),
+               "lag_ms": live.get("lag_ms"), "gif": live.get("gif"), "run": str(run_dir),
+               "seconds": round(time.time() - t0, 1)}
+    print(f"[demo] page win rate {live['win_rate']:.2f} over {live['episodes']} fights; GIF: {live.get('gif')}")
+    print(json.dumps(summary))
+    return 0

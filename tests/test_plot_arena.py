@@ -1,0 +1,162 @@
+"""plot, diagnose and arena on real runs made by `hakisa train` (tiny budgets: they test the tools, not learning)."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hakisa.arena import leaderboard, run_arena, wilson
+from hakisa.diagnose import collect_observations, dead_units, diagnose
+from hakisa.input_map import InputMap
+from hakisa.model import load_checkpoint
+from hakisa.plot import find_checkpoint, plot_runs, read_scalars
+
+DUEL_COMMANDS = [c.name for c in InputMap.load("duel").commands]
+
+
+def _train(runs_dir, name: str, algo: str, *sets: str) -> str:
+    cmd = [sys.executable, "-m", "hakisa.cli", "train", "--algo", algo, "--steps", "2048", "--num-envs", "8",
+           "--run", name, "--runs-dir", str(runs_dir), "--no-progress", "--set", "threads=1"]
+    for s in sets:
+        cmd += ["--set", s]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+    return str(runs_dir / name)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("runs")
+    ppo = _train(d, "ppo-tiny", "ppo", "num_steps=32")
+    dqn = _train(d, "dqn-tiny", "dqn", "learning_starts=256", "train_every=4", "batch_size=32", "buffer_size=4096")
+    return {"ppo": ppo, "dqn": dqn}
+
+
+def _sidecar(png):
+    return json.loads(png.with_suffix(".json").read_text())
+
+
+def test_plot_overlays_runs_with_expected_panels(runs, tmp_path):
+    torch.set_num_threads(1)
+    files = plot_runs([runs["ppo"], runs["dqn"]], tmp_path, action_obs=32)
+    names = sorted(f.name for f in files)
+    assert names == ["actions_dqn-tiny.png", "actions_ppo-tiny.png", "curves.png", "grad_norm.png"]
+    for f in files:
+        assert Image.open(f).size[0] > 100  # a real PNG
+    ppo_tags, dqn_tags = set(read_scalars(runs["ppo"])), set(read_scalars(runs["dqn"]))
+
+    curves = _sidecar(tmp_path / "curves.png")
+    titles = [p["title"] for p in curves["panels"]]
+    assert curves["axes"] == len(titles)  # counted on the figure itself
+    assert titles[0] == "charts/episodic_return"
+    # every loss either learner logged gets a panel, and no grad-norm panel sneaks in
+    expected = {t for t in ppo_tags | dqn_tags if t.startswith("losses/")}
+    assert {"losses/value_loss", "losses/policy_loss", "losses/td_loss"} <= expected <= set(titles)
+    assert not any("grad_norm" in t for t in titles)
+    panel = {p["title"]: p for p in curves["panels"]}
+    assert panel["charts/episodic_return"]["runs"] == ["ppo-tiny", "dqn-tiny"]  # overlaid
+    assert panel["losses/td_loss"]["runs"] == ["dqn-tiny"]
+
+    grads = _sidecar(tmp_path / "grad_norm.png")
+    assert [p["title"] for p in grads["panels"]] == ["charts/grad_norm"] and grads["axes"] == 1
+    assert grads["panels"][0]["runs"] == ["ppo-tiny", "dqn-tiny"]
+
+    act = _sidecar(tmp_path / "actions_ppo-tiny.png")
+    assert [p["title"] for p in act["panels"]] == ["command"]  # duel x/y heads have one bin: no panel
+    assert act["panels"][0]["labels"] == DUEL_COMMANDS
+    assert abs(sum(act["panels"][0]["mean"]) - 1) < 1e-3
+
+
+def test_plot_cli_prints_files(runs, tmp_path, capsys):
+    from hakisa.cli import main
+
+    assert main(["plot", runs["ppo"], "--out", str(tmp_path), "--action-obs", "0"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert str(tmp_path / "curves.png") in printed and str(tmp_path / "grad_norm.png") in printed
+    assert main(["plot", str(tmp_path / "no-such-run"), "--out", str(tmp_path)]) == 2
+
+
+def test_diagnose_report(runs, tmp_path):
+    r = diagnose(runs["ppo"], tmp_path, n_obs=64, frames=2, num_envs=4)
+    assert r["env"] == "Hakisa/Duel-v0" and r["observations"] == 64
+    net, _ = load_checkpoint(find_checkpoint(runs["ppo"]))
+    assert r["params"] == sum(p.numel() for p in net.parameters())
+    # one entry per ReLU of the small encoder + trunk, with the real unit counts
+    assert [v["units"] for v in r["dead_units"].values()] == [16, 32, 32, 256]
+    g = r["gradients"]["layers"]
+    assert g["pi_x"]["status"] == "unused" and g["adv_y"]["status"] == "unused"  # 1-bin heads: zero grad by design
+    assert g["pi_x"]["grad_norm"] == 0.0
+    for layer in ("encoder.0", "trunk.0", "pi_cmd", "v", "adv_cmd"):
+        assert g[layer]["status"] == "ok" and g[layer]["grad_norm"] > 0
+    e = r["entropy"]["command"]
+    assert e["bins"] == 8 and 0 < e["mean"] <= math.log(8) + 1e-6
+    assert len(r["saliency"]) == 2
+    for s in r["saliency"]:
+        png = tmp_path / s["file"].split("/")[-1]
+        assert png.exists() and _sidecar(png)["panels"][1]["title"].startswith("saliency: ")
+        assert s["command"] in DUEL_COMMANDS
+    assert json.loads((tmp_path / "diagnose.json").read_text())["flags"] == r["flags"]
+
+
+def test_dead_unit_detection_finds_killed_units(runs):
+    """Kill 10 trunk units (huge negative bias): the detector must count exactly 10 more dead ones."""
+    torch.set_num_threads(1)
+    net, cfg = load_checkpoint(find_checkpoint(runs["ppo"]))
+    obs = torch.from_numpy(collect_observations(cfg, 48, net=net, num_envs=4)["obs"])
+    key = next(k for k in dead_units(net, obs) if k.startswith("trunk.0"))
+    before = dead_units(net, obs)[key]["dead"]
+    with torch.no_grad():
+        h = net.encoder(obs.float() / 255)
+        fires = (net.trunk[0](h) > 0).any(0)
+        alive = torch.nonzero(fires).flatten()[:10]
+        net.trunk[0].bias[alive] = -1e6
+    after = dead_units(net, obs)[key]["dead"]
+    assert len(alive) == 10 and after == before + 10
+
+
+def test_wilson_matches_reference_values():
+    lo, hi = wilson(5, 10)  # statsmodels proportion_confint(5, 10, method="wilson")
+    assert abs(lo - 0.2366) < 1e-4 and abs(hi - 0.7634) < 1e-4
+    lo, hi = wilson(0, 10)
+    assert lo == 0.0 and abs(hi - 0.2775) < 1e-4
+    lo, hi = wilson(10, 10)
+    assert abs(lo - 0.7225) < 1e-4 and hi == 1.0
+
+
+def test_arena_leaderboard(runs, tmp_path):
+    doc = run_arena([runs["ppo"], runs["dqn"]], episodes=4, tiers=("easy",), num_envs=4,
+                    baselines=("random", "expert"), out=tmp_path)
+    rows = doc["boards"]["Hakisa/Duel-v0"]
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4]
+    assert {r["agent"] for r in rows} == {"ppo-tiny", "dqn-tiny", "random", "expert"}
+    wr = [r["win_rate"] for r in rows]
+    assert wr == sorted(wr, reverse=True)
+    by = {r["agent"]: r for r in rows}
+    assert by["expert"]["win_rate"] > by["random"]["win_rate"]  # the scripted expert wins easy fights; random doesn't
+    for r in rows:
+        c = r["cells"]["easy"]
+        assert c["episodes"] >= 3 and c["ci_low"] <= c["win_rate"] <= c["ci_high"]
+        assert c["steps_per_s"] > 0
+    # the DQN checkpoint is played with its Q head, as `hakisa play` would
+    assert by["dqn-tiny"]["cells"]["easy"]["head"] == "q" and by["ppo-tiny"]["cells"]["easy"]["head"] == "policy"
+    # champions are checkpoint dirs: the board links to loadable ones
+    net, _ = load_checkpoint(by["ppo-tiny"]["checkpoint"])
+    assert by["ppo-tiny"]["params"] == sum(p.numel() for p in net.parameters())
+    with open(tmp_path / "leaderboard.csv") as f:
+        lines = list(csv.DictReader(f))
+    assert len(lines) == 4 and {l["agent"] for l in lines} == set(by)
+    assert json.loads((tmp_path / "leaderboard.json").read_text())["boards"]["Hakisa/Duel-v0"][0]["rank"] == 1
+
+
+def test_leaderboard_ranks_score_envs_by_return():
+    cells = [{"agent": a, "env": "Airstriker-Genesis-v0", "tier": None, "mean_return": r, "steps_per_s": 1.0,
+              "params": 1, "checkpoint": None} for a, r in (("a", 10.0), ("b", 30.0), ("c", 20.0))]
+    rows = leaderboard(cells)["Airstriker-Genesis-v0"]
+    assert [r["agent"] for r in rows] == ["b", "c", "a"] and rows[0]["win_rate"] is None
+    assert np.isclose(rows[0]["mean_return"], 30.0)
