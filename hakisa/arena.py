@@ -57,8 +57,12 @@ def _cell(agent: str, env_id: str, tier: str | None, summary: dict, seconds: flo
 
 
 def play_checkpoint(checkpoint: str | Path, episodes: int, tiers=TIERS, seed: int = 12345, num_envs: int = 16,
-                    deterministic: bool = True, env: str | None = None, progress: bool = False) -> list[dict]:
-    """One agent: a cell per duel tier (or one cell for a score env), via play.evaluate."""
+                    deterministic: bool = True, env: str | None = None, progress: bool = False,
+                    env_kwargs: dict | None = None, name: str | None = None) -> list[dict]:
+    """One agent: a cell per duel tier (or one cell for a score env), via play.evaluate.
+    env_kwargs go to the env constructor (e.g. {"max_episode_steps": 500} for a retro game)."""
+    from dataclasses import replace
+
     from hakisa.diagnose import env_id_for, make_env
     from hakisa.envs.make import DUEL_ID
     from hakisa.model import load_checkpoint, read_checkpoint_config
@@ -70,12 +74,14 @@ def play_checkpoint(checkpoint: str | Path, episodes: int, tiers=TIERS, seed: in
         raise FileNotFoundError(f"{checkpoint}: no model.safetensors here or in best/ or checkpoint/")
     doc = read_checkpoint_config(ckpt)
     env_id = env_id_for(doc, env)
-    name = _agent_name(Path(checkpoint))
+    name = name or _agent_name(Path(checkpoint))
     cells = []
     for tier in (tiers if env_id == DUEL_ID else (None,)):
-        envs = make_env(env_id, max(1, min(num_envs, episodes)), seed, tier, doc["obs_spec"])
+        envs = make_env(env_id, max(1, min(num_envs, episodes)), seed, tier, doc["obs_spec"], **(env_kwargs or {}))
         try:
-            net, cfg = load_checkpoint(ckpt, input_map=envs.input_map, obs_spec=envs.obs_spec)
+            net, cfg = load_checkpoint(ckpt, input_map=envs.input_map)  # refuses another action vocabulary
+            if replace(net.obs_spec, crop=None) != replace(envs.obs_spec, crop=None):  # a crop only applies to windows
+                raise ValueError(f"{ckpt} expects observations {net.obs_spec} but {env_id} gives {envs.obs_spec}")
             head = "q" if cfg.get("algo", {}).get("algo") == "dqn" else "policy"  # as `hakisa play`
             t0 = time.perf_counter()
             summary = evaluate(net, envs, episodes, deterministic=deterministic, head=head, seed=seed, progress=progress)
@@ -183,22 +189,23 @@ def leaderboard(cells: list[dict]) -> dict[str, list[dict]]:
 
 def run_arena(checkpoints: list[str | Path], episodes: int = 50, tiers=TIERS, seed: int = 12345, num_envs: int = 16,
               baselines=BASELINES, out: str | Path | None = "runs/arena", deterministic: bool = True,
-              env: str | None = None, progress: bool = False, threads: int = 1) -> dict:
+              env: str | None = None, progress: bool = False, threads: int = 1, env_kwargs: dict | None = None) -> dict:
     """Play everything, rank, and (if `out`) write leaderboard.json + leaderboard.csv. Returns the JSON doc.
 
     threads: torch intra-op threads. Evaluation batches are tiny (one obs per env), where a second
     thread gains little and, on a busy machine, spin-waiting threads made forwards ~15x slower."""
-    import torch
+    from hakisa.diagnose import torch_threads
 
-    if threads:
-        torch.set_num_threads(threads)
     cells = []
-    for ck in checkpoints:
-        cells += play_checkpoint(ck, episodes, tiers, seed, num_envs, deterministic, env, progress)
-    if "random" in baselines:
-        cells += play_random(episodes, tiers, seed, num_envs)
-    if "expert" in baselines:
-        cells += play_expert(episodes, tiers, seed, num_envs)
+    names = [_agent_name(Path(ck)) for ck in checkpoints]
+    names = [n if names.count(n) == 1 else f"{n} ({i})" for i, n in enumerate(names)]  # rows are keyed by name
+    with torch_threads(threads):
+        for ck, name in zip(checkpoints, names):
+            cells += play_checkpoint(ck, episodes, tiers, seed, num_envs, deterministic, env, progress, env_kwargs, name)
+        if "random" in baselines:
+            cells += play_random(episodes, tiers, seed, num_envs)
+        if "expert" in baselines:
+            cells += play_expert(episodes, tiers, seed, num_envs)
     boards = leaderboard(cells)
     doc = {"episodes": episodes, "seed": seed, "tiers": list(tiers), "deterministic": deterministic,
            "boards": boards, "cells": cells,

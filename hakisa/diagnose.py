@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,20 @@ HEAD_ATTRS = (("command", "cmd"), ("x", "x"), ("y", "y"))
 # layers that feed each head; a head with one bin (or x/y when no command uses them) gets no gradient
 # by construction, which is "unused", not "vanishing"
 HEAD_LAYERS = {"x": ("pi_x", "adv_x"), "y": ("pi_y", "adv_y")}
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Temporarily set torch's intra-op threads (0: leave as is). Evaluation batches are tiny (one
+    observation per env): a 2nd thread gains little there and, on a busy shared box, spin-waiting
+    threads made each forward ~15x slower. Restored afterwards, so a notebook's training keeps its own."""
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def env_id_for(config: dict, env: str | None = None) -> str:
@@ -47,14 +62,21 @@ def env_id_for(config: dict, env: str | None = None) -> str:
     raise ValueError(f"cannot tell which env checkpoint input map {name!r} plays: pass --env")
 
 
-def make_env(env_id: str, num_envs: int, seed: int = 0, tier: str | None = None, obs_spec=None):
-    """A SAME_STEP vector env (hakisa.envs.make.make_vec) rendering at the checkpoint's obs spec."""
+def make_env(env_id: str, num_envs: int, seed: int = 0, tier: str | None = None, obs_spec=None, **env_kwargs):
+    """A SAME_STEP vector env (hakisa.envs.make.make_vec) rendering at the checkpoint's obs spec.
+    env_kwargs go to the env's constructor (e.g. max_episode_steps for a retro game)."""
+    from dataclasses import replace
+
     from hakisa.capture import ObsSpec
     from hakisa.envs.make import DUEL_ID, make_vec
 
-    kw = {"tier": tier or "normal"} if env_id == DUEL_ID else {}
+    kw = dict(env_kwargs)
+    if env_id == DUEL_ID:
+        kw["tier"] = tier or "normal"
     if obs_spec is not None:  # a checkpoint trained at another resolution needs its own renders
-        kw["obs_spec"] = obs_spec if isinstance(obs_spec, ObsSpec) else ObsSpec.from_dict(obs_spec)
+        spec = obs_spec if isinstance(obs_spec, ObsSpec) else ObsSpec.from_dict(obs_spec)
+        # the sim renders the canvas alone: a crop recorded to cut it out of a window does not apply
+        kw["obs_spec"] = replace(spec, crop=None) if env_id == DUEL_ID else spec
     return make_vec(env_id, num_envs, seed=seed, **kw)
 
 
@@ -77,7 +99,10 @@ def collect_observations(config: dict, n: int, env: str | None = None, seed: int
             else:
                 a = np.stack([envs.single_action_space.sample() for _ in range(num_envs)])
             obs, r, term, trunc, _ = envs.step(a)
-            O.append(o.copy()), A.append(a), R.append(np.asarray(r, np.float64)), D.append(np.logical_or(term, trunc))
+            O.append(o.copy())
+            A.append(a)
+            R.append(np.asarray(r, np.float64))
+            D.append(np.logical_or(term, trunc))
         last_v = np.zeros(num_envs)
         if net is not None:
             with torch.no_grad():
@@ -88,7 +113,7 @@ def collect_observations(config: dict, n: int, env: str | None = None, seed: int
     for t in reversed(range(steps)):  # SAME_STEP autoreset: a done step's return stops at its own reward
         G = R[t] + gamma * G * (1.0 - D[t])
         ret[t] = G
-    # time-major -> interleave envs so the first n keep every env's early steps
+    # [steps, envs, ...] flattened step-major: the first n observations cover every env
     return {"obs": np.stack(O).reshape(-1, *O[0].shape[1:])[:n], "actions": np.stack(A).reshape(-1, 3)[:n],
             "returns": ret.reshape(-1)[:n].astype(np.float32), "env_id": env_id}
 
@@ -254,21 +279,20 @@ def diagnose(checkpoint: str | Path, out: str | Path, env: str | None = None, ti
     from hakisa.model import load_checkpoint
     from hakisa.plot import find_checkpoint
 
-    if threads:
-        torch.set_num_threads(threads)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     net, config = load_checkpoint(find_checkpoint(checkpoint) or checkpoint)
     net.eval()
-    data = collect_observations(config, n_obs, env=env, seed=seed, net=net, num_envs=num_envs, tier=tier)
-    obs = torch.from_numpy(data["obs"])
-    acts, rets = torch.from_numpy(data["actions"]).long(), torch.from_numpy(data["returns"])
-    report = {"checkpoint": str(checkpoint), "env": data["env_id"], "tier": tier, "observations": len(obs),
-              "params": sum(p.numel() for p in net.parameters()), "model": net.model_config(),
-              "dead_units": dead_units(net, obs),
-              "gradients": sample_update_gradients(net, obs, acts, rets),
-              "entropy": head_entropy(net, obs),
-              "saliency": saliency(net, obs, out, frames)}
+    with torch_threads(threads):
+        data = collect_observations(config, n_obs, env=env, seed=seed, net=net, num_envs=num_envs, tier=tier)
+        obs = torch.from_numpy(data["obs"])
+        acts, rets = torch.from_numpy(data["actions"]).long(), torch.from_numpy(data["returns"])
+        report = {"checkpoint": str(checkpoint), "env": data["env_id"], "tier": tier, "observations": len(obs),
+                  "params": sum(p.numel() for p in net.parameters()), "model": net.model_config(),
+                  "dead_units": dead_units(net, obs),
+                  "gradients": sample_update_gradients(net, obs, acts, rets),
+                  "entropy": head_entropy(net, obs),
+                  "saliency": saliency(net, obs, out, frames)}
     flags = [f"{k}: {v['dead']}/{v['units']} dead units" for k, v in report["dead_units"].items() if v["dead_frac"] >= 0.5]
     flags += [f"{k}: {v['status']} gradient ({v['grad_norm']:.3g})" for k, v in report["gradients"]["layers"].items()
               if v["status"] in ("exploding", "vanishing")]

@@ -222,17 +222,14 @@ def plot_runs(runs: list[str | Path], out: str | Path, smoothing: float = 0.6, a
     for name, run in zip(names, runs):
         ckpt = find_checkpoint(run)
         if ckpt is not None and action_obs > 0:
-            import torch
-
-            from hakisa.diagnose import collect_observations
+            from hakisa.diagnose import collect_observations, torch_threads
             from hakisa.model import load_checkpoint
-
-            torch.set_num_threads(1)  # one-obs-per-env rollouts: a 2nd thread only spins on a busy box
 
             net, config = load_checkpoint(ckpt)
             net.eval()
-            obs = collect_observations(config, action_obs, env=env, seed=seed, net=net)["obs"]
-            probs = head_probabilities(net, obs)
+            with torch_threads(1):  # one-obs-per-env rollouts: a 2nd thread only spins on a busy box
+                obs = collect_observations(config, action_obs, env=env, seed=seed, net=net)["obs"]
+                probs = head_probabilities(net, obs)
             files.append(plot_action_heads(probs, head_labels(net.input_map), out / f"actions_{name}.png",
                                            f"{name}: policy heads on {len(obs)} observations"))
         elif hist := read_action_histograms(run):

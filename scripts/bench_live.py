@@ -93,6 +93,7 @@ def sim_win_rate(checkpoint: str, fights: int, tier: str, deterministic: bool, s
     obs, _ = env.reset()
     winner = np.zeros(fights, np.int64)
     ret = np.full(fights, np.nan)
+    boss_left = np.full(fights, np.nan)
     queue = deque([np.zeros((fights, 3), np.int64)] * delay_steps)
     while (winner == 0).any():
         queue.append(act(obs))
@@ -101,10 +102,12 @@ def sim_win_rate(checkpoint: str, fights: int, tier: str, deterministic: bool, s
         if not new.any():
             continue
         winner[new] = info["winner"][new]
+        boss_left[new] = np.maximum(info["boss_hp"][new], 0)  # the END of the finished fight (SAME_STEP info)
         ret[new] = info["episode"]["r"][new]
     sfx = f"_delay{delay_steps}" if delay_steps else ""
+    boss_hp = env.fights.rules["boss"]["hp"]
     return {f"sim_win_rate{sfx}": round(float((winner == 1).mean()), 4), f"sim_mean_return{sfx}": round(float(ret.mean()), 3),
-            "sim_fights": fights}
+            f"sim_mean_boss_damage{sfx}": round(float(boss_hp - boss_left.mean()), 2), "sim_fights": fights}
 
 
 # A second window beside the page that logs every input event it receives (containment witness).
@@ -199,6 +202,28 @@ def kill_switch_timing(args, page, after_s: float = 4.0) -> dict:
             "kill_release_ms": out.get("release_ms"), "kill_stop_ms": round((t_end - out["t0"]) * 1e3, 2) if "t0" in out else None}
 
 
+def expert_lag_sensitivity(tier: str, delays=(0, 1, 2, 5), fights: int = 100) -> dict:
+    """Win rate of the scripted expert (true state, decides every 4 ticks) in the sim when its keys land
+    `d` 60 Hz ticks late: how much input lag the duel tolerates at all (the page's lag is lag_ms)."""
+    from collections import deque
+
+    from hakisa.envs.duel.expert import expert_keys
+    from hakisa.envs.duel.sim import DuelSim
+
+    out = {}
+    for d in delays:
+        sim = DuelSim(fights, tier=tier, seed=0)
+        q, t, k = deque([np.zeros(fights, np.uint8)] * d), 0, None
+        while not sim.done.all():
+            if t % 4 == 0:
+                k = expert_keys(sim.state)
+            q.append(k)
+            sim.step(q.popleft())
+            t += 1
+        out[f"delay_{d}_ticks"] = round(float((sim.winner == 1).mean()), 3)
+    return out
+
+
 def live_with_witness(args) -> tuple[dict, dict]:
     """play_live on a DuelPage with a witness window beside it and the pointer watched throughout."""
     import subprocess
@@ -263,7 +288,12 @@ def main() -> int:
     if live["lag_ms"]:  # the same sim fights with the page's lag as an action delay
         res.update(sim_win_rate(args.checkpoint, args.fights, args.tier, args.deterministic,
                                 delay_steps=max(1, round(live["lag_ms"] / (1000 / 15)))))
+    res["expert_sim_win_rate_vs_input_lag"] = expert_lag_sensitivity(args.tier)
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]  # the box is shared: say how busy it was
+    from hakisa.envs.duel.sim import load_rules
+
+    if "boss_hp" in live.get("mean_final_readings", {}):  # what the page's HUD showed at each fight's end
+        res["page_mean_boss_damage"] = round(load_rules()["boss"]["hp"] - live["mean_final_readings"]["boss_hp"], 2)
     res["win_rate_gap_points"] = round(100 * abs(res["page_win_rate"] - res["sim_win_rate"]), 1)
     res["bars"] = {"step_p50_le_3ms": res["loop_only_step_ms_p50"] <= 3, "step_p99_le_10ms": res["loop_only_step_ms_p99"] <= 10,
                    "live_step_p50_le_3ms": res["step_ms_p50"] <= 3, "live_step_p99_le_10ms": res["step_ms_p99"] <= 10,

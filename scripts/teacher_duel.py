@@ -83,13 +83,18 @@ def wait_for(pred, timeout: float, what: str) -> None:
     raise TimeoutError(f"timed out waiting for {what}")
 
 
-def anticipate(sim: DuelSim, state: dict, held_mask: int, ticks: int) -> dict:
-    """Where the fight will be `ticks` ticks from now if the keys stay as they are: the sim is the page's
-    rules bit for bit, so stepping a copy of the page's state forward predicts it exactly (a good player
-    acts on where the boss WILL be, which is what hides the reaction delay)."""
+def anticipate(sim: DuelSim, state: dict, held_mask: int, pending, ticks: int) -> dict:
+    """Where the fight will be `ticks` ticks from now, given the keys held now and the decisions already
+    queued (mask, first tick they act on): the sim is the page's rules bit for bit, so stepping a copy of
+    the page's state forward predicts it (a good player acts on where the boss WILL be, which is what
+    hides the reaction delay)."""
     sim.set(0, state)
-    for _ in range(ticks):
-        sim.step(held_mask)
+    queued = [(t, m) for _, m, t in pending]
+    mask = held_mask
+    for k in range(ticks):
+        while queued and queued[0][0] <= state["tick"] + k:
+            mask = queued.pop(0)[1]
+        sim.step(mask)
     return sim.state
 
 
@@ -103,7 +108,7 @@ def play(page: DuelPage, keys: XKeys, fights: int, reaction: float, rate: float,
     held_mask = 0
     results: list[int] = []
     t_end = time.monotonic() + max_seconds
-    pending: collections.deque = collections.deque()  # (apply_at, key names)
+    pending: collections.deque = collections.deque()  # (apply_at, key mask, first tick it acts on)
     last_tick, next_decision_tick = -1, 0
     while len(results) < fights and time.monotonic() < t_end:
         snap = page.evaluate("({s: hakisa.state(), m: hakisa.mode()})")
@@ -130,8 +135,8 @@ def play(page: DuelPage, keys: XKeys, fights: int, reaction: float, rate: float,
             # the keys before the next one: they then act on the step that starts from tick+n, which is
             # the state the decision is made for (anticipated with the sim, exactly the page's rules).
             n = max(0, int(round(reaction * (1 + rng.uniform(-0.3, 0.3)) * 60)))
-            future = anticipate(sim, st, pending[-1][1] if pending else held_mask, n + lead_extra)
-            pending.append((t_seen + (n + 0.3) / 60, int(expert_keys(future, period=period_ticks)[0])))
+            future = anticipate(sim, st, held_mask, pending, n + lead_extra)
+            pending.append((t_seen + (n + 0.3) / 60, int(expert_keys(future, period=period_ticks)[0]), st["tick"] + n))
             next_decision_tick = st["tick"] + period_ticks
         if mode == "play":
             last_tick = st["tick"]
@@ -155,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tier", default="normal", choices=["easy", "normal", "hard"])
     ap.add_argument("--out", required=True, help="episode store the recorder writes")
     ap.add_argument("--fps", type=float, default=15.0, help="recorder capture rate (15 = the sim's 4-tick decisions)")
-    ap.add_argument("--rate", type=float, default=30.0, help="teacher decisions per second (at most 60: one a tick)")
+    ap.add_argument("--rate", type=float, default=60.0, help="teacher decisions per second (at most 60: one a tick)")
     ap.add_argument("--reaction", type=float, default=0.05, help="seconds between deciding and pressing")
     ap.add_argument("--lead-extra", type=int, default=0, help="extra ticks of anticipation (X -> page delivery)")
     ap.add_argument("--seed", type=int, default=0)

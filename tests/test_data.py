@@ -3,7 +3,6 @@ transitions, and the `hakisa data` CLI."""
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest

@@ -120,6 +120,25 @@ def test_dead_unit_detection_finds_killed_units(runs):
     assert len(alive) == 10 and after == before + 10
 
 
+def test_gradient_flags_fire_when_they_should(runs):
+    """Healthy on the real checkpoint; 'exploding' with absurd returns; 'vanishing' below a zeroed trunk."""
+    from hakisa.diagnose import sample_update_gradients
+
+    torch.set_num_threads(1)
+    net, cfg = load_checkpoint(find_checkpoint(runs["ppo"]))
+    d = collect_observations(cfg, 32, net=net, num_envs=4)
+    obs, acts, rets = torch.from_numpy(d["obs"]), torch.from_numpy(d["actions"]).long(), torch.from_numpy(d["returns"])
+    status = lambda r: {k: v["status"] for k, v in r["layers"].items()}  # noqa: E731
+    healthy = status(sample_update_gradients(net, obs, acts, rets))
+    assert set(healthy.values()) == {"ok", "unused"}
+    assert status(sample_update_gradients(net, obs, acts, rets * 1e7))["v"] == "exploding"
+    with torch.no_grad():
+        net.trunk[0].weight.zero_()
+        net.trunk[0].bias.zero_()  # every trunk unit outputs 0: no gradient reaches the encoder
+    dead = status(sample_update_gradients(net, obs, acts, rets))
+    assert dead["encoder.0"] == dead["encoder.4"] == "vanishing"
+
+
 def test_wilson_matches_reference_values():
     lo, hi = wilson(5, 10)  # statsmodels proportion_confint(5, 10, method="wilson")
     assert abs(lo - 0.2366) < 1e-4 and abs(hi - 0.7634) < 1e-4
@@ -160,3 +179,26 @@ def test_leaderboard_ranks_score_envs_by_return():
     rows = leaderboard(cells)["Airstriker-Genesis-v0"]
     assert [r["agent"] for r in rows] == ["b", "c", "a"] and rows[0]["win_rate"] is None
     assert np.isclose(rows[0]["mean_return"], 30.0)
+
+
+def test_play_expert_writes_a_consistent_teacher_dataset(tmp_path):
+    """The arena's expert baseline doubles as the sim teacher (notebook 02): its store must line up."""
+    from hakisa.arena import play_expert
+    from hakisa.capture import ObsSpec
+    from hakisa.data import EpisodeStore, EpisodeWriter
+
+    spec = ObsSpec(width=80, height=45)
+    meta = {"input_map": InputMap.load("duel"), "obs_spec": spec, "fps": 15, "source": "teacher", "game": "duel-sim"}
+    with EpisodeWriter(tmp_path / "ds", meta, chunk_frames=256) as w:
+        cell = play_expert(3, tiers=("easy",), seed=0, num_envs=2, collect=w, obs_spec=spec)[0]
+    store = EpisodeStore(tmp_path / "ds")
+    assert len(store.episodes) == cell["episodes"] == 3
+    returns, lengths = [], []
+    for i in range(3):
+        ep = store.episode(i)
+        assert ep["frames"].shape[1:] == (1, 45, 80)
+        assert ep["dones"][-1] and not ep["dones"][:-1].any()  # one fight per episode, ending on its last step
+        assert (ep["actions"][:, 1:] == 0).all() and ep["actions"][:, 0].max() < 8
+        returns.append(float(ep["rewards"].sum())), lengths.append(len(ep["actions"]))
+    assert np.isclose(np.mean(returns), cell["mean_return"], atol=1e-3) and np.mean(lengths) == cell["mean_length"]
+    assert (store.action_histogram() > 0).sum() >= 3  # the expert moves, attacks and defends

@@ -204,7 +204,8 @@ def play_live(checkpoint: str | Path, *, duel_page: bool = False, window: str | 
                         labels.append(f"ep{ep} t{info['step']:4d} {imap.commands[int(a[0])].name:11s} R{env.episode_return:+6.1f}")
                     if term or trunc:
                         break
-                results.append({"winner": info["winner"], "return": env.episode_return, "steps": info["step"]})
+                results.append({"winner": info["winner"], "return": env.episode_return, "steps": info["step"],
+                                "final": info["readings"]})
                 bar.update(1)
                 bar.set_postfix(win_rate=f"{np.mean([e['winner'] == 1 for e in results]):.2f}")
         except KillSwitch:
@@ -227,6 +228,9 @@ def play_live(checkpoint: str | Path, *, duel_page: bool = False, window: str | 
         "late_steps": late, "steps": len(step_ms), "lag_probe": lag, "tier": tier, "hz": hz,
         "stopped": stopped, "gif": gif, "deterministic": deterministic, "head": head, "checkpoint": str(checkpoint),
         "outcomes": [e["winner"] for e in results],
+        # what the screen showed at each fight's end (e.g. boss HP left): comparable with the sim's info
+        "mean_final_readings": {k: round(float(np.mean([e["final"][k] for e in results])), 3)
+                                for k in (results[0]["final"] if results else {}) if isinstance(results[0]["final"][k], (int, float))},
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "play_live.json").write_text(json.dumps(summary, indent=1))
