@@ -250,8 +250,12 @@ def print_leaderboard(doc: dict, console=None) -> None:
             cells = []
             for tier in tiers:
                 c = r["cells"].get(tier)
-                cells.append("-" if c is None or "win_rate" not in c else
-                             f"{100 * c['win_rate']:.0f} [{100 * c['ci_low']:.0f}-{100 * c['ci_high']:.0f}]")
+                if c is None or "win_rate" not in c:
+                    cells.append("-")
+                    continue
+                text = f"{100 * c['win_rate']:.0f} [{100 * c['ci_low']:.0f}-{100 * c['ci_high']:.0f}]"
+                # the interval is over the fights actually counted; say so when that is not the N asked for
+                cells.append(text + (f" n={c['episodes']}" if c["episodes"] != doc["episodes"] else ""))
             if not tiers:
                 c = r["cells"]["score"]
                 cells.append(f"{c['mean_return']:.1f} [{c.get('ci_low', float('nan')):.1f}, {c.get('ci_high', float('nan')):.1f}]")

@@ -182,6 +182,9 @@ def kill_switch_timing(args, page, after_s: float = 4.0) -> dict:
 
     def press_kill():
         time.sleep(after_s)
+        t_wait = time.perf_counter()
+        while not down() and time.perf_counter() - t_wait < 5.0:  # kill while the agent holds a key
+            time.sleep(0.002)
         out["keys_down_at_kill"] = len(down())
         xtest.fake_input(dpy, X.KeyPress, f12)
         xtest.fake_input(dpy, X.KeyRelease, f12)

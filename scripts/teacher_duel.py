@@ -4,7 +4,11 @@
 
 What is real here: Chromium shows the page on its own Xvfb; the teacher reads the page's test hook
 (`hakisa.state()`) to decide with the scripted expert (hakisa.envs.duel.expert), and presses keys as
-real X events through XTest (the same path xdotool uses), after a human-like reaction delay.
+real X events through XTest (the same path xdotool uses), after a human-like reaction delay (~50 ms).
+Like a good player it acts on where the fight WILL be when its keys land: it steps a copy of the
+page's state forward with the sim (the same rules) over that delay. That matters: the expert's rolls
+are tick-precise, and in the sim a 2-tick timing jitter alone drops it from ~100 % to ~10 % wins on
+"normal"; deciding every tick (`--rate 60`) from tick-fresh reads keeps the teacher near the expert.
 `hakisa record` runs as a SEPARATE process that sees only the screen's pixels and the X event stream:
 it never talks to the page. Fights restart with Enter (a real key) after a short pause on the result
 screen; the recorder ends each episode when it sees the result band. At the end the teacher presses

@@ -21,8 +21,8 @@ from hakisa.plot import find_checkpoint, plot_runs, read_scalars
 DUEL_COMMANDS = [c.name for c in InputMap.load("duel").commands]
 
 
-def _train(runs_dir, name: str, algo: str, *sets: str) -> str:
-    cmd = [sys.executable, "-m", "hakisa.cli", "train", "--algo", algo, "--steps", "2048", "--num-envs", "8",
+def _train(runs_dir, name: str, algo: str, steps: int, num_envs: int, *sets: str) -> str:
+    cmd = [sys.executable, "-m", "hakisa.cli", "train", "--algo", algo, "--steps", str(steps), "--num-envs", str(num_envs),
            "--run", name, "--runs-dir", str(runs_dir), "--no-progress", "--set", "threads=1"]
     for s in sets:
         cmd += ["--set", s]
@@ -33,8 +33,9 @@ def _train(runs_dir, name: str, algo: str, *sets: str) -> str:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     d = tmp_path_factory.mktemp("runs")
-    ppo = _train(d, "ppo-tiny", "ppo", "num_steps=32")
-    dqn = _train(d, "dqn-tiny", "dqn", "learning_starts=256", "train_every=4", "batch_size=32", "buffer_size=4096")
+    ppo = _train(d, "ppo-tiny", "ppo", 2048, 8, "num_steps=32")
+    # 224 gradient steps: DQN logs its losses every 100, so this gives two points per loss
+    dqn = _train(d, "dqn-tiny", "dqn", 1024, 4, "learning_starts=128", "train_every=4", "batch_size=16", "buffer_size=2048")
     return {"ppo": ppo, "dqn": dqn}
 
 

@@ -86,3 +86,17 @@ def test_ppo_learns_to_click_where_the_dot_is():
     random = _random_return("Toy/Click-v0")
     assert random < 1.5
     assert learned > 8, (learned, random)
+
+
+def test_ppo_runs_on_the_duel_env_and_its_checkpoint_plays(tmp_path):
+    # integration only (learning the duel is scripts/bench_duel_learning.py's job): contract, info, checkpoint
+    envs = make_vec("Hakisa/Duel-v0", 2, seed=0, tier="normal")
+    assert envs.obs_spec.shape == (4, 90, 160) and envs.input_map.name == "duel"
+    m = ppo.train(envs, _args(total_steps=2 * 2 * 8, num_steps=8, num_minibatches=2, update_epochs=1), tmp_path / "run")
+    assert m["global_step"] == 32
+    from hakisa.model import load_checkpoint
+
+    net, cfg = load_checkpoint(tmp_path / "run" / "checkpoint", input_map=envs.input_map, obs_spec=envs.obs_spec)
+    assert cfg["algo"]["algo"] == "ppo"
+    s = evaluate(net, make_vec("Hakisa/Duel-v0", 2, seed=5, tier="easy"), 2, seed=5)
+    assert s["episodes"] == 2 and 0.0 <= s["win_rate"] <= 1.0 and s["mean_length"] > 10

@@ -124,8 +124,10 @@ def run(args) -> int:
     per_update = num_envs * PPO_SETTINGS["num_steps"]
     steps = max(per_update, (args.steps or 4 * per_update) // per_update * per_update)  # whole updates only
     repeats = int(getattr(args, "repeats", 2))
-    threads = max(1, min(2, os.cpu_count() or 1))
-    torch.set_num_threads(threads)
+    from hakisa.algos.common import setup_torch
+
+    setup_torch(0)  # 2 threads on an idle 2-core box, 1 when it is already loaded (see setup_torch)
+    threads = torch.get_num_threads()
     load0 = os.getloadavg()[0]
     time_ours(num_envs, per_update, args.seed)  # warm-up: imports, allocator, oneDNN kernels
     time_sb3(num_envs, per_update, args.seed)

@@ -100,6 +100,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", metavar="TITLE", help="play a live window by title (hakisa.phases.live_play)")
     p.add_argument("--duel-page", action="store_true", help="start the real duel page and play it live")
     p.add_argument("--progress", action="store_true")
+    try:  # the live-only options (--hz, --reward-config, ...), owned by live_play; absent in a build without it
+        from hakisa.phases.live_play import add_live_args
+    except ImportError:
+        return
+    add_live_args(p)
 
 
 def main(args) -> int:
