@@ -58,8 +58,8 @@ def read_scalars(run: str | Path) -> dict[str, Series]:
 
 
 def read_action_histograms(run: str | Path) -> dict[str, np.ndarray]:
-    """Logged histograms of integer actions (e.g. `actions/command`), summed over the run's last
-    logged step -> counts per index. Returns {} when the run logged none."""
+    """Logged histograms of integer actions (e.g. `actions/command`): the last logged step's
+    histogram -> counts per index. Returns {} when the run logged none."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out: dict[str, np.ndarray] = {}
@@ -70,9 +70,13 @@ def read_action_histograms(run: str | Path) -> dict[str, np.ndarray]:
             if not tag.startswith("actions/"):
                 continue
             h = ea.Histograms(tag)[-1].histogram_value
-            # TensorBoard buckets are (limit[i-1], limit[i]] with limits growing by 10%, so an
-            # integer value v lands in a bucket whose upper limit is in [v, 1.1 v): floor gives v.
-            idx = np.floor(np.asarray(h.bucket_limit) + 1e-9).astype(np.int64)
+            # torch's histogram buckets are [limit[i-1], limit[i]) with limits growing by 10%: the
+            # integer in a bucket is ceil(its lower edge). Exact while a bucket holds at most one
+            # integer (indices up to ~10); beyond that the histogram itself has merged neighbours,
+            # which is why evaluating the checkpoint (the default) is the better source.
+            upper = np.asarray(h.bucket_limit, dtype=np.float64)
+            lower = np.concatenate([[h.min], upper[:-1]])
+            idx = np.ceil(lower - 1e-9).astype(np.int64)
             cnt = np.asarray(h.bucket, dtype=np.float64)
             keep = (cnt > 0) & (idx >= 0)
             counts = np.bincount(idx[keep], weights=cnt[keep], minlength=int(h.max) + 1 if h.num else 1)

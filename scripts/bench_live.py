@@ -163,11 +163,11 @@ class PointerWatch:
 
 
 def kill_switch_timing(args, page, after_s: float = 4.0) -> dict:
-    """Press the kill switch (F12, through XTest like a real key) in the middle of a live fight; time
+    """Press the kill switch (the config's kill_key, through XTest like a real key) mid-fight; time
     how long until none of the input map's keys is down any more, and until play_live has returned."""
     import threading
 
-    from Xlib import X, XK, display as xdisplay
+    from Xlib import X, display as xdisplay
     from Xlib.ext import xtest
 
     from hakisa.input_map import InputMap
@@ -176,7 +176,10 @@ def kill_switch_timing(args, page, after_s: float = 4.0) -> dict:
 
     dpy = xdisplay.Display(page.display)
     codes = {dpy.keysym_to_keycode(_keysym(k)) for k in InputMap.load("duel").keys}
-    f12 = dpy.keysym_to_keycode(XK.string_to_keysym("F12"))
+    from hakisa.rewards.game import GameJudge
+
+    kill_name = GameJudge.load("duel").cfg.get("kill_key", "f12")  # the key play_live's sink listens for
+    f12 = dpy.keysym_to_keycode(_keysym(kill_name))
     down = lambda: {c for c in codes if dpy.query_keymap()[c // 8] >> (c % 8) & 1}  # noqa: E731
     out: dict = {}
 
@@ -196,7 +199,8 @@ def kill_switch_timing(args, page, after_s: float = 4.0) -> dict:
 
     th = threading.Thread(target=press_kill, daemon=True)
     th.start()
-    res = play_live(args.checkpoint, page=page, episodes=1, tier=args.tier, deterministic=args.deterministic,
+    # several fights' worth, so play is still running when the switch is pressed (it ends by the switch)
+    res = play_live(args.checkpoint, page=page, episodes=5, tier=args.tier, deterministic=args.deterministic,
                     probe_trials=0, gif_episodes=0, out=args.out, progress=False)
     t_end = time.perf_counter()
     th.join()
@@ -247,7 +251,9 @@ def live_with_witness(args) -> tuple[dict, dict]:
             live = play_live(args.checkpoint, page=page, episodes=args.fights, tier=args.tier,
                              deterministic=args.deterministic, out=args.out)
             contain = watch.stop()
-            contain.update(kill_switch_timing(args, page))
+            kills = [kill_switch_timing(args, page, after_s=2.0) for _ in range(args.kill_trials)]
+            contain.update({k: [t[k] for t in kills] for k in kills[0]})
+            contain["kill_release_ms_max"] = max((t["kill_release_ms"] or 1e9) for t in kills)
         finally:
             wit.stdin.close()
             wit.wait(5)
@@ -263,6 +269,7 @@ def main() -> int:
     ap.add_argument("--tier", default="normal")
     ap.add_argument("--sample", action="store_true", help="sample actions (default: argmax, as `hakisa play`)")
     ap.add_argument("--loop-steps", type=int, default=600)
+    ap.add_argument("--kill-trials", type=int, default=3, help="kill-switch presses, each in its own live fight")
     ap.add_argument("--loop-only", action="store_true", help="only the loop latency (no sim, no page)")
     ap.add_argument("--out", default=None, help="where play_live writes its GIF/JSON (default: the run folder)")
     args = ap.parse_args()
@@ -303,7 +310,8 @@ def main() -> int:
                    "sim_vs_page_within_10_points": res["win_rate_gap_points"] <= 10,
                    "witness_zero_events": contain["witness_events"] == 0,
                    "pointer_never_left_region": contain["pointer_outside_region"] == 0,
-                   "kill_switch_release_under_100ms": contain["kill_stopped"] == "kill_switch" and (contain["kill_release_ms"] or 1e9) < 100}
+                   "kill_switch_release_under_100ms": all(k == "kill_switch" for k in contain["kill_stopped"])
+                   and contain["kill_release_ms_max"] < 100}
     print(json.dumps(res))
     return 0
 

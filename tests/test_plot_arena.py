@@ -74,6 +74,25 @@ def test_plot_overlays_runs_with_expected_panels(runs, tmp_path):
     assert abs(sum(act["panels"][0]["mean"]) - 1) < 1e-3
 
 
+def test_plot_reads_logged_action_histograms(tmp_path):
+    """A run without a checkpoint: the action panel comes from its logged `actions/*` histograms,
+    and TensorBoard's 10%-growing buckets must map back to the exact integer counts."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    counts = np.array([5, 0, 17, 3, 40, 1, 9, 25, 2, 11, 4, 6])  # 12 commands: indices up to 11 share no bucket
+    actions = np.repeat(np.arange(len(counts)), counts)
+    w = SummaryWriter(str(tmp_path / "run"))
+    w.add_histogram("actions/command", np.zeros(3, np.int64), 0)  # an older step: only the last one counts
+    w.add_histogram("actions/command", actions, 100)
+    w.add_scalar("charts/episodic_return", 1.0, 100)
+    w.close()
+    files = plot_runs([tmp_path / "run"], tmp_path / "out", action_obs=0)
+    assert sorted(f.name for f in files) == ["actions_run.png", "curves.png"]
+    panel = _sidecar(tmp_path / "out" / "actions_run.png")["panels"][0]
+    assert panel["title"] == "command"
+    assert np.allclose(panel["mean"], counts / counts.sum(), atol=1e-5)
+
+
 def test_plot_cli_prints_files(runs, tmp_path, capsys):
     from hakisa.cli import main
 

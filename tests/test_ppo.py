@@ -53,8 +53,8 @@ def test_kl_early_stop_ends_the_whole_update():
 
 def _random_return(env_id, episodes=40):
     envs = make_vec(env_id, 8, seed=1)
-    rng = np.random.default_rng(0)
     envs.reset(seed=1)
+    envs.single_action_space.seed(0)
     rets, cur = [], np.zeros(8)
     while len(rets) < episodes:
         _, r, te, tr, _ = envs.step(np.stack([envs.single_action_space.sample() for _ in range(8)]))
@@ -62,7 +62,6 @@ def _random_return(env_id, episodes=40):
         for i in np.flatnonzero(te | tr):
             rets.append(cur[i])
             cur[i] = 0
-    del rng
     return float(np.mean(rets))
 
 

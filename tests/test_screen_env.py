@@ -225,6 +225,7 @@ def test_live_play_main_prints_json_and_saves_a_gif(xvfb, tmp_path, capsys):
     import imageio.v2 as imageio
 
     assert len(imageio.mimread(gif)) == 10  # 20 steps of the first episode, every 2nd frame
+    assert any((tmp_path / "run" / "live_tb").glob("events.out.tfevents.*"))  # TensorBoard scalars per fight
 
 
 def test_navigation_clicks_land_inside_the_window(xvfb, xwin):

@@ -83,11 +83,14 @@ class ScreenEnv(gym.Env):
     def __init__(self, input_map: InputMap, judge: GameJudge, *, capture=None, sink=None, region: Region | None = None,
                  title: str | None = None, focus_window: int | None = None, obs_spec: ObsSpec | None = None,
                  hz: float = 15.0, max_steps: int | None = None, reset_timeout: float = 30.0,
-                 gate_input: bool = True, kill_key: str | None = "f12", display: str | None = None):
+                 gate_input: bool = True, kill_key: str | None = "auto", display: str | None = None):
         """capture/sink: ready objects (tests, the live player), or built here from region/title.
 
         focus_window: X window that must have keyboard focus for input to be sent (the browser window
         around a canvas region); default: the captured window when `title` is given.
+        kill_key: the sink's kill-switch key; "auto" = the game config's `kill_key` (else F12). The key
+        also reaches the game, so it must be one the game ignores: F12 opens Chromium's DevTools, which
+        steals the focus, so the duel config uses Pause.
         """
         self.input_map, self.judge = input_map, judge
         self.obs_spec = obs_spec or ObsSpec()
@@ -102,6 +105,8 @@ class ScreenEnv(gym.Env):
             from hakisa.sink import PynputSink
 
             focus = focus_window if focus_window is not None else getattr(capture, "window_id", None)
+            if kill_key == "auto":
+                kill_key = judge.cfg.get("kill_key", "f12")
             sink = PynputSink(self.nav_map, capture, kill_key=kill_key, require_focus=focus or False)
         self.sink = sink
         self.hz, self.period = float(hz), 1.0 / float(hz)

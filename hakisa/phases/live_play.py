@@ -11,7 +11,8 @@ switch, everything released on exit). Rewards and fight ends come from the scree
 Prints JSON as its LAST line: episodes, win_rate, mean_return, step_ms_p50, step_ms_p99, lag_ms
 (+ details). step_ms = capture + preprocess + forward + send, the loop's work per step; the screen
 readers' time is reported separately (reward_ms_*). A GIF of what the agent saw, with its chosen
-command written on each frame, goes into the run folder.
+command written on each frame, goes into the run folder (live_play.gif), with play_live.json and
+TensorBoard scalars (live_tb/: live/episodic_return, live/win_rate, live/step_ms_p50).
 
 `play_live(...)` is the same thing as a function (for notebooks and the whole-chain table).
 """
@@ -182,6 +183,10 @@ def play_live(checkpoint: str | Path, *, duel_page: bool = False, window: str | 
         parts: dict[str, list[float]] = {"capture": [], "preprocess": [], "forward": [], "send": []}
         stopped = "episodes"
         bar = tqdm(total=episodes, desc="live fights", unit="fight", disable=not progress)
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "live_tb"))  # per-fight curves beside the run's training curves
+        stack.callback(writer.close)
         try:
             for ep in range(episodes):
                 obs, info = env.reset()
@@ -206,6 +211,9 @@ def play_live(checkpoint: str | Path, *, duel_page: bool = False, window: str | 
                         break
                 results.append({"winner": info["winner"], "return": env.episode_return, "steps": info["step"],
                                 "final": info["readings"]})
+                writer.add_scalar("live/episodic_return", env.episode_return, ep)
+                writer.add_scalar("live/win_rate", np.mean([e["winner"] == 1 for e in results]), ep)
+                writer.add_scalar("live/step_ms_p50", float(np.percentile(step_ms, 50)), ep)
                 bar.update(1)
                 bar.set_postfix(win_rate=f"{np.mean([e['winner'] == 1 for e in results]):.2f}")
         except KillSwitch:
