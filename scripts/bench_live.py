@@ -165,6 +165,7 @@ class PointerWatch:
 def kill_switch_timing(args, page, after_s: float = 4.0) -> dict:
     """Press the kill switch (the config's kill_key, through XTest like a real key) mid-fight; time
     how long until none of the input map's keys is down any more, and until play_live has returned."""
+    import tempfile
     import threading
 
     from Xlib import X, display as xdisplay
@@ -201,7 +202,8 @@ def kill_switch_timing(args, page, after_s: float = 4.0) -> dict:
     th.start()
     # several fights' worth, so play is still running when the switch is pressed (it ends by the switch)
     res = play_live(args.checkpoint, page=page, episodes=5, tier=args.tier, deterministic=args.deterministic,
-                    probe_trials=0, gif_episodes=0, out=args.out, progress=False)
+                    probe_trials=0, gif_episodes=0, progress=False,
+                    out=os.path.join(args.out or tempfile.gettempdir(), "hakisa_kill_trial"))  # not over the main run's files
     t_end = time.perf_counter()
     th.join()
     dpy.close()

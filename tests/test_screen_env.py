@@ -102,23 +102,23 @@ def test_screen_env_keys_reach_the_window_and_reward_from_pixels(lamp):
 
 def test_fixed_rate_clock_reports_lateness_instead_of_drifting(lamp):
     wid, _ = lamp
-    hz = 20.0
+    hz = 10.0
     env = make_env(wid, hz=hz)
     try:
         env.reset()
         t0 = time.perf_counter()
-        infos = [env.step(np.array([0, 0, 0]))[-1] for _ in range(10)]
-        elapsed = time.perf_counter() - t0
-        assert elapsed >= 10 / hz * 0.95  # the clock paces the steps
+        infos = [env.step(np.array([0, 0, 0]))[-1] for _ in range(8)]
+        assert time.perf_counter() - t0 >= 8 / hz * 0.95  # the clock paces the steps
         time.sleep(3.5 / hz)  # a slow agent: three and a half ticks late
         info = env.step(np.array([0, 0, 0]))[-1]
         assert info["late_ms"] > 2.0 / hz * 1e3 and info["missed_ticks"] >= 3
         assert info["timing"]["decide_ms"] >= 3.5 / hz * 1e3
-        # re-anchored: the next step waits a full period again instead of bunching up to catch up
-        t1 = time.perf_counter()
-        info = env.step(np.array([0, 0, 0]))[-1]
-        assert time.perf_counter() - t1 >= 0.9 / hz
-        assert sum(i["late_ms"] > 0 for i in infos) <= 5  # a loaded shared box may be late now and then, not always
+        # re-anchored at the late step: the next capture waits a full period from there instead of
+        # bunching steps up to catch the missed ticks
+        anchor = env._next_tick
+        env.step(np.array([0, 0, 0]))
+        assert time.perf_counter() >= anchor + 1 / hz
+        assert sum(i["late_ms"] > 0 for i in infos) <= 4  # a loaded shared box may be late now and then, not always
     finally:
         env.close()
 

@@ -231,15 +231,15 @@ def make_retro_vec(game: str = AIRSTRIKER, n: int = 4, seed: int = 0, context: s
                    **kw) -> gym.vector.AsyncVectorEnv:
     """`n` RetroEnvs, each in its own process (one emulator per process), with SAME_STEP autoreset.
 
-    context=None picks "fork" (children start in ~1 s; they never touch torch, and cv2 is set to one
-    thread in them), or "forkserver" while this process has a RetroEnv emulator open, because a forked
-    child inherits stable-retro's "an emulator exists" flag and refuses to make its own. forkserver
-    children re-import the main module: scripts need the `if __name__ == "__main__":` guard, and on a
-    loaded 2-core box 8 of them took 60 s to start (fork: 7 s).
+    context=None means "forkserver". Plain "fork" starts faster (7 s vs 60 s for 8 children on a
+    loaded 2-core box) but is unsafe in a process that already ran cv2 or torch thread pools: the
+    child deadlocks inside cv2.setNumThreads (seen in the full test suite), and a forked child also
+    inherits stable-retro's "an emulator exists" flag. forkserver children re-import the main module,
+    so scripts need the `if __name__ == "__main__":` guard.
     The returned env is reset with `seed` (sub-env i gets seed + i) and carries `.obs_spec`/`.input_map`.
     """
     game = resolve_game(game)
-    context = context or ("forkserver" if _live_emulators else "fork")
+    context = context or "forkserver"
     fn = functools.partial(RetroEnv, game, **kw)
     envs = gym.vector.AsyncVectorEnv([fn] * n, context=context,
                                      autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)

@@ -241,7 +241,8 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
     meta = {"input_map": imap, "obs_spec": spec, "fps": fps, "source": "teacher", "game": imap.meta.get("game", imap.name),
             "window": cap.title if window else None, "region": list(cap.region), "done_detector": done,
             "hotkeys": {"split": split_key, "pause": pause_key, "stop": stop_key}}
-    writer = _WriterThread(EpisodeWriter(out, meta))
+    # 0.8 s chunks: with the write itself, a kill -9 then loses comfortably less than 1 s
+    writer = _WriterThread(EpisodeWriter(out, meta, chunk_seconds=0.8))
     bar = None
     if status:
         from tqdm import tqdm
