@@ -80,3 +80,18 @@ def test_evolve_cli(tmp_path, capsys):
                 "--episodes-per-member", "1", "--hidden", "16", "--run", "es", "--runs-dir", str(tmp_path), "--no-progress"]) == 0
     s = _last_json(capsys)
     assert s["generations"] == 3 and (tmp_path / "es" / "checkpoint" / "config.json").exists()
+
+
+def test_evaluate_gives_every_env_its_share_of_episodes():
+    # env 0's episodes are 3x shorter: it must not use up env 1's quota (short episodes over-counted)
+    import gymnasium as gym
+
+    from hakisa.envs.toy import KeyPressEnv
+    from hakisa.model import HakisaNet
+    from hakisa.phases.play import evaluate
+
+    envs = gym.vector.SyncVectorEnv([lambda: KeyPressEnv(episode_len=3), lambda: KeyPressEnv(episode_len=9)],
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    net = HakisaNet(KeyPressEnv().obs_spec, KeyPressEnv().input_map, hidden=16)
+    s = evaluate(net, envs, 4, seed=0)
+    assert s["episodes"] == 4 and s["mean_length"] == (3 + 3 + 9 + 9) / 4

@@ -12,3 +12,15 @@ if "Hakisa/Duel-v0" not in gymnasium.registry:
         entry_point="hakisa.envs.duel.env:DuelEnv",
         vector_entry_point="hakisa.envs.duel.env:DuelVecEnv",
     )
+
+if "Hakisa/Airstriker-v0" not in gymnasium.registry:  # needs the `retro` extra only when made
+    gymnasium.register(id="Hakisa/Airstriker-v0", entry_point="hakisa.envs.retro:RetroEnv",
+                       kwargs={"game": "Airstriker-Genesis-v0"}, vector_entry_point="hakisa.envs.retro:airstriker_vec")
+
+
+def __getattr__(name):  # `from hakisa.envs import make_vec` without importing numpy/torch at `import hakisa`
+    if name in ("make_vec", "make_env", "contract"):
+        from hakisa.envs import make
+
+        return getattr(make, name)
+    raise AttributeError(name)

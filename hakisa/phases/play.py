@@ -45,7 +45,7 @@ def evaluate(net: HakisaNet, env, episodes: int, deterministic: bool = True, hea
     bar = tqdm(total=episodes, disable=not progress, desc="play", unit="ep")
     net.eval()
     for _ in range(max_steps):
-        if done_count.sum() >= quota.sum():
+        if np.minimum(done_count, quota).sum() >= quota.sum():  # every env has played its share
             break
         with torch.inference_mode():
             o = torch.from_numpy(np.ascontiguousarray(obs))
