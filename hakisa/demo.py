@@ -17,7 +17,8 @@ from pathlib import Path
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--steps", type=int, default=400_000, help="PPO env steps on the sim (~15 Hz decisions)")
+    p.add_argument("--steps", type=int, default=30_000,
+                   help="PPO env steps on the sim (~3 min on 2 cores; far too few to win: see README status)")
     p.add_argument("--tier", default="normal", help="boss tier for training and play (easy | normal | hard)")
     p.add_argument("--episodes", type=int, default=5, help="fights on the real page")
     p.add_argument("--num-envs", type=int, default=32)
