@@ -154,14 +154,10 @@ class ScreenEnv(gym.Env):
         return ok
 
     def _click(self, xy) -> None:
-        # a click at canvas pixel (x, y): planned by the sink's own `plan`, so it is clamped to the region
-        from hakisa.input_map import Decoded
-        from hakisa.sink import plan
-
+        # a click at canvas pixel (x, y): the sink's click_at is focus-gated and clamped to the region,
+        # and keeps its record of held keys true
         cw, ch = self.judge.canvas or (self.sink.region[2], self.sink.region[3])
-        if self.sink._focused():
-            d = Decoded(mouse=(xy[0] / cw, xy[1] / ch), click="left")
-            self.sink._emit(plan(d, self.sink.held, self.sink.region, self.sink._pointer()))
+        self.sink.click_at(xy[0] / cw, xy[1] / ch)
 
     def _wait_in_play(self, timeout: float) -> np.ndarray | None:
         deadline = now() + timeout
