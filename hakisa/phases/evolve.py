@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from hakisa.envs.make import DUEL_ID, make_vec
 
@@ -47,14 +46,9 @@ def main(args) -> int:
     a = algo.Args(**{**kw, **parse_overrides(algo.Args, args.set)})
     env_kw = {"tier": args.tier} if args.env == DUEL_ID else {}
     envs = make_vec(args.env, a.pop_size * a.episodes_per_member, seed=args.seed, **env_kw)
-    net = None
-    if args.init:
-        from hakisa.model import load_checkpoint
+    from hakisa.phases.train import run_algo
 
-        net, _ = load_checkpoint(args.init, input_map=envs.input_map, obs_spec=envs.obs_spec)
-    run_dir = Path(args.runs_dir) / (args.run or f"{args.algo}-{args.env.replace('/', '-')}")
-    m = algo.train(envs, a, run_dir, net=net)
-    envs.close()
+    run_dir, m = run_algo(algo, envs, a, args)
     print(json.dumps({"run": str(run_dir), "algo": args.algo, "env": args.env,
                       **{k: v for k, v in m.items() if not isinstance(v, (list, dict))}}))
     return 0

@@ -47,6 +47,20 @@ def parse_overrides(args_cls, pairs: list[str]) -> dict:
     return out
 
 
+def run_algo(algo, envs, a, args) -> tuple[Path, dict]:
+    """Shared by train and evolve: optional --init weights, runs/<name>, train, close the envs."""
+    net = None
+    if args.init:
+        from hakisa.model import load_checkpoint
+
+        net, _ = load_checkpoint(args.init, input_map=envs.input_map, obs_spec=envs.obs_spec)
+    run_dir = Path(args.runs_dir) / (args.run or f"{args.algo}-{args.env.replace('/', '-')}")
+    try:
+        return run_dir, algo.train(envs, a, run_dir, net=net)
+    finally:
+        envs.close()
+
+
 def main(args) -> int:
     if args.algo == "ppo":
         from hakisa.algos import ppo as algo
@@ -56,13 +70,6 @@ def main(args) -> int:
                   **parse_overrides(algo.Args, args.set))
     kw = {"tier": args.tier} if args.env == DUEL_ID else {}
     envs = make_vec(args.env, args.num_envs, seed=args.seed, **kw)
-    net = None
-    if args.init:
-        from hakisa.model import load_checkpoint
-
-        net, _ = load_checkpoint(args.init, input_map=envs.input_map, obs_spec=envs.obs_spec)
-    run_dir = Path(args.runs_dir) / (args.run or f"{args.algo}-{args.env.replace('/', '-')}")
-    metrics = algo.train(envs, a, run_dir, net=net)
-    envs.close()
+    run_dir, metrics = run_algo(algo, envs, a, args)
     print(json.dumps({"run": str(run_dir), "algo": args.algo, "env": args.env, **{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}}))
     return 0
