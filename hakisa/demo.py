@@ -17,8 +17,8 @@ from pathlib import Path
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--steps", type=int, default=30_000,
-                   help="PPO env steps on the sim (~3 min on 2 cores; far too few to win: see README status)")
+    p.add_argument("--steps", type=int, default=200_000,
+                   help="PPO env steps on the sim (~1.5 min on 2 cores; too few to win: see README status)")
     p.add_argument("--tier", default="normal", help="boss tier for training and play (easy | normal | hard)")
     p.add_argument("--episodes", type=int, default=5, help="fights on the real page")
     p.add_argument("--num-envs", type=int, default=32)
@@ -40,15 +40,15 @@ def main(args) -> int:
     t0 = time.time()
     if args.retrain or not (run_dir / "checkpoint" / "model.safetensors").exists():
         print(f"[demo] 1/3 training PPO on the duel sim ({args.steps:,} steps, tier {args.tier}) -> {run_dir}")
-        targs = argparse.Namespace(env="Hakisa/Duel-v0", algo="ppo", tier=args.tier, steps=args.steps,
+        targs = argparse.Namespace(env="Hakisa/Duel-v0", algo="ppo", tier=None, obs=None, steps=args.steps,
                                    num_envs=args.num_envs, run=args.run, runs_dir=args.runs_dir, seed=args.seed,
                                    encoder="small", init=None, set=[], no_progress=False)
         train.main(targs)
     else:
         print(f"[demo] 1/3 reusing the trained checkpoint in {run_dir} (--retrain to train again)")
     print(f"[demo] 2/3 sim check: {args.episodes * 4} fights vs {args.tier}")
-    env = make_vec("Hakisa/Duel-v0", 8, seed=12345, tier=args.tier)
-    net, _ = load_checkpoint(resolve_checkpoint(run_dir), input_map=env.input_map, obs_spec=env.obs_spec)
+    net, _ = load_checkpoint(resolve_checkpoint(run_dir))
+    env = make_vec("Hakisa/Duel-v0", 8, seed=12345, tier=args.tier, obs_spec=net.obs_spec)
     sim = evaluate(net, env, args.episodes * 4, deterministic=False)
     env.close()
     print(f"[demo]     sim win rate {sim['win_rate']:.2f}")

@@ -54,11 +54,14 @@ def _layer_init(layer: nn.Module, std: float = 2**0.5, bias: float = 0.0) -> nn.
     return layer
 
 
-def _small_cnn(c: int) -> nn.Module:
-    # Sized for 160x90: three strided convs take it to 32x8x4 = 1024 features in ~1.2 MFLOP/frame,
-    # several times cheaper than the Nature CNN, which matters on a 2-core CPU.
+def _small_cnn(c: int, h: int = 90) -> nn.Module:
+    # Sized for 160x90: three strided convs take it to 32x8x4 = 1024 features in ~6.5 M MACs/frame,
+    # several times cheaper than the Nature CNN, which matters on a 2-core CPU. Inputs under 64 px
+    # high (the duel's 80x45) get a
+    # 6x6/3 first layer instead of 8x8/4, so they end on a 2x5 map rather than collapsing to 1x3.
+    k, st = (8, 4) if h >= 64 else (6, 3)
     return nn.Sequential(
-        _layer_init(nn.Conv2d(c, 16, 8, stride=4)), nn.ReLU(),
+        _layer_init(nn.Conv2d(c, 16, k, stride=st)), nn.ReLU(),
         _layer_init(nn.Conv2d(16, 32, 4, stride=2)), nn.ReLU(),
         _layer_init(nn.Conv2d(32, 32, 3, stride=2)), nn.ReLU(),
         nn.Flatten(),
@@ -99,9 +102,9 @@ def _torchvision_cnn(name: str, c: int) -> nn.Module:
     return nn.Sequential(backbone, nn.Flatten())
 
 
-def build_encoder(name: str, in_channels: int) -> nn.Module:
+def build_encoder(name: str, in_channels: int, height: int = 90) -> nn.Module:
     if name == "small":
-        return _small_cnn(in_channels)
+        return _small_cnn(in_channels, height)
     if name == "nature":
         return _nature_cnn(in_channels)
     if name.startswith("torchvision:"):
@@ -116,7 +119,7 @@ class HakisaNet(nn.Module):
         self.obs_spec, self.input_map = obs_spec, input_map
         self.encoder_name, self.hidden = encoder, hidden
         c, h, w = obs_spec.shape
-        self.encoder = build_encoder(encoder, c)
+        self.encoder = build_encoder(encoder, c, h)
         with torch.no_grad():
             n_feat = self.encoder(torch.zeros(1, c, h, w)).shape[1]
         self.trunk = nn.Sequential(_layer_init(nn.Linear(n_feat, hidden)), nn.ReLU())
@@ -136,10 +139,14 @@ class HakisaNet(nn.Module):
         # A runtime switch, not saved: weights stay float32 and the heads always run in float32, so
         # log-probs and values keep full precision.
         self.bf16 = False
+        self.encoder.to(memory_format=torch.channels_last)
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         # uint8 in, scaled here: replay buffers and rollouts stay 4x smaller than float32
-        x = obs.float() / 255.0
+        # channels-last: oneDNN's CPU convolutions run ~2x faster in NHWC (measured: small encoder,
+        # minibatch 512 fwd+bwd, 2 threads: 216 -> 93 ms); the weights follow in __init__. The layout
+        # change is done on the uint8 tensor (4x fewer bytes to move than after the float conversion).
+        x = obs.contiguous(memory_format=torch.channels_last).float().mul_(1.0 / 255.0)
         if self.bf16:
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 z = self.encoder(x)
@@ -245,16 +252,21 @@ def read_checkpoint_config(dir: str | os.PathLike) -> dict:
     return doc
 
 
+def find_checkpoint(dir: str | os.PathLike) -> Path:
+    """A checkpoint dir as given, or for a run dir its best/ (else its latest checkpoint/)."""
+    dir = Path(dir)
+    if not (dir / "model.safetensors").exists():
+        for sub in ("best", "checkpoint"):
+            if (dir / sub / "model.safetensors").exists():
+                return dir / sub
+    return dir
+
+
 def load_checkpoint(dir: str | os.PathLike, input_map: InputMap | None = None, obs_spec: ObsSpec | None = None,
                     map_location: str = "cpu") -> tuple[HakisaNet, dict]:
     """Rebuild the net from JSON + safetensors. Refuses a checkpoint made for another action map or
     observation shape: acting with it would press the wrong keys silently."""
-    dir = Path(dir)
-    if not (dir / "model.safetensors").exists():  # a run dir: prefer best/, else the latest checkpoint/
-        for sub in ("best", "checkpoint"):
-            if (dir / sub / "model.safetensors").exists():
-                dir = dir / sub
-                break
+    dir = find_checkpoint(dir)
     doc = read_checkpoint_config(dir)
     ck_map, ck_spec = InputMap.from_dict(doc["input_map"]), ObsSpec.from_dict(doc["obs_spec"])
     if input_map is not None and not ck_map.same_as(input_map):

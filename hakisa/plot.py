@@ -85,14 +85,11 @@ def read_action_histograms(run: str | Path) -> dict[str, np.ndarray]:
 
 
 def find_checkpoint(run: str | Path) -> Path | None:
-    """The checkpoint directory of a run (`best/` preferred), or the path itself if it is one."""
-    run = Path(run)
-    if (run / "model.safetensors").exists():
-        return run
-    for name in CHECKPOINT_NAMES:
-        if (run / name / "model.safetensors").exists():
-            return run / name
-    return None
+    """The checkpoint directory of a run (`best/` preferred), or the path itself if it is one; None if neither."""
+    from hakisa.model import find_checkpoint as find
+
+    p = find(run)
+    return p if (p / "model.safetensors").exists() else None
 
 
 # ---- drawing ----------------------------------------------------------------------------------

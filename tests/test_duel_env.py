@@ -40,12 +40,15 @@ def _random_grid_rects(n: int, r: int, seed: int, n_colours: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("spec", [ObsSpec(), ObsSpec(gray=False, stack=2), ObsSpec(width=320, height=180),
-                                  ObsSpec(width=84, height=84)], ids=["gray160", "rgb160", "gray320", "generic84"])
+                                  ObsSpec(width=80, height=45), ObsSpec(width=80, height=45, gray=False),
+                                  ObsSpec(width=84, height=84)],
+                         ids=["gray160", "rgb160", "gray320", "gray80coarse", "rgb80coarse", "generic84"])
 def test_fast_obs_equals_shared_preprocess_of_canvas_render(spec):
     pal = palette_bgra(load_rules())
     renderer = ObsRenderer(pal, spec)
-    assert renderer.fast == (spec.width != 84)
-    n = 120 if renderer.fast else 24
+    assert renderer.fast == (spec.width in (160, 320))
+    assert (renderer.coarse is not None) == (spec.width == 80)  # 80x45: exact grid render, then INTER_AREA
+    n = 120 if renderer.fast or renderer.coarse is not None else 24
     mixed = _random_grid_rects(n, 18, seed=5, n_colours=len(pal))
     mixed[:, 1:9, 1] = np.maximum(mixed[:, 1:9, 1], 8)  # slots shared by every frame, over and under the others:
     mixed[:, 1:9, 3] = np.minimum(mixed[:, 1:9, 3], 360 - mixed[:, 1:9, 1])  # the renderer may bake only those

@@ -115,7 +115,7 @@ def test_done_winner_and_in_play_on_rendered_frames():
     sim.state["b_hp"][0] = 0
     reward, done, info = judge.step(paint_band(render_bgra(sim.draw_rects()[0], PAL), (255, 215, 0)))
     assert done and info["winner"] == 1
-    assert reward == pytest.approx(10.0 + 0.1 * snap_frac(10, RULES["boss"]["hp"]))
+    assert reward == pytest.approx(10.0 + 0.3 * snap_frac(10, RULES["boss"]["hp"]))
     dimmed = (fresh.astype(np.float32) * 0.28).astype(np.uint8)  # the start screen: rgba(0,0,0,.72) over it
     dimmed[..., 3] = 255
     judge.reset(fresh)
@@ -140,8 +140,8 @@ def test_screen_reward_matches_sim_reward_over_a_fight():
     # a bar cannot show overkill (the sim lets HP go below 0), so compare with HP clipped at 0
     dealt, taken = b0 - max(0, int(sim.state["b_hp"][0])), k0 - max(0, int(sim.state["k_hp"][0]))
     # the bar only shows 4-px steps, so the pixel total is exact up to one step per bar
-    step = 0.1 * 4 / 200 * (RULES["knight"]["hp"] + RULES["boss"]["hp"])
-    assert abs(total_px - (0.1 * dealt - 0.1 * taken)) <= step + 1e-6
+    step = 4 / 200 * (0.1 * RULES["knight"]["hp"] + 0.3 * RULES["boss"]["hp"])
+    assert abs(total_px - (0.3 * dealt - 0.1 * taken)) <= step + 1e-6
     assert dealt > 0 or taken > 0  # something happened in the fight
 
 

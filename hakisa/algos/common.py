@@ -84,3 +84,18 @@ def summarize(episodes: list[dict]) -> dict:
 def obs_tensor(obs) -> torch.Tensor:
     """numpy uint8 obs -> torch uint8 without a copy when possible."""
     return torch.from_numpy(np.ascontiguousarray(obs))
+
+
+class RunningMeanStd:
+    """Running mean/variance over batches (Chan et al.'s parallel update), as Gymnasium's wrappers keep."""
+
+    def __init__(self, shape: tuple = ()):
+        self.mean, self.var, self.count = np.zeros(shape), np.ones(shape), 1e-4
+
+    def update(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        b_mean, b_var, b_n = x.mean(0), x.var(0), x.shape[0]
+        delta, tot = b_mean - self.mean, self.count + b_n
+        self.mean = self.mean + delta * b_n / tot
+        m2 = self.var * self.count + b_var * b_n + delta ** 2 * self.count * b_n / tot
+        self.var, self.count = m2 / tot, tot

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from hakisa.algos.common import EpisodeStats, setup_torch, start_run, summarize
+from hakisa.algos.common import EpisodeStats, RunningMeanStd, setup_torch, start_run, summarize
 from hakisa.envs.make import contract
 from hakisa.model import HakisaNet, save_checkpoint
 
@@ -46,8 +46,12 @@ class Args:
     """normalise advantages per minibatch"""
     clip_coef: float = 0.1
     """surrogate clipping coefficient"""
-    clip_vloss: bool = True
-    """clip the value loss around the old values"""
+    clip_vloss: bool = False
+    """clip the value loss around the old values (CleanRL's Atari default; it assumes rewards clipped to
+    [-1, 1]: with returns of tens it holds V back to clip_coef per update, so it is off by default)"""
+    norm_reward: bool = True
+    """divide rewards by a running std of the discounted return (Gymnasium's NormalizeReward), so the
+    value head sees O(1) targets whatever the game's reward scale"""
     ent_coef: float = 0.01
     """entropy bonus coefficient"""
     vf_coef: float = 0.5
@@ -99,6 +103,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     next_obs, _ = envs.reset(seed=args.seed)
     next_obs = torch.from_numpy(np.asarray(next_obs))
     next_done = torch.zeros(n)
+    ret_acc, ret_rms = np.zeros(n), RunningMeanStd()
     stats, finished, recent = EpisodeStats(n), [], []
     best_score, grad_steps, global_step = -np.inf, 0, 0
     start = time.time()
@@ -125,12 +130,17 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
             obs, reward, term, trunc, infos = envs.step(a.numpy())
             env_reward = np.asarray(reward, dtype=np.float32)
             reward = env_reward.copy()
+            if args.norm_reward:
+                ret_acc = ret_acc * args.gamma + env_reward
+                ret_rms.update(ret_acc)
+                ret_acc[np.logical_or(term, trunc)] = 0.0
+                reward = (reward / np.sqrt(ret_rms.var + 1e-8)).astype(np.float32)
             if np.any(trunc & ~term) and "final_obs" in infos:
                 # a time-limit cut: bootstrap with V(final obs) rather than treating it as a death
                 idx = np.flatnonzero(trunc & ~term & infos.get("_final_obs", trunc))
                 if len(idx):
                     fin = torch.from_numpy(np.stack([infos["final_obs"][i] for i in idx]))
-                    with torch.inference_mode():
+                    with torch.inference_mode():  # V is in normalised units, like reward here
                         reward[idx] += args.gamma * net.policy(fin)[3].numpy()
             rew_buf[step] = torch.from_numpy(reward)
             next_obs = torch.from_numpy(np.asarray(obs))
@@ -196,7 +206,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
         recent = recent[-100:]
         summ = summarize(recent)
         info_last = {"global_step": global_step, "update": update, "grad_steps": grad_steps,
-                     "approx_kl": float(approx_kl), "sps": global_step / (time.time() - start), **summ}
+                     "approx_kl": float(approx_kl), "value_loss": v_loss.item(), "sps": global_step / (time.time() - start), **summ}
         if writer is not None:
             for ep in finished:
                 writer.add_scalar("charts/episodic_return", ep["return"], global_step)

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hakisa.model import find_checkpoint as resolve_checkpoint  # noqa: F401  (a run dir -> its best/ or checkpoint/)
+
 from hakisa.rewards.game import GameJudge
 
 
@@ -82,18 +84,6 @@ def pick_policy(net, doc: dict, deterministic: bool, head: str = "auto"):
         return a[0].numpy() if single else a.numpy()
 
     return act
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint dir, or a run dir (runs/<name>: best/ first, then checkpoint/). A run dir has its own
-    config.json (the run's), which load_checkpoint would take for a checkpoint's, so resolve here."""
-    p = Path(path)
-    if (p / "model.safetensors").exists():
-        return p
-    for sub in ("best", "checkpoint"):
-        if (p / sub / "model.safetensors").exists():
-            return p / sub
-    return p
 
 
 def write_gif(path: Path, frames: list[np.ndarray], labels: list[str], fps: float, scale: int = 2, every: int = 2) -> Path:

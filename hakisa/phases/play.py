@@ -114,7 +114,13 @@ def main(args) -> int:
         return live_play.main(args)
     from hakisa.envs.make import DUEL_ID, make_vec
 
-    kw = {"tier": args.tier} if args.env == DUEL_ID else {}
+    kw = {}
+    if args.env == DUEL_ID:  # the sim renders at whatever size the checkpoint was trained on
+        from hakisa.capture import ObsSpec
+        from hakisa.model import find_checkpoint, read_checkpoint_config
+
+        kw = {"tier": args.tier,
+              "obs_spec": ObsSpec.from_dict(read_checkpoint_config(find_checkpoint(args.checkpoint))["obs_spec"])}
     env = make_vec(args.env, min(args.num_envs, args.episodes), seed=args.seed, **kw)
     net, cfg = load_checkpoint(args.checkpoint, input_map=env.input_map, obs_spec=env.obs_spec)
     head = args.head if args.head != "auto" else ("q" if cfg.get("algo", {}).get("algo") == "dqn" else "policy")

@@ -14,15 +14,40 @@ import dataclasses
 import json
 from pathlib import Path
 
+from hakisa.capture import ObsSpec
 from hakisa.envs.make import DUEL_ID, make_vec
+
+# The duel's measured PPO recipe (scripts/bench_duel_learning.py): 80x45 frames (exact on the 4-px
+# grid, ~2x the steps/s of 160x90), 32 fights over all three tiers (easy fights show the punish loop
+# early), lr 1e-3 with 2 epochs per rollout. Command-line --set/--obs/--tier/--num-envs still win.
+DUEL_RECIPE = {"obs": "80x45", "tier": "easy,normal,hard", "num_envs": 32,
+               "ppo": {"lr": 1e-3, "update_epochs": 2, "threads": 2}}
+
+
+def parse_obs(text: str) -> ObsSpec:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"--obs {text!r}: expected WIDTHxHEIGHT, e.g. 80x45") from None
+    return ObsSpec(width=w, height=h)
+
+
+def duel_kwargs(tier: str | None, obs: str | None, num_envs: int) -> dict:
+    """make_vec kwargs for the duel: one tier, or a comma list the envs take in turn; the obs size."""
+    tiers = (tier or DUEL_RECIPE["tier"]).split(",")
+    return {"tier": tiers[0] if len(tiers) == 1 else [tiers[i % len(tiers)] for i in range(num_envs)],
+            "obs_spec": parse_obs(obs or DUEL_RECIPE["obs"])}
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default=DUEL_ID, help="Hakisa/Duel-v0, a stable-retro game id, or Toy/KeyPress-v0 / Toy/Click-v0")
     p.add_argument("--algo", choices=["ppo", "dqn"], default="ppo")
-    p.add_argument("--tier", default="normal", help="duel boss tier (easy | normal | hard)")
+    p.add_argument("--tier", default=None,
+                   help="duel boss tier (easy | normal | hard), or a comma list the envs take in turn "
+                        f"(duel default {DUEL_RECIPE['tier']})")
+    p.add_argument("--obs", default=None, help=f"duel frame size WxH (default {DUEL_RECIPE['obs']})")
     p.add_argument("--steps", type=int, default=1_000_000, help="total env steps")
-    p.add_argument("--num-envs", type=int, default=16)
+    p.add_argument("--num-envs", type=int, default=None, help=f"parallel envs (default 32 on the duel, else 16)")
     p.add_argument("--run", default=None, help="run name (default: <algo>-<env>)")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--seed", type=int, default=0)
@@ -66,10 +91,13 @@ def main(args) -> int:
         from hakisa.algos import ppo as algo
     else:
         from hakisa.algos import dqn as algo
-    a = algo.Args(total_steps=args.steps, seed=args.seed, encoder=args.encoder, progress=not args.no_progress,
-                  **parse_overrides(algo.Args, args.set))
-    kw = {"tier": args.tier} if args.env == DUEL_ID else {}
-    envs = make_vec(args.env, args.num_envs, seed=args.seed, **kw)
+    duel = args.env == DUEL_ID
+    recipe = DUEL_RECIPE.get(args.algo, {}) if duel else {}
+    a = algo.Args(**{"total_steps": args.steps, "seed": args.seed, "encoder": args.encoder,
+                     "progress": not args.no_progress, **recipe, **parse_overrides(algo.Args, args.set)})
+    n = args.num_envs or (DUEL_RECIPE["num_envs"] if duel else 16)
+    kw = duel_kwargs(args.tier, getattr(args, "obs", None), n) if duel else {}
+    envs = make_vec(args.env, n, seed=args.seed, **kw)
     run_dir, metrics = run_algo(algo, envs, a, args)
     print(json.dumps({"run": str(run_dir), "algo": args.algo, "env": args.env, **{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}}))
     return 0

@@ -113,9 +113,10 @@ class DuelEnv(gym.Env):
     ## Reward (per step, all coefficients are constructor arguments)
         dealt_coef * (boss HP lost) - taken_coef * (knight HP lost)
         + win_bonus if the knight won this step - loss_penalty if the boss won (or time ran out)
-    Defaults 0.1, 0.1, 10, 10: HP are tens to hundreds (rules.json), so a whole fight's damage is worth
-    about as much as its end: a flawless win scores 0.1 * boss HP + 10, a loss without landing a hit
-    -(0.1 * knight HP + 10).
+    Defaults 0.3, 0.1, 10, 10: HP are tens to hundreds (rules.json), so a whole fight's damage is worth
+    about as much as its end. Dealing counts 3x taking: a hit (+3) then outweighs the cleave it risks
+    (-2.5), so a learner attacks instead of settling into the flee-until-timeout local optimum (measured:
+    at 0.1/0.1 PPO fled for 250k+ steps; at 0.3/0.1 state-PPO wins 96% on normal after 2.2M steps).
 
     ## Episode end
     terminated when there is a winner: the boss's HP hits 0 (knight wins), or the knight's HP hits 0 or
@@ -133,7 +134,7 @@ class DuelEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
 
     def __init__(self, tier: str = "normal", frame_skip: int = 4, obs_spec: ObsSpec | None = None,
-                 dealt_coef: float = 0.1, taken_coef: float = 0.1, win_bonus: float = 10.0,
+                 dealt_coef: float = 0.3, taken_coef: float = 0.1, win_bonus: float = 10.0,
                  loss_penalty: float = 10.0, render_mode: str | None = None):
         self.fights = _Fights(1, tier, None, frame_skip, obs_spec, dealt_coef, taken_coef, win_bonus, loss_penalty)
         self.input_map = self.fights.input_map
@@ -185,7 +186,7 @@ class DuelVecEnv(VectorEnv):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15, "autoreset_mode": AutoresetMode.SAME_STEP}
 
     def __init__(self, num_envs: int = 8, tier: str | Sequence[str] = "normal", seed: int | None = 0,
-                 frame_skip: int = 4, obs_spec: ObsSpec | None = None, dealt_coef: float = 0.1,
+                 frame_skip: int = 4, obs_spec: ObsSpec | None = None, dealt_coef: float = 0.3,
                  taken_coef: float = 0.1, win_bonus: float = 10.0, loss_penalty: float = 10.0,
                  render_mode: str | None = None, copy: bool = True):
         self.num_envs = int(num_envs)
