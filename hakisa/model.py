@@ -252,8 +252,19 @@ def read_checkpoint_config(dir: str | os.PathLike) -> dict:
     return doc
 
 
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+
+
 def find_checkpoint(dir: str | os.PathLike) -> Path:
-    """A checkpoint dir as given, or for a run dir its best/ (else its latest checkpoint/)."""
+    """A checkpoint dir as given, or for a run dir its best/ (else its latest checkpoint/).
+    `pretrained:<name>` names a checkpoint shipped inside the package (hakisa/pretrained/<name>)."""
+    if str(dir).startswith("pretrained:"):
+        name = str(dir).split(":", 1)[1]
+        path = PRETRAINED_DIR / name
+        if not (path / "model.safetensors").exists():
+            shipped = sorted(p.name for p in PRETRAINED_DIR.glob("*") if (p / "model.safetensors").exists())
+            raise FileNotFoundError(f"no shipped checkpoint {name!r}; shipped: {shipped}")
+        return path
     dir = Path(dir)
     if not (dir / "model.safetensors").exists():
         for sub in ("best", "checkpoint"):

@@ -140,3 +140,18 @@ def test_torchvision_encoder_fails_with_a_clear_message():
         assert net(_obs(ObsSpec(), 1)).cmd.shape == (1, 8)
     with pytest.raises(ValueError, match="unknown encoder"):
         HakisaNet(ObsSpec(), InputMap.load("duel"), encoder="resnet")
+
+
+def test_shipped_duel_checkpoint_loads_and_still_wins_in_the_sim():
+    """pretrained:duel-ppo (30 min of PPO, scripts/bench_duel_learning.py) against the current rules: a
+    rules or renderer change that breaks what it learned shows up here. Random wins 0% of these fights."""
+    from hakisa.envs.make import make_vec
+    from hakisa.model import find_checkpoint, load_checkpoint
+    from hakisa.phases.play import evaluate
+
+    net, doc = load_checkpoint(find_checkpoint("pretrained:duel-ppo"))
+    env = make_vec("Hakisa/Duel-v0", 40, seed=777, tier="normal", obs_spec=net.obs_spec)
+    s = evaluate(net, env, 40, deterministic=False, seed=777)
+    assert s["episodes"] == 40 and s["win_rate"] >= 0.5, s
+    with pytest.raises(FileNotFoundError, match="shipped"):
+        find_checkpoint("pretrained:nope")

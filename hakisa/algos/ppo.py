@@ -33,7 +33,8 @@ class Args:
     lr: float = 2.5e-4
     """Adam learning rate"""
     anneal_lr: bool = True
-    """linearly anneal the learning rate to 0 over training"""
+    """linearly anneal the learning rate to 0 over training (over max_minutes when that budget is set and
+    ends first: measured on the duel, a 30-min run still at full lr reached 82% on normal)"""
     gamma: float = 0.99
     """discount factor"""
     gae_lambda: float = 0.95
@@ -113,8 +114,11 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     for update in range(1, num_updates + 1):
         if args.max_minutes and time.time() - start > 60 * args.max_minutes:
             break  # out of time: the last checkpoint below was written at the previous update
-        if args.anneal_lr:
-            opt.param_groups[0]["lr"] = (1.0 - (update - 1.0) / num_updates) * args.lr
+        if args.anneal_lr:  # to 0 over the step budget, or over the wall-clock budget if that ends first
+            frac = 1.0 - (update - 1.0) / num_updates
+            if args.max_minutes:
+                frac = min(frac, 1.0 - (time.time() - start) / (60 * args.max_minutes))
+            opt.param_groups[0]["lr"] = max(frac, 0.0) * args.lr
         # ---- rollout ---------------------------------------------------------------------------
         for step in range(args.num_steps):
             obs_buf[step] = next_obs

@@ -131,7 +131,12 @@ def play_live(checkpoint: str | Path, *, duel_page: bool = False, window: str | 
     act = pick_policy(net, doc, deterministic, head)
     imap, spec = net.input_map, net.obs_spec
     judge = GameJudge.load(reward_config)
-    out = Path(out) if out is not None else Path(checkpoint).parent if Path(checkpoint).name in ("checkpoint", "best") else Path(checkpoint)
+    from hakisa.model import PRETRAINED_DIR
+
+    if out is None:  # the run folder; a shipped checkpoint's GIF goes to runs/, never into the package
+        out = (Path("runs") / f"pretrained-{checkpoint.name}" if checkpoint.parent == PRETRAINED_DIR
+               else checkpoint.parent if checkpoint.name in ("checkpoint", "best") else checkpoint)
+    out = Path(out)
 
     with ExitStack() as stack:
         old_display = os.environ.get("DISPLAY")
