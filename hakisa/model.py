@@ -54,12 +54,11 @@ def _layer_init(layer: nn.Module, std: float = 2**0.5, bias: float = 0.0) -> nn.
     return layer
 
 
-def _small_cnn(c: int, h: int = 90) -> nn.Module:
+def _small_cnn(c: int, h: int = 90, w: int = 160) -> nn.Module:
     # Sized for 160x90: three strided convs take it to 32x8x4 = 1024 features in ~6.5 M MACs/frame,
-    # several times cheaper than the Nature CNN, which matters on a 2-core CPU. Inputs under 64 px
-    # high (the duel's 80x45) get a
-    # 6x6/3 first layer instead of 8x8/4, so they end on a 2x5 map rather than collapsing to 1x3.
-    k, st = (8, 4) if h >= 64 else (6, 3)
+    # several times cheaper than the Nature CNN, which matters on a 2-core CPU. Wide frames under 64 px
+    # high (the duel's 80x45) get a 6x6/3 first layer instead of 8x8/4, so they end on a 2x5 map rather than collapsing to 1x3.
+    k, st = (6, 3) if h < 64 <= w else (8, 4)
     return nn.Sequential(
         _layer_init(nn.Conv2d(c, 16, k, stride=st)), nn.ReLU(),
         _layer_init(nn.Conv2d(16, 32, 4, stride=2)), nn.ReLU(),
@@ -102,9 +101,9 @@ def _torchvision_cnn(name: str, c: int) -> nn.Module:
     return nn.Sequential(backbone, nn.Flatten())
 
 
-def build_encoder(name: str, in_channels: int, height: int = 90) -> nn.Module:
+def build_encoder(name: str, in_channels: int, height: int = 90, width: int = 160) -> nn.Module:
     if name == "small":
-        return _small_cnn(in_channels, height)
+        return _small_cnn(in_channels, height, width)
     if name == "nature":
         return _nature_cnn(in_channels)
     if name.startswith("torchvision:"):
@@ -119,7 +118,7 @@ class HakisaNet(nn.Module):
         self.obs_spec, self.input_map = obs_spec, input_map
         self.encoder_name, self.hidden = encoder, hidden
         c, h, w = obs_spec.shape
-        self.encoder = build_encoder(encoder, c, h)
+        self.encoder = build_encoder(encoder, c, h, w)
         with torch.no_grad():
             n_feat = self.encoder(torch.zeros(1, c, h, w)).shape[1]
         self.trunk = nn.Sequential(_layer_init(nn.Linear(n_feat, hidden)), nn.ReLU())
@@ -146,7 +145,10 @@ class HakisaNet(nn.Module):
         # channels-last: oneDNN's CPU convolutions run ~2x faster in NHWC (measured: small encoder,
         # minibatch 512 fwd+bwd, 2 threads: 216 -> 93 ms); the weights follow in __init__. The layout
         # change is done on the uint8 tensor (4x fewer bytes to move than after the float conversion).
-        x = obs.contiguous(memory_format=torch.channels_last).float().mul_(1.0 / 255.0)
+        try:
+            x = obs.contiguous(memory_format=torch.channels_last).float().mul_(1.0 / 255.0)
+        except RuntimeError:  # under torch.func.vmap (ES/GA populations) layouts cannot be queried
+            x = obs.float() / 255.0
         if self.bf16:
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 z = self.encoder(x)
