@@ -43,20 +43,20 @@ def main(args) -> int:
     run_dir = Path(args.runs_dir) / args.run
     t0 = time.time()
     if args.retrain or not (run_dir / "checkpoint" / "model.safetensors").exists():
-        print(f"[demo] 1/3 training PPO on the duel sim ({args.steps:,} steps, tier {args.tier}) -> {run_dir}")
+        print(f"[demo] 1/4 training PPO on the duel sim ({args.steps:,} steps, tier {args.tier}) -> {run_dir}")
         targs = argparse.Namespace(env="Hakisa/Duel-v0", algo="ppo", tier=None, obs=None, steps=args.steps,
                                    num_envs=args.num_envs, run=args.run, runs_dir=args.runs_dir, seed=args.seed,
                                    encoder="small", init=None, set=[], no_progress=False)
         train.main(targs)
     else:
-        print(f"[demo] 1/3 reusing the trained checkpoint in {run_dir} (--retrain to train again)")
-    print(f"[demo] 2/3 sim check: {args.episodes * 4} fights vs {args.tier}")
+        print(f"[demo] 1/4 reusing the trained checkpoint in {run_dir} (--retrain to train again)")
+    print(f"[demo] 2/4 sim check: {args.episodes * 4} fights vs {args.tier}")
     net, _ = load_checkpoint(resolve_checkpoint(run_dir))
     env = make_vec("Hakisa/Duel-v0", 8, seed=12345, tier=args.tier, obs_spec=net.obs_spec)
     sim = evaluate(net, env, args.episodes * 4, deterministic=False)
     env.close()
     print(f"[demo]     sim win rate {sim['win_rate']:.2f}")
-    print(f"[demo] 3/3 playing the real browser page through the screen ({args.episodes} fights)")
+    print(f"[demo] 3/4 playing the real browser page through the screen ({args.episodes} fights)")
     live = play_live(run_dir, duel_page=True, episodes=args.episodes, tier=args.tier, seed=args.seed)
     summary = {"sim_win_rate": sim["win_rate"], "page_win_rate": live["win_rate"], "page_episodes": live["episodes"],
                "step_ms_p50": live.get("step_ms_p50"), "step_ms_p99": live.get("step_ms_p99"),
