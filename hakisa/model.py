@@ -275,6 +275,11 @@ def find_checkpoint(dir: str | os.PathLike) -> Path:
     return dir
 
 
+def checkpoint_obs_spec(dir: str | os.PathLike) -> ObsSpec:
+    """The observation spec a checkpoint (or run dir, or pretrained:<name>) was trained on, without loading weights."""
+    return ObsSpec.from_dict(read_checkpoint_config(find_checkpoint(dir))["obs_spec"])
+
+
 def load_checkpoint(dir: str | os.PathLike, input_map: InputMap | None = None, obs_spec: ObsSpec | None = None,
                     map_location: str = "cpu") -> tuple[HakisaNet, dict]:
     """Rebuild the net from JSON + safetensors. Refuses a checkpoint made for another action map or

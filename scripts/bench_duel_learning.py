@@ -23,16 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hakisa.capture import ObsSpec
 from hakisa.envs.make import make_vec as _make_vec
 from hakisa.model import load_checkpoint
 from hakisa.phases.play import evaluate
+from hakisa.phases.train import DUEL_RECIPE, duel_kwargs
 
 EVAL_SEED = 1_000_003  # training fights draw their seeds from the training seed's generator
-# 80x45: the duel's 4-px grid at half the model resolution. Exact (ObsRenderer's coarse path equals
-# preprocess of the page's canvas at 80x45) and ~2x the PPO steps/s of 160x90 on 2 cores.
-OBS = ObsSpec(width=80, height=45)
-make_vec = functools.partial(_make_vec, obs_spec=OBS)
+# `hakisa train`'s duel recipe (80x45 frames, the tier mix, PPO's lr/epochs): the bench measures what users run
+make_vec = functools.partial(_make_vec, obs_spec=duel_kwargs(None, None, 1)["obs_spec"])
 
 
 def scripted(player: str, tier: str, fights: int, seed: int) -> float:
@@ -49,13 +47,12 @@ def scripted(player: str, tier: str, fights: int, seed: int) -> float:
 
 
 def train(algo: str, minutes: float, run_dir: Path, seed: int, tier: str, num_envs: int, extra: dict) -> dict:
-    tiers = tier.split(",")
-    tier = tiers[0] if len(tiers) == 1 else [tiers[i % len(tiers)] for i in range(num_envs)]
+    tier = duel_kwargs(tier, None, num_envs)["tier"]
     if algo == "ppo":
         from hakisa.algos import ppo
 
-        a = ppo.Args(**{**dict(total_steps=10**9, max_minutes=minutes, seed=seed, num_steps=128, update_epochs=2,
-                               num_minibatches=4, lr=1e-3, threads=2, save_every=10, progress=False), **extra})
+        a = ppo.Args(**{**dict(total_steps=10**9, max_minutes=minutes, seed=seed, num_steps=128, num_minibatches=4,
+                               save_every=10, progress=False), **DUEL_RECIPE["ppo"], **extra})
         return ppo.train(make_vec("Hakisa/Duel-v0", num_envs, seed=seed, tier=tier), a, run_dir)
     if algo == "dqn":
         from hakisa.algos import dqn
@@ -81,9 +78,9 @@ def main() -> int:
     p.add_argument("--algo", choices=["ppo", "dqn", "es", "ga"], default="ppo")
     p.add_argument("--minutes", type=float, default=30.0, help="training wall-clock budget")
     p.add_argument("--fights", type=int, default=200, help="evaluation fights per tier")
-    p.add_argument("--train-tier", default="easy,normal,hard",
+    p.add_argument("--train-tier", default=DUEL_RECIPE["tier"],
                    help="tier, or a comma list the training envs take in turn (easy fights teach the punish loop early)")
-    p.add_argument("--num-envs", type=int, default=32)
+    p.add_argument("--num-envs", type=int, default=DUEL_RECIPE["num_envs"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run", default=None, help="run dir (default runs/bench-duel-<algo>)")
     p.add_argument("--argmax", action="store_true", help="also evaluate the argmax policy (doubles eval time)")

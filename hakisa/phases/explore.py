@@ -37,10 +37,9 @@ def main(args) -> int:
 
     kw = {"tier": args.tier} if args.env == DUEL_ID else {}
     if args.env == DUEL_ID and args.checkpoint:  # render the sim at the size the checkpoint was trained on
-        from hakisa.capture import ObsSpec
-        from hakisa.model import find_checkpoint, read_checkpoint_config
+        from hakisa.model import checkpoint_obs_spec
 
-        kw["obs_spec"] = ObsSpec.from_dict(read_checkpoint_config(find_checkpoint(args.checkpoint))["obs_spec"])
+        kw["obs_spec"] = checkpoint_obs_spec(args.checkpoint)
     env = make_vec(args.env, min(args.num_envs, args.episodes), seed=args.seed, **kw)
     algo = None
     if args.checkpoint:

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hakisa.model import find_checkpoint as resolve_checkpoint  # noqa: F401  (a run dir -> its best/ or checkpoint/)
+from hakisa.model import PRETRAINED_DIR
+from hakisa.model import find_checkpoint as resolve_checkpoint  # a run dir -> its best/ or checkpoint/
 
 from hakisa.rewards.game import GameJudge
 
@@ -131,8 +132,6 @@ def play_live(checkpoint: str | Path, *, duel_page: bool = False, window: str | 
     act = pick_policy(net, doc, deterministic, head)
     imap, spec = net.input_map, net.obs_spec
     judge = GameJudge.load(reward_config)
-    from hakisa.model import PRETRAINED_DIR
-
     if out is None:  # the run folder; a shipped checkpoint's GIF goes to runs/, never into the package
         out = (Path("runs") / f"pretrained-{checkpoint.name}" if checkpoint.parent == PRETRAINED_DIR
                else checkpoint.parent if checkpoint.name in ("checkpoint", "best") else checkpoint)

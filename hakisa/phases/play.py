@@ -116,11 +116,9 @@ def main(args) -> int:
 
     kw = {}
     if args.env == DUEL_ID:  # the sim renders at whatever size the checkpoint was trained on
-        from hakisa.capture import ObsSpec
-        from hakisa.model import find_checkpoint, read_checkpoint_config
+        from hakisa.model import checkpoint_obs_spec
 
-        kw = {"tier": args.tier,
-              "obs_spec": ObsSpec.from_dict(read_checkpoint_config(find_checkpoint(args.checkpoint))["obs_spec"])}
+        kw = {"tier": args.tier, "obs_spec": checkpoint_obs_spec(args.checkpoint)}
     env = make_vec(args.env, min(args.num_envs, args.episodes), seed=args.seed, **kw)
     net, cfg = load_checkpoint(args.checkpoint, input_map=env.input_map, obs_spec=env.obs_spec)
     head = args.head if args.head != "auto" else ("q" if cfg.get("algo", {}).get("algo") == "dqn" else "policy")

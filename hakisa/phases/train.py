@@ -47,7 +47,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
                         f"(duel default {DUEL_RECIPE['tier']})")
     p.add_argument("--obs", default=None, help=f"duel frame size WxH (default {DUEL_RECIPE['obs']})")
     p.add_argument("--steps", type=int, default=1_000_000, help="total env steps")
-    p.add_argument("--num-envs", type=int, default=None, help=f"parallel envs (default 32 on the duel, else 16)")
+    p.add_argument("--num-envs", type=int, default=None, help=f"parallel envs (default {DUEL_RECIPE['num_envs']} on the duel, else 16)")
     p.add_argument("--run", default=None, help="run name (default: <algo>-<env>)")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--seed", type=int, default=0)
