@@ -28,14 +28,19 @@ class Ticker:
         self.period = 1.0 / hz if hz and hz > 0 else 0.0  # hz <= 0: run flat out
         self.next: float | None = None
 
-    def wait(self) -> float:
+    def wait(self, stop=None) -> float:
+        """stop: an optional threading.Event (the sink's kill switch); the sleep ends as soon as it is set."""
         now = time.perf_counter()
         if self.next is None or self.period == 0.0:
             self.next = now + self.period
             return 0.0
         late = now - self.next
         if late < 0:
-            time.sleep(-late)
+            if stop is not None:
+                if stop.wait(-late):
+                    raise KillSwitch("kill switch pressed: input stopped and every key released")
+            else:
+                time.sleep(-late)
             late = 0.0
         elif late > self.period:
             self.next = now  # more than a whole tick behind: drop the missed ticks, don't burst
@@ -80,7 +85,7 @@ def run_loop(capture: Capture, sink, decide: Callable[[np.ndarray], object], ste
     t_start = time.perf_counter()
     try:
         for i in range(steps):
-            stats.late_ms.append(ticker.wait() * 1e3)
+            stats.late_ms.append(ticker.wait(getattr(sink, "kill_event", None)) * 1e3)
             c0, t0 = time.thread_time(), time.perf_counter()
             frame = capture.grab()
             t1 = time.perf_counter()

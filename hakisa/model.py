@@ -145,10 +145,13 @@ class HakisaNet(nn.Module):
         # channels-last: oneDNN's CPU convolutions run ~2x faster in NHWC (measured: small encoder,
         # minibatch 512 fwd+bwd, 2 threads: 216 -> 93 ms); the weights follow in __init__. The layout
         # change is done on the uint8 tensor (4x fewer bytes to move than after the float conversion).
+        # Under bf16 the frames go straight to bfloat16: half the bytes of a float32 copy, which the
+        # autocast would cast down anyway (measured: a 1024-frame 80x45 minibatch, 22 -> 12 ms).
+        dtype = torch.bfloat16 if self.bf16 else torch.float32
         try:
-            x = obs.contiguous(memory_format=torch.channels_last).float().mul_(1.0 / 255.0)
+            x = obs.contiguous(memory_format=torch.channels_last).to(dtype).mul_(1.0 / 255.0)
         except RuntimeError:  # under torch.func.vmap (ES/GA populations) layouts cannot be queried
-            x = obs.float() / 255.0
+            x = obs.to(dtype) / 255.0
         if self.bf16:
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 z = self.encoder(x)

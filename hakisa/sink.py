@@ -86,9 +86,21 @@ class _SinkBase:
         self.input_map = input_map
         self.target = target
         self.held: frozenset[str] = frozenset()
-        self.killed = False
+        self._killed = False
+        # set once the kill switch has released everything: a loop sleeping to its next tick waits on
+        # it, so the kill ends the loop at once instead of after the sleep, the capture and the forward
+        self.kill_event = threading.Event()
         self.paused = False
         self.steps = 0
+
+    @property
+    def killed(self) -> bool:
+        return self._killed
+
+    @killed.setter
+    def killed(self, value: bool) -> None:
+        self._killed = value
+        self.kill_event.set() if value else self.kill_event.clear()
 
     @property
     def region(self) -> Region:
@@ -127,8 +139,9 @@ class _SinkBase:
 
     def kill(self) -> None:
         """What the kill-switch hotkey does: stop for good (send() raises KillSwitch), release everything."""
-        self.killed = True
+        self._killed = True  # first: from here send() refuses
         self.release_all()
+        self.kill_event.set()  # last: whoever wakes on it finds every key up
 
     def sync(self) -> None:
         """Wait until everything sent has been processed (a no-op without a display)."""

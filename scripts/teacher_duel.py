@@ -164,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tier", default="normal", choices=["easy", "normal", "hard"])
     ap.add_argument("--out", required=True, help="episode store the recorder writes")
     ap.add_argument("--fps", type=float, default=15.0, help="recorder capture rate (15 = the sim's 4-tick decisions)")
+    ap.add_argument("--obs", default="80x45", help="recorded frame size WxH (80x45: `hakisa train`'s duel recipe, "
+                                                     "so explore/consolidate can go on from the clone)")
     ap.add_argument("--rate", type=float, default=60.0, help="teacher decisions per second (at most 60: one a tick)")
     ap.add_argument("--reaction", type=float, default=0.05, help="seconds between deciding and pressing")
     ap.add_argument("--lead-extra", type=int, default=0, help="extra ticks of anticipation (X -> page delivery)")
@@ -177,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "DISPLAY": page.display}
         left, top, w, h = page.canvas_region
         cmd = [sys.executable, "-m", "hakisa.cli", "record", "--region", f"{left},{top},{w},{h}", "--map", "duel",
-               "--fps", str(args.fps), "--out", str(out), "--quiet"]
+               "--fps", str(args.fps), "--out", str(out), "--quiet",
+               "--width", args.obs.lower().split("x")[0], "--height", args.obs.lower().split("x")[1]]
         # the recorder is its own process on the same display: pixels and X events are all it gets
         rec = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
         keys = XKeys(page.display)

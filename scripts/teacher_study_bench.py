@@ -8,6 +8,7 @@
 3. `hakisa study` clones the teacher (early stopping on held-out fights);
 4. the studied agent fights the duel SIM against the same tier.
 The bar: studied win rate >= 70 % of the teacher's win rate on the page. Last line: JSON.
+scripts/chain_bench.py goes on from here (explore/consolidate, then play on the page).
 """
 from __future__ import annotations
 
@@ -21,47 +22,62 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def record_teacher(work: Path, fights: int, tier: str, fps: float, obs: str, reuse: bool) -> tuple[dict, float]:
+    """The teacher plays the page while `hakisa record` watches; (teacher's record, seconds)."""
+    ds = work / "dataset"
+    t0 = time.time()
+    if reuse and (ds / "meta.json").exists() and (work / "teacher.json").exists():
+        return json.loads((work / "teacher.json").read_text()), 0.0
+    work.mkdir(parents=True, exist_ok=True)
+    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "teacher_duel.py"), "--fights", str(fights),
+                        "--tier", tier, "--out", str(ds), "--fps", str(fps), "--obs", obs],
+                       capture_output=True, text=True)
+    sys.stderr.write(p.stdout[-3000:] + p.stderr[-3000:])
+    teacher = json.loads(p.stdout.strip().splitlines()[-1])
+    (work / "teacher.json").write_text(json.dumps(teacher))
+    return teacher, time.time() - t0
+
+
+def check_dataset(ds: Path) -> tuple[dict, dict]:
+    check = subprocess.run([sys.executable, "-m", "hakisa.cli", "data", "check", "--json", str(ds)],
+                           capture_output=True, text=True)
+    info = subprocess.run([sys.executable, "-m", "hakisa.cli", "data", "info", "--json", str(ds)],
+                          capture_output=True, text=True)
+    return json.loads(check.stdout), json.loads(info.stdout)
+
+
+def study_stage(ds: Path, run: Path, tier: str, epochs: int, patience: int, eval_episodes: int,
+                deterministic: bool) -> dict:
+    from hakisa.phases.study import StudyArgs, study
+
+    return study(StudyArgs(dataset=str(ds), out=str(run), epochs=epochs, patience=patience,
+                           eval_episodes=eval_episodes, eval_tier=tier, eval_deterministic=deterministic, progress=False))
+
+
+def add_common(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--fights", type=int, default=20)
     ap.add_argument("--tier", default="normal")
-    ap.add_argument("--work", default="runs/teacher_study_bench", help="dataset and run go here")
     ap.add_argument("--fps", type=float, default=15.0)
+    ap.add_argument("--obs", default="80x45", help="recorded frame size (the duel recipe's)")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--patience", type=int, default=5)
     ap.add_argument("--eval-episodes", type=int, default=200)
     ap.add_argument("--eval-deterministic", action="store_true", help="argmax actions in the sim (default: sample)")
     ap.add_argument("--reuse", action="store_true", help="skip recording when the dataset already exists")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common(ap)
+    ap.add_argument("--work", default="runs/teacher_study_bench", help="dataset and run go here")
     args = ap.parse_args()
 
     work = Path(args.work)
-    ds, run = work / "dataset", work / "run"
-    t0 = time.time()
-    teacher = None
-    if not (args.reuse and (ds / "meta.json").exists()):
-        work.mkdir(parents=True, exist_ok=True)
-        p = subprocess.run([sys.executable, str(ROOT / "scripts" / "teacher_duel.py"), "--fights", str(args.fights),
-                            "--tier", args.tier, "--out", str(ds), "--fps", str(args.fps)],
-                           capture_output=True, text=True)
-        sys.stderr.write(p.stdout[-3000:] + p.stderr[-3000:])
-        teacher = json.loads(p.stdout.strip().splitlines()[-1])
-        (work / "teacher.json").write_text(json.dumps(teacher))
-    else:
-        teacher = json.loads((work / "teacher.json").read_text())
-    t_record = time.time() - t0
-
-    check = subprocess.run([sys.executable, "-m", "hakisa.cli", "data", "check", "--json", str(ds)],
-                           capture_output=True, text=True)
-    check_doc = json.loads(check.stdout)
-    info = json.loads(subprocess.run([sys.executable, "-m", "hakisa.cli", "data", "info", "--json", str(ds)],
-                                     capture_output=True, text=True).stdout)
-
-    from hakisa.phases.study import StudyArgs, study
-
+    ds, run = work / "dataset", work / "study"
+    teacher, t_record = record_teacher(work, args.fights, args.tier, args.fps, args.obs, args.reuse)
+    check_doc, info = check_dataset(ds)
     t1 = time.time()
-    res = study(StudyArgs(dataset=str(ds), out=str(run), epochs=args.epochs, patience=args.patience,
-                          eval_episodes=args.eval_episodes, eval_tier=args.tier,
-                          eval_deterministic=args.eval_deterministic, progress=False))
+    res = study_stage(ds, run, args.tier, args.epochs, args.patience, args.eval_episodes, args.eval_deterministic)
     t_study = time.time() - t1
     teacher_wr = teacher["win_rate"]
     studied_wr = res["eval"]["win_rate"]

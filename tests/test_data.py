@@ -64,6 +64,32 @@ def test_round_trip_and_chunking(tmp_path):
     assert s.action_histogram().sum() == 42
 
 
+
+def test_behaviour_logp_and_value_round_trip_only_where_given(tmp_path):
+    """Explored episodes carry the acting policy's log-prob and V per step; a teacher's carry neither,
+    and a store mixing both offers them to learners only when every chunk has them."""
+    root = tmp_path / "ds"
+    with EpisodeWriter(root, _meta(source="explore")) as w:
+        w.begin_episode()
+        for t in range(12):
+            w.add(_frame(0, t), [1, 0, 0], 0.5, t == 11, t=float(t) / FPS, logp=-0.1 * t, value=2.0 + t)
+        w.end_episode()
+    s = EpisodeStore(root)
+    e = s.episode(0)
+    assert np.allclose(e["logp"], -0.1 * np.arange(12)) and np.allclose(e["value"], 2.0 + np.arange(12))
+    assert s.check().ok
+    tr = s.transitions(stack=2)
+    assert tr.logp is not None and np.allclose(tr.values, 2.0 + np.arange(12))
+    with EpisodeWriter(root, _meta(source="explore")) as w:  # append a teacher-like episode: no log-probs
+        w.begin_episode()
+        for t in range(3):
+            w.add(_frame(1, t), [0, 0, 0], 0.0, t == 2, t=10.0 + t / FPS)
+        w.end_episode()
+    s = EpisodeStore(root)
+    assert "logp" not in s.episode(1) and s.check().ok
+    tr = s.transitions(stack=2)
+    assert tr.logp is None and tr.values is None
+
 def test_writer_rejects_stacks_and_bad_meta(tmp_path):
     with EpisodeWriter(tmp_path / "a", _meta()) as w:
         w.begin_episode()

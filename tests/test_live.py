@@ -47,6 +47,16 @@ def test_run_loop_on_a_real_window(xvfb, xwin):
         sink.killed = True  # what the kill switch sets
         assert run_loop(cap, sink, lambda o: [1, 0, 0], steps=10, hz=0).stopped == "kill_switch"
 
+        # a kill that lands while the loop sleeps to its next tick ends the loop then, not a tick later
+        import threading
+
+        sink.killed = False
+        threading.Timer(0.3, sink.kill).start()
+        t0 = time.perf_counter()
+        stats = run_loop(cap, sink, lambda o: [0, 0, 0], steps=10, hz=0.5)  # a 2 s period
+        assert stats.stopped == "kill_switch" and stats.steps == 1
+        assert time.perf_counter() - t0 < 1.5  # woke at the kill (~0.3 s), long before the 2 s tick
+
 
 @pytest.mark.x11
 def test_bench_io_prints_its_json(monkeypatch):

@@ -15,6 +15,9 @@ torch.set_num_threads(1)  # also makes init bit-reproducible (QR results depend 
 
 
 def _net(envs, seed=0):
+    # here too, not only at import: an earlier test's setup_torch(0) may have left 2 threads, and the
+    # orthogonal init's QR differs with the thread count (the order-dependent failure this fixed)
+    torch.set_num_threads(1)
     torch.manual_seed(seed)
     return HakisaNet(envs.obs_spec, envs.input_map, hidden=64)
 

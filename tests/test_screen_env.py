@@ -123,6 +123,28 @@ def test_fixed_rate_clock_reports_lateness_instead_of_drifting(lamp):
         env.close()
 
 
+
+def test_kill_switch_ends_a_step_mid_sleep_with_keys_released(lamp):
+    """The kill switch lands while step() sleeps to its next tick: step raises at once (not after the
+    tick, the capture and the next forward pass), and nothing is held."""
+    import threading
+
+    from hakisa.sink import KillSwitch
+
+    wid, log = lamp
+    env = make_env(wid, hz=0.5)  # a 2 s tick, so "at once" and "at the tick" are far apart
+    try:
+        env.reset()
+        env.step(np.array([4, 0, 0]))  # J held from here
+        threading.Timer(0.3, env.sink.kill).start()
+        t0 = time.perf_counter()
+        with pytest.raises(KillSwitch):
+            env.step(np.array([4, 0, 0]))
+        assert time.perf_counter() - t0 < 1.5  # the 2 s tick would be >= 2
+        assert env.sink.held == frozenset() and log.read_text().rstrip().endswith("KeyRelease j")
+    finally:
+        env.close()
+
 def test_latency_probe_measures_a_positive_finite_lag(lamp):
     from hakisa.capture import Capture
     from hakisa.envs.screen import latency_probe

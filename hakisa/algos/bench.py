@@ -89,11 +89,16 @@ def _sb3_model(envs, seed: int, hidden: int, encoder: str):
 
     n = envs.num_envs
     s = PPO_SETTINGS
-    return PPO("CnnPolicy", _sb3_vec(envs), n_steps=s["num_steps"], batch_size=n * s["num_steps"] // s["num_minibatches"],
-               n_epochs=s["update_epochs"], learning_rate=s["lr"], clip_range=s["clip_coef"], ent_coef=s["ent_coef"],
-               gae_lambda=0.95, gamma=0.99, max_grad_norm=0.5, vf_coef=0.5, seed=seed, device="cpu", verbose=0,
-               policy_kwargs=dict(features_extractor_class=HakisaFeatures, net_arch=[], normalize_images=False,
-                                  share_features_extractor=True))
+    model = PPO("CnnPolicy", _sb3_vec(envs), n_steps=s["num_steps"], batch_size=n * s["num_steps"] // s["num_minibatches"],
+                n_epochs=s["update_epochs"], learning_rate=s["lr"], clip_range=s["clip_coef"], ent_coef=s["ent_coef"],
+                gae_lambda=0.95, gamma=0.99, max_grad_norm=0.5, vf_coef=0.5, seed=seed, device="cpu", verbose=0,
+                policy_kwargs=dict(features_extractor_class=HakisaFeatures, net_arch=[], normalize_images=False,
+                                   share_features_extractor=True))
+    # SB3's default logger makes a /tmp/SB3-<date> folder per run even with verbose=0: log nowhere instead
+    from stable_baselines3.common.logger import Logger
+
+    model.set_logger(Logger(None, []))
+    return model
 
 
 def time_ours(num_envs: int, steps: int, seed: int, bf16: bool = False, hidden: int = 256, encoder: str = "small") -> float:

@@ -172,39 +172,10 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
         b_logp, b_adv, b_ret, b_val = logp_buf.reshape(-1), adv.reshape(-1), ret.reshape(-1), val_buf.reshape(-1)
 
         # ---- update ------------------------------------------------------------------------------
-        clipfracs, approx_kl, stop = [], torch.tensor(0.0), False
-        for epoch in range(args.update_epochs):
-            perm = torch.randperm(batch)
-            for s in range(0, batch, mb_size):
-                mb = perm[s:s + mb_size]
-                lc, lx, ly, newv = net.policy(b_obs[mb])
-                newlogp, ent = net.dist_logp_entropy(lc, lx, ly, b_act[mb])
-                logratio = newlogp - b_logp[mb]
-                ratio = logratio.exp()
-                with torch.no_grad():
-                    approx_kl = ((ratio - 1) - logratio).mean()  # Schulman's k3 estimator
-                    clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean().item())
-                mb_adv = b_adv[mb]
-                if args.norm_adv:
-                    mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
-                pg_loss = torch.max(-mb_adv * ratio, -mb_adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)).mean()
-                if args.clip_vloss:
-                    v_clipped = b_val[mb] + (newv - b_val[mb]).clamp(-args.clip_coef, args.clip_coef)
-                    v_loss = 0.5 * torch.max((newv - b_ret[mb]) ** 2, (v_clipped - b_ret[mb]) ** 2).mean()
-                else:
-                    v_loss = 0.5 * ((newv - b_ret[mb]) ** 2).mean()
-                ent_loss = ent.mean()
-                loss = pg_loss - args.ent_coef * ent_loss + args.vf_coef * v_loss
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = nn.utils.clip_grad_norm_(net.parameters(), args.max_grad_norm)
-                opt.step()
-                grad_steps += 1
-                if args.target_kl is not None and approx_kl.item() > args.target_kl:
-                    stop = True
-                    break  # out of the minibatch loop...
-            if stop:
-                break  # ...and out of the epoch loop: no more updates on this rollout
+        u = update_policy(net, opt, args, b_obs, b_act, b_logp, b_adv, b_ret, b_val, mb_size)
+        grad_steps += u["grad_steps"]
+        approx_kl, v_loss, pg_loss, ent_loss, grad_norm = u["approx_kl"], u["v_loss"], u["pg_loss"], u["ent_loss"], u["grad_norm"]
+        clipfracs = u["clipfracs"]
 
         # ---- logging / checkpoints ---------------------------------------------------------------
         recent = recent[-100:]
@@ -243,3 +214,44 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     info_last["time_s"] = time.time() - start
     return info_last
 
+
+def update_policy(net: HakisaNet, opt, args: Args, b_obs, b_act, b_logp, b_adv, b_ret, b_val, mb_size: int) -> dict:
+    """PPO's update on one batch of rollouts: `update_epochs` passes of clipped-surrogate minibatches,
+    ended early (all remaining epochs) once the approx KL passes `target_kl`. Shared by `train` and by
+    `hakisa consolidate --algo ppo`, which feeds it explored episodes from an episode store."""
+    batch = len(b_act)
+    clipfracs, approx_kl, stop, grad_steps = [], torch.tensor(0.0), False, 0
+    for epoch in range(args.update_epochs):
+        perm = torch.randperm(batch)
+        for s in range(0, batch, mb_size):
+            mb = perm[s:s + mb_size]
+            lc, lx, ly, newv = net.policy(b_obs[mb])
+            newlogp, ent = net.dist_logp_entropy(lc, lx, ly, b_act[mb])
+            logratio = newlogp - b_logp[mb]
+            ratio = logratio.exp()
+            with torch.no_grad():
+                approx_kl = ((ratio - 1) - logratio).mean()  # Schulman's k3 estimator
+                clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean().item())
+            mb_adv = b_adv[mb]
+            if args.norm_adv:
+                mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+            pg_loss = torch.max(-mb_adv * ratio, -mb_adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)).mean()
+            if args.clip_vloss:
+                v_clipped = b_val[mb] + (newv - b_val[mb]).clamp(-args.clip_coef, args.clip_coef)
+                v_loss = 0.5 * torch.max((newv - b_ret[mb]) ** 2, (v_clipped - b_ret[mb]) ** 2).mean()
+            else:
+                v_loss = 0.5 * ((newv - b_ret[mb]) ** 2).mean()
+            ent_loss = ent.mean()
+            loss = pg_loss - args.ent_coef * ent_loss + args.vf_coef * v_loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = nn.utils.clip_grad_norm_(net.parameters(), args.max_grad_norm)
+            opt.step()
+            grad_steps += 1
+            if args.target_kl is not None and approx_kl.item() > args.target_kl:
+                stop = True
+                break  # out of the minibatch loop...
+        if stop:
+            break  # ...and out of the epoch loop: no more updates on this rollout
+    return {"grad_steps": grad_steps, "approx_kl": approx_kl, "v_loss": v_loss, "pg_loss": pg_loss, "ent_loss": ent_loss,
+            "grad_norm": grad_norm, "clipfracs": clipfracs, "stopped_early": stop}

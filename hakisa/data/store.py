@@ -42,6 +42,10 @@ SOURCES = ("teacher", "explore", "play")
 # (key = "left"/"right"), "scroll" (x, y = dx, dy). x, y are screen pixels, NaN when not applicable.
 EVENT_DTYPE = np.dtype([("t", "<f8"), ("type", "<U8"), ("key", "<U16"), ("x", "<f4"), ("y", "<f4")])
 ARRAYS = ("frames", "actions", "rewards", "dones", "timestamps")
+# written by agents that sample from their policy (explore): the behaviour policy's log-prob of each
+# action and its value estimate, so `hakisa consolidate --algo ppo` can form PPO's ratio honestly.
+# Optional per chunk: a human teacher has neither.
+OPTIONAL = ("logp", "value")
 
 
 class DataError(RuntimeError):
@@ -127,7 +131,7 @@ class EpisodeWriter:
         self._manifest = open(self.root / "manifest.jsonl", "ab")
         _fsync_dir(self.root)
         self.ep: int | None = None
-        self._buf: dict[str, list] = {k: [] for k in ARRAYS}
+        self._buf: dict[str, list] = {k: [] for k in (*ARRAYS, *OPTIONAL)}
         self._events: list = []
         self._ep_frames = self._ep_chunks = 0
         self._ep_return = 0.0
@@ -160,8 +164,10 @@ class EpisodeWriter:
         self._record({"kind": "begin", "ep": self.ep, "t": time.time(), **info})
         return self.ep
 
-    def add(self, frame: np.ndarray, action, reward: float = 0.0, done: bool = False, t: float | None = None) -> None:
-        """One step: the frame seen BEFORE `action`, then the reward/done that followed it."""
+    def add(self, frame: np.ndarray, action, reward: float = 0.0, done: bool = False, t: float | None = None,
+            logp: float | None = None, value: float | None = None) -> None:
+        """One step: the frame seen BEFORE `action`, then the reward/done that followed it. logp/value:
+        the acting policy's log-prob of `action` and its value estimate (agents only; see OPTIONAL)."""
         if self.ep is None:
             raise RuntimeError("EpisodeWriter.add before begin_episode()")
         frame = np.asarray(frame)
@@ -179,6 +185,9 @@ class EpisodeWriter:
         b["rewards"].append(float(reward))
         b["dones"].append(bool(done))
         b["timestamps"].append(t)
+        for k, v in (("logp", logp), ("value", value)):
+            if v is not None:
+                b[k].append(float(v))
         self._ep_return += float(reward)
         self._ep_done = bool(done)
 
@@ -200,6 +209,9 @@ class EpisodeWriter:
             "timestamps": np.asarray(b["timestamps"], dtype=np.float64),
             "events": events_array(self._events),
         }
+        for k in OPTIONAL:  # only when every step of the chunk has one
+            if len(b[k]) == n:
+                arrays[k] = np.asarray(b[k], dtype=np.float32)
         bio = io.BytesIO()
         np.savez_compressed(bio, **arrays)
         data = bio.getvalue()
@@ -210,7 +222,7 @@ class EpisodeWriter:
                       "events": len(arrays["events"]), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
         self._ep_frames += n
         self._ep_chunks += 1
-        self._buf = {k: [] for k in ARRAYS}
+        self._buf = {k: [] for k in (*ARRAYS, *OPTIONAL)}
         self._events = []
 
     def end_episode(self, **info) -> None:
@@ -353,7 +365,7 @@ class EpisodeStore:
         except Exception as e:  # zip/npy errors: still name the file
             raise DataError(f"chunk unreadable: {path} ({type(e).__name__}: {e})") from None
         n = rec["n"]
-        for k in ARRAYS:
+        for k in (*ARRAYS, *(k for k in OPTIONAL if k in out)):
             if k not in out or len(out[k]) != n:
                 raise DataError(f"chunk inconsistent: {path}: {k!r} missing or not {n} long")
         if out["frames"].shape[1:] != self.frame_shape or out["frames"].dtype != np.uint8:
@@ -377,7 +389,8 @@ class EpisodeStore:
             return {"frames": np.zeros((0, *self.frame_shape), np.uint8), "actions": np.zeros((0, 3), np.int64),
                     "rewards": np.zeros(0, np.float32), "dones": np.zeros(0, bool), "timestamps": np.zeros(0),
                     "events": np.zeros(0, EVENT_DTYPE)}
-        return {k: np.concatenate([p[k] for p in parts]) for k in (*ARRAYS, "events")}
+        keys = [*ARRAYS, "events", *(k for k in OPTIONAL if all(k in p for p in parts))]
+        return {k: np.concatenate([p[k] for p in parts]) for k in keys}
 
     def action_histogram(self) -> np.ndarray:
         """Counts per command index (streams the chunks)."""

@@ -29,14 +29,15 @@ class Transitions:
         self.frame_shape = store.frame_shape
         self.frames = self._frame_cache(eps, cache_dir)
         # the small per-frame arrays live in RAM (~40 bytes a frame)
-        cols: dict[str, list] = {"actions": [], "rewards": [], "dones": [], "timestamps": []}
+        cols: dict[str, list] = {"actions": [], "rewards": [], "dones": [], "timestamps": [], "logp": [], "value": []}
         ep_of, start_of = [], []
         pos = 0
         for e in eps:
             for rec in e.chunks:
                 c = store.read_chunk(rec, verify=False)  # verified while building the cache
                 for k in cols:
-                    cols[k].append(c[k])
+                    if k in c:
+                        cols[k].append(c[k])
             ep_of.append(np.full(e.frames, e.id, np.int64))
             start_of.append(np.full(e.frames, pos, np.int64))
             pos += e.frames
@@ -44,6 +45,10 @@ class Transitions:
         self.rewards = np.concatenate(cols["rewards"]).astype(np.float32)
         self.dones = np.concatenate(cols["dones"]).astype(bool)
         self.timestamps = np.concatenate(cols["timestamps"])
+        n_chunks = sum(len(e.chunks) for e in eps)
+        # the behaviour policy's log-probs and values, when every chunk has them (explored episodes)
+        self.logp = np.concatenate(cols["logp"]) if len(cols["logp"]) == n_chunks else None
+        self.values = np.concatenate(cols["value"]) if len(cols["value"]) == n_chunks else None
         self.episode_of = np.concatenate(ep_of)
         self.ep_start = np.concatenate(start_of)
         # a step is usable when its next frame exists (same episode) or it ended the episode

@@ -21,6 +21,7 @@ is sent, and held keys are released.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -35,14 +36,21 @@ from hakisa.rewards.readers import ChangeDetector, Region
 now = time.perf_counter
 
 
-def sleep_until(t: float) -> None:
-    """Sleep to a perf_counter deadline; the last ~1 ms is spun because sleep() overshoots by ~0.1-1 ms."""
+def sleep_until(t: float, stop: threading.Event | None = None) -> bool:
+    """Sleep to a perf_counter deadline; the last ~1 ms is spun because sleep() overshoots by ~0.1-1 ms.
+    Returns True early (within ~0.1 ms) when `stop` is set, e.g. the sink's kill switch."""
     while True:
         left = t - now()
         if left <= 0:
-            return
+            return False
+        if stop is not None and stop.is_set():
+            return True
         if left > 0.0015:
-            time.sleep(left - 0.001)
+            if stop is not None:
+                if stop.wait(left - 0.001):
+                    return True
+            else:
+                time.sleep(left - 0.001)
 
 
 def with_nav_keys(input_map: InputMap, keys) -> tuple[InputMap, dict[str, int]]:
@@ -208,8 +216,10 @@ class ScreenEnv(gym.Env):
         if late > 0:  # too slow: capture now and re-anchor, never bunch steps up to catch up
             missed = int(late // self.period) + 1
             self._next_tick = t1
-        else:
-            sleep_until(self._next_tick)
+        elif sleep_until(self._next_tick, getattr(self.sink, "kill_event", None)):
+            from hakisa.sink import KillSwitch
+
+            raise KillSwitch("kill switch pressed: input stopped and every key released")
         t2 = now()
         frame = self._grab()
         t3 = now()

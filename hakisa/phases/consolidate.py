@@ -1,14 +1,20 @@
-"""`hakisa consolidate`: offline branching DQN from stored episodes (teacher, explore or play).
+"""`hakisa consolidate`: learn from stored episodes: offline branching DQN, or a PPO update on explored ones.
 
     hakisa consolidate --data datasets/duel-explore --steps 20000 --run duel-offline [--init runs/duel-ppo] [--cql 1.0]
+    hakisa consolidate --algo ppo --data datasets/duel-explore --init runs/duel-bc --run duel-round1
 
 The same TD loss as the online learner (hakisa/algos/dqn.py: per-branch double-Q targets from a
 target network refreshed every --target-every steps, Huber), fed from `EpisodeStore.transitions()`
 (single stored frames, stacked on the fly, cut episodes' last steps dropped). Offline Q-learning
 overestimates actions the data never took; `--cql` adds the conservative Q-learning penalty
 (Kumar et al. 2020), logsumexp_a Q_d(s, a) - Q_d(s, a_data), per active branch.
-(A PPO update on explored rollouts is not offered: stored episodes lack the behaviour policy's
-log-probs, so the PPO ratio cannot be formed honestly.)
+
+`--algo ppo` is the other half of Hakisa's explore -> consolidate loop: `hakisa explore` (sampling from
+the policy) stores each action's behaviour log-prob and V(s); consolidate computes GAE per episode
+from the stored rewards and values and runs PPO's clipped update (hakisa/algos/ppo.py `update_policy`)
+on them, starting from `--init`. The clip keeps the step near the policy that played, so alternating
+explore and consolidate is PPO with the rollouts kept on disk. Teacher episodes carry no log-probs
+and are refused here (clone them with `hakisa study` instead).
 """
 from __future__ import annotations
 
@@ -26,9 +32,14 @@ from tqdm import tqdm
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="episode store directory")
+    p.add_argument("--algo", choices=["dqn", "ppo"], default="dqn",
+                   help="dqn: offline TD learning (any episodes); ppo: a PPO update on explored episodes")
+    p.add_argument("--epochs", type=int, default=2, help="ppo: passes over the stored episodes")
+    p.add_argument("--ent-coef", type=float, default=0.01, help="ppo: entropy bonus")
+    p.add_argument("--clip", type=float, default=0.1, help="ppo: surrogate clip")
     p.add_argument("--steps", type=int, default=20_000, help="gradient steps")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=None, help="minibatch (default: dqn 64, ppo 512)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: dqn 1e-4, ppo 2.5e-4)")
     p.add_argument("--gamma", type=float, default=0.99)
     p.add_argument("--target-every", type=int, default=1_000)
     p.add_argument("--cql", type=float, default=0.0, help="conservative-Q penalty weight (0: plain DQN)")
@@ -102,6 +113,86 @@ def consolidate(store, steps: int, run_dir: str | Path | None = None, net=None, 
     return net, metrics
 
 
+def episode_gae(tr, gamma: float = 0.99, lam: float = 0.95, values: np.ndarray | None = None):
+    """GAE over every stored episode of `tr` (an `EpisodeStore.transitions()` view).
+
+    Rewards are divided by the std of the discounted return, as PPO's training does (Gymnasium's
+    NormalizeReward), so V's targets are O(1). A terminated episode bootstraps 0 after its last step;
+    a cut one (time limit, stopped recording) uses its last step only as the bootstrap V.
+    Returns (step indices, advantages, returns, reward scale)."""
+    v_all = tr.values if values is None else values
+    if tr.logp is None or v_all is None:
+        raise ValueError(f"{tr.store.root}: these episodes carry no behaviour log-probs/values (a teacher's, or "
+                         "greedy play): record them with `hakisa explore` (sampling), or use --algo dqn")
+    bounds = np.flatnonzero(np.diff(tr.episode_of)) + 1
+    starts, ends = np.r_[0, bounds], np.r_[bounds, len(tr.episode_of)]
+    acc, disc = [], []
+    for s, e in zip(starts, ends):  # forward discounted sums, the statistic NormalizeReward tracks
+        g = 0.0
+        for r in tr.rewards[s:e]:
+            g = g * gamma + r
+            disc.append(g)
+    scale = float(np.std(disc)) + 1e-8 if len(disc) > 1 else 1.0
+    idx, adv, ret = [], [], []
+    for s, e in zip(starts, ends):
+        term = bool(tr.dones[e - 1])
+        last = e if term else e - 1  # steps with a known successor
+        if last <= s:
+            continue
+        r = tr.rewards[s:last] / scale
+        v = v_all[s:last].astype(np.float64)
+        nxt = np.r_[v[1:], 0.0 if term else float(v_all[e - 1])]
+        delta = r + gamma * nxt - v
+        a = np.zeros(last - s)
+        run = 0.0
+        for t in range(last - s - 1, -1, -1):
+            run = delta[t] + gamma * lam * run
+            a[t] = run
+        idx.append(np.arange(s, last))
+        adv.append(a)
+        ret.append(a + v)
+    if not idx:
+        raise ValueError(f"{tr.store.root}: no episode has two steps to learn from")
+    return np.concatenate(idx), np.concatenate(adv).astype(np.float32), np.concatenate(ret).astype(np.float32), scale
+
+
+def consolidate_ppo(store, net, run_dir: str | Path | None = None, epochs: int = 2, lr: float = 2.5e-4,
+                    batch_size: int = 512, gamma: float = 0.99, clip: float = 0.1, ent_coef: float = 0.01,
+                    seed: int = 0, progress: bool = True) -> tuple[object, dict]:
+    """One PPO update (`epochs` passes) on explored episodes, from `net` (the policy that explored)."""
+    from hakisa.algos import ppo
+    from hakisa.algos.common import setup_torch
+    from hakisa.model import save_checkpoint
+
+    setup_torch(0, seed)
+    if not net.input_map.same_as(store.input_map) or net.obs_spec != store.obs_spec:
+        raise ValueError("the net's input map / obs spec differ from the episode store's")
+    tr = store.transitions(stack=store.obs_spec.stack)
+    idx, adv, ret, scale = episode_gae(tr, gamma)
+    args = ppo.Args(lr=lr, update_epochs=epochs, clip_coef=clip, ent_coef=ent_coef, seed=seed)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, eps=1e-5)
+    start = time.time()
+    # the batch in memory as uint8 stacks (80x45x4 frames: ~14 KB a step)
+    b_obs = torch.from_numpy(tr.stacked(idx))
+    b_act = torch.from_numpy(tr.actions[idx].astype(np.int64))
+    b_logp = torch.from_numpy(tr.logp[idx].astype(np.float32))
+    b_val = torch.from_numpy(tr.values[idx].astype(np.float32))
+    net.train()
+    u = ppo.update_policy(net, opt, args, b_obs, b_act, b_logp, torch.from_numpy(adv), torch.from_numpy(ret), b_val,
+                          min(batch_size, len(idx)))
+    ep_ret = [float(tr.rewards[tr.episode_of == e].sum()) for e in np.unique(tr.episode_of)]
+    metrics = {"algo": "ppo", "steps": int(len(idx)), "episodes": len(ep_ret), "mean_return": float(np.mean(ep_ret)),
+               "reward_scale": scale, "grad_steps": u["grad_steps"], "approx_kl": float(u["approx_kl"]),
+               "value_loss": u["v_loss"].item(), "clipfrac": float(np.mean(u["clipfracs"])), "time_s": time.time() - start}
+    if run_dir is not None:
+        cfg = {"algo": "ppo", "offline": False, "source": str(store.root), "epochs": epochs, "lr": lr, "gamma": gamma,
+               "clip": clip, "ent_coef": ent_coef, "seed": seed}
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        (Path(run_dir) / "config.json").write_text(json.dumps(cfg, indent=1))
+        save_checkpoint(Path(run_dir) / "checkpoint", net, cfg, metrics)
+    return net, metrics
+
+
 def main(args) -> int:
     from hakisa.data import EpisodeStore
 
@@ -112,7 +203,14 @@ def main(args) -> int:
 
         net, _ = load_checkpoint(args.init, input_map=store.input_map, obs_spec=store.obs_spec)
     run_dir = Path(args.runs_dir) / args.run
-    _, m = consolidate(store, args.steps, run_dir, net, args.batch_size, args.lr, args.gamma, args.target_every,
+    if args.algo == "ppo":
+        if net is None:
+            raise SystemExit("consolidate --algo ppo needs --init: the checkpoint whose policy explored the episodes")
+        _, m = consolidate_ppo(store, net, run_dir, args.epochs, args.lr or 2.5e-4, args.batch_size or 512, args.gamma, args.clip,
+                               args.ent_coef, args.seed, progress=not args.no_progress)
+        print(json.dumps({"run": str(run_dir), **m}))
+        return 0
+    _, m = consolidate(store, args.steps, run_dir, net, args.batch_size or 64, args.lr or 1e-4, args.gamma, args.target_every,
                        args.cql, args.seed, args.encoder, args.hidden, progress=not args.no_progress)
     print(json.dumps({"run": str(run_dir), **m}))
     return 0

@@ -49,7 +49,12 @@ def evaluate(net: HakisaNet, env, episodes: int, deterministic: bool = True, hea
             break
         with torch.inference_mode():
             o = torch.from_numpy(np.ascontiguousarray(obs))
-            a = net.act_greedy_q(o) if head == "q" else net.act(o, deterministic=deterministic)
+            if head == "q":
+                a = net.act_greedy_q(o)
+            else:
+                lc, lx, ly, v = net.policy(o)
+                a = net.canonical(torch.stack([lg.argmax(1) if deterministic else
+                                               torch.distributions.Categorical(logits=lg).sample() for lg in (lc, lx, ly)], 1))
         a = a.numpy()
         if epsilon > 0:
             rand = np.random.random(n) < epsilon
@@ -57,6 +62,18 @@ def evaluate(net: HakisaNet, env, episodes: int, deterministic: bool = True, hea
                 space = env.single_action_space if vec else env.action_space
                 r_a = net.canonical(torch.from_numpy(np.stack([space.sample() for _ in range(n)]))).numpy()
                 a[rand] = r_a[rand]
+        # a sampling policy records what PPO needs to learn from these episodes later (consolidate):
+        # log pi(a|s) of the action sent and V(s). With epsilon the behaviour is a mixture, so its log-prob
+        # is log((1-eps) pi + eps / |A|) of the joint action (uniform over the valid triples).
+        beh = None
+        if collect is not None and head == "policy" and not deterministic:
+            with torch.inference_mode():
+                lp, _ = net.dist_logp_entropy(lc, lx, ly, torch.from_numpy(a))
+                if epsilon >= 1:
+                    lp = _uniform_logp(net, a).expand_as(lp)
+                elif epsilon > 0:
+                    lp = torch.logaddexp(lp + np.log1p(-epsilon), np.log(epsilon) + _uniform_logp(net, a))
+            beh = (lp.numpy(), v.numpy())
         if vec:
             nobs, r, term, trunc, info = env.step(a)
         else:
@@ -67,15 +84,16 @@ def evaluate(net: HakisaNet, env, episodes: int, deterministic: bool = True, hea
         if collect is not None:
             for i in range(n):
                 if done_count[i] < quota[i]:
-                    buf[i].append((obs[i][-c:], a[i], float(r[i]), bool(term[i])))
+                    buf[i].append((obs[i][-c:], a[i], float(r[i]), bool(term[i]),
+                                   *((float(beh[0][i]), float(beh[1][i])) if beh is not None else (None, None))))
         for i, ep in zip(np.flatnonzero(np.logical_or(term, trunc)), stats.update(r, term, trunc, info)):
             if done_count[i] < quota[i]:
                 eps.append(ep)
                 bar.update(1)
                 if collect is not None:
                     collect.begin_episode(**{k: v for k, v in ep.items() if k == "winner"})
-                    for f, act, rew, d in buf[i]:
-                        collect.add(f, act, rew, d)
+                    for f, act, rew, d, lp_i, v_i in buf[i]:
+                        collect.add(f, act, rew, d, logp=lp_i, value=v_i)
                     collect.end_episode()
             buf[i] = []
             done_count[i] += 1
@@ -85,6 +103,13 @@ def evaluate(net: HakisaNet, env, episodes: int, deterministic: bool = True, hea
         obs = nobs
     bar.close()
     return summarize(eps)
+
+
+def _uniform_logp(net: HakisaNet, a: np.ndarray) -> torch.Tensor:
+    """log-prob of each canonical action under the uniform random action (command, then x and y only
+    where the command uses them)."""
+    m = net.uses_xy[torch.from_numpy(a[:, 0])].float()
+    return -np.log(net.pi_cmd.out_features) - m * np.log(net.pi_x.out_features * net.pi_y.out_features)
 
 
 def add_args(p: argparse.ArgumentParser) -> None:

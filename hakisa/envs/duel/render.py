@@ -137,12 +137,17 @@ class ObsRenderer:
         if out is None:
             out = np.empty((n, *spec.frame_shape), np.uint8)
         if self.coarse is not None:
-            fine = self.coarse.render(rects).astype(np.uint16)  # (n, C, 90, 160), exact
-            n_, c, h, w = fine.shape
-            s4 = fine.reshape(n_, c, h // 2, 2, w // 2, 2).sum((3, 5))
-            # cv2's INTER_AREA rounds the mean half to even here (checked against preprocess bit for bit)
-            np.rint(s4 / 4.0, out=s4, casting="unsafe")
-            out[:] = s4
+            fine = self.coarse.render(rects)  # (n, C, 90, 160), exact
+            # 2x2 sums from four strided views in uint16 (a reshape+sum promotes to int64: 3x slower)
+            s4 = fine[..., 0::2, 0::2].astype(np.uint16)
+            s4 += fine[..., 1::2, 0::2]
+            s4 += fine[..., 0::2, 1::2]
+            s4 += fine[..., 1::2, 1::2]
+            # cv2's INTER_AREA rounds the mean half to even here (checked against preprocess bit for bit);
+            # in integers: q = s4 // 4, plus one when the remainder is 3, or 2 with q odd
+            q, r = s4 >> 2, s4 & 3
+            q += (r == 3) | ((r == 2) & (q & 1).astype(bool))
+            out[:] = q
             return out
         if not self.fast:  # the general (slow) path: the definition itself
             out[:] = preprocess(render_bgra(rects, self.palette, 1, self.bg), spec)
