@@ -62,8 +62,9 @@ def explore_consolidate(start: Path, work: Path, tier: str, minutes: float, roun
                 "fps": 15, "agent": str(ckpt)}
         with EpisodeWriter(data, meta, chunk_frames=512) as w:  # sim episodes: big chunks, fewer fsyncs
             s = evaluate(net, env, round_fights, deterministic=False, seed=1000 + k, collect=w)
+        # round 1 fits the clone's never-trained value head before its first PPO step
         net, m = consolidate_ppo(EpisodeStore(data), net, work / f"round-{k:03d}", epochs=epochs, lr=lr, seed=k,
-                                 progress=False)
+                                 progress=False, value_epochs=10 if k == 1 else 0)
         ckpt = work / f"round-{k:03d}" / "checkpoint"
         log.append({"round": k, "explore_win_rate": s.get("win_rate"), "explore_mean_return": s["mean_return"],
                     "steps": m["steps"], "approx_kl": round(m["approx_kl"], 4), "minutes": round((time.time() - t0) / 60, 2)})
@@ -83,6 +84,7 @@ def main() -> int:
     ap.add_argument("--num-envs", type=int, default=32)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--ppo-epochs", type=int, default=2)
+    ap.add_argument("--study-page-fights", type=int, default=None, help="page fights for the clone (default --fights)")
     ap.add_argument("--skip-page", action="store_true", help="sim only (no page plays for stages 2-4)")
     args = ap.parse_args()
     os.environ.pop("DISPLAY", None)  # every page here runs on its own Xvfb
@@ -99,7 +101,7 @@ def main() -> int:
              "fights_page": teacher["fights"]},
             {"stage": "2 hakisa study", "sim": res["eval"]["win_rate"], "page": None}]
     if not args.skip_page:
-        rows[1]["page"] = page_play(bc, args.tier, args.fights, det, work / "study")["win_rate"]
+        rows[1]["page"] = page_play(bc, args.tier, args.study_page_fights or args.fights, det, work / "study")["win_rate"]
     final, rounds = explore_consolidate(bc, work / "rounds", args.tier, args.minutes, args.round_fights, args.num_envs,
                                         args.lr, args.ppo_epochs, det)
     rows.append({"stage": f"3 explore + consolidate (sim, {len(rounds)} rounds)",

@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reaction", type=float, default=0.05, help="seconds between deciding and pressing")
     ap.add_argument("--lead-extra", type=int, default=0, help="extra ticks of anticipation (X -> page delivery)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--max-seconds", type=float, default=900.0)
+    ap.add_argument("--max-seconds", type=float, default=None,
+                    help="give up after this long (default: 90 s a fight; a fight lasts at most 55 s)")
     ap.add_argument("--record-cmd", default=None, help="recorder command (default: this Python's `hakisa record`)")
     args = ap.parse_args(argv)
 
@@ -191,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)
             page.click_to_focus()  # a real X click on the start screen: the first fight begins
             t0 = time.monotonic()
-            result = play(page, keys, args.fights, args.reaction, args.rate, args.seed, args.max_seconds, tier=args.tier,
+            max_s = args.max_seconds or 90.0 * args.fights
+            result = play(page, keys, args.fights, args.reaction, args.rate, args.seed, max_s, tier=args.tier,
                             lead_extra=args.lead_extra)
             result["seconds"] = round(time.monotonic() - t0, 1)
             time.sleep(0.5)  # let the recorder see the last result screen

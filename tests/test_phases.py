@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -133,6 +134,50 @@ def test_episode_gae_bootstraps_cut_episodes_and_not_terminal_ones(tmp_path):
     want = gae([1.0, 0.0, 2.0], [0.5, 0.2, 0.1], [0.2, 0.1, 0.0]) + gae([0.0, 1.0], [0.3, 0.4], [0.4, 0.9])
     assert adv == pytest.approx(np.array(want, np.float32), rel=1e-5)
     assert ret == pytest.approx(adv + np.array([0.5, 0.2, 0.1, 0.3, 0.4], np.float32), rel=1e-5)
+
+
+def test_value_warmup_fits_the_critic_and_leaves_the_policy_alone(tmp_path):
+    """consolidate_ppo(value_epochs=N) first fits only the value head (a clone's never-trained critic):
+    V moves towards the episodes' returns, and up to the PPO step the policy's logits are the clone's."""
+    from hakisa.algos import ppo
+    from hakisa.data import EpisodeStore, EpisodeWriter
+    from hakisa.envs.make import make_vec
+    from hakisa.envs.toy import TOY_SPEC, keypress_map
+    from hakisa.model import HakisaNet
+    from hakisa.phases import consolidate as cons
+    from hakisa.phases.play import evaluate
+
+    torch.manual_seed(0)
+    net = HakisaNet(TOY_SPEC, keypress_map(), hidden=64)
+    env = make_vec("Toy/KeyPress-v0", 8, seed=0)
+    meta = {"input_map": env.input_map, "obs_spec": env.obs_spec, "source": "explore", "fps": 15}
+    with EpisodeWriter(tmp_path / "d", meta) as w:
+        evaluate(net, env, 32, deterministic=False, collect=w)
+    tr = EpisodeStore(tmp_path / "d").transitions()
+    idx, _, ret0, _ = cons.episode_gae(tr)  # targets from the values stored while exploring
+    obs = torch.from_numpy(tr.stacked(idx))
+
+    def v_loss():
+        with torch.no_grad():
+            return float(0.5 * ((net.policy(obs)[3] - torch.from_numpy(ret0)) ** 2).mean())
+
+    def policy_params():  # everything but the value head
+        return {k: p.detach().clone() for k, p in net.named_parameters() if not k.startswith("v.")}
+
+    before_params, before_loss = policy_params(), v_loss()
+    seen = {}
+
+    def spy(n, *a, **k):  # the PPO step would move the policy: look just before it, then skip it
+        seen["params"], seen["loss"] = policy_params(), v_loss()
+        return {"grad_steps": 0, "approx_kl": torch.tensor(0.0), "v_loss": torch.tensor(0.0), "clipfracs": [0.0]}
+
+    orig, ppo.update_policy = ppo.update_policy, spy
+    try:
+        cons.consolidate_ppo(EpisodeStore(tmp_path / "d"), net, None, value_epochs=30, batch_size=64)
+    finally:
+        ppo.update_policy = orig
+    assert all(torch.equal(seen["params"][k], before_params[k]) for k in before_params)
+    assert seen["loss"] < 0.5 * before_loss, (before_loss, seen["loss"])
 
 def test_play_collect_writes_an_episode_store(tmp_path, capsys):
     from hakisa.envs.toy import KeyPressEnv

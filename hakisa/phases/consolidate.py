@@ -37,6 +37,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=2, help="ppo: passes over the stored episodes")
     p.add_argument("--ent-coef", type=float, default=0.01, help="ppo: entropy bonus")
     p.add_argument("--clip", type=float, default=0.1, help="ppo: surrogate clip")
+    p.add_argument("--value-epochs", type=int, default=0,
+                   help="ppo: value-only passes before the update (warm-starts a cloned policy's critic)")
     p.add_argument("--steps", type=int, default=20_000, help="gradient steps")
     p.add_argument("--batch-size", type=int, default=None, help="minibatch (default: dqn 64, ppo 512)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: dqn 1e-4, ppo 2.5e-4)")
@@ -158,8 +160,12 @@ def episode_gae(tr, gamma: float = 0.99, lam: float = 0.95, values: np.ndarray |
 
 def consolidate_ppo(store, net, run_dir: str | Path | None = None, epochs: int = 2, lr: float = 2.5e-4,
                     batch_size: int = 512, gamma: float = 0.99, clip: float = 0.1, ent_coef: float = 0.01,
-                    seed: int = 0, progress: bool = True) -> tuple[object, dict]:
-    """One PPO update (`epochs` passes) on explored episodes, from `net` (the policy that explored)."""
+                    seed: int = 0, progress: bool = True, value_epochs: int = 0) -> tuple[object, dict]:
+    """One PPO update (`epochs` passes) on explored episodes, from `net` (the policy that explored).
+
+    value_epochs: passes fitting only the value head to these episodes' returns first. A cloned policy
+    (`hakisa study`) never trained its value head, so its first advantages are noise and the first PPO
+    steps undo some of the cloning; the policy is untouched by the warm-up (frozen features)."""
     from hakisa.algos import ppo
     from hakisa.algos.common import setup_torch
     from hakisa.model import save_checkpoint
@@ -178,12 +184,30 @@ def consolidate_ppo(store, net, run_dir: str | Path | None = None, epochs: int =
     b_logp = torch.from_numpy(tr.logp[idx].astype(np.float32))
     b_val = torch.from_numpy(tr.values[idx].astype(np.float32))
     net.train()
+    v_first = None
+    if value_epochs:
+        with torch.no_grad():  # features once: only the value head (a linear layer on them) is fitted
+            every = torch.from_numpy(tr.stacked(np.arange(len(tr.episode_of))))
+            feats = torch.cat([net.features(every[mb]) for mb in torch.arange(len(every)).split(1024)])
+        v_opt = torch.optim.Adam(net.v.parameters(), lr=1e-3)
+        target, at = torch.from_numpy(ret), torch.from_numpy(idx)
+        for _ in range(value_epochs):
+            for mb in torch.randperm(len(idx)).split(batch_size):
+                v_loss = 0.5 * ((net.v(feats[at[mb]]).squeeze(1) - target[mb]) ** 2).mean()
+                v_first = v_loss.item() if v_first is None else v_first
+                v_opt.zero_grad(set_to_none=True)
+                v_loss.backward()
+                v_opt.step()
+        with torch.no_grad():  # advantages from the fitted critic (the behaviour log-probs stay as stored)
+            v_new = net.v(feats).squeeze(1).numpy()
+        idx, adv, ret, scale = episode_gae(tr, gamma, values=v_new)
+        b_val = torch.from_numpy(v_new[idx].astype(np.float32))
     u = ppo.update_policy(net, opt, args, b_obs, b_act, b_logp, torch.from_numpy(adv), torch.from_numpy(ret), b_val,
                           min(batch_size, len(idx)))
     ep_ret = [float(tr.rewards[tr.episode_of == e].sum()) for e in np.unique(tr.episode_of)]
     metrics = {"algo": "ppo", "steps": int(len(idx)), "episodes": len(ep_ret), "mean_return": float(np.mean(ep_ret)),
                "reward_scale": scale, "grad_steps": u["grad_steps"], "approx_kl": float(u["approx_kl"]),
-               "value_loss": u["v_loss"].item(), "clipfrac": float(np.mean(u["clipfracs"])), "time_s": time.time() - start}
+               "value_loss": u["v_loss"].item(), "value_loss_before_warmup": v_first, "clipfrac": float(np.mean(u["clipfracs"])), "time_s": time.time() - start}
     if run_dir is not None:
         cfg = {"algo": "ppo", "offline": False, "source": str(store.root), "epochs": epochs, "lr": lr, "gamma": gamma,
                "clip": clip, "ent_coef": ent_coef, "seed": seed}
@@ -207,7 +231,7 @@ def main(args) -> int:
         if net is None:
             raise SystemExit("consolidate --algo ppo needs --init: the checkpoint whose policy explored the episodes")
         _, m = consolidate_ppo(store, net, run_dir, args.epochs, args.lr or 2.5e-4, args.batch_size or 512, args.gamma, args.clip,
-                               args.ent_coef, args.seed, progress=not args.no_progress)
+                               args.ent_coef, args.seed, progress=not args.no_progress, value_epochs=args.value_epochs)
         print(json.dumps({"run": str(run_dir), **m}))
         return 0
     _, m = consolidate(store, args.steps, run_dir, net, args.batch_size or 64, args.lr or 1e-4, args.gamma, args.target_every,
