@@ -133,3 +133,20 @@ def test_reward_normalisation_makes_value_targets_scale_free():
             grads[norm, scale] = m["value_loss"]
     assert grads[True, 1000.0] == pytest.approx(grads[True, 1.0], rel=0.05)
     assert grads[False, 1000.0] > 1e4 * grads[False, 1.0]
+
+
+def test_bench_train_runs_both_learners_and_prints_its_json():
+    """`hakisa bench train` end to end at a tiny size: both learners really run on the same env and net
+    (SB3 through our encoder), and the JSON carries both rates and their ratio. Speed is the benchmark's
+    business, not this test's."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("stable_baselines3")
+    out = subprocess.run([sys.executable, "-m", "hakisa.cli", "bench", "train", "--num-envs", "2", "--steps", "256",
+                          "--json-only"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["ours_sps"] > 0 and res["sb3_sps"] > 0 and res["ours_bf16_sps"] > 0
+    assert res["ratio"] == pytest.approx(res["ours_sps"] / res["sb3_sps"], rel=0.02)

@@ -82,10 +82,13 @@ def _sb3_model(envs, seed: int, hidden: int, encoder: str):
         def __init__(self, observation_space):
             super().__init__(observation_space, hidden)
             net = HakisaNet(spec, imap, encoder, hidden)
-            self.encoder, self.trunk = net.encoder, net.trunk
+            # contiguous while SB3 builds the policy (its orthogonal init views weights flat, which a
+            # channels-last tensor refuses); switched back to channels-last below, as ours runs
+            self.encoder, self.trunk = net.encoder.to(memory_format=torch.contiguous_format), net.trunk
 
         def forward(self, obs):
-            return self.trunk(self.encoder(obs / 255.0))
+            # the same channels-last convolutions as HakisaNet.features, so both sides get that speed-up
+            return self.trunk(self.encoder((obs / 255.0).contiguous(memory_format=torch.channels_last)))
 
     n = envs.num_envs
     s = PPO_SETTINGS
@@ -98,6 +101,7 @@ def _sb3_model(envs, seed: int, hidden: int, encoder: str):
     from stable_baselines3.common.logger import Logger
 
     model.set_logger(Logger(None, []))
+    model.policy.features_extractor.encoder.to(memory_format=torch.channels_last)
     return model
 
 

@@ -175,7 +175,7 @@ def play_live(checkpoint: str | Path, *, duel_page: bool = False, window: str | 
 
         results, step_ms, reward_ms, late, frames, labels = [], [], [], 0, [], []
         parts: dict[str, list[float]] = {"capture": [], "preprocess": [], "forward": [], "send": []}
-        stopped = "episodes"
+        stopped, stopped_at = "episodes", None
         bar = tqdm(total=episodes, desc="live fights", unit="fight", disable=not progress)
         from torch.utils.tensorboard import SummaryWriter
 
@@ -212,6 +212,7 @@ def play_live(checkpoint: str | Path, *, duel_page: bool = False, window: str | 
                 bar.set_postfix(win_rate=f"{np.mean([e['winner'] == 1 for e in results]):.2f}")
         except KillSwitch:
             stopped = "kill_switch"
+            stopped_at = time.perf_counter()  # the loop has ended here (benchmarks time the kill switch by it)
         finally:
             bar.close()
 
@@ -228,7 +229,7 @@ def play_live(checkpoint: str | Path, *, duel_page: bool = False, window: str | 
         "reward_ms_p50": pct(reward_ms, 50), "reward_ms_p99": pct(reward_ms, 99),
         "parts_ms_p50": {k: pct(v, 50) for k, v in parts.items()}, "parts_ms_p99": {k: pct(v, 99) for k, v in parts.items()},
         "late_steps": late, "steps": len(step_ms), "lag_probe": lag, "tier": tier, "hz": hz,
-        "stopped": stopped, "gif": gif, "deterministic": deterministic, "head": head, "checkpoint": str(checkpoint),
+        "stopped": stopped, "stopped_at": stopped_at, "gif": gif, "deterministic": deterministic, "head": head, "checkpoint": str(checkpoint),
         "outcomes": [e["winner"] for e in results],
         # what the screen showed at each fight's end (e.g. boss HP left): comparable with the sim's info
         "mean_final_readings": {k: round(float(np.mean([e["final"][k] for e in results])), 3)
