@@ -18,9 +18,10 @@ from hakisa.capture import ObsSpec
 from hakisa.envs.make import DUEL_ID, make_vec
 
 # The duel's measured PPO recipe (scripts/bench_duel_learning.py): 80x45 frames (exact on the 4-px
-# grid, ~2x the steps/s of 160x90), 32 fights over all three tiers (easy fights show the punish loop
-# early), lr 1e-3 with 2 epochs per rollout. Command-line --set/--obs/--tier/--num-envs still win.
-DUEL_RECIPE = {"obs": "80x45", "tier": "easy,normal,hard", "num_envs": 32,
+# grid, ~2x the steps/s of 160x90), 32 fights over the tiers with normal twice (easy fights show the
+# punish loop early; normal's noisy boss is the hardest to exploit: the mix easy,normal,hard measured
+# normal 82-87 %, this one 94.5 %), lr 1e-3 with 2 epochs per rollout. Command-line --set/--obs/--tier/--num-envs still win.
+DUEL_RECIPE = {"obs": "80x45", "tier": "easy,normal,normal,hard", "num_envs": 32,
                "ppo": {"lr": 1e-3, "update_epochs": 2, "threads": 2}}
 
 
