@@ -128,7 +128,7 @@ def episode_gae(tr, gamma: float = 0.99, lam: float = 0.95, values: np.ndarray |
                          "greedy play): record them with `hakisa explore` (sampling), or use --algo dqn")
     bounds = np.flatnonzero(np.diff(tr.episode_of)) + 1
     starts, ends = np.r_[0, bounds], np.r_[bounds, len(tr.episode_of)]
-    acc, disc = [], []
+    disc = []
     for s, e in zip(starts, ends):  # forward discounted sums, the statistic NormalizeReward tracks
         g = 0.0
         for r in tr.rewards[s:e]:
@@ -204,7 +204,8 @@ def consolidate_ppo(store, net, run_dir: str | Path | None = None, epochs: int =
         b_val = torch.from_numpy(v_new[idx].astype(np.float32))
     u = ppo.update_policy(net, opt, args, b_obs, b_act, b_logp, torch.from_numpy(adv), torch.from_numpy(ret), b_val,
                           min(batch_size, len(idx)))
-    ep_ret = [float(tr.rewards[tr.episode_of == e].sum()) for e in np.unique(tr.episode_of)]
+    _, ep_of = np.unique(tr.episode_of, return_inverse=True)
+    ep_ret = np.bincount(ep_of, weights=tr.rewards)  # one pass, not a mask per episode
     metrics = {"algo": "ppo", "steps": int(len(idx)), "episodes": len(ep_ret), "mean_return": float(np.mean(ep_ret)),
                "reward_scale": scale, "grad_steps": u["grad_steps"], "approx_kl": float(u["approx_kl"]),
                "value_loss": u["v_loss"].item(), "value_loss_before_warmup": v_first, "clipfrac": float(np.mean(u["clipfracs"])), "time_s": time.time() - start}
