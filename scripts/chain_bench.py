@@ -95,7 +95,7 @@ def main() -> int:
     t0 = time.time()
     teacher, t_rec = record_teacher(work, args.fights, args.tier, args.fps, args.obs, args.reuse)
     check_doc, info = check_dataset(ds)
-    res = study_stage(ds, work / "study", args.tier, args.epochs, args.patience, args.eval_episodes, det)
+    res = study_stage(ds, work / "study", args.tier, args.epochs, args.patience, args.eval_episodes, det, args.init)
     bc = work / "study" / "best"
     rows = [{"stage": "1 teacher (X events) + hakisa record", "page": teacher["win_rate"], "sim": None,
              "fights_page": teacher["fights"]},

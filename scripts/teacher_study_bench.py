@@ -5,7 +5,8 @@
 1. scripts/teacher_duel.py plays >= 20 fights on the duel page in Chromium under Xvfb with real X key
    events while `hakisa record` (a separate process: pixels + X events only) writes the episode store;
 2. `hakisa data check` validates it;
-3. `hakisa study` clones the teacher (early stopping on held-out fights);
+3. `hakisa study` clones the teacher (early stopping on held-out fights), from scratch or, with
+   --init, from the encoder `hakisa duel perception` pretrained to read the sim's state off its frames;
 4. the studied agent fights the duel SIM against the same tier.
 The bar: studied win rate >= 70 % of the teacher's win rate on the page. Last line: JSON.
 scripts/chain_bench.py goes on from here (explore/consolidate, then play on the page).
@@ -47,10 +48,10 @@ def check_dataset(ds: Path) -> tuple[dict, dict]:
 
 
 def study_stage(ds: Path, run: Path, tier: str, epochs: int, patience: int, eval_episodes: int,
-                deterministic: bool) -> dict:
+                deterministic: bool, init: str = "") -> dict:
     from hakisa.phases.study import StudyArgs, study
 
-    return study(StudyArgs(dataset=str(ds), out=str(run), epochs=epochs, patience=patience,
+    return study(StudyArgs(dataset=str(ds), out=str(run), epochs=epochs, patience=patience, init=init,
                            eval_episodes=eval_episodes, eval_tier=tier, eval_deterministic=deterministic, progress=False))
 
 
@@ -64,6 +65,8 @@ def add_common(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--eval-episodes", type=int, default=200)
     ap.add_argument("--eval-deterministic", action="store_true", help="argmax actions in the sim (default: sample)")
     ap.add_argument("--reuse", action="store_true", help="skip recording when the dataset already exists")
+    ap.add_argument("--init", default="", help="study starts from this checkpoint's encoder + trunk, e.g. the one "
+                                               "`hakisa duel perception` wrote (default: from scratch)")
 
 
 def main() -> int:
@@ -73,11 +76,12 @@ def main() -> int:
     args = ap.parse_args()
 
     work = Path(args.work)
-    ds, run = work / "dataset", work / "study"
+    ds, run = work / "dataset", work / ("study-init" if args.init else "study")
     teacher, t_record = record_teacher(work, args.fights, args.tier, args.fps, args.obs, args.reuse)
     check_doc, info = check_dataset(ds)
     t1 = time.time()
-    res = study_stage(ds, run, args.tier, args.epochs, args.patience, args.eval_episodes, args.eval_deterministic)
+    res = study_stage(ds, run, args.tier, args.epochs, args.patience, args.eval_episodes, args.eval_deterministic,
+                      args.init)
     t_study = time.time() - t1
     teacher_wr = teacher["win_rate"]
     studied_wr = res["eval"]["win_rate"]
@@ -90,6 +94,7 @@ def main() -> int:
         "val_balanced_acc_cmd": res["best"]["balanced_acc_cmd"], "val_majority_baseline": res["best"]["majority_baseline"],
         "studied_sim_episodes": res["eval"]["episodes"], "studied_win_rate": studied_wr,
         "studied_mean_boss_damage": res["eval"]["mean_boss_damage"], "eval_deterministic": args.eval_deterministic,
+        "study_init": args.init or None,
         "ratio": ratio, "bar": 0.7, "pass": bool(ratio is not None and ratio >= 0.7),
         "seconds_record": round(t_record, 1), "seconds_study": round(t_study, 1), "run": str(run),
     }

@@ -97,3 +97,75 @@ def test_bc_learns_from_a_small_dataset(tmp_path):
     assert learned_something(res["best"], sim_trained, sim_untrained), (res["best"], sim_trained, sim_untrained)
     # and the same bar rejects the agent that learned nothing
     assert not learned_something(v_untrained, sim_untrained, sim_untrained)
+
+
+def test_perception_pretraining_learns_to_read_the_duel_state(tmp_path):
+    """`hakisa duel perception` on a tiny budget: its held-out error on the sim's true state must fall well
+    below the untrained net's, and the positions (the easiest thing on screen) must be read clearly."""
+    from hakisa.envs.duel.perception import PerceptionArgs, train_perception
+
+    res = train_perception(PerceptionArgs(out=str(tmp_path / "perc"), frames=6000, val_frames=1500, epochs=3,
+                                          num_envs=12, progress=False))
+    from hakisa.model import load_checkpoint
+
+    net, cfg = load_checkpoint(tmp_path / "perc")  # a normal checkpoint (the run dir resolves to it)
+    per = cfg["metrics"]["val_mse_per_target"]
+    print(res, per)
+    assert cfg["algo"]["algo"] == "duel-perception" and net.obs_spec == SPEC
+    assert res["val_mse"] < 0.75 * res["val_mse_untrained"], res
+    assert per["knight_x"] < 0.5 and per["boss_x"] < 0.5, per  # z-scored: 1.0 is "knows nothing"
+
+
+def test_study_init_takes_encoder_and_trunk_only_and_freeze_keeps_them(tmp_path):
+    from hakisa.model import HakisaNet, load_checkpoint, save_checkpoint
+    from hakisa.envs.duel.env import DuelEnv
+    from hakisa.phases.study import init_features
+
+    imap = DuelEnv(obs_spec=SPEC).input_map
+    torch.manual_seed(1)
+    donor = HakisaNet(SPEC, imap)
+    save_checkpoint(tmp_path / "donor", donor, {"algo": "duel-perception"})
+    torch.manual_seed(2)
+    net = HakisaNet(SPEC, imap)
+    init_features(net, str(tmp_path / "donor"))
+    d, n = donor.state_dict(), net.state_dict()
+    for k in (k for k in d if k.endswith("weight")):  # (biases start at 0 in both nets)
+        same = torch.equal(d[k], n[k])
+        assert same == k.startswith(("encoder.", "trunk.")), k  # heads stay fresh
+    with pytest.raises(SystemExit, match="frames"):
+        init_features(HakisaNet(ObsSpec(width=160, height=90), imap), str(tmp_path / "donor"))
+
+    write_expert_dataset(tmp_path / "ds", fights=2, seed=5)
+    study(StudyArgs(dataset=str(tmp_path / "ds"), out=str(tmp_path / "run"), init=str(tmp_path / "donor"),
+                    freeze="trunk", epochs=1, steps_per_epoch=5, progress=False))
+    trained, _ = load_checkpoint(tmp_path / "run" / "checkpoint")
+    t = trained.state_dict()
+    assert all(torch.equal(d[k], t[k]) for k in d if k.startswith(("encoder.", "trunk.")))
+    assert not torch.equal(d["pi_cmd.weight"], t["pi_cmd.weight"])
+
+
+def test_shipped_perception_encoder_reads_the_state_better_than_an_untrained_one():
+    """pretrained:duel-perception, probed the standard way: a least-squares linear read-out of its trunk
+    features, fitted on 2,400 fresh sim frames and scored on 1,200 others (other seeds than its training)."""
+    from hakisa.envs.duel.perception import collect
+    from hakisa.model import HakisaNet, load_checkpoint
+
+    net, cfg = load_checkpoint("pretrained:duel-perception")
+    assert cfg["algo"]["algo"] == "duel-perception"
+    O, T, names = collect(3600, seed=424242, obs_spec=net.obs_spec, num_envs=12)
+    T = (T - T.mean(0)) / (T.std(0) + 1e-2)
+
+    def probe_mse(model) -> np.ndarray:
+        with torch.no_grad():
+            f = torch.cat([model.features(torch.from_numpy(O[i:i + 600])) for i in range(0, len(O), 600)]).numpy()
+        X = np.hstack([f, np.ones((len(f), 1), np.float32)])
+        w, *_ = np.linalg.lstsq(X[:2400], T[:2400], rcond=None)
+        return ((X[2400:] @ w - T[2400:]) ** 2).mean(0)
+
+    torch.manual_seed(0)
+    trained, untrained = probe_mse(net), probe_mse(HakisaNet(net.obs_spec, net.input_map))
+    per = dict(zip(names, trained.round(3)))
+    print({"pretrained": float(trained.mean()), "untrained": float(untrained.mean())}, per)
+    assert trained.mean() < 0.5 * untrained.mean()
+    # what the expert's decisions hinge on: where both fighters are, the wind-up bar, the stamina bar
+    assert max(per["dx"], per["windup_left"], per["stamina"]) < 0.15, per

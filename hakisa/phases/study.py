@@ -2,6 +2,12 @@
 
     hakisa study datasets/me --out runs/me-bc                     # train, early-stop, checkpoint
     hakisa study datasets/me --out runs/me-bc --eval-episodes 50  # ... then fight the duel sim with it
+    hakisa study datasets/me --init pretrained:duel-perception     # duel: start from an encoder that can see
+
+A few dozen fights are ~10-30k labelled frames, too few to learn both to SEE (where the boss is, how far
+its wind-up has gone) and to DECIDE. `--init` takes the encoder and trunk of another checkpoint, e.g.
+the one `hakisa duel perception` trained to read the duel's true state off sim frames (state labels,
+never actions), and fine-tunes everything; `--freeze` keeps those layers fixed instead.
 
 The factorised heads are trained with cross-entropy: the command head always, the x/y heads only where
 the recorded command uses them (`input_map.uses_xy`), so keyboard-only steps teach the pointer nothing.
@@ -33,6 +39,8 @@ class StudyArgs:
     stack: int = 0  # frames per observation; 0 = the dataset's obs spec
     encoder: str = "small"  # "small" | "nature" | "torchvision:<name>"
     hidden: int = 256  # trunk width
+    init: str = ""  # start the encoder + trunk from this checkpoint (e.g. `hakisa duel perception`'s)
+    freeze: str = "none"  # keep pretrained layers fixed: "none" | "encoder" | "trunk" (encoder and trunk)
     lr: float = 3e-4  # Adam learning rate
     weight_decay: float = 1e-4  # a little L2: a few fights are a small dataset
     batch_size: int = 64  # minibatch size
@@ -159,6 +167,23 @@ def evaluate_duel(net, episodes: int, tier: str = "normal", frame_skip: int = 4,
             "deterministic": deterministic, "frame_skip": frame_skip}
 
 
+def init_features(net, checkpoint: str) -> None:
+    """Copy encoder + trunk weights from another checkpoint (the heads stay fresh).
+
+    The donor only has to see the same frames (shape) through the same architecture; its action map
+    does not matter, nothing of its heads is taken."""
+    from hakisa.model import load_checkpoint
+
+    donor, _ = load_checkpoint(checkpoint)
+    if donor.obs_spec.shape != net.obs_spec.shape or (donor.encoder_name, donor.hidden) != (net.encoder_name, net.hidden):
+        raise SystemExit(f"--init {checkpoint}: it has frames {donor.obs_spec.shape}, encoder {donor.encoder_name!r}, "
+                         f"hidden {donor.hidden}; this study needs {net.obs_spec.shape}, {net.encoder_name!r}, {net.hidden} "
+                         "(pass --encoder/--hidden/--stack to match)")
+    own = net.state_dict()
+    own.update({k: v for k, v in donor.state_dict().items() if k.startswith(("encoder.", "trunk."))})
+    net.load_state_dict(own)
+
+
 def study(args: StudyArgs) -> dict:
     from hakisa.algos.common import setup_torch, start_run
     from hakisa.data import EpisodeStore
@@ -185,7 +210,12 @@ def study(args: StudyArgs) -> dict:
         inv = class_weights(counts, "inverse")[train.actions[train.indices, 0]]
         sample_p = inv / inv.sum()
     net = HakisaNet(spec, imap, encoder=args.encoder, hidden=args.hidden)
-    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    if args.init:
+        init_features(net, args.init)
+    frozen = {"none": (), "encoder": ("encoder.",), "trunk": ("encoder.", "trunk.")}[args.freeze]
+    for name, prm in net.named_parameters():
+        prm.requires_grad_(not name.startswith(frozen))
+    opt = torch.optim.AdamW([q for q in net.parameters() if q.requires_grad], lr=args.lr, weight_decay=args.weight_decay)
     out = Path(args.out)
     fps = float(store.meta.get("fps", 15))
     frame_skip = max(1, int(round(60 / fps)))  # the duel runs at 60 ticks/s: match the recording's rate

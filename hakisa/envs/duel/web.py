@@ -296,7 +296,7 @@ def _kill_group(proc: subprocess.Popen, timeout: float = 5.0) -> None:
 
 # ---- the `hakisa duel` verb --------------------------------------------------------------------------
 def add_args(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="duel_cmd", metavar="serve|open", required=True)
+    sub = parser.add_subparsers(dest="duel_cmd", metavar="serve|open|perception", required=True)
     s = sub.add_parser("serve", help="serve the page on 127.0.0.1")
     s.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     o = sub.add_parser("open", help="serve + open a Chromium app window of fixed size (own Xvfb if no DISPLAY)")
@@ -304,9 +304,17 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--tier", choices=["easy", "normal", "hard"], default="normal")
     o.add_argument("--seed", type=int, default=None)
     o.add_argument("--seconds", type=float, default=0, help="close after this long (0: until Ctrl-C / window closed)")
+    from hakisa.envs.duel import perception
+
+    perception.add_args(sub.add_parser("perception", help="pretrain an encoder to read the duel's state off its frames "
+                                                          "(for hakisa study --init)"))
 
 
 def main(args) -> int:
+    if args.duel_cmd == "perception":
+        from hakisa.envs.duel import perception
+
+        return perception.main(args)
     server = start_server(args.port)
     url = page_url(server, getattr(args, "tier", "normal"), getattr(args, "seed", None))
     print(json.dumps({"url": url}), flush=True)
