@@ -48,11 +48,12 @@ def check_dataset(ds: Path) -> tuple[dict, dict]:
 
 
 def study_stage(ds: Path, run: Path, tier: str, epochs: int, patience: int, eval_episodes: int,
-                deterministic: bool, init: str = "") -> dict:
+                deterministic: bool, init: str = "", action_delay: int = 0) -> dict:
     from hakisa.phases.study import StudyArgs, study
 
     return study(StudyArgs(dataset=str(ds), out=str(run), epochs=epochs, patience=patience, init=init,
-                           eval_episodes=eval_episodes, eval_tier=tier, eval_deterministic=deterministic, progress=False))
+                           eval_episodes=eval_episodes, eval_tier=tier, eval_deterministic=deterministic,
+                           eval_action_delay=action_delay, progress=False))
 
 
 def add_common(ap: argparse.ArgumentParser) -> None:
@@ -65,6 +66,8 @@ def add_common(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--eval-episodes", type=int, default=200)
     ap.add_argument("--eval-deterministic", action="store_true", help="argmax actions in the sim (default: sample)")
     ap.add_argument("--reuse", action="store_true", help="skip recording when the dataset already exists")
+    ap.add_argument("--eval-action-delay", type=int, default=0,
+                    help="sim ticks between the clone's decision and its effect (the page teacher timed its keys for the page's lag)")
     ap.add_argument("--init", default="", help="study starts from this checkpoint's encoder + trunk, e.g. the one "
                                                "`hakisa duel perception` wrote (default: from scratch)")
 
@@ -81,7 +84,7 @@ def main() -> int:
     check_doc, info = check_dataset(ds)
     t1 = time.time()
     res = study_stage(ds, run, args.tier, args.epochs, args.patience, args.eval_episodes, args.eval_deterministic,
-                      args.init)
+                      args.init, args.eval_action_delay)
     t_study = time.time() - t1
     teacher_wr = teacher["win_rate"]
     studied_wr = res["eval"]["win_rate"]
@@ -94,7 +97,7 @@ def main() -> int:
         "val_balanced_acc_cmd": res["best"]["balanced_acc_cmd"], "val_majority_baseline": res["best"]["majority_baseline"],
         "studied_sim_episodes": res["eval"]["episodes"], "studied_win_rate": studied_wr,
         "studied_mean_boss_damage": res["eval"]["mean_boss_damage"], "eval_deterministic": args.eval_deterministic,
-        "study_init": args.init or None,
+        "study_init": args.init or None, "eval_action_delay": args.eval_action_delay,
         "ratio": ratio, "bar": 0.7, "pass": bool(ratio is not None and ratio >= 0.7),
         "seconds_record": round(t_record, 1), "seconds_study": round(t_study, 1), "run": str(run),
     }

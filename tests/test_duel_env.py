@@ -244,3 +244,28 @@ def test_per_fight_tiers_and_bench_json(capsys):
     assert main(["bench", "duel", "--num-envs", "8", "--steps", "5"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n_envs"] == 8 and result["sim_ticks_per_s"] > 0 and result["env_steps_per_s"] > 0
+
+
+def test_action_delay_holds_keys_back_exactly_that_many_ticks():
+    """Walking right from the same fight: with action_delay=d the knight's x trail is the undelayed one
+    shifted by d ticks (it stands still meanwhile), and a new fight starts with nothing in flight."""
+    from hakisa.envs.duel.env import DuelVecEnv
+
+    def trail(delay: int) -> list[int]:
+        env = DuelVecEnv(1, seed=5, frame_skip=1, action_delay=delay, obs_spec=ObsSpec(width=80, height=45))
+        env.reset(seed=5)
+        xs = []
+        for _ in range(12):
+            env.step(np.array([2]))  # right
+            xs.append(int(env.fights.sim.state["kx"][0]))
+        env.fights.reset(seed=5)  # a fresh fight: the queued "right"s must not leak into it
+        x0 = int(env.fights.sim.state["kx"][0])
+        env.step(np.array([0]))
+        assert int(env.fights.sim.state["kx"][0]) == x0
+        return xs
+
+    base = trail(0)
+    assert base[0] != base[-1]  # it does walk
+    for d in (3, 5):
+        xs = trail(d)
+        assert xs[:d] == [xs[0]] * d and xs[d:] == base[:12 - d], (d, xs, base)

@@ -54,6 +54,7 @@ class StudyArgs:
     eval_episodes: int = 0  # after training, fight the duel sim this many times (duel datasets only)
     eval_tier: str = "normal"  # the sim tier to evaluate against
     eval_deterministic: bool = False  # argmax actions instead of sampling in the evaluation
+    eval_action_delay: int = 0  # sim ticks between a decision and its effect (a live page's lag: ~6, see DuelEnv)
     progress: bool = True  # tqdm bars
 
 
@@ -118,7 +119,8 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
 
 
 def evaluate_duel(net, episodes: int, tier: str = "normal", frame_skip: int = 4, seed: int = 12345,
-                  deterministic: bool = False, num_envs: int = 16, max_steps: int | None = None) -> dict:
+                  deterministic: bool = False, num_envs: int = 16, max_steps: int | None = None,
+                  action_delay: int = 0) -> dict:
     """Win rate of `net` in the duel sim (DuelVecEnv, SAME_STEP autoreset) over `episodes` fights.
 
     max_steps: stop after this many decisions; fights still running then count as not won, with the
@@ -127,7 +129,7 @@ def evaluate_duel(net, episodes: int, tier: str = "normal", frame_skip: int = 4,
 
     # the sim renders the canvas alone: a crop recorded to cut the canvas out of a window does not apply
     env = DuelVecEnv(min(num_envs, episodes), tier=tier, seed=seed, frame_skip=frame_skip,
-                     obs_spec=replace(net.obs_spec, crop=None))
+                     obs_spec=replace(net.obs_spec, crop=None), action_delay=action_delay)
     obs, info = env.reset()
     boss_hp0 = int(info["boss_hp"][0])
     gen = torch.Generator().manual_seed(seed)
@@ -164,7 +166,7 @@ def evaluate_duel(net, episodes: int, tier: str = "normal", frame_skip: int = 4,
     w = np.array(winners[:episodes])
     return {"episodes": int(len(w)), "win_rate": float((w == 1).mean()) if len(w) else 0.0,
             "mean_boss_damage": float(np.mean(damage[:episodes])) if damage else 0.0, "tier": tier,
-            "deterministic": deterministic, "frame_skip": frame_skip}
+            "deterministic": deterministic, "frame_skip": frame_skip, "action_delay": action_delay}
 
 
 def init_features(net, checkpoint: str) -> None:
@@ -284,7 +286,7 @@ def study(args: StudyArgs) -> dict:
 
         best_net, _ = load_checkpoint(out / "best")
         result["eval"] = evaluate_duel(best_net, args.eval_episodes, args.eval_tier, frame_skip, seed=args.seed + 777,
-                                       deterministic=args.eval_deterministic)
+                                       deterministic=args.eval_deterministic, action_delay=args.eval_action_delay)
         if tb:
             tb.add_scalar("charts/win_rate", result["eval"]["win_rate"], step)
         save_checkpoint(out / "best", best_net, config, {"val": best, "eval": result["eval"]})

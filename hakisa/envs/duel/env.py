@@ -24,9 +24,10 @@ class _Fights:
     """The mechanics both envs share: N sims, their frame stacks and the reward. No autoreset here."""
 
     def __init__(self, n: int, tier, seed: int | None, frame_skip: int, obs_spec: ObsSpec | None,
-                 dealt_coef: float, taken_coef: float, win_bonus: float, loss_penalty: float, copy: bool = True):
-        if frame_skip < 1:
-            raise ValueError("frame_skip must be >= 1")
+                 dealt_coef: float, taken_coef: float, win_bonus: float, loss_penalty: float, copy: bool = True,
+                 action_delay: int = 0):
+        if frame_skip < 1 or action_delay < 0:
+            raise ValueError("frame_skip must be >= 1 and action_delay >= 0")
         self.n, self.frame_skip = n, frame_skip
         self.spec = obs_spec or ObsSpec()
         self.coef = (float(dealt_coef), float(taken_coef), float(win_bonus), float(loss_penalty))
@@ -39,6 +40,9 @@ class _Fights:
         self.copy = copy
         self._spare = np.zeros_like(self.obs) if not copy else None
         self.rng = np.random.default_rng(seed)
+        # keys take effect action_delay ticks after they are chosen (a ring of the keys still in flight)
+        self.delay, self._head = int(action_delay), 0
+        self._in_flight = np.zeros((self.delay, n), np.uint8)
 
     def reset(self, mask: np.ndarray | None = None, seed: int | None = None) -> None:
         """Start new fights (all, or where mask). With `seed`, fight i gets seed+i (as DuelCore.newState)
@@ -52,6 +56,7 @@ class _Fights:
         sel = np.zeros(self.n, bool)
         sel[idx] = True
         self.sim.reset(mask=sel, seeds=seeds)
+        self._in_flight[:, sel] = 0  # a new fight starts with no keys in flight
         # a new fight's stack is its first frame repeated (as FrameStack.reset does)
         first = self.renderer.render(self.sim.draw_rects()[idx])
         self.obs[idx] = np.tile(first, (1, self.spec.stack, 1, 1))
@@ -62,7 +67,13 @@ class _Fights:
         keys = COMMAND_KEYS[commands]
         k_hp, b_hp = s["k_hp"].copy(), s["b_hp"].copy()
         for _ in range(self.frame_skip):
-            self.sim.step(keys)  # a finished fight stays frozen inside DuelSim, so extra ticks are harmless
+            if self.delay:
+                now = self._in_flight[self._head].copy()
+                self._in_flight[self._head] = keys
+                self._head = (self._head + 1) % self.delay
+            else:
+                now = keys
+            self.sim.step(now)  # a finished fight stays frozen inside DuelSim, so extra ticks are harmless
         dealt, taken = b_hp - s["b_hp"], k_hp - s["k_hp"]
         c_dealt, c_taken, win, loss = self.coef
         winner = s["winner"]
@@ -128,6 +139,10 @@ class DuelEnv(gym.Env):
     ## Arguments
     tier: "easy" | "normal" | "hard" (the boss's decision noise). frame_skip: ticks per decision.
     obs_spec: any `ObsSpec` (160x90 / 320x180 / 640x360 take the exact fast path, others the generic one).
+    action_delay: ticks between choosing keys and their effect (default 0). The live page has one (a
+    frame is grabbed, the agent decides, the X events reach Chromium; action -> pixel measured ~95 ms),
+    and a player recorded there times its moves for it: a clone of the page teacher that wins 4 % of
+    sim fights at delay 0 wins 39 % at 2 ticks (scripts/teacher_study_bench.py --eval-action-delay).
     Seeding: `reset(seed=s)` starts fight seed s, the same fight as `DuelCore.newState(rules, tier, s)` in the page.
     """
 
@@ -135,8 +150,9 @@ class DuelEnv(gym.Env):
 
     def __init__(self, tier: str = "normal", frame_skip: int = 4, obs_spec: ObsSpec | None = None,
                  dealt_coef: float = 0.3, taken_coef: float = 0.1, win_bonus: float = 10.0,
-                 loss_penalty: float = 10.0, render_mode: str | None = None):
-        self.fights = _Fights(1, tier, None, frame_skip, obs_spec, dealt_coef, taken_coef, win_bonus, loss_penalty)
+                 loss_penalty: float = 10.0, render_mode: str | None = None, action_delay: int = 0):
+        self.fights = _Fights(1, tier, None, frame_skip, obs_spec, dealt_coef, taken_coef, win_bonus, loss_penalty,
+                              action_delay=action_delay)
         self.input_map = self.fights.input_map
         self.obs_spec = self.fights.spec
         self.observation_space, self.action_space = _spaces(self.obs_spec, self.input_map)
@@ -188,10 +204,10 @@ class DuelVecEnv(VectorEnv):
     def __init__(self, num_envs: int = 8, tier: str | Sequence[str] = "normal", seed: int | None = 0,
                  frame_skip: int = 4, obs_spec: ObsSpec | None = None, dealt_coef: float = 0.3,
                  taken_coef: float = 0.1, win_bonus: float = 10.0, loss_penalty: float = 10.0,
-                 render_mode: str | None = None, copy: bool = True):
+                 render_mode: str | None = None, copy: bool = True, action_delay: int = 0):
         self.num_envs = int(num_envs)
         self.fights = _Fights(self.num_envs, tier, seed, frame_skip, obs_spec, dealt_coef, taken_coef,
-                              win_bonus, loss_penalty, copy)
+                              win_bonus, loss_penalty, copy, action_delay)
         self.input_map, self.obs_spec = self.fights.input_map, self.fights.spec
         self.single_observation_space, self.single_action_space = _spaces(self.obs_spec, self.input_map)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
