@@ -58,10 +58,10 @@ def train(algo: str, minutes: float, run_dir: Path, seed: int, tier: str, num_en
         from hakisa.algos import dqn
 
         # total_steps is "unlimited" (the clock stops training), so express the epsilon decay as
-        # a fraction of it that equals ~150k env steps
+        # a fraction of it that equals 300k env steps (hakisa train's 0.3 of its default 1M)
         a = dqn.Args(**{**dict(total_steps=10**9, max_minutes=minutes, seed=seed, buffer_size=200_000,
-                               learning_starts=5_000, train_every=4, target_every=1_000, eps_fraction=150_000 / 10**9,
-                               eps_end=0.05, save_every=20_000, progress=False), **extra})
+                               learning_starts=5_000, eps_fraction=300_000 / 10**9, eps_end=0.05, save_every=20_000,
+                               progress=False), **DUEL_RECIPE["dqn"], **extra})
         return dqn.train(make_vec("Hakisa/Duel-v0", num_envs, seed=seed, tier=tier), a, run_dir)
     if algo in ("es", "ga"):
         from hakisa.algos import es, ga
