@@ -269,3 +269,36 @@ def test_action_delay_holds_keys_back_exactly_that_many_ticks():
     for d in (3, 5):
         xs = trail(d)
         assert xs[:d] == [xs[0]] * d and xs[d:] == base[:12 - d], (d, xs, base)
+
+
+def test_stack_ticks_decides_every_tick_but_stacks_frames_four_ticks_apart():
+    """frame_skip=1, stack_ticks=4 (a per-tick clone of a 15 fps recording): holding each command for 4
+    single-tick steps gives, at every 4th step, exactly the frame_skip=4 env's stack, also after a fight
+    restarts; in between, the newest frame is the current tick's and the older ones 4, 8, 12 ticks back."""
+    from hakisa.envs.duel.env import DuelVecEnv
+
+    spec = ObsSpec(width=80, height=45)
+    coarse = DuelVecEnv(3, seed=11, frame_skip=4, obs_spec=spec)
+    fine = DuelVecEnv(3, seed=11, frame_skip=1, stack_ticks=4, obs_spec=spec)
+    o4, _ = coarse.reset(seed=11)
+    o1, _ = fine.reset(seed=11)
+    assert np.array_equal(o4, o1)
+    rng = np.random.default_rng(0)
+    singles = []  # every tick's newest frame
+    for step in range(10):
+        if step == 5:  # fight 0 restarts: its history must be the new first frame only
+            for env in (coarse, fine):
+                env.fights.reset(mask=np.array([True, False, False]))
+            assert np.array_equal(coarse.fights.obs, fine.fights.obs)
+        cmd = rng.integers(0, 8, size=3)
+        o4, *_ = coarse.step(cmd)
+        for _ in range(4):
+            o1, *_ = fine.step(cmd)
+            singles.append(o1[:, -1])
+        assert np.array_equal(o4, o1), step
+    o1b, *_ = fine.step(cmd)  # one more tick: newest frame now, the others 4, 8 and 12 ticks before it
+    singles.append(o1b[:, -1])
+    assert np.array_equal(o1b, np.stack(singles[-13::4], 1))
+    assert not np.array_equal(o1b, o1)
+    with pytest.raises(ValueError, match="multiple of frame_skip"):
+        DuelVecEnv(1, frame_skip=4, stack_ticks=6)

@@ -55,6 +55,9 @@ class StudyArgs:
     eval_tier: str = "normal"  # the sim tier to evaluate against
     eval_deterministic: bool = False  # argmax actions instead of sampling in the evaluation
     eval_action_delay: int = 0  # sim ticks between a decision and its effect (a live page's lag: ~6, see DuelEnv)
+    eval_decision_ticks: int = 0  # sim ticks between the clone's decisions; 0 = the dataset's frame period.
+    # 1 = decide every tick (frames still stacked at the dataset's spacing): a recording samples a person, who
+    # presses keys at ANY tick, at random phases, so its clone is a per-tick policy (see evaluate_duel)
     progress: bool = True  # tqdm bars
 
 
@@ -120,8 +123,13 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
 
 def evaluate_duel(net, episodes: int, tier: str = "normal", frame_skip: int = 4, seed: int = 12345,
                   deterministic: bool = False, num_envs: int = 16, max_steps: int | None = None,
-                  action_delay: int = 0) -> dict:
+                  action_delay: int = 0, stack_ticks: int | None = None) -> dict:
     """Win rate of `net` in the duel sim (DuelVecEnv, SAME_STEP autoreset) over `episodes` fights.
+
+    frame_skip: ticks between decisions; stack_ticks: ticks between the stacked frames (default frame_skip).
+    A clone of a 15 fps recording sees frames 4 ticks apart, but the person it copies could press at any
+    tick and the recorder caught them at random phases of the game's 4-tick grid: such a clone is a
+    per-tick policy, so frame_skip=1, stack_ticks=4 runs it as it was recorded.
 
     max_steps: stop after this many decisions; fights still running then count as not won, with the
     damage dealt so far (a quick check for tests: an agent that learned nothing deals little)."""
@@ -129,7 +137,7 @@ def evaluate_duel(net, episodes: int, tier: str = "normal", frame_skip: int = 4,
 
     # the sim renders the canvas alone: a crop recorded to cut the canvas out of a window does not apply
     env = DuelVecEnv(min(num_envs, episodes), tier=tier, seed=seed, frame_skip=frame_skip,
-                     obs_spec=replace(net.obs_spec, crop=None), action_delay=action_delay)
+                     obs_spec=replace(net.obs_spec, crop=None), action_delay=action_delay, stack_ticks=stack_ticks)
     obs, info = env.reset()
     boss_hp0 = int(info["boss_hp"][0])
     gen = torch.Generator().manual_seed(seed)
@@ -166,7 +174,8 @@ def evaluate_duel(net, episodes: int, tier: str = "normal", frame_skip: int = 4,
     w = np.array(winners[:episodes])
     return {"episodes": int(len(w)), "win_rate": float((w == 1).mean()) if len(w) else 0.0,
             "mean_boss_damage": float(np.mean(damage[:episodes])) if damage else 0.0, "tier": tier,
-            "deterministic": deterministic, "frame_skip": frame_skip, "action_delay": action_delay}
+            "deterministic": deterministic, "frame_skip": frame_skip, "action_delay": action_delay,
+            "stack_ticks": stack_ticks or frame_skip}
 
 
 def init_features(net, checkpoint: str) -> None:
@@ -285,8 +294,10 @@ def study(args: StudyArgs) -> dict:
         from hakisa.model import load_checkpoint
 
         best_net, _ = load_checkpoint(out / "best")
-        result["eval"] = evaluate_duel(best_net, args.eval_episodes, args.eval_tier, frame_skip, seed=args.seed + 777,
-                                       deterministic=args.eval_deterministic, action_delay=args.eval_action_delay)
+        result["eval"] = evaluate_duel(best_net, args.eval_episodes, args.eval_tier,
+                                       args.eval_decision_ticks or frame_skip, seed=args.seed + 777,
+                                       deterministic=args.eval_deterministic, action_delay=args.eval_action_delay,
+                                       stack_ticks=frame_skip)
         if tb:
             tb.add_scalar("charts/win_rate", result["eval"]["win_rate"], step)
         save_checkpoint(out / "best", best_net, config, {"val": best, "eval": result["eval"]})

@@ -25,11 +25,19 @@ class _Fights:
 
     def __init__(self, n: int, tier, seed: int | None, frame_skip: int, obs_spec: ObsSpec | None,
                  dealt_coef: float, taken_coef: float, win_bonus: float, loss_penalty: float, copy: bool = True,
-                 action_delay: int = 0):
+                 action_delay: int = 0, stack_ticks: int | None = None):
         if frame_skip < 1 or action_delay < 0:
             raise ValueError("frame_skip must be >= 1 and action_delay >= 0")
+        stack_ticks = frame_skip if stack_ticks is None else int(stack_ticks)
+        if stack_ticks < frame_skip or stack_ticks % frame_skip:
+            raise ValueError(f"stack_ticks ({stack_ticks}) must be a multiple of frame_skip ({frame_skip})")
         self.n, self.frame_skip = n, frame_skip
         self.spec = obs_spec or ObsSpec()
+        # stacked frames are stack_ticks apart while decisions come every frame_skip ticks: a history of
+        # one frame per decision, of which every stride-th is stacked (stride 1: the stack IS the history)
+        self.stride = stack_ticks // frame_skip
+        self._hist = None if self.stride == 1 else np.zeros(
+            (n, (self.spec.stack - 1) * self.stride + 1, self.spec.channels, *self.spec.shape[1:]), np.uint8)
         self.coef = (float(dealt_coef), float(taken_coef), float(win_bonus), float(loss_penalty))
         self.rules = load_rules()
         self.sim = DuelSim(n, tier=tier, seed=0 if seed is None else seed, rules=self.rules)
@@ -60,6 +68,8 @@ class _Fights:
         # a new fight's stack is its first frame repeated (as FrameStack.reset does)
         first = self.renderer.render(self.sim.draw_rects()[idx])
         self.obs[idx] = np.tile(first, (1, self.spec.stack, 1, 1))
+        if self._hist is not None:
+            self._hist[idx] = first[:, None]
 
     def step(self, commands: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Hold each fight's command for frame_skip ticks. Returns (obs, reward, terminated); obs is a new array."""
@@ -85,8 +95,13 @@ class _Fights:
             obs = np.empty_like(self.obs)
         else:
             obs, self._spare = self._spare, self.obs
-        obs[:, :-c] = self.obs[:, c:]
-        self.renderer.render(self.sim.draw_rects(), out=obs[:, -c:])
+        if self._hist is None:
+            obs[:, :-c] = self.obs[:, c:]
+            self.renderer.render(self.sim.draw_rects(), out=obs[:, -c:])
+        else:
+            self._hist[:, :-1] = self._hist[:, 1:]
+            self.renderer.render(self.sim.draw_rects(), out=self._hist[:, -1])
+            obs[:] = self._hist[:, ::self.stride].reshape(obs.shape)  # (L - 1) % stride == 0: newest included
         self.obs = obs
         return obs, reward, self.sim.done.copy()
 
@@ -143,6 +158,9 @@ class DuelEnv(gym.Env):
     frame is grabbed, the agent decides, the X events reach Chromium; action -> pixel measured ~95 ms),
     and a player recorded there times its moves for it: a clone of the page teacher that wins 4 % of
     sim fights at delay 0 wins 39 % at 2 ticks (scripts/teacher_study_bench.py --eval-action-delay).
+    stack_ticks: ticks between the stacked frames (default frame_skip). With frame_skip=1, stack_ticks=4
+    an agent decides every tick yet sees frames 4 ticks apart, as an agent recorded at 15 fps that plays
+    a 60 Hz game would (a clone of a person, who can press a key at any tick).
     Seeding: `reset(seed=s)` starts fight seed s, the same fight as `DuelCore.newState(rules, tier, s)` in the page.
     """
 
@@ -150,9 +168,10 @@ class DuelEnv(gym.Env):
 
     def __init__(self, tier: str = "normal", frame_skip: int = 4, obs_spec: ObsSpec | None = None,
                  dealt_coef: float = 0.3, taken_coef: float = 0.1, win_bonus: float = 10.0,
-                 loss_penalty: float = 10.0, render_mode: str | None = None, action_delay: int = 0):
+                 loss_penalty: float = 10.0, render_mode: str | None = None, action_delay: int = 0,
+                 stack_ticks: int | None = None):
         self.fights = _Fights(1, tier, None, frame_skip, obs_spec, dealt_coef, taken_coef, win_bonus, loss_penalty,
-                              action_delay=action_delay)
+                              action_delay=action_delay, stack_ticks=stack_ticks)
         self.input_map = self.fights.input_map
         self.obs_spec = self.fights.spec
         self.observation_space, self.action_space = _spaces(self.obs_spec, self.input_map)
@@ -204,10 +223,11 @@ class DuelVecEnv(VectorEnv):
     def __init__(self, num_envs: int = 8, tier: str | Sequence[str] = "normal", seed: int | None = 0,
                  frame_skip: int = 4, obs_spec: ObsSpec | None = None, dealt_coef: float = 0.3,
                  taken_coef: float = 0.1, win_bonus: float = 10.0, loss_penalty: float = 10.0,
-                 render_mode: str | None = None, copy: bool = True, action_delay: int = 0):
+                 render_mode: str | None = None, copy: bool = True, action_delay: int = 0,
+                 stack_ticks: int | None = None):
         self.num_envs = int(num_envs)
         self.fights = _Fights(self.num_envs, tier, seed, frame_skip, obs_spec, dealt_coef, taken_coef,
-                              win_bonus, loss_penalty, copy, action_delay)
+                              win_bonus, loss_penalty, copy, action_delay, stack_ticks)
         self.input_map, self.obs_spec = self.fights.input_map, self.fights.spec
         self.single_observation_space, self.single_action_space = _spaces(self.obs_spec, self.input_map)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
