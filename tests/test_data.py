@@ -225,3 +225,56 @@ def test_export_minari(tmp_path, monkeypatch):
     assert e.observations.shape == (13, 2, 9, 16)  # T+1 observations of 2-frame stacks
     assert np.array_equal(e.observations[5, 1], s["frames"][5, 0]) and np.array_equal(e.observations[5, 0], s["frames"][4, 0])
     assert np.array_equal(e.actions, s["actions"]) and e.terminations[-1] and not e.truncations.any()
+
+
+def _recorder_actions(events, times, imap):
+    """What `hakisa record`'s InputState makes of `events` when it snapshots at `times`."""
+    from hakisa.phases.teacher import InputState
+
+    inp, out, j = InputState(), [], 0
+    for q in times:
+        while j < len(events) and events[j][0] <= q:
+            inp.key(events[j][1] == "down", events[j][2], t=events[j][0])
+            j += 1
+        out.append(inp.snapshot(imap, (0, 0, 640, 360))[0])
+    return np.array(out)
+
+
+def test_relabel_from_the_key_log_matches_the_recorder_and_shifts_by_the_lag(tmp_path):
+    """Re-deriving actions from the stored raw key log gives exactly what the recorder labelled (lag 0),
+    and with a lag the labels the recorder WOULD have given frames grabbed that much earlier: a press
+    held across frames, a tap inside one frame, chords (left+space) and overlapping keys all count."""
+    imap = InputMap.load("duel")
+    rng = np.random.default_rng(3)
+    n = 300
+    times = np.arange(n) / FPS
+    events, t = [], 0.01
+    held: set = set()
+    while t < times[-1]:
+        key = str(rng.choice(["left", "right", "space", "j", "k"]))
+        events.append((t, "up" if key in held else "down", key))
+        (held.discard if key in held else held.add)(key)
+        t += float(rng.exponential(0.06))  # several events per frame at times, none for a while at others
+    actions = _recorder_actions(events, times, imap)
+    assert len(np.unique(actions[:, 0])) >= 6  # the log exercises most of the map
+    with EpisodeWriter(tmp_path / "ds", _meta()) as w:
+        w.begin_episode()
+        for i in range(n):
+            w.add(_frame(0, i), actions[i], done=i == n - 1, t=float(times[i]))
+            w.add_events([e for e in events if times[i] - 1 / FPS < e[0] <= times[i]] if i else
+                         [e for e in events if e[0] <= times[0]])
+        w.add_events([e for e in events if e[0] > times[-1]])
+        w.end_episode()
+    data = EpisodeStore(tmp_path / "ds").transitions()
+    assert data.relabel(0.0, 1 / FPS) == 0.0
+    assert np.array_equal(data.actions, actions)
+    for lag in (0.5 / FPS, 2 / FPS):
+        changed = data.relabel(lag, 1 / FPS)
+        assert np.array_equal(data.actions, _recorder_actions(events, times - lag, imap))
+        assert changed > 0.2
+    mouse_map = InputMap.from_dict({"name": "m", "x_bins": 4, "y_bins": 4,
+                                    "commands": [{"name": "noop", "kind": "noop"}, {"name": "click", "kind": "click_left"}]})
+    from hakisa.data.transitions import actions_from_keys
+
+    with pytest.raises(ValueError, match="uses the mouse"):
+        actions_from_keys(data.events, times, mouse_map, 1 / FPS)

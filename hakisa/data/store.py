@@ -85,7 +85,8 @@ def events_array(events: Iterable) -> np.ndarray:
     for e in events:
         if isinstance(e, dict):
             e = (e["t"], e["type"], e.get("key", ""), e.get("x", np.nan), e.get("y", np.nan))
-        t, typ, key, x, y = (tuple(e) + ("", np.nan, np.nan))[:5]
+        e = tuple(e)
+        t, typ, key, x, y = e + ("", np.nan, np.nan)[len(e) - 2:]  # key, x and y are optional
         rows.append((float(t), str(typ), "" if key is None else str(key),
                      np.nan if x is None else float(x), np.nan if y is None else float(y)))
     return np.array(rows, dtype=EVENT_DTYPE)

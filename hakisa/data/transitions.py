@@ -29,7 +29,8 @@ class Transitions:
         self.frame_shape = store.frame_shape
         self.frames = self._frame_cache(eps, cache_dir)
         # the small per-frame arrays live in RAM (~40 bytes a frame)
-        cols: dict[str, list] = {"actions": [], "rewards": [], "dones": [], "timestamps": [], "logp": [], "value": []}
+        cols: dict[str, list] = {"actions": [], "rewards": [], "dones": [], "timestamps": [], "logp": [], "value": [],
+                                 "events": []}
         ep_of, start_of = [], []
         pos = 0
         for e in eps:
@@ -45,6 +46,7 @@ class Transitions:
         self.rewards = np.concatenate(cols["rewards"]).astype(np.float32)
         self.dones = np.concatenate(cols["dones"]).astype(bool)
         self.timestamps = np.concatenate(cols["timestamps"])
+        self.events = np.sort(np.concatenate(cols["events"]), order="t") if cols["events"] else None
         n_chunks = sum(len(e.chunks) for e in eps)
         # the behaviour policy's log-probs and values, when every chunk has them (explored episodes)
         self.logp = np.concatenate(cols["logp"]) if len(cols["logp"]) == n_chunks else None
@@ -92,6 +94,19 @@ class Transitions:
             os.replace(tmp, path)
             return np.memmap(path, dtype=np.uint8, mode="r", shape=shape)
         raise DataError(f"no writable place for the frame cache of {self.store.root}")
+
+    def relabel(self, lag: float, period: float) -> float:
+        """Re-derive every frame's action from the raw key log as of `lag` seconds BEFORE the frame was
+        grabbed (what `hakisa record` did at lag 0); returns the share of actions that changed.
+
+        Why: a grabbed frame shows the game as it was a little earlier (game tick -> render -> compositor
+        -> grab), and a key pressed now acts on the game a little later. The keys held at grab time
+        therefore answer a state the frame does not show yet, and a clone learns to act early. `lag` is
+        that round trip; `period` the recording's frame period (a key pressed within it still counts)."""
+        fresh = actions_from_keys(self.events, self.timestamps - lag, self.store.input_map, period)
+        changed = float((fresh[:, 0] != self.actions[:, 0]).mean())
+        self.actions = fresh
+        return changed
 
     # ---- views ----------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -150,3 +165,34 @@ class Transitions:
         order = (rng or np.random.default_rng()).permutation(len(self)) if shuffle else np.arange(len(self))
         for s in range(0, len(order), batch_size):
             yield self.get(order[s:s + batch_size])
+
+
+def actions_from_keys(events: np.ndarray | None, times: np.ndarray, imap, period: float) -> np.ndarray:
+    """Action triples at `times` from a raw event log, as `hakisa record`'s InputState snapshot builds
+    them: keys held at that time plus those pressed during the `period` before it (a quick tap counts).
+    Keyboard maps only: pointer actions also need the window region, which a shifted label would get wrong."""
+    if any(c.kind not in ("noop", "keys", "tap") for c in imap.commands):
+        raise ValueError(f"input map {imap.name!r} uses the mouse: labels can only be re-derived for keyboard maps")
+    out = np.zeros((len(times), 3), np.int64)
+    out[:, 0] = imap.encode()[0]  # noop
+    if events is None or len(events) == 0:
+        return out
+    keys = events[np.isin(events["type"], ("down", "up"))]
+    t_ev, down, name = keys["t"], keys["type"] == "down", keys["key"]
+    held: set = set()
+    j = 0
+    order = np.argsort(times, kind="stable")
+    for i in order:  # sweep the log once, in time order
+        q = times[i]
+        while j < len(t_ev) and t_ev[j] <= q:
+            (held.add if down[j] else held.discard)(name[j])
+            j += 1
+        lo = np.searchsorted(t_ev, q - period, side="right")
+        pressed, taps = set(), set()
+        for k in range(lo, j):  # the window (q - period, q]: presses, and presses released again
+            if down[k]:
+                pressed.add(name[k])
+            elif name[k] in pressed:
+                taps.add(name[k])
+        out[i] = imap.encode(keys_down=held | pressed, taps=tuple(sorted(taps)))
+    return out

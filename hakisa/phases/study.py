@@ -49,6 +49,8 @@ class StudyArgs:
     patience: int = 4  # stop after this many epochs without a better validation loss
     val_fraction: float = 0.2  # share of EPISODES held out for validation
     balance: str = "sqrt"  # noop imbalance: "none" | "sqrt" | "inverse" | "resample"
+    label_lag: float = 0.0  # seconds: label each frame with the keys held this long BEFORE its grab (the game's
+    # key -> pixels round trip; keyboard maps only, re-derived from the raw key log; see Transitions.relabel)
     seed: int = 0  # split, init and sampling seed
     threads: int = 0  # torch threads (0: up to 2)
     eval_episodes: int = 0  # after training, fight the duel sim this many times (duel datasets only)
@@ -207,6 +209,10 @@ def study(args: StudyArgs) -> dict:
     if args.stack:
         spec = replace(spec, stack=args.stack)
     data = store.transitions(stack=spec.stack)
+    fps = float(store.meta.get("fps", 15))
+    relabelled = data.relabel(args.label_lag, 1.0 / fps) if args.label_lag else 0.0
+    if args.label_lag:
+        print(f"study: labels taken {args.label_lag * 1000:.0f} ms before each grab: {relabelled:.1%} of commands changed")
     train, val = data.split(args.val_fraction, seed=args.seed)
     if len(val) == 0:  # a single episode: no held-out data; early stopping then watches the training loss
         print("study: only one episode, validating on the training data (no early-stopping signal)")
@@ -228,10 +234,9 @@ def study(args: StudyArgs) -> dict:
         prm.requires_grad_(not name.startswith(frozen))
     opt = torch.optim.AdamW([q for q in net.parameters() if q.requires_grad], lr=args.lr, weight_decay=args.weight_decay)
     out = Path(args.out)
-    fps = float(store.meta.get("fps", 15))
     frame_skip = max(1, int(round(60 / fps)))  # the duel runs at 60 ticks/s: match the recording's rate
     config = {"algo": "bc", "args": asdict(args), "dataset": str(Path(args.dataset).resolve()),
-              "dataset_fps": fps, "frame_skip": frame_skip, "class_weights": weights_np.tolist(),
+              "dataset_fps": fps, "frame_skip": frame_skip, "relabelled": relabelled, "class_weights": weights_np.tolist(),
               "command_counts": counts.tolist(), "train_episodes": train.episode_ids.tolist(),
               "val_episodes": val.episode_ids.tolist()}
     tb = start_run(out, args, config)
