@@ -48,3 +48,14 @@ def test_missing_verb_is_a_clear_message():
     with pytest.raises(SystemExit) as e:
         main([MISSING[0], "--help"])
     assert "not available in this build" in str(e.value.code)
+
+
+def test_dataclass_flags_carry_their_field_comments(capsys):
+    """`hakisa study --help` documents each flag with the comment on its StudyArgs field (one source of truth),
+    including comments continued on the next line, and the default."""
+    with pytest.raises(SystemExit):
+        main(["study", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--label-lag LABEL_LAG seconds: label each frame with the keys held this long BEFORE its grab" in out
+    assert "see Transitions.relabel) (default: 0.0)" in out  # the continuation line, then the default
+    assert "--lr LR Adam learning rate (default: 0.0003)" in out

@@ -312,19 +312,15 @@ def study(args: StudyArgs) -> dict:
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
+    from hakisa.dcargs import add_dataclass_args
+
     p.add_argument("dataset", help="episode store directory")
-    for f in StudyArgs.__dataclass_fields__.values():
-        if f.name == "dataset":
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
-        else:
-            p.add_argument(flag, type={"int": int, "float": float}.get(f.type, str), default=f.default)
+    add_dataclass_args(p, StudyArgs, skip=("dataset",))
 
 
 def main(args) -> int:
-    fields = StudyArgs.__dataclass_fields__
-    res = study(StudyArgs(**{k: getattr(args, k) for k in fields}))
+    from hakisa.dcargs import from_args
+
+    res = study(from_args(StudyArgs, args))
     print(json.dumps(res))
     return 0

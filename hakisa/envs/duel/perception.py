@@ -165,15 +165,14 @@ def train_perception(args: PerceptionArgs) -> dict:
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    for f in PerceptionArgs.__dataclass_fields__.values():
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
-        else:
-            p.add_argument(flag, type={"int": int, "float": float}.get(f.type, str), default=f.default)
+    from hakisa.dcargs import add_dataclass_args
+
+    add_dataclass_args(p, PerceptionArgs)
 
 
 def main(args) -> int:
-    res = train_perception(PerceptionArgs(**{k: getattr(args, k) for k in PerceptionArgs.__dataclass_fields__}))
+    from hakisa.dcargs import from_args
+
+    res = train_perception(from_args(PerceptionArgs, args))
     print(json.dumps(res))
     return 0
