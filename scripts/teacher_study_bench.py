@@ -48,12 +48,14 @@ def check_dataset(ds: Path) -> tuple[dict, dict]:
 
 
 def study_stage(ds: Path, run: Path, tier: str, epochs: int, patience: int, eval_episodes: int,
-                deterministic: bool, init: str = "", action_delay: int = 0, decision_ticks: int = 0) -> dict:
+                deterministic: bool, init: str = "", action_delay: int = 0, decision_ticks: int = 0,
+                label_lag: float = 0.0) -> dict:
     from hakisa.phases.study import StudyArgs, study
 
     return study(StudyArgs(dataset=str(ds), out=str(run), epochs=epochs, patience=patience, init=init,
                            eval_episodes=eval_episodes, eval_tier=tier, eval_deterministic=deterministic,
-                           eval_action_delay=action_delay, eval_decision_ticks=decision_ticks, progress=False))
+                           eval_action_delay=action_delay, eval_decision_ticks=decision_ticks, label_lag=label_lag,
+                           progress=False))
 
 
 def add_common(ap: argparse.ArgumentParser) -> None:
@@ -71,6 +73,8 @@ def add_common(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--eval-decision-ticks", type=int, default=0,
                     help="sim ticks between the clone's decisions (0: the recording's frame period; 1: every tick, "
                          "as the page teacher played)")
+    ap.add_argument("--label-lag", type=float, default=0.0,
+                    help="study labels each frame with the keys held this many seconds before its grab")
     ap.add_argument("--init", default="", help="study starts from this checkpoint's encoder + trunk, e.g. the one "
                                                "`hakisa duel perception` wrote (default: from scratch)")
 
@@ -82,12 +86,13 @@ def main() -> int:
     args = ap.parse_args()
 
     work = Path(args.work)
-    ds, run = work / "dataset", work / ("study-init" if args.init else "study")
+    ds = work / "dataset"
+    run = work / ("study" + ("-init" if args.init else "") + (f"-lag{args.label_lag * 1000:.0f}ms" if args.label_lag else ""))
     teacher, t_record = record_teacher(work, args.fights, args.tier, args.fps, args.obs, args.reuse)
     check_doc, info = check_dataset(ds)
     t1 = time.time()
     res = study_stage(ds, run, args.tier, args.epochs, args.patience, args.eval_episodes, args.eval_deterministic,
-                      args.init, args.eval_action_delay, args.eval_decision_ticks)
+                      args.init, args.eval_action_delay, args.eval_decision_ticks, args.label_lag)
     t_study = time.time() - t1
     teacher_wr = teacher["win_rate"]
     studied_wr = res["eval"]["win_rate"]
@@ -101,7 +106,7 @@ def main() -> int:
         "studied_sim_episodes": res["eval"]["episodes"], "studied_win_rate": studied_wr,
         "studied_mean_boss_damage": res["eval"]["mean_boss_damage"], "eval_deterministic": args.eval_deterministic,
         "study_init": args.init or None, "eval_action_delay": args.eval_action_delay,
-        "eval_decision_ticks": res["eval"]["frame_skip"],
+        "eval_decision_ticks": res["eval"]["frame_skip"], "label_lag": args.label_lag,
         "ratio": ratio, "bar": 0.7, "pass": bool(ratio is not None and ratio >= 0.7),
         "seconds_record": round(t_record, 1), "seconds_study": round(t_study, 1), "run": str(run),
     }
