@@ -13,7 +13,11 @@ def field_comments(cls) -> dict[str, str]:
     """{field: its comment}; a comment may go on over the following comment-only lines."""
     out: dict[str, str] = {}
     last = None
-    for line in inspect.getsource(cls).splitlines():
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):  # installed without sources: flags without help, still working
+        return out
+    for line in source.splitlines():
         m = re.match(r"\s+(\w+)\s*:[^#]*#\s?(.*)$", line)
         if m:
             last = m.group(1)
@@ -32,13 +36,12 @@ def add_dataclass_args(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = 
         if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
-        text = helps.get(f.name, "")
+        text = helps.get(f.name, "").replace("%", "%%")  # argparse formats help with %
         if f.type == "bool":
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=text)
         else:
-            text += " (default: %(default)s)"
             p.add_argument(flag, type={"int": int, "float": float}.get(f.type, str), default=f.default,
-                           help=text.replace("%", "%%").replace("%%(default)s", "%(default)s"))
+                           help=text + " (default: %(default)s)")
 
 
 def from_args(cls, args: argparse.Namespace):

@@ -242,39 +242,69 @@ def _recorder_actions(events, times, imap):
 
 def test_relabel_from_the_key_log_matches_the_recorder_and_shifts_by_the_lag(tmp_path):
     """Re-deriving actions from the stored raw key log gives exactly what the recorder labelled (lag 0),
-    and with a lag the labels the recorder WOULD have given frames grabbed that much earlier: a press
-    held across frames, a tap inside one frame, chords (left+space) and overlapping keys all count."""
+    and with a lag the labels the recorder WOULD have given frames grabbed that much earlier: presses
+    held across frames, taps inside one frame, chords, auto-repeat (a "down" while held is no new
+    press), ticks the recorder missed (a window of two periods) and a gap between two episodes."""
     imap = InputMap.load("duel")
     rng = np.random.default_rng(3)
-    n = 300
-    times = np.arange(n) / FPS
+    ticks = np.arange(320) / FPS  # the recorder's clock; it snapshots at every tick it does not miss
+    snap = np.ones(len(ticks), bool)
+    snap[rng.choice(np.arange(5, 310), 12, replace=False)] = False  # missed ticks: no snapshot at all
+    stored = snap & ((ticks < 15.0) | (ticks >= 16.0))  # two episodes; between them it snapshots, stores nothing
     events, t = [], 0.01
     held: set = set()
-    while t < times[-1]:
+    while t < ticks[-1]:
         key = str(rng.choice(["left", "right", "space", "j", "k"]))
-        events.append((t, "up" if key in held else "down", key))
-        (held.discard if key in held else held.add)(key)
+        if key in held and rng.random() < 0.3:
+            events.append((t, "down", key))  # auto-repeat
+        else:
+            events.append((t, "up" if key in held else "down", key))
+            (held.discard if key in held else held.add)(key)
         t += float(rng.exponential(0.06))  # several events per frame at times, none for a while at others
-    actions = _recorder_actions(events, times, imap)
+    snaps = ticks[snap]
+    actions = _recorder_actions(events, snaps, imap)[stored[snap]]
     assert len(np.unique(actions[:, 0])) >= 6  # the log exercises most of the map
     with EpisodeWriter(tmp_path / "ds", _meta()) as w:
-        w.begin_episode()
-        for i in range(n):
-            w.add(_frame(0, i), actions[i], done=i == n - 1, t=float(times[i]))
-            w.add_events([e for e in events if times[i] - 1 / FPS < e[0] <= times[i]] if i else
-                         [e for e in events if e[0] <= times[0]])
-        w.add_events([e for e in events if e[0] > times[-1]])
-        w.end_episode()
+        for k, ep_ticks in enumerate( (np.flatnonzero(stored & (ticks < 15.0)), np.flatnonzero(stored & (ticks >= 16.0)))):
+            w.begin_episode()
+            for i in ep_ticks:
+                w.add(_frame(0, i % 200), actions[np.searchsorted(ticks[stored], ticks[i])], t=float(ticks[i]),
+                      done=i == ep_ticks[-1])
+            w.add_events([e for e in events if (e[0] <= 15.5) == (k == 0)])  # each event stored once
+            w.end_episode()
     data = EpisodeStore(tmp_path / "ds").transitions()
+    train, _ = data.split(0.5, seed=0)
     assert data.relabel(0.0, 1 / FPS) == 0.0
     assert np.array_equal(data.actions, actions)
     for lag in (0.5 / FPS, 2 / FPS):
         changed = data.relabel(lag, 1 / FPS)
-        assert np.array_equal(data.actions, _recorder_actions(events, times - lag, imap))
+        want = _recorder_actions(events, snaps - lag, imap)[stored[snap]]
+        assert np.array_equal(data.actions, want), (data.actions[:, 0] != want[:, 0]).nonzero()
         assert changed > 0.2
+    assert np.array_equal(train.actions, data.actions)  # a split's views see the new labels
     mouse_map = InputMap.from_dict({"name": "m", "x_bins": 4, "y_bins": 4,
                                     "commands": [{"name": "noop", "kind": "noop"}, {"name": "click", "kind": "click_left"}]})
     from hakisa.data.transitions import actions_from_keys
 
     with pytest.raises(ValueError, match="uses the mouse"):
-        actions_from_keys(data.events, times, mouse_map, 1 / FPS)
+        actions_from_keys(data.events, ticks, mouse_map, 1 / FPS)
+
+
+def test_relabel_refuses_stores_without_a_key_log(tmp_path):
+    """Explored episodes (the agent's own actions) and stores with no key events cannot be relabelled:
+    a clear error instead of every label silently becoming noop."""
+    with EpisodeWriter(tmp_path / "explored", _meta(source="explore")) as w:
+        w.begin_episode()
+        for i in range(12):
+            w.add(_frame(0, i), [1, 0, 0], t=i / FPS, done=i == 11)
+            w.add_events([(i / FPS, "down", "left")])
+        w.end_episode()
+    with pytest.raises(DataError, match="only a recorded teacher"):
+        EpisodeStore(tmp_path / "explored").transitions().relabel(0.05, 1 / FPS)
+    with EpisodeWriter(tmp_path / "silent", _meta()) as w:
+        w.begin_episode()
+        for i in range(12):
+            w.add(_frame(0, i), [0, 0, 0], t=i / FPS, done=i == 11)
+        w.end_episode()
+    with pytest.raises(DataError, match="no key events"):
+        EpisodeStore(tmp_path / "silent").transitions().relabel(0.05, 1 / FPS)

@@ -46,7 +46,8 @@ class Transitions:
         self.rewards = np.concatenate(cols["rewards"]).astype(np.float32)
         self.dones = np.concatenate(cols["dones"]).astype(bool)
         self.timestamps = np.concatenate(cols["timestamps"])
-        self.events = np.sort(np.concatenate(cols["events"]), order="t") if cols["events"] else None
+        ev = np.concatenate(cols["events"]) if cols["events"] else None
+        self.events = None if ev is None else ev[np.argsort(ev["t"], kind="stable")]  # time order, ties as logged
         n_chunks = sum(len(e.chunks) for e in eps)
         # the behaviour policy's log-probs and values, when every chunk has them (explored episodes)
         self.logp = np.concatenate(cols["logp"]) if len(cols["logp"]) == n_chunks else None
@@ -97,15 +98,23 @@ class Transitions:
 
     def relabel(self, lag: float, period: float) -> float:
         """Re-derive every frame's action from the raw key log as of `lag` seconds BEFORE the frame was
-        grabbed (what `hakisa record` did at lag 0); returns the share of actions that changed.
+        grabbed; returns the share of commands that changed. At lag 0 this is what `hakisa record`
+        labelled, up to the ~1 ms the grab takes (a frame's timestamp is taken just before its grab, the
+        recorder's key snapshot just after).
 
         Why: a grabbed frame shows the game as it was a little earlier (game tick -> render -> compositor
         -> grab), and a key pressed now acts on the game a little later. The keys held at grab time
         therefore answer a state the frame does not show yet, and a clone learns to act early. `lag` is
-        that round trip; `period` the recording's frame period (a key pressed within it still counts)."""
-        fresh = actions_from_keys(self.events, self.timestamps - lag, self.store.input_map, period)
+        that round trip; `period` the recording's frame period (the window of a episode's first frame)."""
+        if self.store.meta.get("source") != "teacher":
+            raise DataError(f"{self.store.root}: only a recorded teacher's labels come from a key log "
+                            f"(source {self.store.meta.get('source')!r})")
+        if self.events is None or not np.isin(self.events["type"], ("down", "up")).any():
+            raise DataError(f"{self.store.root}: no key events stored: labels cannot be re-derived")
+        fresh = actions_from_keys(self.events, self.timestamps - lag, self.store.input_map, period,
+                                  first=np.r_[True, self.episode_of[1:] != self.episode_of[:-1]])
         changed = float((fresh[:, 0] != self.actions[:, 0]).mean())
-        self.actions = fresh
+        self.actions[:] = fresh  # in place: views from an earlier split() see the new labels too
         return changed
 
     # ---- views ----------------------------------------------------------------------------------
@@ -167,32 +176,41 @@ class Transitions:
             yield self.get(order[s:s + batch_size])
 
 
-def actions_from_keys(events: np.ndarray | None, times: np.ndarray, imap, period: float) -> np.ndarray:
-    """Action triples at `times` from a raw event log, as `hakisa record`'s InputState snapshot builds
-    them: keys held at that time plus those pressed during the `period` before it (a quick tap counts).
-    Keyboard maps only: pointer actions also need the window region, which a shifted label would get wrong."""
+def actions_from_keys(events: np.ndarray | None, times: np.ndarray, imap, period: float,
+                      first: np.ndarray | None = None) -> np.ndarray:
+    """Action triples at `times` (ascending within each episode) from a raw event log, as `hakisa record`'s
+    InputState snapshots build them: the keys held then, plus those newly pressed since the previous
+    snapshot (so a quick tap counts). `first` marks each episode's first frame, whose window is the
+    `period` before it. A key's auto-repeat (another "down" while held) is not a new press, as in the
+    recorder. Keyboard maps only: pointer actions also need the window region."""
     if any(c.kind not in ("noop", "keys", "tap") for c in imap.commands):
         raise ValueError(f"input map {imap.name!r} uses the mouse: labels can only be re-derived for keyboard maps")
-    out = np.zeros((len(times), 3), np.int64)
+    n = len(times)
+    out = np.zeros((n, 3), np.int64)
     out[:, 0] = imap.encode()[0]  # noop
     if events is None or len(events) == 0:
         return out
     keys = events[np.isin(events["type"], ("down", "up"))]
-    t_ev, down, name = keys["t"], keys["type"] == "down", keys["key"]
+    t_ev, name = keys["t"], keys["key"]
+    down = keys["type"] == "down"
     held: set = set()
-    j = 0
-    order = np.argsort(times, kind="stable")
-    for i in order:  # sweep the log once, in time order
+    new_down = np.zeros(len(keys), bool)  # a press that was not already held (auto-repeat is not one)
+    for k in range(len(keys)):
+        new_down[k] = down[k] and name[k] not in held
+        (held.add if down[k] else held.discard)(name[k])
+    first = np.r_[True, np.zeros(n - 1, bool)] if first is None else first
+    lower = np.where(first, times - period, np.r_[times[:1], times[:-1]])
+    held, j = set(), 0
+    for i in np.argsort(times, kind="stable"):  # sweep the log once, in time order
         q = times[i]
         while j < len(t_ev) and t_ev[j] <= q:
             (held.add if down[j] else held.discard)(name[j])
             j += 1
-        lo = np.searchsorted(t_ev, q - period, side="right")
         pressed, taps = set(), set()
-        for k in range(lo, j):  # the window (q - period, q]: presses, and presses released again
-            if down[k]:
+        for k in range(np.searchsorted(t_ev, lower[i], side="right"), j):  # since the previous snapshot
+            if new_down[k]:
                 pressed.add(name[k])
-            elif name[k] in pressed:
+            elif not down[k] and name[k] in pressed:
                 taps.add(name[k])
         out[i] = imap.encode(keys_down=held | pressed, taps=tuple(sorted(taps)))
     return out

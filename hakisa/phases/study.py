@@ -235,6 +235,9 @@ def study(args: StudyArgs) -> dict:
     opt = torch.optim.AdamW([q for q in net.parameters() if q.requires_grad], lr=args.lr, weight_decay=args.weight_decay)
     out = Path(args.out)
     frame_skip = max(1, int(round(60 / fps)))  # the duel runs at 60 ticks/s: match the recording's rate
+    if args.eval_decision_ticks and frame_skip % args.eval_decision_ticks:
+        raise SystemExit(f"--eval-decision-ticks {args.eval_decision_ticks} must divide the recording's "
+                         f"{frame_skip} ticks per frame")
     config = {"algo": "bc", "args": asdict(args), "dataset": str(Path(args.dataset).resolve()),
               "dataset_fps": fps, "frame_skip": frame_skip, "relabelled": relabelled, "class_weights": weights_np.tolist(),
               "command_counts": counts.tolist(), "train_episodes": train.episode_ids.tolist(),
