@@ -6,7 +6,9 @@ empty net_arch) and the same PPO settings (rollout length, minibatch size, epoch
 entropy). A run is "steps/s over `steps` env steps including the updates". Both are timed in the
 same process, one after the other, after a warm-up, so the machine's load hits both alike; the
 order alternates over `--repeats` rounds and each side's best round is reported.
-The last line printed is the JSON result.
+Ours runs twice: in float32 ("ratio", SB3's own precision) and with the encoder in bf16 autocast
+("ratio_bf16"); "ratio_default" is the one `hakisa train` uses on the duel on this CPU (bf16 where the
+CPU has it natively, see DUEL_RECIPE). The last line printed is the JSON result.
 """
 from __future__ import annotations
 
@@ -105,7 +107,7 @@ def _sb3_model(envs, seed: int, hidden: int, encoder: str):
     return model
 
 
-def time_ours(num_envs: int, steps: int, seed: int, bf16: bool = False, hidden: int = 256, encoder: str = "small") -> float:
+def time_ours(num_envs: int, steps: int, seed: int, bf16: bool | None = False, hidden: int = 256, encoder: str = "small") -> float:
     envs = make_vec("Hakisa/Duel-v0", num_envs, seed=seed)
     args = ppo.Args(total_steps=steps, seed=seed, progress=False, hidden=hidden, encoder=encoder, bf16=bf16,
                     threads=torch.get_num_threads(), **PPO_SETTINGS)
@@ -133,7 +135,7 @@ def run(args) -> int:
     per_update = num_envs * PPO_SETTINGS["num_steps"]
     steps = max(per_update, (args.steps or 4 * per_update) // per_update * per_update)  # whole updates only
     repeats = int(getattr(args, "repeats", 2))
-    from hakisa.algos.common import setup_torch
+    from hakisa.algos.common import native_bf16, setup_torch
 
     setup_torch(0)  # 2 threads on an idle 2-core box, 1 when it is already loaded (see setup_torch)
     threads = torch.get_num_threads()
@@ -157,6 +159,9 @@ def run(args) -> int:
         "repeats": repeats, "torch_threads": threads, "ppo_settings": PPO_SETTINGS,
         "ours_sps": round(max(ours), 1), "ours_bf16_sps": round(max(ours_bf16), 1), "sb3_sps": round(max(sb3), 1),
         "ratio": round(max(ours) / max(sb3), 2), "ratio_bf16": round(max(ours_bf16) / max(sb3), 2),
+        # what `hakisa train` runs on the duel here: bf16 convolutions where the CPU has them natively
+        "native_bf16": native_bf16(),
+        "ratio_default": round((max(ours_bf16) if native_bf16() else max(ours)) / max(sb3), 2),
         "all": {"ours": [round(v, 1) for v in ours], "ours_bf16": [round(v, 1) for v in ours_bf16], "sb3": [round(v, 1) for v in sb3]},
         "loadavg_start": round(load0, 2), "loadavg_end": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
         "target_ratio": 2.0,

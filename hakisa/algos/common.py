@@ -11,6 +11,14 @@ import numpy as np
 import torch
 
 
+def native_bf16() -> bool:
+    """True when this CPU runs bfloat16 convolutions natively (AVX512-BF16 or AMX, through oneDNN)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # an older or unusual torch build: stay in float32
+        return False
+
+
 def setup_torch(threads: int = 0, seed: int | None = None) -> None:
     """threads=0: one per core up to 2, but 1 when the machine is already busy: OpenMP threads that
     spin-wait for a core another process holds make every op slower, not faster (measured here:

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from hakisa.algos.common import EpisodeStats, RunningMeanStd, setup_torch, start_run, summarize
+from hakisa.algos.common import EpisodeStats, RunningMeanStd, native_bf16, setup_torch, start_run, summarize
 from hakisa.envs.make import contract
 from hakisa.model import HakisaNet, save_checkpoint
 
@@ -69,8 +69,9 @@ class Args:
     """trunk width"""
     threads: int = 0
     """torch threads; 0: one per core up to 2"""
-    bf16: bool = False
-    """run the encoder's convolutions in bfloat16 autocast (faster on CPUs with AMX/AVX512-BF16)"""
+    bf16: bool | None = False
+    """run the encoder's convolutions in bfloat16 autocast (faster on CPUs with AMX/AVX512-BF16);
+    None: where this CPU has native bf16 (the duel recipe's choice)"""
     save_every: int = 50
     """save runs/<name>/checkpoint every this many updates (and at the end)"""
     log_every: int = 1
@@ -87,7 +88,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     spec, imap = contract(envs)
     n = envs.num_envs
     net = net or HakisaNet(spec, imap, args.encoder, args.hidden)
-    net.bf16 = args.bf16
+    net.bf16 = native_bf16() if args.bf16 is None else bool(args.bf16)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, eps=1e-5)
     writer = start_run(run_dir, args, {"algo": "ppo", "obs_spec": spec.to_dict(), "input_map": imap.to_dict()})
     batch = n * args.num_steps
