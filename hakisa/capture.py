@@ -179,6 +179,7 @@ def _region(dpy, win) -> Region:
 def _candidates(dpy) -> list:
     """Top-level windows: the WM's client list if there is a WM, else a walk of the window tree."""
     from Xlib import X
+    from Xlib.error import XError
 
     root = dpy.screen().root
     prop = root.get_full_property(dpy.intern_atom("_NET_CLIENT_LIST"), X.AnyPropertyType)
@@ -190,7 +191,10 @@ def _candidates(dpy) -> list:
         if depth > 0:
             out.append(win)
         if depth < 3:  # clients sit at depth 1 (no WM) or 2 (reparenting WM); deeper ones are widgets
-            todo.extend((c, depth + 1) for c in win.query_tree().children)
+            try:
+                todo.extend((c, depth + 1) for c in win.query_tree().children)
+            except XError:  # it vanished since its parent listed it (a starting browser makes and drops windows)
+                continue
     return out
 
 

@@ -158,8 +158,8 @@ if os.environ.get("HAKISA_NB_RECORD") == "1":  # the real page, real X events, a
     script = Path(hakisa.__file__).resolve().parents[1] / "scripts" / "teacher_duel.py"
     subprocess.run([sys.executable, str(script), "--fights", str(fights), "--out", str(data)], check=True)
 elif not (data / "meta.json").exists():
-    # half resolution in CI keeps the study fast; the full run records what the page agent sees
-    spec = ObsSpec(width=80, height=45) if SMALL else ObsSpec()
+    # 80x45: the duel recipe's frames, and what the shipped perception encoder (below) was trained on
+    spec = ObsSpec(width=80, height=45)
     meta = {"input_map": InputMap.load("duel"), "obs_spec": spec, "fps": 15, "source": "teacher", "game": "duel-sim"}
     with EpisodeWriter(data, meta, chunk_frames=256) as writer:
         teacher = play_expert(fights, tiers=("normal",), seed=0, num_envs=4, collect=writer, obs_spec=spec)
@@ -188,14 +188,16 @@ png = plot_action_heads({"command": hist}, head_labels(store.input_map), RUNS / 
 display(Image(str(png)))'''),
         new_markdown_cell("""\
 ## Study
-`hakisa study datasets/notebooks/teacher-duel --out runs/notebooks/duel-bc`: cross-entropy on the
+`hakisa study datasets/notebooks/teacher-duel --out runs/notebooks/duel-bc --init pretrained:duel-perception`: cross-entropy on the
 factorised heads, validation on held-out episodes, early stopping."""),
         new_code_cell('''\
 from hakisa.phases.study import StudyArgs, study
 
 bc_run = RUNS / "duel-bc"
+# A few dozen fights are too few frames to learn both to SEE and to DECIDE: start from the encoder that
+# `hakisa duel perception` trained to read the fight's state off sim frames (state labels, never actions).
 result = study(StudyArgs(dataset=str(data), out=str(bc_run), epochs=3 if SMALL else 30,
-                         threads=1 if SMALL else 0, progress=not SMALL))
+                         init="pretrained:duel-perception", threads=1 if SMALL else 0, progress=not SMALL))
 print({k: v for k, v in result.items() if not isinstance(v, (list, dict))})'''),
         new_markdown_cell("""\
 ## Studied agent vs teacher vs random

@@ -85,3 +85,39 @@ def test_list_windows_and_focus(xvfb, xwin):
     assert has_focus(b.wid) and not has_focus(a.wid)
     assert window_state(b.wid) == ((400, 0, 320, 180), True)
     assert window_state(a.wid) == ((0, 0, 320, 180), False)
+
+
+@pytest.mark.x11
+def test_list_windows_survives_windows_vanishing_mid_walk(xvfb):
+    """A starting browser creates and destroys windows while we walk the tree: a window that vanished
+    between its parent's listing and its own query is skipped, never a BadWindow error (CI saw one)."""
+    import threading
+
+    from Xlib import X
+    from Xlib import display as xdisplay
+
+    stop = threading.Event()
+    churned = [0]
+
+    def churn():
+        d = xdisplay.Display(xvfb)
+        root = d.screen().root
+        while not stop.is_set():
+            parent = root.create_window(0, 0, 50, 50, 0, X.CopyFromParent)
+            for _ in range(20):  # children to walk into, gone a moment later
+                parent.create_window(0, 0, 5, 5, 0, X.CopyFromParent)
+            d.sync()
+            parent.destroy()
+            d.sync()
+            churned[0] += 1
+        d.close()
+
+    t = threading.Thread(target=churn, daemon=True)
+    t.start()
+    try:
+        for _ in range(300):
+            assert isinstance(list_windows(viewable_only=False), list)
+    finally:
+        stop.set()
+        t.join(10)
+    assert churned[0] > 10  # the race really ran
