@@ -139,6 +139,7 @@ def run(args) -> int:
 
     setup_torch(0)  # 2 threads on an idle 2-core box, 1 when it is already loaded (see setup_torch)
     threads = torch.get_num_threads()
+    native = native_bf16()
     load0 = os.getloadavg()[0]
     time_ours(num_envs, per_update, args.seed)  # warm-up: imports, allocator, oneDNN kernels
     time_sb3(num_envs, per_update, args.seed)
@@ -160,8 +161,8 @@ def run(args) -> int:
         "ours_sps": round(max(ours), 1), "ours_bf16_sps": round(max(ours_bf16), 1), "sb3_sps": round(max(sb3), 1),
         "ratio": round(max(ours) / max(sb3), 2), "ratio_bf16": round(max(ours_bf16) / max(sb3), 2),
         # what `hakisa train` runs on the duel here: bf16 convolutions where the CPU has them natively
-        "native_bf16": native_bf16(),
-        "ratio_default": round((max(ours_bf16) if native_bf16() else max(ours)) / max(sb3), 2),
+        "native_bf16": native,
+        "ratio_default": round((max(ours_bf16) if native else max(ours)) / max(sb3), 2),
         "all": {"ours": [round(v, 1) for v in ours], "ours_bf16": [round(v, 1) for v in ours_bf16], "sb3": [round(v, 1) for v in sb3]},
         "loadavg_start": round(load0, 2), "loadavg_end": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
         "target_ratio": 2.0,

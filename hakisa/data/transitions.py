@@ -105,7 +105,7 @@ class Transitions:
         Why: a grabbed frame shows the game as it was a little earlier (game tick -> render -> compositor
         -> grab), and a key pressed now acts on the game a little later. The keys held at grab time
         therefore answer a state the frame does not show yet, and a clone learns to act early. `lag` is
-        that round trip; `period` the recording's frame period (the window of a episode's first frame)."""
+        that round trip; `period` the recording's frame period (the key window of an episode's first frame)."""
         if self.store.meta.get("source") != "teacher":
             raise DataError(f"{self.store.root}: only a recorded teacher's labels come from a key log "
                             f"(source {self.store.meta.get('source')!r})")

@@ -210,8 +210,9 @@ def study(args: StudyArgs) -> dict:
         spec = replace(spec, stack=args.stack)
     data = store.transitions(stack=spec.stack)
     fps = float(store.meta.get("fps", 15))
-    relabelled = data.relabel(args.label_lag, 1.0 / fps) if args.label_lag else 0.0
+    relabelled = 0.0
     if args.label_lag:
+        relabelled = data.relabel(args.label_lag, 1.0 / fps)
         print(f"study: labels taken {args.label_lag * 1000:.0f} ms before each grab: {relabelled:.1%} of commands changed")
     train, val = data.split(args.val_fraction, seed=args.seed)
     if len(val) == 0:  # a single episode: no held-out data; early stopping then watches the training loss

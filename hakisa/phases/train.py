@@ -24,8 +24,8 @@ from hakisa.envs.make import DUEL_ID, make_vec
 # of 256 every 32 env steps (the replay ratio of 64 every 4 at a quarter of the per-step overhead:
 # 719 steps/s on 2 cores), lr 2.5e-4, target copied every 500 gradient steps; 30 min -> normal 95 %,
 # hard 97 % (benchmarks/duel_dqn_seed0.json). Command-line --set/--obs/--tier/--num-envs still win.
-# PPO's convolutions run in bfloat16 where the CPU has native bf16 (bf16=None: decided at run time) (weights, heads, log-probs and values
-# stay float32): measured over 30 min here, 3,518 vs 2,945 steps/s and normal 98 % / hard 100 % against
+# PPO's convolutions run in bfloat16 where the CPU has native bf16 (bf16=None: decided at run time;
+# weights, heads, log-probs and values stay float32): measured over 30 min here, 3,518 vs 2,945 steps/s and normal 98 % / hard 100 % against
 # 94.5 % / 98 % in float32 (benchmarks/duel_ppo_mixN_bf16_seed0.json). Elsewhere emulated bf16 is slower.
 DUEL_RECIPE = {"obs": "80x45", "tier": "easy,normal,normal,hard", "num_envs": 32,
                "ppo": {"lr": 1e-3, "update_epochs": 2, "threads": 2, "bf16": None},
