@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from teacher_study_bench import add_common, check_dataset, record_teacher, study_stage  # noqa: E402
+from teacher_study_bench import add_common, check_dataset, record_teacher, stack_stride, study_stage  # noqa: E402
 
 
 def sim_win_rate(ckpt: Path, tier: str, episodes: int, deterministic: bool) -> float:
@@ -95,7 +95,8 @@ def main() -> int:
     t0 = time.time()
     teacher, t_rec = record_teacher(work, args.fights, args.tier, args.fps, args.obs, args.reuse)
     check_doc, info = check_dataset(ds)
-    res = study_stage(ds, work / "study", args.tier, args.epochs, args.patience, args.eval_episodes, det, args.init)
+    res = study_stage(ds, work / "study", args.tier, args.epochs, args.patience, args.eval_episodes, det, args.init,
+                      stack_stride=stack_stride(args))
     bc = work / "study" / "best"
     rows = [{"stage": "1 teacher (X events) + hakisa record", "page": teacher["win_rate"], "sim": None,
              "fights_page": teacher["fights"]},

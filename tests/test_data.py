@@ -199,6 +199,24 @@ def test_transitions_stack_memmap_and_split(tmp_path):
     assert np.array_equal(s.transitions(stack=4, cache_dir=tmp_path / "cache").frames, tr.frames)
 
 
+def test_transitions_stride_stacks_every_nth_frame_and_keeps_every_label(tmp_path):
+    """A 60 fps recording studied as a 15 Hz stack: frames t, t-3, t-6, t-9 (stride 3 here), clamped to
+    the episode's start, and still one sample (with its own label) per recorded frame."""
+    root = tmp_path / "ds"
+    _write(root, [12, 6])
+    s = EpisodeStore(root)
+    tr = s.transitions(stack=4, cache_dir=tmp_path / "cache", stride=3)
+    assert len(tr) == len(s.transitions(stack=4, cache_dir=tmp_path / "cache")) == 12 + 6
+    b = tr.get(np.arange(len(tr)))
+    for k in range(len(tr)):
+        ep, t = int(b["episode"][k]), int(b["index"][k] - tr.ep_start[b["index"][k]])
+        want = np.concatenate([_frame(ep, max(t - 3 * j, 0)) for j in (3, 2, 1, 0)])
+        assert np.array_equal(b["obs"][k], want), (ep, t)
+        assert b["actions"][k, 0] == (ep + t) % 8
+    with pytest.raises(ValueError, match="stride"):
+        s.transitions(stack=4, cache_dir=tmp_path / "cache", stride=0)
+
+
 def test_info_cli(tmp_path, capsys):
     root = tmp_path / "ds"
     _write(root, [25, 7])

@@ -406,3 +406,43 @@ def test_expert_survives_the_real_page_input_lag():
             fifo.append(keys)
             sim.step(fifo.pop(0))
     assert float((sim.winner == 1).mean()) >= 0.65, (sim.winner == 1).mean()
+
+
+def test_roll_margin_moves_the_roll_into_the_window_and_wins_more():
+    """roll_margin=m rolls m ticks after the reference's first workable tick. Deciding every tick, the
+    reference rolls with 13 ticks to the blow and (measured, 200 fights) wins ~86 % on normal, ~14 % on hard;
+    7 ticks in it wins ~100 % / ~98 % (scripts/teacher_duel.py's teacher uses it)."""
+    from hakisa.envs.duel.sim import B_WINDUP, K_ROLL
+
+    def roll_starts(margin: int, tier: str, n: int = 48) -> tuple[list[int], float]:
+        sim = DuelSim(n=n, tier=tier, seed=3)
+        until = []
+        while not sim.done.all():
+            s = {k: v.copy() for k, v in sim.state.items()}
+            sim.step(expert_keys(s, period=1, roll_margin=margin))
+            new = (sim.state["k_act"] == K_ROLL) & (s["k_act"] != K_ROLL) & (s["b_act"] == B_WINDUP)
+            until += list((s["b_len"] - s["b_t"])[new])
+        return until, float((sim.winner == 1).mean())
+
+    ref, ref_win = roll_starts(0, "hard")
+    late, late_win = roll_starts(7, "hard")
+    assert ref and late
+    assert np.median(ref) == 13 and np.median(late) == 6, (np.median(ref), np.median(late))
+    assert late_win >= 0.85 and late_win > ref_win + 0.4, (ref_win, late_win)
+
+
+def test_seen_only_pokes_without_the_hidden_cooldown():
+    """The boss looks the same with its cooldown running or not; the reference pokes only while it runs,
+    seen_only whenever the boss is free, not guarding and in reach (with a roll's stamina in reserve)."""
+    from hakisa.envs.duel.sim import KEY_ATTACK
+
+    sim = DuelSim(n=2, tier="normal", seed=1)
+    fp = sim.rules["fp"]
+    for i, cd in enumerate((0, 40)):
+        st = sim.get(i)
+        st.update(kx=st["bx"] - 50 * fp, b_cd=cd, b_act=0, k_act=0)  # 50 px in front of an idle boss
+        sim.set(i, st)
+    ref = expert_keys(sim.state, period=1)
+    seen = expert_keys(sim.state, period=1, seen_only=True)
+    assert ref[0] != KEY_ATTACK and ref[1] == KEY_ATTACK
+    assert seen[0] == seen[1] == KEY_ATTACK

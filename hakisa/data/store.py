@@ -438,14 +438,15 @@ class EpisodeStore:
         return rep
 
     # ---- learning -------------------------------------------------------------------------------
-    def transitions(self, stack: int | None = None, cache_dir: str | Path | None = None):
+    def transitions(self, stack: int | None = None, cache_dir: str | Path | None = None, stride: int = 1):
         """(obs, action, reward, next_obs, done) over the whole store with frames stacked on the fly.
 
         Frames are decompressed once into a memory-mapped cache file, so a dataset larger than RAM
         trains fine (the OS pages it in and out)."""
         from hakisa.data.transitions import Transitions
 
-        return Transitions(self, stack=stack or int(self.meta["obs_spec"].get("stack", 4)), cache_dir=cache_dir)
+        return Transitions(self, stack=stack or int(self.meta["obs_spec"].get("stack", 4)), cache_dir=cache_dir,
+                           stride=stride)
 
 
 @dataclass

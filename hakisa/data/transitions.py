@@ -4,6 +4,8 @@ The store keeps each frame once; stacks are gathered at batch time from a memory
 decompressed copy of all frames (a cache file next to the data). That keeps datasets larger than
 RAM trainable and costs k gathers per batch instead of k copies of every frame on disk.
 Stacking matches `hakisa.capture.FrameStack`: at an episode's start the first frame is repeated.
+`stride` > 1 stacks every stride-th frame (frames i, i-s, i-2s, ...) while every frame stays a sample: a
+60 fps recording studied with stride 4 sees the 4-tick spacing of a 15 Hz stack, with a label at every tick.
 """
 from __future__ import annotations
 
@@ -20,8 +22,10 @@ from hakisa.data.store import DataError, EpisodeStore
 
 
 class Transitions:
-    def __init__(self, store: EpisodeStore, stack: int = 4, cache_dir: str | Path | None = None):
-        self.store, self.stack = store, int(stack)
+    def __init__(self, store: EpisodeStore, stack: int = 4, cache_dir: str | Path | None = None, stride: int = 1):
+        self.store, self.stack, self.stride = store, int(stack), int(stride)
+        if self.stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
         eps = [e for e in store.episodes if e.frames > 0]
         if not eps:
             raise DataError(f"{store.root}: no frames to learn from")
@@ -144,12 +148,13 @@ class Transitions:
 
     # ---- batches --------------------------------------------------------------------------------
     def stacked(self, frame_idx: np.ndarray) -> np.ndarray:
-        """uint8 [B, k*C, H, W]: frames frame_idx-k+1 .. frame_idx, clamped to each episode's start."""
+        """uint8 [B, k*C, H, W]: frames frame_idx-(k-1)*stride .. frame_idx (every stride-th), clamped to
+        each episode's start."""
         frame_idx = np.asarray(frame_idx)
         start = self.ep_start[frame_idx]
         parts = []
         for j in range(self.stack - 1, -1, -1):  # oldest first, as FrameStack
-            src = np.maximum(frame_idx - j, start)
+            src = np.maximum(frame_idx - j * self.stride, start)
             order = np.argsort(src)  # sorted reads are kinder to a memory map
             got = np.empty((len(src), *self.frame_shape), np.uint8)
             got[order] = self.frames[src[order]]

@@ -37,6 +37,8 @@ class StudyArgs:
     dataset: str  # episode store directory (hakisa record / explore / play)
     out: str = "runs/study"  # run directory: config.json, TensorBoard events, best/, checkpoint/
     stack: int = 0  # frames per observation; 0 = the dataset's obs spec
+    stack_stride: int = 1  # stack every Nth recorded frame; every frame is still a labelled sample. A 60 fps
+    # recording with stride 4 gives the 4-tick spacing of a 15 Hz stack (the duel recipe's) and a label per tick
     encoder: str = "small"  # "small" | "nature" | "torchvision:<name>"
     hidden: int = 256  # trunk width
     init: str = ""  # start the encoder + trunk from this checkpoint (e.g. `hakisa duel perception`'s)
@@ -208,7 +210,7 @@ def study(args: StudyArgs) -> dict:
     spec = store.obs_spec
     if args.stack:
         spec = replace(spec, stack=args.stack)
-    data = store.transitions(stack=spec.stack)
+    data = store.transitions(stack=spec.stack, stride=args.stack_stride)
     fps = float(store.meta.get("fps", 15))
     relabelled = 0.0
     if args.label_lag:
@@ -240,7 +242,8 @@ def study(args: StudyArgs) -> dict:
         raise SystemExit(f"--eval-decision-ticks {args.eval_decision_ticks} must divide the recording's "
                          f"{frame_skip} ticks per frame")
     config = {"algo": "bc", "args": asdict(args), "dataset": str(Path(args.dataset).resolve()),
-              "dataset_fps": fps, "frame_skip": frame_skip, "relabelled": relabelled, "class_weights": weights_np.tolist(),
+              "dataset_fps": fps, "frame_skip": frame_skip, "stack_ticks": frame_skip * args.stack_stride,
+              "relabelled": relabelled, "class_weights": weights_np.tolist(),
               "command_counts": counts.tolist(), "train_episodes": train.episode_ids.tolist(),
               "val_episodes": val.episode_ids.tolist()}
     tb = start_run(out, args, config)
@@ -306,7 +309,7 @@ def study(args: StudyArgs) -> dict:
         result["eval"] = evaluate_duel(best_net, args.eval_episodes, args.eval_tier,
                                        args.eval_decision_ticks or frame_skip, seed=args.seed + 777,
                                        deterministic=args.eval_deterministic, action_delay=args.eval_action_delay,
-                                       stack_ticks=frame_skip)
+                                       stack_ticks=frame_skip * args.stack_stride)
         if tb:
             tb.add_scalar("charts/win_rate", result["eval"]["win_rate"], step)
         save_checkpoint(out / "best", best_net, config, {"val": best, "eval": result["eval"]})

@@ -23,7 +23,7 @@ _RULES = load_rules()
 
 
 def expert_keys(state: dict[str, np.ndarray], rules: dict | None = None, style: str = "roll",
-                period: int = 4) -> np.ndarray:
+                period: int = 4, roll_margin: int = 0, seen_only: bool = False) -> np.ndarray:
     """uint8[n] key bitmask for each fight.
 
     style "roll" (the reference): wait for the reveal, then roll through; when its next decision would
@@ -31,6 +31,13 @@ def expert_keys(state: dict[str, np.ndarray], rules: dict | None = None, style: 
     style "block": raise the shield before every strike instead of rolling (a turtle line; the chip
     damage and the stamina it costs lose to the follow-up swings). Measured beside the reference in
     scripts/duel_winrates.py.
+    roll_margin: roll this many ticks INTO the roll window instead of on its first tick. The reference (0)
+    rolls at the earliest tick that works, the edge of a cliff: one tick earlier and the blow's last active
+    frames land. A player whose timing wobbles (a person; a clone of one) aims for the window's middle.
+    seen_only: decide only from what the screen shows. The reference pokes while the boss's cooldown runs,
+    which no frame shows (the boss looks the same with or without it): a clone of that cannot tell when to
+    poke, so it never does and runs out of time. With seen_only it pokes whenever the boss is free, not
+    guarding and in reach (a roll is still kept in reserve).
     """
     r = rules or _RULES
     fp, K, B = r["fp"], r["knight"], r["boss"]
@@ -55,7 +62,7 @@ def expert_keys(state: dict[str, np.ndarray], rules: dict | None = None, style: 
     revealed = bt >= B["cleave_windup"] - B["cleave_reveal"]
     lead_lo = K["roll_iframe_start"] + 1
     lead_hi = K["roll_iframe_end"] - B["cleave_active"] + 1
-    act_now = (ba == B_ACTIVE) | (revealed & (until_active <= lead_hi))
+    act_now = (ba == B_ACTIVE) | (revealed & (until_active <= max(lead_lo, lead_hi - roll_margin)))
     in_time = (ba == B_WINDUP) & (until_active >= lead_lo)
     through_ok = rel - roll_px < -B["cleave_back"] - 4        # a roll towards the boss ends safely behind it
     roll_keys = KEY_ROLL | np.where(through_ok, to_boss, away)
@@ -84,7 +91,8 @@ def expert_keys(state: dict[str, np.ndarray], rules: dict | None = None, style: 
 
     # ---- neutral: bait at swing range with a roll in reserve, poke on cooldown -------------------
     reserve = K["roll_cost"] + K["block_stamina"] + K["attack_cost"]
-    poke = (state["b_cd"] > 0) & (ba != B_GUARD) & in_reach & (st >= reserve) & (state["k_act"] != K_ATTACK)
+    on_cooldown = True if seen_only else state["b_cd"] > 0
+    poke = on_cooldown & (ba != B_GUARD) & in_reach & (st >= reserve) & (state["k_act"] != K_ATTACK)
     low_st = st < K["roll_cost"]
     neutral = np.where(poke, KEY_ATTACK,
                        np.where(low_st, np.where(dist < B["cleave_reach"] + 40, away, 0),
