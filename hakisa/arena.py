@@ -125,11 +125,9 @@ def play_expert(episodes: int, tiers=TIERS, seed: int = 12345, num_envs: int = 1
     from hakisa.algos.common import EpisodeStats, summarize
     from hakisa.diagnose import make_env
     from hakisa.envs.duel.expert import expert_keys
-    from hakisa.envs.duel.sim import COMMAND_KEYS
+    from hakisa.envs.duel.sim import KEYS_TO_COMMAND
     from hakisa.envs.make import DUEL_ID
 
-    to_cmd = np.full(int(COMMAND_KEYS.max()) + 1, -1)
-    to_cmd[COMMAND_KEYS] = np.arange(len(COMMAND_KEYS))  # key bitmask -> duel command index
     cells = []
     for tier in tiers:
         n = max(1, min(num_envs, episodes))
@@ -141,7 +139,7 @@ def play_expert(episodes: int, tiers=TIERS, seed: int = 12345, num_envs: int = 1
         try:
             obs, _ = envs.reset(seed=seed)
             while np.minimum(count, quota).sum() < quota.sum():
-                cmd = to_cmd[expert_keys(envs.fights.sim.state)]
+                cmd = KEYS_TO_COMMAND[expert_keys(envs.fights.sim.state)]
                 a = np.stack([cmd, 0 * cmd, 0 * cmd], 1)
                 nobs, r, term, trunc, info = envs.step(a)
                 r = np.asarray(r, np.float64)

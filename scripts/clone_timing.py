@@ -25,10 +25,7 @@ import numpy as np
 import torch
 
 from hakisa.envs.duel.expert import expert_keys
-from hakisa.envs.duel.sim import B_ACTIVE, B_RECOVER, B_WINDUP, COMMAND_KEYS, K_ROLL
-
-KEY_TO_CMD = {int(k): i for i, k in enumerate(COMMAND_KEYS)}
-
+from hakisa.envs.duel.sim import B_ACTIVE, B_RECOVER, B_WINDUP, K_ROLL, KEYS_TO_COMMAND
 
 def phase(s: dict, rules: dict) -> np.ndarray:
     """A label per fight for the boss's phase, as the roll timing cares about it."""
@@ -85,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     holds = windups = 0
     while len(winners) < args.fights and counted.any():
         s = {k: v.copy() for k, v in sim.state.items()}
-        want = np.array([KEY_TO_CMD[int(k)] for k in expert_keys(s, period=1, roll_margin=args.roll_margin,
-                                                                  seen_only=not args.use_cooldown)])
+        want = KEYS_TO_COMMAND[expert_keys(s, period=1, roll_margin=args.roll_margin, seen_only=not args.use_cooldown)]
         if net is None:
             cmd = want
         else:
@@ -120,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             counted[i] = started < args.fights
             started += counted[i]
     env.close()
-    names = [c.name for c in env.input_map.commands] if hasattr(env, "input_map") else list(range(8))
+    names = [c.name for c in env.input_map.commands]
     out = {"agent": args.agent, "delay": args.delay, "roll_margin": args.roll_margin, "fights": len(winners),
            "win_rate": float(np.mean(np.array(winners) == 1)),
            "timeouts": timeouts, "mean_boss_hp_left": float(np.mean(boss_left)), "windups": windups, "held_windups": holds, "roll_starts_by_phase": dict(rolls),

@@ -25,6 +25,9 @@ KEY_LEFT, KEY_RIGHT, KEY_ROLL, KEY_ATTACK, KEY_BLOCK = 1, 2, 4, 8, 16
 # 0 noop, 1 left, 2 right, 3 roll, 4 attack, 5 block, 6 left+roll, 7 right+roll
 COMMAND_KEYS = np.array([0, KEY_LEFT, KEY_RIGHT, KEY_ROLL, KEY_ATTACK, KEY_BLOCK,
                          KEY_LEFT | KEY_ROLL, KEY_RIGHT | KEY_ROLL], dtype=np.uint8)
+# its inverse: key bitmask -> command index (-1: no command presses exactly those keys)
+KEYS_TO_COMMAND = np.full(int(COMMAND_KEYS.max()) + 1, -1)
+KEYS_TO_COMMAND[COMMAND_KEYS] = np.arange(len(COMMAND_KEYS))
 
 # knight actions (k_act)
 K_IDLE, K_ATTACK, K_ROLL, K_BLOCK, K_STAGGER = 0, 1, 2, 3, 4
