@@ -1,16 +1,18 @@
 """`hakisa arena CHECKPOINT... --episodes N`: a leaderboard of agents.
 
-Every agent plays every duel tier (easy, normal, hard) for N fights on fixed seeds; agents for other
-envs (stable-retro games, which have scores, not winners) play N episodes of their own env on fixed
-seeds. The play loop is `hakisa.phases.play.evaluate`, the same one `hakisa play` uses.
+Every agent plays its game (or env id) for N episodes on fixed seeds, at every setting of the game
+file's sweep option (the duel: its tiers easy, normal, hard; a column each), else once. The play loop
+is `hakisa.phases.play.evaluate`, the same one `hakisa play` uses; a game with no simulator is played
+on its window.
 
-The table ranks agents per env by mean win rate over the tiers (duel) or by mean return, and shows
-the win rate's 95% Wilson interval per tier, the mean return, env steps per second and the number
-of parameters. It is saved as leaderboard.json and leaderboard.csv. A "champion" is just a
-checkpoint directory: the board links to each one, and `hakisa play --checkpoint <dir>` loads it.
+The table ranks agents per game by mean win rate (games that are won or lost), else by mean score (a
+score reader), else by mean return, with the win rate's 95% Wilson interval (or the score's normal
+interval) per setting, env steps per second and the number of parameters. It is saved as
+leaderboard.json and leaderboard.csv. A "champion" is just a checkpoint directory: the board links to
+each one, and `hakisa play --checkpoint <dir>` loads it.
 
-Baselines (duel): `random` (uniform random commands, through the same evaluate loop) and `expert`
-(the scripted expert reading the true sim state), so a learned agent's numbers have a scale.
+Baselines: `random` (uniform random commands, through the same evaluate loop) and `expert` (the game
+file's scripted baseline, `sim.expert`, where it has one), so a learned agent's numbers have a scale.
 """
 from __future__ import annotations
 
@@ -19,11 +21,11 @@ import csv
 import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-TIERS = ("easy", "normal", "hard")
 BASELINES = ("random", "expert")
 
 
@@ -38,11 +40,11 @@ def wilson(wins: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _cell(agent: str, env_id: str, tier: str | None, summary: dict, seconds: float, params: int,
+def _cell(agent: str, env_id: str, setting: str | None, summary: dict, seconds: float, params: int,
           checkpoint: str | None, head: str, seed: int) -> dict:
     n = int(summary.get("episodes", 0))
     steps = summary.get("mean_length", 0.0) * n  # agent decisions over the finished episodes
-    cell = {"agent": agent, "env": env_id, "tier": tier, "seed": seed, "episodes": n,
+    cell = {"agent": agent, "env": env_id, "setting": setting, "seed": seed, "episodes": n,
             "mean_return": summary.get("mean_return"), "std_return": summary.get("std_return"),
             "mean_length": summary.get("mean_length"), "steps_per_s": steps / max(seconds, 1e-9),
             "params": params, "head": head, "checkpoint": checkpoint}
@@ -50,116 +52,99 @@ def _cell(agent: str, env_id: str, tier: str | None, summary: dict, seconds: flo
         wins = int(round(summary["win_rate"] * n))
         lo, hi = wilson(wins, n)
         cell.update(wins=wins, win_rate=summary["win_rate"], ci_low=lo, ci_high=hi)
-    elif n > 1 and summary.get("std_return") is not None:  # scores: a normal-approximation interval
+    elif "mean_score" in summary:  # a score game: its score, with a normal-approximation interval
+        cell.update(mean_score=summary["mean_score"], ci_low=summary["mean_score"] - summary["score_ci95"],
+                    ci_high=summary["mean_score"] + summary["score_ci95"])
+    elif n > 1 and summary.get("std_return") is not None:  # no score reader: the return, likewise
         half = 1.96 * summary["std_return"] / math.sqrt(n)
         cell.update(ci_low=summary["mean_return"] - half, ci_high=summary["mean_return"] + half)
     return cell
 
 
-def play_checkpoint(checkpoint: str | Path, episodes: int, tiers=TIERS, seed: int = 12345, num_envs: int = 16,
+def play_checkpoint(checkpoint: str | Path, episodes: int, settings=None, seed: int = 12345, num_envs: int = 16,
                     deterministic: bool = True, env: str | None = None, progress: bool = False,
                     env_kwargs: dict | None = None, name: str | None = None) -> list[dict]:
-    """One agent: a cell per duel tier (or one cell for a score env), via play.evaluate.
-    env_kwargs go to the env constructor (e.g. {"max_episode_steps": 500} for a retro game)."""
-    from dataclasses import replace
-
-    from hakisa.diagnose import env_id_for, make_env
-    from hakisa.envs.make import DUEL_ID
+    """One agent: a cell per setting of its game's sweep option (e.g. the duel's tiers), else one cell.
+    env: a game (name or file) or env id, instead of the checkpoint's own. env_kwargs go to the env
+    constructor (e.g. {"max_episode_steps": 500} for a retro game)."""
     from hakisa.model import load_checkpoint, read_checkpoint_config
-    from hakisa.phases.play import evaluate
     from hakisa.plot import find_checkpoint
+    from hakisa.rollout import target_for
 
     ckpt = find_checkpoint(checkpoint)
     if ckpt is None:
         raise FileNotFoundError(f"{checkpoint}: no model.safetensors here or in best/ or checkpoint/")
     doc = read_checkpoint_config(ckpt)
-    env_id = env_id_for(doc, env)
+    target = target_for(doc, env)
     name = name or _agent_name(Path(checkpoint))
-    cells = []
-    for tier in (tiers if env_id == DUEL_ID else (None,)):
-        envs = make_env(env_id, max(1, min(num_envs, episodes)), seed, tier, doc["obs_spec"], **(env_kwargs or {}))
-        try:
-            net, cfg = load_checkpoint(ckpt, input_map=envs.input_map)  # refuses another action vocabulary
-            if replace(net.obs_spec, crop=None) != replace(envs.obs_spec, crop=None):  # a crop only applies to windows
-                raise ValueError(f"{ckpt} expects observations {net.obs_spec} but {env_id} gives {envs.obs_spec}")
-            head = "q" if cfg.get("algo", {}).get("algo") == "dqn" else "policy"  # as `hakisa play`
-            t0 = time.perf_counter()
-            summary = evaluate(net, envs, episodes, deterministic=deterministic, head=head, seed=seed, progress=progress)
-            dt = time.perf_counter() - t0
-        finally:
-            envs.close()
-        cells.append(_cell(name, env_id, tier, summary, dt, sum(p.numel() for p in net.parameters()),
-                           str(ckpt.resolve()), head, seed))
-    return cells
+
+    def agent(envs):
+        net, cfg = load_checkpoint(ckpt, input_map=envs.input_map)  # refuses another action vocabulary
+        if replace(net.obs_spec, crop=None) != replace(envs.obs_spec, crop=None):  # a crop only applies to windows
+            raise ValueError(f"{ckpt} expects observations {net.obs_spec} but {_name(target)} gives {envs.obs_spec}")
+        head = "q" if cfg.get("algo", {}).get("algo") == "dqn" else "policy"  # as `hakisa play`
+        return net, head, str(ckpt.resolve())
+
+    return _play(name, agent, target, episodes, settings, seed, num_envs, deterministic, progress, env_kwargs,
+                 obs_spec=doc["obs_spec"])
 
 
-def play_random(episodes: int, tiers=TIERS, seed: int = 12345, num_envs: int = 16) -> list[dict]:
+def play_random(episodes: int, settings=None, seed: int = 12345, num_envs: int = 16, game=None) -> list[dict]:
     """Uniform random commands through the same evaluate loop (epsilon=1: every action is random)."""
-    from hakisa.diagnose import make_env
-    from hakisa.envs.make import DUEL_ID
+    from hakisa.game import Game
     from hakisa.model import HakisaNet
-    from hakisa.phases.play import evaluate
 
+    target = game if not isinstance(game, str) else Game.load(game)
+    return _play("random", lambda envs: (HakisaNet(envs.obs_spec, envs.input_map), "random", None), target,
+                 episodes, settings, seed, num_envs, True, False, None, epsilon=1.0)
+
+
+def play_expert(episodes: int, settings=None, seed: int = 12345, num_envs: int = 16, game=None, collect=None,
+                obs_spec=None) -> list[dict]:
+    """The game's scripted baseline (its file's `sim.expert`, e.g. the duel's expert reading the true state),
+    a cell per setting. collect: an EpisodeWriter the played episodes go to (a teacher dataset)."""
+    import importlib
+
+    from hakisa.game import Game
+
+    target = game if not isinstance(game, str) else Game.load(game)
+    entry = (target.sim or {}).get("expert")
+    if not entry:
+        return []
+    mod, fn = entry.split(":")
+    expert = getattr(importlib.import_module(mod), fn)
+    key, values = target.sweep
     cells = []
-    for tier in tiers:
-        envs = make_env(DUEL_ID, max(1, min(num_envs, episodes)), seed, tier)
-        try:
-            net = HakisaNet(envs.obs_spec, envs.input_map)  # never decides: epsilon=1 overrides it
-            t0 = time.perf_counter()
-            summary = evaluate(net, envs, episodes, seed=seed, epsilon=1.0)
-            dt = time.perf_counter() - t0
-        finally:
-            envs.close()
-        cells.append(_cell("random", DUEL_ID, tier, summary, dt, 0, None, "random", seed))
+    for value in (settings or values):
+        opts = {key: value} if key else {}
+        t0 = time.perf_counter()
+        summary = expert(episodes, opts=opts, seed=seed, num_envs=num_envs, collect=collect, obs_spec=obs_spec)
+        cells.append(_cell("expert", target.name, value, summary, time.perf_counter() - t0, 0, None, "scripted", seed))
     return cells
 
 
-def play_expert(episodes: int, tiers=TIERS, seed: int = 12345, num_envs: int = 16, collect=None,
-                obs_spec=None) -> list[dict]:
-    """The scripted expert (true sim state, no pixels) in the same vector env and episode bookkeeping.
+def _name(target) -> str:
+    return getattr(target, "name", target)
 
-    collect: an `hakisa.data.EpisodeWriter`; each counted fight is written to it (what the expert saw
-    before each decision, the command it chose, reward, done), as `evaluate(collect=...)` does for an
-    agent. This is how notebooks and tests make a teacher dataset without a display.
-    obs_spec: render at this spec (e.g. a smaller one for a fast study run); default the env's."""
-    from hakisa.algos.common import EpisodeStats, summarize
-    from hakisa.diagnose import make_env
-    from hakisa.envs.duel.expert import expert_keys
-    from hakisa.envs.duel.sim import KEYS_TO_COMMAND
-    from hakisa.envs.make import DUEL_ID
 
+def _play(name, agent, target, episodes, settings, seed, num_envs, deterministic, progress, env_kwargs,
+          obs_spec=None, epsilon: float = 0.0) -> list[dict]:
+    """Cells of one agent over the target's sweep settings: agent(envs) -> (net, head, checkpoint)."""
+    from hakisa.phases.play import evaluate
+    from hakisa.rollout import open_envs
+
+    key, values = target.sweep if hasattr(target, "sweep") else (None, [None])
     cells = []
-    for tier in tiers:
-        n = max(1, min(num_envs, episodes))
-        envs = make_env(DUEL_ID, n, seed, tier, obs_spec)
-        c = envs.obs_spec.channels
-        quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])  # as evaluate: no short-episode bias
-        count, stats, eps, buf = np.zeros(n, int), EpisodeStats(n), [], [[] for _ in range(n)]
-        t0 = time.perf_counter()
-        try:
-            obs, _ = envs.reset(seed=seed)
-            while np.minimum(count, quota).sum() < quota.sum():
-                cmd = KEYS_TO_COMMAND[expert_keys(envs.fights.sim.state)]
-                a = np.stack([cmd, 0 * cmd, 0 * cmd], 1)
-                nobs, r, term, trunc, info = envs.step(a)
-                r = np.asarray(r, np.float64)
-                if collect is not None:
-                    for i in range(n):
-                        buf[i].append((obs[i, -c:].copy(), a[i], float(r[i]), bool(term[i])))
-                for i, ep in zip(np.flatnonzero(np.logical_or(term, trunc)), stats.update(r, term, trunc, info)):
-                    if count[i] < quota[i]:
-                        eps.append(ep)
-                        if collect is not None:
-                            collect.begin_episode(tier=tier, **{k: v for k, v in ep.items() if k == "winner"})
-                            for f, act, rew, d in buf[i]:
-                                collect.add(f, act, rew, d)
-                            collect.end_episode()
-                    buf[i] = []
-                    count[i] += 1
-                obs = nobs
-        finally:
-            envs.close()
-        cells.append(_cell("expert", DUEL_ID, tier, summarize(eps), time.perf_counter() - t0, 0, None, "scripted", seed))
+    for value in (settings or values) if key else [None]:
+        opts = {key: value} if key else None
+        with open_envs(target, max(1, min(num_envs, episodes)), seed, opts, obs_spec, **(env_kwargs or {})) as envs:
+            net, head, ck = agent(envs)
+            t0 = time.perf_counter()
+            summary = evaluate(net, envs, episodes, deterministic=deterministic, head="q" if head == "q" else "policy",
+                               seed=seed, progress=progress, epsilon=epsilon)
+            dt = time.perf_counter() - t0
+        params = 0 if head == "random" else sum(p.numel() for p in net.parameters())
+        cells.append(_cell(name, _name(target), value, summary, dt, params, ck, head, seed))
     return cells
 
 
@@ -169,7 +154,7 @@ def leaderboard(cells: list[dict]) -> dict[str, list[dict]]:
     for c in cells:
         row = boards.setdefault(c["env"], {}).setdefault(c["agent"], {
             "agent": c["agent"], "checkpoint": c["checkpoint"], "params": c["params"], "cells": {}})
-        row["cells"][c["tier"] or "score"] = c
+        row["cells"][c["setting"] or "score"] = c
     out = {}
     for env_id, rows in boards.items():
         for r in rows.values():
@@ -177,43 +162,58 @@ def leaderboard(cells: list[dict]) -> dict[str, list[dict]]:
             wr = [c["win_rate"] for c in cs if "win_rate" in c]
             r["win_rate"] = float(np.mean(wr)) if wr else None
             r["mean_return"] = float(np.mean([c["mean_return"] for c in cs if c["mean_return"] is not None]))
+            sc = [c["mean_score"] for c in cs if "mean_score" in c]
+            r["mean_score"] = float(np.mean(sc)) if sc else None
             r["steps_per_s"] = float(np.mean([c["steps_per_s"] for c in cs]))
-        ranked = sorted(rows.values(), key=lambda r: (-(r["win_rate"] if r["win_rate"] is not None else -1), -r["mean_return"]))
+        ranked = sorted(rows.values(), key=lambda r: (-(r["win_rate"] if r["win_rate"] is not None else -1),
+                                                      -(r["mean_score"] if r["mean_score"] is not None else -1e9),
+                                                      -r["mean_return"]))
         for i, r in enumerate(ranked, 1):
             r["rank"] = i
         out[env_id] = ranked
     return out
 
 
-def run_arena(checkpoints: list[str | Path], episodes: int = 50, tiers=TIERS, seed: int = 12345, num_envs: int = 16,
+def run_arena(checkpoints: list[str | Path], episodes: int = 50, settings=None, seed: int = 12345, num_envs: int = 16,
               baselines=BASELINES, out: str | Path | None = "runs/arena", deterministic: bool = True,
-              env: str | None = None, progress: bool = False, threads: int = 1, env_kwargs: dict | None = None) -> dict:
+              env: str | None = None, progress: bool = False, threads: int = 1, env_kwargs: dict | None = None,
+              game: str | None = None) -> dict:
     """Play everything, rank, and (if `out`) write leaderboard.json + leaderboard.csv. Returns the JSON doc.
 
-    threads: torch intra-op threads. Evaluation batches are tiny (one obs per env), where a second
-    thread gains little and, on a busy machine, spin-waiting threads made forwards ~15x slower."""
-    from hakisa.diagnose import torch_threads
+    settings: values of the game's sweep option to play (default: all of them). Baselines play `game`
+    (default: the first checkpoint's game) when it has a simulator. threads: torch intra-op threads.
+    Evaluation batches are tiny (one obs per env), where a second thread gains little and, on a busy
+    machine, spin-waiting threads made forwards ~15x slower."""
+    from hakisa.game import Game
+    from hakisa.model import read_checkpoint_config
+    from hakisa.plot import find_checkpoint
+    from hakisa.rollout import target_for, torch_threads
 
     cells = []
     names = [_agent_name(Path(ck)) for ck in checkpoints]
     names = [n if names.count(n) == 1 else f"{n} ({i})" for i, n in enumerate(names)]  # rows are keyed by name
+    if game is None and checkpoints and (ck := find_checkpoint(checkpoints[0])) is not None:
+        game = target_for(read_checkpoint_config(ck), env)
+    game = Game.load(game) if isinstance(game, str) and not game.endswith("-v0") and "/" not in game else game
     with torch_threads(threads):
         for ck, name in zip(checkpoints, names):
-            cells += play_checkpoint(ck, episodes, tiers, seed, num_envs, deterministic, env, progress, env_kwargs, name)
-        if "random" in baselines:
-            cells += play_random(episodes, tiers, seed, num_envs)
-        if "expert" in baselines:
-            cells += play_expert(episodes, tiers, seed, num_envs)
+            cells += play_checkpoint(ck, episodes, settings, seed, num_envs, deterministic, env, progress, env_kwargs, name)
+        if isinstance(game, Game) and game.sim:  # baselines need many episodes: a simulator's
+            if "random" in baselines:
+                cells += play_random(episodes, settings, seed, num_envs, game)
+            if "expert" in baselines:
+                cells += play_expert(episodes, settings, seed, num_envs, game)
     boards = leaderboard(cells)
-    doc = {"episodes": episodes, "seed": seed, "tiers": list(tiers), "deterministic": deterministic,
-           "boards": boards, "cells": cells,
+    key, values = game.sweep if isinstance(game, Game) else (None, [None])
+    doc = {"episodes": episodes, "seed": seed, "sweep": key, "settings": [v for v in (settings or values) if v is not None],
+           "deterministic": deterministic, "boards": boards, "cells": cells,
            "champions": {e: next((r["checkpoint"] for r in rows if r["checkpoint"]), None) for e, rows in boards.items()}}
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "leaderboard.json").write_text(json.dumps(doc, indent=1))
-        cols = ["env", "agent", "tier", "episodes", "wins", "win_rate", "ci_low", "ci_high", "mean_return", "std_return",
-                "mean_length", "steps_per_s", "params", "head", "seed", "checkpoint"]
+        cols = ["env", "agent", "setting", "episodes", "wins", "win_rate", "mean_score", "ci_low", "ci_high", "mean_return",
+                "std_return", "mean_length", "steps_per_s", "params", "head", "seed", "checkpoint"]
         with open(out / "leaderboard.csv", "w", newline="") as f:
             w = csv.DictWriter(f, cols, extrasaction="ignore")
             w.writeheader()
@@ -234,14 +234,16 @@ def print_leaderboard(doc: dict, console=None) -> None:
         if not console.is_terminal:  # logs and notebooks: don't squeeze the table into 80 columns
             console = Console(width=160)
     for env_id, rows in doc["boards"].items():
-        tiers = [t for t in doc["tiers"] if any(t in r["cells"] for r in rows)]
-        t = Table(title=f"{env_id}: win % [95% Wilson interval], {doc['episodes']} episodes per cell, seed {doc['seed']}")
+        tiers = [t for t in doc["settings"] if any(t in r["cells"] for r in rows)]
+        scored = any("mean_score" in c for r in rows for c in r["cells"].values())
+        what = "win % [95% Wilson interval]" if tiers else "score [95% interval]" if scored else "return [95% interval]"
+        t = Table(title=f"{env_id}: {what}, {doc['episodes']} episodes per cell, seed {doc['seed']}")
         t.add_column("#", justify="right")
         t.add_column("agent")
         for tier in tiers:
             t.add_column(tier, justify="right")
         if not tiers:
-            t.add_column("return [95% CI]", justify="right")
+            t.add_column("score [95% CI]" if scored else "return [95% CI]", justify="right")
         for col in ("mean return", "steps/s", "params", "checkpoint"):
             t.add_column(col, justify="right" if col != "checkpoint" else "left")
         for r in rows:
@@ -256,7 +258,8 @@ def print_leaderboard(doc: dict, console=None) -> None:
                 cells.append(text + (f" n={c['episodes']}" if c["episodes"] != doc["episodes"] else ""))
             if not tiers:
                 c = r["cells"]["score"]
-                cells.append(f"{c['mean_return']:.1f} [{c.get('ci_low', float('nan')):.1f}, {c.get('ci_high', float('nan')):.1f}]")
+                v = c.get("mean_score", c["mean_return"])
+                cells.append(f"{v:.1f} [{c.get('ci_low', float('nan')):.1f}, {c.get('ci_high', float('nan')):.1f}]")
             ck = r["checkpoint"]
             link = f"[link=file://{ck}]{_short(ck)}[/link]" if ck else "-"
             t.add_row(str(r["rank"]), r["agent"], *cells, f"{r['mean_return']:.2f}", f"{r['steps_per_s']:.0f}",
@@ -274,26 +277,28 @@ def _agent_name(p: Path) -> str:
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoints", nargs="*", help="checkpoint dirs or run dirs (best/ then checkpoint/)")
-    p.add_argument("--episodes", type=int, default=50, help="episodes (fights) per agent per tier")
-    p.add_argument("--tiers", default=",".join(TIERS), help="duel tiers, comma-separated")
+    p.add_argument("--episodes", type=int, default=50, help="episodes per agent per setting")
+    p.add_argument("--settings", default="", help="values of the game's sweep option to play, comma-separated "
+                                                   "(default: all; the duel's are its tiers)")
+    p.add_argument("--game", default=None, help="the game the baselines play (default: the first checkpoint's)")
     p.add_argument("--baselines", default=",".join(BASELINES), help="random,expert or '' for none")
     p.add_argument("--seed", type=int, default=12345, help="fixed env seed, the same for every agent")
     p.add_argument("--num-envs", type=int, default=16)
     p.add_argument("--sample", action="store_true", help="sample actions instead of argmax")
-    p.add_argument("--env", default=None, help="override the env of every checkpoint")
+    p.add_argument("--env", default=None, help="a game or env id every checkpoint plays instead of its own")
     p.add_argument("--out", default="runs/arena", help="directory for leaderboard.json / .csv")
     p.add_argument("--threads", type=int, default=1, help="torch threads (0: leave torch's default)")
     p.add_argument("--progress", action="store_true")
 
 
 def main(args) -> int:
-    tiers = tuple(t for t in args.tiers.split(",") if t)
+    settings = tuple(t for t in args.settings.split(",") if t) or None
     baselines = tuple(b for b in args.baselines.split(",") if b)
-    if not args.checkpoints and not baselines:
-        print("hakisa arena: nothing to play (give checkpoints or --baselines)")
+    if not args.checkpoints and not (baselines and args.game):
+        print("hakisa arena: nothing to play (give checkpoints, or --game with --baselines)")
         return 2
-    doc = run_arena(args.checkpoints, args.episodes, tiers, args.seed, args.num_envs, baselines, args.out,
-                    not args.sample, args.env, args.progress, args.threads)
+    doc = run_arena(args.checkpoints, args.episodes, settings, args.seed, args.num_envs, baselines, args.out,
+                    not args.sample, args.env, args.progress, args.threads, game=args.game)
     print_leaderboard(doc)
     for f in doc.get("files", []):
         print(f)

@@ -161,16 +161,12 @@ def run_io(args: argparse.Namespace) -> int:
 
 
 def _time_loop(args: argparse.Namespace, wid: int) -> dict:
-    from Xlib import X, display
-
-    from hakisa.capture import Capture
+    from hakisa.capture import Capture, give_focus
     from hakisa.input_map import InputMap
     from hakisa.live import run_loop
     from hakisa.sink import PynputSink
 
-    dpy = display.Display()  # give our window the keyboard, as a click on it would
-    dpy.set_input_focus(dpy.create_resource_object("window", wid), X.RevertToParent, X.CurrentTime)
-    dpy.sync()
+    give_focus(wid)  # give our window the keyboard, as a click on it would
     imap = InputMap.load("duel")
     rng = np.random.default_rng(args.seed)
     action = np.zeros(3, dtype=np.int64)
@@ -187,7 +183,6 @@ def _time_loop(args: argparse.Namespace, wid: int) -> dict:
         decide.n = 0
         stats = run_loop(cap, sink, decide, steps=args.steps, hz=args.hz)
         focused = cap.has_focus()
-    dpy.close()
     s = stats.summary()
     out = {k: s[k] for k in ("capture_ms_p50", "capture_ms_p99", "preprocess_ms_p50", "preprocess_ms_p99",
                              "decide_ms_p50", "send_ms_p50", "send_ms_p99", "loop_ms_p50", "loop_ms_p99",

@@ -266,6 +266,20 @@ def _ancestors(dpy, win) -> list[int]:
         out.append(win.id)
 
 
+def give_focus(wid: int, dpy=None) -> None:
+    """Give window `wid` the keyboard focus, as a click on it or a window manager would."""
+    from Xlib import X
+
+    own = dpy is None
+    dpy = dpy or open_display()
+    try:
+        dpy.set_input_focus(dpy.create_resource_object("window", wid), X.RevertToParent, X.CurrentTime)
+        dpy.sync()
+    finally:
+        if own:
+            dpy.close()
+
+
 def has_focus(wid: int, dpy=None) -> bool:
     """Whether keyboard input now goes to window `wid` (or one of its children).
 

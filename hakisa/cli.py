@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # verb: (module, one-line help)
 VERBS: dict[str, tuple[str, str]] = {
     "demo": ("hakisa.demo", "train briefly on the duel sim, then play the real browser page"),
     "bench": ("hakisa.bench", "benchmarks that print JSON (io, duel, train)"),
+    "game": ("hakisa.game_tools", "make and check a game file: init, check, digits"),
     "duel": ("hakisa.envs.duel.web", "serve / open the browser duel page"),
     "record": ("hakisa.phases.teacher", "human teacher: record a live window into an episode store"),
     "study": ("hakisa.phases.study", "behaviour cloning from recorded episodes"),
@@ -25,7 +27,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "evolve": ("hakisa.phases.evolve", "evolutionary search (GA or OpenAI-ES)"),
     "plot": ("hakisa.plot", "learning curves and diagnostics as PNGs"),
     "diagnose": ("hakisa.diagnose", "dead units, gradients, entropy, saliency for a checkpoint"),
-    "arena": ("hakisa.arena", "leaderboard of checkpoints against the duel tiers"),
+    "arena": ("hakisa.arena", "leaderboard of checkpoints over their game's settings"),
 }
 
 
@@ -50,15 +52,33 @@ def _load(module: str, verb: str):
         raise
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Errors Hakisa raises on purpose about what a user gave it: shown as one line, not a traceback."""
+    from hakisa.capture import DisplayError, RegionError, WindowNotFound
+    from hakisa.data.store import DataError
+    from hakisa.game import GameFileError
+
+    return GameFileError, WindowNotFound, DisplayError, RegionError, DataError
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv or os.environ.get("HAKISA_DEBUG") == "1"
+    argv = [a for a in argv if a != "--debug"]
     verb = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(verb if verb in VERBS else None)
     args = parser.parse_args(argv)
     if args.verb is None:
         parser.print_help()
         return 0
-    return int(args._main(args) or 0)
+    try:
+        return int(args._main(args) or 0)
+    except user_errors() as e:
+        if debug:
+            raise
+        msg = str(e).strip()
+        print(f"hakisa: {msg}", file=sys.stderr)  # --debug or HAKISA_DEBUG=1 shows the traceback
+        return 2
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def main(args) -> int:
     t0 = time.time()
     if args.retrain or not (run_dir / "checkpoint" / "model.safetensors").exists():
         print(f"[demo] 1/4 training PPO on the duel sim ({args.steps:,} steps, tier {args.tier}) -> {run_dir}")
-        targs = argparse.Namespace(env="Hakisa/Duel-v0", algo="ppo", tier=None, obs=None, steps=args.steps,
+        targs = argparse.Namespace(game="duel", env=None, opt=None, algo="ppo", tier=None, obs=None, steps=args.steps,
                                    num_envs=args.num_envs, run=args.run, runs_dir=args.runs_dir, seed=args.seed,
                                    encoder="small", init=None, set=[], no_progress=False)
         train.main(targs)
@@ -57,14 +57,14 @@ def main(args) -> int:
     env.close()
     print(f"[demo]     sim win rate {sim['win_rate']:.2f}")
     print(f"[demo] 3/4 playing the real browser page through the screen ({args.episodes} fights)")
-    live = play_live(run_dir, duel_page=True, episodes=args.episodes, tier=args.tier, seed=args.seed)
+    live = play_live(run_dir, game="duel", episodes=args.episodes, opts={"tier": args.tier}, seed=args.seed)
     summary = {"sim_win_rate": sim["win_rate"], "page_win_rate": live["win_rate"], "page_episodes": live["episodes"],
                "step_ms_p50": live.get("step_ms_p50"), "step_ms_p99": live.get("step_ms_p99"),
                "lag_ms": live.get("lag_ms"), "gif": live.get("gif"), "run": str(run_dir)}
     print(f"[demo] page win rate {live['win_rate']:.2f} over {live['episodes']} fights; GIF: {live.get('gif')}")
     if not args.no_pretrained:
         print(f"[demo] 4/4 the shipped 30-min PPO checkpoint (pretrained:duel-ppo) on the same page ({args.episodes} fights)")
-        pre = play_live("pretrained:duel-ppo", duel_page=True, episodes=args.episodes, tier=args.tier, seed=args.seed,
+        pre = play_live("pretrained:duel-ppo", game="duel", episodes=args.episodes, opts={"tier": args.tier}, seed=args.seed,
                         out=str(run_dir / "pretrained-play"))
         summary.update(pretrained_page_win_rate=pre["win_rate"], pretrained_gif=pre.get("gif"))
         print(f"[demo] shipped checkpoint: page win rate {pre['win_rate']:.2f} over {pre['episodes']} fights; "

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,101 +20,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# which env a checkpoint plays, from its input map's name (checkpoints don't record an env id)
-ENV_FOR_MAP = {"duel": "Hakisa/Duel-v0", "airstriker": "Airstriker-Genesis-v0",
-               "toy-keypress": "Toy/KeyPress-v0", "toy-click": "Toy/Click-v0"}
+from hakisa.rollout import collect_observations, torch_threads
+
 HEAD_ATTRS = (("command", "cmd"), ("x", "x"), ("y", "y"))
 # layers that feed each head; a head with one bin (or x/y when no command uses them) gets no gradient
 # by construction, which is "unused", not "vanishing"
 HEAD_LAYERS = {"x": ("pi_x", "adv_x"), "y": ("pi_y", "adv_y")}
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Temporarily set torch's intra-op threads (0: leave as is). Evaluation batches are tiny (one
-    observation per env): a 2nd thread gains little there and, on a busy shared box, spin-waiting
-    threads made each forward ~15x slower. Restored afterwards, so a notebook's training keeps its own."""
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def env_id_for(config: dict, env: str | None = None) -> str:
-    """The env to draw observations from: `env` if given, else the one recorded in the checkpoint's
-    config, else the one its input map belongs to."""
-    if env:
-        return env
-    algo = config.get("algo", {}) or {}
-    for key in ("env", "env_id"):
-        if isinstance(algo.get(key), str):
-            return algo[key]
-    name = config.get("input_map", {}).get("name")
-    if name in ENV_FOR_MAP:
-        return ENV_FOR_MAP[name]
-    game = config.get("input_map", {}).get("meta", {}).get("game")
-    if isinstance(game, str) and game.endswith("-v0"):
-        return game
-    raise ValueError(f"cannot tell which env checkpoint input map {name!r} plays: pass --env")
-
-
-def make_env(env_id: str, num_envs: int, seed: int = 0, tier: str | None = None, obs_spec=None, **env_kwargs):
-    """A SAME_STEP vector env (hakisa.envs.make.make_vec) rendering at the checkpoint's obs spec.
-    env_kwargs go to the env's constructor (e.g. max_episode_steps for a retro game)."""
-    from dataclasses import replace
-
-    from hakisa.capture import ObsSpec
-    from hakisa.envs.make import DUEL_ID, make_vec
-
-    kw = dict(env_kwargs)
-    if env_id == DUEL_ID:
-        kw["tier"] = tier or "normal"
-    if obs_spec is not None:  # a checkpoint trained at another resolution needs its own renders
-        spec = obs_spec if isinstance(obs_spec, ObsSpec) else ObsSpec.from_dict(obs_spec)
-        # the sim renders the canvas alone: a crop recorded to cut it out of a window does not apply
-        kw["obs_spec"] = replace(spec, crop=None) if env_id == DUEL_ID else spec
-    return make_vec(env_id, num_envs, seed=seed, **kw)
-
-
-def collect_observations(config: dict, n: int, env: str | None = None, seed: int = 0, net=None,
-                         num_envs: int = 8, tier: str | None = None, gamma: float = 0.99) -> dict:
-    """Roll out `net` (sampling its policy; uniform random actions if net is None) in the checkpoint's
-    env until `n` observations are gathered. Returns obs [n, C, H, W] uint8, actions [n, 3],
-    returns [n] (discounted, bootstrapped with V at the cut), and env_id."""
-    env_id = env_id_for(config, env)
-    num_envs = max(1, min(num_envs, n))
-    steps = -(-n // num_envs)
-    envs = make_env(env_id, num_envs, seed, tier, config.get("obs_spec"))
-    try:
-        obs, _ = envs.reset(seed=seed)
-        O, A, R, D = [], [], [], []
-        for _ in range(steps):
-            o = np.asarray(obs)
-            if net is not None:
-                a = net.act(torch.from_numpy(np.ascontiguousarray(o))).numpy()
-            else:
-                a = np.stack([envs.single_action_space.sample() for _ in range(num_envs)])
-            obs, r, term, trunc, _ = envs.step(a)
-            O.append(o.copy())
-            A.append(a)
-            R.append(np.asarray(r, np.float64))
-            D.append(np.logical_or(term, trunc))
-        last_v = np.zeros(num_envs)
-        if net is not None:
-            with torch.no_grad():
-                last_v = net.policy(torch.from_numpy(np.ascontiguousarray(np.asarray(obs))))[3].double().numpy()
-    finally:
-        envs.close()
-    ret, G = np.zeros((steps, num_envs)), last_v
-    for t in reversed(range(steps)):  # SAME_STEP autoreset: a done step's return stops at its own reward
-        G = R[t] + gamma * G * (1.0 - D[t])
-        ret[t] = G
-    # [steps, envs, ...] flattened step-major: the first n observations cover every env
-    return {"obs": np.stack(O).reshape(-1, *O[0].shape[1:])[:n], "actions": np.stack(A).reshape(-1, 3)[:n],
-            "returns": ret.reshape(-1)[:n].astype(np.float32), "env_id": env_id}
 
 
 # ---- the checks -----------------------------------------------------------------------------------
@@ -272,7 +182,7 @@ def saliency(net, obs: torch.Tensor, out_dir: Path, frames: int = 4) -> list[dic
 
 
 # ---- the verb -----------------------------------------------------------------------------------
-def diagnose(checkpoint: str | Path, out: str | Path, env: str | None = None, tier: str | None = None,
+def diagnose(checkpoint: str | Path, out: str | Path, env: str | None = None, opts: dict | None = None,
              n_obs: int = 256, seed: int = 0, frames: int = 4, num_envs: int = 8, threads: int = 1) -> dict:
     """Run every check on `checkpoint`; write out/diagnose.json and the saliency PNGs; return the report.
     threads: torch intra-op threads for the rollout (tiny batches: 1 is fastest on a busy box; 0 = default)."""
@@ -284,10 +194,10 @@ def diagnose(checkpoint: str | Path, out: str | Path, env: str | None = None, ti
     net, config = load_checkpoint(find_checkpoint(checkpoint) or checkpoint)
     net.eval()
     with torch_threads(threads):
-        data = collect_observations(config, n_obs, env=env, seed=seed, net=net, num_envs=num_envs, tier=tier)
+        data = collect_observations(config, n_obs, env=env, seed=seed, net=net, num_envs=num_envs, opts=opts)
         obs = torch.from_numpy(data["obs"])
         acts, rets = torch.from_numpy(data["actions"]).long(), torch.from_numpy(data["returns"])
-        report = {"checkpoint": str(checkpoint), "env": data["env_id"], "tier": tier, "observations": len(obs),
+        report = {"checkpoint": str(checkpoint), "env": data["env_id"], "options": opts or {}, "observations": len(obs),
                   "params": sum(p.numel() for p in net.parameters()), "model": net.model_config(),
                   "dead_units": dead_units(net, obs),
                   "gradients": sample_update_gradients(net, obs, acts, rets),
@@ -306,8 +216,8 @@ def diagnose(checkpoint: str | Path, out: str | Path, env: str | None = None, ti
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="checkpoint dir, or a run dir (best/ then checkpoint/)")
-    p.add_argument("--env", default=None, help="env id to draw observations from (default: the checkpoint's)")
-    p.add_argument("--tier", default=None, help="duel boss tier (default normal)")
+    p.add_argument("--env", default=None, help="a game file or env id to draw observations from (default: the checkpoint's)")
+    p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="a game option from its file")
     p.add_argument("--out", default=None, help="output dir (default: <checkpoint>/diagnose)")
     p.add_argument("--obs", type=int, default=256, help="real observations to collect")
     p.add_argument("--frames", type=int, default=4, help="saliency frames")
@@ -321,7 +231,10 @@ def main(args) -> int:
     from rich.table import Table
 
     out = args.out or str(Path(args.checkpoint) / "diagnose")
-    r = diagnose(args.checkpoint, out, args.env, args.tier, args.obs, args.seed, args.frames, args.num_envs, args.threads)
+    from hakisa.game import parse_opts
+
+    r = diagnose(args.checkpoint, out, args.env, parse_opts(args.opt), args.obs, args.seed, args.frames, args.num_envs,
+                 args.threads)
     con = Console()
     t = Table(title=f"dead units ({r['observations']} obs from {r['env']})")
     for col in ("layer", "dead / units", "zero frac"):

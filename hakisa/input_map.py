@@ -13,6 +13,8 @@ Key names are pynput's: letters as themselves, specials as pynput.keyboard.Key n
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,3 +214,71 @@ class InputMap:
 
     def same_as(self, other: "InputMap") -> bool:
         return self.to_dict() == other.to_dict()
+
+
+# ---- input events -> actions -------------------------------------------------------------------------
+@dataclass
+class InputState:
+    """What the listener threads saw, as of now. Callbacks are cheap (a lock and an append)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    held: set = field(default_factory=set)
+    pressed: set = field(default_factory=set)  # went down since the last snapshot
+    tapped: set = field(default_factory=set)  # went down AND up since the last snapshot
+    mouse: tuple[float, float] | None = None  # absolute screen pixels
+    moved: bool = False
+    click: str | None = None
+    rel: list = field(default_factory=lambda: [0.0, 0.0])
+    events: list = field(default_factory=list)  # (t, type, key, x, y) since the last drain
+    hotkeys: dict = field(default_factory=dict)  # key name -> callback (not logged as game input)
+
+    def key(self, down: bool, name: str, t: float | None = None) -> None:
+        t = time.time() if t is None else t
+        if name in self.hotkeys:
+            if down:
+                self.hotkeys[name]()
+            return
+        with self.lock:
+            self.events.append((t, "down" if down else "up", name, np.nan, np.nan))
+            if down:
+                if name not in self.held:
+                    self.pressed.add(name)
+                self.held.add(name)
+            else:
+                self.held.discard(name)
+                if name in self.pressed:
+                    self.tapped.add(name)
+
+    def move(self, x: float, y: float, t: float | None = None) -> None:
+        with self.lock:
+            if self.mouse is not None:
+                self.rel[0] += x - self.mouse[0]
+                self.rel[1] += y - self.mouse[1]
+            self.mouse, self.moved = (x, y), True
+            self.events.append((time.time() if t is None else t, "move", "", x, y))
+
+    def button(self, x: float, y: float, button: str, down: bool, t: float | None = None) -> None:
+        with self.lock:
+            if down:
+                self.click = button
+            self.mouse = (x, y)
+            self.events.append((time.time() if t is None else t, "press" if down else "release", button, x, y))
+
+    def scroll(self, x: float, y: float, dx: float, dy: float, t: float | None = None) -> None:
+        with self.lock:
+            self.events.append((time.time() if t is None else t, "scroll", "", dx, dy))
+
+    def snapshot(self, imap: InputMap, region) -> tuple[np.ndarray, list]:
+        """(this tick's action triple, the raw events since the last snapshot); resets the 'since' parts."""
+        with self.lock:
+            keys = self.held | self.pressed
+            taps = tuple(sorted(self.tapped))
+            mouse = None
+            if self.mouse is not None:
+                left, top, w, h = region
+                mouse = ((self.mouse[0] - left) / w, (self.mouse[1] - top) / h)
+            click, moved, rel = self.click, self.moved, tuple(self.rel)
+            events, self.events = self.events, []
+            self.pressed, self.tapped, self.click, self.moved, self.rel = set(), set(), None, False, [0.0, 0.0]
+        action = imap.encode(keys_down=keys, mouse=mouse, click=click, taps=taps, rel=rel, mouse_moved=moved)
+        return action, events

@@ -223,7 +223,7 @@ def plot_runs(runs: list[str | Path], out: str | Path, smoothing: float = 0.6, a
     for name, run in zip(names, runs):
         ckpt = find_checkpoint(run)
         if ckpt is not None and action_obs > 0:
-            from hakisa.diagnose import collect_observations, torch_threads
+            from hakisa.rollout import collect_observations, torch_threads
             from hakisa.model import load_checkpoint
 
             net, config = load_checkpoint(ckpt)

@@ -23,14 +23,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hakisa.capture import ObsSpec
 from hakisa.envs.make import make_vec as _make_vec
+from hakisa.game import Game
 from hakisa.model import load_checkpoint
 from hakisa.phases.play import evaluate
-from hakisa.phases.train import DUEL_RECIPE, duel_kwargs
 
 EVAL_SEED = 1_000_003  # training fights draw their seeds from the training seed's generator
-# `hakisa train`'s duel recipe (80x45 frames, the tier mix, PPO's lr/epochs): the bench measures what users run
-make_vec = functools.partial(_make_vec, obs_spec=duel_kwargs(None, None, 1)["obs_spec"])
+# `hakisa train --game duel`'s recipe (games/duel.json: 80x45 frames, the tier mix, PPO's lr/epochs): the bench
+# measures what users run
+RECIPE = Game.load("duel").doc["train"]
+make_vec = functools.partial(_make_vec, obs_spec=ObsSpec(**RECIPE["obs"]))
+
+
+def tier_mix(tier: str, n: int):
+    """One tier, or a comma list the n envs take in turn."""
+    tiers = tier.split(",")
+    return tiers[0] if len(tiers) == 1 else [tiers[i % len(tiers)] for i in range(n)]
 
 
 def scripted(player: str, tier: str, fights: int, seed: int) -> float:
@@ -47,12 +56,12 @@ def scripted(player: str, tier: str, fights: int, seed: int) -> float:
 
 
 def train(algo: str, minutes: float, run_dir: Path, seed: int, tier: str, num_envs: int, extra: dict) -> dict:
-    tier = duel_kwargs(tier, None, num_envs)["tier"]
+    tier = tier_mix(tier, num_envs)
     if algo == "ppo":
         from hakisa.algos import ppo
 
         a = ppo.Args(**{**dict(total_steps=10**9, max_minutes=minutes, seed=seed, num_steps=128, num_minibatches=4,
-                               save_every=10, progress=False), **DUEL_RECIPE["ppo"], **extra})
+                               save_every=10, progress=False), **RECIPE["ppo"], **extra})
         return ppo.train(make_vec("Hakisa/Duel-v0", num_envs, seed=seed, tier=tier), a, run_dir)
     if algo == "dqn":
         from hakisa.algos import dqn
@@ -61,7 +70,7 @@ def train(algo: str, minutes: float, run_dir: Path, seed: int, tier: str, num_en
         # a fraction of it that equals 300k env steps (hakisa train's 0.3 of its default 1M)
         a = dqn.Args(**{**dict(total_steps=10**9, max_minutes=minutes, seed=seed, buffer_size=200_000,
                                learning_starts=5_000, eps_fraction=300_000 / 10**9, eps_end=0.05, save_every=20_000,
-                               progress=False), **DUEL_RECIPE["dqn"], **extra})
+                               progress=False), **RECIPE["dqn"], **extra})
         return dqn.train(make_vec("Hakisa/Duel-v0", num_envs, seed=seed, tier=tier), a, run_dir)
     if algo in ("es", "ga"):
         from hakisa.algos import es, ga
@@ -78,9 +87,9 @@ def main() -> int:
     p.add_argument("--algo", choices=["ppo", "dqn", "es", "ga"], default="ppo")
     p.add_argument("--minutes", type=float, default=30.0, help="training wall-clock budget")
     p.add_argument("--fights", type=int, default=200, help="evaluation fights per tier")
-    p.add_argument("--train-tier", default=DUEL_RECIPE["tier"],
+    p.add_argument("--train-tier", default=RECIPE["opts"]["tier"],
                    help="tier, or a comma list the training envs take in turn (easy fights teach the punish loop early)")
-    p.add_argument("--num-envs", type=int, default=DUEL_RECIPE["num_envs"])
+    p.add_argument("--num-envs", type=int, default=RECIPE["num_envs"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run", default=None, help="run dir (default runs/bench-duel-<algo>)")
     p.add_argument("--argmax", action="store_true", help="also evaluate the argmax policy (doubles eval time)")

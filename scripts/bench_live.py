@@ -201,7 +201,7 @@ def kill_switch_timing(args, page, after_s: float = 4.0) -> dict:
     th = threading.Thread(target=press_kill, daemon=True)
     th.start()
     # several fights' worth, so play is still running when the switch is pressed (it ends by the switch)
-    res = play_live(args.checkpoint, page=page, episodes=5, tier=args.tier, deterministic=args.deterministic,
+    res = play_live(args.checkpoint, game="duel", page=page, episodes=5, opts={"tier": args.tier}, deterministic=args.deterministic,
                     probe_trials=0, gif_episodes=0, progress=False,
                     out=os.path.join(args.out or tempfile.gettempdir(), "hakisa_kill_trial"))  # not over the main run's files
     t_end = time.perf_counter()
@@ -253,7 +253,7 @@ def live_with_witness(args) -> tuple[dict, dict]:
             assert wit.stdout.readline().startswith("READY"), "witness window did not start"
             page.click_to_focus()  # the one deliberate pointer event (inside the canvas), before watching starts
             watch = PointerWatch(page.display, page.canvas_region)
-            live = play_live(args.checkpoint, page=page, episodes=args.fights, tier=args.tier,
+            live = play_live(args.checkpoint, game="duel", page=page, episodes=args.fights, opts={"tier": args.tier},
                              deterministic=args.deterministic, out=args.out)
             contain = watch.stop()
             kills = [kill_switch_timing(args, page, after_s=2.0) for _ in range(args.kill_trials)]

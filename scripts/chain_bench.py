@@ -8,7 +8,7 @@
 3. explore + consolidate, in the sim: rounds of `hakisa explore` (the current agent samples its
    policy over --round-fights fights; the store keeps each action's log-prob and V) and
    `hakisa consolidate --algo ppo` (one PPO update on those episodes), for --minutes;
-4. play: `hakisa play --duel-page` with the final agent, --fights fights on the page.
+4. play: `hakisa play --game duel --live` with the final agent, --fights fights on the page.
 Sim win rates are over --eval-episodes fights on seeds never trained on; page ones over --fights.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from teacher_study_bench import add_common, check_dataset, record_teacher, stack
 
 def sim_win_rate(ckpt: Path, tier: str, episodes: int, deterministic: bool) -> float:
     from hakisa.model import load_checkpoint
-    from hakisa.phases.study import evaluate_duel
+    from hakisa.envs.duel.evaluate import evaluate_duel
 
     net, _ = load_checkpoint(ckpt)
     return evaluate_duel(net, episodes, tier, seed=4242, deterministic=deterministic)["win_rate"]
@@ -38,7 +38,7 @@ def page_play(ckpt: Path, tier: str, fights: int, deterministic: bool, out: Path
     from hakisa.phases.live_play import play_live
 
     with DuelPage(tier=tier) as page:  # its own Xvfb and Chromium: never the user's display
-        return play_live(str(ckpt), page=page, episodes=fights, tier=tier, deterministic=deterministic,
+        return play_live(str(ckpt), game="duel", page=page, episodes=fights, opts={"tier": tier}, deterministic=deterministic,
                          probe_trials=3, gif_episodes=1, out=str(out), progress=False)
 
 
@@ -109,7 +109,7 @@ def main() -> int:
                  "sim": sim_win_rate(final, args.tier, args.eval_episodes, det), "page": None})
     if not args.skip_page:
         live = page_play(final, args.tier, args.fights, det, work / "final")
-        rows.append({"stage": "4 hakisa play --duel-page", "page": live["win_rate"], "sim": None,
+        rows.append({"stage": "4 hakisa play --game duel --live", "page": live["win_rate"], "sim": None,
                      "step_ms_p50": live.get("step_ms_p50"), "lag_ms": live.get("lag_ms"), "gif": live.get("gif")})
     print(f"\n{'stage':48s} {'sim':>6s} {'page':>6s}")
     for r in rows:

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from hakisa.model import load_checkpoint
-    from hakisa.phases.study import evaluate_duel
+    from hakisa.envs.duel.evaluate import evaluate_duel
 
     torch.set_num_threads(2)
     out = {}

@@ -95,7 +95,7 @@ baselines; win rates carry 95% Wilson intervals, so a handful of fights reads as
         new_code_cell('''\
 from hakisa.arena import print_leaderboard, run_arena
 
-board = run_arena([run], episodes=4 if SMALL else 100, tiers=("easy", "normal", "hard"),
+board = run_arena([run], episodes=4 if SMALL else 100, settings=("easy", "normal", "hard"),
                   num_envs=4 if SMALL else 16, out=RUNS / "arena-01")
 print_leaderboard(board)'''),
         new_markdown_cell("""\
@@ -123,7 +123,7 @@ print("flags:", report["flags"] or "none")
 for s in report["saliency"]:
     display(Image(s["file"]))'''),
         new_markdown_cell("""\
-Next: `hakisa play --checkpoint runs/notebooks/duel-ppo --duel-page` plays the real browser page through
+Next: `hakisa play --game duel --live --checkpoint runs/notebooks/duel-ppo` plays the real browser page through
 the screen (it brings up its own Xvfb when there is no display)."""),
     ]
 
@@ -162,7 +162,7 @@ elif not (data / "meta.json").exists():
     spec = ObsSpec(width=80, height=45)
     meta = {"input_map": InputMap.load("duel"), "obs_spec": spec, "fps": 15, "source": "teacher", "game": "duel-sim"}
     with EpisodeWriter(data, meta, chunk_frames=256) as writer:
-        teacher = play_expert(fights, tiers=("normal",), seed=0, num_envs=4, collect=writer, obs_spec=spec)
+        teacher = play_expert(fights, settings=("normal",), seed=0, num_envs=4, game="duel", collect=writer, obs_spec=spec)
     print("teacher win rate while recording:", teacher[0]["win_rate"])
 store = EpisodeStore(data)
 print(len(store.episodes), "episodes,", store.num_frames, "frames; meta source:", store.meta["source"])'''),
@@ -206,7 +206,7 @@ agent near random; the full run is what the bar in the study issue is about.)"""
         new_code_cell('''\
 from hakisa.arena import print_leaderboard, run_arena
 
-board = run_arena([bc_run], episodes=8 if SMALL else 100, tiers=("normal",), num_envs=8 if SMALL else 16,
+board = run_arena([bc_run], episodes=8 if SMALL else 100, settings=("normal",), num_envs=8 if SMALL else 16,
                   baselines=("random", "expert"), out=RUNS / "arena-02")
 print_leaderboard(board)'''),
         new_code_cell('''\
@@ -291,7 +291,7 @@ def nb04() -> list:
 A real game has no API: reward and "episode over" must be read from the screen. Here we build readers
 for the duel from a few screenshots, then check them against the truth on recorded frames.
 The frames come from the sim, which renders exactly the page's canvas pixels; with a display, the same
-readers run on screen grabs of the page (`hakisa play --duel-page` does)."""),
+readers run on screen grabs of the page (`hakisa play --game duel --live` does)."""),
         new_code_cell(SETUP),
         new_markdown_cell("## Record frames with the truth beside them"),
         new_code_cell('''\
@@ -350,7 +350,7 @@ print("mean absolute error (game units):", {k: round(v, 2) for k, v in errors.it
 assert all(errors[k] <= 0.05 * totals[k] for k in errors), errors'''),
         new_markdown_cell("""\
 ## The shipped screen rules: delta reward, done, in-play
-`GameJudge.load("duel")` is the config file `hakisa play --duel-page` uses. Its reward is a **delta**
+`GameJudge.load("duel")` is the duel game file's screen rules, which `hakisa play --game duel --live` uses. Its reward is a **delta**
 of readings (HP lost by the boss minus HP lost by the knight), so it should track the sim's own reward
 step by step (the sim adds a win/loss bonus at the end, which the page shows as a result band)."""),
         new_code_cell('''\

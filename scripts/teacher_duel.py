@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     with DuelPage(tier=args.tier) as page:
         env = {**os.environ, "DISPLAY": page.display}
         left, top, w, h = page.canvas_region
-        cmd = [sys.executable, "-m", "hakisa.cli", "record", "--region", f"{left},{top},{w},{h}", "--map", "duel",
+        cmd = [sys.executable, "-m", "hakisa.cli", "record", "--region", f"{left},{top},{w},{h}", "--game", "duel",
                "--fps", str(args.fps), "--out", str(out), "--quiet",
                "--width", args.obs.lower().split("x")[0], "--height", args.obs.lower().split("x")[1]]
         # the recorder is its own process on the same display: pixels and X events are all it gets

@@ -58,7 +58,7 @@ def study_stage(ds: Path, run: Path, tier: str, epochs: int, patience: int, eval
     from hakisa.phases.study import StudyArgs, study
 
     return study(StudyArgs(dataset=str(ds), out=str(run), epochs=epochs, patience=patience, init=init,
-                           eval_episodes=eval_episodes, eval_tier=tier, eval_deterministic=deterministic,
+                           eval_episodes=eval_episodes, eval_opt=f"tier={tier}", eval_deterministic=deterministic,
                            eval_action_delay=action_delay, eval_decision_ticks=decision_ticks, label_lag=label_lag,
                            stack_stride=stack_stride, progress=False))
 
@@ -118,10 +118,10 @@ def main() -> int:
         "study_epochs": res["epochs"], "val_acc_cmd": res["best"]["acc_cmd"],
         "val_balanced_acc_cmd": res["best"]["balanced_acc_cmd"], "val_majority_baseline": res["best"]["majority_baseline"],
         "studied_sim_episodes": res["eval"]["episodes"], "studied_win_rate": studied_wr,
-        "studied_mean_boss_damage": res["eval"]["mean_boss_damage"], "eval_deterministic": args.eval_deterministic,
+        "studied_mean_return": res["eval"]["mean_return"], "eval_deterministic": args.eval_deterministic,
         "study_init": args.init or None, "eval_action_delay": args.eval_action_delay,
-        "eval_decision_ticks": res["eval"]["frame_skip"], "label_lag": args.label_lag,
-        "recorded_fps": args.fps, "stack_stride": stride, "eval_stack_ticks": res["eval"]["stack_ticks"],
+        "eval_decision_ticks": res["eval"].get("frame_skip"), "label_lag": args.label_lag,
+        "recorded_fps": args.fps, "stack_stride": stride, "eval_stack_ticks": res["eval"].get("stack_ticks"),
         "ratio": ratio, "bar": 0.7, "pass": bool(ratio is not None and ratio >= 0.7),
         "seconds_record": round(t_record, 1), "seconds_study": round(t_study, 1), "run": str(run),
     }

@@ -56,6 +56,6 @@ def test_dataclass_flags_carry_their_field_comments(capsys):
     with pytest.raises(SystemExit):
         main(["study", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "--label-lag LABEL_LAG seconds: label each frame with the keys held this long BEFORE its grab" in out
+    assert "--label-lag LABEL_LAG seconds: label each frame with the input this long BEFORE its grab" in out
     assert "see Transitions.relabel) (default: 0.0)" in out  # the continuation line, then the default
     assert "--lr LR Adam learning rate (default: 0.0003)" in out

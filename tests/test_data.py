@@ -247,7 +247,7 @@ def test_export_minari(tmp_path, monkeypatch):
 
 def _recorder_actions(events, times, imap):
     """What `hakisa record`'s InputState makes of `events` when it snapshots at `times`."""
-    from hakisa.phases.teacher import InputState
+    from hakisa.input_map import InputState
 
     inp, out, j = InputState(), [], 0
     for q in times:
@@ -300,12 +300,50 @@ def test_relabel_from_the_key_log_matches_the_recorder_and_shifts_by_the_lag(tmp
         assert np.array_equal(data.actions, want), (data.actions[:, 0] != want[:, 0]).nonzero()
         assert changed > 0.2
     assert np.array_equal(train.actions, data.actions)  # a split's views see the new labels
-    mouse_map = InputMap.from_dict({"name": "m", "x_bins": 4, "y_bins": 4,
-                                    "commands": [{"name": "noop", "kind": "noop"}, {"name": "click", "kind": "click_left"}]})
-    from hakisa.data.transitions import actions_from_keys
 
-    with pytest.raises(ValueError, match="uses the mouse"):
-        actions_from_keys(data.events, ticks, mouse_map, 1 / FPS)
+
+def test_relabel_mouse_clicks_and_moves_as_the_recorder_and_ahead_of_the_grab(tmp_path):
+    """A mouse game's labels (clicks and moves at binned positions inside the recorded region) re-derive
+    exactly as the recorder made them at lag 0; a negative lag labels each frame with what the player did
+    in the period AFTER its grab, which a lag-free recorder would have given the next frame."""
+    from hakisa.input_map import InputState
+
+    imap = InputMap.from_dict({"name": "m", "x_bins": 4, "y_bins": 4, "commands": [
+        {"name": "noop", "kind": "noop"}, {"name": "move", "kind": "move"}, {"name": "click", "kind": "click_left"}]})
+    region = (100, 50, 400, 300)
+    rng = np.random.default_rng(7)
+    ticks = 1.0 + np.arange(120) / FPS
+    events, t = [], 1.0
+    while t < ticks[-1]:
+        x, y = 100 + rng.uniform(0, 400), 50 + rng.uniform(0, 300)
+        events.append((t, "move", "", x, y))
+        if rng.random() < 0.4:
+            events += [(t + 0.002, "press", "left", x, y), (t + 0.01, "release", "left", x, y)]
+        t += 0.02 + float(rng.exponential(0.15))  # time-ordered, as a real log
+
+    def recorder(times):  # snapshots at every tick, from the one before the episode's first frame
+        inp, out, j = InputState(), [], 0
+        for q in np.r_[times[0] - 1 / FPS, times]:
+            while j < len(events) and events[j][0] <= q:
+                e = events[j]
+                inp.move(e[3], e[4], t=e[0]) if e[1] == "move" else inp.button(e[3], e[4], e[2], e[1] == "press", t=e[0])
+                j += 1
+            out.append(inp.snapshot(imap, region)[0])
+        return np.array(out[1:])
+
+    actions = recorder(ticks)
+    assert {0, 1, 2} <= set(actions[:, 0].tolist()) and len(np.unique(actions[:, 1])) == 4  # clicks, moves, all x bins
+    with EpisodeWriter(tmp_path / "ds", _meta(input_map=imap, region=list(region))) as w:
+        w.begin_episode()
+        for i, tk in enumerate(ticks):
+            w.add(_frame(0, i), actions[i], t=float(tk), done=i == len(ticks) - 1)
+        w.add_events(events)
+        w.end_episode()
+    data = EpisodeStore(tmp_path / "ds").transitions()
+    assert data.relabel(0.0, 1 / FPS) == 0.0
+    assert np.array_equal(data.actions, actions)
+    assert data.relabel(-1 / FPS, 1 / FPS) > 0.3
+    assert np.array_equal(data.actions, recorder(ticks + 1 / FPS))
 
 
 def test_relabel_refuses_stores_without_a_key_log(tmp_path):
@@ -324,5 +362,5 @@ def test_relabel_refuses_stores_without_a_key_log(tmp_path):
         for i in range(12):
             w.add(_frame(0, i), [0, 0, 0], t=i / FPS, done=i == 11)
         w.end_episode()
-    with pytest.raises(DataError, match="no key events"):
+    with pytest.raises(DataError, match="no input events"):
         EpisodeStore(tmp_path / "silent").transitions().relabel(0.05, 1 / FPS)

@@ -56,7 +56,7 @@ def test_notebooks_are_generated_and_have_no_outputs():
 def test_01_quickstart_duel(tmp_path):
     nb = run_notebook("01_quickstart_duel.ipynb", tmp_path)
     out = _outputs(nb)
-    assert "Hakisa/Duel-v0: win %" in out  # the leaderboard printed
+    assert "duel: win %" in out  # the leaderboard printed
     assert (tmp_path / "runs/notebooks/duel-ppo/checkpoint/model.safetensors").exists()
     assert (tmp_path / "runs/notebooks/arena-01/leaderboard.csv").exists()
     assert (tmp_path / "runs/notebooks/plots-01/curves.png").exists()

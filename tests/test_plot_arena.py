@@ -22,7 +22,7 @@ DUEL_COMMANDS = [c.name for c in InputMap.load("duel").commands]
 
 
 def _train(runs_dir, name: str, algo: str, steps: int, num_envs: int, *sets: str) -> str:
-    cmd = [sys.executable, "-m", "hakisa.cli", "train", "--algo", algo, "--steps", str(steps), "--num-envs", str(num_envs),
+    cmd = [sys.executable, "-m", "hakisa.cli", "train", "--game", "duel", "--algo", algo, "--steps", str(steps), "--num-envs", str(num_envs),
            "--run", name, "--runs-dir", str(runs_dir), "--no-progress", "--set", "threads=1"]
     for s in sets:
         cmd += ["--set", s]
@@ -104,7 +104,7 @@ def test_plot_cli_prints_files(runs, tmp_path, capsys):
 
 def test_diagnose_report(runs, tmp_path):
     r = diagnose(runs["ppo"], tmp_path, n_obs=64, frames=2, num_envs=4)
-    assert r["env"] == "Hakisa/Duel-v0" and r["observations"] == 64
+    assert r["env"] == "duel" and r["observations"] == 64  # the checkpoint's game, found from its input map
     net, _ = load_checkpoint(find_checkpoint(runs["ppo"]))
     assert r["params"] == sum(p.numel() for p in net.parameters())
     # one entry per ReLU of the small encoder + trunk, with the real unit counts
@@ -169,9 +169,9 @@ def test_wilson_matches_reference_values():
 
 
 def test_arena_leaderboard(runs, tmp_path):
-    doc = run_arena([runs["ppo"], runs["dqn"]], episodes=4, tiers=("easy",), num_envs=4,
+    doc = run_arena([runs["ppo"], runs["dqn"]], episodes=4, settings=("easy",), num_envs=4,
                     baselines=("random", "expert"), out=tmp_path)
-    rows = doc["boards"]["Hakisa/Duel-v0"]
+    rows = doc["boards"]["duel"]  # the checkpoints' game, found from their input map
     assert [r["rank"] for r in rows] == [1, 2, 3, 4]
     assert {r["agent"] for r in rows} == {"ppo-tiny", "dqn-tiny", "random", "expert"}
     wr = [r["win_rate"] for r in rows]
@@ -190,19 +190,23 @@ def test_arena_leaderboard(runs, tmp_path):
     with open(tmp_path / "leaderboard.csv") as f:
         lines = list(csv.DictReader(f))
     assert len(lines) == 4 and {l["agent"] for l in lines} == set(by)
-    assert json.loads((tmp_path / "leaderboard.json").read_text())["boards"]["Hakisa/Duel-v0"][0]["rank"] == 1
+    assert json.loads((tmp_path / "leaderboard.json").read_text())["boards"]["duel"][0]["rank"] == 1
 
 
-def test_leaderboard_ranks_score_envs_by_return():
-    cells = [{"agent": a, "env": "Airstriker-Genesis-v0", "tier": None, "mean_return": r, "steps_per_s": 1.0,
+def test_leaderboard_ranks_score_envs_by_return_and_score_games_by_score():
+    cells = [{"agent": a, "env": "Airstriker-Genesis-v0", "setting": None, "mean_return": r, "steps_per_s": 1.0,
               "params": 1, "checkpoint": None} for a, r in (("a", 10.0), ("b", 30.0), ("c", 20.0))]
     rows = leaderboard(cells)["Airstriker-Genesis-v0"]
     assert [r["agent"] for r in rows] == ["b", "c", "a"] and rows[0]["win_rate"] is None
     assert np.isclose(rows[0]["mean_return"], 30.0)
+    # a score game ranks by its score, whatever the shaped return says
+    cells = [{"agent": a, "env": "pop", "setting": None, "mean_return": r, "mean_score": sc, "steps_per_s": 1.0,
+              "params": 1, "checkpoint": None} for a, r, sc in (("a", 9.0, 5.0), ("b", 1.0, 20.0))]
+    assert [r["agent"] for r in leaderboard(cells)["pop"]] == ["b", "a"]
 
 
 def test_play_expert_writes_a_consistent_teacher_dataset(tmp_path):
-    """The arena's expert baseline doubles as the sim teacher (notebook 02): its store must line up."""
+    """The duel's expert baseline doubles as the sim teacher (notebook 02): its store must line up."""
     from hakisa.arena import play_expert
     from hakisa.capture import ObsSpec
     from hakisa.data import EpisodeStore, EpisodeWriter
@@ -210,7 +214,7 @@ def test_play_expert_writes_a_consistent_teacher_dataset(tmp_path):
     spec = ObsSpec(width=80, height=45)
     meta = {"input_map": InputMap.load("duel"), "obs_spec": spec, "fps": 15, "source": "teacher", "game": "duel-sim"}
     with EpisodeWriter(tmp_path / "ds", meta, chunk_frames=256) as w:
-        cell = play_expert(3, tiers=("easy",), seed=0, num_envs=2, collect=w, obs_spec=spec)[0]
+        cell = play_expert(3, settings=("easy",), seed=0, num_envs=2, game="duel", collect=w, obs_spec=spec)[0]
     store = EpisodeStore(tmp_path / "ds")
     assert len(store.episodes) == cell["episodes"] == 3
     returns, lengths = [], []

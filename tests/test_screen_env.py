@@ -224,7 +224,7 @@ def test_screen_env_plays_the_real_duel_page(xvfb):
 
 @pytest.mark.browser
 def test_live_play_main_prints_json_and_saves_a_gif(xvfb, tmp_path, capsys):
-    """`hakisa play --duel-page` end to end with a (random) checkpoint: JSON last line, GIF in the run folder."""
+    """`hakisa play --game duel --live` end to end with a (random) checkpoint: JSON last line, GIF in the run folder."""
     import argparse
     import json
 
@@ -232,15 +232,15 @@ def test_live_play_main_prints_json_and_saves_a_gif(xvfb, tmp_path, capsys):
 
     from hakisa.capture import ObsSpec
     from hakisa.model import HakisaNet, save_checkpoint
-    from hakisa.phases import live_play
+    from hakisa.phases import play
 
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "run" / "checkpoint", HakisaNet(ObsSpec(), InputMap.load("duel")), {"algo": "ppo"}, {})
     p = argparse.ArgumentParser()
-    live_play.add_args(p)
-    args = p.parse_args(["--checkpoint", str(tmp_path / "run" / "checkpoint"), "--duel-page", "--episodes", "2",
-                         "--max-steps", "20", "--probe-trials", "2"])
-    assert live_play.main(args) == 0
+    play.add_args(p)
+    args = p.parse_args(["--checkpoint", str(tmp_path / "run" / "checkpoint"), "--game", "duel", "--live", "--episodes", "2",
+                         "--max-steps", "20", "--probe-trials", "2", "--sample"])
+    assert play.main(args) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for k in ("episodes", "win_rate", "mean_return", "step_ms_p50", "step_ms_p99", "lag_ms"):
         assert k in out, k

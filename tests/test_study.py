@@ -12,7 +12,8 @@ import torch
 
 from hakisa.capture import ObsSpec
 from hakisa.data import EpisodeStore, EpisodeWriter
-from hakisa.phases.study import StudyArgs, class_weights, evaluate_duel, study, validate
+from hakisa.envs.duel.evaluate import evaluate_duel
+from hakisa.phases.study import StudyArgs, class_weights, study, validate
 
 SPEC = ObsSpec(width=80, height=45)  # half resolution keeps the default test run short on 2 cores
 
@@ -169,3 +170,17 @@ def test_shipped_perception_encoder_reads_the_state_better_than_an_untrained_one
     assert trained.mean() < 0.5 * untrained.mean()
     # what the expert's decisions hinge on: where both fighters are, the wind-up bar, the stamina bar
     assert max(per["dx"], per["windup_left"], per["stamina"]) < 0.15, per
+
+
+def test_random_shift_moves_whole_stacks_within_the_pad():
+    import torch
+
+    from hakisa.phases.study import random_shift
+
+    obs = torch.zeros(64, 2, 12, 16, dtype=torch.uint8)
+    obs[:, :, 6, 8] = 255  # one bright pixel, the same in both frames of every stack
+    out = random_shift(obs, 2, np.random.default_rng(0))
+    assert out.shape == obs.shape and out.dtype == torch.uint8
+    pos = [tuple(torch.nonzero(o[0] == 255)[0].tolist()) for o in out]
+    assert all(abs(y - 6) <= 2 and abs(x - 8) <= 2 for y, x in pos) and len(set(pos)) > 10  # moved, within the pad
+    assert all(torch.equal(o[0], o[1]) for o in out)  # one offset per stack: its frames stay aligned

@@ -63,12 +63,12 @@ class EpisodeStats:
         done = np.logical_or(terminated, truncated)
         out = []
         if done.any():
-            winners = infos.get("winner") if isinstance(infos, dict) else None
-            wmask = infos.get("_winner", np.ones(len(done), bool)) if winners is not None else None
+            infos = infos if isinstance(infos, dict) else {}
             for i in np.flatnonzero(done):
                 ep = {"return": float(self.ret[i]), "length": int(self.len[i])}
-                if winners is not None and wmask[i]:
-                    ep["winner"] = int(winners[i])
+                for key in ("winner", "score"):  # won-or-lost games report a winner, score games a score
+                    if key in infos and infos.get(f"_{key}", np.ones(len(done), bool))[i] and infos[key][i] is not None:
+                        ep[key] = int(infos[key][i]) if key == "winner" else float(infos[key][i])
                 out.append(ep)
                 self.ret[i] = 0.0
                 self.len[i] = 0
@@ -76,7 +76,8 @@ class EpisodeStats:
 
 
 def summarize(episodes: list[dict]) -> dict:
-    """episodes, mean_return, mean_length and, where the env reports winners, win_rate."""
+    """episodes, mean_return, mean_length and, where the env reports them, win_rate or mean_score (with
+    the half-width of its 95 % normal interval)."""
     if not episodes:
         return {"episodes": 0}
     s = {"episodes": len(episodes),
@@ -86,7 +87,17 @@ def summarize(episodes: list[dict]) -> dict:
     w = [e["winner"] for e in episodes if "winner" in e]
     if w:
         s["win_rate"] = float(np.mean([x == 1 for x in w]))
+    sc = [e["score"] for e in episodes if "score" in e]
+    if sc:
+        s["mean_score"] = float(np.mean(sc))
+        s["score_ci95"] = ci95(sc)
     return s
+
+
+def ci95(values) -> float:
+    """Half-width of the 95 % interval of a mean (normal approximation; 0 for fewer than 2 values)."""
+    v = np.asarray(values, np.float64)
+    return float(1.96 * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
 
 
 def obs_tensor(obs) -> torch.Tensor:

@@ -101,7 +101,7 @@ class Transitions:
         raise DataError(f"no writable place for the frame cache of {self.store.root}")
 
     def relabel(self, lag: float, period: float) -> float:
-        """Re-derive every frame's action from the raw key log as of `lag` seconds BEFORE the frame was
+        """Re-derive every frame's action from the raw input log as of `lag` seconds BEFORE the frame was
         grabbed; returns the share of commands that changed. At lag 0 this is what `hakisa record`
         labelled, up to the ~1 ms the grab takes (a frame's timestamp is taken just before its grab, the
         recorder's key snapshot just after).
@@ -109,14 +109,17 @@ class Transitions:
         Why: a grabbed frame shows the game as it was a little earlier (game tick -> render -> compositor
         -> grab), and a key pressed now acts on the game a little later. The keys held at grab time
         therefore answer a state the frame does not show yet, and a clone learns to act early. `lag` is
-        that round trip; `period` the recording's frame period (the key window of an episode's first frame)."""
+        that round trip; `period` the recording's frame period (the key window of an episode's first frame).
+        A negative lag labels each frame with what the player did just AFTER it was grabbed: the answer to
+        that frame, for a player who reacts within a frame or two."""
         if self.store.meta.get("source") != "teacher":
             raise DataError(f"{self.store.root}: only a recorded teacher's labels come from a key log "
                             f"(source {self.store.meta.get('source')!r})")
-        if self.events is None or not np.isin(self.events["type"], ("down", "up")).any():
-            raise DataError(f"{self.store.root}: no key events stored: labels cannot be re-derived")
-        fresh = actions_from_keys(self.events, self.timestamps - lag, self.store.input_map, period,
-                                  first=np.r_[True, self.episode_of[1:] != self.episode_of[:-1]])
+        if self.events is None or not np.isin(self.events["type"], ("down", "up", "move", "press")).any():
+            raise DataError(f"{self.store.root}: no input events stored: labels cannot be re-derived")
+        region = self.store.meta.get("region") or (0, 0, 1, 1)
+        fresh = actions_from_events(self.events, self.timestamps - lag, self.store.input_map, period, region,
+                                    first=np.r_[True, self.episode_of[1:] != self.episode_of[:-1]])
         changed = float((fresh[:, 0] != self.actions[:, 0]).mean())
         self.actions[:] = fresh  # in place: views from an earlier split() see the new labels too
         return changed
@@ -181,41 +184,40 @@ class Transitions:
             yield self.get(order[s:s + batch_size])
 
 
-def actions_from_keys(events: np.ndarray | None, times: np.ndarray, imap, period: float,
-                      first: np.ndarray | None = None) -> np.ndarray:
-    """Action triples at `times` (ascending within each episode) from a raw event log, as `hakisa record`'s
-    InputState snapshots build them: the keys held then, plus those newly pressed since the previous
-    snapshot (so a quick tap counts). `first` marks each episode's first frame, whose window is the
-    `period` before it. A key's auto-repeat (another "down" while held) is not a new press, as in the
-    recorder. Keyboard maps only: pointer actions also need the window region."""
-    if any(c.kind not in ("noop", "keys", "tap") for c in imap.commands):
-        raise ValueError(f"input map {imap.name!r} uses the mouse: labels can only be re-derived for keyboard maps")
+def actions_from_events(events: np.ndarray | None, times: np.ndarray, imap, period: float, region,
+                        first: np.ndarray | None = None) -> np.ndarray:
+    """Action triples at `times` from a raw input log, exactly as `hakisa record` builds them: the log is
+    replayed through the recorder's own `InputState` and snapshotted at each time (keys held plus those
+    pressed since the previous snapshot, clicks and pointer moves since then, at the pointer's place in
+    `region`). `first` marks each episode's first frame, whose window is the `period` before it (the
+    recorder snapshotted at the tick before, storing nothing)."""
+    from hakisa.input_map import InputState
+
     n = len(times)
     out = np.zeros((n, 3), np.int64)
-    out[:, 0] = imap.encode()[0]  # noop
+    out[:, 0] = imap.encode()[0] if any(c.kind == "noop" for c in imap.commands) else 0
     if events is None or len(events) == 0:
         return out
-    keys = events[np.isin(events["type"], ("down", "up"))]
-    t_ev, name = keys["t"], keys["key"]
-    down = keys["type"] == "down"
-    held: set = set()
-    new_down = np.zeros(len(keys), bool)  # a press that was not already held (auto-repeat is not one)
-    for k in range(len(keys)):
-        new_down[k] = down[k] and name[k] not in held
-        (held.add if down[k] else held.discard)(name[k])
-    first = np.r_[True, np.zeros(n - 1, bool)] if first is None else first
-    lower = np.where(first, times - period, np.r_[times[:1], times[:-1]])
-    held, j = set(), 0
-    for i in np.argsort(times, kind="stable"):  # sweep the log once, in time order
-        q = times[i]
-        while j < len(t_ev) and t_ev[j] <= q:
-            (held.add if down[j] else held.discard)(name[j])
+    inp, j = InputState(), 0
+    ev = events[np.argsort(events["t"], kind="stable")]
+
+    def feed(until: float) -> None:
+        nonlocal j
+        while j < len(ev) and ev["t"][j] <= until:
+            t, kind, key, x, y = ev["t"][j], ev["type"][j], ev["key"][j], ev["x"][j], ev["y"][j]
+            if kind in ("down", "up"):
+                inp.key(kind == "down", str(key), t=t)
+            elif kind == "move":
+                inp.move(x, y, t=t)
+            elif kind in ("press", "release"):
+                inp.button(x, y, str(key), kind == "press", t=t)
             j += 1
-        pressed, taps = set(), set()
-        for k in range(np.searchsorted(t_ev, lower[i], side="right"), j):  # since the previous snapshot
-            if new_down[k]:
-                pressed.add(name[k])
-            elif not down[k] and name[k] in pressed:
-                taps.add(name[k])
-        out[i] = imap.encode(keys_down=held | pressed, taps=tuple(sorted(taps)))
+
+    first = np.r_[True, np.zeros(n - 1, bool)] if first is None else first
+    for i in np.argsort(times, kind="stable"):  # sweep the log once, in time order
+        if first[i]:
+            feed(times[i] - period)
+            inp.snapshot(imap, region)
+        feed(times[i])
+        out[i] = inp.snapshot(imap, region)[0]
     return out

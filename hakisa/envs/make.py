@@ -9,7 +9,6 @@ Every vector env here uses Gymnasium's SAME_STEP autoreset. `contract(env)` retu
 from __future__ import annotations
 
 import gymnasium as gym
-import numpy as np
 
 from hakisa.capture import ObsSpec
 from hakisa.input_map import InputMap
@@ -71,12 +70,6 @@ def contract(env) -> tuple[ObsSpec, InputMap]:
     if spec is None:  # assume a gray frame stack, the default
         c, h, w = space.shape
         spec = ObsSpec(width=w, height=h, gray=True, stack=c)
-    if imap is None:
-        aspace = getattr(env, "single_action_space", None) or env.action_space
-        nvec = np.asarray(aspace.nvec).tolist()
-        duel = InputMap.load("duel")
-        if nvec == duel.nvec.tolist():
-            imap = duel
-        else:
-            raise ValueError(f"cannot tell the input map of {env}: give the env an `input_map` attribute")
+    if imap is None:  # never guessed from the action space's size: two games can share one
+        raise ValueError(f"cannot tell the input map of {env}: give the env an `input_map` attribute")
     return spec, imap

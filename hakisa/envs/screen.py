@@ -91,7 +91,8 @@ class ScreenEnv(gym.Env):
     def __init__(self, input_map: InputMap, judge: GameJudge, *, capture=None, sink=None, region: Region | None = None,
                  title: str | None = None, focus_window: int | None = None, obs_spec: ObsSpec | None = None,
                  hz: float = 15.0, max_steps: int | None = None, reset_timeout: float = 30.0,
-                 gate_input: bool = True, kill_key: str | None = "auto", display: str | None = None):
+                 gate_input: bool = True, kill_key: str | None = "auto", display: str | None = None,
+                 own_capture: bool | None = None):
         """capture/sink: ready objects (tests, the live player), or built here from region/title.
 
         focus_window: X window that must have keyboard focus for input to be sent (the browser window
@@ -102,6 +103,7 @@ class ScreenEnv(gym.Env):
         """
         self.input_map, self.judge = input_map, judge
         self.obs_spec = obs_spec or ObsSpec()
+        self._own_capture = capture is None if own_capture is None else own_capture  # closed with the env
         if capture is None:
             from hakisa.capture import Capture
 
@@ -249,6 +251,8 @@ class ScreenEnv(gym.Env):
             self.sink.release_all()
             if self._own_sink:
                 self.sink.close()
+        if getattr(self, "_own_capture", False):
+            self.capture.close()
         super().close()
 
 

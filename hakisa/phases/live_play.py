@@ -1,20 +1,21 @@
-"""`hakisa play --duel-page | --window TITLE`: a checkpoint plays a REAL window through the screen.
+"""`hakisa play --game G --live`: a checkpoint plays a game's REAL window through the screen.
 
-    hakisa play --checkpoint runs/duel --duel-page --episodes 20            # own Xvfb+server+Chromium if no DISPLAY
-    hakisa play --checkpoint runs/duel --window "Hakisa Duel" --episodes 5  # a page you opened (`hakisa duel open`)
+    hakisa play --game pop --checkpoint runs/pop-bc --episodes 20      # launches the page (own Xvfb if no DISPLAY)
+    hakisa play --game duel --live --checkpoint runs/duel --opt tier=hard
+    hakisa play --game mygame.json --checkpoint runs/mine --window "My Game"  # a window you opened
 
-The agent sees only pixels (Capture -> preprocess -> FrameStack, the same bytes as in the sim) and
-acts only through the safe PynputSink (focus-gated, mouse clamped to the game region, F12 kill
-switch, everything released on exit). Rewards and fight ends come from the screen readers
-(hakisa/rewards/configs/duel.json). Before the fights, a latency probe measures the action->pixel lag.
+The agent sees only pixels (Capture -> preprocess -> FrameStack, the same bytes as in a simulator) and
+acts only through the safe PynputSink (focus-gated, mouse clamped to the game region, kill switch,
+everything released on exit). Rewards, episode ends and outcomes come from the game file's screen rules.
+Before the episodes, a latency probe (the rules' `probe`) measures the action->pixel lag.
 
-Prints JSON as its LAST line: episodes, win_rate, mean_return, step_ms_p50, step_ms_p99, lag_ms
-(+ details). step_ms = capture + preprocess + forward + send, the loop's work per step; the screen
-readers' time is reported separately (reward_ms_*). A GIF of what the agent saw, with its chosen
-command written on each frame, goes into the run folder (live_play.gif), with play_live.json and
-TensorBoard scalars (live_tb/: live/episodic_return, live/win_rate, live/step_ms_p50).
+Prints JSON as its LAST line: episodes, win_rate (games that are won or lost) or mean_score with its 95 %
+interval (score games), mean_return, step_ms_p50/p99, lag_ms (+ details). step_ms = capture + preprocess +
+forward + send, the loop's work per step; the screen readers' time is reported separately (reward_ms_*).
+A GIF of what the agent saw, with its chosen command written on each frame, goes into the output folder
+(live_play.gif), with play_live.json and TensorBoard scalars (live_tb/).
 
-`play_live(...)` is the same thing as a function (for notebooks and the whole-chain table).
+`play_live(...)` is the same thing as a function (for notebooks and benchmarks).
 """
 from __future__ import annotations
 
@@ -30,29 +31,15 @@ import numpy as np
 from hakisa.model import PRETRAINED_DIR
 from hakisa.model import find_checkpoint as resolve_checkpoint  # a run dir -> its best/ or checkpoint/
 
-from hakisa.rewards.game import GameJudge
+from hakisa.algos.common import ci95
 
 
 def add_live_args(p: argparse.ArgumentParser) -> None:
-    """The live-only options beyond --window/--duel-page (which play.py defines itself): play.py can
-    call this to expose them; without it main() uses these defaults."""
-    p.add_argument("--reward-config", default="duel", help="screen rules: a shipped name or a .json/.yaml path")
-    p.add_argument("--hz", type=float, default=15.0, help="decisions per second (15 = the sim's frame_skip 4)")
-    p.add_argument("--probe-trials", type=int, default=5, help="latency probe presses before the fights (0: skip)")
+    """The live-only options; play.py exposes them."""
+    p.add_argument("--probe-trials", type=int, default=5, help="latency probe presses before the episodes (0: skip)")
     p.add_argument("--gif-episodes", type=int, default=1, help="episodes recorded into the GIF (0: none)")
     p.add_argument("--max-steps", type=int, default=None, help="truncate an episode after this many steps")
-
-
-def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="checkpoint dir or run dir (runs/<name>)")
-    p.add_argument("--episodes", type=int, default=20)
-    p.add_argument("--tier", default="normal", help="boss tier of the duel page")
-    p.add_argument("--deterministic", action="store_true", help="argmax actions instead of sampling")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="folder for the GIF and play_live.json (default: the checkpoint's run folder)")
-    p.add_argument("--window", default=None, help="play the window whose title contains this text")
-    p.add_argument("--duel-page", action="store_true", help="bring up the duel page (own Xvfb if no DISPLAY) and play it")
-    add_live_args(p)
+    p.add_argument("--hz", type=float, default=None, help="decisions per second (default: the game file's hz)")
 
 
 def pick_policy(net, doc: dict, deterministic: bool, head: str = "auto"):
@@ -109,58 +96,51 @@ def pct(v, q):
     return round(float(np.percentile(v, q)), 3) if len(v) else None
 
 
-def play_live(checkpoint: str | Path, *, duel_page: bool = False, window: str | None = None, episodes: int = 20,
-              tier: str = "normal", deterministic: bool = False, hz: float = 15.0, reward_config: str = "duel",
-              probe_trials: int = 5, gif_episodes: int = 1, out: str | Path | None = None, seed: int = 0,
-              max_steps: int | None = None, page=None, progress: bool = True, head: str = "auto") -> dict:
-    """Play `episodes` fights on a live window; returns the summary dict (also written to out/play_live.json).
+def play_live(checkpoint: str | Path | None, *, game, opts: dict | None = None, window: str | None = None,
+              episodes: int = 20, deterministic: bool = False, hz: float | None = None, probe_trials: int = 5,
+              gif_episodes: int = 1, out: str | Path | None = None, seed: int = 0, max_steps: int | None = None,
+              live=None, progress: bool = True, head: str = "auto", page=None) -> dict:
+    """Play `episodes` episodes on a game's live window; returns the summary (also written to out/play_live.json).
 
-    page: an already-open `DuelPage` to reuse (benchmarks); otherwise `duel_page=True` opens one.
+    game: a Game, or a shipped name / path of a game file. checkpoint: None plays an untrained net (a
+    baseline). live: an already-open `LiveGame` to reuse (benchmarks); otherwise the game is opened (launched
+    when its file says how, else found by `window` or its title). page: an already-open BrowserApp (a
+    benchmark's own page).
     """
     import torch
 
-    from hakisa.capture import Capture, find_window
-    from hakisa.envs.screen import ScreenEnv, latency_probe
-    from hakisa.model import load_checkpoint
+    from hakisa.envs.screen import latency_probe
+    from hakisa.game import Game
     from hakisa.sink import KillSwitch
 
+    game = game if isinstance(game, Game) else Game.load(game)
+    opts = dict(opts or {})
     torch.manual_seed(seed)
     torch.set_num_threads(1)  # one small forward per step: a second thread only adds hand-off latency
-    checkpoint = resolve_checkpoint(checkpoint)
-    net, doc = load_checkpoint(checkpoint)
-    net.eval()
-    act = pick_policy(net, doc, deterministic, head)
+    net, act, head, checkpoint = load_agent(checkpoint, game, deterministic, head, seed)
     imap, spec = net.input_map, net.obs_spec
-    judge = GameJudge.load(reward_config)
+    hz = hz or game.hz
     if out is None:  # the run folder; a shipped checkpoint's GIF goes to runs/, never into the package
-        out = (Path("runs") / f"pretrained-{checkpoint.name}" if checkpoint.parent == PRETRAINED_DIR
+        out = (Path("runs") / f"{game.name}-untrained" if checkpoint is None else
+               Path("runs") / f"pretrained-{checkpoint.name}" if checkpoint.parent == PRETRAINED_DIR
                else checkpoint.parent if checkpoint.name in ("checkpoint", "best") else checkpoint)
     out = Path(out)
 
     with ExitStack() as stack:
+        if live is None and page is not None:
+            live = _PageLive(page)
+        if live is None:
+            if window:
+                game.window = {k: v for k, v in game.window.items() if k not in ("launch", "region")} | {"title": window}
+                if isinstance(game.window.get("canvas"), str):
+                    game.window.pop("canvas")
+            live = stack.enter_context(game.open(opts=opts))
         old_display = os.environ.get("DISPLAY")
         stack.callback(lambda: os.environ.__setitem__("DISPLAY", old_display) if old_display else os.environ.pop("DISPLAY", None))
-        if page is None and duel_page:
-            from hakisa.envs.duel.web import DuelPage
-
-            page = stack.enter_context(DuelPage(tier=tier))
-        if page is not None:
-            os.environ["DISPLAY"] = page.display  # pynput and mss talk to $DISPLAY: the page's, maybe our own Xvfb
-            if page.evaluate("hakisa.mode()") == "start":
-                page.click_to_focus()  # a real X click: the window gets focus and the first fight starts
-            region, title = page.canvas_region, page.window_title
-        elif window:
-            title, region = window, None
-        else:
-            raise ValueError("play_live needs duel_page=True, a page, or a window title")
-        win = find_window(title)
-        if region is None:  # a window: the game's canvas sits at `window_canvas` inside it (the duel page's layout)
-            wl, wt, ww, wh = win.region
-            box = judge.cfg.get("window_canvas", [0, 0, ww, wh])
-            region = (wl + box[0], wt + box[1], box[2], box[3])
-        capture = stack.enter_context(Capture(region=region, spec=spec))
-        env = ScreenEnv(imap, judge, capture=capture, focus_window=win.id, obs_spec=spec, hz=hz, max_steps=max_steps)
+        os.environ["DISPLAY"] = live.display
+        env = game.screen_env(live, obs_spec=spec, hz=hz, max_steps=max_steps)
         stack.callback(env.close)
+        judge, capture = env.judge, env.capture
 
         lag = {"lag_ms": None}
         probe = judge.cfg.get("probe")
@@ -169,17 +149,17 @@ def play_live(checkpoint: str | Path, *, duel_page: bool = False, window: str | 
             cmd = next(i for i, c in enumerate(imap.commands) if c.name == probe["command"])
             lag = latency_probe(capture, env.sink, np.array([cmd, 0, 0]), tuple(probe["region"]), canvas=judge.canvas,
                                 trials=probe_trials, threshold=probe.get("threshold", 3.0))
-            env.navigate("restart")  # the probe spent some of that fight: start a fresh one
+            env.navigate("restart")  # the probe spent some of that episode: start a fresh one
 
         from tqdm import tqdm
 
         results, step_ms, reward_ms, late, frames, labels = [], [], [], 0, [], []
         parts: dict[str, list[float]] = {"capture": [], "preprocess": [], "forward": [], "send": []}
         stopped, stopped_at = "episodes", None
-        bar = tqdm(total=episodes, desc="live fights", unit="fight", disable=not progress)
+        bar = tqdm(total=episodes, desc=f"live {game.name}", unit="episode", disable=not progress)
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(out / "live_tb"))  # per-fight curves beside the run's training curves
+        writer = SummaryWriter(str(out / "live_tb"))  # per-episode curves beside the run's training curves
         stack.callback(writer.close)
         try:
             for ep in range(episodes):
@@ -203,13 +183,19 @@ def play_live(checkpoint: str | Path, *, duel_page: bool = False, window: str | 
                         labels.append(f"ep{ep} t{info['step']:4d} {imap.commands[int(a[0])].name:11s} R{env.episode_return:+6.1f}")
                     if term or trunc:
                         break
-                results.append({"winner": info["winner"], "return": env.episode_return, "steps": info["step"],
-                                "final": info["readings"]})
+                results.append({"winner": info.get("winner"), "score": info.get("score"), "return": env.episode_return,
+                                "steps": info["step"], "final": info["readings"]})
                 writer.add_scalar("live/episodic_return", env.episode_return, ep)
-                writer.add_scalar("live/win_rate", np.mean([e["winner"] == 1 for e in results]), ep)
+                post = {}
+                if judge.won_or_lost:
+                    post["win_rate"] = np.mean([e["winner"] == judge.win_winner for e in results])
+                if judge.score is not None:
+                    post["score"] = np.mean([e["score"] or 0 for e in results])
+                for k, v in post.items():
+                    writer.add_scalar(f"live/{k}", v, ep)
                 writer.add_scalar("live/step_ms_p50", float(np.percentile(step_ms, 50)), ep)
                 bar.update(1)
-                bar.set_postfix(win_rate=f"{np.mean([e['winner'] == 1 for e in results]):.2f}")
+                bar.set_postfix({k: f"{v:.2f}" for k, v in post.items()})
         except KillSwitch:
             stopped = "kill_switch"
             stopped_at = time.perf_counter()  # the loop has ended here (benchmarks time the kill switch by it)
@@ -220,35 +206,76 @@ def play_live(checkpoint: str | Path, *, duel_page: bool = False, window: str | 
     if frames:
         gif = str(write_gif(out / "live_play.gif", frames, labels, fps=hz))
     n = len(results)
-    summary = {
-        "episodes": n,
-        "win_rate": round(float(np.mean([e["winner"] == 1 for e in results])), 4) if n else None,
+    summary = {"game": game.name, "episodes": n}
+    if judge.won_or_lost:
+        summary["win_rate"] = round(float(np.mean([e["winner"] == judge.win_winner for e in results])), 4) if n else None
+        summary["outcomes"] = [e["winner"] for e in results]
+    if judge.score is not None:
+        scores = [float(e["score"] or 0) for e in results]
+        summary.update(mean_score=round(float(np.mean(scores)), 3) if n else None, score_ci95=round(ci95(scores), 3),
+                       scores=scores)
+    summary.update({
         "mean_return": round(float(np.mean([e["return"] for e in results])), 3) if n else None,
         "step_ms_p50": pct(step_ms, 50), "step_ms_p99": pct(step_ms, 99),
         "lag_ms": None if lag["lag_ms"] is None or not np.isfinite(lag["lag_ms"]) else round(lag["lag_ms"], 2),
         "reward_ms_p50": pct(reward_ms, 50), "reward_ms_p99": pct(reward_ms, 99),
         "parts_ms_p50": {k: pct(v, 50) for k, v in parts.items()}, "parts_ms_p99": {k: pct(v, 99) for k, v in parts.items()},
-        "late_steps": late, "steps": len(step_ms), "lag_probe": lag, "tier": tier, "hz": hz,
-        "stopped": stopped, "stopped_at": stopped_at, "gif": gif, "deterministic": deterministic, "head": head, "checkpoint": str(checkpoint),
-        "outcomes": [e["winner"] for e in results],
-        # what the screen showed at each fight's end (e.g. boss HP left): comparable with the sim's info
+        "late_steps": late, "steps": len(step_ms), "lag_probe": lag, "options": game.resolve_options(opts), "hz": hz,
+        "stopped": stopped, "stopped_at": stopped_at, "gif": gif, "deterministic": deterministic, "head": head,
+        "checkpoint": str(checkpoint) if checkpoint else "untrained",
+        # what the screen showed at each episode's end (e.g. boss HP left): comparable with a simulator's info
         "mean_final_readings": {k: round(float(np.mean([e["final"][k] for e in results])), 3)
                                 for k in (results[0]["final"] if results else {}) if isinstance(results[0]["final"][k], (int, float))},
-    }
+    })
     out.mkdir(parents=True, exist_ok=True)
     (out / "play_live.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
+class _PageLive:
+    """An open BrowserApp seen as a LiveGame, for callers that opened the page themselves."""
+
+    def __init__(self, page):
+        from hakisa.capture import find_window
+
+        os.environ["DISPLAY"] = page.display
+        if page.evaluate("hakisa.mode()") == "start" and hasattr(page, "click_to_focus"):
+            page.click_to_focus()  # a real X click: the window gets focus and the first fight starts
+        self.app, self.display, self.region = page, page.display, page.canvas_region
+        win = find_window(page.window_title)
+        self.window_id, self.title = win.id, win.title
+
+
+def load_agent(checkpoint, game, deterministic: bool, head: str = "auto", seed: int = 0):
+    """(net, act, head, checkpoint path or None) for a checkpoint, or for a fresh untrained net (checkpoint None
+    or "untrained") built for the game's observation and input map: the baseline every agent should beat."""
+    from hakisa.model import HakisaNet, load_checkpoint
+
+    if checkpoint in (None, "untrained"):
+        import torch
+
+        torch.manual_seed(seed)
+        net, doc, checkpoint = HakisaNet(game.obs_spec, game.input_map), {}, None
+    else:
+        checkpoint = resolve_checkpoint(checkpoint)
+        net, doc = load_checkpoint(checkpoint)
+    net.eval()
+    head = head if head != "auto" else ("q" if str(doc.get("algo", {}).get("algo", "")).lower() == "dqn" else "policy")
+    return net, pick_policy(net, doc, deterministic, head), head, checkpoint
+
+
 def main(args) -> int:
-    if not (getattr(args, "duel_page", False) or getattr(args, "window", None)):
-        raise SystemExit("live play needs --duel-page or --window TITLE")
+    from hakisa.game import parse_opts
+
     g = lambda k, d=None: getattr(args, k, d)  # noqa: E731  (play.py may not define every live option)
     # play.py's flags: --sample (default argmax, as its sim evaluate) and --head; ours: --deterministic
     deterministic = (not args.sample) if hasattr(args, "sample") else g("deterministic", False)
-    summary = play_live(args.checkpoint, duel_page=g("duel_page", False), window=g("window"), episodes=g("episodes", 20),
-                        tier=g("tier", "normal"), deterministic=deterministic, head=g("head", "auto"), hz=g("hz", 15.0),
-                        reward_config=g("reward_config", "duel"), probe_trials=g("probe_trials", 5),
-                        gif_episodes=g("gif_episodes", 1), out=g("out"), seed=g("seed", 0) or 0, max_steps=g("max_steps"))
+    game = g("game")
+    if not game:
+        raise SystemExit("hakisa play: give --game NAME|PATH (the screen rules of the window it plays)")
+    summary = play_live(g("checkpoint"), game=game, opts=parse_opts(g("opt")), window=g("window"),
+                        episodes=g("episodes", 20), deterministic=deterministic, head=g("head", "auto"), hz=g("hz"),
+                        probe_trials=g("probe_trials", 5), gif_episodes=g("gif_episodes", 1), out=g("out"),
+                        seed=g("seed", 0) or 0, max_steps=g("max_steps"))
     print(json.dumps(summary))
     return 0

@@ -1,10 +1,13 @@
 """`hakisa play`: evaluate a checkpoint over N episodes; the LAST line printed is a JSON summary.
 
-    hakisa play --checkpoint runs/duel-ppo --env Hakisa/Duel-v0 --tier normal --episodes 200
-    hakisa play --checkpoint runs/duel-ppo --env Hakisa/Duel-v0 --collect datasets/duel-play
-    hakisa play --checkpoint runs/duel-ppo --duel-page          # the real browser page (live_play)
-    hakisa play --checkpoint runs/duel-ppo --window "Some Game"  # any live window (live_play)
+    hakisa play --game duel --checkpoint runs/duel-ppo --opt tier=hard --episodes 200   # the game's simulator
+    hakisa play --game duel --checkpoint runs/duel-ppo --live --episodes 20             # its real page
+    hakisa play --game pop --checkpoint runs/pop-bc --episodes 20                       # no simulator: the window
+    hakisa play --game pop --episodes 20                                                # an untrained net (baseline)
+    hakisa play --env Hakisa/Duel-v0 --checkpoint runs/duel-ppo --collect datasets/duel-play
 
+A game with a simulator is played there unless `--live` asks for the window; a game without one is
+played on its window (hakisa.phases.live_play). Won-or-lost games report win_rate, score games mean_score.
 `evaluate(net, env, episodes)` is env-agnostic: any Gymnasium env or vector env with the Hakisa
 contract (uint8 frame-stack observations, [command, x, y] actions), so the live ScreenEnv uses it too.
 """
@@ -98,6 +101,8 @@ def evaluate(net: HakisaNet, env, episodes: int, deterministic: bool = True, hea
             buf[i] = []
             done_count[i] += 1
         if not vec and (term[0] or trunc[0]):
+            if done_count[0] >= quota[0]:
+                break  # never start a game that will not be played (a live window would restart it)
             nobs, _ = env.reset()
             nobs = np.asarray(nobs)[None]
         obs = nobs
@@ -113,47 +118,65 @@ def _uniform_logp(net: HakisaNet, a: np.ndarray) -> torch.Tensor:
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="a checkpoint dir, or a run dir (uses best/ then checkpoint/)")
-    p.add_argument("--env", default="Hakisa/Duel-v0", help="env id: Hakisa/Duel-v0, a stable-retro game, Toy/...")
-    p.add_argument("--tier", default="normal", help="duel boss tier (easy | normal | hard)")
+    from hakisa.phases.live_play import add_live_args
+
+    p.add_argument("--game", default=None, help="a game file: a shipped name (duel, pop) or a path to your .json/.yaml")
+    p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="a game option from its file (e.g. tier=hard)")
+    p.add_argument("--live", action="store_true", help="play the game's real window even when it has a simulator")
+    p.add_argument("--checkpoint", default=None, help="a checkpoint or run dir (best/ then checkpoint/); "
+                                                      "default: an untrained net, the baseline")
+    p.add_argument("--env", default=None, help="an env id instead of a game: Hakisa/Duel-v0, a stable-retro game, Toy/...")
     p.add_argument("--episodes", type=int, default=100)
-    p.add_argument("--num-envs", type=int, default=16, help="parallel sim envs")
+    p.add_argument("--num-envs", type=int, default=16, help="parallel simulator envs")
     p.add_argument("--seed", type=int, default=12345, help="env seed (use one never trained on)")
     p.add_argument("--sample", action="store_true", help="sample actions instead of argmax")
     p.add_argument("--head", choices=["auto", "policy", "q"], default="auto", help="auto: q for DQN checkpoints")
     p.add_argument("--collect", metavar="PATH", help="write the played episodes to this episode store")
-    p.add_argument("--window", metavar="TITLE", help="play a live window by title (hakisa.phases.live_play)")
-    p.add_argument("--duel-page", action="store_true", help="start the real duel page and play it live")
+    p.add_argument("--window", metavar="TITLE", help="play the window whose title contains this (live)")
+    p.add_argument("--out", default=None, help="live play: folder for the GIF and play_live.json")
     p.add_argument("--progress", action="store_true")
-    try:  # the live-only options (--hz, --reward-config, ...), owned by live_play; absent in a build without it
-        from hakisa.phases.live_play import add_live_args
-    except ImportError:
-        return
     add_live_args(p)
 
 
 def main(args) -> int:
-    if getattr(args, "window", None) or getattr(args, "duel_page", False):
+    from hakisa.game import Game, parse_opts
+
+    opts = parse_opts(args.opt)
+    game = Game.load(args.game) if args.game else None
+    if game is not None and (args.live or args.window or not game.sim):
         from hakisa.phases import live_play
 
+        args.opt = [f"{k}={v}" for k, v in opts.items()]
         return live_play.main(args)
-    from hakisa.envs.make import DUEL_ID, make_vec
-
-    kw = {}
-    if args.env == DUEL_ID:  # the sim renders at whatever size the checkpoint was trained on
+    if game is None and args.window:
+        raise SystemExit("hakisa play --window: say which game it is with --game (its screen rules)")
+    if game is None and not args.env:
+        raise SystemExit("hakisa play: give --game NAME|PATH (or --env ID)")
+    spec = None
+    if args.checkpoint:  # a simulator renders at whatever size the checkpoint was trained on
         from hakisa.model import checkpoint_obs_spec
 
-        kw = {"tier": args.tier, "obs_spec": checkpoint_obs_spec(args.checkpoint)}
-    env = make_vec(args.env, min(args.num_envs, args.episodes), seed=args.seed, **kw)
-    net, cfg = load_checkpoint(args.checkpoint, input_map=env.input_map, obs_spec=env.obs_spec)
+        spec = checkpoint_obs_spec(args.checkpoint)
+    n = min(args.num_envs, args.episodes)
+    if game is not None:
+        env = game.sim_vec(n, seed=args.seed, opts=opts, **({"obs_spec": spec} if spec else {}))
+    else:
+        from hakisa.envs.make import make_vec
+
+        env = make_vec(args.env, n, seed=args.seed, **({"obs_spec": spec} if spec and args.env.startswith("Hakisa/") else {}))
+    if args.checkpoint:
+        net, cfg = load_checkpoint(args.checkpoint, input_map=env.input_map, obs_spec=env.obs_spec)
+    else:
+        torch.manual_seed(args.seed)
+        net, cfg = HakisaNet(env.obs_spec, env.input_map), {}
     head = args.head if args.head != "auto" else ("q" if cfg.get("algo", {}).get("algo") == "dqn" else "policy")
     writer = None
     if args.collect:
         from hakisa.data import EpisodeWriter
 
         writer = EpisodeWriter(args.collect, {"input_map": env.input_map, "obs_spec": env.obs_spec, "source": "play",
-                                              "fps": env.metadata.get("render_fps", 15), "game": args.env,
-                                              "checkpoint": str(args.checkpoint)})
+                                              "fps": env.metadata.get("render_fps", 15), "game": game.name if game else args.env,
+                                              "checkpoint": str(args.checkpoint or "untrained")})
     try:
         summary = evaluate(net, env, args.episodes, deterministic=not args.sample, head=head, seed=args.seed,
                            collect=writer, progress=args.progress)
@@ -161,8 +184,8 @@ def main(args) -> int:
         if writer is not None:
             writer.close()
         env.close()
-    summary.update(env=args.env, checkpoint=str(args.checkpoint), head=head)
-    if args.env == DUEL_ID:
-        summary["tier"] = args.tier
+    summary.update(game=game.name if game else args.env, checkpoint=str(args.checkpoint or "untrained"), head=head)
+    if game is not None:
+        summary["options"] = game.resolve_options(opts)
     print(json.dumps(summary))
     return 0

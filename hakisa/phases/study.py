@@ -1,13 +1,15 @@
 """`hakisa study DATASET --out runs/<name>`: behaviour cloning from recorded episodes.
 
     hakisa study datasets/me --out runs/me-bc                     # train, early-stop, checkpoint
-    hakisa study datasets/me --out runs/me-bc --eval-episodes 50  # ... then fight the duel sim with it
-    hakisa study datasets/me --init pretrained:duel-perception     # duel: start from an encoder that can see
+    hakisa study datasets/me --out runs/me-bc --eval-episodes 20  # ... then play the game it was recorded on
+    hakisa study datasets/me --init pretrained:duel-perception     # start from an encoder that can already see
 
-A few dozen fights are ~10-30k labelled frames, too few to learn both to SEE (where the boss is, how far
-its wind-up has gone) and to DECIDE. `--init` takes the encoder and trunk of another checkpoint, e.g.
-the one `hakisa duel perception` trained to read the duel's true state off sim frames (state labels,
-never actions), and fine-tunes everything; `--freeze` keeps those layers fixed instead.
+The evaluation plays the dataset's game (or `--game`): in its simulator when its file names one, else
+live on its window (launched when its file says how); a dataset of no known game is not evaluated, and
+the run says so. A few dozen games are ~10-30k labelled frames, too few to learn both to SEE and to
+DECIDE. `--init` takes the encoder and trunk of another checkpoint (one pretrained to read a game's
+state, say) and fine-tunes everything; `--freeze` keeps those layers fixed instead. `--label-lag`
+re-derives the labels from the raw input log a little earlier (or, negative, later) than each grab.
 
 The factorised heads are trained with cross-entropy: the command head always, the x/y heads only where
 the recorded command uses them (`input_map.uses_xy`), so keyboard-only steps teach the pointer nothing.
@@ -16,8 +18,10 @@ counters it: `sqrt` (default) weights each command by 1/sqrt(frequency), `invers
 `resample` draws minibatches with those inverse-frequency odds, `none` leaves the data as it is.
 Validation holds out whole EPISODES (neighbouring frames are near-copies; a frame split would leak) and
 reports per-head accuracy plus the command head's balanced accuracy (mean per-class recall), which a
-noop-only agent cannot fake. Early stopping watches the validation loss; `best/` keeps the best epoch,
-`checkpoint/` the last, both normal Hakisa checkpoints (`hakisa.model.load_checkpoint`).
+noop-only agent cannot fake. `best/` keeps the epoch with the best `select` score: by default the command
+head's balanced accuracy (times the x/y accuracy for a mouse game), which a constant policy cannot win,
+as it wins the loss when most frames are noops. Early stopping watches the same score; `checkpoint/` is
+the last epoch. Both are normal Hakisa checkpoints (`hakisa.model.load_checkpoint`).
 """
 from __future__ import annotations
 
@@ -51,17 +55,22 @@ class StudyArgs:
     patience: int = 4  # stop after this many epochs without a better validation loss
     val_fraction: float = 0.2  # share of EPISODES held out for validation
     balance: str = "sqrt"  # noop imbalance: "none" | "sqrt" | "inverse" | "resample"
-    label_lag: float = 0.0  # seconds: label each frame with the keys held this long BEFORE its grab (the game's
-    # key -> pixels round trip; keyboard maps only, re-derived from the raw key log; see Transitions.relabel)
+    shift: int = 0  # augmentation: shift each training stack by up to this many pixels (DrQ); labels stay, so keep
+    # it well under one x/y bin of a mouse game
+    label_lag: float = 0.0  # seconds: label each frame with the input this long BEFORE its grab (the game's
+    # input -> pixels round trip); negative: what the player did just AFTER the grab (see Transitions.relabel)
     seed: int = 0  # split, init and sampling seed
     threads: int = 0  # torch threads (0: up to 2)
-    eval_episodes: int = 0  # after training, fight the duel sim this many times (duel datasets only)
-    eval_tier: str = "normal"  # the sim tier to evaluate against
+    select: str = "balanced"  # which epoch is best/: "balanced" (balanced command accuracy x x/y accuracy) | "loss"
+    game: str = ""  # the game to evaluate on (a name or file); default: the game the dataset was recorded on
+    eval_episodes: int = 0  # after training, play the game this many times (its simulator, else its window)
+    eval_live: bool = False  # evaluate on the game's window even when it has a simulator
+    eval_opt: str = ""  # game options for the evaluation, "key=value,key=value" (e.g. tier=hard)
     eval_deterministic: bool = False  # argmax actions instead of sampling in the evaluation
-    eval_action_delay: int = 0  # sim ticks between a decision and its effect (a live page's lag: ~6, see DuelEnv)
-    eval_decision_ticks: int = 0  # sim ticks between the clone's decisions; 0 = the dataset's frame period.
-    # 1 = decide every tick (frames still stacked at the dataset's spacing): a recording samples a person, who
-    # presses keys at ANY tick, at random phases, so its clone is a per-tick policy (see evaluate_duel)
+    eval_action_delay: int = 0  # simulators with ticks: ticks between a decision and its effect (a page's lag)
+    eval_decision_ticks: int = 0  # simulators with ticks: ticks between the clone's decisions; 0 = the dataset's
+    # frame period. 1 = decide every tick (frames still stacked at the dataset's spacing): a recording samples a
+    # person, who presses keys at ANY tick, at random phases, so its clone is a per-tick policy
     progress: bool = True  # tqdm bars
 
 
@@ -125,61 +134,60 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
             "majority_baseline": float(conf.sum(1).max() / n), "n": tot["n"]}
 
 
-def evaluate_duel(net, episodes: int, tier: str = "normal", frame_skip: int = 4, seed: int = 12345,
-                  deterministic: bool = False, num_envs: int = 16, max_steps: int | None = None,
-                  action_delay: int = 0, stack_ticks: int | None = None) -> dict:
-    """Win rate of `net` in the duel sim (DuelVecEnv, SAME_STEP autoreset) over `episodes` fights.
+def random_shift(obs: torch.Tensor, pad: int, rng: np.random.Generator) -> torch.Tensor:
+    """DrQ's augmentation: pad each stack by `pad` edge pixels and crop it back at a random offset, the same
+    offset for every frame of a stack. A few dozen recorded games are few frames; shifted copies teach the
+    encoder that a thing a few pixels away is the same thing, without any label beyond the actions."""
+    n, c, h, w = obs.shape
+    padded = F.pad(obs.float(), (pad, pad, pad, pad), mode="replicate")
+    dx, dy = rng.integers(0, 2 * pad + 1, n), rng.integers(0, 2 * pad + 1, n)
+    out = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    return out.to(obs.dtype)
 
-    frame_skip: ticks between decisions; stack_ticks: ticks between the stacked frames (default frame_skip).
-    A clone of a 15 fps recording sees frames 4 ticks apart, but the person it copies could press at any
-    tick and the recorder caught them at random phases of the game's 4-tick grid: such a clone is a
-    per-tick policy, so frame_skip=1, stack_ticks=4 runs it as it was recorded.
 
-    max_steps: stop after this many decisions; fights still running then count as not won, with the
-    damage dealt so far (a quick check for tests: an agent that learned nothing deals little)."""
-    from hakisa.envs.duel.env import DuelVecEnv
+def eval_game(args: StudyArgs, store):
+    """The game to evaluate on: --game, else the one the dataset was recorded on, when it is a game file."""
+    from hakisa.game import Game, GameFileError
 
-    # the sim renders the canvas alone: a crop recorded to cut the canvas out of a window does not apply
-    env = DuelVecEnv(min(num_envs, episodes), tier=tier, seed=seed, frame_skip=frame_skip,
-                     obs_spec=replace(net.obs_spec, crop=None), action_delay=action_delay, stack_ticks=stack_ticks)
-    obs, info = env.reset()
-    boss_hp0 = int(info["boss_hp"][0])
-    gen = torch.Generator().manual_seed(seed)
-    winners: list[int] = []
-    damage: list[int] = []  # boss HP taken per fight: a graded signal where wins are still rare
-    started = env.num_envs  # count only fights started within the budget: no bias towards short ones
-    counted = np.ones(env.num_envs, bool)
-    net.eval()
-    steps = 0
-    while len(winners) < episodes and counted.any():
-        if max_steps is not None and steps >= max_steps:
-            info = env.fights.info()
-            for i in np.flatnonzero(counted)[: episodes - len(winners)]:
-                winners.append(0)
-                damage.append(int(boss_hp0 - info["boss_hp"][i]))
-            break
-        steps += 1
-        with torch.no_grad():
-            if deterministic:
-                a = net.act(torch.from_numpy(obs), deterministic=True)
-            else:
-                cmd, x, y, _ = net.policy(torch.from_numpy(obs))
-                a = net.canonical(torch.stack([torch.multinomial(F.softmax(lg, 1), 1, generator=gen).squeeze(1)
-                                               for lg in (cmd, x, y)], 1))
-        obs, _, term, trunc, info = env.step(a.numpy())
-        for i in np.flatnonzero(term | trunc):
-            if counted[i]:
-                winners.append(int(info["winner"][i]))
-                damage.append(int(boss_hp0 - info["boss_hp"][i]))
-            counted[i] = started < episodes
-            started += counted[i]
-    env.close()
-    net.train()
-    w = np.array(winners[:episodes])
-    return {"episodes": int(len(w)), "win_rate": float((w == 1).mean()) if len(w) else 0.0,
-            "mean_boss_damage": float(np.mean(damage[:episodes])) if damage else 0.0, "tier": tier,
-            "deterministic": deterministic, "frame_skip": frame_skip, "action_delay": action_delay,
-            "stack_ticks": stack_ticks or frame_skip}
+    name = args.game or store.meta.get("game")
+    if not name:
+        return None
+    try:
+        return Game.load(name)
+    except GameFileError:
+        if args.game:
+            raise
+        return None
+
+
+def evaluate_clone(net, game, args: StudyArgs, frame_skip: int) -> dict:
+    """The clone plays its game: the simulator when there is one (unless eval_live), else the live window."""
+    from hakisa.game import parse_opts
+
+    opts = parse_opts([o for o in args.eval_opt.split(",") if o])
+    if game.sim and not args.eval_live:
+        from hakisa.phases.play import evaluate
+
+        kw = {"obs_spec": replace(net.obs_spec, crop=None)}  # a simulator renders the canvas alone
+        if frame_skip > 1 or args.eval_decision_ticks or args.eval_action_delay:
+            kw.update(frame_skip=args.eval_decision_ticks or frame_skip, action_delay=args.eval_action_delay,
+                      stack_ticks=frame_skip * args.stack_stride)
+        env = game.sim_vec(min(16, args.eval_episodes), seed=args.seed + 777, opts=opts, **kw)
+        try:
+            res = evaluate(net, env, args.eval_episodes, deterministic=args.eval_deterministic, seed=args.seed + 777)
+        finally:
+            env.close()
+        net.train()
+        return {**res, "where": "sim", "options": game.resolve_options(opts), "deterministic": args.eval_deterministic,
+                **{k: kw[k] for k in ("frame_skip", "action_delay", "stack_ticks") if k in kw}}
+    from hakisa.phases.live_play import play_live
+
+    print(f"study: evaluating on {game.name}'s window, {args.eval_episodes} episodes (no simulator)", flush=True)
+    res = play_live(Path(args.out) / "best", game=game, opts=opts, episodes=args.eval_episodes,
+                    deterministic=args.eval_deterministic, out=Path(args.out) / "eval_live", seed=args.seed,
+                    progress=args.progress, probe_trials=0)
+    return {**{k: res[k] for k in ("episodes", "win_rate", "mean_score", "score_ci95", "mean_return") if k in res},
+            "where": "live", "options": res["options"], "deterministic": args.eval_deterministic}
 
 
 def init_features(net, checkpoint: str) -> None:
@@ -237,11 +245,16 @@ def study(args: StudyArgs) -> dict:
         prm.requires_grad_(not name.startswith(frozen))
     opt = torch.optim.AdamW([q for q in net.parameters() if q.requires_grad], lr=args.lr, weight_decay=args.weight_decay)
     out = Path(args.out)
-    frame_skip = max(1, int(round(60 / fps)))  # the duel runs at 60 ticks/s: match the recording's rate
+    game = eval_game(args, store)
+    # a simulator that runs in ticks (its file's sim.tick_hz) steps as many ticks per decision as the recording
+    tick_hz = (game.sim or {}).get("tick_hz") if game is not None else None
+    frame_skip = max(1, int(round(tick_hz / fps))) if tick_hz else 1
     if args.eval_decision_ticks and frame_skip % args.eval_decision_ticks:
         raise SystemExit(f"--eval-decision-ticks {args.eval_decision_ticks} must divide the recording's "
                          f"{frame_skip} ticks per frame")
     config = {"algo": "bc", "args": asdict(args), "dataset": str(Path(args.dataset).resolve()),
+              "game": game.name if game is not None else store.meta.get("game"),
+              "game_file": str(game.path.resolve()) if game is not None else None,
               "dataset_fps": fps, "frame_skip": frame_skip, "stack_ticks": frame_skip * args.stack_stride,
               "relabelled": relabelled, "class_weights": weights_np.tolist(),
               "command_counts": counts.tolist(), "train_episodes": train.episode_ids.tolist(),
@@ -249,7 +262,7 @@ def study(args: StudyArgs) -> dict:
     tb = start_run(out, args, config)
     rng = np.random.default_rng(args.seed)
     steps = args.steps_per_epoch or max(1, len(train) // args.batch_size)
-    best = {"loss": float("inf")}
+    best = {"score": -float("inf")}
     bad, step, history = 0, 0, []
     from tqdm import trange
 
@@ -266,7 +279,8 @@ def study(args: StudyArgs) -> dict:
                 if len(pos) < args.batch_size:
                     pos = rng.choice(len(train), args.batch_size)
                 b = train.get(pos)
-            bt = {"obs": torch.from_numpy(b["obs"]), "actions": torch.from_numpy(b["actions"])}
+            obs = torch.from_numpy(b["obs"])
+            bt = {"obs": random_shift(obs, args.shift, rng) if args.shift else obs, "actions": torch.from_numpy(b["actions"])}
             loss, out_ = bc_loss(net, bt, weights, uses_xy)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -289,10 +303,10 @@ def study(args: StudyArgs) -> dict:
             if v["acc_x"] is not None:
                 tb.add_scalar("charts/val_acc_x", v["acc_x"], step)
                 tb.add_scalar("charts/val_acc_y", v["acc_y"], step)
-        if True:  # one line per epoch, also in logs
-            print(f"epoch {epoch}: train {v['train_loss']:.3f} val {v['loss']:.3f} acc_cmd {v['acc_cmd']:.3f} "
+        print(f"epoch {epoch}: train {v['train_loss']:.3f} val {v['loss']:.3f} acc_cmd {v['acc_cmd']:.3f} "
                   f"balanced {v['balanced_acc_cmd']:.3f} (majority {v['majority_baseline']:.3f})", flush=True)
-        if v["loss"] < best["loss"]:
+        v["score"] = -v["loss"] if args.select == "loss" else v["balanced_acc_cmd"] * (v["acc_x"] or 1) * (v["acc_y"] or 1)
+        if v["score"] > best["score"]:
             best, bad = v, 0
             save_checkpoint(out / "best", net, config, {"val": v})
         else:
@@ -302,17 +316,20 @@ def study(args: StudyArgs) -> dict:
     save_checkpoint(out / "checkpoint", net, config, {"val": history[-1]})
     result = {"run": str(out), "epochs": len(history), "steps": step, "seconds": round(time.time() - t0, 1),
               "train_transitions": len(train), "val_transitions": len(val), "best": best}
-    if args.eval_episodes and imap.name == "duel":
-        from hakisa.model import load_checkpoint
+    if args.eval_episodes:
+        if game is None:
+            print(f"study: evaluation skipped: the dataset names no game file ({store.meta.get('game')!r}); "
+                  "pass --game NAME|PATH to play it", flush=True)
+            result["eval"] = None
+        else:
+            from hakisa.model import load_checkpoint
 
-        best_net, _ = load_checkpoint(out / "best")
-        result["eval"] = evaluate_duel(best_net, args.eval_episodes, args.eval_tier,
-                                       args.eval_decision_ticks or frame_skip, seed=args.seed + 777,
-                                       deterministic=args.eval_deterministic, action_delay=args.eval_action_delay,
-                                       stack_ticks=frame_skip * args.stack_stride)
-        if tb:
-            tb.add_scalar("charts/win_rate", result["eval"]["win_rate"], step)
-        save_checkpoint(out / "best", best_net, config, {"val": best, "eval": result["eval"]})
+            best_net, _ = load_checkpoint(out / "best")
+            result["eval"] = evaluate_clone(best_net, game, args, frame_skip)
+            for k in ("win_rate", "mean_score"):
+                if tb and result["eval"].get(k) is not None:
+                    tb.add_scalar(f"charts/{k}", result["eval"][k], step)
+            save_checkpoint(out / "best", best_net, config, {"val": best, "eval": result["eval"]})
     if tb:
         tb.close()
     return result

@@ -1,7 +1,8 @@
 """`hakisa record`: the human teacher. Capture a live window at a fixed rate and log what the person pressed.
 
-    hakisa record --window "Hakisa Duel" --map duel --fps 30 --out datasets/me
-    hakisa record --region 12,76,640,360 --map duel --fps 30 --out datasets/me
+    hakisa record --game pop --out datasets/me                   # the game file says where, what and when
+    hakisa record --game pop --launch --out datasets/me          # ... and opens the game first
+    hakisa record --window "Some Game" --map mymap.json --fps 30 --out datasets/me   # no game file: split with F8
 
 Three threads, none of which waits for another:
   * pynput listeners (keyboard + mouse) log every event with its time into `InputState`;
@@ -9,7 +10,10 @@ Three threads, none of which waits for another:
     the frame's action with `InputMap.encode` (an explicit noop when nothing is pressed). It never waits
     for input, and a tick it missed is counted as dropped instead of shifting the clock;
   * a writer thread feeds the EpisodeWriter, so chunk compression and fsyncs never stall the capture.
-Episodes end when the done detector fires (the duel page's result band) or on the split hotkey.
+With a game file, its screen rules cut the recording into episodes: one starts when the rules say the
+game is in play, ends when they say it is done (with its outcome or score and a per-frame reward from
+the rules' deltas), and frames outside play (menus, game-over screens) are not recorded. The split
+hotkey is the manual fallback, and the only episode end without a game file.
 Hotkeys (pynput names): F8 split the episode, F9 pause/resume, F10 stop. Ctrl-C / SIGTERM stop cleanly;
 a `kill -9` loses at most the last ~1 s (see hakisa/data/store.py).
 
@@ -24,47 +28,13 @@ import queue
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from hakisa.capture import ObsSpec, preprocess
-
-# ---- done detection ------------------------------------------------------------------------------
-# The duel page's result overlay is an opaque full-width band over canvas rows 132..228: gold on a
-# victory, crimson on a defeat / time-up (hakisa/envs/duel/web/style.css). Its text sits in the middle,
-# so the left and right tenths of the band are pure colour. Plain pixel maths, replaceable by any
-# function frame_bgra -> winner (e.g. one built on hakisa.rewards.game.GameJudge).
-_VICTORY_BGR = np.array([0, 215, 255])
-_DEFEAT_BGR = np.array([0, 0, 176])
-
-
-def duel_result(frame: np.ndarray) -> int:
-    """0 while fighting, 1 if the page shows VICTORY, 2 for DEFEAT / TIME UP. frame: BGRA of the canvas."""
-    h, w = frame.shape[:2]
-    rows = slice(int(h * 0.40), int(h * 0.60))
-    edges = np.concatenate([frame[rows, : w // 10, :3], frame[rows, w - w // 10:, :3]], axis=1).reshape(-1, 3).astype(np.int32)
-    for winner, colour in ((1, _VICTORY_BGR), (2, _DEFEAT_BGR)):
-        if (((edges - colour) ** 2).sum(-1) <= 40 ** 2).mean() > 0.9:
-            return winner
-    return 0
-
-
-def duel_in_play(frame: np.ndarray) -> bool:
-    """The knight's green HP bar (canvas 16,16,200x12) is visible: not the dimmed start/pause overlay."""
-    h, w = frame.shape[:2]
-    bar = frame[int(h * 16 / 360): int(h * 28 / 360), int(w * 16 / 640): int(w * 216 / 640), :3].astype(np.int32)
-    green = ((bar - np.array([90, 200, 60])) ** 2).sum(-1) <= 60 ** 2
-    return bool(green.mean() > 0.02)
-
-
-DONE_DETECTORS: dict[str, tuple[Callable | None, Callable | None]] = {
-    "duel": (duel_result, duel_in_play),
-    "none": (None, None),
-}
-
+from hakisa.input_map import InputState
 
 def _crop(frame: np.ndarray, crop) -> np.ndarray:
     left, top, w, h = crop
@@ -81,73 +51,6 @@ def key_name(key) -> str:
     if ch:
         return ch.lower()
     return f"<{getattr(key, 'vk', '?')}>"
-
-
-@dataclass
-class InputState:
-    """What the listener threads saw, as of now. Callbacks are cheap (a lock and an append)."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    held: set = field(default_factory=set)
-    pressed: set = field(default_factory=set)  # went down since the last snapshot
-    tapped: set = field(default_factory=set)  # went down AND up since the last snapshot
-    mouse: tuple[float, float] | None = None  # absolute screen pixels
-    moved: bool = False
-    click: str | None = None
-    rel: list = field(default_factory=lambda: [0.0, 0.0])
-    events: list = field(default_factory=list)  # (t, type, key, x, y) since the last drain
-    hotkeys: dict = field(default_factory=dict)  # key name -> callback (not logged as game input)
-
-    def key(self, down: bool, name: str, t: float | None = None) -> None:
-        t = time.time() if t is None else t
-        if name in self.hotkeys:
-            if down:
-                self.hotkeys[name]()
-            return
-        with self.lock:
-            self.events.append((t, "down" if down else "up", name, np.nan, np.nan))
-            if down:
-                if name not in self.held:
-                    self.pressed.add(name)
-                self.held.add(name)
-            else:
-                self.held.discard(name)
-                if name in self.pressed:
-                    self.tapped.add(name)
-
-    def move(self, x: float, y: float, t: float | None = None) -> None:
-        with self.lock:
-            if self.mouse is not None:
-                self.rel[0] += x - self.mouse[0]
-                self.rel[1] += y - self.mouse[1]
-            self.mouse, self.moved = (x, y), True
-            self.events.append((time.time() if t is None else t, "move", "", x, y))
-
-    def button(self, x: float, y: float, button: str, down: bool, t: float | None = None) -> None:
-        with self.lock:
-            if down:
-                self.click = button
-            self.mouse = (x, y)
-            self.events.append((time.time() if t is None else t, "press" if down else "release", button, x, y))
-
-    def scroll(self, x: float, y: float, dx: float, dy: float, t: float | None = None) -> None:
-        with self.lock:
-            self.events.append((time.time() if t is None else t, "scroll", "", dx, dy))
-
-    def snapshot(self, imap, region) -> tuple[np.ndarray, list]:
-        """(this tick's action triple, the raw events since the last snapshot); resets the 'since' parts."""
-        with self.lock:
-            keys = self.held | self.pressed
-            taps = tuple(sorted(self.tapped))
-            mouse = None
-            if self.mouse is not None:
-                left, top, w, h = region
-                mouse = ((self.mouse[0] - left) / w, (self.mouse[1] - top) / h)
-            click, moved, rel = self.click, self.moved, tuple(self.rel)
-            events, self.events = self.events, []
-            self.pressed, self.tapped, self.click, self.moved, self.rel = set(), set(), None, False, [0.0, 0.0]
-        action = imap.encode(keys_down=keys, mouse=mouse, click=click, taps=taps, rel=rel, mouse_moved=moved)
-        return action, events
 
 
 def start_listeners(state: InputState) -> list:
@@ -213,18 +116,18 @@ class Stats:
 
 
 def record(out: str | Path, imap, *, window: str | None = None, region=None, fps: float = 30.0,
-           spec: ObsSpec | None = None, done: str = "auto", display: str | None = None,
+           spec: ObsSpec | None = None, judge=None, display: str | None = None,
            split_key: str = "f8", pause_key: str = "f9", stop_key: str = "f10",
            max_seconds: float | None = None, max_episodes: int | None = None, status: bool = True,
-           stop_event: threading.Event | None = None) -> Stats:
-    """Record until the stop hotkey, Ctrl-C/SIGTERM, `stop_event`, max_seconds or max_episodes."""
+           stop_event: threading.Event | None = None, game: str | None = None) -> Stats:
+    """Record until the stop hotkey, Ctrl-C/SIGTERM, `stop_event`, max_seconds or max_episodes.
+
+    judge: a game's GameJudge (`Game.judge()`): episode starts, ends, rewards and outcomes from its rules;
+    None records everything and splits episodes only on the hotkey."""
     from hakisa.capture import Capture
     from hakisa.data import EpisodeWriter
 
     spec = spec or ObsSpec()
-    if done == "auto":
-        done = "duel" if imap.name == "duel" else "none"
-    result_fn, in_play_fn = DONE_DETECTORS[done]
     stop = stop_event or threading.Event()
     stats = Stats()
     cap = Capture(region=region, title=window, spec=spec, display=display) if region else Capture(title=window, spec=spec, display=display)
@@ -238,8 +141,9 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
 
     inp = InputState(hotkeys={split_key: on_split, pause_key: on_pause, stop_key: stop.set})
     listeners = start_listeners(inp)
-    meta = {"input_map": imap, "obs_spec": spec, "fps": fps, "source": "teacher", "game": imap.meta.get("game", imap.name),
-            "window": cap.title if window else None, "region": list(cap.region), "done_detector": done,
+    meta = {"input_map": imap, "obs_spec": spec, "fps": fps, "source": "teacher", "game": game or imap.meta.get("game", imap.name),
+            "window": cap.title if window else None, "region": list(cap.region),
+            "episode_ends": "rules" if judge is not None else "hotkey",
             "hotkeys": {"split": split_key, "pause": pause_key, "stop": stop_key}}
     # 0.8 s chunks: with the write itself, a kill -9 then loses comfortably less than 1 s
     writer = _WriterThread(EpisodeWriter(out, meta, chunk_seconds=0.8))
@@ -250,6 +154,7 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
         bar = tqdm(unit="frame", desc=f"record {Path(out).name}", dynamic_ncols=True)
     in_episode, paused = False, False
     pending: tuple | None = None  # (frame, action, t) of the step whose outcome the next frame tells
+    pending_reward = 0.0  # reward read on skipped (not in play) frames, paid to the pending step
 
     def close_step(reward: float, done: bool) -> None:
         nonlocal pending
@@ -286,8 +191,7 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
             bgra = cap.grab()
             frame = preprocess(bgra, spec)
             action, events = inp.snapshot(imap, cap.region)
-            view = bgra if spec.crop is None else _crop(bgra, spec.crop)  # what the detectors judge
-            winner = result_fn(view) if result_fn else 0
+            view = bgra if spec.crop is None else _crop(bgra, spec.crop)  # what the rules judge
             ticks += 1
             if toggles["pause"]:
                 toggles["pause"] = False
@@ -302,18 +206,26 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
                     end_episode(reason="hotkey")
             if not paused:
                 writer("add_events", events)
-                if in_episode and winner:  # the fight ended: the step before this frame gets the outcome
-                    close_step(1.0 if winner == 1 else -1.0, True)
-                    end_episode(winner=winner, reason="done")
-                    stats.wins += winner == 1
-                    stats.losses += winner == 2
+                if in_episode and judge is not None:
+                    reward, done, info = judge.step(view)
+                    if done:  # the game ended: the step before this frame gets the outcome
+                        close_step(reward + (pending_reward if pending else 0.0), True)
+                        end_episode(reason="done", **{k: info[k] for k in ("winner", "score") if k in info})
+                        stats.wins += info.get("winner") == judge.win_winner
+                        stats.losses += info.get("winner", 0) not in (0, judge.win_winner)
+                    elif info["in_play"]:
+                        close_step(reward + pending_reward, False)
+                        pending, pending_reward = (frame, action, t), 0.0
+                        stats.frames += 1
+                    else:  # a menu or overlay inside the episode: not a frame to learn from, its reward carries on
+                        pending_reward += reward
                 elif in_episode:
                     close_step(0.0, False)
                     pending = (frame, action, t)
                     stats.frames += 1
-                elif not winner and (in_play_fn is None or in_play_fn(view)):
+                elif judge is None or _starts(judge, view):
                     writer("begin_episode")
-                    in_episode, pending = True, (frame, action, t)
+                    in_episode, pending, pending_reward = True, (frame, action, t), 0.0
                     stats.frames += 1
             if now - last_status >= 0.5:
                 stats.fps = (ticks - ticks_at_status) / (now - last_status)
@@ -340,6 +252,15 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
     return stats
 
 
+def _starts(judge, view: np.ndarray) -> bool:
+    """A new episode starts on a frame that is in play and not already done; the rules' deltas start here."""
+    readings = judge.read(view)
+    if judge.in_play(readings) and not judge.is_done(readings):
+        judge.reset(view)
+        return True
+    return False
+
+
 # ---- CLI -----------------------------------------------------------------------------------------------
 def _region(text: str) -> tuple[int, int, int, int]:
     parts = [int(v) for v in text.replace("x", ",").split(",")]
@@ -349,20 +270,21 @@ def _region(text: str) -> tuple[int, int, int, int]:
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("--window", help="capture the window whose title contains this text")
-    target.add_argument("--region", type=_region, help="capture LEFT,TOP,WIDTH,HEIGHT of the screen")
-    p.add_argument("--map", default="duel", help="input map: a shipped name or a .json/.yaml path")
-    p.add_argument("--fps", type=float, default=30.0, help="capture rate (frames per second)")
+    p.add_argument("--game", help="a game file (shipped name or path): window, observation, rate, map and rules")
+    p.add_argument("--launch", action="store_true", help="open the game first (its file's launch entry), on its own "
+                                                         "Xvfb when there is no DISPLAY")
+    p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="a game option from its file (with --launch)")
+    p.add_argument("--window", help="capture the window whose title contains this text (default: the game's)")
+    p.add_argument("--region", type=_region, help="capture LEFT,TOP,WIDTH,HEIGHT of the screen")
+    p.add_argument("--map", default=None, help="input map without a game file: a shipped name or a .json/.yaml path")
+    p.add_argument("--fps", type=float, default=None, help="capture rate (default: the game's hz, else 30)")
     p.add_argument("--out", required=True, help="episode store directory (appended to if it exists)")
-    p.add_argument("--width", type=int, default=ObsSpec.width, help="observation width")
-    p.add_argument("--height", type=int, default=ObsSpec.height, help="observation height")
-    p.add_argument("--rgb", action="store_true", help="keep colour (default gray)")
+    p.add_argument("--width", type=int, default=None, help="observation width (default: the game's)")
+    p.add_argument("--height", type=int, default=None, help="observation height (default: the game's)")
+    p.add_argument("--rgb", action="store_true", help="keep colour (default: the game's, else gray)")
     p.add_argument("--crop", type=_region, default=None,
                    help="LEFT,TOP,WIDTH,HEIGHT inside the captured window/region to keep (e.g. the game canvas)")
-    p.add_argument("--stack", type=int, default=ObsSpec.stack, help="frames per observation (stored as meta; frames are stored once)")
-    p.add_argument("--done", choices=["auto", *DONE_DETECTORS], default="auto",
-                   help="episode-end detector (auto: 'duel' for the duel map, else none: split with the hotkey)")
+    p.add_argument("--stack", type=int, default=None, help="frames per observation (stored as meta; frames are stored once)")
     p.add_argument("--split-key", default="f8", help="hotkey: end the episode here and start the next")
     p.add_argument("--pause-key", default="f9", help="hotkey: pause / resume recording")
     p.add_argument("--stop-key", default="f10", help="hotkey: stop recording")
@@ -374,14 +296,36 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def main(args) -> int:
     import json
+    from contextlib import ExitStack
 
+    from hakisa.game import Game, parse_opts
     from hakisa.input_map import InputMap
 
-    imap = InputMap.load(args.map)
-    spec = ObsSpec(width=args.width, height=args.height, gray=not args.rgb, stack=args.stack, crop=args.crop)
-    stats = record(args.out, imap, window=args.window, region=args.region, fps=args.fps, spec=spec, done=args.done,
-                   display=args.display, split_key=args.split_key, pause_key=args.pause_key, stop_key=args.stop_key,
-                   max_seconds=args.seconds, max_episodes=args.episodes, status=not args.quiet)
+    game = Game.load(args.game) if args.game else None
+    if game is None and not args.map:
+        raise SystemExit("hakisa record: give --game NAME|PATH (or --map for a bare input map)")
+    if game is None and not (args.window or args.region):
+        raise SystemExit("hakisa record: give --window TITLE or --region L,T,W,H (or a --game file that says where)")
+    imap = InputMap.load(args.map) if args.map else game.input_map
+    base = game.obs_spec if game else ObsSpec()
+    spec = ObsSpec(width=args.width or base.width, height=args.height or base.height, gray=base.gray and not args.rgb,
+                   stack=args.stack or base.stack, crop=args.crop)
+    fps = args.fps or (game.hz if game else 30.0)
+    with ExitStack() as stack:
+        window, region, display = args.window, args.region, args.display
+        if game is not None and not (window or region):
+            if args.launch:
+                live = stack.enter_context(game.open(display, parse_opts(args.opt)))
+                region, display = live.region, live.display
+            elif "region" in game.window:
+                region = tuple(game.window["region"])
+            else:
+                live = stack.enter_context(game.open(display))  # finds the window (and its canvas) by title
+                region, display = live.region, live.display
+        stats = record(args.out, imap, window=window, region=region, fps=fps, spec=spec,
+                       judge=game.judge() if game else None, display=display, split_key=args.split_key,
+                       pause_key=args.pause_key, stop_key=args.stop_key, max_seconds=args.seconds,
+                       max_episodes=args.episodes, status=not args.quiet, game=game.name if game else None)
     print(json.dumps({"out": str(args.out), "frames": stats.frames, "episodes": stats.episodes, "dropped": stats.dropped,
                       "wins": stats.wins, "losses": stats.losses, "fps": round(stats.fps, 2)}), flush=True)
     return 0

@@ -1,8 +1,13 @@
 """`hakisa train`: the fast online path, PPO or branching DQN straight on vector envs.
 
-    hakisa train --env Hakisa/Duel-v0 --algo ppo --tier normal --steps 2000000 --run duel-ppo
+    hakisa train --game duel --algo ppo --steps 2000000 --run duel-ppo    # the game's simulator and recipe
+    hakisa train --env Airstriker-Genesis-v0 --steps 500000               # an env id (stable-retro, Toy/...)
     tensorboard --logdir runs/          # charts/episodic_return, charts/win_rate, losses/...
-    hakisa play --checkpoint runs/duel-ppo --episodes 200
+    hakisa play --game duel --checkpoint runs/duel-ppo --episodes 200
+
+A game file's `train` entry is its measured recipe (env count, frame size, options, learner Args);
+--num-envs, --obs, --opt and --set override it. A game with no simulator cannot be trained here yet:
+it learns from recordings (`hakisa study`) and from its own play (`hakisa explore` + `consolidate`).
 
 Writes runs/<name>/: config.json, TensorBoard events, checkpoint/ (latest) and best/ (best rolling
 training score). Any Args field of the learner can be set with --set key=value.
@@ -15,21 +20,7 @@ import json
 from pathlib import Path
 
 from hakisa.capture import ObsSpec
-from hakisa.envs.make import DUEL_ID, make_vec
-
-# The duel's measured PPO recipe (scripts/bench_duel_learning.py): 80x45 frames (exact on the 4-px
-# grid, ~2x the steps/s of 160x90), 32 fights over the tiers with normal twice (easy fights show the
-# punish loop early; normal's noisy boss is the hardest to exploit: the mix easy,normal,hard measured
-# normal 82-87 %, this one 94.5 %), lr 1e-3 with 2 epochs per rollout. DQN on the same envs: minibatches
-# of 256 every 32 env steps (the replay ratio of 64 every 4 at a quarter of the per-step overhead:
-# 719 steps/s on 2 cores), lr 2.5e-4, target copied every 500 gradient steps; 30 min -> normal 95 %,
-# hard 97 % (benchmarks/duel_dqn_seed0.json). Command-line --set/--obs/--tier/--num-envs still win.
-# PPO's convolutions run in bfloat16 where the CPU has native bf16 (bf16=None: decided at run time;
-# weights, heads, log-probs and values stay float32): measured over 30 min here, 3,518 vs 2,945 steps/s and normal 98 % / hard 100 % against
-# 94.5 % / 98 % in float32 (benchmarks/duel_ppo_mixN_bf16_seed0.json). Elsewhere emulated bf16 is slower.
-DUEL_RECIPE = {"obs": "80x45", "tier": "easy,normal,normal,hard", "num_envs": 32,
-               "ppo": {"lr": 1e-3, "update_epochs": 2, "threads": 2, "bf16": None},
-               "dqn": {"batch_size": 256, "train_every": 32, "lr": 2.5e-4, "target_every": 500, "threads": 2}}
+from hakisa.envs.make import make_vec
 
 
 def parse_obs(text: str) -> ObsSpec:
@@ -40,22 +31,23 @@ def parse_obs(text: str) -> ObsSpec:
     return ObsSpec(width=w, height=h)
 
 
-def duel_kwargs(tier: str | None, obs: str | None, num_envs: int) -> dict:
-    """make_vec kwargs for the duel: one tier, or a comma list the envs take in turn; the obs size."""
-    tiers = (tier or DUEL_RECIPE["tier"]).split(",")
-    return {"tier": tiers[0] if len(tiers) == 1 else [tiers[i % len(tiers)] for i in range(num_envs)],
-            "obs_spec": parse_obs(obs or DUEL_RECIPE["obs"])}
+def game_envs(game, n: int | None, seed: int, opts: dict | None = None, obs: str | None = None):
+    """The game's simulator as `hakisa train` builds it from the file's recipe; returns (envs, recipe)."""
+    recipe = game.doc.get("train", {})
+    n = n or recipe.get("num_envs", 16)
+    spec = parse_obs(obs) if obs else ObsSpec(**{**vars(game.obs_spec), **recipe.get("obs", {})})
+    return game.sim_vec(n, seed=seed, opts={**recipe.get("opts", {}), **(opts or {})}, obs_spec=spec), recipe
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env", default=DUEL_ID, help="Hakisa/Duel-v0, a stable-retro game id, or Toy/KeyPress-v0 / Toy/Click-v0")
+    p.add_argument("--game", default=None, help="a game file with a simulator (a shipped name or a path)")
+    p.add_argument("--env", default=None, help="an env id instead: Hakisa/Duel-v0, a stable-retro game id, Toy/...")
+    p.add_argument("--opt", action="append", metavar="KEY=VALUE",
+                   help="a game option (e.g. tier=hard, or tier=easy,hard: the envs take them in turn)")
     p.add_argument("--algo", choices=["ppo", "dqn"], default="ppo")
-    p.add_argument("--tier", default=None,
-                   help="duel boss tier (easy | normal | hard), or a comma list the envs take in turn "
-                        f"(duel default {DUEL_RECIPE['tier']})")
-    p.add_argument("--obs", default=None, help=f"duel frame size WxH (default {DUEL_RECIPE['obs']})")
+    p.add_argument("--obs", default=None, help="frame size WxH (default: the game's recipe)")
     p.add_argument("--steps", type=int, default=1_000_000, help="total env steps")
-    p.add_argument("--num-envs", type=int, default=None, help=f"parallel envs (default {DUEL_RECIPE['num_envs']} on the duel, else 16)")
+    p.add_argument("--num-envs", type=int, default=None, help="parallel envs (default: the game's recipe, else 16)")
     p.add_argument("--run", default=None, help="run name (default: <algo>-<env>)")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--seed", type=int, default=0)
@@ -95,17 +87,29 @@ def run_algo(algo, envs, a, args) -> tuple[Path, dict]:
 
 
 def main(args) -> int:
+    from hakisa.game import Game, parse_opts
+
     if args.algo == "ppo":
         from hakisa.algos import ppo as algo
     else:
         from hakisa.algos import dqn as algo
-    duel = args.env == DUEL_ID
-    recipe = DUEL_RECIPE.get(args.algo, {}) if duel else {}
+    game = Game.load(args.game) if args.game else Game.for_env(args.env) if args.env else None
+    if game is None and not args.env:
+        raise SystemExit("hakisa train: give --game NAME|PATH (or --env ID)")
+    if game is not None and not game.sim:
+        raise SystemExit(f"hakisa train: game {game.name!r} has no simulator, so it cannot be trained online here yet. "
+                         f"Record yourself (hakisa record --game {game.name}), study it (hakisa study), then improve it "
+                         f"by playing (hakisa explore --game {game.name} + hakisa consolidate).")
+    opts = parse_opts(args.opt)
+    if game is not None:
+        envs, recipe = game_envs(game, args.num_envs, args.seed, opts, getattr(args, "obs", None))
+        args.env = game.name
+    else:
+        recipe = {}
+        envs = make_vec(args.env, args.num_envs or 16, seed=args.seed,
+                        **({"obs_spec": parse_obs(args.obs)} if getattr(args, "obs", None) else {}))
     a = algo.Args(**{"total_steps": args.steps, "seed": args.seed, "encoder": args.encoder,
-                     "progress": not args.no_progress, **recipe, **parse_overrides(algo.Args, args.set)})
-    n = args.num_envs or (DUEL_RECIPE["num_envs"] if duel else 16)
-    kw = duel_kwargs(args.tier, getattr(args, "obs", None), n) if duel else {}
-    envs = make_vec(args.env, n, seed=args.seed, **kw)
+                     "progress": not args.no_progress, **recipe.get(args.algo, {}), **parse_overrides(algo.Args, args.set)})
     run_dir, metrics = run_algo(algo, envs, a, args)
     print(json.dumps({"run": str(run_dir), "algo": args.algo, "env": args.env, **{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}}))
     return 0

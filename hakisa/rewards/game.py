@@ -1,6 +1,6 @@
 """A game's screen rules from one config file: readers, delta reward, done, winner, in-play, navigation.
 
-    judge = GameJudge.load("duel")           # hakisa/rewards/configs/duel.json, or a path
+    judge = GameJudge.load("duel")           # a game's rules (hakisa/games/duel.json), or a rules/game file path
     readings = judge.reset(frame)             # at the first frame of a fight
     reward, done, info = judge.step(frame)    # every step after
 
@@ -30,7 +30,6 @@ from pathlib import Path
 from hakisa.rewards.delta import DeltaReward
 from hakisa.rewards.readers import BarReader, ChangeDetector, ColorFraction, DigitReader, MeanGray
 
-CONFIGS_DIR = Path(__file__).parent / "configs"
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 
 
@@ -97,8 +96,10 @@ def build_reader(spec: dict, canvas, base: Path):
 
 
 class GameJudge:
-    def __init__(self, cfg: dict, base: Path | None = None):
-        base = base or CONFIGS_DIR
+    def __init__(self, cfg: dict, base: Path | None = None, score: str | None = None):
+        """score: the reading that is the game's score (a game file's `score`), reported as info["score"]."""
+        base = base or Path(".")
+        self.score = score
         refs = {name: json.loads((base / path).read_text()) for name, path in cfg.get("refs", {}).items()}
         self.cfg = cfg = resolve_refs(cfg, refs)
         self.canvas = tuple(cfg["canvas"]) if cfg.get("canvas") else None
@@ -113,16 +114,20 @@ class GameJudge:
 
     @classmethod
     def load(cls, path_or_name: str | Path) -> "GameJudge":
-        p = Path(path_or_name)
-        if not p.exists():
-            p = next((CONFIGS_DIR / f"{path_or_name}{e}" for e in (".json", ".yaml", ".yml") if (CONFIGS_DIR / f"{path_or_name}{e}").exists()), p)
-        if not p.exists():
-            raise FileNotFoundError(f"no reward config {path_or_name!r}; shipped: {sorted(f.stem for f in CONFIGS_DIR.glob('*.*'))}")
-        if p.suffix in (".yaml", ".yml"):
-            import yaml
+        """The rules of a game (a shipped name or a game file), or a bare rules file (JSON/YAML)."""
+        from hakisa.game import Game
 
-            return cls(yaml.safe_load(p.read_text()), p.parent)
-        return cls(json.loads(p.read_text()), p.parent)
+        p = Path(path_or_name)
+        if p.is_file():
+            if p.suffix in (".yaml", ".yml"):
+                import yaml
+
+                cfg = yaml.safe_load(p.read_text())
+            else:
+                cfg = json.loads(p.read_text())
+            if "rules" not in cfg:  # a bare rules file
+                return cls(cfg, p.parent)
+        return Game.load(path_or_name).judge()
 
     # ---- per frame ------------------------------------------------------------------------------
     def read(self, frame) -> dict:
@@ -161,8 +166,21 @@ class GameJudge:
         reward = self.delta(readings) if trusted else 0.0
         self._done_run = self._done_run + 1 if self.is_done(readings) else 0
         done = self._done_run >= self.done_frames
-        info = {"readings": dict(readings), "in_play": playing, "winner": 0}
-        if done:
+        info = {"readings": dict(readings), "in_play": playing}
+        if self.won_or_lost:  # only a game that is won or lost has a winner (0 while it goes on)
+            info["winner"] = 0
+        if done and self.won_or_lost:
             info["winner"] = w = self.winner(readings)
-            reward += self.win_bonus if w == self.cfg.get("win_winner", 1) else self.lose_bonus if w else 0.0
+            reward += self.win_bonus if w == self.win_winner else self.lose_bonus if w else 0.0
+        if self.score is not None:
+            info["score"] = readings.get(self.score)
         return reward, done, info
+
+    @property
+    def won_or_lost(self) -> bool:
+        return bool(self.cfg.get("outcomes"))
+
+    @property
+    def win_winner(self) -> int:
+        """The winner value that means the agent won (outcomes name players by number)."""
+        return int(self.cfg.get("win_winner", 1))

@@ -134,15 +134,22 @@ class ChangeDetector:
 
 # ---- digits by template matching -----------------------------------------------------------------
 GLYPH = (12, 16)  # (w, h) every glyph is resized to before matching
+# Glyph distance (see _glyph_dist) above which a glyph is "unknown". Used for readers saved before
+# the threshold was learned: lenient enough for capture noise, yet below most digit-vs-digit
+# distances, so a digit the templates never saw reads as None rather than as its nearest neighbour.
+DEFAULT_MAX_DIST = 0.1
+MIN_MAX_DIST = 0.05  # floor of a learned threshold: one sample per char has zero spread, live frames don't
+SIZE_SLACK = 0.3  # a glyph may be this much (relative, + 1 px) smaller/larger than any glyph seen in fit
 
 
-def _segments(img: np.ndarray, fg_tol: float, glyph_w: float | None = None) -> list[np.ndarray]:
-    """Split a crop of a number into glyph images (binary float [h, w] each), left to right.
+def _segments(img: np.ndarray, fg_tol: float, glyph_w: float | None = None) -> list[tuple[np.ndarray, int, int]]:
+    """Split a crop of a number into (glyph, width, height) left to right; glyph is binary float GLYPH-sized.
 
     Foreground = pixels far (> fg_tol gray levels) from the crop's border colour, which is the
     background for any HUD number. Glyphs are runs of columns that hold foreground. Anti-aliased
     fonts make neighbours touch, so a run much wider than a typical glyph (`glyph_w` px, learned in
-    fit) is cut into that many equal parts.
+    fit) is cut into that many equal parts. Width and height (crop px, before resizing) let the
+    reader reject pieces no glyph in fit looked like (a '.', a '-', several glyphs left uncut).
     """
     g = img if img.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
     g = g.astype(np.float32)
@@ -166,7 +173,7 @@ def _segments(img: np.ndarray, fg_tol: float, glyph_w: float | None = None) -> l
         if len(rows) == 0:
             continue
         glyph = glyph[rows[0]:rows[-1] + 1].astype(np.float32)
-        out.append(cv2.resize(glyph, GLYPH, interpolation=cv2.INTER_AREA))
+        out.append((cv2.resize(glyph, GLYPH, interpolation=cv2.INTER_AREA), x1 - x0, len(glyph)))
     return out
 
 
@@ -179,14 +186,27 @@ def _run_widths(img: np.ndarray, fg_tol: float) -> list[int]:
     return list(edges[1::2] - edges[::2])
 
 
+def _glyph_dist(g: np.ndarray, bank: np.ndarray) -> np.ndarray:
+    """Distance of glyph g [h, w] to each template in bank [n, h, w], in [0, 1].
+
+    Squared L2 divided by the two images' total ink: 0 for identical glyphs, 1 for glyphs with no
+    overlap, whatever the stroke weight or glyph size, so one threshold means the same for a thin
+    '1' and a bold '8' and for any font. (Raw L2 grows with ink, which would make a fixed
+    threshold too strict for heavy glyphs and too lax for light ones.)
+    """
+    return ((bank - g) ** 2).sum(axis=(1, 2)) / ((bank ** 2).sum(axis=(1, 2)) + (g ** 2).sum() + 1e-6)
+
+
 @dataclass
 class DigitReader:
     """Reads a non-negative integer (a score, a timer) by matching glyphs against learned templates.
 
     No OCR engine: `fit` segments a few labelled crops into glyphs, pairs them with the label's
     characters and averages them per character. `read` segments, picks the nearest template for
-    each glyph (L2 on the normalised glyph) and joins the characters. Returns None when nothing
-    is readable, so a caller can keep its last good reading.
+    each glyph (see _glyph_dist) and joins the characters. Returns None when nothing is readable
+    or when any glyph is unknown (farther than `max_dist` from every template, or sized unlike any
+    glyph seen in fit): a digit the templates never saw must not read as its nearest neighbour, and
+    a caller keeps its last good reading instead.
     """
 
     region: Region | None = None
@@ -194,32 +214,79 @@ class DigitReader:
     canvas: tuple[int, int] | None = None
     templates: dict[str, np.ndarray] = field(default_factory=dict)
     glyph_w: float | None = None  # typical glyph width in crop pixels (learned), to split touching glyphs
+    crop_h: int | None = None  # crops are resized to this height (fit's median) so pixel sizes mean the same
+    max_dist: float = DEFAULT_MAX_DIST  # glyph farther than this from every template = unknown (learned)
+    # (min w, max w, min h, max h) of fit's glyphs as fractions of the crop height, which scales with
+    # the region, so the check holds in a scaled window. None: no check (readers saved before it).
+    size_range: tuple[float, float, float, float] | None = None
 
     def fit(self, crops: list[np.ndarray], labels: list[str | int]) -> "DigitReader":
+        # one pixel scale for all: frames of several window sizes, a folder of crops of mixed sizes
+        self.crop_h = int(np.median([img.shape[0] for img in crops]))
+        crops = [self._rescale(img) for img in crops]
         # typical width: from the crops whose runs are exactly their characters (no touching glyphs)
         widths = [w for img, label in zip(crops, labels) for w in _run_widths(img, self.fg_tol)
                   if len(_run_widths(img, self.fg_tol)) == len(str(label))]
         self.glyph_w = float(np.median(widths)) if widths else None
         acc: dict[str, list[np.ndarray]] = {}
+        sizes = []
         for img, label in zip(crops, labels):
-            text, glyphs = str(label), _segments(img, self.fg_tol, self.glyph_w)
-            if len(glyphs) != len(text):  # touching or broken glyphs: skip rather than mislabel
+            text, pieces = str(label), _segments(img, self.fg_tol, self.glyph_w)
+            if len(pieces) != len(text):  # touching or broken glyphs: skip rather than mislabel
                 continue
-            for ch, gl in zip(text, glyphs):
+            for ch, (gl, w, h) in zip(text, pieces):
                 acc.setdefault(ch, []).append(gl)
+                sizes.append((w / img.shape[0], h / img.shape[0]))
         if not acc:
             raise ValueError("DigitReader.fit: no crop segmented into as many glyphs as its label has characters")
         self.templates = {ch: np.mean(gs, axis=0) for ch, gs in sorted(acc.items())}
+        ws, hs = np.array(sizes).T
+        self.size_range = (float(ws.min()), float(ws.max()), float(hs.min()), float(hs.max()))
+        # Threshold: a margin above the spread of the training glyphs around their own template
+        # (noise), but kept below halfway to the nearest other template when that is higher: an
+        # unseen digit lies roughly as far from the known templates as they lie from each other.
+        # The spread is leave-one-out (each glyph against its class's mean without it): a mean
+        # that includes the glyph flatters it, down to 0 for a char seen once.
+        within = max((float(_glyph_dist(g, ((len(gs) * self.templates[ch] - g) / (len(gs) - 1))[None])[0])
+                      for ch, gs in acc.items() if len(gs) > 1 for g in gs), default=0.0)
+        bank = np.stack(list(self.templates.values()))
+        between = min((float(d) for i, t in enumerate(bank) for d in _glyph_dist(t, bank[i + 1:])), default=None)
+        self.max_dist = max(2 * within, MIN_MAX_DIST)
+        if between is not None and between > within:
+            self.max_dist = min(self.max_dist, (within + between) / 2)
         return self
+
+    def _rescale(self, img: np.ndarray) -> np.ndarray:
+        """The crop at fit's height: glyph_w is in those pixels, and a glyph binarised at the scale
+        its template was matches it closer (a scaled window otherwise reads as unknown more often)."""
+        h, w = img.shape[:2]
+        if not self.crop_h or h == self.crop_h:
+            return img
+        size = (max(1, round(w * self.crop_h / h)), self.crop_h)
+        return cv2.resize(np.ascontiguousarray(img), size, interpolation=cv2.INTER_AREA if h > self.crop_h else cv2.INTER_LINEAR)
+
+    def _known_size(self, w: int, h: int, crop_h: int) -> bool:
+        if self.size_range is None:
+            return True
+        wmin, wmax, hmin, hmax = (v * crop_h for v in self.size_range)
+        lo, hi = 1 - SIZE_SLACK, 1 + SIZE_SLACK
+        return lo * wmin - 1 <= w <= hi * wmax + 1 and lo * hmin - 1 <= h <= hi * hmax + 1
 
     def read_crop(self, img: np.ndarray) -> int | None:
         if not self.templates:
             raise RuntimeError("DigitReader has no templates: call fit() or load() first")
-        glyphs = _segments(img, self.fg_tol, self.glyph_w)
-        if not glyphs:
+        img = self._rescale(img)
+        pieces = _segments(img, self.fg_tol, self.glyph_w)
+        if not pieces:
             return None
         chars, bank = list(self.templates), np.stack(list(self.templates.values()))
-        text = "".join(chars[int(((bank - g) ** 2).sum(axis=(1, 2)).argmin())] for g in glyphs)
+        text = ""
+        for g, w, h in pieces:
+            d = _glyph_dist(g, bank)
+            best = int(d.argmin())
+            if d[best] > self.max_dist or not self._known_size(w, h, img.shape[0]):
+                return None  # unknown glyph, or a run the glyph count does not explain: no guess
+            text += chars[best]
         return int(text) if text.isdigit() else None
 
     def read(self, frame: np.ndarray) -> int | None:
@@ -230,7 +297,7 @@ class DigitReader:
         path = Path(path)
         np.savez_compressed(path.with_suffix(".npz"), **{f"t_{ch}": (t * 255).round().astype(np.uint8) for ch, t in self.templates.items()})
         meta = {"region": self.region, "fg_tol": self.fg_tol, "canvas": self.canvas, "glyph": GLYPH, "glyph_w": self.glyph_w,
-                "chars": list(self.templates)}
+                "crop_h": self.crop_h, "chars": list(self.templates), "max_dist": self.max_dist, "size_range": self.size_range}
         path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
 
     @classmethod
@@ -240,7 +307,8 @@ class DigitReader:
         with np.load(path.with_suffix(".npz"), allow_pickle=False) as z:
             templates = {ch: z[f"t_{ch}"].astype(np.float32) / 255 for ch in meta["chars"]}
         return cls(region=_tuple(meta["region"]), fg_tol=meta["fg_tol"], canvas=_tuple(meta["canvas"]), templates=templates,
-                   glyph_w=meta.get("glyph_w"))
+                   glyph_w=meta.get("glyph_w"), crop_h=meta.get("crop_h"), max_dist=meta.get("max_dist", DEFAULT_MAX_DIST),
+                   size_range=_tuple(meta.get("size_range")))
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "templates"}

@@ -104,3 +104,47 @@ def expert_keys(state: dict[str, np.ndarray], rules: dict | None = None, style: 
     keys = np.where(threatened, np.where(act_now, dodge, wait),
                     np.where(swinging, keep_out, np.where(punish, punish_keys, neutral)))
     return keys.astype(np.uint8)
+
+
+def play_expert(episodes: int, opts: dict | None = None, seed: int = 12345, num_envs: int = 16, collect=None,
+                obs_spec=None) -> dict:
+    """The expert (true sim state, no pixels) in the duel's vector env with evaluate's episode bookkeeping:
+    the arena's scripted baseline (games/duel.json's `sim.expert`). Returns the summary.
+
+    collect: an `hakisa.data.EpisodeWriter`; each counted fight is written to it (what the expert saw
+    before each decision, the command it chose, reward, done), as `evaluate(collect=...)` does for an
+    agent. This is how notebooks and tests make a teacher dataset without a display.
+    obs_spec: render at this spec (e.g. a smaller one for a fast study run); default the env's."""
+    from hakisa.algos.common import EpisodeStats, summarize
+    from hakisa.envs.duel.sim import KEYS_TO_COMMAND
+    from hakisa.game import Game
+
+    n = max(1, min(num_envs, episodes))
+    envs = Game.load("duel").sim_vec(n, seed=seed, opts=opts, **({"obs_spec": obs_spec} if obs_spec else {}))
+    c = envs.obs_spec.channels
+    quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])  # as evaluate: no short-episode bias
+    count, stats, eps, buf = np.zeros(n, int), EpisodeStats(n), [], [[] for _ in range(n)]
+    try:
+        obs, _ = envs.reset(seed=seed)
+        while np.minimum(count, quota).sum() < quota.sum():
+            cmd = KEYS_TO_COMMAND[expert_keys(envs.fights.sim.state)]
+            a = np.stack([cmd, 0 * cmd, 0 * cmd], 1)
+            nobs, r, term, trunc, info = envs.step(a)
+            r = np.asarray(r, np.float64)
+            if collect is not None:
+                for i in range(n):
+                    buf[i].append((obs[i, -c:].copy(), a[i], float(r[i]), bool(term[i])))
+            for i, ep in zip(np.flatnonzero(np.logical_or(term, trunc)), stats.update(r, term, trunc, info)):
+                if count[i] < quota[i]:
+                    eps.append(ep)
+                    if collect is not None:
+                        collect.begin_episode(**(opts or {}), **{k: v for k, v in ep.items() if k == "winner"})
+                        for f, act, rew, d in buf[i]:
+                            collect.add(f, act, rew, d)
+                        collect.end_episode()
+                buf[i] = []
+                count[i] += 1
+            obs = nobs
+    finally:
+        envs.close()
+    return summarize(eps)

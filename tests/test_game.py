@@ -1,0 +1,148 @@
+"""Game files: loading, validation (one bad field per message), options, and the CLI's one-line errors."""
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hakisa.game import GAMES_DIR, Game, GameFileError, find_game, parse_opts
+
+POP = json.loads((GAMES_DIR / "pop.json").read_text())
+
+
+def test_shipped_games_load_and_say_how_they_are_judged():
+    pop, duel = Game.load("pop"), Game.load("duel")
+    assert pop.sim is None and not pop.won_or_lost and pop.score == "score"
+    assert pop.input_map.uses_xy.tolist() == [False, True, True] and (pop.input_map.x_bins, pop.input_map.y_bins) == (16, 10)
+    assert duel.sim["env"] == "Hakisa/Duel-v0" and duel.won_or_lost
+    assert set(duel.judge().readers) >= {"knight_hp", "boss_hp", "victory", "defeat"}
+    assert find_game(GAMES_DIR / "pop.json") == GAMES_DIR / "pop.json"
+
+
+def _write(tmp_path: Path, doc: dict) -> Path:
+    p = tmp_path / "pop.json"
+    p.write_text(json.dumps(doc))
+    (tmp_path / "pop").symlink_to(GAMES_DIR / "pop")  # the page folder and digit templates, beside the file
+    return p
+
+
+def _set(doc: dict, path: str, value):
+    d = doc
+    keys = path.split(".")
+    for k in keys[:-1]:
+        d = d[int(k)] if isinstance(d, list) else d[k]
+    if value is KeyError:
+        del d[keys[-1]]
+    else:
+        d[keys[-1]] = value
+
+
+BAD = [  # (field to change, new value, what the message must say)
+    ("rules.readers.lives.region", [300, 8, 90], "rules.readers.lives.region: 4 numbers expected, got 3"),
+    ("rules.readers.lives.type", "lifebar", "rules.readers.lives.type: 'lifebar' is not one of"),
+    ("rules.readers.lives.color", KeyError, "rules.readers.lives.color: missing"),
+    ("rules.readers.score.templates", "nowhere/digits", "rules.readers.score.templates: no templates 'nowhere/digits'"),
+    ("rules.done.reading", "gameover", "rules.done.reading: 'gameover' is not one of the readers"),
+    ("rules.done.op", "=>", "rules.done.op: '=>' is not one of"),
+    ("rules.reward.deltas", {"points": 1}, "rules.reward.deltas.points: not one of the readers"),
+    ("rules.navigation.restart", [{"press": "r"}], "rules.navigation.restart[0]: a step"),
+    ("window.canvas", [0, 0, 480], "window.canvas: 4 numbers expected, got 3"),
+    ("window.launch", {"web": "missing-folder"}, "window.launch.web: no folder 'missing-folder'"),
+    ("window.titel", "Pop", "window.titel: unknown field"),
+    ("obs.width", -5, "obs.width: a positive whole number expected"),
+    ("hz", 0, "hz: decisions per second in (0, 240] expected"),
+    ("input_map.commands.1.kind", "hover", "input_map.commands[1].kind: 'hover' is not one of"),
+    ("input_map.x_bins", 0, "input_map.x_bins: a positive whole number expected"),
+    ("score", "points", "score: 'points' is not one of the readers"),
+    ("name", KeyError, "name: missing"),
+    ("options.seed.default", 5, None),  # fine: no choices to check against
+]
+
+
+@pytest.mark.parametrize("field,value,message", BAD, ids=[b[0] for b in BAD])
+def test_one_bad_field_one_message_naming_file_and_field(tmp_path, field, value, message):
+    doc = copy.deepcopy(POP)
+    _set(doc, field, value)
+    path = _write(tmp_path, doc)
+    if message is None:
+        Game.load(path)
+        return
+    with pytest.raises(GameFileError) as e:
+        Game.load(path)
+    text = str(e.value)
+    assert text.startswith(str(path)) or text.startswith("pop.json"), text
+    assert message in text, text
+    assert "\n" not in text
+
+
+def test_not_json_and_no_such_game(tmp_path):
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"name": "x",')
+    with pytest.raises(GameFileError, match="broken.json: not valid JSON"):
+        Game.load(bad)
+    with pytest.raises(GameFileError, match="shipped game: duel, pop"):
+        Game.load("no-such-game")
+
+
+def test_options_validate_and_comma_lists_give_each_sim_env_one_value():
+    duel = Game.load("duel")
+    assert duel.resolve_options({})["tier"] == "normal"
+    assert duel.resolve_options({"tier": "easy,hard"})["tier"] == "easy,hard"
+    with pytest.raises(GameFileError, match="option tier='brutal'"):
+        duel.resolve_options({"tier": "brutal"})
+    with pytest.raises(GameFileError, match="has no option 'speed'"):
+        duel.resolve_options({"speed": 2})
+    envs = duel.sim_vec(4, seed=1, opts={"tier": "easy,hard"})
+    try:
+        assert envs.fights.sim.state["tier"].tolist() == [0, 2, 0, 2]
+    finally:
+        envs.close()
+    assert parse_opts(["tier=hard", "seed=3"]) == {"tier": "hard", "seed": 3}
+    with pytest.raises(GameFileError, match="KEY=VALUE"):
+        parse_opts(["tier"])
+
+
+def test_a_game_without_a_simulator_says_so(tmp_path):
+    pop = Game.load("pop")
+    with pytest.raises(GameFileError, match="has no simulator"):
+        pop.sim_vec(2)
+    for verb in (["train", "--game", "pop", "--steps", "10"], ["evolve", "--game", "pop", "--generations", "1"]):
+        r = subprocess.run([sys.executable, "-m", "hakisa.cli", *verb], capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode != 0 and "no simulator" in r.stderr, r.stderr
+
+
+def test_score_games_report_mean_score_and_won_games_win_rate():
+    from hakisa.algos.common import EpisodeStats, summarize
+
+    st = EpisodeStats(2)
+    done = np.array([True, True])
+    eps = st.update(np.array([1.0, 2.0]), done, done, {"score": np.array([3.0, 5.0]), "_score": done})
+    s = summarize(eps)
+    assert s["mean_score"] == 4.0 and s["score_ci95"] > 0 and "win_rate" not in s
+    eps = st.update(np.array([1.0, 2.0]), done, done, {"winner": np.array([1, 2]), "_winner": done})
+    assert summarize(eps)["win_rate"] == 0.5
+
+
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
+    """Errors Hakisa raises on purpose print `hakisa: <message>` and exit 2; --debug shows the traceback."""
+    doc = copy.deepcopy(POP)
+    doc["rules"]["readers"]["lives"]["region"] = [1, 2, 3]
+    path = _write(tmp_path, doc)
+    out = tmp_path / "out"
+    cases = [["record", "--game", str(path), "--out", str(out)],
+             ["play", "--game", str(path), "--episodes", "1", "--out", str(out)],
+             ["study", str(tmp_path / "no-dataset"), "--out", str(out)],
+             ["play", "--game", "no-such-game"]]
+    for argv in cases:
+        r = subprocess.run([sys.executable, "-m", "hakisa.cli", *argv], capture_output=True, text=True, cwd=tmp_path)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("hakisa: "), (argv, r.stderr)
+        assert not out.exists()
+    r = subprocess.run([sys.executable, "-m", "hakisa.cli", "play", "--game", "no-such-game", "--debug"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" in r.stderr
