@@ -44,9 +44,12 @@ def main(args) -> int:
     t0 = time.time()
     if args.retrain or not (run_dir / "checkpoint" / "model.safetensors").exists():
         print(f"[demo] 1/4 training PPO on the duel sim ({args.steps:,} steps, tier {args.tier}) -> {run_dir}")
-        targs = argparse.Namespace(game="duel", env=None, opt=None, algo="ppo", tier=None, obs=None, steps=args.steps,
-                                   num_envs=args.num_envs, run=args.run, runs_dir=args.runs_dir, seed=args.seed,
-                                   encoder="small", init=None, set=[], no_progress=False)
+        from hakisa.cli import build_parser
+
+        # the train verb's own parser: the demo runs exactly what `hakisa train` would, with its defaults
+        targs = build_parser("train").parse_args(
+            ["train", "--game", "duel", "--algo", "ppo", "--steps", str(args.steps), "--num-envs", str(args.num_envs),
+             "--run", args.run, "--runs-dir", args.runs_dir, "--seed", str(args.seed)])
         train.main(targs)
     else:
         print(f"[demo] 1/4 reusing the trained checkpoint in {run_dir} (--retrain to train again)")

@@ -208,9 +208,12 @@ class Game:
                 return cls.load(f)
         return None
 
-    def open(self, display: str | None = None, opts: dict | None = None, query: dict | None = None) -> "LiveGame":
-        """A context with the game's window on screen: launched when the file says how, else found by title."""
-        return LiveGame(self, display, opts, query)
+    def open(self, display: str | None = None, opts: dict | None = None, query: dict | None = None,
+             private: bool = False) -> "LiveGame":
+        """A context with the game's window on screen: launched when the file says how, else found by title.
+        private: launch it on a new Xvfb display of its own (fleets: one display per window, so input for
+        one window can never reach another, and the user's desktop is never touched)."""
+        return LiveGame(self, display, opts, query, private)
 
     def screen_env(self, live: "LiveGame", obs_spec: ObsSpec | None = None, **kw):
         """A ScreenEnv over the open game: its capture region, focus window, rules, input map and rate."""
@@ -228,8 +231,9 @@ class LiveGame:
     """The game's window on a display: `display`, `region` (the canvas on the screen), `window_id`, `title`,
     and `app` (the BrowserApp when the file launched a page; its `evaluate` reads a page's test hook)."""
 
-    def __init__(self, game: Game, display: str | None = None, opts: dict | None = None, query: dict | None = None):
-        self.game, self.display, self.opts, self.query = game, display, opts, dict(query or {})
+    def __init__(self, game: Game, display: str | None = None, opts: dict | None = None, query: dict | None = None,
+                 private: bool = False):
+        self.game, self.display, self.opts, self.query, self.private = game, display, opts, dict(query or {}), private
         self.app = self.region = self.window_id = self.title = None
         self._stack = ExitStack()
         self._old_display = None
@@ -251,6 +255,13 @@ class LiveGame:
         resolved = g.resolve_options(self.opts)
         query = {o["query"]: resolved[k] for k, o in g.options.items() if "query" in o}
         query.update(self.query)
+        if self.private:
+            if not launch:
+                raise GameFileError(f"{_show(g.path)}: window.launch is needed to open the game on a private display "
+                                    "(a window found by title lives on the user's display)")
+            from hakisa.xserver import Xvfb
+
+            self.display = self._stack.enter_context(Xvfb(1280, 720))
         if launch and ("web" in launch or "url" in launch):
             from hakisa.browser import BrowserApp
 

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
-from hakisa.capture import DisplayError, Region, _ancestors, has_focus
+from hakisa.capture import DisplayError, Region, _ancestors, has_focus, open_display
 from hakisa.input_map import Decoded, InputMap
 
 if TYPE_CHECKING:
@@ -226,20 +226,25 @@ class PynputSink(_SinkBase):
     """
 
     def __init__(self, input_map: InputMap, target: Target, *, kill_key: str | None = "f12",
-                 require_focus: int | bool | None = None, guardian: bool = True, handle_signals: bool = True):
-        if not os.environ.get("DISPLAY"):
+                 require_focus: int | bool | None = None, guardian: bool = True, handle_signals: bool = True,
+                 display: str | None = None):
+        # display: the X display to send to (default $DISPLAY, else the target Capture's). A fleet of
+        # private displays gives each sink its own, so input sent for one window can never reach another.
+        display = display or getattr(target, "display_name", None) or os.environ.get("DISPLAY")
+        if not display:
             raise DisplayError("PynputSink needs an X display and DISPLAY is not set (pynput uses $DISPLAY). "
                                "Use DryRunSink without one, or start one with hakisa.xserver.Xvfb.")
         super().__init__(input_map, target)
-        from Xlib import X, display
+        from Xlib import X
         from Xlib.ext import xtest
 
         self._X, self._fake = X, xtest.fake_input
         self._lock = threading.RLock()  # the kill watcher and signal handlers release concurrently
         self._closed = True  # until __init__ completes, close() has nothing to undo
-        self._dpy = display.Display()
+        self.display = display
+        self._dpy = open_display(display)
         if not self._dpy.has_extension("XTEST"):
-            raise DisplayError(f"X display {os.environ['DISPLAY']} has no XTEST extension: cannot send input")
+            raise DisplayError(f"X display {display} has no XTEST extension: cannot send input")
         self._codes = {}
         for name in input_map.keys:
             ks = _keysym(name)
@@ -304,7 +309,8 @@ class PynputSink(_SinkBase):
         # its own session: a Ctrl-C aimed at our process group must not take the guardian down with us
         proc = subprocess.Popen([sys.executable, "-c", "import sys; from hakisa.sink import _guardian; "
                                  "_guardian(sys.argv[1], sys.argv[2] or None)", path, kill_key or ""],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
+                                env={**os.environ, "DISPLAY": self.display})  # the guardian guards OUR display
         if proc.stdout.readline().strip() != b"ready":  # "ready": it has mapped the file and unlinked it
             proc.kill()
             if os.path.exists(path):

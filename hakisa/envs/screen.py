@@ -71,6 +71,34 @@ def nav_keys(judge: GameJudge) -> list[str]:
     return [s["key"] for steps in judge.navigation.values() for s in steps if "key" in s]
 
 
+class TickClock:
+    """The fixed-rate clock of live steps: each tick is one period after the previous one, not after now.
+
+    A step that overruns is not stretched and not made up for: the clock re-anchors at once and reports
+    how late the step was and how many ticks it missed (rtgym's elastic steps, counted, never hidden)."""
+
+    def __init__(self, hz: float):
+        self.period = 1.0 / float(hz)
+        self.next = now()
+
+    def restart(self) -> None:
+        """Start counting from now (after a reset, whose navigation is not a late step)."""
+        self.next = now()
+
+    def tick(self, t_sent: float, stop: threading.Event | None = None) -> tuple[float, int]:
+        """Sleep until the next tick; returns (seconds late, ticks missed). Raises KillSwitch if `stop` is set."""
+        self.next += self.period
+        late = t_sent - self.next
+        if late > 0:  # too slow: capture now and re-anchor, never bunch steps up to catch up
+            self.next = t_sent
+            return late, int(late // self.period) + 1
+        if sleep_until(self.next, stop):
+            from hakisa.sink import KillSwitch
+
+            raise KillSwitch("kill switch pressed: input stopped and every key released")
+        return 0.0, 0
+
+
 @dataclass
 class StepTiming:
     capture_ms: float = 0.0
@@ -126,7 +154,9 @@ class ScreenEnv(gym.Env):
         self.stack = FrameStack(self.obs_spec)
         self.noop = input_map.encode() if any(c.kind == "noop" for c in input_map.commands) else None
         self.frame: np.ndarray | None = None  # the last grab (BGRA), for videos and debugging
-        self._next_tick = now()
+        self.clock = TickClock(hz)
+        self._timing = StepTiming()
+        self.t_grab = now()  # when the last frame was grabbed (a Fleet measures its period jitter by it)
         self._t_obs = now()
         self._in_play = False
         self.steps = 0
@@ -197,32 +227,33 @@ class ScreenEnv(gym.Env):
         self._in_play = True
         obs = self.stack.reset(preprocess(frame, self.obs_spec))
         self.steps, self.episode_return = 0, 0.0
-        self._next_tick = now()
+        self.clock.restart()
         self._t_obs = now()
         return obs, {"readings": readings, "navigations": tries}
 
     def step(self, action):
+        t_sent = self.send(action)
+        late, missed = self.clock.tick(t_sent, getattr(self.sink, "kill_event", None))
+        return self.observe(late, missed)
+
+    # step = send, tick, observe. A Fleet calls the parts itself, to step many windows on one clock.
+    def send(self, action) -> float:
+        """Send the action (or release everything while the game is not in play); returns when it was sent."""
         t0 = now()
-        tm = StepTiming(decide_ms=(t0 - self._t_obs) * 1e3)
+        self._timing = StepTiming(decide_ms=(t0 - self._t_obs) * 1e3)
         if self._in_play or not self.gate_input:
             self.sink.send(action)
         else:
             self.sink.release_all()
         t1 = now()
-        tm.send_ms = (t1 - t0) * 1e3
+        self._timing.send_ms = (t1 - t0) * 1e3
+        return t1
 
-        # the fixed-rate clock: the next tick is one period after the previous one, not after now
-        self._next_tick += self.period
-        late = t1 - self._next_tick
-        missed = 0
-        if late > 0:  # too slow: capture now and re-anchor, never bunch steps up to catch up
-            missed = int(late // self.period) + 1
-            self._next_tick = t1
-        elif sleep_until(self._next_tick, getattr(self.sink, "kill_event", None)):
-            from hakisa.sink import KillSwitch
-
-            raise KillSwitch("kill switch pressed: input stopped and every key released")
+    def observe(self, late: float = 0.0, missed: int = 0):
+        """Grab, preprocess and judge the frame after the tick: the rest of a Gymnasium step."""
+        tm = self._timing
         t2 = now()
+        self.t_grab = t2
         frame = self._grab()
         t3 = now()
         obs = self.stack.push(preprocess(frame, self.obs_spec))

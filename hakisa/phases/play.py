@@ -45,6 +45,10 @@ def evaluate(net: HakisaNet, env, episodes: int, deterministic: bool = True, hea
     buf = [[] for _ in range(n)]  # per-env (frame, action, reward, done) until the episode ends
     obs, _ = env.reset(seed=seed)
     obs = np.asarray(obs) if vec else np.asarray(obs)[None]
+    retire = getattr(env, "retire", None)  # live windows (a Fleet): no game is started that will not be played
+    if retire is not None:
+        for i in np.flatnonzero(quota <= 1):
+            retire(i)
     bar = tqdm(total=episodes, disable=not progress, desc="play", unit="ep")
     net.eval()
     for _ in range(max_steps):
@@ -100,6 +104,8 @@ def evaluate(net: HakisaNet, env, episodes: int, deterministic: bool = True, hea
                     collect.end_episode()
             buf[i] = []
             done_count[i] += 1
+            if retire is not None and quota[i] - done_count[i] == 1:
+                retire(i)
         if not vec and (term[0] or trunc[0]):
             if done_count[0] >= quota[0]:
                 break  # never start a game that will not be played (a live window would restart it)

@@ -2,12 +2,15 @@
 
     hakisa train --game duel --algo ppo --steps 2000000 --run duel-ppo    # the game's simulator and recipe
     hakisa train --env Airstriker-Genesis-v0 --steps 500000               # an env id (stable-retro, Toy/...)
+    hakisa train --game pop --init runs/pop-bc/best --algo dqn --minutes 30 --windows 2   # no simulator: live
     tensorboard --logdir runs/          # charts/episodic_return, charts/win_rate, losses/...
     hakisa play --game duel --checkpoint runs/duel-ppo --episodes 200
 
 A game file's `train` entry is its measured recipe (env count, frame size, options, learner Args);
---num-envs, --obs, --opt and --set override it. A game with no simulator cannot be trained here yet:
-it learns from recordings (`hakisa study`) and from its own play (`hakisa explore` + `consolidate`).
+--num-envs, --obs, --opt and --set override it. A game with no simulator (or `--live`) learns on its
+real window(s) instead, in hakisa/phases/live_train.py: an actor that keeps the game's rate and a learner
+in a background thread, for `--minutes` of play on `--windows` windows (its recipe: the file's
+`train.live.<algo>` entry over live_train.LIVE_DEFAULTS).
 
 Writes runs/<name>/: config.json, TensorBoard events, checkpoint/ (latest) and best/ (best rolling
 training score). Any Args field of the learner can be set with --set key=value.
@@ -46,7 +49,13 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="a game option (e.g. tier=hard, or tier=easy,hard: the envs take them in turn)")
     p.add_argument("--algo", choices=["ppo", "dqn"], default="ppo")
     p.add_argument("--obs", default=None, help="frame size WxH (default: the game's recipe)")
-    p.add_argument("--steps", type=int, default=1_000_000, help="total env steps")
+    p.add_argument("--steps", type=int, default=None, help="total env steps (default: 1M in a simulator, no cap live)")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="wall-clock budget in minutes (live: minutes of play, default 10)")
+    p.add_argument("--live", action="store_true", help="learn on the game's real window(s) even if it has a simulator")
+    p.add_argument("--windows", type=int, default=1,
+                   help="live: windows played at once; more than one get private Xvfb displays")
+    p.add_argument("--replay-ratio", type=float, default=4.0, help="live dqn: gradient steps per env step, at most")
     p.add_argument("--num-envs", type=int, default=None, help="parallel envs (default: the game's recipe, else 16)")
     p.add_argument("--run", default=None, help="run name (default: <algo>-<env>)")
     p.add_argument("--runs-dir", default="runs")
@@ -96,11 +105,9 @@ def main(args) -> int:
     game = Game.load(args.game) if args.game else Game.for_env(args.env) if args.env else None
     if game is None and not args.env:
         raise SystemExit("hakisa train: give --game NAME|PATH (or --env ID)")
-    if game is not None and not game.sim:
-        raise SystemExit(f"hakisa train: game {game.name!r} has no simulator, so it cannot be trained online here yet. "
-                         f"Record yourself (hakisa record --game {game.name}), study it (hakisa study), then improve it "
-                         f"by playing (hakisa explore --game {game.name} + hakisa consolidate).")
     opts = parse_opts(args.opt)
+    if game is not None and (args.live or not game.sim):
+        return main_live(game, algo, args, opts)
     if game is not None:
         envs, recipe = game_envs(game, args.num_envs, args.seed, opts, getattr(args, "obs", None))
         args.env = game.name
@@ -108,8 +115,34 @@ def main(args) -> int:
         recipe = {}
         envs = make_vec(args.env, args.num_envs or 16, seed=args.seed,
                         **({"obs_spec": parse_obs(args.obs)} if getattr(args, "obs", None) else {}))
-    a = algo.Args(**{"total_steps": args.steps, "seed": args.seed, "encoder": args.encoder,
+    a = algo.Args(**{"total_steps": args.steps or 1_000_000, "seed": args.seed, "encoder": args.encoder,
+                     **({"max_minutes": args.minutes} if args.minutes else {}),
                      "progress": not args.no_progress, **recipe.get(args.algo, {}), **parse_overrides(algo.Args, args.set)})
     run_dir, metrics = run_algo(algo, envs, a, args)
     print(json.dumps({"run": str(run_dir), "algo": args.algo, "env": args.env, **{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}}))
+    return 0
+
+
+def main_live(game, algo, args, opts: dict) -> int:
+    """The live path: the window(s) of a game, an actor/learner pair (hakisa/phases/live_train.py)."""
+    from hakisa.phases.live_train import LIVE_DEFAULTS, LiveArgs, train_live
+
+    if not game.window.get("launch") and args.windows > 1:
+        raise SystemExit(f"hakisa train --windows {args.windows}: game {game.name!r} has no window.launch entry, "
+                         "so only its one window on your display can be played")
+    name = args.algo
+    recipe = {**LIVE_DEFAULTS[name], **(game.doc.get("train", {}).get("live", {}).get(name, {}))}
+    a = algo.Args(**{"total_steps": args.steps or 10**12, "seed": args.seed, "encoder": args.encoder,
+                     "progress": not args.no_progress, **recipe, **parse_overrides(algo.Args, args.set)})
+    live = LiveArgs(windows=args.windows, minutes=args.minutes or 10.0, replay_ratio=args.replay_ratio)
+    net, init_algo = None, None
+    if args.init:
+        from hakisa.model import load_checkpoint
+
+        net, cfg = load_checkpoint(args.init, input_map=game.input_map)
+        init_algo = cfg.get("algo", {}).get("algo")
+    run_dir = Path(args.runs_dir) / (args.run or f"{name}-{game.name}-live")
+    m = train_live(game, name, a, live, run_dir, net=net, opts=opts, init_algo=init_algo)
+    print(json.dumps({"run": str(run_dir), "algo": name, "game": game.name, "where": "live",
+                      **{k: v for k, v in m.items() if k != "curve"}}))
     return 0
