@@ -37,15 +37,12 @@ def main() -> None:
     rows = []
     load0 = os.getloadavg()
     for n in a.windows:
-        net, init_algo = None, None
-        if a.init:
-            net, cfg = load_checkpoint(a.init, input_map=game.input_map)
-            init_algo = cfg.get("algo", {}).get("algo")
+        net, cfg = load_checkpoint(a.init, input_map=game.input_map) if a.init else (None, None)
         args = algo.Args(**{**LIVE_DEFAULTS[a.algo], "total_steps": 10**12, "progress": False})
         psutil.cpu_percent(None)  # start the interval
         cpu_times0 = psutil.cpu_times()
         with tempfile.TemporaryDirectory() as tmp:
-            m = train_live(game, a.algo, args, LiveArgs(windows=n, minutes=a.seconds / 60), tmp, net=net, init_algo=init_algo)
+            m = train_live(game, a.algo, args, LiveArgs(windows=n, minutes=a.seconds / 60), tmp, net=net, init_cfg=cfg)
         cpu = psutil.cpu_percent(None)
         t1 = psutil.cpu_times()
         rows.append({"windows": n, "sps": m["sps"], "steps": m["steps"], "minutes": m["minutes"],

@@ -32,6 +32,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=20.0)
     p.add_argument("--windows", type=int, default=1)
     p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--eval-opt", action="append", default=[], help="game options of the evaluation games (e.g. seed=777)")
     p.add_argument("--baseline", help="an earlier `hakisa play` JSON of the studied agent (skips re-measuring it)")
     p.add_argument("--set", action="append", default=[], help="learner Args overrides, passed to hakisa train")
     p.add_argument("--extra", default="", help="more hakisa train flags, space separated")
@@ -51,7 +52,7 @@ def main() -> None:
 
     def play(ck: str, tag: str) -> dict:
         return run(hk + ["play", "--game", a.game, *live, "--checkpoint", ck, "--episodes", str(a.eval_episodes),
-                         "--seed", str(a.seed + 100)], work / f"{name}-play-{tag}.log")
+                         "--seed", str(a.seed + 100), *[x for kv in a.eval_opt for x in ("--opt", kv)]], work / f"{name}-play-{tag}.log")
 
     trained = play(str(work / name / "checkpoint"), "trained")
     base = json.loads(Path(a.baseline).read_text()) if a.baseline else play(a.init, "init")

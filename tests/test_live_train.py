@@ -64,7 +64,7 @@ def test_a_slow_learner_never_slows_the_actor_and_no_key_stays_held(xvfb, tmp_pa
     game = Game.load(LIGHTS)
     args = ppo.Args(num_steps=16, num_minibatches=1, update_epochs=1, total_steps=300, progress=False)
     with Fleet(game, 1, kill_key=None) as envs:
-        m = train_live(game, "ppo", args, LiveArgs(windows=1, minutes=5, value_warmup=1), tmp_path / "run", envs=envs)
+        m = train_live(game, "ppo", args, LiveArgs(windows=1, minutes=5), tmp_path / "run", envs=envs)
         st = page_state(envs.lives[0])
     tm = m["timing"]
     assert m["steps"] >= 300 and m["weight_versions"] >= 5, m  # the learner did update, slowly

@@ -172,6 +172,17 @@ def td_loss(net: HakisaNet, target: HakisaNet, b: dict) -> tuple[torch.Tensor, t
     return loss, q_taken[0].detach().mean()
 
 
+def cql_penalty(net: HakisaNet, obs: np.ndarray, actions: np.ndarray) -> torch.Tensor:
+    """Conservative Q-learning's penalty (Kumar et al. 2020) per active branch: logsumexp_a Q_d(s, a) -
+    Q_d(s, a_data). It pushes down the actions the data never took, whose values nothing else corrects:
+    offline (consolidate), and online from a clone whose untried bins would otherwise win the argmax."""
+    qs = net.q_values(torch.from_numpy(obs))
+    act = torch.from_numpy(actions)
+    m = net.uses_xy[act[:, 0]].float()
+    per = [torch.logsumexp(q, 1) - q.gather(1, act[:, i:i + 1]).squeeze(1) for i, q in enumerate(qs)]
+    return (per[0] + m * (per[1] + per[2])).mean()
+
+
 def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | None = None,
           on_update: Callable[[int, HakisaNet, HakisaNet], None] | None = None) -> dict:
     """Train branching DQN on a SAME_STEP vector env. `on_update(grad_step, online, target)` is

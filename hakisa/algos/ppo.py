@@ -216,10 +216,12 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     return info_last
 
 
-def update_policy(net: HakisaNet, opt, args: Args, b_obs, b_act, b_logp, b_adv, b_ret, b_val, mb_size: int) -> dict:
+def update_policy(net: HakisaNet, opt, args: Args, b_obs, b_act, b_logp, b_adv, b_ret, b_val, mb_size: int,
+                  aux_loss=None) -> dict:
     """PPO's update on one batch of rollouts: `update_epochs` passes of clipped-surrogate minibatches,
     ended early (all remaining epochs) once the approx KL passes `target_kl`. Shared by `train` and by
-    `hakisa consolidate --algo ppo`, which feeds it explored episodes from an episode store."""
+    `hakisa consolidate --algo ppo`, which feeds it explored episodes from an episode store.
+    aux_loss: a callable returning a loss added to every minibatch's (live learning's cloning term)."""
     batch = len(b_act)
     clipfracs, approx_kl, stop, grad_steps = [], torch.tensor(0.0), False, 0
     for epoch in range(args.update_epochs):
@@ -244,6 +246,8 @@ def update_policy(net: HakisaNet, opt, args: Args, b_obs, b_act, b_logp, b_adv, 
                 v_loss = 0.5 * ((newv - b_ret[mb]) ** 2).mean()
             ent_loss = ent.mean()
             loss = pg_loss - args.ent_coef * ent_loss + args.vf_coef * v_loss
+            if aux_loss is not None:
+                loss = loss + aux_loss()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = nn.utils.clip_grad_norm_(net.parameters(), args.max_grad_norm)

@@ -60,7 +60,7 @@ def consolidate(store, steps: int, run_dir: str | Path | None = None, net=None, 
                 encoder: str = "small", hidden: int = 256, progress: bool = True) -> tuple[object, dict]:
     """Offline DQN on an `EpisodeStore`; returns (net, metrics)."""
     from hakisa.algos.common import setup_torch
-    from hakisa.algos.dqn import td_loss
+    from hakisa.algos.dqn import cql_penalty, td_loss
     from hakisa.model import HakisaNet, save_checkpoint
 
     setup_torch(0, seed)
@@ -89,11 +89,7 @@ def consolidate(store, steps: int, run_dir: str | Path | None = None, net=None, 
         loss, q_mean = td_loss(net, target, b)
         pen = torch.tensor(0.0)
         if cql > 0:
-            qs = net.q_values(torch.from_numpy(b["obs"]))
-            act = torch.from_numpy(b["actions"])
-            m = net.uses_xy[act[:, 0]].float()
-            per = [torch.logsumexp(q, 1) - q.gather(1, act[:, i:i + 1]).squeeze(1) for i, q in enumerate(qs)]
-            pen = (per[0] + m * (per[1] + per[2])).mean()
+            pen = cql_penalty(net, b["obs"], b["actions"])
         opt.zero_grad(set_to_none=True)
         (loss + cql * pen).backward()
         gn = nn.utils.clip_grad_norm_(net.parameters(), 10.0)

@@ -17,8 +17,10 @@ between two steps, when there are new ones. A step that overruns its tick is cou
   the first greedy actions are the clone's, not those of untrained Q heads.
 - `ppo`: PPO's clipped update (hakisa/algos/ppo.py's `update_policy`) on each batch of `num_steps` x
   windows steps; the actor keeps playing while it runs and the importance ratio is taken against the
-  log-probs of the weights that really played. The first `value_warmup` batches train only V: a cloned
-  policy comes with an untrained critic.
+  log-probs of the weights that really played.
+From a checkpoint of another kind (a studied clone), the heads it never trained (V, Q) first learn alone
+on its frozen features (`warmup`): a random critic's gradients through the shared trunk would otherwise
+undo the cloning before the first useful update.
 
 The budget is `--minutes` of play (and/or `--steps`). When it is spent every window plays out its game
 and starts no other; then the learner stops. Writes runs/<name>/: config.json, TensorBoard (charts/score,
@@ -43,13 +45,15 @@ from tqdm import tqdm
 from hakisa.algos.common import EpisodeStats, RunningMeanStd, start_run, summarize
 from hakisa.model import HakisaNet, save_checkpoint
 
-# Measured defaults for live play, where data is scarce: a short warm-up and a constant small epsilon
-# from a studied start (a uniform random click costs a life), short PPO batches (64 steps per window =
-# 4 s of play at 15 Hz). A game file's `train.live.<algo>` entry and --set override them.
+# Defaults for live play, where data is scarce and the start is usually a studied clone: a short DQN
+# warm-up and a constant small epsilon (a uniform random click costs a life); PPO batches of 128 steps
+# per window (8.5 s of play at 15 Hz), a small step (lr 5e-5, KL stop 0.03) and no entropy bonus, which
+# on Pop kept the clone's sampled score (~20 a game) through the first updates where lr 1e-4 with 64-step
+# batches halved it. A game file's `train.live.<algo>` entry and --set override them.
 LIVE_DEFAULTS = {
     "dqn": {"learning_starts": 500, "buffer_size": 60_000, "batch_size": 64, "target_every": 250, "lr": 1e-4,
             "eps_start": 0.05, "eps_end": 0.05},
-    "ppo": {"num_steps": 64, "num_minibatches": 2, "update_epochs": 4, "lr": 1e-4, "ent_coef": 0.003},
+    "ppo": {"num_steps": 128, "num_minibatches": 2, "update_epochs": 4, "lr": 5e-5, "ent_coef": 0.0, "target_kl": 0.03},
 }
 
 
@@ -61,10 +65,24 @@ class LiveArgs:
     """minutes of play (the budget); every window then plays out its game"""
     replay_ratio: float = 4.0
     """dqn: gradient steps per env step, at most (the learner may fall behind; the ratio reached is logged)"""
+    cql: float = 1.0
+    """dqn from a clone: conservative-Q penalty weight (hakisa/algos/dqn.py `cql_penalty`); without it the
+    untried x/y bins keep their starting values while the tried ones are corrected, and soon win the argmax
+    (from scratch epsilon tries them all, and no penalty is used)"""
     publish_every: int = 25
     """dqn: gradient steps between two weight hand-overs to the actor"""
-    value_warmup: int = 2
-    """ppo: first batches that train only the value head"""
+    warmup: int = 8
+    """from a checkpoint of another kind (a studied clone): the first updates train only the heads it never
+    trained (ppo: V, dqn: Q) on its frozen features; ppo counts batches (8 x 64 steps: ~35 s of play on one
+    window at 15 Hz), dqn gradient steps x 100"""
+    demos: str | None = None
+    """ppo: an episode store of the teacher (the one the init checkpoint studied): each update also clones it,
+    with a weight that decays (DAPG, Rajeswaran et al. 2018), so the policy improves from the clone
+    instead of first forgetting it"""
+    demo_coef: float = 1.0
+    """ppo: the cloning term's first weight"""
+    demo_decay: float = 0.99
+    """ppo: its decay per update"""
     save_minutes: float = 2.0
     """minutes between checkpoints"""
     curve: list = field(default_factory=list)
@@ -118,10 +136,12 @@ class Learner(threading.Thread):
 
 
 class DQNLearner(Learner):
-    def __init__(self, net, args, writer, n_envs: int, replay_ratio: float, publish_every: int):
+    def __init__(self, net, args, writer, n_envs: int, replay_ratio: float, publish_every: int, warmup: int = 0,
+                 cql: float = 0.0):
         from hakisa.algos.dqn import FrameReplay
 
         super().__init__(net, args, writer)
+        self.warmup, self.cql = warmup * 100, cql
         self.rb = FrameReplay(n_envs, args.buffer_size, net.obs_spec.frame_shape, net.obs_spec.stack)
         self.target = copy.deepcopy(net).requires_grad_(False)
         self.opt = torch.optim.Adam(net.parameters(), lr=args.lr, eps=1.5e-4)
@@ -138,10 +158,13 @@ class DQNLearner(Learner):
             self.env_steps += 1
 
     def loop(self) -> None:
-        from hakisa.algos.dqn import td_loss
+        from hakisa.algos.dqn import cql_penalty, td_loss
 
         a = self.args
+        frozen = freeze_features(self.net, self.warmup > 0)
         while not self.halt.is_set():
+            if frozen and self.grad_steps >= self.warmup:
+                frozen = freeze_features(self.net, False)
             ready = self.env_steps - a.learning_starts
             if ready <= 0 or self.grad_steps >= self.replay_ratio * ready:
                 time.sleep(0.005)  # wait for data: the replay ratio is an upper bound
@@ -149,6 +172,8 @@ class DQNLearner(Learner):
             with self.lock:
                 b = self.rb.sample(a.batch_size, a.n_step, a.gamma, self.rng)
             loss, q_mean = td_loss(self.net, self.target, b)
+            if self.cql > 0:
+                loss = loss + self.cql * cql_penalty(self.net, b["obs"], b["actions"])
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), a.max_grad_norm)
@@ -169,10 +194,13 @@ class PPOLearner(Learner):
     fills the next batch. If a second batch is ready before the first was taken, the older is dropped
     (counted in `dropped`): the actor never waits."""
 
-    def __init__(self, net, args, writer, n_envs: int, value_warmup: int):
+    def __init__(self, net, args, writer, n_envs: int, warmup: int = 0, demos=None, demo_coef: float = 0.0,
+                 demo_decay: float = 1.0):
         super().__init__(net, args, writer)
+        self.demos, self.demo_coef, self.demo_decay = demos, demo_coef, demo_decay
+        self.rng = np.random.default_rng(args.seed)
         self.opt = torch.optim.Adam(net.parameters(), lr=args.lr, eps=1e-5)
-        self.value_warmup, self.n_envs = value_warmup, n_envs
+        self.warmup, self.n_envs = warmup, n_envs
         self.batch_steps = args.num_steps * n_envs
         self.q: queue.Queue = queue.Queue(maxsize=1)
         self.seg = [[] for _ in range(n_envs)]
@@ -213,10 +241,11 @@ class PPOLearner(Learner):
             except queue.Empty:
                 continue
             obs, act, logp, adv, ret, val = self._gae(batch)
-            if self.updates < self.value_warmup:
-                v_loss = torch.tensor(0.0)
+            if self.updates < self.warmup:  # V only, on the clone's frozen features: the policy does not move
                 for _ in range(a.update_epochs):
-                    v_loss = 0.5 * ((net.policy(obs)[3] - ret) ** 2).mean()
+                    with torch.no_grad():
+                        h = net.features(obs)
+                    v_loss = 0.5 * ((net.v(h).squeeze(1) - ret) ** 2).mean()
                     self.opt.zero_grad(set_to_none=True)
                     (a.vf_coef * v_loss).backward()
                     torch.nn.utils.clip_grad_norm_(net.parameters(), a.max_grad_norm)
@@ -224,7 +253,10 @@ class PPOLearner(Learner):
                     self.grad_steps += 1
                 u = {"v_loss": v_loss, "approx_kl": torch.tensor(0.0)}
             else:
-                u = update_policy(net, self.opt, a, obs, act, logp, adv, ret, val, max(1, len(act) // a.num_minibatches))
+                coef = self.demo_coef * self.demo_decay ** (self.updates - self.warmup)
+                aux = (lambda: coef * self._demo_loss()) if self.demos is not None and coef > 1e-3 else None
+                u = update_policy(net, self.opt, a, obs, act, logp, adv, ret, val, max(1, len(act) // a.num_minibatches),
+                                  aux_loss=aux)
                 self.grad_steps += u["grad_steps"]
             self.updates += 1
             self.publish()
@@ -232,6 +264,15 @@ class PPOLearner(Learner):
                 self.writer.add_scalar("losses/value_loss", u["v_loss"].item(), self.env_steps)
                 self.writer.add_scalar("losses/approx_kl", float(u["approx_kl"].item()), self.env_steps)
                 self.writer.add_scalar("charts/dropped_batches", self.dropped, self.env_steps)
+
+    def _demo_loss(self) -> torch.Tensor:
+        from hakisa.phases.study import bc_loss
+
+        data, weights = self.demos
+        b = data.sample(self.args.num_steps, self.rng)
+        loss, _ = bc_loss(self.net, {"obs": torch.from_numpy(b["obs"]), "actions": torch.from_numpy(b["actions"])},
+                          weights, self.net.uses_xy)
+        return loss
 
     def _gae(self, batch):
         """GAE per segment, with V of the obs after its last step from the current net; rewards scaled by a
@@ -268,22 +309,36 @@ class PPOLearner(Learner):
         return tuple(torch.from_numpy(np.concatenate(out[k])) for k in ("obs", "act", "logp", "adv", "ret", "val"))
 
 
-def q_from_policy(net: HakisaNet) -> None:
-    """Start the Q heads where the policy is: each branch's advantages = the policy's logits (soft-Q's
-    Q = log pi + V at temperature 1), V(s) = the value head. Greedy-Q then acts as the policy's argmax."""
+def q_from_policy(net: HakisaNet, obs: np.ndarray) -> None:
+    """Start the Q heads where the policy is: each branch's advantages are the policy's logits, scaled so
+    that on `obs` the best action's advantage over the branch mean is 1 on average (a reward's size; the raw
+    logits of a sharp clone differ by tens, and the TD target's mean over branches would inherit that),
+    and V(s) starts at 0. Greedy-Q then acts as the policy's argmax."""
     with torch.no_grad():
+        h = net.features(torch.from_numpy(np.ascontiguousarray(obs)))
         for adv, pi in ((net.adv_cmd, net.pi_cmd), (net.adv_x, net.pi_x), (net.adv_y, net.pi_y)):
-            adv.weight.copy_(pi.weight)
-            adv.bias.copy_(pi.bias)
-        net.q_v.weight.copy_(net.v.weight)
-        net.q_v.bias.copy_(net.v.bias)
+            lg = pi(h)
+            gap = float((lg.max(1).values - lg.mean(1)).mean())
+            scale = 1.0 / max(gap, 1e-3)
+            adv.weight.copy_(pi.weight * scale)
+            adv.bias.copy_(pi.bias * scale)
+        net.q_v.weight.zero_()
+        net.q_v.bias.zero_()
+
+
+def freeze_features(net: HakisaNet, frozen: bool) -> bool:
+    """Freeze (or free) the encoder and trunk: heads-only warm-up updates leave the features as they are."""
+    for p in (*net.encoder.parameters(), *net.trunk.parameters()):
+        p.requires_grad_(not frozen)
+    return frozen
 
 
 # ---- the actor ------------------------------------------------------------------------------------
 def train_live(game, algo: str, args, live: LiveArgs, run_dir: str | Path | None, net: HakisaNet | None = None,
-               opts: dict | None = None, init_algo: str | None = None, envs=None) -> dict:
+               opts: dict | None = None, init_cfg: dict | None = None, envs=None) -> dict:
     """Learn on the game's live windows for `live.minutes` (and at most args.total_steps env steps).
-    envs: an already-open Fleet (tests); otherwise `live.windows` windows are opened and closed here."""
+    net, init_cfg: the starting checkpoint (`load_checkpoint`'s pair). envs: an already-open Fleet (tests);
+    otherwise `live.windows` windows are opened and closed here."""
     from hakisa.envs.fleet import Fleet
 
     torch.set_num_threads(1)  # one core for the actor's forward, one for the learner's updates
@@ -293,29 +348,53 @@ def train_live(game, algo: str, args, live: LiveArgs, run_dir: str | Path | None
     own = envs is None
     envs = envs if envs is not None else Fleet(game, live.windows, opts=opts, obs_spec=net.obs_spec if net else None)
     try:
-        return _train(game, algo, args, live, run_dir, net, init_algo, envs)
+        return _train(game, algo, args, live, run_dir, net, init_cfg, envs)
     finally:
         sys.setswitchinterval(old_switch)
         if own:
             envs.close()
 
 
-def _train(game, algo, args, live, run_dir, net, init_algo, envs) -> dict:
+def load_demos(path: str | None, net: HakisaNet, init_cfg: dict | None):
+    """(transitions, class weights) of a teacher's store, labelled as the init checkpoint's study labelled
+    them (its label lag and command weights), or None."""
+    if not path:
+        return None
+    from hakisa.data import EpisodeStore
+
+    store = EpisodeStore(path)
+    if not store.input_map.same_as(net.input_map):
+        raise ValueError(f"--demos {path}: its input map differs from the agent's")
+    data = store.transitions(stack=net.obs_spec.stack)
+    study = (init_cfg or {}).get("algo", {})
+    lag = study.get("args", {}).get("label_lag", 0.0)
+    if lag:
+        data.relabel(lag, 1.0 / float(store.meta.get("fps", 15)))
+    w = study.get("class_weights") or [1.0] * len(net.input_map.commands)
+    return data, torch.as_tensor(w, dtype=torch.float32)
+
+
+def _train(game, algo, args, live, run_dir, net, init_cfg, envs) -> dict:
     n = envs.num_envs
+    init_algo = (init_cfg or {}).get("algo", {}).get("algo")
     net = net or HakisaNet(envs.obs_spec, envs.input_map, args.encoder, args.hidden)
-    if algo == "dqn" and init_algo not in (None, "dqn"):
-        q_from_policy(net)
+    from_other = init_algo not in (None, algo)  # e.g. a studied clone: its V/Q never trained
     cfg = {"algo": algo, "live": {k: v for k, v in asdict(live).items() if k != "curve"}, "game": game.name,
            "obs_spec": envs.obs_spec.to_dict(), "input_map": envs.input_map.to_dict()}
     writer = start_run(run_dir, args, cfg)
-    learner = (DQNLearner(net, args, writer, n, live.replay_ratio, live.publish_every) if algo == "dqn"
-               else PPOLearner(net, args, writer, n, live.value_warmup))
+    obs, _ = envs.reset(seed=args.seed)
+    if algo == "dqn" and from_other:
+        q_from_policy(net, obs)
+    warmup = live.warmup if from_other else 0
+    learner = (DQNLearner(net, args, writer, n, live.replay_ratio, live.publish_every, warmup,
+                           live.cql if from_other else 0.0) if algo == "dqn"
+               else PPOLearner(net, args, writer, n, warmup, load_demos(live.demos, net, init_cfg), live.demo_coef,
+                               live.demo_decay))
     actor = copy.deepcopy(net).eval()
     rng = np.random.default_rng(args.seed)
     ck_cfg = {"algo": algo, **asdict(args), "live": cfg["live"]}
     score_key = "win_rate" if game.won_or_lost else "mean_score" if game.score else "mean_return"
 
-    obs, _ = envs.reset(seed=args.seed)
     for i in range(n):
         learner.start_episode(i, obs[i])
     if algo == "ppo":

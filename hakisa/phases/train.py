@@ -56,6 +56,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--windows", type=int, default=1,
                    help="live: windows played at once; more than one get private Xvfb displays")
     p.add_argument("--replay-ratio", type=float, default=4.0, help="live dqn: gradient steps per env step, at most")
+    p.add_argument("--cql", type=float, default=1.0, help="live dqn from a clone: conservative-Q penalty weight")
+    p.add_argument("--demos", default=None, metavar="DATASET",
+                   help="live ppo: keep cloning this teacher store (the one --init studied), with a decaying weight")
     p.add_argument("--num-envs", type=int, default=None, help="parallel envs (default: the game's recipe, else 16)")
     p.add_argument("--run", default=None, help="run name (default: <algo>-<env>)")
     p.add_argument("--runs-dir", default="runs")
@@ -134,15 +137,15 @@ def main_live(game, algo, args, opts: dict) -> int:
     recipe = {**LIVE_DEFAULTS[name], **(game.doc.get("train", {}).get("live", {}).get(name, {}))}
     a = algo.Args(**{"total_steps": args.steps or 10**12, "seed": args.seed, "encoder": args.encoder,
                      "progress": not args.no_progress, **recipe, **parse_overrides(algo.Args, args.set)})
-    live = LiveArgs(windows=args.windows, minutes=args.minutes or 10.0, replay_ratio=args.replay_ratio)
-    net, init_algo = None, None
+    live = LiveArgs(windows=args.windows, minutes=args.minutes or 10.0, replay_ratio=args.replay_ratio, demos=args.demos,
+                    cql=args.cql)
+    net, init_cfg = None, None
     if args.init:
         from hakisa.model import load_checkpoint
 
-        net, cfg = load_checkpoint(args.init, input_map=game.input_map)
-        init_algo = cfg.get("algo", {}).get("algo")
+        net, init_cfg = load_checkpoint(args.init, input_map=game.input_map)
     run_dir = Path(args.runs_dir) / (args.run or f"{name}-{game.name}-live")
-    m = train_live(game, name, a, live, run_dir, net=net, opts=opts, init_algo=init_algo)
+    m = train_live(game, name, a, live, run_dir, net=net, opts=opts, init_cfg=init_cfg)
     print(json.dumps({"run": str(run_dir), "algo": name, "game": game.name, "where": "live",
                       **{k: v for k, v in m.items() if k != "curve"}}))
     return 0
