@@ -111,9 +111,10 @@ def test_a_game_without_a_simulator_says_so(tmp_path):
     pop = Game.load("pop")
     with pytest.raises(GameFileError, match="has no simulator"):
         pop.sim_vec(2)
-    for verb in (["train", "--game", "pop", "--steps", "10"], ["evolve", "--game", "pop", "--generations", "1"]):
-        r = subprocess.run([sys.executable, "-m", "hakisa.cli", *verb], capture_output=True, text=True, cwd=tmp_path)
-        assert r.returncode != 0 and "no simulator" in r.stderr, r.stderr
+    # (hakisa train learns on the window instead: tests/test_live_train.py)
+    r = subprocess.run([sys.executable, "-m", "hakisa.cli", "evolve", "--game", "pop", "--generations", "1"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode != 0 and "no simulator" in r.stderr, r.stderr
 
 
 def test_score_games_report_mean_score_and_won_games_win_rate():

@@ -115,7 +115,7 @@ def test_fixed_rate_clock_reports_lateness_instead_of_drifting(lamp):
         assert info["timing"]["decide_ms"] >= 3.5 / hz * 1e3
         # re-anchored at the late step: the next capture waits a full period from there instead of
         # bunching steps up to catch the missed ticks
-        anchor = env._next_tick
+        anchor = env.clock.next
         env.step(np.array([0, 0, 0]))
         assert time.perf_counter() >= anchor + 1 / hz
         assert sum(i["late_ms"] > 0 for i in infos) <= 4  # a loaded shared box may be late now and then, not always
