@@ -205,7 +205,7 @@ class PPOLearner(Learner):
         self.q: queue.Queue = queue.Queue(maxsize=1)
         self.seg = [[] for _ in range(n_envs)]
         self.pending, self.dropped, self.updates = 0, 0, 0
-        self.ret_rms, self.ret_acc = RunningMeanStd(), np.zeros(n_envs)
+        self.ret_rms = RunningMeanStd()
 
     def start_episode(self, i: int, obs) -> None:
         pass
@@ -285,11 +285,12 @@ class PPOLearner(Learner):
             done = np.array([s[5] for s in seg], bool)
             val = np.array([s[3] for s in seg], np.float32)
             if a.norm_reward:
-                acc = 0.0
+                acc, rets = 0.0, np.empty(len(rew))
                 for t in range(len(rew)):
                     acc = acc * a.gamma + rew[t]
-                    self.ret_rms.update(np.array([acc]))
+                    rets[t] = acc
                     acc = 0.0 if done[t] else acc
+                self.ret_rms.update(rets)  # one batched update per segment, not one per step
                 rew = rew / np.sqrt(self.ret_rms.var + 1e-8)
             with torch.inference_mode():
                 last_v = float(self.net.policy(torch.from_numpy(last_obs[None]))[3])
@@ -406,7 +407,6 @@ def _train(game, algo, args, live, run_dir, net, init_cfg, envs) -> dict:
     next_save, best, steps, winding_down = live.save_minutes * 60, -np.inf, 0, False
     bar = tqdm(total=int(budget_s), unit="s", desc=f"live {algo} x{n}", disable=not args.progress,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s [{elapsed}<{remaining}{postfix}]")
-    metrics: dict = {}
     try:
         while envs.active.any():
             elapsed = time.perf_counter() - start
