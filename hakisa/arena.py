@@ -41,13 +41,13 @@ def wilson(wins: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def _cell(agent: str, env_id: str, setting: str | None, summary: dict, seconds: float, params: int,
-          checkpoint: str | None, head: str, seed: int) -> dict:
+          checkpoint: str | None, mode: str, seed: int) -> dict:
     n = int(summary.get("episodes", 0))
     steps = summary.get("mean_length", 0.0) * n  # agent decisions over the finished episodes
     cell = {"agent": agent, "env": env_id, "setting": setting, "seed": seed, "episodes": n,
             "mean_return": summary.get("mean_return"), "std_return": summary.get("std_return"),
             "mean_length": summary.get("mean_length"), "steps_per_s": steps / max(seconds, 1e-9),
-            "params": params, "head": head, "checkpoint": checkpoint}
+            "params": params, "mode": mode, "checkpoint": checkpoint}
     if "win_rate" in summary:
         wins = int(round(summary["win_rate"] * n))
         lo, hi = wilson(wins, n)
@@ -67,7 +67,7 @@ def play_checkpoint(checkpoint: str | Path, episodes: int, settings=None, seed: 
     """One agent: a cell per setting of its game's sweep option (e.g. the duel's tiers), else one cell.
     env: a game (name or file) or env id, instead of the checkpoint's own. env_kwargs go to the env
     constructor (e.g. {"max_episode_steps": 500} for a retro game)."""
-    from hakisa.model import load_checkpoint, read_checkpoint_config
+    from hakisa.model import act_mode, load_checkpoint, read_checkpoint_config
     from hakisa.plot import find_checkpoint
     from hakisa.rollout import target_for
 
@@ -82,10 +82,9 @@ def play_checkpoint(checkpoint: str | Path, episodes: int, settings=None, seed: 
         net, cfg = load_checkpoint(ckpt, input_map=envs.input_map)  # refuses another action vocabulary
         if replace(net.obs_spec, crop=None) != replace(envs.obs_spec, crop=None):  # a crop only applies to windows
             raise ValueError(f"{ckpt} expects observations {net.obs_spec} but {_name(target)} gives {envs.obs_spec}")
-        head = "q" if cfg.get("algo", {}).get("algo") == "dqn" else "policy"  # as `hakisa play`
-        return net, head, str(ckpt.resolve())
+        return net, act_mode(cfg, deterministic=deterministic), str(ckpt.resolve())  # as `hakisa play`
 
-    return _play(name, agent, target, episodes, settings, seed, num_envs, deterministic, progress, env_kwargs,
+    return _play(name, agent, target, episodes, settings, seed, num_envs, progress, env_kwargs,
                  obs_spec=doc["obs_spec"])
 
 
@@ -96,7 +95,7 @@ def play_random(episodes: int, settings=None, seed: int = 12345, num_envs: int =
 
     target = game if not isinstance(game, str) else Game.load(game)
     return _play("random", lambda envs: (HakisaNet(envs.obs_spec, envs.input_map), "random", None), target,
-                 episodes, settings, seed, num_envs, True, False, None, epsilon=1.0)
+                 episodes, settings, seed, num_envs, False, None, epsilon=1.0)
 
 
 def play_expert(episodes: int, settings=None, seed: int = 12345, num_envs: int = 16, game=None, collect=None,
@@ -127,9 +126,9 @@ def _name(target) -> str:
     return getattr(target, "name", target)
 
 
-def _play(name, agent, target, episodes, settings, seed, num_envs, deterministic, progress, env_kwargs,
+def _play(name, agent, target, episodes, settings, seed, num_envs, progress, env_kwargs,
           obs_spec=None, epsilon: float = 0.0) -> list[dict]:
-    """Cells of one agent over the target's sweep settings: agent(envs) -> (net, head, checkpoint)."""
+    """Cells of one agent over the target's sweep settings: agent(envs) -> (net, act mode or "random", checkpoint)."""
     from hakisa.phases.play import evaluate
     from hakisa.rollout import open_envs
 
@@ -138,13 +137,13 @@ def _play(name, agent, target, episodes, settings, seed, num_envs, deterministic
     for value in (settings or values) if key else [None]:
         opts = {key: value} if key else None
         with open_envs(target, max(1, min(num_envs, episodes)), seed, opts, obs_spec, **(env_kwargs or {})) as envs:
-            net, head, ck = agent(envs)
+            net, mode, ck = agent(envs)
             t0 = time.perf_counter()
-            summary = evaluate(net, envs, episodes, deterministic=deterministic, head="q" if head == "q" else "policy",
-                               seed=seed, progress=progress, epsilon=epsilon)
+            summary = evaluate(net, envs, episodes, "argmax" if mode == "random" else mode, seed=seed, progress=progress,
+                               epsilon=epsilon)
             dt = time.perf_counter() - t0
-        params = 0 if head == "random" else sum(p.numel() for p in net.parameters())
-        cells.append(_cell(name, _name(target), value, summary, dt, params, ck, head, seed))
+        params = 0 if mode == "random" else sum(p.numel() for p in net.parameters())
+        cells.append(_cell(name, _name(target), value, summary, dt, params, ck, mode, seed))
     return cells
 
 
@@ -213,7 +212,7 @@ def run_arena(checkpoints: list[str | Path], episodes: int = 50, settings=None, 
         out.mkdir(parents=True, exist_ok=True)
         (out / "leaderboard.json").write_text(json.dumps(doc, indent=1))
         cols = ["env", "agent", "setting", "episodes", "wins", "win_rate", "mean_score", "ci_low", "ci_high", "mean_return",
-                "std_return", "mean_length", "steps_per_s", "params", "head", "seed", "checkpoint"]
+                "std_return", "mean_length", "steps_per_s", "params", "mode", "seed", "checkpoint"]
         with open(out / "leaderboard.csv", "w", newline="") as f:
             w = csv.DictWriter(f, cols, extrasaction="ignore")
             w.writeheader()

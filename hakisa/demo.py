@@ -56,7 +56,7 @@ def main(args) -> int:
     print(f"[demo] 2/4 sim check: {args.episodes * 4} fights vs {args.tier}")
     net, _ = load_checkpoint(resolve_checkpoint(run_dir))
     env = make_vec("Hakisa/Duel-v0", 8, seed=12345, tier=args.tier, obs_spec=net.obs_spec)
-    sim = evaluate(net, env, args.episodes * 4, deterministic=False)
+    sim = evaluate(net, env, args.episodes * 4, "sample")
     env.close()
     print(f"[demo]     sim win rate {sim['win_rate']:.2f}")
     print(f"[demo] 3/4 playing the real browser page through the screen ({args.episodes} fights)")

@@ -1,12 +1,14 @@
 """The model-free live loop: capture -> preprocess -> decide -> send, at a fixed rate.
 
 `run_loop(capture, sink, decide, steps=600, hz=60)` is what `hakisa bench io` times and what a live
-`ScreenEnv` does one step of. `Ticker` keeps the rate: when a step overruns, the next one starts at
-once and the lateness is *reported*; missed ticks are dropped instead of replayed in a burst, so the
-loop never drifts and never catches up by sending a flurry of stale actions.
+`ScreenEnv` does one step of. `TickClock` is the one clock of every fixed-rate loop (this one, ScreenEnv,
+the Fleet, the recorder): when a step overruns, the next one starts at once and the lateness is *reported*;
+missed ticks are dropped instead of replayed in a burst, so the loop never drifts and never catches up by
+sending a flurry of stale actions.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -16,36 +18,56 @@ import numpy as np
 from hakisa.capture import Capture, preprocess
 from hakisa.sink import KillSwitch
 
+now = time.perf_counter
 STAGES = ("capture", "preprocess", "decide", "send", "loop")
 # loop_cpu: CPU time this thread spent on the step. On a busy machine wall-clock p99s mostly measure
 # the scheduler (and the X server's turn), loop_cpu shows how much of that is our own work.
 
 
-class Ticker:
-    """Fixed-rate pacing. `wait()` sleeps until the next tick and returns how late (seconds) we were."""
+def sleep_until(t: float, stop: threading.Event | None = None) -> bool:
+    """Sleep to a perf_counter deadline; the last ~1 ms is spun because sleep() overshoots by ~0.1-1 ms.
+    Returns True early (within ~0.1 ms) when `stop` is set, e.g. the sink's kill switch."""
+    while True:
+        left = t - now()
+        if left <= 0:
+            return False
+        if stop is not None and stop.is_set():
+            return True
+        if left > 0.0015:
+            if stop is not None:
+                if stop.wait(left - 0.001):
+                    return True
+            else:
+                time.sleep(left - 0.001)
+
+
+class TickClock:
+    """The fixed-rate clock of live steps: each tick is one period after the previous one, not after now.
+
+    A step that overruns is not stretched and not made up for: the clock re-anchors at once and reports
+    how late the step was and how many ticks it missed (rtgym's elastic steps, counted, never hidden)."""
 
     def __init__(self, hz: float):
-        self.period = 1.0 / hz if hz and hz > 0 else 0.0  # hz <= 0: run flat out
-        self.next: float | None = None
+        self.period = 1.0 / hz if hz and hz > 0 else 0.0  # hz <= 0: run flat out (benchmarks)
+        self.next = now()
 
-    def wait(self, stop=None) -> float:
-        """stop: an optional threading.Event (the sink's kill switch); the sleep ends as soon as it is set."""
-        now = time.perf_counter()
-        if self.next is None or self.period == 0.0:
-            self.next = now + self.period
-            return 0.0
-        late = now - self.next
-        if late < 0:
-            if stop is not None:
-                if stop.wait(-late):
-                    raise KillSwitch("kill switch pressed: input stopped and every key released")
-            else:
-                time.sleep(-late)
-            late = 0.0
-        elif late > self.period:
-            self.next = now  # more than a whole tick behind: drop the missed ticks, don't burst
+    def restart(self) -> None:
+        """Start counting from now (after a reset, whose navigation is not a late step)."""
+        self.next = now()
+
+    def tick(self, t_sent: float, stop: threading.Event | None = None) -> tuple[float, int]:
+        """Sleep until the next tick; returns (seconds late, ticks missed: the late one included). t_sent: when this
+        step's work ended. Raises KillSwitch if `stop` (the sink's kill switch) is set while it sleeps."""
+        if not self.period:
+            return 0.0, 0
         self.next += self.period
-        return late
+        late = t_sent - self.next
+        if late > 0:  # too slow: go on now and re-anchor, never bunch steps up to catch up
+            self.next = t_sent
+            return late, int(late // self.period) + 1
+        if sleep_until(self.next, stop):
+            raise KillSwitch("kill switch pressed: input stopped and every key released")
+        return 0.0, 0
 
 
 @dataclass
@@ -81,11 +103,10 @@ def run_loop(capture: Capture, sink, decide: Callable[[np.ndarray], object], ste
     the work of one step (capture..send), not the sleep. Releases nothing itself: the sink's context
     manager does that, and the kill switch already has.
     """
-    ticker, stats = Ticker(hz), LoopStats()
+    clock, stats = TickClock(hz), LoopStats()
     t_start = time.perf_counter()
     try:
         for i in range(steps):
-            stats.late_ms.append(ticker.wait(getattr(sink, "kill_event", None)) * 1e3)
             c0, t0 = time.thread_time(), time.perf_counter()
             frame = capture.grab()
             t1 = time.perf_counter()
@@ -104,6 +125,7 @@ def run_loop(capture: Capture, sink, decide: Callable[[np.ndarray], object], ste
             stats.steps += 1
             if on_step is not None:
                 on_step(i, obs, action)
+            stats.late_ms.append(clock.tick(now(), getattr(sink, "kill_event", None))[0] * 1e3)
     except KillSwitch:
         stats.stopped = "kill_switch"
     stats.wall_s = time.perf_counter() - t_start

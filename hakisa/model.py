@@ -134,6 +134,7 @@ class HakisaNet(nn.Module):
         self.adv_y = _layer_init(nn.Linear(hidden, ny), 1.0)
         # a buffer, so it follows .to(device); derived from the input map, so not saved
         self.register_buffer("uses_xy", torch.as_tensor(input_map.uses_xy, dtype=torch.bool), persistent=False)
+        self.keys_only = int(input_map.x_bins) == 1 and int(input_map.y_bins) == 1
         # Run the convolutions in bfloat16 (CPU autocast; AMX/AVX512-BF16 make them ~1.5-3x faster).
         # A runtime switch, not saved: weights stay float32 and the heads always run in float32, so
         # log-probs and values keep full precision.
@@ -175,20 +176,28 @@ class HakisaNet(nn.Module):
         return heads.q_cmd, heads.q_x, heads.q_y
 
     @torch.no_grad()
-    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
-        """Policy actions LongTensor [B, 3]; x/y are 0 where the command doesn't use them."""
-        cmd, x, y, _ = self.policy(obs)
-        if deterministic:
-            a = torch.stack([cmd.argmax(1), x.argmax(1), y.argmax(1)], 1)
-        else:
-            a = torch.stack([torch.distributions.Categorical(logits=lg).sample() for lg in (cmd, x, y)], 1)
-        return self.canonical(a)
+    def act(self, obs: torch.Tensor, mode: str = "sample", generator: torch.Generator | None = None) -> torch.Tensor:
+        """The one way a Hakisa agent chooses: canonical actions LongTensor [B, 3] (x/y 0 where unused).
 
-    @torch.no_grad()
-    def act_greedy_q(self, obs: torch.Tensor) -> torch.Tensor:
-        """argmax of each Q branch (the DQN policy), canonical [B, 3]."""
-        q_cmd, q_x, q_y = self.q_values(obs)
-        return self.canonical(torch.stack([q_cmd.argmax(1), q_x.argmax(1), q_y.argmax(1)], 1))
+        mode: "sample" draws from the policy heads, "argmax" takes their mode, "q" is greedy on the branching
+        Q heads (how a DQN agent acts). `act_mode(config, ...)` says which one a checkpoint plays with."""
+        if mode == "q":
+            return self.canonical(torch.stack([q.argmax(1) for q in self.q_values(obs)], 1))
+        if mode not in ("sample", "argmax"):
+            raise ValueError(f"act mode {mode!r}: use 'sample', 'argmax' or 'q'")
+        if self.keys_only:  # one x/y bin: those heads always say 0, so only the command head runs (~0.3 ms a step)
+            a = self.pick([self.pi_cmd(self.features(obs))], mode == "sample", generator)
+            return self.canonical(torch.cat([a, torch.zeros(len(a), 2, dtype=a.dtype)], 1))
+        return self.pick(self.policy(obs)[:3], mode == "sample", generator)
+
+    def pick(self, logits, sample: bool, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One index per row from each head's logits, canonical when the three heads are given. Sampling is
+        Gumbel-max (argmax of logits minus log of Exp(1) noise): the law of Categorical(logits).sample(), but one
+        fused op per head, which matters at a live step of ~1 ms."""
+        if sample:
+            logits = [lg - torch.empty_like(lg).exponential_(generator=generator).log() for lg in logits]
+        a = torch.stack([lg.argmax(1) for lg in logits], 1)
+        return self.canonical(a) if a.shape[1] == 3 else a
 
     def canonical(self, a: torch.Tensor) -> torch.Tensor:
         m = self.uses_xy[a[:, 0]]
@@ -211,6 +220,18 @@ class HakisaNet(nn.Module):
 
     def model_config(self) -> dict:
         return {"encoder": self.encoder_name, "hidden": self.hidden}
+
+
+def act_mode(config: dict, head: str = "auto", deterministic: bool = True) -> str:
+    """The one rule for how a checkpoint plays: its `HakisaNet.act` mode. head "q" (or "auto" on a checkpoint a DQN
+    learner wrote, `config["algo"]["algo"]`) is greedy on Q, since DQN trains only the Q heads; otherwise the policy
+    heads, "argmax" or "sample"."""
+    if head not in ("auto", "policy", "q"):
+        raise ValueError(f"head {head!r}: use 'auto', 'policy' or 'q'")
+    algo = str((config or {}).get("algo", {}).get("algo", "")).lower()
+    if head == "q" or (head == "auto" and algo == "dqn"):
+        return "q"
+    return "argmax" if deterministic else "sample"
 
 
 # ---- checkpoints ------------------------------------------------------------------------------

@@ -113,7 +113,7 @@ def collect_observations(config: dict, n: int, env: str | None = None, seed: int
         for _ in range(steps):
             o = np.asarray(obs)
             if net is not None:
-                a = net.act(torch.from_numpy(np.ascontiguousarray(o))).numpy()
+                a = net.act(torch.from_numpy(np.ascontiguousarray(o)), "sample").numpy()
             else:
                 a = np.stack([envs.single_action_space.sample() for _ in range(num_envs)])
             obs, r, term, trunc, _ = envs.step(a)

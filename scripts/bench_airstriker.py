@@ -121,7 +121,7 @@ def main() -> None:
 
     def act(obs):
         with torch.inference_mode():
-            return net.act(torch.from_numpy(np.asarray(obs)), deterministic=False).numpy()
+            return net.act(torch.from_numpy(np.asarray(obs)), "sample").numpy()
 
     trained = evaluate(eval_envs, act, a.eval_episodes, a.seed + 1000)
     eval_envs.close()

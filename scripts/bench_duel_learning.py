@@ -26,7 +26,7 @@ import torch
 from hakisa.capture import ObsSpec
 from hakisa.envs.make import make_vec as _make_vec
 from hakisa.game import Game
-from hakisa.model import load_checkpoint
+from hakisa.model import act_mode, load_checkpoint
 from hakisa.phases.play import evaluate
 
 EVAL_SEED = 1_000_003  # training fights draw their seeds from the training seed's generator
@@ -109,17 +109,17 @@ def main() -> int:
     env = make_vec("Hakisa/Duel-v0", 1)
     ck = run_dir / "checkpoint"  # the final weights (best/ is chosen on noisy training episodes)
     net, cfg = load_checkpoint(ck, input_map=env.input_map, obs_spec=env.obs_spec)
-    head = "q" if args.algo == "dqn" else "policy"
+    mode = act_mode(cfg, deterministic=False)  # sampling is what PPO trained with; DQN acts on Q
     res = {"bench": "duel_learning", "algo": args.algo, "minutes_budget": args.minutes, "train_s": round(train_s, 1),
            "train_steps": train_metrics.get("global_step"), "train_metrics": {k: v for k, v in train_metrics.items() if not isinstance(v, (dict, list))},
            "checkpoint": str(ck), "fights": args.fights, "loadavg_start": load, "cpus": os.cpu_count()}
     for tier in ("normal", "hard"):
         env = make_vec("Hakisa/Duel-v0", min(50, args.fights), seed=EVAL_SEED, tier=tier)
-        s = evaluate(net, env, args.fights, deterministic=False, head=head, seed=EVAL_SEED)
+        s = evaluate(net, env, args.fights, mode, seed=EVAL_SEED)
         res[f"{tier}_win_rate"] = s.get("win_rate")
         res[f"{tier}_mean_return"] = round(s["mean_return"], 2)
-        if head == "policy" and args.argmax:  # sampling is what it trained with; argmax may differ
-            res[f"{tier}_win_rate_argmax"] = evaluate(net, env, args.fights, deterministic=True, seed=EVAL_SEED).get("win_rate")
+        if mode == "sample" and args.argmax:  # argmax may differ from the sampled policy it trained
+            res[f"{tier}_win_rate_argmax"] = evaluate(net, env, args.fights, "argmax", seed=EVAL_SEED).get("win_rate")
         res[f"expert_{tier}_win_rate"] = scripted("expert", tier, args.fights, EVAL_SEED)
         res[f"random_{tier}_win_rate"] = scripted("random", tier, args.fights, EVAL_SEED)
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]

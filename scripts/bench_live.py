@@ -26,15 +26,15 @@ def loop_latency(checkpoint: str, steps: int = 600, hz: float = 60.0) -> dict:
     import torch
 
     from hakisa.capture import Capture, FrameStack, preprocess
-    from hakisa.model import load_checkpoint
-    from hakisa.phases.live_play import pick_policy
+    from hakisa.model import act_mode, load_checkpoint
+    from hakisa.phases.live_play import numpy_policy
     from hakisa.sink import PynputSink
     from hakisa.xserver import Xvfb
 
     torch.set_num_threads(1)
     net, doc = load_checkpoint(checkpoint)
     net.eval()
-    act = pick_policy(net, doc, deterministic=False)  # the policy call play_live makes
+    act = numpy_policy(net, act_mode(doc, deterministic=False))  # the policy call play_live makes
     spec = net.obs_spec
     rng = np.random.default_rng(0)
     old = os.environ.get("DISPLAY")
@@ -82,13 +82,13 @@ def sim_win_rate(checkpoint: str, fights: int, tier: str, deterministic: bool, s
     import torch
 
     from hakisa.envs.duel.env import DuelVecEnv
-    from hakisa.model import load_checkpoint
-    from hakisa.phases.live_play import pick_policy
+    from hakisa.model import act_mode, load_checkpoint
+    from hakisa.phases.live_play import numpy_policy
 
     torch.manual_seed(seed)
     net, doc = load_checkpoint(checkpoint)
     net.eval()
-    act = pick_policy(net, doc, deterministic)
+    act = numpy_policy(net, act_mode(doc, deterministic=deterministic))
     env = DuelVecEnv(num_envs=fights, tier=tier, seed=seed, obs_spec=net.obs_spec)
     obs, _ = env.reset()
     winner = np.zeros(fights, np.int64)

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd = want
         else:
             with torch.no_grad():
-                cmd = net.act(torch.from_numpy(obs), deterministic=True).numpy()[:, 0]
+                cmd = net.act(torch.from_numpy(obs), "argmax").numpy()[:, 0]
         ph = phase(s, rules)
         for i in np.flatnonzero(counted):
             a = agree[ph[i]]

@@ -79,8 +79,8 @@ def test_dqn_learns_keypress_from_pixels():
     envs = make_vec("Toy/KeyPress-v0", 4, seed=0)
     torch.manual_seed(0)
     net = HakisaNet(envs.obs_spec, envs.input_map, hidden=64)
-    untrained = evaluate(net, make_vec("Toy/KeyPress-v0", 8, seed=99), 40, seed=99, head="q")["mean_return"]
+    untrained = evaluate(net, make_vec("Toy/KeyPress-v0", 8, seed=99), 40, "q", seed=99)["mean_return"]
     dqn.train(envs, _args(total_steps=3000), None, net=net)
-    learned = evaluate(net, make_vec("Toy/KeyPress-v0", 8, seed=99), 40, seed=99, head="q")["mean_return"]
+    learned = evaluate(net, make_vec("Toy/KeyPress-v0", 8, seed=99), 40, "q", seed=99)["mean_return"]
     assert untrained < 8  # chance is 3.2 of 16
     assert learned > 12, (learned, untrained)

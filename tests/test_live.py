@@ -8,18 +8,19 @@ import pytest
 
 from hakisa.capture import ObsSpec
 from hakisa.input_map import InputMap
-from hakisa.live import Ticker, run_loop
+from hakisa.live import TickClock, run_loop
 from hakisa.sink import DryRunSink
 
 
-def test_ticker_reports_lateness_and_does_not_burst():
-    t = Ticker(hz=100)  # 10 ms period
-    t.wait()
+def test_clock_reports_lateness_and_does_not_burst():
+    t = TickClock(hz=100)  # 10 ms period
+    t.tick(time.perf_counter())
     time.sleep(0.05)  # a 50 ms stall: five ticks missed
-    assert t.wait() >= 0.04  # reported...
+    late, missed = t.tick(time.perf_counter())
+    assert late >= 0.04 and missed >= 5  # reported...
     start = time.perf_counter()
-    late = t.wait()  # ...and dropped: the next tick is a full period later, not an immediate catch-up
-    assert time.perf_counter() - start >= 0.008 and late < 0.05
+    late, missed = t.tick(time.perf_counter())  # ...and dropped: the next tick is a full period later, no catch-up
+    assert time.perf_counter() - start >= 0.008 and late == 0 and missed == 0
 
 
 @pytest.mark.x11

@@ -32,6 +32,35 @@ def test_heads_shapes_on_default_duel_obs(encoder):
     assert a.shape == (3, 3) and a.dtype == torch.long and (a[:, 1:] == 0).all()
 
 
+def test_act_is_the_one_action_path():
+    """act "argmax" is each policy head's mode, "sample" draws with softmax's law (the Gumbel-max trick), "q" is
+    greedy on the Q branches, all canonical; act_mode plays a DQN checkpoint on Q and anything else on its policy."""
+    from hakisa.model import act_mode
+    from hakisa.phases.live_play import numpy_policy
+
+    torch.manual_seed(0)
+    net = HakisaNet(TOY_SPEC, click_map(bins=5), hidden=32).eval()
+    with torch.no_grad():  # a peaked command head, so the sampling check has something to match
+        net.pi_cmd.bias.copy_(torch.tensor([2.0, -1.0]))
+    obs = _obs(TOY_SPEC, 64)
+    with torch.no_grad():
+        h = net(obs)
+        assert torch.equal(net.act(obs, "argmax"), net.canonical(torch.stack([h.cmd.argmax(1), h.x.argmax(1), h.y.argmax(1)], 1)))
+        assert torch.equal(net.act(obs, "q"), net.canonical(torch.stack([h.q_cmd.argmax(1), h.q_x.argmax(1), h.q_y.argmax(1)], 1)))
+        one = obs[:1].repeat(2000, 1, 1, 1)
+        a = net.act(one, "sample", generator=torch.Generator().manual_seed(1))
+        p = torch.softmax(net(obs[:1]).x, 1)[0].numpy()
+    used = a[:, 0] == int(np.flatnonzero(net.input_map.uses_xy)[0])
+    assert (a[~used, 1:] == 0).all()  # canonical: no x/y where the command does not use them
+    freq = np.bincount(a[used, 1].numpy(), minlength=5) / int(used.sum())
+    assert np.abs(freq - p).max() < 0.06, (freq, p)
+    assert numpy_policy(net, "argmax")(obs[0].numpy()).shape == (3,)
+    with pytest.raises(ValueError):
+        net.act(obs, "greedy")
+    assert act_mode({"algo": {"algo": "dqn"}}) == "q" and act_mode({"algo": {"algo": "ppo"}}) == "argmax"
+    assert act_mode({}, deterministic=False) == "sample" and act_mode({"algo": {"algo": "dqn"}}, head="policy") == "argmax"
+
+
 def test_branching_dueling_each_branch_mean_equals_shared_value():
     # Q_d = V + A_d - mean(A_d)  =>  mean_a Q_d(s, a) == V(s) for every branch d
     imap = click_map(bins=5)

@@ -276,26 +276,3 @@ def test_navigation_clicks_land_inside_the_window(xvfb, xwin):
         env.close()
     assert w.wait_for("ButtonPress", "1", "320", "180"), w.events()
     assert len([e for e in w.events() if e[0] == "ButtonPress"]) == 3  # one click per restart attempt
-
-
-def test_live_policy_matches_the_nets_own_act():
-    """play_live's fast policy call: argmax equals net.act(deterministic=True); sampling has net.act's law."""
-    import torch
-
-    from hakisa.capture import ObsSpec
-    from hakisa.model import HakisaNet
-    from hakisa.phases.live_play import pick_policy
-
-    torch.manual_seed(0)
-    net = HakisaNet(ObsSpec(), InputMap.load("duel")).eval()
-    with torch.no_grad():  # a peaked policy, so the sampling check has something to match
-        net.pi_cmd.bias.copy_(torch.tensor([2.0, 0, 0, 1.0, 0, 0, -1.0, 0]))
-    obs = np.random.default_rng(0).integers(0, 256, (64, 4, 90, 160), dtype=np.uint8)
-    a = pick_policy(net, {"algo": {"algo": "ppo"}}, deterministic=True)(obs)
-    assert (a == net.act(torch.from_numpy(obs), deterministic=True).numpy()).all()
-    assert pick_policy(net, {}, True)(obs[0]).shape == (3,)
-    one = np.repeat(obs[:1], 1000, axis=0)
-    freq = np.bincount(pick_policy(net, {}, deterministic=False)(one)[:, 0], minlength=8) / 1000
-    with torch.no_grad():
-        p = torch.softmax(net.policy(torch.from_numpy(obs[:1]))[0], 1)[0].numpy()
-    assert np.abs(freq - p).max() < 0.07, (freq, p)  # 1000 draws: 4.5 sigma of the largest p (~0.45)

@@ -214,7 +214,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
         if args.max_minutes and time.time() - start > 60 * args.max_minutes:
             break
         eps = max(args.eps_end, args.eps_start - (args.eps_start - args.eps_end) * global_step / max(1, args.eps_fraction * args.total_steps))
-        actions = net.act_greedy_q(torch.from_numpy(np.asarray(obs))).numpy()
+        actions = net.act(torch.from_numpy(np.asarray(obs)), "q").numpy()
         explore = rng.random(n) < eps
         if explore.any():
             rand = np.stack([aspace.sample() for _ in range(n)])

@@ -126,10 +126,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
             done_buf[step] = next_done
             with torch.inference_mode():
                 lc, lx, ly, value = net.policy(next_obs)
-                # Gumbel-max sampling: one fused op per head instead of Categorical's bookkeeping
-                a = torch.stack([(lg - torch.log(-torch.log(torch.rand_like(lg).clamp_(1e-12, 1.0)))).argmax(1)
-                                 for lg in (lc, lx, ly)], 1)
-                a = net.canonical(a)
+                a = net.pick((lc, lx, ly), sample=True)
                 logp, _ = net.dist_logp_entropy(lc, lx, ly, a)
             act_buf[step], logp_buf[step], val_buf[step] = a, logp, value
             obs, reward, term, trunc, infos = envs.step(a.numpy())

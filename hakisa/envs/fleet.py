@@ -24,7 +24,7 @@ from contextlib import ExitStack
 import gymnasium as gym
 import numpy as np
 
-from hakisa.envs.screen import TickClock
+from hakisa.live import TickClock
 
 
 class Fleet(gym.vector.VectorEnv):

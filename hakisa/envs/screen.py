@@ -21,7 +21,6 @@ is sent, and held keys are released.
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 
@@ -30,28 +29,9 @@ import numpy as np
 
 from hakisa.capture import FrameStack, ObsSpec, preprocess
 from hakisa.input_map import Command, InputMap
+from hakisa.live import TickClock, now
 from hakisa.rewards.game import GameJudge, evaluate
 from hakisa.rewards.readers import ChangeDetector, Region
-
-now = time.perf_counter
-
-
-def sleep_until(t: float, stop: threading.Event | None = None) -> bool:
-    """Sleep to a perf_counter deadline; the last ~1 ms is spun because sleep() overshoots by ~0.1-1 ms.
-    Returns True early (within ~0.1 ms) when `stop` is set, e.g. the sink's kill switch."""
-    while True:
-        left = t - now()
-        if left <= 0:
-            return False
-        if stop is not None and stop.is_set():
-            return True
-        if left > 0.0015:
-            if stop is not None:
-                if stop.wait(left - 0.001):
-                    return True
-            else:
-                time.sleep(left - 0.001)
-
 
 def with_nav_keys(input_map: InputMap, keys) -> tuple[InputMap, dict[str, int]]:
     """The game's map plus one `tap` command per navigation key (appended, so game indices are
@@ -69,34 +49,6 @@ def with_nav_keys(input_map: InputMap, keys) -> tuple[InputMap, dict[str, int]]:
 
 def nav_keys(judge: GameJudge) -> list[str]:
     return [s["key"] for steps in judge.navigation.values() for s in steps if "key" in s]
-
-
-class TickClock:
-    """The fixed-rate clock of live steps: each tick is one period after the previous one, not after now.
-
-    A step that overruns is not stretched and not made up for: the clock re-anchors at once and reports
-    how late the step was and how many ticks it missed (rtgym's elastic steps, counted, never hidden)."""
-
-    def __init__(self, hz: float):
-        self.period = 1.0 / float(hz)
-        self.next = now()
-
-    def restart(self) -> None:
-        """Start counting from now (after a reset, whose navigation is not a late step)."""
-        self.next = now()
-
-    def tick(self, t_sent: float, stop: threading.Event | None = None) -> tuple[float, int]:
-        """Sleep until the next tick; returns (seconds late, ticks missed). Raises KillSwitch if `stop` is set."""
-        self.next += self.period
-        late = t_sent - self.next
-        if late > 0:  # too slow: capture now and re-anchor, never bunch steps up to catch up
-            self.next = t_sent
-            return late, int(late // self.period) + 1
-        if sleep_until(self.next, stop):
-            from hakisa.sink import KillSwitch
-
-            raise KillSwitch("kill switch pressed: input stopped and every key released")
-        return 0.0, 0
 
 
 @dataclass

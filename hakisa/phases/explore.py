@@ -38,7 +38,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def main(args) -> int:
     from hakisa.data import EpisodeWriter
     from hakisa.game import Game, parse_opts
-    from hakisa.model import HakisaNet, checkpoint_obs_spec, load_checkpoint
+    from hakisa.model import HakisaNet, act_mode, checkpoint_obs_spec, load_checkpoint
     from hakisa.phases.play import evaluate
 
     game = Game.load(args.game) if args.game else None
@@ -63,19 +63,17 @@ def main(args) -> int:
                            **({"obs_spec": spec} if spec and args.env.startswith("Hakisa/") else {}))
             fps = env.metadata.get("render_fps", 15)
         stack.callback(env.close)
-        algo = None
         if args.checkpoint:
             net, cfg = load_checkpoint(args.checkpoint, input_map=env.input_map, obs_spec=env.obs_spec)
-            algo = cfg.get("algo", {}).get("algo")
         else:
             torch.manual_seed(args.seed)
-            net = HakisaNet(env.obs_spec, env.input_map, encoder=args.encoder)
-        head = args.head if args.head != "auto" else ("q" if algo == "dqn" else "policy")
+            net, cfg = HakisaNet(env.obs_spec, env.input_map, encoder=args.encoder), {}
+        mode = act_mode(cfg, args.head, deterministic=args.greedy)
         meta = {"input_map": env.input_map, "obs_spec": env.obs_spec, "source": "explore",
                 "game": game.name if game else args.env, "fps": fps, "agent": str(args.checkpoint or "untrained"),
-                "epsilon": args.epsilon, "head": head, "where": "live" if live else "sim"}
+                "epsilon": args.epsilon, "mode": mode, "where": "live" if live else "sim"}
         with EpisodeWriter(args.out, meta) as w:
-            s = evaluate(net, env, args.episodes, deterministic=args.greedy or head == "q", head=head, seed=args.seed,
+            s = evaluate(net, env, args.episodes, mode, seed=args.seed,
                          collect=w, epsilon=args.epsilon, progress=True)
     print(json.dumps({"out": args.out, "game": meta["game"], "where": meta["where"], **s}))
     return 0

@@ -42,34 +42,16 @@ def add_live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hz", type=float, default=None, help="decisions per second (default: the game file's hz)")
 
 
-def pick_policy(net, doc: dict, deterministic: bool, head: str = "auto"):
-    """obs uint8 [C,H,W] -> action [3] (or a batch [B,C,H,W] -> [B,3]). head "q": greedy branching Q;
-    "policy": the policy heads, sampled or argmax (`deterministic`); "auto": "q" for DQN checkpoints
-    (the same rule as play.py's evaluate)."""
+def numpy_policy(net, mode: str):
+    """`net.act(obs, mode)` for numpy frames: uint8 [C,H,W] -> action [3], or a batch [B,C,H,W] -> [B,3]."""
     import torch
-
-    greedy_q = head == "q" or (head == "auto" and str(doc.get("algo", {}).get("algo", "")).lower() == "dqn")
-    keys_only = int(net.input_map.x_bins) == 1 and int(net.input_map.y_bins) == 1
 
     def act(obs: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(obs))
         single = x.ndim == 3
-        x = x.unsqueeze(0) if single else x
         with torch.inference_mode():
-            if greedy_q:
-                a = net.act_greedy_q(x)
-            else:
-                # net.act's distribution, sampled by Gumbel-argmax: the same draw law, but without building
-                # three torch.distributions objects per step (that alone cost ~0.6 ms of a ~1 ms step)
-                if keys_only:  # one x/y bin: those heads always say 0, so skip them (and the value head)
-                    heads = [net.pi_cmd(net.features(x))]
-                else:
-                    heads = net.policy(x)[:3]
-                if not deterministic:
-                    heads = [lg - torch.empty_like(lg).exponential_().log() for lg in heads]
-                a = torch.stack([lg.argmax(1) for lg in heads], 1)
-                a = net.canonical(torch.cat([a, torch.zeros(len(a), 2, dtype=a.dtype)], 1) if keys_only else a)
-        return a[0].numpy() if single else a.numpy()
+            a = net.act(x.unsqueeze(0) if single else x, mode).numpy()
+        return a[0] if single else a
 
     return act
 
@@ -117,7 +99,7 @@ def play_live(checkpoint: str | Path | None, *, game, opts: dict | None = None, 
     opts = dict(opts or {})
     torch.manual_seed(seed)
     torch.set_num_threads(1)  # one small forward per step: a second thread only adds hand-off latency
-    net, act, head, checkpoint = load_agent(checkpoint, game, deterministic, head, seed)
+    net, act, mode, checkpoint = load_agent(checkpoint, game, deterministic, head, seed)
     imap, spec = net.input_map, net.obs_spec
     hz = hz or game.hz
     if out is None:  # the run folder; a shipped checkpoint's GIF goes to runs/, never into the package
@@ -221,7 +203,7 @@ def play_live(checkpoint: str | Path | None, *, game, opts: dict | None = None, 
         "reward_ms_p50": pct(reward_ms, 50), "reward_ms_p99": pct(reward_ms, 99),
         "parts_ms_p50": {k: pct(v, 50) for k, v in parts.items()}, "parts_ms_p99": {k: pct(v, 99) for k, v in parts.items()},
         "late_steps": late, "steps": len(step_ms), "lag_probe": lag, "options": game.resolve_options(opts), "hz": hz,
-        "stopped": stopped, "stopped_at": stopped_at, "gif": gif, "deterministic": deterministic, "head": head,
+        "stopped": stopped, "stopped_at": stopped_at, "gif": gif, "mode": mode,
         "checkpoint": str(checkpoint) if checkpoint else "untrained",
         # what the screen showed at each episode's end (e.g. boss HP left): comparable with a simulator's info
         "mean_final_readings": {k: round(float(np.mean([e["final"][k] for e in results])), 3)
@@ -247,9 +229,9 @@ class _PageLive:
 
 
 def load_agent(checkpoint, game, deterministic: bool, head: str = "auto", seed: int = 0):
-    """(net, act, head, checkpoint path or None) for a checkpoint, or for a fresh untrained net (checkpoint None
+    """(net, act, its act mode, checkpoint path or None) for a checkpoint, or for a fresh untrained net (checkpoint None
     or "untrained") built for the game's observation and input map: the baseline every agent should beat."""
-    from hakisa.model import HakisaNet, load_checkpoint
+    from hakisa.model import HakisaNet, act_mode, load_checkpoint
 
     if checkpoint in (None, "untrained"):
         import torch
@@ -260,8 +242,8 @@ def load_agent(checkpoint, game, deterministic: bool, head: str = "auto", seed: 
         checkpoint = resolve_checkpoint(checkpoint)
         net, doc = load_checkpoint(checkpoint)
     net.eval()
-    head = head if head != "auto" else ("q" if str(doc.get("algo", {}).get("algo", "")).lower() == "dqn" else "policy")
-    return net, pick_policy(net, doc, deterministic, head), head, checkpoint
+    mode = act_mode(doc, head, deterministic)
+    return net, numpy_policy(net, mode), mode, checkpoint
 
 
 def main(args) -> int:

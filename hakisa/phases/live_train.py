@@ -480,7 +480,7 @@ def _act(actor: HakisaNet, obs, algo: str, args, rng, envs, steps: int):
     with torch.inference_mode():
         o = torch.from_numpy(np.ascontiguousarray(obs))
         if algo == "dqn":
-            a = actor.act_greedy_q(o).numpy()
+            a = actor.act(o, "q").numpy()
             frac = min(1.0, steps / max(1.0, args.eps_fraction * args.total_steps))
             eps = args.eps_start + (args.eps_end - args.eps_start) * frac
             explore = rng.random(len(a)) < eps
@@ -489,7 +489,7 @@ def _act(actor: HakisaNet, obs, algo: str, args, rng, envs, steps: int):
                 a[explore] = rand[explore]
             return a, None, None
         lc, lx, ly, v = actor.policy(o)
-        a = actor.canonical(torch.stack([torch.distributions.Categorical(logits=lg).sample() for lg in (lc, lx, ly)], 1))
+        a = actor.pick((lc, lx, ly), sample=True)
         logp, _ = actor.dist_logp_entropy(lc, lx, ly, a)
         return a.numpy(), logp.numpy(), v.numpy()
 

@@ -22,17 +22,16 @@ import torch
 from tqdm import tqdm
 
 from hakisa.algos.common import EpisodeStats, summarize
-from hakisa.model import HakisaNet, load_checkpoint
+from hakisa.model import HakisaNet, act_mode, load_checkpoint
 
 
-def evaluate(net: HakisaNet, env, episodes: int, deterministic: bool = True, head: str = "policy",
-             seed: int | None = 0, collect=None, progress: bool = False, max_steps: int = 10_000_000,
+def evaluate(net: HakisaNet, env, episodes: int, mode: str = "argmax", seed: int | None = 0, collect=None, progress: bool = False, max_steps: int = 10_000_000,
              epsilon: float = 0.0) -> dict:
     """Play `episodes` episodes; returns {episodes, mean_return, std_return, mean_length[, win_rate]}.
 
     env: a vector env (SAME_STEP autoreset) or a plain gym.Env. With n sub-envs each plays its share
     (episodes // n, +1 for the first episodes % n), so short episodes are not over-counted.
-    head: "policy" (argmax / sample of the policy heads) or "q" (greedy branching-Q, for DQN nets).
+    mode: how the net acts, `HakisaNet.act`'s "argmax", "sample" or "q" (`act_mode` picks a checkpoint's).
     collect: an `hakisa.data.EpisodeWriter`; each finished episode is written to it.
     epsilon: probability of a uniformly random action per step (exploration; 0 for evaluation).
     """
@@ -56,12 +55,12 @@ def evaluate(net: HakisaNet, env, episodes: int, deterministic: bool = True, hea
             break
         with torch.inference_mode():
             o = torch.from_numpy(np.ascontiguousarray(obs))
-            if head == "q":
-                a = net.act_greedy_q(o)
-            else:
+            logged = collect is not None and mode == "sample"  # the log-prob and V go into the store
+            if logged:
                 lc, lx, ly, v = net.policy(o)
-                a = net.canonical(torch.stack([lg.argmax(1) if deterministic else
-                                               torch.distributions.Categorical(logits=lg).sample() for lg in (lc, lx, ly)], 1))
+                a = net.pick((lc, lx, ly), sample=True)
+            else:
+                a = net.act(o, mode)
         a = a.numpy()
         if epsilon > 0:
             rand = np.random.random(n) < epsilon
@@ -73,7 +72,7 @@ def evaluate(net: HakisaNet, env, episodes: int, deterministic: bool = True, hea
         # log pi(a|s) of the action sent and V(s). With epsilon the behaviour is a mixture, so its log-prob
         # is log((1-eps) pi + eps / |A|) of the joint action (uniform over the valid triples).
         beh = None
-        if collect is not None and head == "policy" and not deterministic:
+        if logged:
             with torch.inference_mode():
                 lp, _ = net.dist_logp_entropy(lc, lx, ly, torch.from_numpy(a))
                 if epsilon >= 1:
@@ -175,7 +174,7 @@ def main(args) -> int:
     else:
         torch.manual_seed(args.seed)
         net, cfg = HakisaNet(env.obs_spec, env.input_map), {}
-    head = args.head if args.head != "auto" else ("q" if cfg.get("algo", {}).get("algo") == "dqn" else "policy")
+    mode = act_mode(cfg, args.head, deterministic=not args.sample)
     writer = None
     if args.collect:
         from hakisa.data import EpisodeWriter
@@ -184,13 +183,13 @@ def main(args) -> int:
                                               "fps": env.metadata.get("render_fps", 15), "game": game.name if game else args.env,
                                               "checkpoint": str(args.checkpoint or "untrained")})
     try:
-        summary = evaluate(net, env, args.episodes, deterministic=not args.sample, head=head, seed=args.seed,
+        summary = evaluate(net, env, args.episodes, mode, seed=args.seed,
                            collect=writer, progress=args.progress)
     finally:
         if writer is not None:
             writer.close()
         env.close()
-    summary.update(game=game.name if game else args.env, checkpoint=str(args.checkpoint or "untrained"), head=head)
+    summary.update(game=game.name if game else args.env, checkpoint=str(args.checkpoint or "untrained"), mode=mode)
     if game is not None:
         summary["options"] = game.resolve_options(opts)
     print(json.dumps(summary))

@@ -174,7 +174,7 @@ def evaluate_clone(net, game, args: StudyArgs, frame_skip: int) -> dict:
                       stack_ticks=frame_skip * args.stack_stride)
         env = game.sim_vec(min(16, args.eval_episodes), seed=args.seed + 777, opts=opts, **kw)
         try:
-            res = evaluate(net, env, args.eval_episodes, deterministic=args.eval_deterministic, seed=args.seed + 777)
+            res = evaluate(net, env, args.eval_episodes, "argmax" if args.eval_deterministic else "sample", seed=args.seed + 777)
         finally:
             env.close()
         net.train()

@@ -35,6 +35,7 @@ import numpy as np
 
 from hakisa.capture import ObsSpec, preprocess
 from hakisa.input_map import InputState
+from hakisa.live import TickClock
 
 def _crop(frame: np.ndarray, crop) -> np.ndarray:
     left, top, w, h = crop
@@ -168,9 +169,8 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
         in_episode = False
         stats.episodes += 1
 
-    period = 1.0 / fps
+    clock = TickClock(fps)
     t_start = time.monotonic()
-    next_tick = t_start
     ticks, last_status, ticks_at_status = 0, t_start, 0
     old_handlers = {}
     if threading.current_thread() is threading.main_thread():
@@ -178,16 +178,9 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
             old_handlers[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
         while not stop.is_set():
-            now = time.monotonic()
-            if now < next_tick:
-                time.sleep(next_tick - now)
-                now = time.monotonic()
-            missed = int((now - next_tick) // period)
-            if missed > 0:  # we fell behind (a slow grab, a busy machine): skip ticks, don't drift
-                stats.dropped += missed
-                next_tick += missed * period
-            next_tick += period
-            t = time.time()
+            if ticks:  # we fell behind (a slow grab, a busy machine): whole ticks with no frame are dropped
+                stats.dropped += int(clock.tick(time.perf_counter())[0] * fps)
+            now, t = time.monotonic(), time.time()
             bgra = cap.grab()
             frame = preprocess(bgra, spec)
             action, events = inp.snapshot(imap, cap.region)

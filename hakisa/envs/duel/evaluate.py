@@ -10,7 +10,6 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 
 def evaluate_duel(net, episodes: int, tier: str = "normal", frame_skip: int = 4, seed: int = 12345,
@@ -48,12 +47,7 @@ def evaluate_duel(net, episodes: int, tier: str = "normal", frame_skip: int = 4,
             break
         steps += 1
         with torch.no_grad():
-            if deterministic:
-                a = net.act(torch.from_numpy(obs), deterministic=True)
-            else:
-                cmd, x, y, _ = net.policy(torch.from_numpy(obs))
-                a = net.canonical(torch.stack([torch.multinomial(F.softmax(lg, 1), 1, generator=gen).squeeze(1)
-                                               for lg in (cmd, x, y)], 1))
+            a = net.act(torch.from_numpy(obs), "argmax" if deterministic else "sample", generator=gen)
         obs, _, term, trunc, info = env.step(a.numpy())
         for i in np.flatnonzero(term | trunc):
             if counted[i]:
