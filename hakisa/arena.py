@@ -139,8 +139,15 @@ def _play(name, agent, target, episodes, settings, seed, num_envs, progress, env
         with open_envs(target, max(1, min(num_envs, episodes)), seed, opts, obs_spec, **(env_kwargs or {})) as envs:
             net, mode, ck = agent(envs)
             t0 = time.perf_counter()
-            summary = evaluate(net, envs, episodes, "argmax" if mode == "random" else mode, seed=seed, progress=progress,
-                               epsilon=epsilon)
+            summary = evaluate(
+                net,
+                envs,
+                episodes,
+                "argmax" if mode == "random" else mode,
+                seed=seed,
+                progress=progress,
+                epsilon=epsilon,
+            )
             dt = time.perf_counter() - t0
         params = 0 if mode == "random" else sum(p.numel() for p in net.parameters())
         cells.append(_cell(name, _name(target), value, summary, dt, params, ck, mode, seed))
@@ -151,8 +158,9 @@ def leaderboard(cells: list[dict]) -> dict[str, list[dict]]:
     """Group cells into one row per (env, agent), ranked within each env."""
     boards: dict[str, dict[str, dict]] = {}
     for c in cells:
-        row = boards.setdefault(c["env"], {}).setdefault(c["agent"], {
-            "agent": c["agent"], "checkpoint": c["checkpoint"], "params": c["params"], "cells": {}})
+        row = boards.setdefault(c["env"], {}).setdefault(
+            c["agent"], {"agent": c["agent"], "checkpoint": c["checkpoint"], "params": c["params"], "cells": {}}
+        )
         row["cells"][c["setting"] or "score"] = c
     out = {}
     for env_id, rows in boards.items():
@@ -164,19 +172,35 @@ def leaderboard(cells: list[dict]) -> dict[str, list[dict]]:
             sc = [c["mean_score"] for c in cs if "mean_score" in c]
             r["mean_score"] = float(np.mean(sc)) if sc else None
             r["steps_per_s"] = float(np.mean([c["steps_per_s"] for c in cs]))
-        ranked = sorted(rows.values(), key=lambda r: (-(r["win_rate"] if r["win_rate"] is not None else -1),
-                                                      -(r["mean_score"] if r["mean_score"] is not None else -1e9),
-                                                      -r["mean_return"]))
+        ranked = sorted(
+            rows.values(),
+            key=lambda r: (
+                -(r["win_rate"] if r["win_rate"] is not None else -1),
+                -(r["mean_score"] if r["mean_score"] is not None else -1e9),
+                -r["mean_return"],
+            ),
+        )
         for i, r in enumerate(ranked, 1):
             r["rank"] = i
         out[env_id] = ranked
     return out
 
 
-def run_arena(checkpoints: list[str | Path], episodes: int = 50, settings=None, seed: int = 12345, num_envs: int = 16,
-              baselines=BASELINES, out: str | Path | None = "runs/arena", deterministic: bool = True,
-              env: str | None = None, progress: bool = False, threads: int = 1, env_kwargs: dict | None = None,
-              game: str | None = None) -> dict:
+def run_arena(
+    checkpoints: list[str | Path],
+    episodes: int = 50,
+    settings=None,
+    seed: int = 12345,
+    num_envs: int = 16,
+    baselines=BASELINES,
+    out: str | Path | None = "runs/arena",
+    deterministic: bool = True,
+    env: str | None = None,
+    progress: bool = False,
+    threads: int = 1,
+    env_kwargs: dict | None = None,
+    game: str | None = None,
+) -> dict:
     """Play everything, rank, and (if `out`) write leaderboard.json + leaderboard.csv. Returns the JSON doc.
 
     settings: values of the game's sweep option to play (default: all of them). Baselines play `game`
@@ -196,7 +220,9 @@ def run_arena(checkpoints: list[str | Path], episodes: int = 50, settings=None, 
     game = Game.load(game) if isinstance(game, str) and not game.endswith("-v0") and "/" not in game else game
     with torch_threads(threads):
         for ck, name in zip(checkpoints, names):
-            cells += play_checkpoint(ck, episodes, settings, seed, num_envs, deterministic, env, progress, env_kwargs, name)
+            cells += play_checkpoint(
+                ck, episodes, settings, seed, num_envs, deterministic, env, progress, env_kwargs, name
+            )
         if isinstance(game, Game) and game.sim:  # baselines need many episodes: a simulator's
             if "random" in baselines:
                 cells += play_random(episodes, settings, seed, num_envs, game)
@@ -204,15 +230,39 @@ def run_arena(checkpoints: list[str | Path], episodes: int = 50, settings=None, 
                 cells += play_expert(episodes, settings, seed, num_envs, game)
     boards = leaderboard(cells)
     key, values = game.sweep if isinstance(game, Game) else (None, [None])
-    doc = {"episodes": episodes, "seed": seed, "sweep": key, "settings": [v for v in (settings or values) if v is not None],
-           "deterministic": deterministic, "boards": boards, "cells": cells,
-           "champions": {e: next((r["checkpoint"] for r in rows if r["checkpoint"]), None) for e, rows in boards.items()}}
+    doc = {
+        "episodes": episodes,
+        "seed": seed,
+        "sweep": key,
+        "settings": [v for v in (settings or values) if v is not None],
+        "deterministic": deterministic,
+        "boards": boards,
+        "cells": cells,
+        "champions": {e: next((r["checkpoint"] for r in rows if r["checkpoint"]), None) for e, rows in boards.items()},
+    }
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "leaderboard.json").write_text(json.dumps(doc, indent=1))
-        cols = ["env", "agent", "setting", "episodes", "wins", "win_rate", "mean_score", "ci_low", "ci_high", "mean_return",
-                "std_return", "mean_length", "steps_per_s", "params", "mode", "seed", "checkpoint"]
+        cols = [
+            "env",
+            "agent",
+            "setting",
+            "episodes",
+            "wins",
+            "win_rate",
+            "mean_score",
+            "ci_low",
+            "ci_high",
+            "mean_return",
+            "std_return",
+            "mean_length",
+            "steps_per_s",
+            "params",
+            "mode",
+            "seed",
+            "checkpoint",
+        ]
         with open(out / "leaderboard.csv", "w", newline="") as f:
             w = csv.DictWriter(f, cols, extrasaction="ignore")
             w.writeheader()
@@ -261,13 +311,20 @@ def print_leaderboard(doc: dict, console=None) -> None:
                 cells.append(f"{v:.1f} [{c.get('ci_low', float('nan')):.1f}, {c.get('ci_high', float('nan')):.1f}]")
             ck = r["checkpoint"]
             link = f"[link=file://{ck}]{_short(ck)}[/link]" if ck else "-"
-            t.add_row(str(r["rank"]), r["agent"], *cells, f"{r['mean_return']:.2f}", f"{r['steps_per_s']:.0f}",
-                      f"{r['params']:,}" if r["params"] else "-", link)
+            t.add_row(
+                str(r["rank"]),
+                r["agent"],
+                *cells,
+                f"{r['mean_return']:.2f}",
+                f"{r['steps_per_s']:.0f}",
+                f"{r['params']:,}" if r["params"] else "-",
+                link,
+            )
         console.print(t)
 
 
 def _short(path: str, keep: int = 2) -> str:
-    return "/".join(Path(path).parts[-keep - 1:])
+    return "/".join(Path(path).parts[-keep - 1 :])
 
 
 def _agent_name(p: Path) -> str:
@@ -277,8 +334,11 @@ def _agent_name(p: Path) -> str:
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoints", nargs="*", help="checkpoint dirs or run dirs (best/ then checkpoint/)")
     p.add_argument("--episodes", type=int, default=50, help="episodes per agent per setting")
-    p.add_argument("--settings", default="", help="values of the game's sweep option to play, comma-separated "
-                                                   "(default: all; the duel's are its tiers)")
+    p.add_argument(
+        "--settings",
+        default="",
+        help="values of the game's sweep option to play, comma-separated (default: all; the duel's are its tiers)",
+    )
     p.add_argument("--game", default=None, help="the game the baselines play (default: the first checkpoint's)")
     p.add_argument("--baselines", default=",".join(BASELINES), help="random,expert or '' for none")
     p.add_argument("--seed", type=int, default=12345, help="fixed env seed, the same for every agent")
@@ -296,8 +356,20 @@ def main(args) -> int:
     if not args.checkpoints and not (baselines and args.game):
         print("hakisa arena: nothing to play (give checkpoints, or --game with --baselines)")
         return 2
-    doc = run_arena(args.checkpoints, args.episodes, settings, args.seed, args.num_envs, baselines, args.out,
-                    not args.sample, args.env, args.progress, args.threads, game=args.game)
+    doc = run_arena(
+        args.checkpoints,
+        args.episodes,
+        settings,
+        args.seed,
+        args.num_envs,
+        baselines,
+        args.out,
+        not args.sample,
+        args.env,
+        args.progress,
+        args.threads,
+        game=args.game,
+    )
     print_leaderboard(doc)
     for f in doc.get("files", []):
         print(f)

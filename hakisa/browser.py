@@ -77,10 +77,21 @@ class BrowserApp:
     ready_js: a JS expression that is true once the page can be played (default: its hook says ready).
     canvas: CSS selector of the element whose screen rectangle is `canvas_region`."""
 
-    def __init__(self, web_dir: str | Path | None = None, *, url: str | None = None, page: str = "index.html", query: dict | None = None,
-                 size: tuple[int, int] = (664, 424), display: str | None = None, screen: tuple[int, int] = (1280, 720),
-                 canvas: str = "#game", ready_js: str = "window.hakisa && window.hakisa.ready()",
-                 extra: dict[str, Path] | None = None, timeout: float = 30.0):
+    def __init__(
+        self,
+        web_dir: str | Path | None = None,
+        *,
+        url: str | None = None,
+        page: str = "index.html",
+        query: dict | None = None,
+        size: tuple[int, int] = (664, 424),
+        display: str | None = None,
+        screen: tuple[int, int] = (1280, 720),
+        canvas: str = "#game",
+        ready_js: str = "window.hakisa && window.hakisa.ready()",
+        extra: dict[str, Path] | None = None,
+        timeout: float = 30.0,
+    ):
         self.web_dir, self.page_name, self.query, self.size = web_dir, page, dict(query or {}), tuple(size)
         self.base_url = url  # a page served elsewhere: opened as it is, with `query` appended
         self.canvas_selector, self.ready_js, self.extra, self.timeout = canvas, ready_js, extra, timeout
@@ -124,8 +135,13 @@ class BrowserApp:
         self.url = self.page_url()
         self._tmp = tempfile.mkdtemp(prefix="hakisa-chromium-")
         env = {**os.environ, "DISPLAY": self.display}
-        self._proc = subprocess.Popen(chromium_cmd(self.url, self._tmp, self.size), env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL, start_new_session=True)
+        self._proc = subprocess.Popen(
+            chromium_cmd(self.url, self._tmp, self.size),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         port = self._devtools_port()
         self._pw = _playwright_acquire()
         self._browser = self._pw.chromium.connect_over_cdp(f"http://127.0.0.1:{port}", timeout=self.timeout * 1000)
@@ -162,9 +178,12 @@ class BrowserApp:
         # The canvas's place in the viewport comes from the page; the viewport's place on the screen from X (the
         # window's inside, which a window manager may move or decorate), plus any frame Chromium draws itself
         # (outer - inner size). Without a window manager (Xvfb) X and window.screenX/Y agree.
-        r = self.evaluate("""(sel) => { const r = document.querySelector(sel).getBoundingClientRect();
+        r = self.evaluate(
+            """(sel) => { const r = document.querySelector(sel).getBoundingClientRect();
             return [window.screenX, window.screenY, window.outerWidth, window.outerHeight,
-                    window.innerWidth, window.innerHeight, r.left, r.top, r.width, r.height]; }""", self.canvas_selector)
+                    window.innerWidth, window.innerHeight, r.left, r.top, r.width, r.height]; }""",
+            self.canvas_selector,
+        )
         sx, sy, ow, oh, iw, ih, left, top, w, h = r
         ox, oy = self._window_origin(ow, oh) or (sx, sy)
         return int(ox + (ow - iw) // 2 + left), int(oy + (oh - ih) + top), int(w), int(h)
@@ -175,7 +194,9 @@ class BrowserApp:
 
             dpy = capture.open_display(self.display)
             try:
-                wins = [x for x in capture.list_windows(dpy) if self.window_title in x.title and x.region[2:] == (ow, oh)]
+                wins = [
+                    x for x in capture.list_windows(dpy) if self.window_title in x.title and x.region[2:] == (ow, oh)
+                ]
             finally:
                 dpy.close()
             return tuple(wins[0].region[:2]) if len(wins) == 1 else None
@@ -219,7 +240,9 @@ class BrowserApp:
         """A REAL X pointer click at canvas pixel (x, y) (xdotool), as a person would: it also gives focus."""
         left, top, _, _ = self.canvas_region
         env = {**os.environ, "DISPLAY": self.display}
-        subprocess.run(["xdotool", "mousemove", str(left + x), str(top + y), "click", "1"], env=env, check=True, timeout=10)
+        subprocess.run(
+            ["xdotool", "mousemove", str(left + x), str(top + y), "click", "1"], env=env, check=True, timeout=10
+        )
 
 
 # Playwright's sync API allows one running instance per thread, so pages (and a caller's own Playwright use

@@ -29,15 +29,16 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--retrain", action="store_true", help="train again even if runs/<run> has a checkpoint")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-pretrained", action="store_true", help="skip step 4 (the shipped 30-min checkpoint on the page)")
+    p.add_argument(
+        "--no-pretrained", action="store_true", help="skip step 4 (the shipped 30-min checkpoint on the page)"
+    )
 
 
 def main(args) -> int:
-    from hakisa.phases import train
-    from hakisa.phases.live_play import play_live
     from hakisa.envs.make import make_vec
     from hakisa.model import load_checkpoint
-    from hakisa.phases.live_play import resolve_checkpoint
+    from hakisa.phases import train
+    from hakisa.phases.live_play import play_live, resolve_checkpoint
     from hakisa.phases.play import evaluate
 
     run_dir = Path(args.runs_dir) / args.run
@@ -48,8 +49,24 @@ def main(args) -> int:
 
         # the train verb's own parser: the demo runs exactly what `hakisa train` would, with its defaults
         targs = build_parser("train").parse_args(
-            ["train", "--game", "duel", "--algo", "ppo", "--steps", str(args.steps), "--num-envs", str(args.num_envs),
-             "--run", args.run, "--runs-dir", args.runs_dir, "--seed", str(args.seed)])
+            [
+                "train",
+                "--game",
+                "duel",
+                "--algo",
+                "ppo",
+                "--steps",
+                str(args.steps),
+                "--num-envs",
+                str(args.num_envs),
+                "--run",
+                args.run,
+                "--runs-dir",
+                args.runs_dir,
+                "--seed",
+                str(args.seed),
+            ]
+        )
         train.main(targs)
     else:
         print(f"[demo] 1/4 reusing the trained checkpoint in {run_dir} (--retrain to train again)")
@@ -61,17 +78,35 @@ def main(args) -> int:
     print(f"[demo]     sim win rate {sim['win_rate']:.2f}")
     print(f"[demo] 3/4 playing the real browser page through the screen ({args.episodes} fights)")
     live = play_live(run_dir, game="duel", episodes=args.episodes, opts={"tier": args.tier}, seed=args.seed)
-    summary = {"sim_win_rate": sim["win_rate"], "page_win_rate": live["win_rate"], "page_episodes": live["episodes"],
-               "step_ms_p50": live.get("step_ms_p50"), "step_ms_p99": live.get("step_ms_p99"),
-               "lag_ms": live.get("lag_ms"), "gif": live.get("gif"), "run": str(run_dir)}
+    summary = {
+        "sim_win_rate": sim["win_rate"],
+        "page_win_rate": live["win_rate"],
+        "page_episodes": live["episodes"],
+        "step_ms_p50": live.get("step_ms_p50"),
+        "step_ms_p99": live.get("step_ms_p99"),
+        "lag_ms": live.get("lag_ms"),
+        "gif": live.get("gif"),
+        "run": str(run_dir),
+    }
     print(f"[demo] page win rate {live['win_rate']:.2f} over {live['episodes']} fights; GIF: {live.get('gif')}")
     if not args.no_pretrained:
-        print(f"[demo] 4/4 the shipped 30-min PPO checkpoint (pretrained:duel-ppo) on the same page ({args.episodes} fights)")
-        pre = play_live("pretrained:duel-ppo", game="duel", episodes=args.episodes, opts={"tier": args.tier}, seed=args.seed,
-                        out=str(run_dir / "pretrained-play"))
+        print(
+            f"[demo] 4/4 the shipped 30-min PPO checkpoint (pretrained:duel-ppo) on the same page "
+            f"({args.episodes} fights)"
+        )
+        pre = play_live(
+            "pretrained:duel-ppo",
+            game="duel",
+            episodes=args.episodes,
+            opts={"tier": args.tier},
+            seed=args.seed,
+            out=str(run_dir / "pretrained-play"),
+        )
         summary.update(pretrained_page_win_rate=pre["win_rate"], pretrained_gif=pre.get("gif"))
-        print(f"[demo] shipped checkpoint: page win rate {pre['win_rate']:.2f} over {pre['episodes']} fights; "
-              f"GIF: {pre.get('gif')}")
+        print(
+            f"[demo] shipped checkpoint: page win rate {pre['win_rate']:.2f} over {pre['episodes']} fights; "
+            f"GIF: {pre.get('gif')}"
+        )
     summary["seconds"] = round(time.time() - t0, 1)
     print(json.dumps(summary))
     return 0

@@ -40,7 +40,11 @@ def dead_units(net: nn.Module, obs: torch.Tensor) -> dict:
             prev = order[order.index(name) - 1] if order.index(name) > 0 else name
             label = f"{prev} ({type(names[prev]).__name__}+{type(m).__name__})"
             # reused activation modules (torchvision backbones) get one entry per call
-            hooks.append(m.register_forward_hook(lambda _m, _i, out, label=label: acts.setdefault(label, []).append(out.detach())))
+            hooks.append(
+                m.register_forward_hook(
+                    lambda _m, _i, out, label=label: acts.setdefault(label, []).append(out.detach())
+                )
+            )
     try:
         with torch.no_grad():
             for chunk in obs.split(256):
@@ -56,14 +60,24 @@ def dead_units(net: nn.Module, obs: torch.Tensor) -> dict:
             fired = (x > 0).flatten(2).any(2) if x.dim() > 2 else (x > 0)  # [N, C]
             dead = ~fired.any(0)
             key = label if per_call == 1 else f"{label} #{k}"
-            report[key] = {"units": int(dead.numel()), "dead": int(dead.sum()),
-                           "dead_frac": round(float(dead.float().mean()), 4),
-                           "zero_frac": round(float((x <= 0).float().mean()), 4)}
+            report[key] = {
+                "units": int(dead.numel()),
+                "dead": int(dead.sum()),
+                "dead_frac": round(float(dead.float().mean()), 4),
+                "zero_frac": round(float((x <= 0).float().mean()), 4),
+            }
     return report
 
 
-def sample_update_gradients(net, obs: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor,
-                            vanish: float = 1e-8, explode: float = 1e3, ent_coef: float = 0.01) -> dict:
+def sample_update_gradients(
+    net,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    returns: torch.Tensor,
+    vanish: float = 1e-8,
+    explode: float = 1e3,
+    ent_coef: float = 0.01,
+) -> dict:
     """Per-layer gradient norms of one A2C-style loss on the rollout (no optimizer step)."""
     net.zero_grad(set_to_none=True)
     h = net(obs)
@@ -71,9 +85,13 @@ def sample_update_gradients(net, obs: torch.Tensor, actions: torch.Tensor, retur
     adv = (returns - h.value).detach()
     if len(adv) > 1:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    q_taken = sum(q.gather(1, actions[:, i:i + 1]).squeeze(1) for i, q in enumerate((h.q_cmd, h.q_x, h.q_y))) / 3
-    losses = {"policy": -(logp * adv).mean(), "entropy": -ent_coef * ent.mean(),
-              "value": 0.5 * F.mse_loss(h.value, returns), "q": F.smooth_l1_loss(q_taken, returns)}
+    q_taken = sum(q.gather(1, actions[:, i : i + 1]).squeeze(1) for i, q in enumerate((h.q_cmd, h.q_x, h.q_y))) / 3
+    losses = {
+        "policy": -(logp * adv).mean(),
+        "entropy": -ent_coef * ent.mean(),
+        "value": 0.5 * F.mse_loss(h.value, returns),
+        "q": F.smooth_l1_loss(q_taken, returns),
+    }
     sum(losses.values()).backward()
     unused = _unused_layers(net)
     layers: dict[str, dict] = {}
@@ -98,8 +116,12 @@ def sample_update_gradients(net, obs: torch.Tensor, actions: torch.Tensor, retur
             status = "ok"
         report[layer] = {"grad_norm": gn, "param_norm": wn, "ratio": gn / (wn + 1e-12), "status": status}
     net.zero_grad(set_to_none=True)
-    return {"layers": report, "total_grad_norm": total ** 0.5,
-            "losses": {k: float(v.detach()) for k, v in losses.items()}, "thresholds": {"vanish": vanish, "explode": explode}}
+    return {
+        "layers": report,
+        "total_grad_norm": total**0.5,
+        "losses": {k: float(v.detach()) for k, v in losses.items()},
+        "thresholds": {"vanish": vanish, "explode": explode},
+    }
 
 
 def _unused_layers(net) -> set[str]:
@@ -122,9 +144,14 @@ def head_entropy(net, obs: torch.Tensor) -> dict:
         lp = F.log_softmax(logits.float(), 1)
         ent = -(lp.exp() * lp).sum(1)
         n = logits.shape[1]
-        d = {"bins": n, "mean": float(ent.mean()), "min": float(ent.min()), "max_possible": float(np.log(n)),
-             "normalized": float(ent.mean() / np.log(n)) if n > 1 else 0.0,
-             "mean_max_prob": float(lp.exp().max(1).values.mean())}
+        d = {
+            "bins": n,
+            "mean": float(ent.mean()),
+            "min": float(ent.min()),
+            "max_possible": float(np.log(n)),
+            "normalized": float(ent.mean() / np.log(n)) if n > 1 else 0.0,
+            "mean_max_prob": float(lp.exp().max(1).values.mean()),
+        }
         if head != "command":
             d["mean_where_used"] = float(ent[xy_used].mean()) if xy_used.any() else None
         out[head] = d
@@ -176,14 +203,32 @@ def saliency(net, obs: torch.Tensor, out_dir: Path, frames: int = 4) -> list[dic
         # where the mass is: centre of saliency in fractions of the frame (a cheap "looks at" summary)
         ys, xs = np.indices(s.shape)
         w = s / (s.sum() + 1e-12)
-        out.append({"file": str(path), "obs_index": int(i), "command": names[int(chosen[k])],
-                    "centre_xy": [round(float((xs * w).sum() / s.shape[1]), 3), round(float((ys * w).sum() / s.shape[0]), 3)]})
+        out.append(
+            {
+                "file": str(path),
+                "obs_index": int(i),
+                "command": names[int(chosen[k])],
+                "centre_xy": [
+                    round(float((xs * w).sum() / s.shape[1]), 3),
+                    round(float((ys * w).sum() / s.shape[0]), 3),
+                ],
+            }
+        )
     return out
 
 
 # ---- the verb -----------------------------------------------------------------------------------
-def diagnose(checkpoint: str | Path, out: str | Path, env: str | None = None, opts: dict | None = None,
-             n_obs: int = 256, seed: int = 0, frames: int = 4, num_envs: int = 8, threads: int = 1) -> dict:
+def diagnose(
+    checkpoint: str | Path,
+    out: str | Path,
+    env: str | None = None,
+    opts: dict | None = None,
+    n_obs: int = 256,
+    seed: int = 0,
+    frames: int = 4,
+    num_envs: int = 8,
+    threads: int = 1,
+) -> dict:
     """Run every check on `checkpoint`; write out/diagnose.json and the saliency PNGs; return the report.
     threads: torch intra-op threads for the rollout (tiny batches: 1 is fastest on a busy box; 0 = default)."""
     from hakisa.model import load_checkpoint
@@ -197,15 +242,26 @@ def diagnose(checkpoint: str | Path, out: str | Path, env: str | None = None, op
         data = collect_observations(config, n_obs, env=env, seed=seed, net=net, num_envs=num_envs, opts=opts)
         obs = torch.from_numpy(data["obs"])
         acts, rets = torch.from_numpy(data["actions"]).long(), torch.from_numpy(data["returns"])
-        report = {"checkpoint": str(checkpoint), "env": data["env_id"], "options": opts or {}, "observations": len(obs),
-                  "params": sum(p.numel() for p in net.parameters()), "model": net.model_config(),
-                  "dead_units": dead_units(net, obs),
-                  "gradients": sample_update_gradients(net, obs, acts, rets),
-                  "entropy": head_entropy(net, obs),
-                  "saliency": saliency(net, obs, out, frames)}
-    flags = [f"{k}: {v['dead']}/{v['units']} dead units" for k, v in report["dead_units"].items() if v["dead_frac"] >= 0.5]
-    flags += [f"{k}: {v['status']} gradient ({v['grad_norm']:.3g})" for k, v in report["gradients"]["layers"].items()
-              if v["status"] in ("exploding", "vanishing")]
+        report = {
+            "checkpoint": str(checkpoint),
+            "env": data["env_id"],
+            "options": opts or {},
+            "observations": len(obs),
+            "params": sum(p.numel() for p in net.parameters()),
+            "model": net.model_config(),
+            "dead_units": dead_units(net, obs),
+            "gradients": sample_update_gradients(net, obs, acts, rets),
+            "entropy": head_entropy(net, obs),
+            "saliency": saliency(net, obs, out, frames),
+        }
+    flags = [
+        f"{k}: {v['dead']}/{v['units']} dead units" for k, v in report["dead_units"].items() if v["dead_frac"] >= 0.5
+    ]
+    flags += [
+        f"{k}: {v['status']} gradient ({v['grad_norm']:.3g})"
+        for k, v in report["gradients"]["layers"].items()
+        if v["status"] in ("exploding", "vanishing")
+    ]
     ent = report["entropy"]["command"]
     if ent["bins"] > 1 and ent["normalized"] < 0.05:
         flags.append(f"command head nearly deterministic (entropy {ent['normalized']:.1%} of uniform)")
@@ -216,7 +272,9 @@ def diagnose(checkpoint: str | Path, out: str | Path, env: str | None = None, op
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="checkpoint dir, or a run dir (best/ then checkpoint/)")
-    p.add_argument("--env", default=None, help="a game file or env id to draw observations from (default: the checkpoint's)")
+    p.add_argument(
+        "--env", default=None, help="a game file or env id to draw observations from (default: the checkpoint's)"
+    )
     p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="a game option from its file")
     p.add_argument("--out", default=None, help="output dir (default: <checkpoint>/diagnose)")
     p.add_argument("--obs", type=int, default=256, help="real observations to collect")
@@ -233,8 +291,17 @@ def main(args) -> int:
     out = args.out or str(Path(args.checkpoint) / "diagnose")
     from hakisa.game import parse_opts
 
-    r = diagnose(args.checkpoint, out, args.env, parse_opts(args.opt), args.obs, args.seed, args.frames, args.num_envs,
-                 args.threads)
+    r = diagnose(
+        args.checkpoint,
+        out,
+        args.env,
+        parse_opts(args.opt),
+        args.obs,
+        args.seed,
+        args.frames,
+        args.num_envs,
+        args.threads,
+    )
     con = Console()
     t = Table(title=f"dead units ({r['observations']} obs from {r['env']})")
     for col in ("layer", "dead / units", "zero frac"):
@@ -248,8 +315,14 @@ def main(args) -> int:
     for k, v in r["gradients"]["layers"].items():
         t.add_row(k, f"{v['grad_norm']:.3g}", f"{v['ratio']:.3g}", v["status"])
     con.print(t)
-    con.print("entropy: " + ", ".join(f"{h} {e['mean']:.3f} nats ({e['normalized']:.0%} of uniform)"
-                                      for h, e in r["entropy"].items() if e["bins"] > 1))
+    con.print(
+        "entropy: "
+        + ", ".join(
+            f"{h} {e['mean']:.3f} nats ({e['normalized']:.0%} of uniform)"
+            for h, e in r["entropy"].items()
+            if e["bins"] > 1
+        )
+    )
     con.print("flags: " + ("; ".join(r["flags"]) or "none"))
     for s in r["saliency"]:
         print(s["file"])

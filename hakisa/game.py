@@ -46,8 +46,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hakisa.capture import ObsSpec
 from hakisa.input_map import KINDS, InputMap
+from hakisa.preprocess import ObsSpec
 
 GAMES_DIR = Path(__file__).parent / "games"
 READER_TYPES = ("bar", "color_fraction", "mean_gray", "change", "digits", "reward_net")
@@ -164,23 +164,29 @@ class Game:
         unknown = set(opts) - set(self.options)
         if unknown:
             known = ", ".join(self.options) or "none"
-            raise GameFileError(f"{_show(self.path)}: game {self.name!r} has no option {sorted(unknown)[0]!r} (options: {known})")
+            raise GameFileError(
+                f"{_show(self.path)}: game {self.name!r} has no option {sorted(unknown)[0]!r} (options: {known})"
+            )
         out = {}
         for k, o in self.options.items():
             val = opts.get(k, o.get("default"))
             # a comma list gives the simulator's envs one value each, in turn (e.g. a mix of difficulties)
             parts = val.split(",") if isinstance(val, str) and "," in val else [val]
             if "choices" in o and any(x not in o["choices"] for x in parts):
-                raise GameFileError(f"{_show(self.path)}: option {k}={val!r}: one of {', '.join(map(str, o['choices']))} "
-                                    "expected (or a comma list of them)")
+                raise GameFileError(
+                    f"{_show(self.path)}: option {k}={val!r}: one of {', '.join(map(str, o['choices']))} "
+                    "expected (or a comma list of them)"
+                )
             out[k] = val
         return out
 
     def sim_vec(self, n: int, seed: int = 0, opts: dict | None = None, **kw):
         """The game's simulator as a SAME_STEP vector env (hakisa.envs.make.make_vec)."""
         if not self.sim:
-            raise GameFileError(f"{_show(self.path)}: game {self.name!r} has no simulator (no `sim` entry): "
-                                "it runs on its live window only")
+            raise GameFileError(
+                f"{_show(self.path)}: game {self.name!r} has no simulator (no `sim` entry): "
+                "it runs on its live window only"
+            )
         from hakisa.envs.make import make_vec
 
         resolved = self.resolve_options(opts)
@@ -208,8 +214,9 @@ class Game:
                 return cls.load(f)
         return None
 
-    def open(self, display: str | None = None, opts: dict | None = None, query: dict | None = None,
-             private: bool = False) -> "LiveGame":
+    def open(
+        self, display: str | None = None, opts: dict | None = None, query: dict | None = None, private: bool = False
+    ) -> "LiveGame":
         """A context with the game's window on screen: launched when the file says how, else found by title.
         private: launch it on a new Xvfb display of its own (fleets: one display per window, so input for
         one window can never reach another, and the user's desktop is never touched)."""
@@ -223,16 +230,29 @@ class Game:
         spec = obs_spec or self.obs_spec
         capture = Capture(region=live.region, spec=spec, display=live.display)
         kw.setdefault("hz", self.hz)
-        return ScreenEnv(self.input_map, self.judge(), capture=capture, focus_window=live.window_id, obs_spec=spec,
-                         own_capture=True, **kw)
+        return ScreenEnv(
+            self.input_map,
+            self.judge(),
+            capture=capture,
+            focus_window=live.window_id,
+            obs_spec=spec,
+            own_capture=True,
+            **kw,
+        )
 
 
 class LiveGame:
     """The game's window on a display: `display`, `region` (the canvas on the screen), `window_id`, `title`,
     and `app` (the BrowserApp when the file launched a page; its `evaluate` reads a page's test hook)."""
 
-    def __init__(self, game: Game, display: str | None = None, opts: dict | None = None, query: dict | None = None,
-                 private: bool = False):
+    def __init__(
+        self,
+        game: Game,
+        display: str | None = None,
+        opts: dict | None = None,
+        query: dict | None = None,
+        private: bool = False,
+    ):
         self.game, self.display, self.opts, self.query, self.private = game, display, opts, dict(query or {}), private
         self.app = self.region = self.window_id = self.title = None
         self._stack = ExitStack()
@@ -257,8 +277,10 @@ class LiveGame:
         query.update(self.query)
         if self.private:
             if not launch:
-                raise GameFileError(f"{_show(g.path)}: window.launch is needed to open the game on a private display "
-                                    "(a window found by title lives on the user's display)")
+                raise GameFileError(
+                    f"{_show(g.path)}: window.launch is needed to open the game on a private display "
+                    "(a window found by title lives on the user's display)"
+                )
             from hakisa.xserver import Xvfb
 
             self.display = self._stack.enter_context(Xvfb(1280, 720))
@@ -271,8 +293,11 @@ class LiveGame:
             # a page without a test hook is ready once it has loaded
             kw["ready_js"] = w.get("hook", "document.readyState === 'complete'")
             extra = {u: g.path.parent / f for u, f in (launch.get("files") or {}).items()}
-            self.app = self._stack.enter_context(BrowserApp(web, url=launch.get("url"), query=query, canvas=canvas,
-                                                            display=self.display, extra=extra, **kw))
+            self.app = self._stack.enter_context(
+                BrowserApp(
+                    web, url=launch.get("url"), query=query, canvas=canvas, display=self.display, extra=extra, **kw
+                )
+            )
             self.display, self.title = self.app.display, self.app.window_title
             if not isinstance(w.get("canvas"), list):
                 self.region = self.app.canvas_region
@@ -286,8 +311,13 @@ class LiveGame:
                 from hakisa.xserver import Xvfb
 
                 self.display = self._stack.enter_context(Xvfb(1280, 720))
-            proc = subprocess.Popen(launch["command"], env={**os.environ, "DISPLAY": self.display},
-                                    start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                launch["command"],
+                env={**os.environ, "DISPLAY": self.display},
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             self._stack.callback(kill_group, proc)
         self.display = self.display or os.environ.get("DISPLAY")
         if not self.display:
@@ -346,7 +376,9 @@ def find_game(name_or_path: str | Path) -> Path:
         if q.is_file():
             return q
     shipped = ", ".join(sorted(f.stem for f in GAMES_DIR.glob("*.json")))
-    raise GameFileError(f"no game file {str(name_or_path)!r} (a path to a .json/.yaml file, or a shipped game: {shipped})")
+    raise GameFileError(
+        f"no game file {str(name_or_path)!r} (a path to a .json/.yaml file, or a shipped game: {shipped})"
+    )
 
 
 def parse_opts(items: list[str] | None) -> dict:
@@ -451,8 +483,10 @@ class _Validator:
                 self.require(r, where, ("templates",))
                 t = self.path.parent / r["templates"]
                 if not t.with_suffix(".json").is_file():
-                    self.fail(f"{where}.templates", f"no templates {r['templates']!r} beside the game file "
-                                                    "(make them with `hakisa game digits`)")
+                    self.fail(
+                        f"{where}.templates",
+                        f"no templates {r['templates']!r} beside the game file (make them with `hakisa game digits`)",
+                    )
         if "canvas" in val:
             self.numbers(val["canvas"], "rules.canvas", 2)
         names = set(val["readers"])
@@ -488,6 +522,8 @@ class _Validator:
         else:
             self.require(c, where, ("reading", "value"))
             if c["reading"] not in names:
-                self.fail(f"{where}.reading", f"{c['reading']!r} is not one of the readers ({', '.join(sorted(names))})")
+                self.fail(
+                    f"{where}.reading", f"{c['reading']!r} is not one of the readers ({', '.join(sorted(names))})"
+                )
             if c.get("op", ">=") not in OPS:
                 self.fail(f"{where}.op", f"{c['op']!r} is not one of {' '.join(OPS)}")

@@ -64,7 +64,10 @@ class InputMap:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        self.commands = [c if isinstance(c, Command) else Command(c["name"], c.get("kind", "keys"), tuple(c.get("keys", ()))) for c in self.commands]
+        self.commands = [
+            c if isinstance(c, Command) else Command(c["name"], c.get("kind", "keys"), tuple(c.get("keys", ())))
+            for c in self.commands
+        ]
         names = [c.name for c in self.commands]
         if len(set(names)) != len(names):
             raise ValueError(f"input map {self.name!r}: duplicate command names")
@@ -125,8 +128,15 @@ class InputMap:
         return int(np.clip(round((u + 1) / 2 * (bins - 1)), 0, bins - 1))
 
     # ---- recorded events -> action ----------------------------------------------------------
-    def encode(self, keys_down=(), mouse: tuple[float, float] | None = None, click: str | None = None,
-               taps=(), rel: tuple[float, float] | None = None, mouse_moved: bool = False) -> np.ndarray:
+    def encode(
+        self,
+        keys_down=(),
+        mouse: tuple[float, float] | None = None,
+        click: str | None = None,
+        taps=(),
+        rel: tuple[float, float] | None = None,
+        mouse_moved: bool = False,
+    ) -> np.ndarray:
         """The nearest triple for what a person did during one frame.
 
         keys_down: keys held at the frame's time. mouse: pointer position as region fractions.
@@ -169,8 +179,10 @@ class InputMap:
     def _xy_bins(self, mouse):
         if mouse is None:
             return 0, 0
-        return (int(np.clip(mouse[0] * self.x_bins, 0, self.x_bins - 1)),
-                int(np.clip(mouse[1] * self.y_bins, 0, self.y_bins - 1)))
+        return (
+            int(np.clip(mouse[0] * self.x_bins, 0, self.x_bins - 1)),
+            int(np.clip(mouse[1] * self.y_bins, 0, self.y_bins - 1)),
+        )
 
     def _triple(self, c: int, x: int, y: int) -> np.ndarray:
         if not self.uses_xy[c]:
@@ -179,14 +191,27 @@ class InputMap:
 
     # ---- (de)serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {"name": self.name, "x_bins": self.x_bins, "y_bins": self.y_bins, "rel_max": self.rel_max,
-                "mu": self.mu, "meta": self.meta,
-                "commands": [{"name": c.name, "kind": c.kind, "keys": list(c.keys)} for c in self.commands]}
+        return {
+            "name": self.name,
+            "x_bins": self.x_bins,
+            "y_bins": self.y_bins,
+            "rel_max": self.rel_max,
+            "mu": self.mu,
+            "meta": self.meta,
+            "commands": [{"name": c.name, "kind": c.kind, "keys": list(c.keys)} for c in self.commands],
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "InputMap":
-        return cls(name=d["name"], commands=d["commands"], x_bins=d.get("x_bins", 1), y_bins=d.get("y_bins", 1),
-                   rel_max=d.get("rel_max", 100.0), mu=d.get("mu", 10.0), meta=d.get("meta", {}))
+        return cls(
+            name=d["name"],
+            commands=d["commands"],
+            x_bins=d.get("x_bins", 1),
+            y_bins=d.get("y_bins", 1),
+            rel_max=d.get("rel_max", 100.0),
+            mu=d.get("mu", 10.0),
+            meta=d.get("meta", {}),
+        )
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -202,7 +227,14 @@ class InputMap:
         """A path to a .json/.yaml file, or the name of a shipped map ("duel", "airstriker")."""
         p = Path(path_or_name)
         if not p.exists():
-            p = next((MAPS_DIR / f"{path_or_name}{ext}" for ext in (".json", ".yaml") if (MAPS_DIR / f"{path_or_name}{ext}").exists()), p)
+            p = next(
+                (
+                    MAPS_DIR / f"{path_or_name}{ext}"
+                    for ext in (".json", ".yaml")
+                    if (MAPS_DIR / f"{path_or_name}{ext}").exists()
+                ),
+                p,
+            )
         if not p.exists():
             shipped = sorted(f.stem for f in MAPS_DIR.glob("*.*"))
             raise FileNotFoundError(f"no input map at {path_or_name!r}; shipped maps: {shipped}")

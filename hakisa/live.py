@@ -15,7 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from hakisa.capture import Capture, preprocess
+from hakisa.capture import Capture
+from hakisa.preprocess import preprocess
 from hakisa.sink import KillSwitch
 
 now = time.perf_counter

@@ -29,8 +29,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from hakisa.capture import ObsSpec
 from hakisa.input_map import InputMap
+from hakisa.preprocess import ObsSpec
 
 CHECKPOINT_FORMAT = "hakisa-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -57,12 +57,16 @@ def _layer_init(layer: nn.Module, std: float = 2**0.5, bias: float = 0.0) -> nn.
 def _small_cnn(c: int, h: int = 90, w: int = 160) -> nn.Module:
     # Sized for 160x90: three strided convs take it to 32x8x4 = 1024 features in ~6.5 M MACs/frame,
     # several times cheaper than the Nature CNN, which matters on a 2-core CPU. Wide frames under 64 px
-    # high (the duel's 80x45) get a 6x6/3 first layer instead of 8x8/4, so they end on a 2x5 map rather than collapsing to 1x3.
+    # high (the duel's 80x45) get a 6x6/3 first layer instead of 8x8/4, so they end on a 2x5 map rather than
+    # collapsing to 1x3.
     k, st = (6, 3) if h < 64 <= w else (8, 4)
     return nn.Sequential(
-        _layer_init(nn.Conv2d(c, 16, k, stride=st)), nn.ReLU(),
-        _layer_init(nn.Conv2d(16, 32, 4, stride=2)), nn.ReLU(),
-        _layer_init(nn.Conv2d(32, 32, 3, stride=2)), nn.ReLU(),
+        _layer_init(nn.Conv2d(c, 16, k, stride=st)),
+        nn.ReLU(),
+        _layer_init(nn.Conv2d(16, 32, 4, stride=2)),
+        nn.ReLU(),
+        _layer_init(nn.Conv2d(32, 32, 3, stride=2)),
+        nn.ReLU(),
         nn.Flatten(),
     )
 
@@ -70,9 +74,12 @@ def _small_cnn(c: int, h: int = 90, w: int = 160) -> nn.Module:
 def _nature_cnn(c: int) -> nn.Module:
     # Mnih et al. 2015, the DQN/PPO Atari standard
     return nn.Sequential(
-        _layer_init(nn.Conv2d(c, 32, 8, stride=4)), nn.ReLU(),
-        _layer_init(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
-        _layer_init(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(),
+        _layer_init(nn.Conv2d(c, 32, 8, stride=4)),
+        nn.ReLU(),
+        _layer_init(nn.Conv2d(32, 64, 4, stride=2)),
+        nn.ReLU(),
+        _layer_init(nn.Conv2d(64, 64, 3, stride=1)),
+        nn.ReLU(),
         nn.Flatten(),
     )
 
@@ -84,7 +91,8 @@ def _torchvision_cnn(name: str, c: int) -> nn.Module:
     except Exception as e:  # ImportError, or a torchvision built against another torch
         raise ImportError(
             f"encoder 'torchvision:{name}' needs a working torchvision (pip install 'hakisa[vision]'); "
-            f"importing it failed: {type(e).__name__}: {e}") from e
+            f"importing it failed: {type(e).__name__}: {e}"
+        ) from e
     if not hasattr(models, name):
         raise ValueError(f"torchvision.models has no {name!r}")
     backbone = getattr(models, name)(weights=None)
@@ -207,7 +215,7 @@ class HakisaNet(nn.Module):
         """Joint log-prob and entropy of `actions` [B, 3] from logits; x/y count only where used."""
         m = self.uses_xy[actions[:, 0]].float()
         lp = [F.log_softmax(lg, dim=1) for lg in (cmd, x, y)]
-        logp_d = [l.gather(1, actions[:, i:i + 1]).squeeze(1) for i, l in enumerate(lp)]
+        logp_d = [l.gather(1, actions[:, i : i + 1]).squeeze(1) for i, l in enumerate(lp)]
         ent_d = [-(l.exp() * l).sum(1) for l in lp]
         # multiplying by a 0/1 mask (not indexing) keeps shapes static; masked terms get exactly 0 grad
         logp = logp_d[0] + m * (logp_d[1] + logp_d[2])
@@ -235,7 +243,9 @@ def act_mode(config: dict, head: str = "auto", deterministic: bool = True) -> st
 
 
 # ---- checkpoints ------------------------------------------------------------------------------
-def save_checkpoint(dir: str | os.PathLike, net: HakisaNet, config: dict | None = None, metrics: dict | None = None) -> Path:
+def save_checkpoint(
+    dir: str | os.PathLike, net: HakisaNet, config: dict | None = None, metrics: dict | None = None
+) -> Path:
     """Write `dir/model.safetensors` + `dir/config.json` atomically.
 
     Everything goes to a temporary sibling directory first, which then replaces `dir`: a crash or
@@ -244,9 +254,13 @@ def save_checkpoint(dir: str | os.PathLike, net: HakisaNet, config: dict | None 
     dir = Path(dir)
     dir.parent.mkdir(parents=True, exist_ok=True)
     doc = {
-        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-        "obs_spec": net.obs_spec.to_dict(), "input_map": net.input_map.to_dict(),
-        "model": net.model_config(), "algo": _jsonable(config or {}), "metrics": _jsonable(metrics or {}),
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "obs_spec": net.obs_spec.to_dict(),
+        "input_map": net.input_map.to_dict(),
+        "model": net.model_config(),
+        "algo": _jsonable(config or {}),
+        "metrics": _jsonable(metrics or {}),
     }
     tmp = Path(tempfile.mkdtemp(prefix=f".{dir.name}.tmp-", dir=dir.parent))
     try:
@@ -304,8 +318,12 @@ def checkpoint_obs_spec(dir: str | os.PathLike) -> ObsSpec:
     return ObsSpec.from_dict(read_checkpoint_config(find_checkpoint(dir))["obs_spec"])
 
 
-def load_checkpoint(dir: str | os.PathLike, input_map: InputMap | None = None, obs_spec: ObsSpec | None = None,
-                    map_location: str = "cpu") -> tuple[HakisaNet, dict]:
+def load_checkpoint(
+    dir: str | os.PathLike,
+    input_map: InputMap | None = None,
+    obs_spec: ObsSpec | None = None,
+    map_location: str = "cpu",
+) -> tuple[HakisaNet, dict]:
     """Rebuild the net from JSON + safetensors. Refuses a checkpoint made for another action map or
     observation shape: acting with it would press the wrong keys silently."""
     dir = find_checkpoint(dir)
@@ -315,8 +333,10 @@ def load_checkpoint(dir: str | os.PathLike, input_map: InputMap | None = None, o
         raise ValueError(
             f"checkpoint {dir} was trained for input map {ck_map.name!r} "
             f"({[c.name for c in ck_map.commands]}, x_bins={ck_map.x_bins}, y_bins={ck_map.y_bins}) but the env uses "
-            f"{input_map.name!r} ({[c.name for c in input_map.commands]}, x_bins={input_map.x_bins}, y_bins={input_map.y_bins}); "
-            "refusing to act with the wrong action vocabulary")
+            f"{input_map.name!r} ({[c.name for c in input_map.commands]}, "
+            f"x_bins={input_map.x_bins}, y_bins={input_map.y_bins}); "
+            "refusing to act with the wrong action vocabulary"
+        )
     if obs_spec is not None and ck_spec != obs_spec:
         raise ValueError(f"checkpoint {dir} expects observations {ck_spec} but the env gives {obs_spec}")
     m = doc["model"]

@@ -223,8 +223,8 @@ def plot_runs(runs: list[str | Path], out: str | Path, smoothing: float = 0.6, a
     for name, run in zip(names, runs):
         ckpt = find_checkpoint(run)
         if ckpt is not None and action_obs > 0:
-            from hakisa.rollout import collect_observations, torch_threads
             from hakisa.model import load_checkpoint
+            from hakisa.rollout import collect_observations, torch_threads
 
             net, config = load_checkpoint(ckpt)
             net.eval()
@@ -250,7 +250,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smoothing", type=float, default=0.6, help="EMA weight as in TensorBoard (0 = raw)")
     p.add_argument("--action-obs", type=int, default=256,
                    help="observations to evaluate each checkpoint's heads on (0 = use logged histograms only)")
-    p.add_argument("--env", default=None, help="override the env the observations come from (default: the checkpoint's)")
+    p.add_argument("--env", default=None,
+                   help="override the env the observations come from (default: the checkpoint's)")
     p.add_argument("--seed", type=int, default=0)
 
 

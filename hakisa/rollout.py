@@ -63,8 +63,8 @@ def open_envs(target, n: int, seed: int = 0, opts: dict | None = None, obs_spec=
     rendering at `obs_spec` (a checkpoint's). Closed, and a live window shut, on exit."""
     import gymnasium as gym
 
-    from hakisa.capture import ObsSpec
     from hakisa.game import Game
+    from hakisa.preprocess import ObsSpec
 
     spec = None if obs_spec is None else obs_spec if isinstance(obs_spec, ObsSpec) else ObsSpec.from_dict(obs_spec)
     if spec is not None:

@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hakisa.capture import ObsSpec
 from hakisa.envs.make import make_vec as _make_vec
 from hakisa.game import Game
 from hakisa.model import act_mode, load_checkpoint
 from hakisa.phases.play import evaluate
+from hakisa.preprocess import ObsSpec
 
 EVAL_SEED = 1_000_003  # training fights draw their seeds from the training seed's generator
 # `hakisa train --game duel`'s recipe (games/duel.json: 80x45 frames, the tier mix, PPO's lr/epochs): the bench
@@ -49,7 +49,9 @@ def scripted(player: str, tier: str, fights: int, seed: int) -> float:
     sim = DuelSim(n=fights, tier=tier, seed=seed)
     rng = np.random.default_rng(seed)
     while not sim.done.all():
-        keys = expert_keys(sim.state) if player == "expert" else COMMAND_KEYS[rng.integers(0, len(COMMAND_KEYS), fights)]
+        keys = (
+            expert_keys(sim.state) if player == "expert" else COMMAND_KEYS[rng.integers(0, len(COMMAND_KEYS), fights)]
+        )
         for _ in range(4):  # the env's frame_skip
             sim.step(keys)
     return float((sim.winner == 1).mean())
@@ -60,17 +62,44 @@ def train(algo: str, minutes: float, run_dir: Path, seed: int, tier: str, num_en
     if algo == "ppo":
         from hakisa.algos import ppo
 
-        a = ppo.Args(**{**dict(total_steps=10**9, max_minutes=minutes, seed=seed, num_steps=128, num_minibatches=4,
-                               save_every=10, progress=False), **RECIPE["ppo"], **extra})
+        a = ppo.Args(
+            **{
+                **dict(
+                    total_steps=10**9,
+                    max_minutes=minutes,
+                    seed=seed,
+                    num_steps=128,
+                    num_minibatches=4,
+                    save_every=10,
+                    progress=False,
+                ),
+                **RECIPE["ppo"],
+                **extra,
+            }
+        )
         return ppo.train(make_vec("Hakisa/Duel-v0", num_envs, seed=seed, tier=tier), a, run_dir)
     if algo == "dqn":
         from hakisa.algos import dqn
 
         # total_steps is "unlimited" (the clock stops training), so express the epsilon decay as
         # a fraction of it that equals 300k env steps (hakisa train's 0.3 of its default 1M)
-        a = dqn.Args(**{**dict(total_steps=10**9, max_minutes=minutes, seed=seed, buffer_size=200_000,
-                               learning_starts=5_000, eps_fraction=300_000 / 10**9, eps_end=0.05, save_every=20_000,
-                               progress=False), **RECIPE["dqn"], **extra})
+        a = dqn.Args(
+            **{
+                **dict(
+                    total_steps=10**9,
+                    max_minutes=minutes,
+                    seed=seed,
+                    buffer_size=200_000,
+                    learning_starts=5_000,
+                    eps_fraction=300_000 / 10**9,
+                    eps_end=0.05,
+                    save_every=20_000,
+                    progress=False,
+                ),
+                **RECIPE["dqn"],
+                **extra,
+            }
+        )
         return dqn.train(make_vec("Hakisa/Duel-v0", num_envs, seed=seed, tier=tier), a, run_dir)
     if algo in ("es", "ga"):
         from hakisa.algos import es, ga
@@ -87,8 +116,11 @@ def main() -> int:
     p.add_argument("--algo", choices=["ppo", "dqn", "es", "ga"], default="ppo")
     p.add_argument("--minutes", type=float, default=30.0, help="training wall-clock budget")
     p.add_argument("--fights", type=int, default=200, help="evaluation fights per tier")
-    p.add_argument("--train-tier", default=RECIPE["opts"]["tier"],
-                   help="tier, or a comma list the training envs take in turn (easy fights teach the punish loop early)")
+    p.add_argument(
+        "--train-tier",
+        default=RECIPE["opts"]["tier"],
+        help="tier, or a comma list the training envs take in turn (easy fights teach the punish loop early)",
+    )
     p.add_argument("--num-envs", type=int, default=RECIPE["num_envs"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run", default=None, help="run dir (default runs/bench-duel-<algo>)")
@@ -96,23 +128,36 @@ def main() -> int:
     p.add_argument("--eval-only", action="store_true", help="skip training; evaluate --run's checkpoint")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="learner Args overrides")
     args = p.parse_args()
-    from hakisa.phases.train import parse_overrides
     from hakisa.algos import dqn, es, ga, ppo
+    from hakisa.phases.train import parse_overrides
 
     extra = parse_overrides({"ppo": ppo, "dqn": dqn, "es": es, "ga": ga}[args.algo].Args, args.set)
     run_dir = Path(args.run or f"runs/bench-duel-{args.algo}")
     load = [round(v, 2) for v in os.getloadavg()]
     t0 = time.time()
-    train_metrics = {} if args.eval_only else train(args.algo, args.minutes, run_dir, args.seed, args.train_tier, args.num_envs, extra)
+    train_metrics = (
+        {}
+        if args.eval_only
+        else train(args.algo, args.minutes, run_dir, args.seed, args.train_tier, args.num_envs, extra)
+    )
     train_s = time.time() - t0
     torch.set_num_threads(1)
     env = make_vec("Hakisa/Duel-v0", 1)
     ck = run_dir / "checkpoint"  # the final weights (best/ is chosen on noisy training episodes)
     net, cfg = load_checkpoint(ck, input_map=env.input_map, obs_spec=env.obs_spec)
     mode = act_mode(cfg, deterministic=False)  # sampling is what PPO trained with; DQN acts on Q
-    res = {"bench": "duel_learning", "algo": args.algo, "minutes_budget": args.minutes, "train_s": round(train_s, 1),
-           "train_steps": train_metrics.get("global_step"), "train_metrics": {k: v for k, v in train_metrics.items() if not isinstance(v, (dict, list))},
-           "checkpoint": str(ck), "fights": args.fights, "loadavg_start": load, "cpus": os.cpu_count()}
+    res = {
+        "bench": "duel_learning",
+        "algo": args.algo,
+        "minutes_budget": args.minutes,
+        "train_s": round(train_s, 1),
+        "train_steps": train_metrics.get("global_step"),
+        "train_metrics": {k: v for k, v in train_metrics.items() if not isinstance(v, (dict, list))},
+        "checkpoint": str(ck),
+        "fights": args.fights,
+        "loadavg_start": load,
+        "cpus": os.cpu_count(),
+    }
     for tier in ("normal", "hard"):
         env = make_vec("Hakisa/Duel-v0", min(50, args.fights), seed=EVAL_SEED, tier=tier)
         s = evaluate(net, env, args.fights, mode, seed=EVAL_SEED)
@@ -123,9 +168,11 @@ def main() -> int:
         res[f"expert_{tier}_win_rate"] = scripted("expert", tier, args.fights, EVAL_SEED)
         res[f"random_{tier}_win_rate"] = scripted("random", tier, args.fights, EVAL_SEED)
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
-    res["bars"] = {"ppo_normal>=0.9": res["normal_win_rate"] >= 0.9 if args.algo == "ppo" else None,
-                   "ppo_hard>expert": res["hard_win_rate"] > res["expert_hard_win_rate"] if args.algo == "ppo" else None,
-                   "dqn_normal>=0.6": res["normal_win_rate"] >= 0.6 if args.algo == "dqn" else None}
+    res["bars"] = {
+        "ppo_normal>=0.9": res["normal_win_rate"] >= 0.9 if args.algo == "ppo" else None,
+        "ppo_hard>expert": res["hard_win_rate"] > res["expert_hard_win_rate"] if args.algo == "ppo" else None,
+        "dqn_normal>=0.6": res["normal_win_rate"] >= 0.6 if args.algo == "dqn" else None,
+    }
     print(json.dumps(res))
     return 0
 

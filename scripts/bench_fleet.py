@@ -45,14 +45,36 @@ def main() -> None:
             m = train_live(game, a.algo, args, LiveArgs(windows=n, minutes=a.seconds / 60), tmp, net=net, init_cfg=cfg)
         cpu = psutil.cpu_percent(None)
         t1 = psutil.cpu_times()
-        rows.append({"windows": n, "sps": m["sps"], "steps": m["steps"], "minutes": m["minutes"],
-                     "sps_per_window": round(m["sps"] / n, 2), "cpu_percent": cpu,
-                     "cpu_user_s": round(t1.user - cpu_times0.user, 1), "cpu_system_s": round(t1.system - cpu_times0.system, 1),
-                     "grad_steps": m["grad_steps"], "replay_ratio": m["replay_ratio"], "timing": m["timing"],
-                     "episodes": m.get("episodes"), "mean_score": m.get("mean_score")})
+        rows.append(
+            {
+                "windows": n,
+                "sps": m["sps"],
+                "steps": m["steps"],
+                "minutes": m["minutes"],
+                "sps_per_window": round(m["sps"] / n, 2),
+                "cpu_percent": cpu,
+                "cpu_user_s": round(t1.user - cpu_times0.user, 1),
+                "cpu_system_s": round(t1.system - cpu_times0.system, 1),
+                "grad_steps": m["grad_steps"],
+                "replay_ratio": m["replay_ratio"],
+                "timing": m["timing"],
+                "episodes": m.get("episodes"),
+                "mean_score": m.get("mean_score"),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
-    out = {"bench": "fleet", "game": a.game, "algo": a.algo, "init": a.init, "seconds": a.seconds, "cpus": os.cpu_count(),
-           "hz": game.hz, "loadavg_start": load0, "loadavg_end": os.getloadavg(), "rows": rows}
+    out = {
+        "bench": "fleet",
+        "game": a.game,
+        "algo": a.algo,
+        "init": a.init,
+        "seconds": a.seconds,
+        "cpus": os.cpu_count(),
+        "hz": game.hz,
+        "loadavg_start": load0,
+        "loadavg_end": os.getloadavg(),
+        "rows": rows,
+    }
     if a.out:
         with open(a.out, "w") as f:
             json.dump(out, f, indent=1)

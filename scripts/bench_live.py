@@ -25,9 +25,10 @@ def loop_latency(checkpoint: str, steps: int = 600, hz: float = 60.0) -> dict:
     """capture + preprocess + forward + send on an empty private display (no game competing for the CPU)."""
     import torch
 
-    from hakisa.capture import Capture, FrameStack, preprocess
+    from hakisa.capture import Capture
     from hakisa.model import act_mode, load_checkpoint
     from hakisa.phases.live_play import numpy_policy
+    from hakisa.preprocess import FrameStack, preprocess
     from hakisa.sink import PynputSink
     from hakisa.xserver import Xvfb
 
@@ -54,7 +55,9 @@ def loop_latency(checkpoint: str, steps: int = 600, hz: float = 60.0) -> dict:
                     t2 = time.perf_counter()
                     a = act(obs)
                     t3 = time.perf_counter()
-                    a[0] = rng.integers(0, len(net.input_map.commands))  # an untrained net mostly repeats: vary the keys
+                    a[0] = rng.integers(
+                        0, len(net.input_map.commands)
+                    )  # an untrained net mostly repeats: vary the keys
                     sink.send(a)
                     t4 = time.perf_counter()
                     # CPU time of this thread: the loop's own work, without the time other tenants of a shared
@@ -72,7 +75,9 @@ def loop_latency(checkpoint: str, steps: int = 600, hz: float = 60.0) -> dict:
     return {f"{k}_ms_p{q}": round(float(np.percentile(v, q)), 3) for k, v in ms.items() for q in (50, 99)}
 
 
-def sim_win_rate(checkpoint: str, fights: int, tier: str, deterministic: bool, seed: int = 0, delay_steps: int = 0) -> dict:
+def sim_win_rate(
+    checkpoint: str, fights: int, tier: str, deterministic: bool, seed: int = 0, delay_steps: int = 0
+) -> dict:
     """The first fight of each of `fights` parallel sim duels, with the policy play_live uses.
 
     delay_steps: each action reaches the sim that many decisions late (noop before), which is what the
@@ -106,12 +111,16 @@ def sim_win_rate(checkpoint: str, fights: int, tier: str, deterministic: bool, s
         ret[new] = info["episode"]["r"][new]
     sfx = f"_delay{delay_steps}" if delay_steps else ""
     boss_hp = env.fights.rules["boss"]["hp"]
-    return {f"sim_win_rate{sfx}": round(float((winner == 1).mean()), 4), f"sim_mean_return{sfx}": round(float(ret.mean()), 3),
-            f"sim_mean_boss_damage{sfx}": round(float(boss_hp - boss_left.mean()), 2), "sim_fights": fights}
+    return {
+        f"sim_win_rate{sfx}": round(float((winner == 1).mean()), 4),
+        f"sim_mean_return{sfx}": round(float(ret.mean()), 3),
+        f"sim_mean_boss_damage{sfx}": round(float(boss_hp - boss_left.mean()), 2),
+        "sim_fights": fights,
+    }
 
 
 # A second window beside the page that logs every input event it receives (containment witness).
-WITNESS = r'''
+WITNESS = r"""
 import os, select, sys
 from Xlib import X, display
 dpy = display.Display(); scr = dpy.screen()
@@ -131,7 +140,7 @@ while True:
     r, _, _ = select.select([dpy.fileno(), sys.stdin], [], [], 0.5)
     if sys.stdin in r and not os.read(sys.stdin.fileno(), 64):
         break
-'''
+"""
 
 
 class PointerWatch:
@@ -168,7 +177,8 @@ def kill_switch_timing(args, page, after_s: float = 4.0) -> dict:
     import tempfile
     import threading
 
-    from Xlib import X, display as xdisplay
+    from Xlib import X
+    from Xlib import display as xdisplay
     from Xlib.ext import xtest
 
     from hakisa.input_map import InputMap
@@ -201,17 +211,31 @@ def kill_switch_timing(args, page, after_s: float = 4.0) -> dict:
     th = threading.Thread(target=press_kill, daemon=True)
     th.start()
     # several fights' worth, so play is still running when the switch is pressed (it ends by the switch)
-    res = play_live(args.checkpoint, game="duel", page=page, episodes=5, opts={"tier": args.tier}, deterministic=args.deterministic,
-                    probe_trials=0, gif_episodes=0, progress=False,
-                    out=os.path.join(args.out or tempfile.gettempdir(), "hakisa_kill_trial"))  # not over the main run's files
+    res = play_live(
+        args.checkpoint,
+        game="duel",
+        page=page,
+        episodes=5,
+        opts={"tier": args.tier},
+        deterministic=args.deterministic,
+        probe_trials=0,
+        gif_episodes=0,
+        progress=False,
+        out=os.path.join(args.out or tempfile.gettempdir(), "hakisa_kill_trial"),
+    )  # not over the main run's files
     t_end = time.perf_counter()
     th.join()
     dpy.close()
     ms = lambda t: round((t - out["t0"]) * 1e3, 2) if "t0" in out and t is not None else None  # noqa: E731
     # kill_loop_ms: until the play loop itself ended; kill_return_ms: until play_live had also closed
     # its env, TensorBoard writer and capture and returned
-    return {"kill_stopped": res["stopped"], "kill_keys_down_at_kill": out.get("keys_down_at_kill"),
-            "kill_release_ms": out.get("release_ms"), "kill_loop_ms": ms(res.get("stopped_at")), "kill_return_ms": ms(t_end)}
+    return {
+        "kill_stopped": res["stopped"],
+        "kill_keys_down_at_kill": out.get("keys_down_at_kill"),
+        "kill_release_ms": out.get("release_ms"),
+        "kill_loop_ms": ms(res.get("stopped_at")),
+        "kill_return_ms": ms(t_end),
+    }
 
 
 def expert_lag_sensitivity(tier: str, delays=(0, 1, 2, 5), fights: int = 100) -> dict:
@@ -247,14 +271,26 @@ def live_with_witness(args) -> tuple[dict, dict]:
     with DuelPage(tier=args.tier) as page, tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "DISPLAY": page.display}
         log = os.path.join(tmp, "witness.txt")
-        wit = subprocess.Popen([sys.executable, "-c", WITNESS, "700", "40", log], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, env=env, text=True)
+        wit = subprocess.Popen(
+            [sys.executable, "-c", WITNESS, "700", "40", log],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
         try:
             assert wit.stdout.readline().startswith("READY"), "witness window did not start"
             page.click_to_focus()  # the one deliberate pointer event (inside the canvas), before watching starts
             watch = PointerWatch(page.display, page.canvas_region)
-            live = play_live(args.checkpoint, game="duel", page=page, episodes=args.fights, opts={"tier": args.tier},
-                             deterministic=args.deterministic, out=args.out)
+            live = play_live(
+                args.checkpoint,
+                game="duel",
+                page=page,
+                episodes=args.fights,
+                opts={"tier": args.tier},
+                deterministic=args.deterministic,
+                out=args.out,
+            )
             contain = watch.stop()
             kills = [kill_switch_timing(args, page, after_s=2.0) for _ in range(args.kill_trials)]
             contain.update({k: [t[k] for t in kills] for k in kills[0]})
@@ -284,8 +320,13 @@ def main() -> int:
     args.checkpoint = str(resolve_checkpoint(args.checkpoint))
     args.deterministic = not args.sample
 
-    res = {"checkpoint": args.checkpoint, "tier": args.tier, "deterministic": args.deterministic, "cpus": os.cpu_count(),
-           "loadavg_start": [round(v, 2) for v in os.getloadavg()]}
+    res = {
+        "checkpoint": args.checkpoint,
+        "tier": args.tier,
+        "deterministic": args.deterministic,
+        "cpus": os.cpu_count(),
+        "loadavg_start": [round(v, 2) for v in os.getloadavg()],
+    }
     if args.kill_only:
         from hakisa.envs.duel.web import DuelPage
 
@@ -294,8 +335,10 @@ def main() -> int:
             page.click_to_focus()
             kills = [kill_switch_timing(args, page, after_s=2.0) for _ in range(args.kill_trials)]
         res["kill_trials"] = kills
-        res["bars"] = {"kill_switch_release_under_100ms": all(k["kill_release_ms"] < 100 for k in kills),
-                       "kill_switch_loop_ends_under_100ms": all((k["kill_loop_ms"] or 1e9) < 100 for k in kills)}
+        res["bars"] = {
+            "kill_switch_release_under_100ms": all(k["kill_release_ms"] < 100 for k in kills),
+            "kill_switch_loop_ends_under_100ms": all((k["kill_loop_ms"] or 1e9) < 100 for k in kills),
+        }
         print(json.dumps(res))
         return 0
     res["loop_only"] = loop_latency(args.checkpoint, args.loop_steps)
@@ -308,14 +351,31 @@ def main() -> int:
     print("sim:", res["sim_win_rate"], file=sys.stderr)
     live, contain = live_with_witness(args)
     res["containment"] = contain
-    res.update({"page_win_rate": live["win_rate"], "page_mean_return": live["mean_return"], "page_fights": live["episodes"],
-                "step_ms_p50": live["step_ms_p50"], "step_ms_p99": live["step_ms_p99"], "lag_ms": live["lag_ms"],
-                "late_steps": live["late_steps"], "steps": live["steps"], "gif": live["gif"],
-                "loop_only_step_ms_p50": res["loop_only"]["total_ms_p50"],
-                "loop_only_step_ms_p99": res["loop_only"]["total_ms_p99"]})
+    res.update(
+        {
+            "page_win_rate": live["win_rate"],
+            "page_mean_return": live["mean_return"],
+            "page_fights": live["episodes"],
+            "step_ms_p50": live["step_ms_p50"],
+            "step_ms_p99": live["step_ms_p99"],
+            "lag_ms": live["lag_ms"],
+            "late_steps": live["late_steps"],
+            "steps": live["steps"],
+            "gif": live["gif"],
+            "loop_only_step_ms_p50": res["loop_only"]["total_ms_p50"],
+            "loop_only_step_ms_p99": res["loop_only"]["total_ms_p99"],
+        }
+    )
     if live["lag_ms"]:  # the same sim fights with the page's lag as an action delay
-        res.update(sim_win_rate(args.checkpoint, args.fights, args.tier, args.deterministic,
-                                delay_steps=max(1, round(live["lag_ms"] / (1000 / 15)))))
+        res.update(
+            sim_win_rate(
+                args.checkpoint,
+                args.fights,
+                args.tier,
+                args.deterministic,
+                delay_steps=max(1, round(live["lag_ms"] / (1000 / 15))),
+            )
+        )
     res["expert_sim_win_rate_vs_input_lag"] = expert_lag_sensitivity(args.tier)
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]  # the box is shared: say how busy it was
     from hakisa.envs.duel.sim import load_rules
@@ -323,14 +383,18 @@ def main() -> int:
     if "boss_hp" in live.get("mean_final_readings", {}):  # what the page's HUD showed at each fight's end
         res["page_mean_boss_damage"] = round(load_rules()["boss"]["hp"] - live["mean_final_readings"]["boss_hp"], 2)
     res["win_rate_gap_points"] = round(100 * abs(res["page_win_rate"] - res["sim_win_rate"]), 1)
-    res["bars"] = {"step_p50_le_3ms": res["loop_only_step_ms_p50"] <= 3, "step_p99_le_10ms": res["loop_only_step_ms_p99"] <= 10,
-                   "live_step_p50_le_3ms": res["step_ms_p50"] <= 3, "live_step_p99_le_10ms": res["step_ms_p99"] <= 10,
-                   "sim_vs_page_within_10_points": res["win_rate_gap_points"] <= 10,
-                   "witness_zero_events": contain["witness_events"] == 0,
-                   "pointer_never_left_region": contain["pointer_outside_region"] == 0,
-                   "kill_switch_release_under_100ms": all(k == "kill_switch" for k in contain["kill_stopped"])
-                   and contain["kill_release_ms_max"] < 100,
-                   "kill_switch_loop_ends_under_100ms": all((v or 1e9) < 100 for v in contain["kill_loop_ms"])}
+    res["bars"] = {
+        "step_p50_le_3ms": res["loop_only_step_ms_p50"] <= 3,
+        "step_p99_le_10ms": res["loop_only_step_ms_p99"] <= 10,
+        "live_step_p50_le_3ms": res["step_ms_p50"] <= 3,
+        "live_step_p99_le_10ms": res["step_ms_p99"] <= 10,
+        "sim_vs_page_within_10_points": res["win_rate_gap_points"] <= 10,
+        "witness_zero_events": contain["witness_events"] == 0,
+        "pointer_never_left_region": contain["pointer_outside_region"] == 0,
+        "kill_switch_release_under_100ms": all(k == "kill_switch" for k in contain["kill_stopped"])
+        and contain["kill_release_ms_max"] < 100,
+        "kill_switch_loop_ends_under_100ms": all((v or 1e9) < 100 for v in contain["kill_loop_ms"]),
+    }
     print(json.dumps(res))
     return 0
 

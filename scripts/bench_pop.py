@@ -74,7 +74,9 @@ def main() -> int:
                        "--seed", "100"], work / "teacher.log")
         (work / "teacher.json").write_text(json.dumps(teacher))
     if teacher:
-        res["teacher"] = {k: teacher.get(k) for k in ("games", "mean_score", "score_ci95", "scores", "reaction", "click_delay")}
+        res["teacher"] = {
+            k: teacher.get(k) for k in ("games", "mean_score", "score_ci95", "scores", "reaction", "click_delay")
+        }
     info = run([sys.executable, "-m", "hakisa.cli", "data", "info", str(ds), "--json"], work / "data-info.log")
     res["dataset"] = {k: info.get(k) for k in ("episodes", "frames", "actions", "cut")}
     eval_seed = 777  # the page's game seeds for every evaluation: the same targets for every agent
@@ -85,21 +87,55 @@ def main() -> int:
         name, _, flags = spec.partition(":")
         study_flags = variants.get(name, [f for f in flags.split(";") if f])
         run_dir = work / f"study-{name}"
-        st = run([sys.executable, "-m", "hakisa.cli", "study", str(ds), "--out", str(run_dir), "--epochs", str(args.epochs),
-                  "--seed", str(args.seed), "--no-progress", *study_flags], work / f"study-{name}.log")
-        row = {"flags": study_flags, "epochs": st["epochs"], "seconds": st["seconds"],
-               "val": {k: st["best"].get(k) for k in ("acc_cmd", "balanced_acc_cmd", "acc_x", "acc_y", "majority_baseline")}}
+        st = run(
+            [
+                sys.executable,
+                "-m",
+                "hakisa.cli",
+                "study",
+                str(ds),
+                "--out",
+                str(run_dir),
+                "--epochs",
+                str(args.epochs),
+                "--seed",
+                str(args.seed),
+                "--no-progress",
+                *study_flags,
+            ],
+            work / f"study-{name}.log",
+        )
+        row = {
+            "flags": study_flags,
+            "epochs": st["epochs"],
+            "seconds": st["seconds"],
+            "val": {
+                k: st["best"].get(k) for k in ("acc_cmd", "balanced_acc_cmd", "acc_x", "acc_y", "majority_baseline")
+            },
+        }
         for mode in args.modes.split(","):
-            row[mode] = play(f"{name}-{mode}", str(run_dir / "best"), args.eval_games, work, sample=mode == "sample",
-                             seed=eval_seed)
+            row[mode] = play(
+                f"{name}-{mode}", str(run_dir / "best"), args.eval_games, work, sample=mode == "sample", seed=eval_seed
+            )
         res[f"studied_{name}"] = row
     t_mean = (res.get("teacher") or {}).get("mean_score")
-    best = max((res[k][m]["mean_score"], k, m) for k in res if k.startswith("studied_")
-               for m in args.modes.split(",") if m in res[k])
-    res["best"] = {"agent": best[1], "mode": best[2], "mean_score": best[0],
-                   "ratio_to_teacher": round(best[0] / t_mean, 3) if t_mean else None}
-    res["bars"] = {"studied>=0.5*teacher": bool(t_mean and best[0] >= 0.5 * t_mean),
-                   "studied>untrained": best[0] > res["untrained"]["mean_score"] + res["untrained"]["score_ci95"]}
+    best = max(
+        (res[k][m]["mean_score"], k, m)
+        for k in res
+        if k.startswith("studied_")
+        for m in args.modes.split(",")
+        if m in res[k]
+    )
+    res["best"] = {
+        "agent": best[1],
+        "mode": best[2],
+        "mean_score": best[0],
+        "ratio_to_teacher": round(best[0] / t_mean, 3) if t_mean else None,
+    }
+    res["bars"] = {
+        "studied>=0.5*teacher": bool(t_mean and best[0] >= 0.5 * t_mean),
+        "studied>untrained": best[0] > res["untrained"]["mean_score"] + res["untrained"]["score_ci95"],
+    }
     res["seconds"] = round(time.time() - t0, 1)
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     print(json.dumps(res))

@@ -27,6 +27,7 @@ import torch
 from hakisa.envs.duel.expert import expert_keys
 from hakisa.envs.duel.sim import B_ACTIVE, B_RECOVER, B_WINDUP, K_ROLL, KEYS_TO_COMMAND
 
+
 def phase(s: dict, rules: dict) -> np.ndarray:
     """A label per fight for the boss's phase, as the roll timing cares about it."""
     B = rules["boss"]
@@ -51,12 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--delay", type=int, default=0, help="ticks between a decision and its effect")
     ap.add_argument("--stack-ticks", type=int, default=4)
     ap.add_argument("--roll-margin", type=int, default=7, help="the expert's roll_margin (7: the page teacher's)")
-    ap.add_argument("--use-cooldown", action="store_true", help="the expert pokes on the hidden cooldown (the reference)")
+    ap.add_argument(
+        "--use-cooldown", action="store_true", help="the expert pokes on the hidden cooldown (the reference)"
+    )
     ap.add_argument("--seed", type=int, default=777)
     args = ap.parse_args(argv)
 
-    from hakisa.capture import ObsSpec
     from hakisa.envs.duel.env import DuelVecEnv
+    from hakisa.preprocess import ObsSpec
 
     torch.set_num_threads(2)
     net = None
@@ -68,8 +71,15 @@ def main(argv: list[str] | None = None) -> int:
         net.eval()
         spec = replace(net.obs_spec, crop=None)
     n = min(16, args.fights)
-    env = DuelVecEnv(n, tier=args.tier, seed=args.seed, frame_skip=1, obs_spec=spec, action_delay=args.delay,
-                     stack_ticks=args.stack_ticks)
+    env = DuelVecEnv(
+        n,
+        tier=args.tier,
+        seed=args.seed,
+        frame_skip=1,
+        obs_spec=spec,
+        action_delay=args.delay,
+        stack_ticks=args.stack_ticks,
+    )
     sim, rules = env.fights.sim, env.fights.rules
     obs, _ = env.reset()
     rolls: collections.Counter = collections.Counter()
@@ -117,14 +127,31 @@ def main(argv: list[str] | None = None) -> int:
             started += counted[i]
     env.close()
     names = [c.name for c in env.input_map.commands]
-    out = {"agent": args.agent, "delay": args.delay, "roll_margin": args.roll_margin, "fights": len(winners),
-           "win_rate": float(np.mean(np.array(winners) == 1)),
-           "timeouts": timeouts, "mean_boss_hp_left": float(np.mean(boss_left)), "windups": windups, "held_windups": holds, "roll_starts_by_phase": dict(rolls),
-           "agreement_by_phase": {k: round(v[0] / max(1, v[1]), 3) for k, v in sorted(agree.items())},
-           "ticks_by_phase": {k: v[1] for k, v in sorted(agree.items())},
-           "chosen_by_phase": {k: {names[c]: m for c, m in v.most_common(4)} for k, v in sorted(chosen.items())},
-           "expert_by_phase": {k: {names[c]: m for c, m in v.most_common(4)} for k, v in sorted(wanted.items())}}
-    for k in ("win_rate", "timeouts", "mean_boss_hp_left", "windups", "held_windups", "roll_starts_by_phase", "agreement_by_phase"):
+    out = {
+        "agent": args.agent,
+        "delay": args.delay,
+        "roll_margin": args.roll_margin,
+        "fights": len(winners),
+        "win_rate": float(np.mean(np.array(winners) == 1)),
+        "timeouts": timeouts,
+        "mean_boss_hp_left": float(np.mean(boss_left)),
+        "windups": windups,
+        "held_windups": holds,
+        "roll_starts_by_phase": dict(rolls),
+        "agreement_by_phase": {k: round(v[0] / max(1, v[1]), 3) for k, v in sorted(agree.items())},
+        "ticks_by_phase": {k: v[1] for k, v in sorted(agree.items())},
+        "chosen_by_phase": {k: {names[c]: m for c, m in v.most_common(4)} for k, v in sorted(chosen.items())},
+        "expert_by_phase": {k: {names[c]: m for c, m in v.most_common(4)} for k, v in sorted(wanted.items())},
+    }
+    for k in (
+        "win_rate",
+        "timeouts",
+        "mean_boss_hp_left",
+        "windups",
+        "held_windups",
+        "roll_starts_by_phase",
+        "agreement_by_phase",
+    ):
         print(f"{k}: {out[k]}", file=sys.stderr)
     print(json.dumps(out))
     return 0

@@ -142,13 +142,13 @@ recorded with.
 * Otherwise (CI) the same scripted expert plays the **sim** and its fights are written in the same
   format through `EpisodeWriter`, by the arena's expert baseline (`hakisa.arena.play_expert`)."""),
         new_code_cell(SETUP),
-        new_code_cell('''\
+        new_code_cell("""\
 import subprocess
 import sys
 
 import hakisa
 from hakisa.arena import play_expert
-from hakisa.capture import ObsSpec
+from hakisa.preprocess import ObsSpec
 from hakisa.data import EpisodeStore, EpisodeWriter
 from hakisa.input_map import InputMap
 
@@ -162,12 +162,13 @@ elif not (data / "meta.json").exists():
     spec = ObsSpec(width=80, height=45)
     meta = {"input_map": InputMap.load("duel"), "obs_spec": spec, "fps": 15, "source": "teacher", "game": "duel-sim"}
     with EpisodeWriter(data, meta, chunk_frames=256) as writer:
-        teacher = play_expert(fights, settings=("normal",), seed=0, num_envs=4, game="duel", collect=writer, obs_spec=spec)
+        teacher = play_expert(fights, settings=("normal",), seed=0, num_envs=4, game="duel", collect=writer,
+                              obs_spec=spec)
     print("teacher win rate while recording:", teacher[0]["win_rate"])
 store = EpisodeStore(data)
-print(len(store.episodes), "episodes,", store.num_frames, "frames; meta source:", store.meta["source"])'''),
+print(len(store.episodes), "episodes,", store.num_frames, "frames; meta source:", store.meta["source"])"""),
         new_markdown_cell("## Inspect the episodes"),
-        new_code_cell('''\
+        new_code_cell("""\
 ep = store.episode(0)
 print({k: v.shape for k, v in ep.items()})
 print("return of episode 0:", float(ep["rewards"].sum()), "| length:", len(ep["actions"]))
@@ -176,21 +177,21 @@ picks = np.linspace(0, len(ep["frames"]) - 1, 5).astype(int)
 fig, axes = plt.subplots(1, 5, figsize=(16, 2.2))
 for ax, t in zip(axes, picks):
     ax.imshow(ep["frames"][t, 0], cmap="gray"); ax.set_title(f"t={t}: {names[ep['actions'][t, 0]]}"); ax.axis("off")
-plt.show()'''),
+plt.show()"""),
         new_markdown_cell("Action histogram of the whole store, drawn by the same function `hakisa plot` uses:"),
-        new_code_cell('''\
+        new_code_cell("""\
 from hakisa.plot import head_labels, plot_action_heads
 
 hist = store.action_histogram()
 print(dict(zip(names, hist.tolist())))
 png = plot_action_heads({"command": hist}, head_labels(store.input_map), RUNS / "plots-02" / "teacher_actions.png",
                         "teacher's commands")
-display(Image(str(png)))'''),
+display(Image(str(png)))"""),
         new_markdown_cell("""\
 ## Study
 `hakisa study datasets/notebooks/teacher-duel --out runs/notebooks/duel-bc --init pretrained:duel-perception`: cross-entropy on the
 factorised heads, validation on held-out episodes, early stopping."""),
-        new_code_cell('''\
+        new_code_cell("""\
 from hakisa.phases.study import StudyArgs, study
 
 bc_run = RUNS / "duel-bc"
@@ -198,22 +199,22 @@ bc_run = RUNS / "duel-bc"
 # `hakisa duel perception` trained to read the fight's state off sim frames (state labels, never actions).
 result = study(StudyArgs(dataset=str(data), out=str(bc_run), epochs=3 if SMALL else 30,
                          init="pretrained:duel-perception", threads=1 if SMALL else 0, progress=not SMALL))
-print({k: v for k, v in result.items() if not isinstance(v, (list, dict))})'''),
+print({k: v for k, v in result.items() if not isinstance(v, (list, dict))})"""),
         new_markdown_cell("""\
 ## Studied agent vs teacher vs random
 The arena plays all three on the same fixed seeds. (In CI the budget is tiny, so expect the studied
 agent near random; the full run is what the bar in the study issue is about.)"""),
-        new_code_cell('''\
+        new_code_cell("""\
 from hakisa.arena import print_leaderboard, run_arena
 
 board = run_arena([bc_run], episodes=8 if SMALL else 100, settings=("normal",), num_envs=8 if SMALL else 16,
                   baselines=("random", "expert"), out=RUNS / "arena-02")
-print_leaderboard(board)'''),
-        new_code_cell('''\
+print_leaderboard(board)"""),
+        new_code_cell("""\
 from hakisa.plot import plot_runs
 
 for f in plot_runs([bc_run], RUNS / "plots-02", action_obs=64 if SMALL else 512):
-    display(Image(str(f)))'''),
+    display(Image(str(f)))"""),
     ]
 
 
@@ -227,7 +228,7 @@ The retro adapter turns the game into the Hakisa contract: frames through the sh
 the pad's buttons as an input map of chords, and the reward from the score's RAM delta. Each emulator
 runs in its own process."""),
         new_code_cell(SETUP),
-        new_code_cell('''\
+        new_code_cell("""\
 from hakisa.envs.make import make_vec
 
 GAME = "Airstriker-Genesis-v0"
@@ -242,9 +243,9 @@ fig, axes = plt.subplots(1, obs.shape[1], figsize=(14, 3))
 for k, ax in enumerate(axes):
     ax.imshow(obs[0, k], cmap="gray"); ax.set_title(f"obs[{k}]"); ax.axis("off")
 plt.show()
-print("score so far:", info.get("game_score"))'''),
+print("score so far:", info.get("game_score"))"""),
         new_markdown_cell("## Train PPO briefly (`hakisa train --env Airstriker-Genesis-v0`)"),
-        new_code_cell('''\
+        new_code_cell("""\
 from hakisa.algos import ppo
 
 run = RUNS / "airstriker-ppo"
@@ -252,12 +253,12 @@ args = ppo.Args(total_steps=256 if SMALL else 200_000, num_steps=64 if SMALL els
                 threads=1 if SMALL else 0)
 metrics = ppo.train(envs, args, run)
 envs.close()
-print({k: v for k, v in metrics.items() if not isinstance(v, (list, dict))})'''),
+print({k: v for k, v in metrics.items() if not isinstance(v, (list, dict))})"""),
         new_markdown_cell("""\
 ## Score vs random on fixed seeds
 `hakisa play` / `hakisa arena` use `hakisa.phases.play.evaluate`; a random agent is the same loop with
 epsilon = 1 (every action uniformly random)."""),
-        new_code_cell('''\
+        new_code_cell("""\
 from hakisa.model import load_checkpoint
 from hakisa.phases.play import evaluate
 from hakisa.plot import find_checkpoint
@@ -269,17 +270,17 @@ for name, eps in (("ppo", 0.0), ("random", 1.0)):
     env = make_vec(GAME, 2, seed=123, **env_kw)
     scores[name] = evaluate(net, env, episodes, deterministic=False, seed=123, epsilon=eps)
     env.close()
-print(json.dumps(scores, indent=1))'''),
-        new_code_cell('''\
+print(json.dumps(scores, indent=1))"""),
+        new_code_cell("""\
 from hakisa.arena import print_leaderboard, run_arena
 
 board = run_arena([run], episodes=episodes, num_envs=2, baselines=(), out=RUNS / "arena-03", env_kwargs=env_kw)
-print_leaderboard(board)'''),
-        new_code_cell('''\
+print_leaderboard(board)"""),
+        new_code_cell("""\
 from hakisa.plot import plot_runs
 
 for f in plot_runs([run], RUNS / "plots-03", action_obs=32 if SMALL else 256):
-    display(Image(str(f)))'''),
+    display(Image(str(f)))"""),
     ]
 
 
@@ -294,8 +295,8 @@ The frames come from the sim, which renders exactly the page's canvas pixels; wi
 readers run on screen grabs of the page (`hakisa play --game duel --live` does)."""),
         new_code_cell(SETUP),
         new_markdown_cell("## Record frames with the truth beside them"),
-        new_code_cell('''\
-from hakisa.capture import rgb_to_bgra
+        new_code_cell("""\
+from hakisa.preprocess import rgb_to_bgra
 from hakisa.envs.duel.expert import expert_keys
 from hakisa.envs.duel.sim import COMMAND_KEYS
 from hakisa.envs.make import DUEL_ID, make_env
@@ -312,18 +313,19 @@ for t in range(150 if SMALL else 1500):
     frames.append(rgb_to_bgra(env.render()))  # BGRA, as a screen grab gives
     truth.append(info)
     env_rewards.append(r)
-print(len(frames), "frames;", "last truth:", truth[-1])'''),
+print(len(frames), "frames;", "last truth:", truth[-1])"""),
         new_markdown_cell("""\
 ## Build bar readers from a screenshot
 Find each HUD bar's colour by sampling the screenshot itself (the most common colour in the bar's box
 on a frame where the bar is full), then a `BarReader` counts the filled columns."""),
-        new_code_cell('''\
+        new_code_cell("""\
 from hakisa.envs.duel.sim import load_rules
 from hakisa.rewards import BarReader
 
 rules = load_rules()
 shot = frames[0]
-boxes = {"knight_hp": rules["hud"]["knight_hp"], "boss_hp": rules["hud"]["boss_hp"], "stamina": rules["hud"]["knight_stamina"]}
+hud = rules["hud"]
+boxes = {"knight_hp": hud["knight_hp"], "boss_hp": hud["boss_hp"], "stamina": hud["knight_stamina"]}
 totals = {"knight_hp": rules["knight"]["hp"], "boss_hp": rules["boss"]["hp"], "stamina": rules["knight"]["stamina"]}
 readers = {}
 fig, axes = plt.subplots(1, 3, figsize=(14, 1.6))
@@ -333,9 +335,9 @@ for ax, (name, (x, y, w, h)) in zip(axes, boxes.items()):
     rgb = tuple(int(v) for v in colours[counts.argmax()][::-1])
     readers[name] = BarReader(region=(x, y, w, h), color=rgb, scale=totals[name])
     ax.imshow(shot[y:y + h, x:x + w, 2::-1]); ax.set_title(f"{name}: rgb{rgb}"); ax.axis("off")
-plt.show()'''),
+plt.show()"""),
         new_markdown_cell("## Check them on the recorded frames"),
-        new_code_cell('''\
+        new_code_cell("""\
 errors = {}
 fig, axes = plt.subplots(1, 3, figsize=(15, 3))
 truth_key = {"knight_hp": "knight_hp", "boss_hp": "boss_hp", "stamina": "stamina"}
@@ -347,13 +349,13 @@ for ax, (name, reader) in zip(axes, readers.items()):
 plt.show()
 print("mean absolute error (game units):", {k: round(v, 2) for k, v in errors.items()})
 # the HUD is drawn on a 4-px grid, so a bar reads to within a few units
-assert all(errors[k] <= 0.05 * totals[k] for k in errors), errors'''),
+assert all(errors[k] <= 0.05 * totals[k] for k in errors), errors"""),
         new_markdown_cell("""\
 ## The shipped screen rules: delta reward, done, in-play
 `GameJudge.load("duel")` is the duel game file's screen rules, which `hakisa play --game duel --live` uses. Its reward is a **delta**
 of readings (HP lost by the boss minus HP lost by the knight), so it should track the sim's own reward
 step by step (the sim adds a win/loss bonus at the end, which the page shows as a result band)."""),
-        new_code_cell('''\
+        new_code_cell("""\
 from hakisa.rewards import GameJudge
 
 judge = GameJudge.load("duel")
@@ -363,12 +365,12 @@ sim_rewards = np.array(env_rewards[1:len(frames)])
 print("sum of rewards  from pixels:", round(sum(pixel_rewards), 2), "| sim:", round(float(sim_rewards.sum()), 2))
 if np.std(sim_rewards) > 0:
     print("per-step correlation:", round(float(np.corrcoef(pixel_rewards, sim_rewards)[0, 1]), 3))
-print("in play:", judge.in_play(), "| done:", judge.is_done())'''),
+print("in play:", judge.in_play(), "| done:", judge.is_done())"""),
         new_markdown_cell("""\
 ## Digits by template matching
 Score counters need a digit reader. `DigitReader.fit` learns templates from a few labelled crops (here a
 score drawn the way many games draw it), then reads numbers it has never seen."""),
-        new_code_cell('''\
+        new_code_cell("""\
 import cv2
 
 from hakisa.rewards import DigitReader
@@ -387,21 +389,27 @@ test_values = rng.integers(0, 100000, 20 if SMALL else 200)
 reads = [reader.read_crop(score_crop(int(v))) for v in test_values]
 acc = float(np.mean([r == v for r, v in zip(reads, test_values)]))
 print("templates:", sorted(reader.templates), "| held-out accuracy:", acc)
-display(Image(cv2.imencode(".png", np.vstack([score_crop(int(v)) for v in test_values[:4]]))[1].tobytes()))'''),
+display(Image(cv2.imencode(".png", np.vstack([score_crop(int(v)) for v in test_values[:4]]))[1].tobytes()))"""),
         new_markdown_cell("""\
 Where hand-written readers fail (textured bars, animated HUDs), `hakisa.rewards.RewardNet` learns a
 reading from labelled crops instead (a small CNN with a validation split)."""),
     ]
 
 
-NOTEBOOKS = {"01_quickstart_duel.ipynb": nb01, "02_teacher_and_study.ipynb": nb02,
-             "03_retro_airstriker.ipynb": nb03, "04_rewards_from_pixels.ipynb": nb04}
+NOTEBOOKS = {
+    "01_quickstart_duel.ipynb": nb01,
+    "02_teacher_and_study.ipynb": nb02,
+    "03_retro_airstriker.ipynb": nb03,
+    "04_rewards_from_pixels.ipynb": nb04,
+}
 
 
 def build(name: str) -> nbformat.NotebookNode:
     nb = new_notebook(cells=NOTEBOOKS[name]())
-    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-                   "language_info": {"name": "python"}}
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"c{i:02d}"  # stable ids: regenerating leaves an unchanged notebook byte-identical
     return nb

@@ -105,11 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     if not len(lags_ms):
         print(json.dumps({"frames": len(grabs), "frames_matched": 0, "ambiguous": ambiguous}))
         return 1
-    res = {"lag_ms_median": round(float(np.median(lags_ms)), 1), "lag_ms_p10": round(float(np.percentile(lags_ms, 10)), 1),
-           "lag_ms_p90": round(float(np.percentile(lags_ms, 90)), 1),
-           "lag_ticks_median": round(float(np.median(lags_ms)) * 60 / 1000, 2),
-           "frames": len(grabs), "frames_matched": len(lags), "ambiguous": ambiguous, "ticks_seen": len(ticks),
-           "fights": fight + 1, "fps": args.fps}
+    res = {
+        "lag_ms_median": round(float(np.median(lags_ms)), 1),
+        "lag_ms_p10": round(float(np.percentile(lags_ms, 10)), 1),
+        "lag_ms_p90": round(float(np.percentile(lags_ms, 90)), 1),
+        "lag_ticks_median": round(float(np.median(lags_ms)) * 60 / 1000, 2),
+        "frames": len(grabs),
+        "frames_matched": len(lags),
+        "ambiguous": ambiguous,
+        "ticks_seen": len(ticks),
+        "fights": fight + 1,
+        "fps": args.fps,
+    }
     print(json.dumps(res))
     return 0
 

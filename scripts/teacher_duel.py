@@ -180,10 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--roll-margin", type=int, default=7,
                     help="roll this many ticks into the roll window (0: the reference expert's first tick)")
     ap.add_argument("--use-cooldown", action="store_true",
-                    help="poke on the boss's hidden cooldown, as the reference expert does (default: only what the screen shows)")
+                    help="poke on the boss's hidden cooldown, as the reference expert does "
+                         "(default: only what the screen shows)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--max-seconds", type=float, default=None,
-                    help="give up after this long (default: 90 s a fight; a fight lasts at most 55 s)")
+    ap.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="give up after this long (default: 90 s a fight; a fight lasts at most 55 s)",
+    )
     ap.add_argument("--record-cmd", default=None, help="recorder command (default: this Python's `hakisa record`)")
     args = ap.parse_args(argv)
 
@@ -191,9 +196,25 @@ def main(argv: list[str] | None = None) -> int:
     with DuelPage(tier=args.tier) as page:
         env = {**os.environ, "DISPLAY": page.display}
         left, top, w, h = page.canvas_region
-        cmd = [sys.executable, "-m", "hakisa.cli", "record", "--region", f"{left},{top},{w},{h}", "--game", "duel",
-               "--fps", str(args.fps), "--out", str(out), "--quiet",
-               "--width", args.obs.lower().split("x")[0], "--height", args.obs.lower().split("x")[1]]
+        cmd = [
+            sys.executable,
+            "-m",
+            "hakisa.cli",
+            "record",
+            "--region",
+            f"{left},{top},{w},{h}",
+            "--game",
+            "duel",
+            "--fps",
+            str(args.fps),
+            "--out",
+            str(out),
+            "--quiet",
+            "--width",
+            args.obs.lower().split("x")[0],
+            "--height",
+            args.obs.lower().split("x")[1],
+        ]
         # the recorder is its own process on the same display: pixels and X events are all it gets
         rec = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
         keys = XKeys(page.display)
@@ -205,8 +226,19 @@ def main(argv: list[str] | None = None) -> int:
             page.click_to_focus()  # a real X click on the start screen: the first fight begins
             t0 = time.monotonic()
             max_s = args.max_seconds or 90.0 * args.fights
-            result = play(page, keys, args.fights, args.reaction, args.rate, args.seed, max_s, tier=args.tier,
-                            lead_extra=args.lead_extra, roll_margin=args.roll_margin, seen_only=not args.use_cooldown)
+            result = play(
+                page,
+                keys,
+                args.fights,
+                args.reaction,
+                args.rate,
+                args.seed,
+                max_s,
+                tier=args.tier,
+                lead_extra=args.lead_extra,
+                roll_margin=args.roll_margin,
+                seen_only=not args.use_cooldown,
+            )
             result["seconds"] = round(time.monotonic() - t0, 1)
             time.sleep(0.5)  # let the recorder see the last result screen
             keys.tap("F10")  # the recorder's stop hotkey, a real key press
@@ -223,8 +255,14 @@ def main(argv: list[str] | None = None) -> int:
         lines = [ln for ln in (rec_out or "").splitlines() if ln.startswith("{")]
         result["recorder"] = json.loads(lines[-1]) if lines else None
         result["recorder_rc"] = rec.returncode
-    result.update(tier=args.tier, out=str(out), fps=args.fps, reaction=args.reaction, roll_margin=args.roll_margin,
-                  seen_only=not args.use_cooldown)
+    result.update(
+        tier=args.tier,
+        out=str(out),
+        fps=args.fps,
+        reaction=args.reaction,
+        roll_margin=args.roll_margin,
+        seen_only=not args.use_cooldown,
+    )
     print(json.dumps(result), flush=True)
     return 0 if rec.returncode == 0 else 1
 

@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                        "--region", f"{left},{top},{w},{h}", "--out", args.out, "--quiet"]
                 rec = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)
                 deadline = time.monotonic() + 60
-                while not (Path(args.out) / "meta.json").exists() and rec.poll() is None and time.monotonic() < deadline:
+                meta = Path(args.out) / "meta.json"
+                while not meta.exists() and rec.poll() is None and time.monotonic() < deadline:
                     time.sleep(0.05)
                 if rec.poll() is not None:
                     raise RuntimeError(f"hakisa record exited early with {rec.returncode}")
@@ -188,16 +189,24 @@ def main(argv: list[str] | None = None) -> int:
                     rec.terminate()
                     rec_out, _ = rec.communicate(timeout=30)
                 lines = [ln for ln in (rec_out or "").splitlines() if ln.startswith("{")]
-                result.update(recorder=json.loads(lines[-1]) if lines else None, recorder_rc=rec.returncode, out=args.out)
+                result.update(
+                    recorder=json.loads(lines[-1]) if lines else None, recorder_rc=rec.returncode, out=args.out
+                )
         finally:
             mouse.close()
             if rec is not None and rec.poll() is None:
                 rec.terminate()
                 rec.wait(30)
     s = np.array(scores, float)
-    result.update(games=len(scores), scores=scores, mean_score=float(s.mean()) if len(s) else None,
-                  score_ci95=float(1.96 * s.std(ddof=1) / np.sqrt(len(s))) if len(s) > 1 else 0.0,
-                  reaction=args.reaction, click_delay=args.click_delay, seed=args.seed)
+    result.update(
+        games=len(scores),
+        scores=scores,
+        mean_score=float(s.mean()) if len(s) else None,
+        score_ci95=float(1.96 * s.std(ddof=1) / np.sqrt(len(s))) if len(s) > 1 else 0.0,
+        reaction=args.reaction,
+        click_delay=args.click_delay,
+        seed=args.seed,
+    )
     print(json.dumps(result), flush=True)
     return 0 if rec is None or rec.returncode == 0 else 1
 

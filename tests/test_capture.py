@@ -3,11 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from hakisa.capture import (Capture, DisplayError, ObsSpec, RegionError, WindowNotFound, has_focus, list_windows,
-                            preprocess, window_state)
 from conftest import set_focus
 from xwin import BG, RECTS
+
+from hakisa.capture import (
+    Capture,
+    DisplayError,
+    RegionError,
+    WindowNotFound,
+    has_focus,
+    list_windows,
+    window_state,
+)
+from hakisa.preprocess import ObsSpec, preprocess
 
 
 def test_no_display_is_a_clear_error(monkeypatch):

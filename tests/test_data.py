@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from hakisa.capture import ObsSpec
 from hakisa.cli import main as hakisa
 from hakisa.data import DataError, EpisodeStore, EpisodeWriter
 from hakisa.input_map import InputMap
+from hakisa.preprocess import ObsSpec
 
 SPEC = ObsSpec(width=16, height=9, stack=4)
 FPS = 10
@@ -35,7 +35,12 @@ def _write(root, lengths, terminated=True, **kw):
             acts = [[(ep + t) % 8, 0, 0] for t in range(L)]
             for t in range(L):
                 w.add(_frame(ep, t), acts[t], reward=float(t), done=terminated and t == L - 1, t=100.0 * ep + t / FPS)
-                w.add_events([(100.0 * ep + t / FPS, "down", "left", None, None), {"t": 100.0 * ep + t / FPS, "type": "move", "x": t, "y": 2}])
+                w.add_events(
+                    [
+                        (100.0 * ep + t / FPS, "down", "left", None, None),
+                        {"t": 100.0 * ep + t / FPS, "type": "move", "x": t, "y": 2},
+                    ]
+                )
             w.end_episode()
             data.append(acts)
     return data
@@ -64,7 +69,6 @@ def test_round_trip_and_chunking(tmp_path):
     assert s.action_histogram().sum() == 42
 
 
-
 def test_behaviour_logp_and_value_round_trip_only_where_given(tmp_path):
     """Explored episodes carry the acting policy's log-prob and V per step; a teacher's carry neither,
     and a store mixing both offers them to learners only when every chunk has them."""
@@ -89,6 +93,7 @@ def test_behaviour_logp_and_value_round_trip_only_where_given(tmp_path):
     assert "logp" not in s.episode(1) and s.check().ok
     tr = s.transitions(stack=2)
     assert tr.logp is None and tr.values is None
+
 
 def test_writer_rejects_stacks_and_bad_meta(tmp_path):
     with EpisodeWriter(tmp_path / "a", _meta()) as w:
@@ -235,13 +240,20 @@ def test_export_minari(tmp_path, monkeypatch):
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "m"))  # restored after the test
     root = tmp_path / "ds"
     _write(root, [12, 6])
-    assert hakisa(["data", "export-minari", str(root), "--id", "hakisa/test-v0", "--out", str(tmp_path / "m"), "--stack", "2"]) == 0
+    assert (
+        hakisa(
+            ["data", "export-minari", str(root), "--id", "hakisa/test-v0", "--out", str(tmp_path / "m"), "--stack", "2"]
+        )
+        == 0
+    )
     ds = minari.load_dataset("hakisa/test-v0")
     assert ds.total_episodes == 2 and ds.total_steps == 18
     e = ds[0]
     s = EpisodeStore(root).episode(0)
     assert e.observations.shape == (13, 2, 9, 16)  # T+1 observations of 2-frame stacks
-    assert np.array_equal(e.observations[5, 1], s["frames"][5, 0]) and np.array_equal(e.observations[5, 0], s["frames"][4, 0])
+    assert np.array_equal(e.observations[5, 1], s["frames"][5, 0]) and np.array_equal(
+        e.observations[5, 0], s["frames"][4, 0]
+    )
     assert np.array_equal(e.actions, s["actions"]) and e.terminations[-1] and not e.truncations.any()
 
 
@@ -283,11 +295,17 @@ def test_relabel_from_the_key_log_matches_the_recorder_and_shifts_by_the_lag(tmp
     actions = _recorder_actions(events, snaps, imap)[stored[snap]]
     assert len(np.unique(actions[:, 0])) >= 6  # the log exercises most of the map
     with EpisodeWriter(tmp_path / "ds", _meta()) as w:
-        for k, ep_ticks in enumerate( (np.flatnonzero(stored & (ticks < 15.0)), np.flatnonzero(stored & (ticks >= 16.0)))):
+        for k, ep_ticks in enumerate(
+            (np.flatnonzero(stored & (ticks < 15.0)), np.flatnonzero(stored & (ticks >= 16.0)))
+        ):
             w.begin_episode()
             for i in ep_ticks:
-                w.add(_frame(0, i % 200), actions[np.searchsorted(ticks[stored], ticks[i])], t=float(ticks[i]),
-                      done=i == ep_ticks[-1])
+                w.add(
+                    _frame(0, i % 200),
+                    actions[np.searchsorted(ticks[stored], ticks[i])],
+                    t=float(ticks[i]),
+                    done=i == ep_ticks[-1],
+                )
             w.add_events([e for e in events if (e[0] <= 15.5) == (k == 0)])  # each event stored once
             w.end_episode()
     data = EpisodeStore(tmp_path / "ds").transitions()
@@ -308,8 +326,18 @@ def test_relabel_mouse_clicks_and_moves_as_the_recorder_and_ahead_of_the_grab(tm
     in the period AFTER its grab, which a lag-free recorder would have given the next frame."""
     from hakisa.input_map import InputState
 
-    imap = InputMap.from_dict({"name": "m", "x_bins": 4, "y_bins": 4, "commands": [
-        {"name": "noop", "kind": "noop"}, {"name": "move", "kind": "move"}, {"name": "click", "kind": "click_left"}]})
+    imap = InputMap.from_dict(
+        {
+            "name": "m",
+            "x_bins": 4,
+            "y_bins": 4,
+            "commands": [
+                {"name": "noop", "kind": "noop"},
+                {"name": "move", "kind": "move"},
+                {"name": "click", "kind": "click_left"},
+            ],
+        }
+    )
     region = (100, 50, 400, 300)
     rng = np.random.default_rng(7)
     ticks = 1.0 + np.arange(120) / FPS
@@ -326,7 +354,9 @@ def test_relabel_mouse_clicks_and_moves_as_the_recorder_and_ahead_of_the_grab(tm
         for q in np.r_[times[0] - 1 / FPS, times]:
             while j < len(events) and events[j][0] <= q:
                 e = events[j]
-                inp.move(e[3], e[4], t=e[0]) if e[1] == "move" else inp.button(e[3], e[4], e[2], e[1] == "press", t=e[0])
+                inp.move(e[3], e[4], t=e[0]) if e[1] == "move" else inp.button(
+                    e[3], e[4], e[2], e[1] == "press", t=e[0]
+                )
                 j += 1
             out.append(inp.snapshot(imap, region)[0])
         return np.array(out[1:])

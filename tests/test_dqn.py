@@ -29,15 +29,22 @@ def test_target_net_equals_online_only_at_update_steps():
         same = all(torch.equal(a, b) for a, b in zip(online.state_dict().values(), target.state_dict().values()))
         seen.append((step, same))
 
-    dqn.train(envs, _args(total_steps=200, learning_starts=40, train_every=2, target_every=7), None, net=net, on_update=watch)
+    dqn.train(
+        envs, _args(total_steps=200, learning_starts=40, train_every=2, target_every=7), None, net=net, on_update=watch
+    )
     assert len(seen) >= 70
     assert all(same == (step % 7 == 0) for step, same in seen), seen[:20]
 
 
 def test_replay_stores_each_frame_once_and_rebuilds_exact_stacks():
     k, C = 3, 1
-    envs = make_vec("Toy/KeyPress-v0", 2, seed=0, episode_len=5,
-                    obs_spec=__import__("hakisa.capture", fromlist=["ObsSpec"]).ObsSpec(width=8, height=8, stack=k))
+    envs = make_vec(
+        "Toy/KeyPress-v0",
+        2,
+        seed=0,
+        episode_len=5,
+        obs_spec=__import__("hakisa.capture", fromlist=["ObsSpec"]).ObsSpec(width=8, height=8, stack=k),
+    )
     rb = FrameReplay(2, capacity=2 * 23, frame_shape=(C, 8, 8), stack=k)  # small: the ring wraps often
     assert rb.frames.shape == (2, 23, C, 8, 8)  # single frames, not [.., k*C, ..] stacks
     obs, _ = envs.reset(seed=0)
@@ -55,7 +62,13 @@ def test_replay_stores_each_frame_once_and_rebuilds_exact_stacks():
             terminal = end and (t // 5) % 2 == 0
             nxt = info["final_obs"][e] if end else nobs[e]
             rb.add(e, a[e], float(r[e]), terminal, end and not terminal, nobs[e])
-            truth[(e, s)] = (obs[e].copy(), a[e].copy(), float(r[e]), None if terminal else nxt.copy(), end and not terminal)
+            truth[(e, s)] = (
+                obs[e].copy(),
+                a[e].copy(),
+                float(r[e]),
+                None if terminal else nxt.copy(),
+                end and not terminal,
+            )
             if end:
                 rb.start_episode(e, nobs[e])
         obs = nobs
@@ -64,7 +77,9 @@ def test_replay_stores_each_frame_once_and_rebuilds_exact_stacks():
             for i in range(64):
                 o, act, rew, nxt, cut = truth[(int(b["env"][i]), int(b["slot"][i]))]
                 assert not cut  # time-limit cuts are never sampled (no next frame to bootstrap from)
-                assert np.array_equal(b["obs"][i], o) and np.array_equal(b["actions"][i], act) and b["returns"][i] == rew
+                assert (
+                    np.array_equal(b["obs"][i], o) and np.array_equal(b["actions"][i], act) and b["returns"][i] == rew
+                )
                 if nxt is None:
                     assert b["dones"][i]
                 else:

@@ -16,9 +16,9 @@ import time
 import numpy as np
 import pytest
 
-from hakisa.capture import ObsSpec, preprocess, rgb_to_bgra
 from hakisa.envs.duel.render import ObsRenderer, palette_bgra, render_bgra
-from hakisa.envs.duel.sim import B_ACTIVE, B_RECOVER, B_WINDUP, COMMAND_KEYS, DuelSim, K_ROLL
+from hakisa.envs.duel.sim import B_ACTIVE, B_RECOVER, B_WINDUP, COMMAND_KEYS, K_ROLL, DuelSim
+from hakisa.preprocess import ObsSpec, preprocess, rgb_to_bgra
 
 pytestmark = [pytest.mark.browser, pytest.mark.x11]
 if not (os.path.exists("/usr/bin/chromium") and shutil.which("Xvfb") and shutil.which("xdotool")):
@@ -72,7 +72,9 @@ def _parity(page, n_states: int, seed0: int):
             state = _load(page, seed0 + i, tier, trace[: len(trace) // 3])
         sim = _sim(state)
         rects = sim.draw_rects()
-        assert np.array_equal(rects[0], np.asarray(page.evaluate("hakisa.drawRects()"))), "JS and Python draw lists differ"
+        assert np.array_equal(rects[0], np.asarray(page.evaluate("hakisa.drawRects()"))), (
+            "JS and Python draw lists differ"
+        )
         shot = page.screenshot_canvas()  # (360, 640, 3) RGB, what Chromium composited
         ref_rgb = render_bgra(rects[0], pal, 1)[..., 2::-1]
         full = np.abs(shot.astype(int) - ref_rgb.astype(int))
@@ -89,8 +91,10 @@ def _parity(page, n_states: int, seed0: int):
 
 def test_pixel_parity_20_states(page):
     maes, full_maes, full_max, kinds, seen = _parity(page, 24, seed0=100)
-    print(f"\npixel parity over {len(maes)} states: model-res MAE mean {maes.mean():.4f} max {maes.max():.4f} (/255); "
-          f"full-res MAE mean {full_maes.mean():.4f} max {full_maes.max():.4f}; full-res max abs px diff {full_max.max()}")
+    print(
+        f"\npixel parity over {len(maes)} states: model-res MAE mean {maes.mean():.4f} max {maes.max():.4f} (/255); "
+        f"full-res MAE mean {full_maes.mean():.4f} max {full_maes.max():.4f}; full-res max abs px diff {full_max.max()}"
+    )
     assert len(seen) == len(maes), "the states must be distinct"
     assert len(kinds) >= 6, f"too few distinct (knight, boss) action pairs: {kinds}"
     assert maes.max() <= 2.0, maes
@@ -190,8 +194,15 @@ def _find_setup(tier: str, want) -> tuple[int, list[int]]:
 
 def test_attack_that_lands_lowers_boss_hp(page):
     # knight within reach of the boss, boss idle (not about to guard), knight free with stamina
-    seed, trace = _find_setup("easy", lambda s: abs(int(s.state["kx"][0] - s.state["bx"][0])) <= 56 * FP
-                              and s.state["b_act"][0] < B_WINDUP and s.state["b_act"][0] != 3 and s.state["k_act"][0] == 0)
+    seed, trace = _find_setup(
+        "easy",
+        lambda s: (
+            abs(int(s.state["kx"][0] - s.state["bx"][0])) <= 56 * FP
+            and s.state["b_act"][0] < B_WINDUP
+            and s.state["b_act"][0] != 3
+            and s.state["k_act"][0] == 0
+        ),
+    )
     st = _load(page, seed, "easy", trace)
     page.click_to_focus()
     page.evaluate("hakisa.pause()")
@@ -276,7 +287,13 @@ def test_tier_selector_changes_the_boss(page):
     assert page.evaluate("hakisa.tier") == "easy" and page.evaluate("hakisa.seed()") == seed
     easy = page.evaluate("(k) => hakisa.loadTrace(k)", [0] * 900)
     # same fight seed and inputs, different tier -> a different boss (its decisions, hence where it stands and acts)
-    assert (easy["bx"], easy["b_act"], easy["b_t"], easy["k_hp"], easy["rng"]) != (hard["bx"], hard["b_act"], hard["b_t"], hard["k_hp"], hard["rng"])
+    assert (easy["bx"], easy["b_act"], easy["b_t"], easy["k_hp"], easy["rng"]) != (
+        hard["bx"],
+        hard["b_act"],
+        hard["b_t"],
+        hard["k_hp"],
+        hard["rng"],
+    )
     # and the page's boss is the Python sim's boss at that tier
     for tier, st in (("easy", easy), ("hard", hard)):
         sim = DuelSim(1, tier=tier, seed=seed)
@@ -300,7 +317,8 @@ def _finished_fight(tier: str = "easy") -> tuple[int, list[int], int]:
 
 
 def test_result_overlay_is_big_and_tells_who_won(page):
-    """The result band (DOM over the canvas) is what a pixel detector sees on the screen: gold = victory, crimson = defeat."""
+    """The result band (DOM over the canvas) is what a pixel detector sees on the screen: gold = victory,
+    crimson = defeat."""
     import mss
 
     from hakisa.envs.duel.web import DEFEAT_RGB, RESULT_BAND, VICTORY_RGB
@@ -349,8 +367,23 @@ def test_duel_page_kills_everything_it_started(monkeypatch):
 
 def test_cli_duel_open_runs_and_exits():
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}  # headless: it must make its own Xvfb
-    out = subprocess.run([os.path.join(os.path.dirname(os.sys.executable), "hakisa"), "duel", "open", "--port", "0",
-                          "--seconds", "3", "--tier", "hard"], env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            os.path.join(os.path.dirname(os.sys.executable), "hakisa"),
+            "duel",
+            "open",
+            "--port",
+            "0",
+            "--seconds",
+            "3",
+            "--tier",
+            "hard",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "tier=hard" in out.stdout and "Xvfb" in out.stdout
 
@@ -358,5 +391,8 @@ def test_cli_duel_open_runs_and_exits():
 @pytest.mark.slow
 def test_pixel_parity_many_states(page):
     maes, full_maes, full_max, _, _ = _parity(page, 120, seed0=5000)
-    print(f"\npixel parity over {len(maes)} states: model-res MAE max {maes.max():.4f}; full-res MAE max {full_maes.max():.4f}")
+    print(
+        f"\npixel parity over {len(maes)} states: model-res MAE max {maes.max():.4f}; "
+        f"full-res MAE max {full_maes.max():.4f}"
+    )
     assert maes.max() <= 2.0

@@ -7,10 +7,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import hakisa.envs  # noqa: F401  (registers Hakisa/Duel-v0)
-from hakisa.capture import ObsSpec, preprocess
 from hakisa.envs.duel.env import DuelEnv, DuelVecEnv
 from hakisa.envs.duel.render import ObsRenderer, palette_bgra, render_bgra
 from hakisa.envs.duel.sim import COMMAND_KEYS, DuelSim, load_rules
+from hakisa.preprocess import ObsSpec, preprocess
 
 ATTACK, NOOP = 4, 0
 
@@ -97,15 +97,21 @@ def _rollout(env, seed, actions):
     out = [obs.copy()]
     for a in actions:
         obs, r, term, trunc, info = env.step(a)
-        out += [obs.copy(), np.asarray(r), np.asarray(term), {k: np.asarray(v) for k, v in info.items() if k in ("knight_hp", "boss_hp", "ticks")}]
+        out += [
+            obs.copy(),
+            np.asarray(r),
+            np.asarray(term),
+            {k: np.asarray(v) for k, v in info.items() if k in ("knight_hp", "boss_hp", "ticks")},
+        ]
         if np.ndim(term) == 0 and term:
             obs, _ = env.reset()
     return out
 
 
 def _same(a, b):
-    return all(np.array_equal(x[k], y[k]) for x, y in zip(a, b) if isinstance(x, dict) for k in x) and \
-        all(np.array_equal(x, y) for x, y in zip(a, b) if not isinstance(x, dict))
+    return all(np.array_equal(x[k], y[k]) for x, y in zip(a, b) if isinstance(x, dict) for k in x) and all(
+        np.array_equal(x, y) for x, y in zip(a, b) if not isinstance(x, dict)
+    )
 
 
 def test_seeded_determinism():
@@ -172,7 +178,9 @@ def test_vector_same_step_autoreset_reward_and_info():
     assert (info["winner"][[0, 2, 3]] == 0).all()
     assert info["episode"]["l"][1] == 3 + steps
     dealt, taken = before["b_hp"][1] - info["boss_hp"][1], before["k_hp"][1] - info["knight_hp"][1]
-    assert dealt == env.fights.rules["knight"]["attack_damage"] and rew[1] == pytest.approx(0.5 * dealt - 0.25 * taken + 3.0)
+    assert dealt == env.fights.rules["knight"]["attack_damage"] and rew[1] == pytest.approx(
+        0.5 * dealt - 0.25 * taken + 3.0
+    )
     _check_same_step_reset(env, obs, term, info, last_obs, 1)
     assert np.array_equal(obs[1], DuelVecEnv(1).reset(seed=0)[0][0])  # same first frame as any fresh fight
 
@@ -268,7 +276,7 @@ def test_action_delay_holds_keys_back_exactly_that_many_ticks():
     assert base[0] != base[-1]  # it does walk
     for d in (3, 5):
         xs = trail(d)
-        assert xs[:d] == [xs[0]] * d and xs[d:] == base[:12 - d], (d, xs, base)
+        assert xs[:d] == [xs[0]] * d and xs[d:] == base[: 12 - d], (d, xs, base)
 
 
 def test_stack_ticks_decides_every_tick_but_stacks_frames_four_ticks_apart():

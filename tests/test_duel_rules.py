@@ -16,8 +16,21 @@ import numpy as np
 import pytest
 
 from hakisa.envs.duel.expert import expert_keys
-from hakisa.envs.duel.sim import (B_GUARD, B_WINDUP, COMMAND_KEYS, K_STAGGER, KEY_ATTACK, KEY_BLOCK, KEY_LEFT,
-                                  KEY_RIGHT, KEY_ROLL, N_RECTS, STATE_FIELDS, DuelSim, load_rules)
+from hakisa.envs.duel.sim import (
+    B_GUARD,
+    B_WINDUP,
+    COMMAND_KEYS,
+    K_STAGGER,
+    KEY_ATTACK,
+    KEY_BLOCK,
+    KEY_LEFT,
+    KEY_RIGHT,
+    KEY_ROLL,
+    N_RECTS,
+    STATE_FIELDS,
+    DuelSim,
+    load_rules,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT / "tests" / "duel_parity.js"
@@ -70,7 +83,8 @@ def first_mismatch(py, js, names) -> str | None:
     # the earliest tick over all fights, then the lowest fight and field at that tick
     order = np.lexsort((bad[:, 2], bad[:, 0], bad[:, 1]))
     f, t, k = bad[order[0]][:3]
-    return f"fight {f}, tick {t}, {names(k, bad[order[0]])}: python={py[tuple(bad[order[0]])]} js={js[tuple(bad[order[0]])]}"
+    first = tuple(bad[order[0]])
+    return f"fight {f}, tick {t}, {names(k, bad[order[0]])}: python={py[first]} js={js[first]}"
 
 
 def check_parity(tmp: Path, rules, tiers, seeds, keys):
@@ -124,8 +138,11 @@ def test_core_js_runs_as_a_plain_browser_script():
     """
     core = ROOT / "hakisa" / "envs" / "duel" / "web" / "core.js"
     rules = ROOT / "hakisa" / "envs" / "duel" / "rules.json"
-    out = json.loads(subprocess.run(["node", "-e", js, str(core), str(rules)], check=True, capture_output=True,
-                                    text=True, timeout=60).stdout)
+    out = json.loads(
+        subprocess.run(
+            ["node", "-e", js, str(core), str(rules)], check=True, capture_output=True, text=True, timeout=60
+        ).stdout
+    )
     assert tuple(out["fields"]) == STATE_FIELDS and out["rects"] == N_RECTS
     sim = DuelSim(n=1, tier="normal", seed=3)
     sim.step(KEY_RIGHT)
@@ -207,8 +224,17 @@ def _cleave_at(until_strike: int, keys_now: int, hold: int = 1, knight_gap_px: i
     sim = DuelSim(n=1, tier="hard", seed=0)
     w = BO["cleave_windup"]
     bx = 400 * FP
-    quiet_boss(sim, kx=bx - knight_gap_px * FP, bx=bx, b_act=B_WINDUP, b_t=w - until_strike, b_len=w, b_face=-1, b_cd=0,
-               b_combo=BO["combo_max_low"])  # the last swing of its combo: no follow-up
+    quiet_boss(
+        sim,
+        kx=bx - knight_gap_px * FP,
+        bx=bx,
+        b_act=B_WINDUP,
+        b_t=w - until_strike,
+        b_len=w,
+        b_face=-1,
+        b_cd=0,
+        b_combo=BO["combo_max_low"],
+    )  # the last swing of its combo: no follow-up
     run(sim, keys_now, hold)
     run(sim, 0, until_strike + BO["cleave_active"] + BO["cleave_recover"] + 5)
     return sim.get(0)
@@ -243,8 +269,17 @@ def _roll_at_reveal(tier: str, seed: int, rolling: bool) -> int:
     """Boss one tick before its hold decision, knight rolling (or idle). Returns the wind-up length it chose."""
     sim = DuelSim(n=1, tier=tier, seed=seed)
     w = BO["cleave_windup"]
-    quiet_boss(sim, kx=200 * FP, bx=400 * FP, b_act=B_WINDUP, b_t=w - BO["cleave_reveal"] - 1, b_len=w, b_face=-1,
-               b_cd=0, b_combo=BO["combo_max_low"])
+    quiet_boss(
+        sim,
+        kx=200 * FP,
+        bx=400 * FP,
+        b_act=B_WINDUP,
+        b_t=w - BO["cleave_reveal"] - 1,
+        b_len=w,
+        b_face=-1,
+        b_cd=0,
+        b_combo=BO["combo_max_low"],
+    )
     run(sim, KEY_ROLL | KEY_LEFT if rolling else 0, 2)
     return sim.get(0)["b_len"]
 
@@ -290,8 +325,18 @@ def test_blocking_reduces_damage_and_costs_stamina():
 def test_block_with_no_stamina_breaks():
     sim = DuelSim(n=1, tier="hard", seed=0)
     w = BO["cleave_windup"]
-    quiet_boss(sim, kx=340 * FP, bx=400 * FP, b_act=B_WINDUP, b_t=w - 10, b_len=w, b_face=-1, b_cd=0,
-               k_st=KN["block_stamina"] - 1, k_regen=10_000)
+    quiet_boss(
+        sim,
+        kx=340 * FP,
+        bx=400 * FP,
+        b_act=B_WINDUP,
+        b_t=w - 10,
+        b_len=w,
+        b_face=-1,
+        b_cd=0,
+        k_st=KN["block_stamina"] - 1,
+        k_regen=10_000,
+    )
     run(sim, KEY_BLOCK, 12)
     s = sim.get(0)
     assert s["k_act"] == K_STAGGER and s["k_st"] == 0 and s["k_len"] == KN["guard_break_stagger"]
@@ -374,8 +419,12 @@ def test_palette_grays_are_separated_where_it_matters():
     pal = np.array(RULES["palette"], dtype=float)
     gray = dict(zip(RULES["palette_names"], pal @ [0.299, 0.587, 0.114]))
     # the states a player must read from the boss body and the knight body, and the two telegraph bars
-    for group in (("boss", "boss_windup", "boss_recover"), ("knight", "knight_iframe", "knight_stagger"),
-                  ("telegraph", "telegraph_hold"), ("bg", "floor", "boss", "knight")):
+    for group in (
+        ("boss", "boss_windup", "boss_recover"),
+        ("knight", "knight_iframe", "knight_stagger"),
+        ("telegraph", "telegraph_hold"),
+        ("bg", "floor", "boss", "knight"),
+    ):
         g = sorted(gray[k] for k in group)
         assert min(np.diff(g)) >= 20, (group, g)
 

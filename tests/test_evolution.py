@@ -25,7 +25,9 @@ def test_population_members_are_evaluated_independently():
     g = torch.Generator().manual_seed(0)
     pop = theta + 0.5 * torch.randn(4, theta.numel(), generator=g)  # four clearly different policies
     together = evaluate_population(envs, net, pop, episodes=2, seed=5)
-    alone = [evaluate_population(make_vec("Toy/KeyPress-v0", 2, seed=0), net, pop[i:i + 1], 2, seed=5)[0] for i in range(4)]
+    alone = [
+        evaluate_population(make_vec("Toy/KeyPress-v0", 2, seed=0), net, pop[i : i + 1], 2, seed=5)[0] for i in range(4)
+    ]
     np.testing.assert_array_equal(together, alone)  # no shared reward list, no cross-talk between members
     assert len(set(together.tolist())) > 1
     assert torch.equal(get_flat(net), theta)  # evaluation never writes into the net
@@ -44,7 +46,9 @@ def _run(mod, args, seed):
 
 
 def _score(net):
-    return float(evaluate_population(make_vec("Toy/KeyPress-v0", 20, seed=0), net, get_flat(net)[None], 20, seed=999)[0])
+    return float(
+        evaluate_population(make_vec("Toy/KeyPress-v0", 20, seed=0), net, get_flat(net)[None], 20, seed=999)[0]
+    )
 
 
 def test_ga_is_deterministic_and_learns():
@@ -59,7 +63,9 @@ def test_ga_is_deterministic_and_learns():
 
 
 def test_es_is_deterministic_and_learns():
-    args = es.Args(generations=30, pop_size=16, episodes_per_member=2, sigma=0.05, lr=0.03, progress=False, threads=1, seed=1)
+    args = es.Args(
+        generations=30, pop_size=16, episodes_per_member=2, sigma=0.05, lr=0.03, progress=False, threads=1, seed=1
+    )
     m1, n1 = _run(es, args, 1)
     m2, n2 = _run(es, args, 1)
     assert m1["history"] == m2["history"] and torch.equal(get_flat(n1), get_flat(n2))

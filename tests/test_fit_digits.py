@@ -109,7 +109,11 @@ def test_cli_frames_fit_reports_unseen_and_writes_files(tmp_path, capsys):
     assert report["heldout_acc"] is not None and 0 <= report["heldout_acc"] <= 1
     assert any("unseen: 4 6 7 8 9" in line for line in lines)
     r = DigitReader.load(out)
-    assert r.region == (40, 30, 110, 28) and r.canvas == (200, 100) and r.max_dist == pytest.approx(report["max_dist"], abs=1e-4)
+    assert (
+        r.region == (40, 30, 110, 28)
+        and r.canvas == (200, 100)
+        and r.max_dist == pytest.approx(report["max_dist"], abs=1e-4)
+    )
     frame = cv2.imread(_frames(tmp_path, [2153], rng)[0])
     assert r.read(frame) == 2153
     assert r.read(cv2.resize(frame, (300, 150))) in (2153, None)  # a bigger window: region scaled
@@ -124,13 +128,16 @@ def test_cli_crops_dir(tmp_path, capsys):
     assert report["unseen"] == [] and report["samples"] == 6 and report["train_acc"] == 1.0
 
 
-@pytest.mark.parametrize("argv, msg", [
-    (["--region", "40,30,110"], "region '40,30,110' is not"),
-    (["--region", "150,30,110,28"], "reaches outside"),
-    (["--region", "40,30,0,28"], "WIDTH,HEIGHT > 0"),
-    (["--region", "40,30,110,28", "--values", "1"], "2 frames but 1 values"),
-    (["--region", "0,0,20,20"], "no glyphs found"),
-])
+@pytest.mark.parametrize(
+    "argv, msg",
+    [
+        (["--region", "40,30,110"], "region '40,30,110' is not"),
+        (["--region", "150,30,110,28"], "reaches outside"),
+        (["--region", "40,30,0,28"], "WIDTH,HEIGHT > 0"),
+        (["--region", "40,30,110,28", "--values", "1"], "2 frames but 1 values"),
+        (["--region", "0,0,20,20"], "no glyphs found"),
+    ],
+)
 def test_cli_errors_are_one_line(tmp_path, argv, msg):
     paths = _frames(tmp_path, [12, 7], np.random.default_rng(7))
     if "--values" not in argv:
@@ -143,4 +150,15 @@ def test_cli_errors_are_one_line(tmp_path, argv, msg):
 
 def test_cli_missing_file(tmp_path):
     with pytest.raises(SystemExit, match="hakisa game digits: no such file"):
-        _run(["--frames", str(tmp_path / "nope.png"), "--values", "3", "--region", "0,0,10,10", "--out", str(tmp_path / "x")])
+        _run(
+            [
+                "--frames",
+                str(tmp_path / "nope.png"),
+                "--values",
+                "3",
+                "--region",
+                "0,0,10,10",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )

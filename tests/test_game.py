@@ -18,7 +18,10 @@ POP = json.loads((GAMES_DIR / "pop.json").read_text())
 def test_shipped_games_load_and_say_how_they_are_judged():
     pop, duel = Game.load("pop"), Game.load("duel")
     assert pop.sim is None and not pop.won_or_lost and pop.score == "score"
-    assert pop.input_map.uses_xy.tolist() == [False, True, True] and (pop.input_map.x_bins, pop.input_map.y_bins) == (16, 10)
+    assert pop.input_map.uses_xy.tolist() == [False, True, True] and (pop.input_map.x_bins, pop.input_map.y_bins) == (
+        16,
+        10,
+    )
     assert duel.sim["env"] == "Hakisa/Duel-v0" and duel.won_or_lost
     assert set(duel.judge().readers) >= {"knight_hp", "boss_hp", "victory", "defeat"}
     assert find_game(GAMES_DIR / "pop.json") == GAMES_DIR / "pop.json"
@@ -112,8 +115,12 @@ def test_a_game_without_a_simulator_says_so(tmp_path):
     with pytest.raises(GameFileError, match="has no simulator"):
         pop.sim_vec(2)
     # (hakisa train learns on the window instead: tests/test_live_train.py)
-    r = subprocess.run([sys.executable, "-m", "hakisa.cli", "evolve", "--game", "pop", "--generations", "1"],
-                       capture_output=True, text=True, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "hakisa.cli", "evolve", "--game", "pop", "--generations", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert r.returncode != 0 and "no simulator" in r.stderr, r.stderr
 
 
@@ -135,15 +142,21 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
     doc["rules"]["readers"]["lives"]["region"] = [1, 2, 3]
     path = _write(tmp_path, doc)
     out = tmp_path / "out"
-    cases = [["record", "--game", str(path), "--out", str(out)],
-             ["play", "--game", str(path), "--episodes", "1", "--out", str(out)],
-             ["study", str(tmp_path / "no-dataset"), "--out", str(out)],
-             ["play", "--game", "no-such-game"]]
+    cases = [
+        ["record", "--game", str(path), "--out", str(out)],
+        ["play", "--game", str(path), "--episodes", "1", "--out", str(out)],
+        ["study", str(tmp_path / "no-dataset"), "--out", str(out)],
+        ["play", "--game", "no-such-game"],
+    ]
     for argv in cases:
         r = subprocess.run([sys.executable, "-m", "hakisa.cli", *argv], capture_output=True, text=True, cwd=tmp_path)
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("hakisa: "), (argv, r.stderr)
         assert not out.exists()
-    r = subprocess.run([sys.executable, "-m", "hakisa.cli", "play", "--game", "no-such-game", "--debug"],
-                       capture_output=True, text=True, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "hakisa.cli", "play", "--game", "no-such-game", "--debug"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert r.returncode == 1 and "Traceback" in r.stderr

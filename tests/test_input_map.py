@@ -90,6 +90,7 @@ def test_round_trip_through_real_x_events(xvfb, xwin):
     import time
 
     from conftest import set_focus
+
     from hakisa.sink import PynputSink
 
     w = xwin(title="round trip", x=100, y=80, width=640, height=360)

@@ -6,9 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from hakisa.capture import ObsSpec
 from hakisa.input_map import InputMap
 from hakisa.live import TickClock, run_loop
+from hakisa.preprocess import ObsSpec
 from hakisa.sink import DryRunSink
 
 
@@ -27,7 +27,7 @@ def test_clock_reports_lateness_and_does_not_burst():
 def test_run_loop_on_a_real_window(xvfb, xwin):
     from hakisa.capture import Capture
 
-    w = xwin(title="loop target")
+    xwin(title="loop target")
     imap = InputMap.load("duel")
     seen = []
 

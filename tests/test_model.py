@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from hakisa.capture import ObsSpec
 from hakisa.envs.toy import TOY_SPEC, click_map, keypress_map
 from hakisa.input_map import InputMap
 from hakisa.model import HakisaNet, load_checkpoint, save_checkpoint
+from hakisa.preprocess import ObsSpec
 
 torch.set_num_threads(1)
 
@@ -45,8 +45,12 @@ def test_act_is_the_one_action_path():
     obs = _obs(TOY_SPEC, 64)
     with torch.no_grad():
         h = net(obs)
-        assert torch.equal(net.act(obs, "argmax"), net.canonical(torch.stack([h.cmd.argmax(1), h.x.argmax(1), h.y.argmax(1)], 1)))
-        assert torch.equal(net.act(obs, "q"), net.canonical(torch.stack([h.q_cmd.argmax(1), h.q_x.argmax(1), h.q_y.argmax(1)], 1)))
+        assert torch.equal(
+            net.act(obs, "argmax"), net.canonical(torch.stack([h.cmd.argmax(1), h.x.argmax(1), h.y.argmax(1)], 1))
+        )
+        assert torch.equal(
+            net.act(obs, "q"), net.canonical(torch.stack([h.q_cmd.argmax(1), h.q_x.argmax(1), h.q_y.argmax(1)], 1))
+        )
         one = obs[:1].repeat(2000, 1, 1, 1)
         a = net.act(one, "sample", generator=torch.Generator().manual_seed(1))
         p = torch.softmax(net(obs[:1]).x, 1)[0].numpy()
@@ -58,7 +62,9 @@ def test_act_is_the_one_action_path():
     with pytest.raises(ValueError):
         net.act(obs, "greedy")
     assert act_mode({"algo": {"algo": "dqn"}}) == "q" and act_mode({"algo": {"algo": "ppo"}}) == "argmax"
-    assert act_mode({}, deterministic=False) == "sample" and act_mode({"algo": {"algo": "dqn"}}, head="policy") == "argmax"
+    assert (
+        act_mode({}, deterministic=False) == "sample" and act_mode({"algo": {"algo": "dqn"}}, head="policy") == "argmax"
+    )
 
 
 def test_branching_dueling_each_branch_mean_equals_shared_value():
@@ -97,8 +103,14 @@ def test_xy_heads_get_zero_gradient_for_commands_without_xy():
     # the DQN loss masks the x/y advantage branches the same way
     from hakisa.algos.dqn import td_loss
 
-    b = {"obs": obs.numpy(), "next_obs": obs.numpy(), "actions": np.array([[0, 3, 1], [1, 2, 2], [0, 0, 0], [1, 1, 3]]),
-         "returns": np.ones(4, np.float32), "discount": np.full(4, 0.9, np.float32), "dones": np.zeros(4, bool)}
+    b = {
+        "obs": obs.numpy(),
+        "next_obs": obs.numpy(),
+        "actions": np.array([[0, 3, 1], [1, 2, 2], [0, 0, 0], [1, 1, 3]]),
+        "returns": np.ones(4, np.float32),
+        "discount": np.full(4, 0.9, np.float32),
+        "dones": np.zeros(4, bool),
+    }
     net.zero_grad()
     td_loss(net, net, b)[0].backward()
     assert torch.count_nonzero(net.adv_x.weight.grad) == 0 and torch.count_nonzero(net.adv_y.weight.grad) == 0
@@ -127,7 +139,11 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
     assert sorted(p.name for p in ck.iterdir()) == ["config.json", "model.safetensors"]
     doc = json.loads((ck / "config.json").read_text())
     assert doc["obs_spec"] == spec.to_dict() and doc["input_map"] == imap.to_dict()
-    assert doc["model"] == {"encoder": "small", "hidden": 48} and doc["algo"]["lr"] == 1e-3 and doc["metrics"]["win_rate"] == 0.5
+    assert (
+        doc["model"] == {"encoder": "small", "hidden": 48}
+        and doc["algo"]["lr"] == 1e-3
+        and doc["metrics"]["win_rate"] == 0.5
+    )
     net2, cfg = load_checkpoint(ck, input_map=imap, obs_spec=spec)
     obs = _obs(spec)
     for a, b in zip(net(obs), net2(obs)):

@@ -27,7 +27,22 @@ def test_train_then_play(tmp_path, capsys):
     assert (run / "config.json").exists() and (run / "checkpoint" / "model.safetensors").exists()
     assert (run / "best" / "config.json").exists()
     assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())
-    assert cli(["play", "--checkpoint", str(run / "checkpoint"), "--env", "Toy/KeyPress-v0", "--episodes", "24", "--num-envs", "8"]) == 0
+    assert (
+        cli(
+            [
+                "play",
+                "--checkpoint",
+                str(run / "checkpoint"),
+                "--env",
+                "Toy/KeyPress-v0",
+                "--episodes",
+                "24",
+                "--num-envs",
+                "8",
+            ]
+        )
+        == 0
+    )
     s = _last_json(capsys)
     assert s["episodes"] == 24 and s["mean_length"] == 16 and s["head"] == "policy"
     assert s["mean_return"] > 8  # chance: 3.2 of 16
@@ -38,8 +53,24 @@ def test_train_then_play(tmp_path, capsys):
 
 def test_explore_consolidate_play(tmp_path, capsys):
     data = tmp_path / "explore"
-    assert cli(["explore", "--env", "Toy/KeyPress-v0", "--episodes", "40", "--num-envs", "8", "--out", str(data),
-                "--epsilon", "1.0"]) == 0
+    assert (
+        cli(
+            [
+                "explore",
+                "--env",
+                "Toy/KeyPress-v0",
+                "--episodes",
+                "40",
+                "--num-envs",
+                "8",
+                "--out",
+                str(data),
+                "--epsilon",
+                "1.0",
+            ]
+        )
+        == 0
+    )
     s = _last_json(capsys)
     assert s["episodes"] == 40
     from hakisa.data import EpisodeStore
@@ -49,16 +80,55 @@ def test_explore_consolidate_play(tmp_path, capsys):
     ep = store.episode(0)
     assert ep["frames"].shape == (16, 1, 40, 40) and ep["actions"].shape == (16, 3) and ep["dones"].sum() == 0
     # random play, then offline DQN on it: the greedy Q policy must beat chance by far
-    assert cli(["consolidate", "--data", str(data), "--steps", "300", "--batch-size", "32", "--lr", "2e-3",
-                "--gamma", "0.5", "--target-every", "50", "--hidden", "64", "--run", "off", "--runs-dir",
-                str(tmp_path / "runs"), "--no-progress", "--threads", "1"]) == 0
+    assert (
+        cli(
+            [
+                "consolidate",
+                "--data",
+                str(data),
+                "--steps",
+                "300",
+                "--batch-size",
+                "32",
+                "--lr",
+                "2e-3",
+                "--gamma",
+                "0.5",
+                "--target-every",
+                "50",
+                "--hidden",
+                "64",
+                "--run",
+                "off",
+                "--runs-dir",
+                str(tmp_path / "runs"),
+                "--no-progress",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     _last_json(capsys)
-    assert cli(["play", "--checkpoint", str(tmp_path / "runs" / "off"), "--env", "Toy/KeyPress-v0", "--episodes", "16",
-                "--num-envs", "8"]) == 0
+    assert (
+        cli(
+            [
+                "play",
+                "--checkpoint",
+                str(tmp_path / "runs" / "off"),
+                "--env",
+                "Toy/KeyPress-v0",
+                "--episodes",
+                "16",
+                "--num-envs",
+                "8",
+            ]
+        )
+        == 0
+    )
     s = _last_json(capsys)
     assert s["head"] == "q"
     assert s["mean_return"] > 10, s  # chance: 3.2 of 16
-
 
 
 def test_explore_consolidate_ppo_loop_learns(tmp_path, capsys):
@@ -74,16 +144,58 @@ def test_explore_consolidate_ppo_loop_learns(tmp_path, capsys):
     returns = []
     for k in range(1, 9):
         data = tmp_path / f"explore{k}"
-        assert cli(["explore", "--env", "Toy/KeyPress-v0", "--checkpoint", str(ckpt), "--episodes", "64",
-                    "--num-envs", "8", "--out", str(data), "--seed", str(k)]) == 0
+        assert (
+            cli(
+                [
+                    "explore",
+                    "--env",
+                    "Toy/KeyPress-v0",
+                    "--checkpoint",
+                    str(ckpt),
+                    "--episodes",
+                    "64",
+                    "--num-envs",
+                    "8",
+                    "--out",
+                    str(data),
+                    "--seed",
+                    str(k),
+                ]
+            )
+            == 0
+        )
         returns.append(_last_json(capsys)["mean_return"])
         if k == 1:
             tr = EpisodeStore(data).transitions()
             assert tr.logp is not None and tr.values is not None and len(tr.logp) == 64 * 16
             assert (tr.logp < 0).all() and (tr.logp > -2.0).all()  # log(1/5) = -1.6 for an untrained net
-        assert cli(["consolidate", "--algo", "ppo", "--data", str(data), "--init", str(ckpt), "--epochs", "8",
-                    "--lr", "3e-3", "--clip", "0.2", "--batch-size", "256", "--run", f"round{k}", "--runs-dir", str(tmp_path),
-                    "--no-progress"]) == 0
+        assert (
+            cli(
+                [
+                    "consolidate",
+                    "--algo",
+                    "ppo",
+                    "--data",
+                    str(data),
+                    "--init",
+                    str(ckpt),
+                    "--epochs",
+                    "8",
+                    "--lr",
+                    "3e-3",
+                    "--clip",
+                    "0.2",
+                    "--batch-size",
+                    "256",
+                    "--run",
+                    f"round{k}",
+                    "--runs-dir",
+                    str(tmp_path),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
         m = _last_json(capsys)
         assert m["algo"] == "ppo" and m["steps"] == 64 * 15  # each cut episode's last step only bootstraps
         ckpt = tmp_path / f"round{k}" / "checkpoint"
@@ -101,7 +213,6 @@ def test_explore_consolidate_ppo_loop_learns(tmp_path, capsys):
 def test_episode_gae_bootstraps_cut_episodes_and_not_terminal_ones(tmp_path):
     """GAE per stored episode, checked against the recursion by hand: a terminated episode ends on 0,
     a cut one (time limit) only lends its last step's V as the bootstrap."""
-    import numpy as np
 
     from hakisa.data import EpisodeStore, EpisodeWriter
     from hakisa.envs.toy import TOY_SPEC, keypress_map
@@ -109,8 +220,9 @@ def test_episode_gae_bootstraps_cut_episodes_and_not_terminal_ones(tmp_path):
 
     frame = np.zeros((1, 40, 40), np.uint8)
     eps = [([1.0, 0.0, 2.0], [0.5, 0.2, 0.1], True), ([0.0, 1.0, 0.0], [0.3, 0.4, 0.9], False)]
-    with EpisodeWriter(tmp_path / "d", {"input_map": keypress_map(), "obs_spec": TOY_SPEC, "source": "explore",
-                                        "fps": 15}) as w:
+    with EpisodeWriter(
+        tmp_path / "d", {"input_map": keypress_map(), "obs_spec": TOY_SPEC, "source": "explore", "fps": 15}
+    ) as w:
         for rewards, values, term in eps:
             w.begin_episode()
             for t, (r, v) in enumerate(zip(rewards, values)):
@@ -179,14 +291,31 @@ def test_value_warmup_fits_the_critic_and_leaves_the_policy_alone(tmp_path):
     assert all(torch.equal(seen["params"][k], before_params[k]) for k in before_params)
     assert seen["loss"] < 0.5 * before_loss, (before_loss, seen["loss"])
 
+
 def test_play_collect_writes_an_episode_store(tmp_path, capsys):
     from hakisa.envs.toy import KeyPressEnv
     from hakisa.model import HakisaNet, save_checkpoint
 
     env = KeyPressEnv()
     save_checkpoint(tmp_path / "ck", HakisaNet(env.obs_spec, env.input_map, hidden=16), {"algo": "ppo"})
-    assert cli(["play", "--checkpoint", str(tmp_path / "ck"), "--env", "Toy/KeyPress-v0", "--episodes", "5",
-                "--num-envs", "2", "--collect", str(tmp_path / "played")]) == 0
+    assert (
+        cli(
+            [
+                "play",
+                "--checkpoint",
+                str(tmp_path / "ck"),
+                "--env",
+                "Toy/KeyPress-v0",
+                "--episodes",
+                "5",
+                "--num-envs",
+                "2",
+                "--collect",
+                str(tmp_path / "played"),
+            ]
+        )
+        == 0
+    )
     s = _last_json(capsys)
     from hakisa.data import EpisodeStore
 
@@ -196,8 +325,31 @@ def test_play_collect_writes_an_episode_store(tmp_path, capsys):
 
 
 def test_evolve_cli(tmp_path, capsys):
-    assert cli(["evolve", "--env", "Toy/KeyPress-v0", "--algo", "es", "--generations", "3", "--pop", "4",
-                "--episodes-per-member", "1", "--hidden", "16", "--run", "es", "--runs-dir", str(tmp_path), "--no-progress"]) == 0
+    assert (
+        cli(
+            [
+                "evolve",
+                "--env",
+                "Toy/KeyPress-v0",
+                "--algo",
+                "es",
+                "--generations",
+                "3",
+                "--pop",
+                "4",
+                "--episodes-per-member",
+                "1",
+                "--hidden",
+                "16",
+                "--run",
+                "es",
+                "--runs-dir",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     s = _last_json(capsys)
     assert s["generations"] == 3 and (tmp_path / "es" / "checkpoint" / "config.json").exists()
 
@@ -210,8 +362,10 @@ def test_evaluate_gives_every_env_its_share_of_episodes():
     from hakisa.model import HakisaNet
     from hakisa.phases.play import evaluate
 
-    envs = gym.vector.SyncVectorEnv([lambda: KeyPressEnv(episode_len=3), lambda: KeyPressEnv(episode_len=9)],
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    envs = gym.vector.SyncVectorEnv(
+        [lambda: KeyPressEnv(episode_len=3), lambda: KeyPressEnv(episode_len=9)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
     net = HakisaNet(KeyPressEnv().obs_spec, KeyPressEnv().input_map, hidden=16)
     s = evaluate(net, envs, 4, seed=0)
     assert s["episodes"] == 4 and s["mean_length"] == (3 + 3 + 9 + 9) / 4

@@ -22,8 +22,27 @@ DUEL_COMMANDS = [c.name for c in InputMap.load("duel").commands]
 
 
 def _train(runs_dir, name: str, algo: str, steps: int, num_envs: int, *sets: str) -> str:
-    cmd = [sys.executable, "-m", "hakisa.cli", "train", "--game", "duel", "--algo", algo, "--steps", str(steps), "--num-envs", str(num_envs),
-           "--run", name, "--runs-dir", str(runs_dir), "--no-progress", "--set", "threads=1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hakisa.cli",
+        "train",
+        "--game",
+        "duel",
+        "--algo",
+        algo,
+        "--steps",
+        str(steps),
+        "--num-envs",
+        str(num_envs),
+        "--run",
+        name,
+        "--runs-dir",
+        str(runs_dir),
+        "--no-progress",
+        "--set",
+        "threads=1",
+    ]
     for s in sets:
         cmd += ["--set", s]
     subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
@@ -35,7 +54,9 @@ def runs(tmp_path_factory):
     d = tmp_path_factory.mktemp("runs")
     ppo = _train(d, "ppo-tiny", "ppo", 2048, 8, "num_steps=32")
     # 224 gradient steps: DQN logs its losses every 100, so this gives two points per loss
-    dqn = _train(d, "dqn-tiny", "dqn", 1024, 4, "learning_starts=128", "train_every=4", "batch_size=16", "buffer_size=2048")
+    dqn = _train(
+        d, "dqn-tiny", "dqn", 1024, 4, "learning_starts=128", "train_every=4", "batch_size=16", "buffer_size=2048"
+    )
     return {"ppo": ppo, "dqn": dqn}
 
 
@@ -169,8 +190,14 @@ def test_wilson_matches_reference_values():
 
 
 def test_arena_leaderboard(runs, tmp_path):
-    doc = run_arena([runs["ppo"], runs["dqn"]], episodes=4, settings=("easy",), num_envs=4,
-                    baselines=("random", "expert"), out=tmp_path)
+    doc = run_arena(
+        [runs["ppo"], runs["dqn"]],
+        episodes=4,
+        settings=("easy",),
+        num_envs=4,
+        baselines=("random", "expert"),
+        out=tmp_path,
+    )
     rows = doc["boards"]["duel"]  # the checkpoints' game, found from their input map
     assert [r["rank"] for r in rows] == [1, 2, 3, 4]
     assert {r["agent"] for r in rows} == {"ppo-tiny", "dqn-tiny", "random", "expert"}
@@ -194,22 +221,43 @@ def test_arena_leaderboard(runs, tmp_path):
 
 
 def test_leaderboard_ranks_score_envs_by_return_and_score_games_by_score():
-    cells = [{"agent": a, "env": "Airstriker-Genesis-v0", "setting": None, "mean_return": r, "steps_per_s": 1.0,
-              "params": 1, "checkpoint": None} for a, r in (("a", 10.0), ("b", 30.0), ("c", 20.0))]
+    cells = [
+        {
+            "agent": a,
+            "env": "Airstriker-Genesis-v0",
+            "setting": None,
+            "mean_return": r,
+            "steps_per_s": 1.0,
+            "params": 1,
+            "checkpoint": None,
+        }
+        for a, r in (("a", 10.0), ("b", 30.0), ("c", 20.0))
+    ]
     rows = leaderboard(cells)["Airstriker-Genesis-v0"]
     assert [r["agent"] for r in rows] == ["b", "c", "a"] and rows[0]["win_rate"] is None
     assert np.isclose(rows[0]["mean_return"], 30.0)
     # a score game ranks by its score, whatever the shaped return says
-    cells = [{"agent": a, "env": "pop", "setting": None, "mean_return": r, "mean_score": sc, "steps_per_s": 1.0,
-              "params": 1, "checkpoint": None} for a, r, sc in (("a", 9.0, 5.0), ("b", 1.0, 20.0))]
+    cells = [
+        {
+            "agent": a,
+            "env": "pop",
+            "setting": None,
+            "mean_return": r,
+            "mean_score": sc,
+            "steps_per_s": 1.0,
+            "params": 1,
+            "checkpoint": None,
+        }
+        for a, r, sc in (("a", 9.0, 5.0), ("b", 1.0, 20.0))
+    ]
     assert [r["agent"] for r in leaderboard(cells)["pop"]] == ["b", "a"]
 
 
 def test_play_expert_writes_a_consistent_teacher_dataset(tmp_path):
     """The duel's expert baseline doubles as the sim teacher (notebook 02): its store must line up."""
     from hakisa.arena import play_expert
-    from hakisa.capture import ObsSpec
     from hakisa.data import EpisodeStore, EpisodeWriter
+    from hakisa.preprocess import ObsSpec
 
     spec = ObsSpec(width=80, height=45)
     meta = {"input_map": InputMap.load("duel"), "obs_spec": spec, "fps": 15, "source": "teacher", "game": "duel-sim"}

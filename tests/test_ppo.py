@@ -47,12 +47,16 @@ def test_same_seed_same_first_updates_different_seed_differs():
 def test_kl_early_stop_ends_the_whole_update():
     # 4 epochs x 4 minibatches = 16 gradient steps per update without a KL limit
     envs = make_vec("Toy/KeyPress-v0", 4, seed=0)
-    m = ppo.train(envs, _args(total_steps=2 * 4 * 32, update_epochs=4, num_minibatches=4, target_kl=None), None, net=_net(envs))
+    m = ppo.train(
+        envs, _args(total_steps=2 * 4 * 32, update_epochs=4, num_minibatches=4, target_kl=None), None, net=_net(envs)
+    )
     assert m["grad_steps"] == 2 * 16
     # a tiny limit trips at the latest on the 2nd minibatch (the 1st runs on unchanged weights, KL~0);
     # breaking only the minibatch loop would still run >= 1 step in each of the 4 epochs
     envs = make_vec("Toy/KeyPress-v0", 4, seed=0)
-    m = ppo.train(envs, _args(total_steps=2 * 4 * 32, update_epochs=4, num_minibatches=4, target_kl=1e-12), None, net=_net(envs))
+    m = ppo.train(
+        envs, _args(total_steps=2 * 4 * 32, update_epochs=4, num_minibatches=4, target_kl=1e-12), None, net=_net(envs)
+    )
     assert m["grad_steps"] <= 2 * 2
 
 
@@ -128,8 +132,12 @@ def test_reward_normalisation_makes_value_targets_scale_free():
             base = make_vec("Toy/KeyPress-v0", 4, seed=0)
             envs = gym.wrappers.vector.TransformReward(base, lambda r, s=scale: r * s)
             envs.obs_spec, envs.input_map = base.obs_spec, base.input_map
-            m = ppo.train(envs, _args(total_steps=4 * 32, norm_reward=norm, update_epochs=1, num_minibatches=1), None,
-                          net=_net(envs))
+            m = ppo.train(
+                envs,
+                _args(total_steps=4 * 32, norm_reward=norm, update_epochs=1, num_minibatches=1),
+                None,
+                net=_net(envs),
+            )
             grads[norm, scale] = m["value_loss"]
     assert grads[True, 1000.0] == pytest.approx(grads[True, 1.0], rel=0.05)
     assert grads[False, 1000.0] > 1e4 * grads[False, 1.0]
@@ -144,8 +152,12 @@ def test_bench_train_runs_both_learners_and_prints_its_json():
     import sys
 
     pytest.importorskip("stable_baselines3")
-    out = subprocess.run([sys.executable, "-m", "hakisa.cli", "bench", "train", "--num-envs", "2", "--steps", "256",
-                          "--json-only"], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "hakisa.cli", "bench", "train", "--num-envs", "2", "--steps", "256", "--json-only"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["ours_sps"] > 0 and res["sb3_sps"] > 0 and res["ours_bf16_sps"] > 0

@@ -11,10 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from hakisa.capture import ObsSpec, preprocess
 from hakisa.data import EpisodeStore
-from hakisa.input_map import InputMap
-from hakisa.input_map import InputState
+from hakisa.input_map import InputMap, InputState
+from hakisa.preprocess import ObsSpec, preprocess
 
 FPS = 30
 
@@ -62,7 +61,7 @@ def test_record_real_window_and_keys(xvfb, xwin, tmp_path):
     sys.path.insert(0, os.path.dirname(__file__))
     from xwin import BG, RECTS
 
-    w = xwin(title="rec target", x=100, y=80, width=640, height=360)
+    xwin(title="rec target", x=100, y=80, width=640, height=360)
     out = tmp_path / "ds"
     rec = _recorder(out)
     _wait_recording(out)
@@ -130,8 +129,12 @@ def test_kill9_loses_at_most_one_second(xvfb, xwin, tmp_path):
     rec.send_signal(signal.SIGKILL)
     rec.wait(10)
     _xdo("keyup", "j")
-    check = subprocess.run([sys.executable, "-m", "hakisa.cli", "data", "check", str(out)], capture_output=True, text=True,
-                           env=os.environ.copy())
+    check = subprocess.run(
+        [sys.executable, "-m", "hakisa.cli", "data", "check", str(out)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     assert "episode 0 is CUT" in check.stdout
     s = EpisodeStore(out)
@@ -165,5 +168,3 @@ def test_input_state_taps_chords_and_hotkeys():
     assert imap.commands[st.snapshot(imap, region)[0][0]].name == "left+roll"  # still held
     st.key(True, "f9")
     assert fired == ["pause"] and not any(e[2] == "f9" for e in st.events)
-
-

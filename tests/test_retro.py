@@ -56,7 +56,7 @@ def test_contract(make_env):
     assert {"score", "lives", "game_score"} <= set(info)
     check_env(env, skip_render_check=True)
     # the frame really goes through the shared preprocess: the last stacked frame is the current screen
-    from hakisa.capture import preprocess, rgb_to_bgra
+    from hakisa.preprocess import preprocess, rgb_to_bgra
 
     obs, *_ = env.step(np.array([NOOP, 0, 0]))
     # max-pool of the last two frames is what's stacked, so it is at least as bright as the current frame
@@ -117,7 +117,9 @@ def test_reward_is_the_score_delta(make_env):
         lost = prev["lives"] - info["lives"]
         assert r == pytest.approx(0.1 * ((info["score"] - prev["score"]) - 50.0 * max(0, lost)))
         assert info["game_reward"] == info["score"] - prev["score"]  # the game's score stays unshaped
-    assert any(p["lives"] > i["lives"] for (_, _, p), (_, _, i) in zip(traj, traj[1:])), "no life lost: penalty untested"
+    assert any(p["lives"] > i["lives"] for (_, _, p), (_, _, i) in zip(traj, traj[1:])), (
+        "no life lost: penalty untested"
+    )
 
 
 def test_same_seed_same_frames(make_env):

@@ -9,7 +9,15 @@ import pytest
 
 from hakisa.envs.duel.render import palette_bgra, render_bgra
 from hakisa.envs.duel.sim import COMMAND_KEYS, DuelSim, load_rules
-from hakisa.rewards import BarReader, ChangeDetector, ColorFraction, DeltaReward, DigitReader, GameJudge, InfoDeltaReward
+from hakisa.rewards import (
+    BarReader,
+    ChangeDetector,
+    ColorFraction,
+    DeltaReward,
+    DigitReader,
+    GameJudge,
+    InfoDeltaReward,
+)
 
 RULES = load_rules()
 PAL = palette_bgra(RULES)
@@ -165,7 +173,9 @@ def _number_crop(n: int, rng, scale: float = 0.9) -> np.ndarray:
     """A HUD-style score: light digits on a dark panel, slightly jittered in place and brightness."""
     img = np.full((28, 110, 4), (40, 30, 20, 255), np.uint8)
     fg = int(rng.integers(200, 256))
-    cv2.putText(img, str(n), (int(rng.integers(3, 8)), 22), cv2.FONT_HERSHEY_SIMPLEX, scale, (fg, fg, fg, 255), 2, cv2.LINE_AA)
+    cv2.putText(
+        img, str(n), (int(rng.integers(3, 8)), 22), cv2.FONT_HERSHEY_SIMPLEX, scale, (fg, fg, fg, 255), 2, cv2.LINE_AA
+    )
     return img
 
 
@@ -187,8 +197,11 @@ def test_digit_reader_learns_templates_and_round_trips(tmp_path):
     # the same reader from a YAML game config: a score that goes up pays, by delta
     import yaml
 
-    cfg = {"canvas": [200, 100], "readers": {"score": {"type": "digits", "templates": "score", "region": [0, 0, 110, 28]}},
-           "reward": {"deltas": {"score": 0.01}}}
+    cfg = {
+        "canvas": [200, 100],
+        "readers": {"score": {"type": "digits", "templates": "score", "region": [0, 0, 110, 28]}},
+        "reward": {"deltas": {"score": 0.01}},
+    }
     (tmp_path / "game.yaml").write_text(yaml.safe_dump(cfg))
     judge = GameJudge.load(tmp_path / "game.yaml")
     judge.reset(frame)
@@ -230,8 +243,16 @@ def test_reward_net_learns_hp_buckets_and_beats_chance(tmp_path):
         img = np.clip(img.astype(np.int16) + rng.integers(-20, 21, img.shape), 0, 255).astype(np.uint8)
         crops.append(crop(img, region, (640, 48)))
         labels.append(min(3, 4 * (hp - 1) // RULES["knight"]["hp"]))
-    net = RewardNet(RewardNetConfig(classes=["0-25", "26-50", "51-75", "76-100"], values=[0.125, 0.375, 0.625, 0.875],
-                                    region=region, canvas=(640, 360), size=(48, 12), width=8))
+    net = RewardNet(
+        RewardNetConfig(
+            classes=["0-25", "26-50", "51-75", "76-100"],
+            values=[0.125, 0.375, 0.625, 0.875],
+            region=region,
+            canvas=(640, 360),
+            size=(48, 12),
+            width=8,
+        )
+    )
     m = net.fit(crops, labels, val_frac=0.25, epochs=12, seed=0)
     assert m["n_val"] == 40
     print("reward_net metrics", m)
@@ -287,14 +308,14 @@ def test_readers_on_real_page_screenshots(page):
     try:
         seed, keys = next((s, k) for s in range(10) for k, w in [expert_trace(s)] if w == 1)
         page.evaluate(f"hakisa.loadSeed({seed}, 'normal')")
-        s = page.evaluate("(k) => hakisa.loadTrace(k)", keys[:len(keys) // 2])  # mid-fight
+        s = page.evaluate("(k) => hakisa.loadTrace(k)", keys[: len(keys) // 2])  # mid-fight
         r = judge.read(grab_canvas(page))
         assert judge.in_play(r) and not judge.is_done(r)
         assert r["knight_hp"] == pytest.approx(snap_frac(s["k_hp"], K["hp"]))
         assert r["boss_hp"] == pytest.approx(snap_frac(s["b_hp"], B["hp"]))
         assert r["stamina"] == pytest.approx(snap_frac(s["k_st"], K["stamina"]))
         assert s["b_hp"] < B["hp"], "the expert should have landed hits by mid-fight"
-        s = page.evaluate("(k) => hakisa.loadTrace(k)", keys[len(keys) // 2:])  # to the VICTORY band
+        s = page.evaluate("(k) => hakisa.loadTrace(k)", keys[len(keys) // 2 :])  # to the VICTORY band
         assert s["winner"] == 1
         r = judge.read(grab_canvas(page))
         assert judge.is_done(r) and judge.winner(r) == 1 and not judge.in_play(r)

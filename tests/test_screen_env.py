@@ -17,11 +17,12 @@ pytestmark = pytest.mark.x11
 
 # A real X client whose pixels answer the keyboard: dark while idle, white while J is held. It logs
 # what it receives, so the test can tell "the key reached the window" from "the pixels changed".
-LAMP = r'''
+LAMP = r"""
 import os, select, sys
 from Xlib import X, XK, display
 dpy = display.Display(); scr = dpy.screen()
-x, y, w, h, log = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), open(sys.argv[5], "a", buffering=1)
+x, y, w, h = (int(v) for v in sys.argv[1:5])
+log = open(sys.argv[5], "a", buffering=1)
 win = scr.root.create_window(x, y, w, h, 0, scr.root_depth, X.InputOutput, X.CopyFromParent, background_pixel=0x202020,
                              event_mask=X.ExposureMask | X.KeyPressMask | X.KeyReleaseMask)
 win.set_wm_name("lamp")
@@ -41,7 +42,7 @@ while True:
     r, _, _ = select.select([dpy.fileno(), sys.stdin], [], [], 0.5)
     if sys.stdin in r and not os.read(sys.stdin.fileno(), 64):
         break
-'''
+"""
 
 LAMP_RULES = {
     "canvas": [320, 180],
@@ -54,8 +55,13 @@ LAMP_RULES = {
 @pytest.fixture
 def lamp(xvfb, tmp_path):
     log = tmp_path / "lamp.txt"
-    proc = subprocess.Popen([sys.executable, "-c", LAMP, "100", "80", "320", "180", str(log)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, env=os.environ.copy(), text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LAMP, "100", "80", "320", "180", str(log)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=os.environ.copy(),
+        text=True,
+    )
     line = proc.stdout.readline()
     assert line.startswith("READY"), line
     wid = int(line.split()[1])
@@ -123,7 +129,6 @@ def test_fixed_rate_clock_reports_lateness_instead_of_drifting(lamp):
         env.close()
 
 
-
 def test_kill_switch_ends_a_step_mid_sleep_with_keys_released(lamp):
     """The kill switch lands while step() sleeps to its next tick: step raises at once (not after the
     tick, the capture and the next forward pass), and nothing is held."""
@@ -149,6 +154,7 @@ def test_kill_switch_ends_a_step_mid_sleep_with_keys_released(lamp):
     finally:
         env.close()
 
+
 def test_latency_probe_measures_a_positive_finite_lag(lamp):
     from hakisa.capture import Capture
     from hakisa.envs.screen import latency_probe
@@ -169,8 +175,15 @@ def test_input_is_gated_while_not_in_play(lamp):
     from hakisa.capture import Capture
     from hakisa.envs.screen import ScreenEnv
 
-    env = ScreenEnv(InputMap.load("duel"), GameJudge(rules), capture=Capture(window=wid), focus_window=wid,
-                    kill_key=None, hz=30.0, reset_timeout=0.2)
+    env = ScreenEnv(
+        InputMap.load("duel"),
+        GameJudge(rules),
+        capture=Capture(window=wid),
+        focus_window=wid,
+        kill_key=None,
+        hz=30.0,
+        reset_timeout=0.2,
+    )
     try:
         with pytest.raises(TimeoutError):
             env.reset()  # no way to get into play: reset says so instead of hanging
@@ -194,8 +207,14 @@ def test_screen_env_plays_the_real_duel_page(xvfb):
         page.click_to_focus()
         judge = GameJudge.load("duel")
         wid = find_window(page.window_title).id
-        env = ScreenEnv(InputMap.load("duel"), judge, capture=Capture(region=page.canvas_region), focus_window=wid,
-                        kill_key=None, hz=15.0)
+        env = ScreenEnv(
+            InputMap.load("duel"),
+            judge,
+            capture=Capture(region=page.canvas_region),
+            focus_window=wid,
+            kill_key=None,
+            hz=15.0,
+        )
         try:
             env.reset()
             x0 = page.evaluate("hakisa.state().kx")
@@ -203,8 +222,15 @@ def test_screen_env_plays_the_real_duel_page(xvfb):
                 env.step(np.array([2, 0, 0]))  # hold → for 6 steps
             assert page.evaluate("hakisa.state().kx") > x0  # the knight walked right: X keys reached the page
             probe = judge.cfg["probe"]
-            lag = latency_probe(env.capture, env.sink, np.array([4, 0, 0]), tuple(probe["region"]), canvas=judge.canvas,
-                                trials=3, threshold=probe["threshold"])
+            lag = latency_probe(
+                env.capture,
+                env.sink,
+                np.array([4, 0, 0]),
+                tuple(probe["region"]),
+                canvas=judge.canvas,
+                trials=3,
+                threshold=probe["threshold"],
+            )
             assert lag["misses"] == 0 and 0 < lag["lag_ms"] < 1000, lag
 
             page.evaluate("hakisa.loadTrace(Array(5400).fill(0))")  # the knight idles to a loss
@@ -230,16 +256,30 @@ def test_live_play_main_prints_json_and_saves_a_gif(xvfb, tmp_path, capsys):
 
     import torch
 
-    from hakisa.capture import ObsSpec
     from hakisa.model import HakisaNet, save_checkpoint
     from hakisa.phases import play
+    from hakisa.preprocess import ObsSpec
 
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "run" / "checkpoint", HakisaNet(ObsSpec(), InputMap.load("duel")), {"algo": "ppo"}, {})
     p = argparse.ArgumentParser()
     play.add_args(p)
-    args = p.parse_args(["--checkpoint", str(tmp_path / "run" / "checkpoint"), "--game", "duel", "--live", "--episodes", "2",
-                         "--max-steps", "20", "--probe-trials", "2", "--sample"])
+    args = p.parse_args(
+        [
+            "--checkpoint",
+            str(tmp_path / "run" / "checkpoint"),
+            "--game",
+            "duel",
+            "--live",
+            "--episodes",
+            "2",
+            "--max-steps",
+            "20",
+            "--probe-trials",
+            "2",
+            "--sample",
+        ]
+    )
     assert play.main(args) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for k in ("episodes", "win_rate", "mean_return", "step_ms_p50", "step_ms_p99", "lag_ms"):
@@ -263,11 +303,20 @@ def test_navigation_clicks_land_inside_the_window(xvfb, xwin):
 
     w = xwin(title="nav target", x=100, y=80, width=640, height=360)
     set_focus(w.wid)
-    rules = {"canvas": [640, 360], "readers": {"red": {"type": "color_fraction", "region": [20, 20, 100, 60], "color": [255, 0, 0]}},
-             "in_play": {"reading": "red", "op": ">", "value": 2.0},  # never: every reset navigates
-             "navigation": {"restart": [{"click": [320, 180]}, {"wait": 0.05}]}}
-    env = ScreenEnv(InputMap.load("duel"), GameJudge(rules), capture=Capture(window=w.wid), focus_window=w.wid,
-                    kill_key=None, reset_timeout=0.1)
+    rules = {
+        "canvas": [640, 360],
+        "readers": {"red": {"type": "color_fraction", "region": [20, 20, 100, 60], "color": [255, 0, 0]}},
+        "in_play": {"reading": "red", "op": ">", "value": 2.0},  # never: every reset navigates
+        "navigation": {"restart": [{"click": [320, 180]}, {"wait": 0.05}]},
+    }
+    env = ScreenEnv(
+        InputMap.load("duel"),
+        GameJudge(rules),
+        capture=Capture(window=w.wid),
+        focus_window=w.wid,
+        kill_key=None,
+        reset_timeout=0.1,
+    )
     try:
         assert env.judge.read(env.capture.grab())["red"] > 0.99  # the reader sees xwin's red rectangle
         with pytest.raises(TimeoutError):

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import set_focus
 
 from hakisa.input_map import Command, Decoded, InputMap
 from hakisa.sink import DryRunSink, KillSwitch, plan
-from conftest import set_focus
 
 HERE = Path(__file__).parent
 DUEL = InputMap.load("duel")
@@ -102,10 +102,10 @@ LEFT, SPACE = 113, 65  # Xvfb's default keymap (evdev): the test also checks the
 
 @pytest.mark.x11
 def test_keys_arrive_in_the_window(xvfb, xwin):
+    from Xlib import X, display
+
     from hakisa.capture import Capture
     from hakisa.sink import PynputSink
-
-    from Xlib import X, display
 
     w = xwin(title="game")
     set_focus(w.wid)
@@ -323,9 +323,10 @@ def test_under_a_real_window_manager(xvfb, xwin):
     must still send only to the focused game."""
     import time
 
+    from xwin import RECTS
+
     from hakisa.capture import Capture, list_windows
     from hakisa.sink import PynputSink
-    from xwin import RECTS
 
     wm = subprocess.Popen(["openbox"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     try:

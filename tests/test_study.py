@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from hakisa.capture import ObsSpec
 from hakisa.data import EpisodeStore, EpisodeWriter
 from hakisa.envs.duel.evaluate import evaluate_duel
 from hakisa.phases.study import StudyArgs, class_weights, study, validate
+from hakisa.preprocess import ObsSpec
 
 SPEC = ObsSpec(width=80, height=45)  # half resolution keeps the default test run short on 2 cores
 
@@ -118,8 +118,8 @@ def test_perception_pretraining_learns_to_read_the_duel_state(tmp_path):
 
 
 def test_study_init_takes_encoder_and_trunk_only_and_freeze_keeps_them(tmp_path):
-    from hakisa.model import HakisaNet, load_checkpoint, save_checkpoint
     from hakisa.envs.duel.env import DuelEnv
+    from hakisa.model import HakisaNet, load_checkpoint, save_checkpoint
     from hakisa.phases.study import init_features
 
     imap = DuelEnv(obs_spec=SPEC).input_map

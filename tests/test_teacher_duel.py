@@ -20,12 +20,29 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.browser
 @pytest.mark.x11
-@pytest.mark.skipif(not Path("/usr/bin/chromium").exists() or not shutil.which("Xvfb"), reason="needs chromium and Xvfb")
+@pytest.mark.skipif(
+    not Path("/usr/bin/chromium").exists() or not shutil.which("Xvfb"), reason="needs chromium and Xvfb"
+)
 def test_scripted_teacher_records_the_page(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}  # DuelPage starts its own Xvfb
-    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "teacher_duel.py"), "--fights", "2", "--tier", "easy",
-                        "--out", str(tmp_path / "ds"), "--max-seconds", "150"],
-                       capture_output=True, text=True, env=env, timeout=300)
+    p = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "teacher_duel.py"),
+            "--fights",
+            "2",
+            "--tier",
+            "easy",
+            "--out",
+            str(tmp_path / "ds"),
+            "--max-seconds",
+            "150",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     teacher = json.loads(p.stdout.strip().splitlines()[-1])
     assert teacher["fights"] == 2 and teacher["recorder_rc"] == 0
@@ -49,4 +66,6 @@ def test_scripted_teacher_records_the_page(tmp_path):
         assert len(ep["actions"]) > 30 and np.median(np.diff(ep["timestamps"])) < 1 / 15 + 0.01
         used = {names[c] for c in ep["actions"][:, 0]}
         assert {"attack"} <= used and used & {"left", "right"}, used  # what the teacher's X keys did
-        assert {("down", "j"), ("up", "j")} <= {(str(t), str(k)) for t, k in zip(ep["events"]["type"], ep["events"]["key"])}
+        assert {("down", "j"), ("up", "j")} <= {
+            (str(t), str(k)) for t, k in zip(ep["events"]["type"], ep["events"]["key"])
+        }

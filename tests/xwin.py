@@ -18,7 +18,7 @@ import select
 import signal
 import sys
 
-from Xlib import X, XK, Xatom, display
+from Xlib import XK, X, Xatom, display
 
 BG = (40, 40, 40)  # RGB
 # (left, top, width, height, (r, g, b)) in window pixels; sized for windows of at least 320x180

@@ -94,11 +94,26 @@ def _sb3_model(envs, seed: int, hidden: int, encoder: str):
 
     n = envs.num_envs
     s = PPO_SETTINGS
-    model = PPO("CnnPolicy", _sb3_vec(envs), n_steps=s["num_steps"], batch_size=n * s["num_steps"] // s["num_minibatches"],
-                n_epochs=s["update_epochs"], learning_rate=s["lr"], clip_range=s["clip_coef"], ent_coef=s["ent_coef"],
-                gae_lambda=0.95, gamma=0.99, max_grad_norm=0.5, vf_coef=0.5, seed=seed, device="cpu", verbose=0,
-                policy_kwargs=dict(features_extractor_class=HakisaFeatures, net_arch=[], normalize_images=False,
-                                   share_features_extractor=True))
+    model = PPO(
+        "CnnPolicy",
+        _sb3_vec(envs),
+        n_steps=s["num_steps"],
+        batch_size=n * s["num_steps"] // s["num_minibatches"],
+        n_epochs=s["update_epochs"],
+        learning_rate=s["lr"],
+        clip_range=s["clip_coef"],
+        ent_coef=s["ent_coef"],
+        gae_lambda=0.95,
+        gamma=0.99,
+        max_grad_norm=0.5,
+        vf_coef=0.5,
+        seed=seed,
+        device="cpu",
+        verbose=0,
+        policy_kwargs=dict(
+            features_extractor_class=HakisaFeatures, net_arch=[], normalize_images=False, share_features_extractor=True
+        ),
+    )
     # SB3's default logger makes a /tmp/SB3-<date> folder per run even with verbose=0: log nowhere instead
     from stable_baselines3.common.logger import Logger
 
@@ -107,10 +122,20 @@ def _sb3_model(envs, seed: int, hidden: int, encoder: str):
     return model
 
 
-def time_ours(num_envs: int, steps: int, seed: int, bf16: bool | None = False, hidden: int = 256, encoder: str = "small") -> float:
+def time_ours(
+    num_envs: int, steps: int, seed: int, bf16: bool | None = False, hidden: int = 256, encoder: str = "small"
+) -> float:
     envs = make_vec("Hakisa/Duel-v0", num_envs, seed=seed)
-    args = ppo.Args(total_steps=steps, seed=seed, progress=False, hidden=hidden, encoder=encoder, bf16=bf16,
-                    threads=torch.get_num_threads(), **PPO_SETTINGS)
+    args = ppo.Args(
+        total_steps=steps,
+        seed=seed,
+        progress=False,
+        hidden=hidden,
+        encoder=encoder,
+        bf16=bf16,
+        threads=torch.get_num_threads(),
+        **PPO_SETTINGS,
+    )
     t = time.perf_counter()
     ppo.train(envs, args, None)
     dt = time.perf_counter() - t
@@ -156,15 +181,30 @@ def run(args) -> int:
             if not getattr(args, "json_only", False):
                 print(f"{name}: {out[-1]:.1f} env steps/s", flush=True)
     res = {
-        "bench": "train", "env": "Hakisa/Duel-v0", "algo": "ppo", "num_envs": num_envs, "steps": steps,
-        "repeats": repeats, "torch_threads": threads, "ppo_settings": PPO_SETTINGS,
-        "ours_sps": round(max(ours), 1), "ours_bf16_sps": round(max(ours_bf16), 1), "sb3_sps": round(max(sb3), 1),
-        "ratio": round(max(ours) / max(sb3), 2), "ratio_bf16": round(max(ours_bf16) / max(sb3), 2),
+        "bench": "train",
+        "env": "Hakisa/Duel-v0",
+        "algo": "ppo",
+        "num_envs": num_envs,
+        "steps": steps,
+        "repeats": repeats,
+        "torch_threads": threads,
+        "ppo_settings": PPO_SETTINGS,
+        "ours_sps": round(max(ours), 1),
+        "ours_bf16_sps": round(max(ours_bf16), 1),
+        "sb3_sps": round(max(sb3), 1),
+        "ratio": round(max(ours) / max(sb3), 2),
+        "ratio_bf16": round(max(ours_bf16) / max(sb3), 2),
         # what `hakisa train` runs on the duel here: bf16 convolutions where the CPU has them natively
         "native_bf16": native,
         "ratio_default": round((max(ours_bf16) if native else max(ours)) / max(sb3), 2),
-        "all": {"ours": [round(v, 1) for v in ours], "ours_bf16": [round(v, 1) for v in ours_bf16], "sb3": [round(v, 1) for v in sb3]},
-        "loadavg_start": round(load0, 2), "loadavg_end": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+        "all": {
+            "ours": [round(v, 1) for v in ours],
+            "ours_bf16": [round(v, 1) for v in ours_bf16],
+            "sb3": [round(v, 1) for v in sb3],
+        },
+        "loadavg_start": round(load0, 2),
+        "loadavg_end": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
         "target_ratio": 2.0,
     }
     print(json.dumps(res))

@@ -110,14 +110,16 @@ class FrameReplay:
             p = self._write(e, obs[j * self.C:(j + 1) * self.C])
         self.cur[e] = p
 
-    def add(self, e: int, action, reward: float, terminated: bool, truncated: bool, next_obs: np.ndarray | None) -> None:
+    def add(
+        self, e: int, action, reward: float, terminated: bool, truncated: bool, next_obs: np.ndarray | None
+    ) -> None:
         """Record a_t, r_t for env e's current obs; next_obs is obs_{t+1} (ignored when the episode ended)."""
         s = self.cur[e]
         self.actions[e, s], self.rewards[e, s], self.dones[e, s] = action, reward, terminated
         if terminated:
             self.valid[e, s] = True
         elif not truncated:
-            self.cur[e] = self._write(e, next_obs[-self.C:])
+            self.cur[e] = self._write(e, next_obs[-self.C :])
             self.valid[e, s] = True  # after _write, which clears validity of the slots it shadows
 
     def __len__(self) -> int:
@@ -147,8 +149,16 @@ class FrameReplay:
             # keep going only through complete, non-terminal transitions of the same episode
             alive = alive & ~self.dones[e, si] & self.valid[e, nxt] & (i + 1 < n_step)
         boot = (last + 1) % self.cap  # the next obs of the last accumulated transition
-        return {"obs": self.stacks(e, s), "actions": self.actions[e, s], "returns": ret, "discount": disc,
-                "dones": done, "next_obs": self.stacks(e, np.where(done, last, boot)), "env": e, "slot": s}
+        return {
+            "obs": self.stacks(e, s),
+            "actions": self.actions[e, s],
+            "returns": ret,
+            "discount": disc,
+            "dones": done,
+            "next_obs": self.stacks(e, np.where(done, last, boot)),
+            "env": e,
+            "slot": s,
+        }
 
 
 def td_loss(net: HakisaNet, target: HakisaNet, b: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,9 +172,12 @@ def td_loss(net: HakisaNet, target: HakisaNet, b: dict) -> tuple[torch.Tensor, t
         vals = [t.gather(1, p).squeeze(1) for t, p in zip(tg, picks)]
         m_next = net.uses_xy[picks[0].squeeze(1)].float()
         mean_next = (vals[0] + m_next * (vals[1] + vals[2])) / (1.0 + 2.0 * m_next)
-        y = torch.from_numpy(b["returns"]) + torch.from_numpy(b["discount"]) * (1.0 - torch.from_numpy(b["dones"]).float()) * mean_next
+        y = (
+            torch.from_numpy(b["returns"])
+            + torch.from_numpy(b["discount"]) * (1.0 - torch.from_numpy(b["dones"]).float()) * mean_next
+        )
     qs = net.q_values(obs)
-    q_taken = [q.gather(1, act[:, d:d + 1]).squeeze(1) for d, q in enumerate(qs)]
+    q_taken = [q.gather(1, act[:, d : d + 1]).squeeze(1) for d, q in enumerate(qs)]
     m = net.uses_xy[act[:, 0]].float()
     losses = [F.smooth_l1_loss(q, y, reduction="none") for q in q_taken]
     # x/y losses count only where the taken command uses them (zero gradient otherwise)
@@ -179,12 +192,17 @@ def cql_penalty(net: HakisaNet, obs: np.ndarray, actions: np.ndarray) -> torch.T
     qs = net.q_values(torch.from_numpy(obs))
     act = torch.from_numpy(actions)
     m = net.uses_xy[act[:, 0]].float()
-    per = [torch.logsumexp(q, 1) - q.gather(1, act[:, i:i + 1]).squeeze(1) for i, q in enumerate(qs)]
+    per = [torch.logsumexp(q, 1) - q.gather(1, act[:, i : i + 1]).squeeze(1) for i, q in enumerate(qs)]
     return (per[0] + m * (per[1] + per[2])).mean()
 
 
-def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | None = None,
-          on_update: Callable[[int, HakisaNet, HakisaNet], None] | None = None) -> dict:
+def train(
+    envs,
+    args: Args,
+    run_dir: str | Path | None = None,
+    net: HakisaNet | None = None,
+    on_update: Callable[[int, HakisaNet, HakisaNet], None] | None = None,
+) -> dict:
     """Train branching DQN on a SAME_STEP vector env. `on_update(grad_step, online, target)` is
     called after every gradient step (tests use it to watch the target net)."""
     setup_torch(args.threads, args.seed)
@@ -213,7 +231,11 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     while global_step < args.total_steps:
         if args.max_minutes and time.time() - start > 60 * args.max_minutes:
             break
-        eps = max(args.eps_end, args.eps_start - (args.eps_start - args.eps_end) * global_step / max(1, args.eps_fraction * args.total_steps))
+        eps = max(
+            args.eps_end,
+            args.eps_start
+            - (args.eps_start - args.eps_end) * global_step / max(1, args.eps_fraction * args.total_steps),
+        )
         actions = net.act(torch.from_numpy(np.asarray(obs)), "q").numpy()
         explore = rng.random(n) < eps
         if explore.any():
@@ -262,14 +284,22 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
         if global_step >= next_save or global_step >= args.total_steps:
             next_save += args.save_every
             summ = summarize(recent)
-            metrics = {"global_step": global_step, "grad_steps": grad_steps, "epsilon": eps,
-                       "td_loss": loss.item(), "sps": global_step / (time.time() - start), **summ}
+            metrics = {
+                "global_step": global_step,
+                "grad_steps": grad_steps,
+                "epsilon": eps,
+                "td_loss": loss.item(),
+                "sps": global_step / (time.time() - start),
+                **summ,
+            }
             if writer is not None and "win_rate" in summ:
                 writer.add_scalar("charts/win_rate", summ["win_rate"], global_step)
             bar.set_postfix({k: round(summ[k], 3) for k in ("mean_return", "win_rate") if k in summ})
             if run_dir is not None:
                 save_checkpoint(Path(run_dir) / "checkpoint", net, {"algo": "dqn", **asdict(args)}, metrics)
-                score = summ.get("win_rate", summ.get("mean_return", -np.inf)) if summ.get("episodes", 0) >= 10 else -np.inf
+                score = (
+                    summ.get("win_rate", summ.get("mean_return", -np.inf)) if summ.get("episodes", 0) >= 10 else -np.inf
+                )
                 if score > best_score:
                     best_score = score
                     save_checkpoint(Path(run_dir) / "best", net, {"algo": "dqn", **asdict(args)}, metrics)

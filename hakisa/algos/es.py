@@ -98,6 +98,11 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     metrics = {"generations": len(history), "final_fitness_mean": history[-1]["mean"], "history": history,
                "time_s": time.time() - start}
     if run_dir is not None:
-        save_checkpoint(Path(run_dir) / "checkpoint", net, {"algo": "es", **asdict(args)}, {k: v for k, v in metrics.items() if k != "history"})
+        save_checkpoint(
+            Path(run_dir) / "checkpoint",
+            net,
+            {"algo": "es", **asdict(args)},
+            {k: v for k, v in metrics.items() if k != "history"},
+        )
         writer.close()
     return metrics

@@ -92,7 +92,9 @@ def unflatten(net: HakisaNet, flat: torch.Tensor) -> dict[str, torch.Tensor]:
 
 # ---- evaluation: member i plays on sub-envs [i*m, (i+1)*m) -------------------------------------
 @torch.no_grad()
-def evaluate_population(envs, net: HakisaNet, flat: torch.Tensor, episodes: int, seed: int, max_steps: int = 5_000) -> np.ndarray:
+def evaluate_population(
+    envs, net: HakisaNet, flat: torch.Tensor, episodes: int, seed: int, max_steps: int = 5_000
+) -> np.ndarray:
     """Mean return of each member's first episode on each of its `episodes` sub-envs -> [P].
 
     envs must have exactly P * episodes sub-envs. Sub-env j of every member gets the same env seed
@@ -152,7 +154,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     P, D = args.pop_size, theta0.numel()
     pop = theta0.expand(P, D).clone()
     pop[1:] += args.sigma * torch.randn(P - 1, D, generator=g)
-    history, best_flat, best_fit = [], theta0, -np.inf
+    history, best_fit = [], -np.inf
     start = time.time()
     for gen in tqdm(range(args.generations), disable=not args.progress, desc="ga"):
         if args.max_minutes and time.time() - start > 60 * args.max_minutes:
@@ -160,26 +162,36 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
         fit = evaluate_population(envs, net, pop, args.episodes_per_member, args.seed + gen, args.max_steps)
         order = np.argsort(-fit, kind="stable")
         if fit[order[0]] >= best_fit:
-            best_fit, best_flat = float(fit[order[0]]), pop[order[0]].clone()
+            best_fit = float(fit[order[0]])
         history.append({"gen": gen, "max": float(fit.max()), "mean": float(fit.mean()), "best_member": int(order[0])})
         if writer is not None:
             writer.add_scalar("charts/fitness_max", fit.max(), gen)
             writer.add_scalar("charts/fitness_mean", fit.mean(), gen)
             writer.add_scalar("charts/episodic_return", fit[order[0]], gen)
-            writer.add_scalar("charts/sigma", args.sigma * args.sigma_decay ** gen, gen)
+            writer.add_scalar("charts/sigma", args.sigma * args.sigma_decay**gen, gen)
         sigma = args.sigma * args.sigma_decay ** (gen + 1)
-        parents = torch.as_tensor(order[:args.truncation].copy())
+        parents = torch.as_tensor(order[: args.truncation].copy())
         new = torch.empty_like(pop)
-        new[:args.elite] = pop[torch.as_tensor(order[:args.elite].copy())]  # elitism
+        new[: args.elite] = pop[torch.as_tensor(order[: args.elite].copy())]  # elitism
         pick = parents[torch.randint(len(parents), (P - args.elite,), generator=g)]
-        new[args.elite:] = pop[pick] + sigma * torch.randn(P - args.elite, D, generator=g)
+        new[args.elite :] = pop[pick] + sigma * torch.randn(P - args.elite, D, generator=g)
         pop = new
     # the final answer is the first-ranked member of the last evaluated generation (an elite),
     # which was re-tested on fresh seeds every generation: less lucky than the all-time max
     set_flat(net, pop[0])
-    metrics = {"generations": len(history), "final_fitness": history[-1]["max"], "best_fitness": best_fit,
-               "history": history, "time_s": time.time() - start}
+    metrics = {
+        "generations": len(history),
+        "final_fitness": history[-1]["max"],
+        "best_fitness": best_fit,
+        "history": history,
+        "time_s": time.time() - start,
+    }
     if run_dir is not None:
-        save_checkpoint(Path(run_dir) / "checkpoint", net, {"algo": "ga", **asdict(args)}, {k: v for k, v in metrics.items() if k != "history"})
+        save_checkpoint(
+            Path(run_dir) / "checkpoint",
+            net,
+            {"algo": "ga", **asdict(args)},
+            {k: v for k, v in metrics.items() if k != "history"},
+        )
         writer.close()
     return metrics

@@ -172,14 +172,22 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
         # ---- update ------------------------------------------------------------------------------
         u = update_policy(net, opt, args, b_obs, b_act, b_logp, b_adv, b_ret, b_val, mb_size)
         grad_steps += u["grad_steps"]
-        approx_kl, v_loss, pg_loss, ent_loss, grad_norm = u["approx_kl"], u["v_loss"], u["pg_loss"], u["ent_loss"], u["grad_norm"]
+        approx_kl, v_loss, pg_loss = u["approx_kl"], u["v_loss"], u["pg_loss"]
+        ent_loss, grad_norm = u["ent_loss"], u["grad_norm"]
         clipfracs = u["clipfracs"]
 
         # ---- logging / checkpoints ---------------------------------------------------------------
         recent = recent[-100:]
         summ = summarize(recent)
-        info_last = {"global_step": global_step, "update": update, "grad_steps": grad_steps,
-                     "approx_kl": float(approx_kl), "value_loss": v_loss.item(), "sps": global_step / (time.time() - start), **summ}
+        info_last = {
+            "global_step": global_step,
+            "update": update,
+            "grad_steps": grad_steps,
+            "approx_kl": float(approx_kl),
+            "value_loss": v_loss.item(),
+            "sps": global_step / (time.time() - start),
+            **summ,
+        }
         if writer is not None:
             for ep in finished:
                 writer.add_scalar("charts/episodic_return", ep["return"], global_step)
@@ -213,8 +221,9 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     return info_last
 
 
-def update_policy(net: HakisaNet, opt, args: Args, b_obs, b_act, b_logp, b_adv, b_ret, b_val, mb_size: int,
-                  aux_loss=None) -> dict:
+def update_policy(
+    net: HakisaNet, opt, args: Args, b_obs, b_act, b_logp, b_adv, b_ret, b_val, mb_size: int, aux_loss=None
+) -> dict:
     """PPO's update on one batch of rollouts: `update_epochs` passes of clipped-surrogate minibatches,
     ended early (all remaining epochs) once the approx KL passes `target_kl`. Shared by `train` and by
     `hakisa consolidate --algo ppo`, which feeds it explored episodes from an episode store.
@@ -224,7 +233,7 @@ def update_policy(net: HakisaNet, opt, args: Args, b_obs, b_act, b_logp, b_adv, 
     for epoch in range(args.update_epochs):
         perm = torch.randperm(batch)
         for s in range(0, batch, mb_size):
-            mb = perm[s:s + mb_size]
+            mb = perm[s : s + mb_size]
             lc, lx, ly, newv = net.policy(b_obs[mb])
             newlogp, ent = net.dist_logp_entropy(lc, lx, ly, b_act[mb])
             logratio = newlogp - b_logp[mb]
@@ -255,5 +264,13 @@ def update_policy(net: HakisaNet, opt, args: Args, b_obs, b_act, b_logp, b_adv, 
                 break  # out of the minibatch loop...
         if stop:
             break  # ...and out of the epoch loop: no more updates on this rollout
-    return {"grad_steps": grad_steps, "approx_kl": approx_kl, "v_loss": v_loss, "pg_loss": pg_loss, "ent_loss": ent_loss,
-            "grad_norm": grad_norm, "clipfracs": clipfracs, "stopped_early": stop}
+    return {
+        "grad_steps": grad_steps,
+        "approx_kl": approx_kl,
+        "v_loss": v_loss,
+        "pg_loss": pg_loss,
+        "ent_loss": ent_loss,
+        "grad_norm": grad_norm,
+        "clipfracs": clipfracs,
+        "stopped_early": stop,
+    }

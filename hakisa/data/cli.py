@@ -24,7 +24,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     m = sub.add_parser("export-minari", help="write a Minari dataset (pip install 'hakisa[minari]')")
     m.add_argument("path")
     m.add_argument("--id", default=None, help="Minari dataset id (default: hakisa/<store name>-v0)")
-    m.add_argument("--out", default=None, help="Minari datasets root (default: $MINARI_DATASETS_PATH or ~/.minari/datasets)")
+    m.add_argument(
+        "--out", default=None, help="Minari datasets root (default: $MINARI_DATASETS_PATH or ~/.minari/datasets)"
+    )
     m.add_argument("--stack", type=int, default=1, help="observations as stacks of k frames (1 = single frames)")
 
 
@@ -33,10 +35,16 @@ def info(store: EpisodeStore) -> dict:
     hist = store.action_histogram()
     eps = store.episodes
     return {
-        "path": str(store.root), "source": store.meta.get("source"), "game": store.meta.get("game"),
-        "window": store.meta.get("window"), "fps": store.meta.get("fps"),
-        "episodes": len(eps), "complete": sum(e.complete for e in eps), "cut": [e.id for e in eps if not e.complete],
-        "terminated": sum(e.terminated for e in eps), "frames": int(store.num_frames),
+        "path": str(store.root),
+        "source": store.meta.get("source"),
+        "game": store.meta.get("game"),
+        "window": store.meta.get("window"),
+        "fps": store.meta.get("fps"),
+        "episodes": len(eps),
+        "complete": sum(e.complete for e in eps),
+        "cut": [e.id for e in eps if not e.complete],
+        "terminated": sum(e.terminated for e in eps),
+        "frames": int(store.num_frames),
         "duration_s": round(float(sum(e.duration for e in eps)), 3),
         "mean_return": float(np.mean([e.ret for e in eps if e.complete])) if any(e.complete for e in eps) else None,
         "actions": {n: int(c) for n, c in zip(names, hist)},
@@ -45,7 +53,10 @@ def info(store: EpisodeStore) -> dict:
 
 def _print_info(d: dict) -> None:
     print(f"{d['path']}: source={d['source']} game={d['game']!r} fps={d['fps']}")
-    print(f"  episodes {d['episodes']} ({d['complete']} complete, {d['terminated']} ended by the game, cut: {d['cut'] or 'none'})")
+    print(
+        f"  episodes {d['episodes']} ({d['complete']} complete, {d['terminated']} ended by the game, "
+        f"cut: {d['cut'] or 'none'})"
+    )
     print(f"  frames {d['frames']}, duration {d['duration_s']:.1f} s, mean return {d['mean_return']}")
     total = max(1, sum(d["actions"].values()))
     width = max(len(n) for n in d["actions"])
@@ -94,17 +105,28 @@ def export_minari(store: EpisodeStore, dataset_id: str | None = None, out: str |
             term = e["dones"][:T].copy()
             trunc = np.zeros(T, bool)
             trunc[-1] = not term[-1]
-            yield EpisodeBuffer(id=ep.id, observations=stacked(frames), actions=e["actions"][:T],
-                                rewards=e["rewards"][:T].astype(np.float64), terminations=term, truncations=trunc)
+            yield EpisodeBuffer(
+                id=ep.id,
+                observations=stacked(frames),
+                actions=e["actions"][:T],
+                rewards=e["rewards"][:T].astype(np.float64),
+                terminations=term,
+                truncations=trunc,
+            )
 
     ds = None
     warnings.filterwarnings("ignore", module="minari")  # nags about author/permalink/env spec we don't have
     for buf in buffers():  # one episode in memory at a time
         if ds is None:
             ds = minari.create_dataset_from_buffers(
-                dataset_id, [buf], observation_space=obs_space, action_space=imap.action_space,
-                algorithm_name=f"hakisa-{store.meta.get('source')}", description=f"Hakisa episode store {store.root}",
-                jpeg_encoding=False)
+                dataset_id,
+                [buf],
+                observation_space=obs_space,
+                action_space=imap.action_space,
+                algorithm_name=f"hakisa-{store.meta.get('source')}",
+                description=f"Hakisa episode store {store.root}",
+                jpeg_encoding=False,
+            )
         else:
             ds.update_dataset_from_buffer([buf])
     if ds is None:
@@ -122,20 +144,34 @@ def main(args) -> int:
         if args.action == "check":
             rep = store.check()
             if args.json:
-                print(json.dumps({"ok": rep.ok, "errors": rep.errors, "warnings": rep.warnings, "cut": rep.cut,
-                                  "chunks_ok": rep.chunks_ok, "frames_ok": rep.frames_ok}))
+                print(
+                    json.dumps(
+                        {
+                            "ok": rep.ok,
+                            "errors": rep.errors,
+                            "warnings": rep.warnings,
+                            "cut": rep.cut,
+                            "chunks_ok": rep.chunks_ok,
+                            "frames_ok": rep.frames_ok,
+                        }
+                    )
+                )
             else:
                 for w in rep.warnings:
                     print(f"warning: {w}")
                 for e in rep.errors:
                     print(f"ERROR: {e}")
-                print(f"{'OK' if rep.ok else 'CORRUPT'}: {rep.chunks_ok} chunks / {rep.frames_ok} frames read back, "
-                      f"{len(store.episodes)} episodes, cut: {rep.cut or 'none'}, errors: {len(rep.errors)}")
+                print(
+                    f"{'OK' if rep.ok else 'CORRUPT'}: {rep.chunks_ok} chunks / {rep.frames_ok} frames read back, "
+                    f"{len(store.episodes)} episodes, cut: {rep.cut or 'none'}, errors: {len(rep.errors)}"
+                )
             return 0 if rep.ok else 1
         if args.action == "export-minari":
             ds = export_minari(store, args.id, args.out, args.stack)
-            print(f"minari dataset {ds.id}: {ds.total_episodes} episodes, {ds.total_steps} steps "
-                  f"at {os.environ.get('MINARI_DATASETS_PATH', '~/.minari/datasets')}")
+            print(
+                f"minari dataset {ds.id}: {ds.total_episodes} episodes, {ds.total_steps} steps "
+                f"at {os.environ.get('MINARI_DATASETS_PATH', '~/.minari/datasets')}"
+            )
             return 0
     except DataError as e:
         print(f"hakisa data: {e}", file=sys.stderr)

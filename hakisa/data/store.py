@@ -173,7 +173,9 @@ class EpisodeWriter:
             raise RuntimeError("EpisodeWriter.add before begin_episode()")
         frame = np.asarray(frame)
         if frame.dtype != np.uint8 or frame.shape != self.frame_shape:
-            raise ValueError(f"frame must be ONE preprocessed frame uint8 {self.frame_shape}, got {frame.dtype} {frame.shape}")
+            raise ValueError(
+                f"frame must be ONE preprocessed frame uint8 {self.frame_shape}, got {frame.dtype} {frame.shape}"
+            )
         t = time.time() if t is None else float(t)
         b = self._buf
         # flush BEFORE appending once ~1 s is buffered, so the episode's last chunk (written by
@@ -218,9 +220,21 @@ class EpisodeWriter:
         data = bio.getvalue()
         name = f"chunks/e{self.ep:06d}-c{self._ep_chunks:05d}.npz"
         _atomic_write(self.root / name, data)
-        self._record({"kind": "chunk", "ep": self.ep, "idx": self._ep_chunks, "file": name, "start": self._ep_frames,
-                      "n": n, "t0": arrays["timestamps"][0].item(), "t1": arrays["timestamps"][-1].item(),
-                      "events": len(arrays["events"]), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+        self._record(
+            {
+                "kind": "chunk",
+                "ep": self.ep,
+                "idx": self._ep_chunks,
+                "file": name,
+                "start": self._ep_frames,
+                "n": n,
+                "t0": arrays["timestamps"][0].item(),
+                "t1": arrays["timestamps"][-1].item(),
+                "events": len(arrays["events"]),
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        )
         self._ep_frames += n
         self._ep_chunks += 1
         self._buf = {k: [] for k in (*ARRAYS, *OPTIONAL)}
@@ -231,8 +245,18 @@ class EpisodeWriter:
         if self.ep is None:
             return
         self.flush()
-        self._record({"kind": "end", "ep": self.ep, "frames": self._ep_frames, "chunks": self._ep_chunks,
-                      "return": self._ep_return, "terminated": self._ep_done, "t": time.time(), **info})
+        self._record(
+            {
+                "kind": "end",
+                "ep": self.ep,
+                "frames": self._ep_frames,
+                "chunks": self._ep_chunks,
+                "return": self._ep_return,
+                "terminated": self._ep_done,
+                "t": time.time(),
+                **info,
+            }
+        )
         self.ep = None
 
     @property
@@ -295,7 +319,10 @@ class EpisodeStore:
         except json.JSONDecodeError as e:
             raise DataError(f"{meta_path}: corrupt meta ({e})") from None
         if self.meta.get("format") != FORMAT or self.meta.get("version", 99) > VERSION:
-            raise DataError(f"{meta_path}: format {self.meta.get('format')!r} v{self.meta.get('version')} is not readable by this build")
+            raise DataError(
+                f"{meta_path}: format {self.meta.get('format')!r} v{self.meta.get('version')} "
+                "is not readable by this build"
+            )
         self.frame_shape = _frame_shape(self.meta["obs_spec"])
         self.problems: list[str] = []  # non-fatal findings (torn last manifest line)
         self.episodes: list[EpisodeInfo] = self._read_manifest()
@@ -323,10 +350,18 @@ class EpisodeStore:
                 ep.begin = rec
             elif rec["kind"] == "chunk":
                 if rec["start"] != ep.frames:
-                    raise DataError(f"{path}: line {i + 1}: chunk {rec['file']} starts at frame {rec['start']}, expected {ep.frames}")
+                    raise DataError(
+                        f"{path}: line {i + 1}: chunk {rec['file']} starts at frame {rec['start']}, "
+                        f"expected {ep.frames}"
+                    )
                 ep.chunks.append(rec)
             elif rec["kind"] == "end":
-                ep.complete, ep.terminated, ep.ret, ep.end = True, bool(rec.get("terminated")), float(rec.get("return", 0.0)), rec
+                ep.complete, ep.terminated, ep.ret, ep.end = (
+                    True,
+                    bool(rec.get("terminated")),
+                    float(rec.get("return", 0.0)),
+                    rec,
+                )
         return [eps[k] for k in sorted(eps)]
 
     # ---- meta helpers ---------------------------------------------------------------------------
@@ -338,7 +373,7 @@ class EpisodeStore:
 
     @property
     def obs_spec(self):
-        from hakisa.capture import ObsSpec
+        from hakisa.preprocess import ObsSpec
 
         return ObsSpec.from_dict(self.meta["obs_spec"])
 
@@ -370,7 +405,10 @@ class EpisodeStore:
             if k not in out or len(out[k]) != n:
                 raise DataError(f"chunk inconsistent: {path}: {k!r} missing or not {n} long")
         if out["frames"].shape[1:] != self.frame_shape or out["frames"].dtype != np.uint8:
-            raise DataError(f"chunk inconsistent: {path}: frames {out['frames'].dtype} {out['frames'].shape[1:]}, meta says uint8 {self.frame_shape}")
+            raise DataError(
+                f"chunk inconsistent: {path}: frames {out['frames'].dtype} {out['frames'].shape[1:]}, "
+                f"meta says uint8 {self.frame_shape}"
+            )
         return out
 
     def iter_chunks(self, episodes: Iterable[int] | None = None) -> Iterator[tuple[EpisodeInfo, dict]]:
@@ -387,9 +425,14 @@ class EpisodeStore:
         ep = self.episodes[i]
         parts = [self.read_chunk(rec) for rec in ep.chunks]
         if not parts:
-            return {"frames": np.zeros((0, *self.frame_shape), np.uint8), "actions": np.zeros((0, 3), np.int64),
-                    "rewards": np.zeros(0, np.float32), "dones": np.zeros(0, bool), "timestamps": np.zeros(0),
-                    "events": np.zeros(0, EVENT_DTYPE)}
+            return {
+                "frames": np.zeros((0, *self.frame_shape), np.uint8),
+                "actions": np.zeros((0, 3), np.int64),
+                "rewards": np.zeros(0, np.float32),
+                "dones": np.zeros(0, bool),
+                "timestamps": np.zeros(0),
+                "events": np.zeros(0, EVENT_DTYPE),
+            }
         keys = [*ARRAYS, "events", *(k for k in OPTIONAL if all(k in p for p in parts))]
         return {k: np.concatenate([p[k] for p in parts]) for k in keys}
 
@@ -406,8 +449,13 @@ class EpisodeStore:
         """Read and verify every chunk. Corruption is an error; a cut episode is a warning naming it."""
         rep = CheckReport(warnings=list(self.problems))
         listed = set()
-        nvec = np.array([len(self.meta["input_map"]["commands"]), self.meta["input_map"].get("x_bins", 1),
-                         self.meta["input_map"].get("y_bins", 1)])
+        nvec = np.array(
+            [
+                len(self.meta["input_map"]["commands"]),
+                self.meta["input_map"].get("x_bins", 1),
+                self.meta["input_map"].get("y_bins", 1),
+            ]
+        )
         for ep in self.episodes:
             for rec in ep.chunks:
                 listed.add(rec["file"])
@@ -420,15 +468,21 @@ class EpisodeStore:
                 rep.frames_ok += rec["n"]
                 a = c["actions"]
                 if (a < 0).any() or (a >= nvec).any():
-                    rep.errors.append(f"{self.root / rec['file']}: action out of range for the input map {nvec.tolist()}")
+                    rep.errors.append(
+                        f"{self.root / rec['file']}: action out of range for the input map {nvec.tolist()}"
+                    )
                 if np.any(np.diff(c["timestamps"]) < 0):
                     rep.errors.append(f"{self.root / rec['file']}: timestamps go backwards")
             if not ep.complete:
                 rep.cut.append(ep.id)
-                rep.warnings.append(f"episode {ep.id} is CUT (no end record: the recording stopped mid-episode); "
-                                    f"{ep.frames} frames in {len(ep.chunks)} complete chunks are readable")
+                rep.warnings.append(
+                    f"episode {ep.id} is CUT (no end record: the recording stopped mid-episode); "
+                    f"{ep.frames} frames in {len(ep.chunks)} complete chunks are readable"
+                )
             elif ep.end.get("frames", ep.frames) != ep.frames:
-                rep.errors.append(f"episode {ep.id}: end record says {ep.end['frames']} frames, chunks hold {ep.frames}")
+                rep.errors.append(
+                    f"episode {ep.id}: end record says {ep.end['frames']} frames, chunks hold {ep.frames}"
+                )
         for p in sorted((self.root / "chunks").glob("*")):
             rel = f"chunks/{p.name}"
             if p.name.endswith(".tmp"):
@@ -445,8 +499,9 @@ class EpisodeStore:
         trains fine (the OS pages it in and out)."""
         from hakisa.data.transitions import Transitions
 
-        return Transitions(self, stack=stack or int(self.meta["obs_spec"].get("stack", 4)), cache_dir=cache_dir,
-                           stride=stride)
+        return Transitions(
+            self, stack=stack or int(self.meta["obs_spec"].get("stack", 4)), cache_dir=cache_dir, stride=stride
+        )
 
 
 @dataclass

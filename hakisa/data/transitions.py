@@ -3,7 +3,7 @@
 The store keeps each frame once; stacks are gathered at batch time from a memory-mapped,
 decompressed copy of all frames (a cache file next to the data). That keeps datasets larger than
 RAM trainable and costs k gathers per batch instead of k copies of every frame on disk.
-Stacking matches `hakisa.capture.FrameStack`: at an episode's start the first frame is repeated.
+Stacking matches `hakisa.preprocess.FrameStack`: at an episode's start the first frame is repeated.
 `stride` > 1 stacks every stride-th frame (frames i, i-s, i-2s, ...) while every frame stays a sample: a
 60 fps recording studied with stride 4 sees the 4-tick spacing of a 15 Hz stack, with a label at every tick.
 """
@@ -73,7 +73,11 @@ class Transitions:
             for rec in e.chunks:
                 h.update(f"{rec['file']}:{rec['sha256']};".encode())
         key = h.hexdigest()[:16]
-        dirs = [Path(cache_dir)] if cache_dir else [self.store.root / ".cache", Path(tempfile.gettempdir()) / "hakisa-cache"]
+        dirs = (
+            [Path(cache_dir)]
+            if cache_dir
+            else [self.store.root / ".cache", Path(tempfile.gettempdir()) / "hakisa-cache"]
+        )
         shape = (self.n_frames, *self.frame_shape)
         for d in dirs:
             path = d / f"frames-{key}.u8"
@@ -89,7 +93,7 @@ class Transitions:
             for e in eps:  # stream: one chunk in RAM at a time
                 for rec in e.chunks:
                     c = self.store.read_chunk(rec)
-                    mm[pos:pos + rec["n"]] = c["frames"]
+                    mm[pos : pos + rec["n"]] = c["frames"]
                     pos += rec["n"]
             mm.flush()
             del mm
@@ -113,13 +117,21 @@ class Transitions:
         A negative lag labels each frame with what the player did just AFTER it was grabbed: the answer to
         that frame, for a player who reacts within a frame or two."""
         if self.store.meta.get("source") != "teacher":
-            raise DataError(f"{self.store.root}: only a recorded teacher's labels come from a key log "
-                            f"(source {self.store.meta.get('source')!r})")
+            raise DataError(
+                f"{self.store.root}: only a recorded teacher's labels come from a key log "
+                f"(source {self.store.meta.get('source')!r})"
+            )
         if self.events is None or not np.isin(self.events["type"], ("down", "up", "move", "press")).any():
             raise DataError(f"{self.store.root}: no input events stored: labels cannot be re-derived")
         region = self.store.meta.get("region") or (0, 0, 1, 1)
-        fresh = actions_from_events(self.events, self.timestamps - lag, self.store.input_map, period, region,
-                                    first=np.r_[True, self.episode_of[1:] != self.episode_of[:-1]])
+        fresh = actions_from_events(
+            self.events,
+            self.timestamps - lag,
+            self.store.input_map,
+            period,
+            region,
+            first=np.r_[True, self.episode_of[1:] != self.episode_of[:-1]],
+        )
         changed = float((fresh[:, 0] != self.actions[:, 0]).mean())
         self.actions[:] = fresh  # in place: views from an earlier split() see the new labels too
         return changed
@@ -169,10 +181,19 @@ class Transitions:
         i = self.indices[np.asarray(pos)]
         done = self.dones[i]
         nxt = np.where(done, i, i + 1)  # a terminal step has no next frame; next_obs is masked by done
-        return {"obs": self.stacked(i), "actions": self.actions[i], "rewards": self.rewards[i],
-                "next_obs": self.stacked(nxt), "dones": done, "episode": self.episode_of[i], "index": i}
+        return {
+            "obs": self.stacked(i),
+            "actions": self.actions[i],
+            "rewards": self.rewards[i],
+            "next_obs": self.stacked(nxt),
+            "dones": done,
+            "episode": self.episode_of[i],
+            "index": i,
+        }
 
-    def sample(self, batch_size: int, rng: np.random.Generator | None = None, p: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    def sample(
+        self, batch_size: int, rng: np.random.Generator | None = None, p: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """A random minibatch (with replacement); `p` optional sampling weights over this view."""
         rng = rng or np.random.default_rng()
         return self.get(rng.choice(len(self), size=batch_size, p=p))
@@ -181,11 +202,12 @@ class Transitions:
         """One pass over this view in minibatches."""
         order = (rng or np.random.default_rng()).permutation(len(self)) if shuffle else np.arange(len(self))
         for s in range(0, len(order), batch_size):
-            yield self.get(order[s:s + batch_size])
+            yield self.get(order[s : s + batch_size])
 
 
-def actions_from_events(events: np.ndarray | None, times: np.ndarray, imap, period: float, region,
-                        first: np.ndarray | None = None) -> np.ndarray:
+def actions_from_events(
+    events: np.ndarray | None, times: np.ndarray, imap, period: float, region, first: np.ndarray | None = None
+) -> np.ndarray:
     """Action triples at `times` from a raw input log, exactly as `hakisa record` builds them: the log is
     replayed through the recorder's own `InputState` and snapshotted at each time (keys held plus those
     pressed since the previous snapshot, clicks and pointer moves since then, at the pointer's place in

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from hakisa.capture import ObsSpec
 from hakisa.input_map import InputMap
+from hakisa.preprocess import ObsSpec
 
 DUEL_ID = "Hakisa/Duel-v0"
 

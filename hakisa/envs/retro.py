@@ -37,8 +37,8 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
-from hakisa.capture import FrameStack, ObsSpec, preprocess, rgb_to_bgra
 from hakisa.input_map import Command, InputMap
+from hakisa.preprocess import FrameStack, ObsSpec, preprocess, rgb_to_bgra
 
 AIRSTRIKER = "Airstriker-Genesis-v0"
 DEFAULT_SPEC = ObsSpec(width=160, height=112, gray=True, stack=4)
@@ -200,7 +200,9 @@ class RetroEnv(gym.Env):
                 cv2.setNumThreads(1)  # n emulators already fill the cores; cv2's pool would only contend
             kw = {} if self.state is None else {"state": self.state}
             # Actions.ALL: our chords reach the pad unfiltered (FILTERED may drop buttons silently)
-            self._env = stable_retro.make(self.game, render_mode=None, use_restricted_actions=stable_retro.Actions.ALL, **kw)
+            self._env = stable_retro.make(
+                self.game, render_mode=None, use_restricted_actions=stable_retro.Actions.ALL, **kw
+            )
             global _live_emulators
             _live_emulators += 1
         return self._env
@@ -227,8 +229,9 @@ class RetroEnv(gym.Env):
         return r * self.reward_scale
 
 
-def make_retro_vec(game: str = AIRSTRIKER, n: int = 4, seed: int = 0, context: str | None = None,
-                   **kw) -> gym.vector.AsyncVectorEnv:
+def make_retro_vec(
+    game: str = AIRSTRIKER, n: int = 4, seed: int = 0, context: str | None = None, **kw
+) -> gym.vector.AsyncVectorEnv:
     """`n` RetroEnvs, each in its own process (one emulator per process), with SAME_STEP autoreset.
 
     context=None means "forkserver". Plain "fork" starts faster (7 s vs 60 s for 8 children on a
@@ -241,8 +244,7 @@ def make_retro_vec(game: str = AIRSTRIKER, n: int = 4, seed: int = 0, context: s
     game = resolve_game(game)
     context = context or "forkserver"
     fn = functools.partial(RetroEnv, game, **kw)
-    envs = gym.vector.AsyncVectorEnv([fn] * n, context=context,
-                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    envs = gym.vector.AsyncVectorEnv([fn] * n, context=context, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     probe = fn()  # no emulator yet: cheap, and tells the learners the contract
     envs.obs_spec, envs.input_map = probe.obs_spec, probe.input_map
     envs.reset(seed=seed)
@@ -257,8 +259,12 @@ def airstriker_vec(num_envs: int = 4, seed: int = 0, game: str = AIRSTRIKER, **k
 def register() -> None:
     """Register "Hakisa/Airstriker-v0" (gymnasium.make -> RetroEnv, make_vec -> subprocess vector env)."""
     if "Hakisa/Airstriker-v0" not in gym.registry:
-        gym.register(id="Hakisa/Airstriker-v0", entry_point="hakisa.envs.retro:RetroEnv",
-                     kwargs={"game": AIRSTRIKER}, vector_entry_point="hakisa.envs.retro:airstriker_vec")
+        gym.register(
+            id="Hakisa/Airstriker-v0",
+            entry_point="hakisa.envs.retro:RetroEnv",
+            kwargs={"game": AIRSTRIKER},
+            vector_entry_point="hakisa.envs.retro:airstriker_vec",
+        )
 
 
 def raw_fps(game: str = AIRSTRIKER, frames: int = 3000) -> float:
@@ -280,5 +286,15 @@ def raw_fps(game: str = AIRSTRIKER, frames: int = 3000) -> float:
         env.close()
 
 
-__all__ = ["RetroEnv", "make_retro_vec", "airstriker_vec", "register", "default_input_map", "resolve_game",
-           "console_buttons", "raw_fps", "AIRSTRIKER", "DEFAULT_SPEC"]
+__all__ = [
+    "RetroEnv",
+    "make_retro_vec",
+    "airstriker_vec",
+    "register",
+    "default_input_map",
+    "resolve_game",
+    "console_buttons",
+    "raw_fps",
+    "AIRSTRIKER",
+    "DEFAULT_SPEC",
+]

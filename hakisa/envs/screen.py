@@ -27,11 +27,12 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from hakisa.capture import FrameStack, ObsSpec, preprocess
 from hakisa.input_map import Command, InputMap
 from hakisa.live import TickClock, now
+from hakisa.preprocess import FrameStack, ObsSpec, preprocess
 from hakisa.rewards.game import GameJudge, evaluate
 from hakisa.rewards.readers import ChangeDetector, Region
+
 
 def with_nav_keys(input_map: InputMap, keys) -> tuple[InputMap, dict[str, int]]:
     """The game's map plus one `tap` command per navigation key (appended, so game indices are

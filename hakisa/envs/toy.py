@@ -18,19 +18,25 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from hakisa.capture import FrameStack, ObsSpec, preprocess
 from hakisa.input_map import Command, InputMap
+from hakisa.preprocess import FrameStack, ObsSpec, preprocess
 
 TOY_SPEC = ObsSpec(width=40, height=40, gray=True, stack=2)
 
 
 def keypress_map() -> InputMap:
-    return InputMap("toy-keypress", [Command("noop", "noop")] + [Command(k, "keys", (k,)) for k in ("up", "down", "left", "right")])
+    return InputMap(
+        "toy-keypress", [Command("noop", "noop")] + [Command(k, "keys", (k,)) for k in ("up", "down", "left", "right")]
+    )
 
 
 def click_map(bins: int = 4) -> InputMap:
-    return InputMap("toy-click", [Command("noop", "noop"), Command("a", "keys", ("a",)), Command("click", "click_left")],
-                    x_bins=bins, y_bins=bins)
+    return InputMap(
+        "toy-click",
+        [Command("noop", "noop"), Command("a", "keys", ("a",)), Command("click", "click_left")],
+        x_bins=bins,
+        y_bins=bins,
+    )
 
 
 class _ToyEnv(gym.Env):
@@ -82,7 +88,7 @@ class KeyPressEnv(_ToyEnv):
     def _draw(self, c):
         n, w = len(self.input_map.commands), c.shape[1]
         x0, x1 = self.target * w // n, (self.target + 1) * w // n
-        c[c.shape[0] // 4: 3 * c.shape[0] // 4, x0:x1, :3] = 255
+        c[c.shape[0] // 4 : 3 * c.shape[0] // 4, x0:x1, :3] = 255
 
 
 class ClickEnv(_ToyEnv):
@@ -90,7 +96,10 @@ class ClickEnv(_ToyEnv):
         super().__init__(click_map(bins), obs_spec, episode_len, render_mode)
 
     def _new_target(self):
-        self.target = (int(self.np_random.integers(self.input_map.x_bins)), int(self.np_random.integers(self.input_map.y_bins)))
+        self.target = (
+            int(self.np_random.integers(self.input_map.x_bins)),
+            int(self.np_random.integers(self.input_map.y_bins)),
+        )
 
     def _reward(self, a):
         return self.input_map.commands[int(a[0])].kind == "click_left" and (int(a[1]), int(a[2])) == self.target
@@ -99,7 +108,7 @@ class ClickEnv(_ToyEnv):
         h, w = c.shape[:2]
         bx, by = self.input_map.x_bins, self.input_map.y_bins
         x, y = self.target
-        c[y * h // by:(y + 1) * h // by, x * w // bx:(x + 1) * w // bx, :3] = 255
+        c[y * h // by : (y + 1) * h // by, x * w // bx : (x + 1) * w // bx, :3] = 255
 
 
 TOY_ENVS = {"Toy/KeyPress-v0": KeyPressEnv, "Toy/Click-v0": ClickEnv}

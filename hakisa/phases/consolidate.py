@@ -204,10 +204,20 @@ def consolidate_ppo(store, net, run_dir: str | Path | None = None, epochs: int =
     ep_ret = np.bincount(ep_of, weights=tr.rewards)  # one pass, not a mask per episode
     metrics = {"algo": "ppo", "steps": int(len(idx)), "episodes": len(ep_ret), "mean_return": float(np.mean(ep_ret)),
                "reward_scale": scale, "grad_steps": u["grad_steps"], "approx_kl": float(u["approx_kl"]),
-               "value_loss": u["v_loss"].item(), "value_loss_before_warmup": v_first, "clipfrac": float(np.mean(u["clipfracs"])), "time_s": time.time() - start}
+               "value_loss": u["v_loss"].item(), "value_loss_before_warmup": v_first,
+               "clipfrac": float(np.mean(u["clipfracs"])), "time_s": time.time() - start}
     if run_dir is not None:
-        cfg = {"algo": "ppo", "offline": False, "source": str(store.root), "epochs": epochs, "lr": lr, "gamma": gamma,
-               "clip": clip, "ent_coef": ent_coef, "seed": seed}
+        cfg = {
+            "algo": "ppo",
+            "offline": False,
+            "source": str(store.root),
+            "epochs": epochs,
+            "lr": lr,
+            "gamma": gamma,
+            "clip": clip,
+            "ent_coef": ent_coef,
+            "seed": seed,
+        }
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         (Path(run_dir) / "config.json").write_text(json.dumps(cfg, indent=1))
         save_checkpoint(Path(run_dir) / "checkpoint", net, cfg, metrics)
@@ -227,11 +237,36 @@ def main(args) -> int:
     if args.algo == "ppo":
         if net is None:
             raise SystemExit("consolidate --algo ppo needs --init: the checkpoint whose policy explored the episodes")
-        _, m = consolidate_ppo(store, net, run_dir, args.epochs, args.lr or 2.5e-4, args.batch_size or 512, args.gamma, args.clip,
-                               args.ent_coef, args.seed, progress=not args.no_progress, value_epochs=args.value_epochs)
+        _, m = consolidate_ppo(
+            store,
+            net,
+            run_dir,
+            args.epochs,
+            args.lr or 2.5e-4,
+            args.batch_size or 512,
+            args.gamma,
+            args.clip,
+            args.ent_coef,
+            args.seed,
+            progress=not args.no_progress,
+            value_epochs=args.value_epochs,
+        )
         print(json.dumps({"run": str(run_dir), **m}))
         return 0
-    _, m = consolidate(store, args.steps, run_dir, net, args.batch_size or 64, args.lr or 1e-4, args.gamma, args.target_every,
-                       args.cql, args.seed, args.encoder, args.hidden, progress=not args.no_progress)
+    _, m = consolidate(
+        store,
+        args.steps,
+        run_dir,
+        net,
+        args.batch_size or 64,
+        args.lr or 1e-4,
+        args.gamma,
+        args.target_every,
+        args.cql,
+        args.seed,
+        args.encoder,
+        args.hidden,
+        progress=not args.no_progress,
+    )
     print(json.dumps({"run": str(run_dir), **m}))
     return 0

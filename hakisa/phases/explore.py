@@ -21,7 +21,9 @@ import torch
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--game", default=None, help="a game file: a shipped name or a path")
-    p.add_argument("--env", default=None, help="an env id instead of a game (Hakisa/Duel-v0, a stable-retro game, Toy/...)")
+    p.add_argument(
+        "--env", default=None, help="an env id instead of a game (Hakisa/Duel-v0, a stable-retro game, Toy/...)"
+    )
     p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="a game option from its file (e.g. tier=hard)")
     p.add_argument("--live", action="store_true", help="play the game's real window even when it has a simulator")
     p.add_argument("--checkpoint", help="the agent (a checkpoint or run dir); default: a fresh, untrained net")
@@ -53,14 +55,19 @@ def main(args) -> int:
             env = game.screen_env(lg, obs_spec=spec or game.obs_spec)
             fps = game.hz
         elif game is not None:
-            env = game.sim_vec(min(args.num_envs, args.episodes), seed=args.seed, opts=opts,
-                               **({"obs_spec": spec} if spec else {}))
+            env = game.sim_vec(
+                min(args.num_envs, args.episodes), seed=args.seed, opts=opts, **({"obs_spec": spec} if spec else {})
+            )
             fps = env.metadata.get("render_fps", 15)
         else:
             from hakisa.envs.make import make_vec
 
-            env = make_vec(args.env, min(args.num_envs, args.episodes), seed=args.seed,
-                           **({"obs_spec": spec} if spec and args.env.startswith("Hakisa/") else {}))
+            env = make_vec(
+                args.env,
+                min(args.num_envs, args.episodes),
+                seed=args.seed,
+                **({"obs_spec": spec} if spec and args.env.startswith("Hakisa/") else {}),
+            )
             fps = env.metadata.get("render_fps", 15)
         stack.callback(env.close)
         if args.checkpoint:
@@ -69,11 +76,18 @@ def main(args) -> int:
             torch.manual_seed(args.seed)
             net, cfg = HakisaNet(env.obs_spec, env.input_map, encoder=args.encoder), {}
         mode = act_mode(cfg, args.head, deterministic=args.greedy)
-        meta = {"input_map": env.input_map, "obs_spec": env.obs_spec, "source": "explore",
-                "game": game.name if game else args.env, "fps": fps, "agent": str(args.checkpoint or "untrained"),
-                "epsilon": args.epsilon, "mode": mode, "where": "live" if live else "sim"}
+        meta = {
+            "input_map": env.input_map,
+            "obs_spec": env.obs_spec,
+            "source": "explore",
+            "game": game.name if game else args.env,
+            "fps": fps,
+            "agent": str(args.checkpoint or "untrained"),
+            "epsilon": args.epsilon,
+            "mode": mode,
+            "where": "live" if live else "sim",
+        }
         with EpisodeWriter(args.out, meta) as w:
-            s = evaluate(net, env, args.episodes, mode, seed=args.seed,
-                         collect=w, epsilon=args.epsilon, progress=True)
+            s = evaluate(net, env, args.episodes, mode, seed=args.seed, collect=w, epsilon=args.epsilon, progress=True)
     print(json.dumps({"out": args.out, "game": meta["game"], "where": meta["where"], **s}))
     return 0

@@ -28,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hakisa.algos.common import ci95
 from hakisa.model import PRETRAINED_DIR
 from hakisa.model import find_checkpoint as resolve_checkpoint  # a run dir -> its best/ or checkpoint/
-
-from hakisa.algos.common import ci95
 
 
 def add_live_args(p: argparse.ArgumentParser) -> None:
@@ -56,7 +55,9 @@ def numpy_policy(net, mode: str):
     return act
 
 
-def write_gif(path: Path, frames: list[np.ndarray], labels: list[str], fps: float, scale: int = 2, every: int = 2) -> Path:
+def write_gif(
+    path: Path, frames: list[np.ndarray], labels: list[str], fps: float, scale: int = 2, every: int = 2
+) -> Path:
     """What the agent saw (the newest preprocessed frame), enlarged, with its chosen command written on it."""
     import cv2
     import imageio.v2 as imageio
@@ -78,10 +79,25 @@ def pct(v, q):
     return round(float(np.percentile(v, q)), 3) if len(v) else None
 
 
-def play_live(checkpoint: str | Path | None, *, game, opts: dict | None = None, window: str | None = None,
-              episodes: int = 20, deterministic: bool = False, hz: float | None = None, probe_trials: int = 5,
-              gif_episodes: int = 1, out: str | Path | None = None, seed: int = 0, max_steps: int | None = None,
-              live=None, progress: bool = True, head: str = "auto", page=None) -> dict:
+def play_live(
+    checkpoint: str | Path | None,
+    *,
+    game,
+    opts: dict | None = None,
+    window: str | None = None,
+    episodes: int = 20,
+    deterministic: bool = False,
+    hz: float | None = None,
+    probe_trials: int = 5,
+    gif_episodes: int = 1,
+    out: str | Path | None = None,
+    seed: int = 0,
+    max_steps: int | None = None,
+    live=None,
+    progress: bool = True,
+    head: str = "auto",
+    page=None,
+) -> dict:
     """Play `episodes` episodes on a game's live window; returns the summary (also written to out/play_live.json).
 
     game: a Game, or a shipped name / path of a game file. checkpoint: None plays an untrained net (a
@@ -103,9 +119,15 @@ def play_live(checkpoint: str | Path | None, *, game, opts: dict | None = None, 
     imap, spec = net.input_map, net.obs_spec
     hz = hz or game.hz
     if out is None:  # the run folder; a shipped checkpoint's GIF goes to runs/, never into the package
-        out = (Path("runs") / f"{game.name}-untrained" if checkpoint is None else
-               Path("runs") / f"pretrained-{checkpoint.name}" if checkpoint.parent == PRETRAINED_DIR
-               else checkpoint.parent if checkpoint.name in ("checkpoint", "best") else checkpoint)
+        out = (
+            Path("runs") / f"{game.name}-untrained"
+            if checkpoint is None
+            else Path("runs") / f"pretrained-{checkpoint.name}"
+            if checkpoint.parent == PRETRAINED_DIR
+            else checkpoint.parent
+            if checkpoint.name in ("checkpoint", "best")
+            else checkpoint
+        )
     out = Path(out)
 
     with ExitStack() as stack:
@@ -113,12 +135,16 @@ def play_live(checkpoint: str | Path | None, *, game, opts: dict | None = None, 
             live = _PageLive(page)
         if live is None:
             if window:
-                game.window = {k: v for k, v in game.window.items() if k not in ("launch", "region")} | {"title": window}
+                game.window = {k: v for k, v in game.window.items() if k not in ("launch", "region")} | {
+                    "title": window
+                }
                 if isinstance(game.window.get("canvas"), str):
                     game.window.pop("canvas")
             live = stack.enter_context(game.open(opts=opts))
         old_display = os.environ.get("DISPLAY")
-        stack.callback(lambda: os.environ.__setitem__("DISPLAY", old_display) if old_display else os.environ.pop("DISPLAY", None))
+        stack.callback(
+            lambda: os.environ.__setitem__("DISPLAY", old_display) if old_display else os.environ.pop("DISPLAY", None)
+        )
         os.environ["DISPLAY"] = live.display
         env = game.screen_env(live, obs_spec=spec, hz=hz, max_steps=max_steps)
         stack.callback(env.close)
@@ -129,8 +155,15 @@ def play_live(checkpoint: str | Path | None, *, game, opts: dict | None = None, 
         if probe_trials > 0 and probe:
             env.reset()
             cmd = next(i for i, c in enumerate(imap.commands) if c.name == probe["command"])
-            lag = latency_probe(capture, env.sink, np.array([cmd, 0, 0]), tuple(probe["region"]), canvas=judge.canvas,
-                                trials=probe_trials, threshold=probe.get("threshold", 3.0))
+            lag = latency_probe(
+                capture,
+                env.sink,
+                np.array([cmd, 0, 0]),
+                tuple(probe["region"]),
+                canvas=judge.canvas,
+                trials=probe_trials,
+                threshold=probe.get("threshold", 3.0),
+            )
             env.navigate("restart")  # the probe spent some of that episode: start a fresh one
 
         from tqdm import tqdm
@@ -156,17 +189,30 @@ def play_live(checkpoint: str | Path | None, *, game, opts: dict | None = None, 
                     # the loop's own work per step; decide_ms also counts this Python loop and GIF bookkeeping
                     step_ms.append(tm["capture_ms"] + tm["preprocess_ms"] + t_fwd + tm["send_ms"])
                     reward_ms.append(tm["reward_ms"])
-                    for k, v in (("capture", tm["capture_ms"]), ("preprocess", tm["preprocess_ms"]), ("forward", t_fwd),
-                                 ("send", tm["send_ms"])):
+                    for k, v in (
+                        ("capture", tm["capture_ms"]),
+                        ("preprocess", tm["preprocess_ms"]),
+                        ("forward", t_fwd),
+                        ("send", tm["send_ms"]),
+                    ):
                         parts[k].append(v)
                     late += info["missed_ticks"] > 0
                     if ep < gif_episodes:
-                        frames.append(obs[-spec.channels:].copy())
-                        labels.append(f"ep{ep} t{info['step']:4d} {imap.commands[int(a[0])].name:11s} R{env.episode_return:+6.1f}")
+                        frames.append(obs[-spec.channels :].copy())
+                        labels.append(
+                            f"ep{ep} t{info['step']:4d} {imap.commands[int(a[0])].name:11s} R{env.episode_return:+6.1f}"
+                        )
                     if term or trunc:
                         break
-                results.append({"winner": info.get("winner"), "score": info.get("score"), "return": env.episode_return,
-                                "steps": info["step"], "final": info["readings"]})
+                results.append(
+                    {
+                        "winner": info.get("winner"),
+                        "score": info.get("score"),
+                        "return": env.episode_return,
+                        "steps": info["step"],
+                        "final": info["readings"],
+                    }
+                )
                 writer.add_scalar("live/episodic_return", env.episode_return, ep)
                 post = {}
                 if judge.won_or_lost:
@@ -190,25 +236,43 @@ def play_live(checkpoint: str | Path | None, *, game, opts: dict | None = None, 
     n = len(results)
     summary = {"game": game.name, "episodes": n}
     if judge.won_or_lost:
-        summary["win_rate"] = round(float(np.mean([e["winner"] == judge.win_winner for e in results])), 4) if n else None
+        summary["win_rate"] = (
+            round(float(np.mean([e["winner"] == judge.win_winner for e in results])), 4) if n else None
+        )
         summary["outcomes"] = [e["winner"] for e in results]
     if judge.score is not None:
         scores = [float(e["score"] or 0) for e in results]
-        summary.update(mean_score=round(float(np.mean(scores)), 3) if n else None, score_ci95=round(ci95(scores), 3),
-                       scores=scores)
-    summary.update({
-        "mean_return": round(float(np.mean([e["return"] for e in results])), 3) if n else None,
-        "step_ms_p50": pct(step_ms, 50), "step_ms_p99": pct(step_ms, 99),
-        "lag_ms": None if lag["lag_ms"] is None or not np.isfinite(lag["lag_ms"]) else round(lag["lag_ms"], 2),
-        "reward_ms_p50": pct(reward_ms, 50), "reward_ms_p99": pct(reward_ms, 99),
-        "parts_ms_p50": {k: pct(v, 50) for k, v in parts.items()}, "parts_ms_p99": {k: pct(v, 99) for k, v in parts.items()},
-        "late_steps": late, "steps": len(step_ms), "lag_probe": lag, "options": game.resolve_options(opts), "hz": hz,
-        "stopped": stopped, "stopped_at": stopped_at, "gif": gif, "mode": mode,
-        "checkpoint": str(checkpoint) if checkpoint else "untrained",
-        # what the screen showed at each episode's end (e.g. boss HP left): comparable with a simulator's info
-        "mean_final_readings": {k: round(float(np.mean([e["final"][k] for e in results])), 3)
-                                for k in (results[0]["final"] if results else {}) if isinstance(results[0]["final"][k], (int, float))},
-    })
+        summary.update(
+            mean_score=round(float(np.mean(scores)), 3) if n else None, score_ci95=round(ci95(scores), 3), scores=scores
+        )
+    summary.update(
+        {
+            "mean_return": round(float(np.mean([e["return"] for e in results])), 3) if n else None,
+            "step_ms_p50": pct(step_ms, 50),
+            "step_ms_p99": pct(step_ms, 99),
+            "lag_ms": None if lag["lag_ms"] is None or not np.isfinite(lag["lag_ms"]) else round(lag["lag_ms"], 2),
+            "reward_ms_p50": pct(reward_ms, 50),
+            "reward_ms_p99": pct(reward_ms, 99),
+            "parts_ms_p50": {k: pct(v, 50) for k, v in parts.items()},
+            "parts_ms_p99": {k: pct(v, 99) for k, v in parts.items()},
+            "late_steps": late,
+            "steps": len(step_ms),
+            "lag_probe": lag,
+            "options": game.resolve_options(opts),
+            "hz": hz,
+            "stopped": stopped,
+            "stopped_at": stopped_at,
+            "gif": gif,
+            "mode": mode,
+            "checkpoint": str(checkpoint) if checkpoint else "untrained",
+            # what the screen showed at each episode's end (e.g. boss HP left): comparable with a simulator's info
+            "mean_final_readings": {
+                k: round(float(np.mean([e["final"][k] for e in results])), 3)
+                for k in (results[0]["final"] if results else {})
+                if isinstance(results[0]["final"][k], (int, float))
+            },
+        }
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "play_live.json").write_text(json.dumps(summary, indent=1))
     return summary
@@ -255,9 +319,20 @@ def main(args) -> int:
     game = g("game")
     if not game:
         raise SystemExit("hakisa play: give --game NAME|PATH (the screen rules of the window it plays)")
-    summary = play_live(g("checkpoint"), game=game, opts=parse_opts(g("opt")), window=g("window"),
-                        episodes=g("episodes", 20), deterministic=deterministic, head=g("head", "auto"), hz=g("hz"),
-                        probe_trials=g("probe_trials", 5), gif_episodes=g("gif_episodes", 1), out=g("out"),
-                        seed=g("seed", 0) or 0, max_steps=g("max_steps"))
+    summary = play_live(
+        g("checkpoint"),
+        game=game,
+        opts=parse_opts(g("opt")),
+        window=g("window"),
+        episodes=g("episodes", 20),
+        deterministic=deterministic,
+        head=g("head", "auto"),
+        hz=g("hz"),
+        probe_trials=g("probe_trials", 5),
+        gif_episodes=g("gif_episodes", 1),
+        out=g("out"),
+        seed=g("seed", 0) or 0,
+        max_steps=g("max_steps"),
+    )
     print(json.dumps(summary))
     return 0

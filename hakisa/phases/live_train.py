@@ -255,8 +255,9 @@ class PPOLearner(Learner):
             else:
                 coef = self.demo_coef * self.demo_decay ** (self.updates - self.warmup)
                 aux = (lambda: coef * self._demo_loss()) if self.demos is not None and coef > 1e-3 else None
-                u = update_policy(net, self.opt, a, obs, act, logp, adv, ret, val, max(1, len(act) // a.num_minibatches),
-                                  aux_loss=aux)
+                u = update_policy(
+                    net, self.opt, a, obs, act, logp, adv, ret, val, max(1, len(act) // a.num_minibatches), aux_loss=aux
+                )
                 self.grad_steps += u["grad_steps"]
             self.updates += 1
             self.publish()
@@ -270,8 +271,12 @@ class PPOLearner(Learner):
 
         data, weights = self.demos
         b = data.sample(self.args.num_steps, self.rng)
-        loss, _ = bc_loss(self.net, {"obs": torch.from_numpy(b["obs"]), "actions": torch.from_numpy(b["actions"])},
-                          weights, self.net.uses_xy)
+        loss, _ = bc_loss(
+            self.net,
+            {"obs": torch.from_numpy(b["obs"]), "actions": torch.from_numpy(b["actions"])},
+            weights,
+            self.net.uses_xy,
+        )
         return loss
 
     def _gae(self, batch):
@@ -335,8 +340,17 @@ def freeze_features(net: HakisaNet, frozen: bool) -> bool:
 
 
 # ---- the actor ------------------------------------------------------------------------------------
-def train_live(game, algo: str, args, live: LiveArgs, run_dir: str | Path | None, net: HakisaNet | None = None,
-               opts: dict | None = None, init_cfg: dict | None = None, envs=None) -> dict:
+def train_live(
+    game,
+    algo: str,
+    args,
+    live: LiveArgs,
+    run_dir: str | Path | None,
+    net: HakisaNet | None = None,
+    opts: dict | None = None,
+    init_cfg: dict | None = None,
+    envs=None,
+) -> dict:
     """Learn on the game's live windows for `live.minutes` (and at most args.total_steps env steps).
     net, init_cfg: the starting checkpoint (`load_checkpoint`'s pair). envs: an already-open Fleet (tests);
     otherwise `live.windows` windows are opened and closed here."""
@@ -380,17 +394,25 @@ def _train(game, algo, args, live, run_dir, net, init_cfg, envs) -> dict:
     init_algo = (init_cfg or {}).get("algo", {}).get("algo")
     net = net or HakisaNet(envs.obs_spec, envs.input_map, args.encoder, args.hidden)
     from_other = init_algo not in (None, algo)  # e.g. a studied clone: its V/Q never trained
-    cfg = {"algo": algo, "live": {k: v for k, v in asdict(live).items() if k != "curve"}, "game": game.name,
-           "obs_spec": envs.obs_spec.to_dict(), "input_map": envs.input_map.to_dict()}
+    cfg = {
+        "algo": algo,
+        "live": {k: v for k, v in asdict(live).items() if k != "curve"},
+        "game": game.name,
+        "obs_spec": envs.obs_spec.to_dict(),
+        "input_map": envs.input_map.to_dict(),
+    }
     writer = start_run(run_dir, args, cfg)
     obs, _ = envs.reset(seed=args.seed)
     if algo == "dqn" and from_other:
         q_from_policy(net, obs)
     warmup = live.warmup if from_other else 0
-    learner = (DQNLearner(net, args, writer, n, live.replay_ratio, live.publish_every, warmup,
-                           live.cql if from_other else 0.0) if algo == "dqn"
-               else PPOLearner(net, args, writer, n, warmup, load_demos(live.demos, net, init_cfg), live.demo_coef,
-                               live.demo_decay))
+    learner = (
+        DQNLearner(net, args, writer, n, live.replay_ratio, live.publish_every, warmup, live.cql if from_other else 0.0)
+        if algo == "dqn"
+        else PPOLearner(
+            net, args, writer, n, warmup, load_demos(live.demos, net, init_cfg), live.demo_coef, live.demo_decay
+        )
+    )
     actor = copy.deepcopy(net).eval()
     rng = np.random.default_rng(args.seed)
     ck_cfg = {"algo": algo, **asdict(args), "live": cfg["live"]}
@@ -405,8 +427,13 @@ def _train(game, algo, args, live, run_dir, net, init_cfg, envs) -> dict:
     start = time.perf_counter()
     budget_s = 60.0 * live.minutes
     next_save, best, steps, winding_down = live.save_minutes * 60, -np.inf, 0, False
-    bar = tqdm(total=int(budget_s), unit="s", desc=f"live {algo} x{n}", disable=not args.progress,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s [{elapsed}<{remaining}{postfix}]")
+    bar = tqdm(
+        total=int(budget_s),
+        unit="s",
+        desc=f"live {algo} x{n}",
+        disable=not args.progress,
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s [{elapsed}<{remaining}{postfix}]",
+    )
     try:
         while envs.active.any():
             elapsed = time.perf_counter() - start
@@ -422,8 +449,16 @@ def _train(game, algo, args, live, run_dir, net, init_cfg, envs) -> dict:
             for i in np.flatnonzero(active):
                 # nobs[i] is what the actor sees next: after an episode's end the new game's first stack,
                 # which the replay does not chain to the ended one (it starts a new episode below)
-                learner.add(i, a[i], float(r[i]), bool(term[i]), bool(trunc[i]), nobs[i],
-                            None if logp is None else float(logp[i]), None if value is None else float(value[i]))
+                learner.add(
+                    i,
+                    a[i],
+                    float(r[i]),
+                    bool(term[i]),
+                    bool(trunc[i]),
+                    nobs[i],
+                    None if logp is None else float(logp[i]),
+                    None if value is None else float(value[i]),
+                )
                 if (term[i] or trunc[i]) and envs.active[i]:
                     learner.start_episode(i, nobs[i])
             steps += int(active.sum())
@@ -442,8 +477,14 @@ def _train(game, algo, args, live, run_dir, net, init_cfg, envs) -> dict:
             if steps % 100 < n:
                 tm = envs.timing()
                 recent = summarize(episodes[-10:])
-                bar.set_postfix({"steps": steps, **({score_key[:10]: round(recent[score_key], 2)} if score_key in recent else {}),
-                                 "late": tm.get("late_share", 0.0), "grad": learner.grad_steps})
+                bar.set_postfix(
+                    {
+                        "steps": steps,
+                        **({score_key[:10]: round(recent[score_key], 2)} if score_key in recent else {}),
+                        "late": tm.get("late_share", 0.0),
+                        "grad": learner.grad_steps,
+                    }
+                )
                 if writer is not None and "jitter" in tm:
                     writer.add_scalar("charts/late_share", tm["late_share"], steps)
                     writer.add_scalar("charts/jitter", tm["jitter"], steps)
@@ -460,16 +501,27 @@ def _train(game, algo, args, live, run_dir, net, init_cfg, envs) -> dict:
     learner.check()
     elapsed = time.perf_counter() - start
     live.curve = _curve(episodes, score_key)
-    metrics = {"steps": steps, "minutes": round(elapsed / 60, 3), "windows": n, "grad_steps": learner.grad_steps,
-               "sps": round(steps / elapsed, 2), "replay_ratio": round(learner.grad_steps / max(1, steps), 3),
-               "weight_versions": learner.version, "timing": envs.timing(), **summarize(episodes),
-               "score_first10": summarize(episodes[:10]).get(score_key), "score_last10": summarize(episodes[-10:]).get(score_key),
-               **({"dropped_batches": learner.dropped} if algo == "ppo" else {}), "curve": live.curve}
+    metrics = {
+        "steps": steps,
+        "minutes": round(elapsed / 60, 3),
+        "windows": n,
+        "grad_steps": learner.grad_steps,
+        "sps": round(steps / elapsed, 2),
+        "replay_ratio": round(learner.grad_steps / max(1, steps), 3),
+        "weight_versions": learner.version,
+        "timing": envs.timing(),
+        **summarize(episodes),
+        "score_first10": summarize(episodes[:10]).get(score_key),
+        "score_last10": summarize(episodes[-10:]).get(score_key),
+        **({"dropped_batches": learner.dropped} if algo == "ppo" else {}),
+        "curve": live.curve,
+    }
     if run_dir is not None:
         _save(run_dir, learner, ck_cfg, episodes, steps, score_key, best)
         save_checkpoint(Path(run_dir) / "checkpoint", net, ck_cfg, {k: v for k, v in metrics.items() if k != "curve"})
-        (Path(run_dir) / "curve.json").write_text(json.dumps({"score_key": score_key, "curve": live.curve,
-                                                               "episodes": episodes}, indent=1))
+        (Path(run_dir) / "curve.json").write_text(
+            json.dumps({"score_key": score_key, "curve": live.curve, "episodes": episodes}, indent=1)
+        )
     if writer is not None:
         writer.close()
     return metrics
@@ -485,7 +537,9 @@ def _act(actor: HakisaNet, obs, algo: str, args, rng, envs, steps: int):
             eps = args.eps_start + (args.eps_end - args.eps_start) * frac
             explore = rng.random(len(a)) < eps
             if explore.any():
-                rand = actor.canonical(torch.from_numpy(np.stack([envs.single_action_space.sample() for _ in a]))).numpy()
+                rand = actor.canonical(
+                    torch.from_numpy(np.stack([envs.single_action_space.sample() for _ in a]))
+                ).numpy()
                 a[explore] = rand[explore]
             return a, None, None
         lc, lx, ly, v = actor.policy(o)
@@ -517,4 +571,3 @@ def _curve(episodes: list, key: str) -> list:
         if eps:
             out.append([m + 1, round(summarize(eps)[key], 3), len(eps)])
     return out
-

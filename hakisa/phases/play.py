@@ -25,8 +25,17 @@ from hakisa.algos.common import EpisodeStats, summarize
 from hakisa.model import HakisaNet, act_mode, load_checkpoint
 
 
-def evaluate(net: HakisaNet, env, episodes: int, mode: str = "argmax", seed: int | None = 0, collect=None, progress: bool = False, max_steps: int = 10_000_000,
-             epsilon: float = 0.0) -> dict:
+def evaluate(
+    net: HakisaNet,
+    env,
+    episodes: int,
+    mode: str = "argmax",
+    seed: int | None = 0,
+    collect=None,
+    progress: bool = False,
+    max_steps: int = 10_000_000,
+    epsilon: float = 0.0,
+) -> dict:
     """Play `episodes` episodes; returns {episodes, mean_return, std_return, mean_length[, win_rate]}.
 
     env: a vector env (SAME_STEP autoreset) or a plain gym.Env. With n sub-envs each plays its share
@@ -90,8 +99,15 @@ def evaluate(net: HakisaNet, env, episodes: int, mode: str = "argmax", seed: int
         if collect is not None:
             for i in range(n):
                 if done_count[i] < quota[i]:
-                    buf[i].append((obs[i][-c:], a[i], float(r[i]), bool(term[i]),
-                                   *((float(beh[0][i]), float(beh[1][i])) if beh is not None else (None, None))))
+                    buf[i].append(
+                        (
+                            obs[i][-c:],
+                            a[i],
+                            float(r[i]),
+                            bool(term[i]),
+                            *((float(beh[0][i]), float(beh[1][i])) if beh is not None else (None, None)),
+                        )
+                    )
         for i, ep in zip(np.flatnonzero(np.logical_or(term, trunc)), stats.update(r, term, trunc, info)):
             if done_count[i] < quota[i]:
                 eps.append(ep)
@@ -128,9 +144,14 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--game", default=None, help="a game file: a shipped name (duel, pop) or a path to your .json/.yaml")
     p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="a game option from its file (e.g. tier=hard)")
     p.add_argument("--live", action="store_true", help="play the game's real window even when it has a simulator")
-    p.add_argument("--checkpoint", default=None, help="a checkpoint or run dir (best/ then checkpoint/); "
-                                                      "default: an untrained net, the baseline")
-    p.add_argument("--env", default=None, help="an env id instead of a game: Hakisa/Duel-v0, a stable-retro game, Toy/...")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="a checkpoint or run dir (best/ then checkpoint/); default: an untrained net, the baseline",
+    )
+    p.add_argument(
+        "--env", default=None, help="an env id instead of a game: Hakisa/Duel-v0, a stable-retro game, Toy/..."
+    )
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--num-envs", type=int, default=16, help="parallel simulator envs")
     p.add_argument("--seed", type=int, default=12345, help="env seed (use one never trained on)")
@@ -168,7 +189,9 @@ def main(args) -> int:
     else:
         from hakisa.envs.make import make_vec
 
-        env = make_vec(args.env, n, seed=args.seed, **({"obs_spec": spec} if spec and args.env.startswith("Hakisa/") else {}))
+        env = make_vec(
+            args.env, n, seed=args.seed, **({"obs_spec": spec} if spec and args.env.startswith("Hakisa/") else {})
+        )
     if args.checkpoint:
         net, cfg = load_checkpoint(args.checkpoint, input_map=env.input_map, obs_spec=env.obs_spec)
     else:
@@ -179,12 +202,19 @@ def main(args) -> int:
     if args.collect:
         from hakisa.data import EpisodeWriter
 
-        writer = EpisodeWriter(args.collect, {"input_map": env.input_map, "obs_spec": env.obs_spec, "source": "play",
-                                              "fps": env.metadata.get("render_fps", 15), "game": game.name if game else args.env,
-                                              "checkpoint": str(args.checkpoint or "untrained")})
+        writer = EpisodeWriter(
+            args.collect,
+            {
+                "input_map": env.input_map,
+                "obs_spec": env.obs_spec,
+                "source": "play",
+                "fps": env.metadata.get("render_fps", 15),
+                "game": game.name if game else args.env,
+                "checkpoint": str(args.checkpoint or "untrained"),
+            },
+        )
     try:
-        summary = evaluate(net, env, args.episodes, mode, seed=args.seed,
-                           collect=writer, progress=args.progress)
+        summary = evaluate(net, env, args.episodes, mode, seed=args.seed, collect=writer, progress=args.progress)
     finally:
         if writer is not None:
             writer.close()

@@ -128,10 +128,15 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
     seen = conf.sum(1) > 0
     recall = conf.diagonal()[seen] / conf.sum(1)[seen]
     n = max(tot["n"], 1)
-    return {"loss": tot["loss"] / n, "acc_cmd": tot["cmd_ok"] / n, "balanced_acc_cmd": float(recall.mean()) if seen.any() else 0.0,
-            "acc_x": tot["x_ok"] / tot["xy_n"] if tot["xy_n"] else None,
-            "acc_y": tot["y_ok"] / tot["xy_n"] if tot["xy_n"] else None,
-            "majority_baseline": float(conf.sum(1).max() / n), "n": tot["n"]}
+    return {
+        "loss": tot["loss"] / n,
+        "acc_cmd": tot["cmd_ok"] / n,
+        "balanced_acc_cmd": float(recall.mean()) if seen.any() else 0.0,
+        "acc_x": tot["x_ok"] / tot["xy_n"] if tot["xy_n"] else None,
+        "acc_y": tot["y_ok"] / tot["xy_n"] if tot["xy_n"] else None,
+        "majority_baseline": float(conf.sum(1).max() / n),
+        "n": tot["n"],
+    }
 
 
 def random_shift(obs: torch.Tensor, pad: int, rng: np.random.Generator) -> torch.Tensor:
@@ -141,7 +146,7 @@ def random_shift(obs: torch.Tensor, pad: int, rng: np.random.Generator) -> torch
     n, c, h, w = obs.shape
     padded = F.pad(obs.float(), (pad, pad, pad, pad), mode="replicate")
     dx, dy = rng.integers(0, 2 * pad + 1, n), rng.integers(0, 2 * pad + 1, n)
-    out = torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
     return out.to(obs.dtype)
 
 
@@ -170,24 +175,46 @@ def evaluate_clone(net, game, args: StudyArgs, frame_skip: int) -> dict:
 
         kw = {"obs_spec": replace(net.obs_spec, crop=None)}  # a simulator renders the canvas alone
         if frame_skip > 1 or args.eval_decision_ticks or args.eval_action_delay:
-            kw.update(frame_skip=args.eval_decision_ticks or frame_skip, action_delay=args.eval_action_delay,
-                      stack_ticks=frame_skip * args.stack_stride)
+            kw.update(
+                frame_skip=args.eval_decision_ticks or frame_skip,
+                action_delay=args.eval_action_delay,
+                stack_ticks=frame_skip * args.stack_stride,
+            )
         env = game.sim_vec(min(16, args.eval_episodes), seed=args.seed + 777, opts=opts, **kw)
         try:
-            res = evaluate(net, env, args.eval_episodes, "argmax" if args.eval_deterministic else "sample", seed=args.seed + 777)
+            res = evaluate(
+                net, env, args.eval_episodes, "argmax" if args.eval_deterministic else "sample", seed=args.seed + 777
+            )
         finally:
             env.close()
         net.train()
-        return {**res, "where": "sim", "options": game.resolve_options(opts), "deterministic": args.eval_deterministic,
-                **{k: kw[k] for k in ("frame_skip", "action_delay", "stack_ticks") if k in kw}}
+        return {
+            **res,
+            "where": "sim",
+            "options": game.resolve_options(opts),
+            "deterministic": args.eval_deterministic,
+            **{k: kw[k] for k in ("frame_skip", "action_delay", "stack_ticks") if k in kw},
+        }
     from hakisa.phases.live_play import play_live
 
     print(f"study: evaluating on {game.name}'s window, {args.eval_episodes} episodes (no simulator)", flush=True)
-    res = play_live(Path(args.out) / "best", game=game, opts=opts, episodes=args.eval_episodes,
-                    deterministic=args.eval_deterministic, out=Path(args.out) / "eval_live", seed=args.seed,
-                    progress=args.progress, probe_trials=0)
-    return {**{k: res[k] for k in ("episodes", "win_rate", "mean_score", "score_ci95", "mean_return") if k in res},
-            "where": "live", "options": res["options"], "deterministic": args.eval_deterministic}
+    res = play_live(
+        Path(args.out) / "best",
+        game=game,
+        opts=opts,
+        episodes=args.eval_episodes,
+        deterministic=args.eval_deterministic,
+        out=Path(args.out) / "eval_live",
+        seed=args.seed,
+        progress=args.progress,
+        probe_trials=0,
+    )
+    return {
+        **{k: res[k] for k in ("episodes", "win_rate", "mean_score", "score_ci95", "mean_return") if k in res},
+        "where": "live",
+        "options": res["options"],
+        "deterministic": args.eval_deterministic,
+    }
 
 
 def init_features(net, checkpoint: str) -> None:
@@ -198,10 +225,15 @@ def init_features(net, checkpoint: str) -> None:
     from hakisa.model import load_checkpoint
 
     donor, _ = load_checkpoint(checkpoint)
-    if donor.obs_spec.shape != net.obs_spec.shape or (donor.encoder_name, donor.hidden) != (net.encoder_name, net.hidden):
-        raise SystemExit(f"--init {checkpoint}: it has frames {donor.obs_spec.shape}, encoder {donor.encoder_name!r}, "
-                         f"hidden {donor.hidden}; this study needs {net.obs_spec.shape}, {net.encoder_name!r}, {net.hidden} "
-                         "(pass --encoder/--hidden/--stack to match)")
+    if donor.obs_spec.shape != net.obs_spec.shape or (donor.encoder_name, donor.hidden) != (
+        net.encoder_name,
+        net.hidden,
+    ):
+        raise SystemExit(
+            f"--init {checkpoint}: it has frames {donor.obs_spec.shape}, encoder {donor.encoder_name!r}, "
+            f"hidden {donor.hidden}; this study needs {net.obs_spec.shape}, {net.encoder_name!r}, {net.hidden} "
+            "(pass --encoder/--hidden/--stack to match)"
+        )
     own = net.state_dict()
     own.update({k: v for k, v in donor.state_dict().items() if k.startswith(("encoder.", "trunk."))})
     net.load_state_dict(own)
@@ -223,7 +255,9 @@ def study(args: StudyArgs) -> dict:
     relabelled = 0.0
     if args.label_lag:
         relabelled = data.relabel(args.label_lag, 1.0 / fps)
-        print(f"study: labels taken {args.label_lag * 1000:.0f} ms before each grab: {relabelled:.1%} of commands changed")
+        print(
+            f"study: labels taken {args.label_lag * 1000:.0f} ms before each grab: {relabelled:.1%} of commands changed"
+        )
     train, val = data.split(args.val_fraction, seed=args.seed)
     if len(val) == 0:  # a single episode: no held-out data; early stopping then watches the training loss
         print("study: only one episode, validating on the training data (no early-stopping signal)")
@@ -243,22 +277,33 @@ def study(args: StudyArgs) -> dict:
     frozen = {"none": (), "encoder": ("encoder.",), "trunk": ("encoder.", "trunk.")}[args.freeze]
     for name, prm in net.named_parameters():
         prm.requires_grad_(not name.startswith(frozen))
-    opt = torch.optim.AdamW([q for q in net.parameters() if q.requires_grad], lr=args.lr, weight_decay=args.weight_decay)
+    opt = torch.optim.AdamW(
+        [q for q in net.parameters() if q.requires_grad], lr=args.lr, weight_decay=args.weight_decay
+    )
     out = Path(args.out)
     game = eval_game(args, store)
     # a simulator that runs in ticks (its file's sim.tick_hz) steps as many ticks per decision as the recording
     tick_hz = (game.sim or {}).get("tick_hz") if game is not None else None
     frame_skip = max(1, int(round(tick_hz / fps))) if tick_hz else 1
     if args.eval_decision_ticks and frame_skip % args.eval_decision_ticks:
-        raise SystemExit(f"--eval-decision-ticks {args.eval_decision_ticks} must divide the recording's "
-                         f"{frame_skip} ticks per frame")
-    config = {"algo": "bc", "args": asdict(args), "dataset": str(Path(args.dataset).resolve()),
-              "game": game.name if game is not None else store.meta.get("game"),
-              "game_file": str(game.path.resolve()) if game is not None else None,
-              "dataset_fps": fps, "frame_skip": frame_skip, "stack_ticks": frame_skip * args.stack_stride,
-              "relabelled": relabelled, "class_weights": weights_np.tolist(),
-              "command_counts": counts.tolist(), "train_episodes": train.episode_ids.tolist(),
-              "val_episodes": val.episode_ids.tolist()}
+        raise SystemExit(
+            f"--eval-decision-ticks {args.eval_decision_ticks} must divide the recording's {frame_skip} ticks per frame"
+        )
+    config = {
+        "algo": "bc",
+        "args": asdict(args),
+        "dataset": str(Path(args.dataset).resolve()),
+        "game": game.name if game is not None else store.meta.get("game"),
+        "game_file": str(game.path.resolve()) if game is not None else None,
+        "dataset_fps": fps,
+        "frame_skip": frame_skip,
+        "stack_ticks": frame_skip * args.stack_stride,
+        "relabelled": relabelled,
+        "class_weights": weights_np.tolist(),
+        "command_counts": counts.tolist(),
+        "train_episodes": train.episode_ids.tolist(),
+        "val_episodes": val.episode_ids.tolist(),
+    }
     tb = start_run(out, args, config)
     rng = np.random.default_rng(args.seed)
     steps = args.steps_per_epoch or max(1, len(train) // args.batch_size)
@@ -275,12 +320,15 @@ def study(args: StudyArgs) -> dict:
             if sample_p is not None:
                 b = train.sample(args.batch_size, rng, p=sample_p)
             else:
-                pos = order[(i * args.batch_size) % len(order):][:args.batch_size]
+                pos = order[(i * args.batch_size) % len(order) :][: args.batch_size]
                 if len(pos) < args.batch_size:
                     pos = rng.choice(len(train), args.batch_size)
                 b = train.get(pos)
             obs = torch.from_numpy(b["obs"])
-            bt = {"obs": random_shift(obs, args.shift, rng) if args.shift else obs, "actions": torch.from_numpy(b["actions"])}
+            bt = {
+                "obs": random_shift(obs, args.shift, rng) if args.shift else obs,
+                "actions": torch.from_numpy(b["actions"]),
+            }
             loss, out_ = bc_loss(net, bt, weights, uses_xy)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -303,9 +351,14 @@ def study(args: StudyArgs) -> dict:
             if v["acc_x"] is not None:
                 tb.add_scalar("charts/val_acc_x", v["acc_x"], step)
                 tb.add_scalar("charts/val_acc_y", v["acc_y"], step)
-        print(f"epoch {epoch}: train {v['train_loss']:.3f} val {v['loss']:.3f} acc_cmd {v['acc_cmd']:.3f} "
-                  f"balanced {v['balanced_acc_cmd']:.3f} (majority {v['majority_baseline']:.3f})", flush=True)
-        v["score"] = -v["loss"] if args.select == "loss" else v["balanced_acc_cmd"] * (v["acc_x"] or 1) * (v["acc_y"] or 1)
+        print(
+            f"epoch {epoch}: train {v['train_loss']:.3f} val {v['loss']:.3f} acc_cmd {v['acc_cmd']:.3f} "
+            f"balanced {v['balanced_acc_cmd']:.3f} (majority {v['majority_baseline']:.3f})",
+            flush=True,
+        )
+        v["score"] = (
+            -v["loss"] if args.select == "loss" else v["balanced_acc_cmd"] * (v["acc_x"] or 1) * (v["acc_y"] or 1)
+        )
         if v["score"] > best["score"]:
             best, bad = v, 0
             save_checkpoint(out / "best", net, config, {"val": v})
@@ -314,12 +367,22 @@ def study(args: StudyArgs) -> dict:
             if bad >= args.patience:
                 break
     save_checkpoint(out / "checkpoint", net, config, {"val": history[-1]})
-    result = {"run": str(out), "epochs": len(history), "steps": step, "seconds": round(time.time() - t0, 1),
-              "train_transitions": len(train), "val_transitions": len(val), "best": best}
+    result = {
+        "run": str(out),
+        "epochs": len(history),
+        "steps": step,
+        "seconds": round(time.time() - t0, 1),
+        "train_transitions": len(train),
+        "val_transitions": len(val),
+        "best": best,
+    }
     if args.eval_episodes:
         if game is None:
-            print(f"study: evaluation skipped: the dataset names no game file ({store.meta.get('game')!r}); "
-                  "pass --game NAME|PATH to play it", flush=True)
+            print(
+                f"study: evaluation skipped: the dataset names no game file ({store.meta.get('game')!r}); "
+                "pass --game NAME|PATH to play it",
+                flush=True,
+            )
             result["eval"] = None
         else:
             from hakisa.model import load_checkpoint

@@ -33,9 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hakisa.capture import ObsSpec, preprocess
 from hakisa.input_map import InputState
 from hakisa.live import TickClock
+from hakisa.preprocess import ObsSpec, preprocess
+
 
 def _crop(frame: np.ndarray, crop) -> np.ndarray:
     left, top, w, h = crop
@@ -131,7 +132,11 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
     spec = spec or ObsSpec()
     stop = stop_event or threading.Event()
     stats = Stats()
-    cap = Capture(region=region, title=window, spec=spec, display=display) if region else Capture(title=window, spec=spec, display=display)
+    cap = (
+        Capture(region=region, title=window, spec=spec, display=display)
+        if region
+        else Capture(title=window, spec=spec, display=display)
+    )
     toggles = {"split": False, "pause": False}
 
     def on_split():
@@ -142,10 +147,17 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
 
     inp = InputState(hotkeys={split_key: on_split, pause_key: on_pause, stop_key: stop.set})
     listeners = start_listeners(inp)
-    meta = {"input_map": imap, "obs_spec": spec, "fps": fps, "source": "teacher", "game": game or imap.meta.get("game", imap.name),
-            "window": cap.title if window else None, "region": list(cap.region),
-            "episode_ends": "rules" if judge is not None else "hotkey",
-            "hotkeys": {"split": split_key, "pause": pause_key, "stop": stop_key}}
+    meta = {
+        "input_map": imap,
+        "obs_spec": spec,
+        "fps": fps,
+        "source": "teacher",
+        "game": game or imap.meta.get("game", imap.name),
+        "window": cap.title if window else None,
+        "region": list(cap.region),
+        "episode_ends": "rules" if judge is not None else "hotkey",
+        "hotkeys": {"split": split_key, "pause": pause_key, "stop": stop_key},
+    }
     # 0.8 s chunks: with the write itself, a kill -9 then loses comfortably less than 1 s
     writer = _WriterThread(EpisodeWriter(out, meta, chunk_seconds=0.8))
     bar = None
@@ -225,8 +237,14 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
                 last_status, ticks_at_status = now, ticks
                 if bar is not None:
                     bar.n = stats.frames
-                    bar.set_postfix(fps=f"{stats.fps:.1f}", episodes=stats.episodes, dropped=stats.dropped,
-                                    W=stats.wins, L=stats.losses, paused=paused)
+                    bar.set_postfix(
+                        fps=f"{stats.fps:.1f}",
+                        episodes=stats.episodes,
+                        dropped=stats.dropped,
+                        W=stats.wins,
+                        L=stats.losses,
+                        paused=paused,
+                    )
             if (max_seconds and now - t_start >= max_seconds) or (max_episodes and stats.episodes >= max_episodes):
                 break
     finally:
@@ -264,8 +282,11 @@ def _region(text: str) -> tuple[int, int, int, int]:
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--game", help="a game file (shipped name or path): window, observation, rate, map and rules")
-    p.add_argument("--launch", action="store_true", help="open the game first (its file's launch entry), on its own "
-                                                         "Xvfb when there is no DISPLAY")
+    p.add_argument(
+        "--launch",
+        action="store_true",
+        help="open the game first (its file's launch entry), on its own Xvfb when there is no DISPLAY",
+    )
     p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="a game option from its file (with --launch)")
     p.add_argument("--window", help="capture the window whose title contains this text (default: the game's)")
     p.add_argument("--region", type=_region, help="capture LEFT,TOP,WIDTH,HEIGHT of the screen")
@@ -275,9 +296,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=None, help="observation width (default: the game's)")
     p.add_argument("--height", type=int, default=None, help="observation height (default: the game's)")
     p.add_argument("--rgb", action="store_true", help="keep colour (default: the game's, else gray)")
-    p.add_argument("--crop", type=_region, default=None,
-                   help="LEFT,TOP,WIDTH,HEIGHT inside the captured window/region to keep (e.g. the game canvas)")
-    p.add_argument("--stack", type=int, default=None, help="frames per observation (stored as meta; frames are stored once)")
+    p.add_argument(
+        "--crop",
+        type=_region,
+        default=None,
+        help="LEFT,TOP,WIDTH,HEIGHT inside the captured window/region to keep (e.g. the game canvas)",
+    )
+    p.add_argument(
+        "--stack", type=int, default=None, help="frames per observation (stored as meta; frames are stored once)"
+    )
     p.add_argument("--split-key", default="f8", help="hotkey: end the episode here and start the next")
     p.add_argument("--pause-key", default="f9", help="hotkey: pause / resume recording")
     p.add_argument("--stop-key", default="f10", help="hotkey: stop recording")
@@ -301,8 +328,13 @@ def main(args) -> int:
         raise SystemExit("hakisa record: give --window TITLE or --region L,T,W,H (or a --game file that says where)")
     imap = InputMap.load(args.map) if args.map else game.input_map
     base = game.obs_spec if game else ObsSpec()
-    spec = ObsSpec(width=args.width or base.width, height=args.height or base.height, gray=base.gray and not args.rgb,
-                   stack=args.stack or base.stack, crop=args.crop)
+    spec = ObsSpec(
+        width=args.width or base.width,
+        height=args.height or base.height,
+        gray=base.gray and not args.rgb,
+        stack=args.stack or base.stack,
+        crop=args.crop,
+    )
     fps = args.fps or (game.hz if game else 30.0)
     with ExitStack() as stack:
         window, region, display = args.window, args.region, args.display
@@ -315,10 +347,35 @@ def main(args) -> int:
             else:
                 live = stack.enter_context(game.open(display))  # finds the window (and its canvas) by title
                 region, display = live.region, live.display
-        stats = record(args.out, imap, window=window, region=region, fps=fps, spec=spec,
-                       judge=game.judge() if game else None, display=display, split_key=args.split_key,
-                       pause_key=args.pause_key, stop_key=args.stop_key, max_seconds=args.seconds,
-                       max_episodes=args.episodes, status=not args.quiet, game=game.name if game else None)
-    print(json.dumps({"out": str(args.out), "frames": stats.frames, "episodes": stats.episodes, "dropped": stats.dropped,
-                      "wins": stats.wins, "losses": stats.losses, "fps": round(stats.fps, 2)}), flush=True)
+        stats = record(
+            args.out,
+            imap,
+            window=window,
+            region=region,
+            fps=fps,
+            spec=spec,
+            judge=game.judge() if game else None,
+            display=display,
+            split_key=args.split_key,
+            pause_key=args.pause_key,
+            stop_key=args.stop_key,
+            max_seconds=args.seconds,
+            max_episodes=args.episodes,
+            status=not args.quiet,
+            game=game.name if game else None,
+        )
+    print(
+        json.dumps(
+            {
+                "out": str(args.out),
+                "frames": stats.frames,
+                "episodes": stats.episodes,
+                "dropped": stats.dropped,
+                "wins": stats.wins,
+                "losses": stats.losses,
+                "fps": round(stats.fps, 2),
+            }
+        ),
+        flush=True,
+    )
     return 0

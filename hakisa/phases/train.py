@@ -22,8 +22,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from hakisa.capture import ObsSpec
 from hakisa.envs.make import make_vec
+from hakisa.preprocess import ObsSpec
 
 
 def parse_obs(text: str) -> ObsSpec:
@@ -118,11 +118,28 @@ def main(args) -> int:
         recipe = {}
         envs = make_vec(args.env, args.num_envs or 16, seed=args.seed,
                         **({"obs_spec": parse_obs(args.obs)} if getattr(args, "obs", None) else {}))
-    a = algo.Args(**{"total_steps": args.steps or 1_000_000, "seed": args.seed, "encoder": args.encoder,
-                     **({"max_minutes": args.minutes} if args.minutes else {}),
-                     "progress": not args.no_progress, **recipe.get(args.algo, {}), **parse_overrides(algo.Args, args.set)})
+    a = algo.Args(
+        **{
+            "total_steps": args.steps or 1_000_000,
+            "seed": args.seed,
+            "encoder": args.encoder,
+            **({"max_minutes": args.minutes} if args.minutes else {}),
+            "progress": not args.no_progress,
+            **recipe.get(args.algo, {}),
+            **parse_overrides(algo.Args, args.set),
+        }
+    )
     run_dir, metrics = run_algo(algo, envs, a, args)
-    print(json.dumps({"run": str(run_dir), "algo": args.algo, "env": args.env, **{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}}))
+    print(
+        json.dumps(
+            {
+                "run": str(run_dir),
+                "algo": args.algo,
+                "env": args.env,
+                **{k: v for k, v in metrics.items() if not isinstance(v, (list, dict))},
+            }
+        )
+    )
     return 0
 
 
@@ -131,14 +148,29 @@ def main_live(game, algo, args, opts: dict) -> int:
     from hakisa.phases.live_train import LIVE_DEFAULTS, LiveArgs, train_live
 
     if not game.window.get("launch") and args.windows > 1:
-        raise SystemExit(f"hakisa train --windows {args.windows}: game {game.name!r} has no window.launch entry, "
-                         "so only its one window on your display can be played")
+        raise SystemExit(
+            f"hakisa train --windows {args.windows}: game {game.name!r} has no window.launch entry, "
+            "so only its one window on your display can be played"
+        )
     name = args.algo
     recipe = {**LIVE_DEFAULTS[name], **(game.doc.get("train", {}).get("live", {}).get(name, {}))}
-    a = algo.Args(**{"total_steps": args.steps or 10**12, "seed": args.seed, "encoder": args.encoder,
-                     "progress": not args.no_progress, **recipe, **parse_overrides(algo.Args, args.set)})
-    live = LiveArgs(windows=args.windows, minutes=args.minutes or 10.0, replay_ratio=args.replay_ratio, demos=args.demos,
-                    cql=args.cql)
+    a = algo.Args(
+        **{
+            "total_steps": args.steps or 10**12,
+            "seed": args.seed,
+            "encoder": args.encoder,
+            "progress": not args.no_progress,
+            **recipe,
+            **parse_overrides(algo.Args, args.set),
+        }
+    )
+    live = LiveArgs(
+        windows=args.windows,
+        minutes=args.minutes or 10.0,
+        replay_ratio=args.replay_ratio,
+        demos=args.demos,
+        cql=args.cql,
+    )
     net, init_cfg = None, None
     if args.init:
         from hakisa.model import load_checkpoint
@@ -146,6 +178,15 @@ def main_live(game, algo, args, opts: dict) -> int:
         net, init_cfg = load_checkpoint(args.init, input_map=game.input_map)
     run_dir = Path(args.runs_dir) / (args.run or f"{name}-{game.name}-live")
     m = train_live(game, name, a, live, run_dir, net=net, opts=opts, init_cfg=init_cfg)
-    print(json.dumps({"run": str(run_dir), "algo": name, "game": game.name, "where": "live",
-                      **{k: v for k, v in m.items() if k != "curve"}}))
+    print(
+        json.dumps(
+            {
+                "run": str(run_dir),
+                "algo": name,
+                "game": game.name,
+                "where": "live",
+                **{k: v for k, v in m.items() if k != "curve"},
+            }
+        )
+    )
     return 0

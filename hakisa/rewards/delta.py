@@ -51,7 +51,9 @@ def info_delta_reward(prev_info: Mapping, info: Mapping, coefs: Mapping[str, flo
 
     e.g. coefs {"score": 0.01, "lives": 1.0}: points scored pay, a life lost costs 1.
     """
-    return float(sum(c * (float(info[k]) - float(prev_info[k])) for k, c in coefs.items() if k in info and k in prev_info))
+    return float(
+        sum(c * (float(info[k]) - float(prev_info[k])) for k, c in coefs.items() if k in info and k in prev_info)
+    )
 
 
 class InfoDeltaReward:

@@ -119,14 +119,27 @@ def add_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--frames", nargs="+", metavar="PNG", help="whole frames (screenshots) that show the number")
     src.add_argument("--crops", metavar="DIR", help="folder of crops named <value>_<anything>.png (e.g. 407_a.png)")
     p.add_argument("--values", nargs="+", metavar="N", help="with --frames: the number each frame shows, in order")
-    p.add_argument("--region", metavar="L,T,W,H",
-                   help="with --frames: where the number sits, in canvas pixels (with --crops: only recorded in OUT.json)")
-    p.add_argument("--canvas", metavar="W,H", default=None,
-                   help="size the region is written for; frames of another size have it scaled (default: the frames' own size)")
+    p.add_argument(
+        "--region",
+        metavar="L,T,W,H",
+        help="with --frames: where the number sits, in canvas pixels (with --crops: only recorded in OUT.json)",
+    )
+    p.add_argument(
+        "--canvas",
+        metavar="W,H",
+        default=None,
+        help="size the region is written for; frames of another size have it scaled (default: the frames' own size)",
+    )
     p.add_argument("--out", required=True, help="output path without suffix: writes OUT.npz and OUT.json")
-    p.add_argument("--fg-tol", type=float, default=40.0, help="gray levels a digit pixel differs from the background by")
-    p.add_argument("--max-dist", type=float, default=None,
-                   help="override the learned unknown-glyph threshold (0..1; larger accepts worse matches)")
+    p.add_argument(
+        "--fg-tol", type=float, default=40.0, help="gray levels a digit pixel differs from the background by"
+    )
+    p.add_argument(
+        "--max-dist",
+        type=float,
+        default=None,
+        help="override the learned unknown-glyph threshold (0..1; larger accepts worse matches)",
+    )
 
 
 def main(args) -> int:
@@ -151,8 +164,10 @@ def main(args) -> int:
     try:
         reader = DigitReader(region=region, fg_tol=args.fg_tol, canvas=canvas).fit(crops, labels)
     except ValueError:
-        _fail(f"no glyphs found: no sample split into as many glyphs as its value has digits "
-              f"(check --region covers just the number, or try another --fg-tol than {args.fg_tol:g})")
+        _fail(
+            f"no glyphs found: no sample split into as many glyphs as its value has digits "
+            f"(check --region covers just the number, or try another --fg-tol than {args.fg_tol:g})"
+        )
     if args.max_dist is not None:
         reader.max_dist = args.max_dist
     train_acc, misses = accuracy(reader, crops, labels)
@@ -164,14 +179,26 @@ def main(args) -> int:
     chars = list(reader.templates)
     unseen = [c for c in "0123456789" if c not in reader.templates]
     print(f"{len(crops)} samples; templates for {' '.join(chars)}; unknown-glyph threshold {reader.max_dist:.3f}")
-    print(f"accuracy on the samples themselves {train_acc:.0%}; held out ({scheme}) "
-          + ("n/a" if heldout_acc is None else f"{heldout_acc:.0%}"))
+    print(
+        f"accuracy on the samples themselves {train_acc:.0%}; held out ({scheme}) "
+        + ("n/a" if heldout_acc is None else f"{heldout_acc:.0%}")
+    )
     for i, got in misses[:10]:
         print(f"  misread {names[i]}: shows {labels[i]}, read {'unknown' if got is None else got}")
     if unseen:
         print(f"unseen: {' '.join(unseen)} — those will read as unknown until you add frames that show them")
     print(f"wrote {out.with_suffix('.npz')} and {out.with_suffix('.json')}")
-    print(json.dumps({"out": str(out), "samples": len(crops), "chars": chars, "unseen": unseen,
-                      "train_acc": round(train_acc, 4), "heldout_acc": None if heldout_acc is None else round(heldout_acc, 4),
-                      "max_dist": round(reader.max_dist, 4)}))
+    print(
+        json.dumps(
+            {
+                "out": str(out),
+                "samples": len(crops),
+                "chars": chars,
+                "unseen": unseen,
+                "train_acc": round(train_acc, 4),
+                "heldout_acc": None if heldout_acc is None else round(heldout_acc, 4),
+                "max_dist": round(reader.max_dist, 4),
+            }
+        )
+    )
     return 0

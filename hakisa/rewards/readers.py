@@ -84,7 +84,9 @@ class ColorFraction:
 
     def read(self, frame: np.ndarray) -> float:
         c = crop(frame, self.region, self.canvas)
-        return float(np.count_nonzero(color_match(c, self.color, self.tol))) / (c.shape[0] * c.shape[1]) if c.size else 0.0
+        return (
+            float(np.count_nonzero(color_match(c, self.color, self.tol))) / (c.shape[0] * c.shape[1]) if c.size else 0.0
+        )
 
 
 @dataclass
@@ -151,7 +153,11 @@ def _segments(img: np.ndarray, fg_tol: float, glyph_w: float | None = None) -> l
     fit) is cut into that many equal parts. Width and height (crop px, before resizing) let the
     reader reject pieces no glyph in fit looked like (a '.', a '-', several glyphs left uncut).
     """
-    g = img if img.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+    g = (
+        img
+        if img.ndim == 2
+        else cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+    )
     g = g.astype(np.float32)
     border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
     fg = np.abs(g - np.median(border)) > fg_tol
@@ -172,13 +178,17 @@ def _segments(img: np.ndarray, fg_tol: float, glyph_w: float | None = None) -> l
         rows = np.flatnonzero(glyph.any(axis=1))
         if len(rows) == 0:
             continue
-        glyph = glyph[rows[0]:rows[-1] + 1].astype(np.float32)
+        glyph = glyph[rows[0] : rows[-1] + 1].astype(np.float32)
         out.append((cv2.resize(glyph, GLYPH, interpolation=cv2.INTER_AREA), x1 - x0, len(glyph)))
     return out
 
 
 def _run_widths(img: np.ndarray, fg_tol: float) -> list[int]:
-    g = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
+    g = (
+        cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+        if img.ndim == 3
+        else img
+    )
     g = g.astype(np.float32)
     border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
     cols = (np.abs(g - np.median(border)) > fg_tol).any(axis=0).astype(np.int8)
@@ -194,7 +204,7 @@ def _glyph_dist(g: np.ndarray, bank: np.ndarray) -> np.ndarray:
     '1' and a bold '8' and for any font. (Raw L2 grows with ink, which would make a fixed
     threshold too strict for heavy glyphs and too lax for light ones.)
     """
-    return ((bank - g) ** 2).sum(axis=(1, 2)) / ((bank ** 2).sum(axis=(1, 2)) + (g ** 2).sum() + 1e-6)
+    return ((bank - g) ** 2).sum(axis=(1, 2)) / ((bank**2).sum(axis=(1, 2)) + (g**2).sum() + 1e-6)
 
 
 @dataclass
@@ -225,8 +235,12 @@ class DigitReader:
         self.crop_h = int(np.median([img.shape[0] for img in crops]))
         crops = [self._rescale(img) for img in crops]
         # typical width: from the crops whose runs are exactly their characters (no touching glyphs)
-        widths = [w for img, label in zip(crops, labels) for w in _run_widths(img, self.fg_tol)
-                  if len(_run_widths(img, self.fg_tol)) == len(str(label))]
+        widths = [
+            w
+            for img, label in zip(crops, labels)
+            for w in _run_widths(img, self.fg_tol)
+            if len(_run_widths(img, self.fg_tol)) == len(str(label))
+        ]
         self.glyph_w = float(np.median(widths)) if widths else None
         acc: dict[str, list[np.ndarray]] = {}
         sizes = []
@@ -247,10 +261,17 @@ class DigitReader:
         # unseen digit lies roughly as far from the known templates as they lie from each other.
         # The spread is leave-one-out (each glyph against its class's mean without it): a mean
         # that includes the glyph flatters it, down to 0 for a char seen once.
-        within = max((float(_glyph_dist(g, ((len(gs) * self.templates[ch] - g) / (len(gs) - 1))[None])[0])
-                      for ch, gs in acc.items() if len(gs) > 1 for g in gs), default=0.0)
+        within = max(
+            (
+                float(_glyph_dist(g, ((len(gs) * self.templates[ch] - g) / (len(gs) - 1))[None])[0])
+                for ch, gs in acc.items()
+                if len(gs) > 1
+                for g in gs
+            ),
+            default=0.0,
+        )
         bank = np.stack(list(self.templates.values()))
-        between = min((float(d) for i, t in enumerate(bank) for d in _glyph_dist(t, bank[i + 1:])), default=None)
+        between = min((float(d) for i, t in enumerate(bank) for d in _glyph_dist(t, bank[i + 1 :])), default=None)
         self.max_dist = max(2 * within, MIN_MAX_DIST)
         if between is not None and between > within:
             self.max_dist = min(self.max_dist, (within + between) / 2)
@@ -263,7 +284,9 @@ class DigitReader:
         if not self.crop_h or h == self.crop_h:
             return img
         size = (max(1, round(w * self.crop_h / h)), self.crop_h)
-        return cv2.resize(np.ascontiguousarray(img), size, interpolation=cv2.INTER_AREA if h > self.crop_h else cv2.INTER_LINEAR)
+        return cv2.resize(
+            np.ascontiguousarray(img), size, interpolation=cv2.INTER_AREA if h > self.crop_h else cv2.INTER_LINEAR
+        )
 
     def _known_size(self, w: int, h: int, crop_h: int) -> bool:
         if self.size_range is None:
@@ -295,9 +318,21 @@ class DigitReader:
     def save(self, path: str | Path) -> None:
         """`path`.npz (templates as uint8 images) + `path`.json (region, parameters)."""
         path = Path(path)
-        np.savez_compressed(path.with_suffix(".npz"), **{f"t_{ch}": (t * 255).round().astype(np.uint8) for ch, t in self.templates.items()})
-        meta = {"region": self.region, "fg_tol": self.fg_tol, "canvas": self.canvas, "glyph": GLYPH, "glyph_w": self.glyph_w,
-                "crop_h": self.crop_h, "chars": list(self.templates), "max_dist": self.max_dist, "size_range": self.size_range}
+        np.savez_compressed(
+            path.with_suffix(".npz"),
+            **{f"t_{ch}": (t * 255).round().astype(np.uint8) for ch, t in self.templates.items()},
+        )
+        meta = {
+            "region": self.region,
+            "fg_tol": self.fg_tol,
+            "canvas": self.canvas,
+            "glyph": GLYPH,
+            "glyph_w": self.glyph_w,
+            "crop_h": self.crop_h,
+            "chars": list(self.templates),
+            "max_dist": self.max_dist,
+            "size_range": self.size_range,
+        }
         path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
 
     @classmethod
@@ -306,9 +341,16 @@ class DigitReader:
         meta = json.loads(path.with_suffix(".json").read_text())
         with np.load(path.with_suffix(".npz"), allow_pickle=False) as z:
             templates = {ch: z[f"t_{ch}"].astype(np.float32) / 255 for ch in meta["chars"]}
-        return cls(region=_tuple(meta["region"]), fg_tol=meta["fg_tol"], canvas=_tuple(meta["canvas"]), templates=templates,
-                   glyph_w=meta.get("glyph_w"), crop_h=meta.get("crop_h"), max_dist=meta.get("max_dist", DEFAULT_MAX_DIST),
-                   size_range=_tuple(meta.get("size_range")))
+        return cls(
+            region=_tuple(meta["region"]),
+            fg_tol=meta["fg_tol"],
+            canvas=_tuple(meta["canvas"]),
+            templates=templates,
+            glyph_w=meta.get("glyph_w"),
+            crop_h=meta.get("crop_h"),
+            max_dist=meta.get("max_dist", DEFAULT_MAX_DIST),
+            size_range=_tuple(meta.get("size_range")),
+        )
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "templates"}

@@ -5,9 +5,11 @@
                     [4, 90, 160] ready for a model, SAME_STEP autoreset included), default copy=True
                     (a fresh obs array per step); env_steps_per_s_copy_false reuses two buffers
 Also the per-frame cost of each stage, so a regression points at its cause, and the rates per second of
-process CPU time (*_per_cpu_s): on a shared box, wall-clock rates mostly measure the neighbours. Target: env_steps_per_s >= 20,000
+process CPU time (*_per_cpu_s): on a shared box, wall-clock rates mostly measure the neighbours.
+Target: env_steps_per_s >= 20,000
 on the 2-core dev box. Also runnable as `python -m hakisa.envs.duel.bench`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +64,11 @@ def _time_env(n: int, steps: int, tier: str, seed: int, copy: bool = True) -> tu
         f.renderer.render(rects, out=out)
     t2 = time.perf_counter()
     us = lambda a, b: round((b - a) / (reps * n) * 1e6, 3)  # noqa: E731
-    return steps * n / dt, steps * n / dc, {"draw_rects_us_per_frame": us(t0, t1), "render_us_per_frame": us(t1, t2),
-                            "episodes_ended": ends}
+    return (
+        steps * n / dt,
+        steps * n / dc,
+        {"draw_rects_us_per_frame": us(t0, t1), "render_us_per_frame": us(t1, t2), "episodes_ended": ends},
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,18 +84,32 @@ def measure(args: argparse.Namespace) -> dict:
     sim_tps, sim_tps_cpu = _time_sim(n, steps, 4, tier, seed)
     env_sps, env_sps_cpu, parts = _time_env(n, steps, tier, seed)
     env_sps_nocopy, _, _ = _time_env(n, steps, tier, seed, copy=False)
-    result = {"bench": "duel", "n_envs": n, "steps": steps, "frame_skip": 4, "tier": tier,
-              "obs_shape": [4, 90, 160],
-              "sim_ticks_per_s": round(sim_tps), "env_steps_per_s": round(env_sps),
-              "env_steps_per_s_copy_false": round(env_sps_nocopy),
-              # per second of this process's CPU time: what one free core gives when the box is shared
-              "sim_ticks_per_cpu_s": round(sim_tps_cpu), "env_steps_per_cpu_s": round(env_sps_cpu),
-              "sim_us_per_env_step": round(4 / sim_tps * 1e6, 3), **parts,
-              "target_env_steps_per_s": TARGET_ENV_STEPS_PER_S, "meets_target": env_sps >= TARGET_ENV_STEPS_PER_S,
-              "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2), "python": platform.python_version()}
+    result = {
+        "bench": "duel",
+        "n_envs": n,
+        "steps": steps,
+        "frame_skip": 4,
+        "tier": tier,
+        "obs_shape": [4, 90, 160],
+        "sim_ticks_per_s": round(sim_tps),
+        "env_steps_per_s": round(env_sps),
+        "env_steps_per_s_copy_false": round(env_sps_nocopy),
+        # per second of this process's CPU time: what one free core gives when the box is shared
+        "sim_ticks_per_cpu_s": round(sim_tps_cpu),
+        "env_steps_per_cpu_s": round(env_sps_cpu),
+        "sim_us_per_env_step": round(4 / sim_tps * 1e6, 3),
+        **parts,
+        "target_env_steps_per_s": TARGET_ENV_STEPS_PER_S,
+        "meets_target": env_sps >= TARGET_ENV_STEPS_PER_S,
+        "cpus": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+    }
     if not getattr(args, "json_only", False):
-        print(f"duel sim: {sim_tps:,.0f} ticks/s; vector env: {env_sps:,.0f} steps/s with pixel obs "
-              f"({n} envs; target {TARGET_ENV_STEPS_PER_S:,})")
+        print(
+            f"duel sim: {sim_tps:,.0f} ticks/s; vector env: {env_sps:,.0f} steps/s with pixel obs "
+            f"({n} envs; target {TARGET_ENV_STEPS_PER_S:,})"
+        )
     print(json.dumps(result), flush=True)
     return result
 

@@ -1,7 +1,7 @@
 """Gymnasium envs for the built-in duel: `DuelEnv` (one fight) and `DuelVecEnv` (N fights, numpy-batched).
 
 Both run `DuelSim` (the same rules as the browser page) and render the same pixels the page's canvas
-shows, through the shared `hakisa.capture.preprocess` (see render.py for why the fast path is exact).
+shows, through the shared `hakisa.preprocess.preprocess` (see render.py for why the fast path is exact).
 """
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from hakisa.capture import ObsSpec
 from hakisa.envs.duel.render import ObsRenderer, palette_bgra, render_bgra
 from hakisa.envs.duel.sim import COMMAND_KEYS, DuelSim, load_rules
 from hakisa.input_map import InputMap
+from hakisa.preprocess import ObsSpec
 
 INFO_KEYS = ("knight_hp", "boss_hp", "stamina", "winner", "ticks")
 
@@ -133,7 +133,7 @@ class DuelEnv(gym.Env):
 
     ## Observation space
     `Box(0, 255, obs_spec.shape, uint8)`: with the default `ObsSpec()` a stack of the last 4 gray
-    frames, [4, 90, 160], oldest first. Each frame is `hakisa.capture.preprocess` of the 640x360
+    frames, [4, 90, 160], oldest first. Each frame is `hakisa.preprocess.preprocess` of the 640x360
     canvas render (exactly what a screen grab of the page gives). A new fight's stack repeats its first frame.
 
     ## Reward (per step, all coefficients are constructor arguments)

@@ -16,8 +16,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from hakisa.envs.duel.sim import (B_ACTIVE, B_GUARD, B_RECOVER, B_WINDUP, K_ATTACK, KEY_ATTACK, KEY_BLOCK, KEY_LEFT,
-                                  KEY_RIGHT, KEY_ROLL, load_rules)
+from hakisa.envs.duel.sim import (
+    B_ACTIVE,
+    B_GUARD,
+    B_RECOVER,
+    B_WINDUP,
+    K_ATTACK,
+    KEY_ATTACK,
+    KEY_BLOCK,
+    KEY_LEFT,
+    KEY_RIGHT,
+    KEY_ROLL,
+    load_rules,
+)
 
 _RULES = load_rules()
 

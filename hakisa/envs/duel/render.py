@@ -10,7 +10,7 @@ path possible:
   any grid divisor (scale=4 -> 160x90), one rect at a time, single frame or batch.
 * `ObsRenderer` is the vector env's fast path. It writes the OBSERVATION directly (gray or RGB,
   channels-first) using a palette look-up table that is computed by running the shared
-  `hakisa.capture.preprocess` on the palette colours themselves. tests/test_duel_env.py proves it
+  `hakisa.preprocess.preprocess` on the palette colours themselves. tests/test_duel_env.py proves it
   equals `preprocess(render_bgra(rects, scale=1), spec)` bit for bit on many random states, so the
   agent's observation IS the shared preprocess applied to the canvas render. For an ObsSpec the grid
   trick cannot serve (crop, or a size that is not the canvas / 1, 2 or 4), it falls back to exactly that.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hakisa.capture import ObsSpec, preprocess
+from hakisa.preprocess import ObsSpec, preprocess
 
 CANVAS_W, CANVAS_H, GRID = 640, 360, 4
 
@@ -154,7 +154,9 @@ class ObsRenderer:
             return out
         s = self.scale
         if s > 1 and (rects[..., :4] % s).any():  # the exactness argument needs every edge on the grid
-            raise ValueError(f"draw rects must have coordinates that are multiples of {s} for a {spec.width}x{spec.height} render")
+            raise ValueError(
+                f"draw rects must have coordinates that are multiples of {s} for a {spec.width}x{spec.height} render"
+            )
         baked = self._baked_slots(rects)
         out[:] = self._background_for(rects[0, baked])
         sub = rects[:, ~baked] // np.array([s, s, s, s, 1], dtype=rects.dtype)

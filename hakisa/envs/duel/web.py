@@ -47,19 +47,34 @@ def page_url(server, tier: str = "normal", seed: int | None = None, autostart: b
     return f"http://{host}:{port}/index.html{q}"
 
 
-def chromium_cmd(url: str, user_data_dir: str, size=WINDOW_SIZE, pos=WINDOW_POS, debug_port: int | None = 0) -> list[str]:
+def chromium_cmd(
+    url: str, user_data_dir: str, size=WINDOW_SIZE, pos=WINDOW_POS, debug_port: int | None = 0
+) -> list[str]:
     return browser.chromium_cmd(url, user_data_dir, size, pos, debug_port)
 
 
 class DuelPage(browser.BrowserApp):
     """The duel page in a BrowserApp. `seed` fixes the first fight, `autostart=True` skips the start screen."""
 
-    def __init__(self, tier: str = "normal", display: str | None = None, seed: int | None = None,
-                 autostart: bool = False, screen: tuple[int, int] = (1280, 720), timeout: float = 30.0):
+    def __init__(
+        self,
+        tier: str = "normal",
+        display: str | None = None,
+        seed: int | None = None,
+        autostart: bool = False,
+        screen: tuple[int, int] = (1280, 720),
+        timeout: float = 30.0,
+    ):
         self.tier, self.seed, self.autostart = tier, seed, autostart
-        super().__init__(WEB_DIR, query={"tier": tier, "seed": seed, "autostart": 1 if autostart else None},
-                         size=WINDOW_SIZE, display=display, screen=screen, extra={"/rules.json": RULES_PATH},
-                         timeout=timeout)
+        super().__init__(
+            WEB_DIR,
+            query={"tier": tier, "seed": seed, "autostart": 1 if autostart else None},
+            size=WINDOW_SIZE,
+            display=display,
+            screen=screen,
+            extra={"/rules.json": RULES_PATH},
+            timeout=timeout,
+        )
 
     def click_to_focus(self) -> None:
         """Click the start screen with a REAL X pointer event (xdotool), as a person would: the window gets
@@ -96,8 +111,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--seconds", type=float, default=0, help="close after this long (0: until Ctrl-C / window closed)")
     from hakisa.envs.duel import perception
 
-    perception.add_args(sub.add_parser("perception", help="pretrain an encoder to read the duel's state off its frames "
-                                                          "(for hakisa study --init)"))
+    perception.add_args(
+        sub.add_parser(
+            "perception", help="pretrain an encoder to read the duel's state off its frames (for hakisa study --init)"
+        )
+    )
 
 
 def main(args) -> int:
@@ -121,8 +139,13 @@ def main(args) -> int:
             xvfb = Xvfb(1280, 720)
             display = xvfb.start()
             print(f"no DISPLAY: opened the page on a private Xvfb {display}", flush=True)
-        proc = subprocess.Popen(chromium_cmd(url, tmp, debug_port=None), env={**os.environ, "DISPLAY": display},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            chromium_cmd(url, tmp, debug_port=None),
+            env={**os.environ, "DISPLAY": display},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             proc.wait(args.seconds or None)
         except subprocess.TimeoutExpired:
