@@ -67,13 +67,10 @@ def play_checkpoint(checkpoint: str | Path, episodes: int, settings=None, seed: 
     """One agent: a cell per setting of its game's sweep option (e.g. the duel's tiers), else one cell.
     env: a game (name or file) or env id, instead of the checkpoint's own. env_kwargs go to the env
     constructor (e.g. {"max_episode_steps": 500} for a retro game)."""
-    from hakisa.model import act_mode, load_checkpoint, read_checkpoint_config
-    from hakisa.plot import find_checkpoint
+    from hakisa.model import act_mode, find_checkpoint, load_checkpoint, read_checkpoint_config
     from hakisa.rollout import target_for
 
     ckpt = find_checkpoint(checkpoint)
-    if ckpt is None:
-        raise FileNotFoundError(f"{checkpoint}: no model.safetensors here or in best/ or checkpoint/")
     doc = read_checkpoint_config(ckpt)
     target = target_for(doc, env)
     name = name or _agent_name(Path(checkpoint))
@@ -208,15 +205,14 @@ def run_arena(
     Evaluation batches are tiny (one obs per env), where a second thread gains little and, on a busy
     machine, spin-waiting threads made forwards ~15x slower."""
     from hakisa.game import Game
-    from hakisa.model import read_checkpoint_config
-    from hakisa.plot import find_checkpoint
+    from hakisa.model import find_checkpoint, read_checkpoint_config
     from hakisa.rollout import target_for, torch_threads
 
     cells = []
     names = [_agent_name(Path(ck)) for ck in checkpoints]
     names = [n if names.count(n) == 1 else f"{n} ({i})" for i, n in enumerate(names)]  # rows are keyed by name
-    if game is None and checkpoints and (ck := find_checkpoint(checkpoints[0])) is not None:
-        game = target_for(read_checkpoint_config(ck), env)
+    if game is None and checkpoints:
+        game = target_for(read_checkpoint_config(find_checkpoint(checkpoints[0])), env)
     game = Game.load(game) if isinstance(game, str) and not game.endswith("-v0") and "/" not in game else game
     with torch_threads(threads):
         for ck, name in zip(checkpoints, names):

@@ -37,19 +37,10 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     for name, (module, help_) in VERBS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         if name == verb:  # only the chosen verb's module is imported
-            mod = _load(module, name)
+            mod = importlib.import_module(module)
             mod.add_args(p)
             p.set_defaults(_main=mod.main)
     return parser
-
-
-def _load(module: str, verb: str):
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name and (e.name == module or module.startswith(e.name + ".")):
-            sys.exit(f"hakisa {verb}: not available in this build ({module} is missing)")
-        raise
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -57,8 +48,9 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from hakisa.capture import DisplayError, RegionError, WindowNotFound
     from hakisa.data.store import DataError
     from hakisa.game import GameFileError
+    from hakisa.model import CheckpointError
 
-    return GameFileError, WindowNotFound, DisplayError, RegionError, DataError
+    return GameFileError, WindowNotFound, DisplayError, RegionError, DataError, CheckpointError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,8 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         msg = str(e).strip()
-        print(f"hakisa: {msg}", file=sys.stderr)  # --debug or HAKISA_DEBUG=1 shows the traceback
-        return 2
+    except SystemExit as e:  # a verb refusing what it was given: `raise SystemExit("hakisa play: give --game ...")`
+        if not isinstance(e.code, str) or debug:
+            raise
+        msg = e.code.strip().removeprefix("hakisa ")
+    msg = " ".join(line.strip() for line in msg.splitlines())  # one line, whatever the message
+    print(f"hakisa: {msg}", file=sys.stderr)  # --debug or HAKISA_DEBUG=1 shows the traceback
+    return 2
 
 
 if __name__ == "__main__":

@@ -36,9 +36,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def main(args) -> int:
     from hakisa.envs.make import make_vec
-    from hakisa.model import load_checkpoint
+    from hakisa.model import find_checkpoint, load_checkpoint
     from hakisa.phases import train
-    from hakisa.phases.live_play import play_live, resolve_checkpoint
+    from hakisa.phases.live_play import play_live
     from hakisa.phases.play import evaluate
 
     run_dir = Path(args.runs_dir) / args.run
@@ -71,7 +71,7 @@ def main(args) -> int:
     else:
         print(f"[demo] 1/4 reusing the trained checkpoint in {run_dir} (--retrain to train again)")
     print(f"[demo] 2/4 sim check: {args.episodes * 4} fights vs {args.tier}")
-    net, _ = load_checkpoint(resolve_checkpoint(run_dir))
+    net, _ = load_checkpoint(find_checkpoint(run_dir))
     env = make_vec("Hakisa/Duel-v0", 8, seed=12345, tier=args.tier, obs_spec=net.obs_spec)
     sim = evaluate(net, env, args.episodes * 4, "sample")
     env.close()

@@ -232,11 +232,10 @@ def diagnose(
     """Run every check on `checkpoint`; write out/diagnose.json and the saliency PNGs; return the report.
     threads: torch intra-op threads for the rollout (tiny batches: 1 is fastest on a busy box; 0 = default)."""
     from hakisa.model import load_checkpoint
-    from hakisa.plot import find_checkpoint
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    net, config = load_checkpoint(find_checkpoint(checkpoint) or checkpoint)
+    net, config = load_checkpoint(checkpoint)
     net.eval()
     with torch_threads(threads):
         data = collect_observations(config, n_obs, env=env, seed=seed, net=net, num_envs=num_envs, opts=opts)

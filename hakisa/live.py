@@ -67,7 +67,7 @@ class TickClock:
             self.next = t_sent
             return late, int(late // self.period) + 1
         if sleep_until(self.next, stop):
-            raise KillSwitch("kill switch pressed: input stopped and every key released")
+            raise KillSwitch()
         return 0.0, 0
 
 

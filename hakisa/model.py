@@ -27,12 +27,18 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from hakisa.input_map import InputMap
 from hakisa.preprocess import ObsSpec
 
 CHECKPOINT_FORMAT = "hakisa-checkpoint"
+
+
+class CheckpointError(ValueError):
+    """Not a Hakisa checkpoint, a corrupt one, or one made for another game's actions or observations."""
+
 CHECKPOINT_VERSION = 1
 
 
@@ -283,12 +289,17 @@ def save_checkpoint(
 def read_checkpoint_config(dir: str | os.PathLike) -> dict:
     p = Path(dir) / "config.json"
     if not p.exists():
-        raise FileNotFoundError(f"{dir} is not a Hakisa checkpoint (no config.json)")
-    doc = json.loads(p.read_text())
-    if doc.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{p}: not a Hakisa checkpoint (format={doc.get('format')!r})")
+        raise CheckpointError(f"{dir} is not a Hakisa checkpoint (no config.json)")
+    try:
+        doc = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{p}: corrupt checkpoint config ({e})") from None
+    fmt = doc.get("format") if isinstance(doc, dict) else None
+    if fmt != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{p}: not a Hakisa checkpoint (format={fmt!r})")
     if doc.get("version", 0) > CHECKPOINT_VERSION:
-        raise ValueError(f"{p}: checkpoint version {doc['version']} is newer than this Hakisa ({CHECKPOINT_VERSION})")
+        raise CheckpointError(f"{p}: checkpoint version {doc['version']} is newer than this Hakisa "
+                              f"({CHECKPOINT_VERSION})")
     return doc
 
 
@@ -303,14 +314,13 @@ def find_checkpoint(dir: str | os.PathLike) -> Path:
         path = PRETRAINED_DIR / name
         if not (path / "model.safetensors").exists():
             shipped = sorted(p.name for p in PRETRAINED_DIR.glob("*") if (p / "model.safetensors").exists())
-            raise FileNotFoundError(f"no shipped checkpoint {name!r}; shipped: {shipped}")
+            raise CheckpointError(f"no shipped checkpoint {name!r}; shipped: {shipped}")
         return path
     dir = Path(dir)
-    if not (dir / "model.safetensors").exists():
-        for sub in ("best", "checkpoint"):
-            if (dir / sub / "model.safetensors").exists():
-                return dir / sub
-    return dir
+    for d in (dir, dir / "best", dir / "checkpoint"):
+        if (d / "model.safetensors").exists():
+            return d
+    raise CheckpointError(f"{dir}: no checkpoint here (model.safetensors) nor in its best/ or checkpoint/")
 
 
 def checkpoint_obs_spec(dir: str | os.PathLike) -> ObsSpec:
@@ -330,7 +340,7 @@ def load_checkpoint(
     doc = read_checkpoint_config(dir)
     ck_map, ck_spec = InputMap.from_dict(doc["input_map"]), ObsSpec.from_dict(doc["obs_spec"])
     if input_map is not None and not ck_map.same_as(input_map):
-        raise ValueError(
+        raise CheckpointError(
             f"checkpoint {dir} was trained for input map {ck_map.name!r} "
             f"({[c.name for c in ck_map.commands]}, x_bins={ck_map.x_bins}, y_bins={ck_map.y_bins}) but the env uses "
             f"{input_map.name!r} ({[c.name for c in input_map.commands]}, "
@@ -338,10 +348,14 @@ def load_checkpoint(
             "refusing to act with the wrong action vocabulary"
         )
     if obs_spec is not None and ck_spec != obs_spec:
-        raise ValueError(f"checkpoint {dir} expects observations {ck_spec} but the env gives {obs_spec}")
+        raise CheckpointError(f"checkpoint {dir} expects observations {ck_spec} but the env gives {obs_spec}")
     m = doc["model"]
     net = HakisaNet(ck_spec, ck_map, encoder=str(m["encoder"]), hidden=int(m["hidden"]))
-    net.load_state_dict(load_file(str(dir / "model.safetensors"), device=map_location))
+    try:
+        net.load_state_dict(load_file(str(dir / "model.safetensors"), device=map_location))
+    except (RuntimeError, OSError, SafetensorError) as e:  # truncated, or tensors of another shape than config.json's
+        msg = str(e).splitlines()[0]
+        raise CheckpointError(f"{dir}: corrupt checkpoint, its weights do not load ({msg})") from None
     return net, doc
 
 

@@ -84,12 +84,14 @@ def read_action_histograms(run: str | Path) -> dict[str, np.ndarray]:
     return out
 
 
-def find_checkpoint(run: str | Path) -> Path | None:
-    """The checkpoint directory of a run (`best/` preferred), or the path itself if it is one; None if neither."""
-    from hakisa.model import find_checkpoint as find
+def _checkpoint_or_none(run) -> Path | None:
+    """A run's checkpoint, or None for a run that has not saved one yet (its curves still plot)."""
+    from hakisa.model import CheckpointError, find_checkpoint
 
-    p = find(run)
-    return p if (p / "model.safetensors").exists() else None
+    try:
+        return find_checkpoint(run)
+    except CheckpointError:
+        return None
 
 
 # ---- drawing ----------------------------------------------------------------------------------
@@ -221,7 +223,7 @@ def plot_runs(runs: list[str | Path], out: str | Path, smoothing: float = 0.6, a
     if grad_tags:
         files.append(plot_curves(scalars, grad_tags, out / "grad_norm.png", "gradient norms", smoothing, logy=True))
     for name, run in zip(names, runs):
-        ckpt = find_checkpoint(run)
+        ckpt = _checkpoint_or_none(run)
         if ckpt is not None and action_obs > 0:
             from hakisa.model import load_checkpoint
             from hakisa.rollout import collect_observations, torch_threads

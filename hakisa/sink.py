@@ -1,6 +1,6 @@
 """Sending actions to a real game window, safely.
 
-`PynputSink(input_map, capture_or_region)` turns each action triple into input events:
+`XTestSink(input_map, capture_or_region)` turns each action triple into input events:
   - held keys are diffed against the previous step: press only what is newly down, release only what
     is newly up (a held key stays held across steps, as a person's finger would);
   - taps are pressed and released at the step's start; mouse moves/clicks land at the decoded position
@@ -50,7 +50,10 @@ Target = Union[Region, "Capture"]
 
 
 class KillSwitch(Exception):
-    """Raised by `send()` once the kill-switch hotkey has been pressed; loops stop on it."""
+    """Raised by `send()` (and a live clock's sleep) once the kill-switch hotkey has been pressed; loops stop on it."""
+
+    def __init__(self, msg: str = "kill switch pressed: input stopped and every key released"):
+        super().__init__(msg)
 
 
 def plan(decoded: Decoded, held: frozenset[str], region: Region, pointer: tuple[int, int]) -> list[Event]:
@@ -109,7 +112,7 @@ class _SinkBase:
     def send(self, action) -> list[Event]:
         """Apply one action triple for this step; returns the events actually sent."""
         if self.killed:
-            raise KillSwitch("kill switch pressed: input stopped and every key released")
+            raise KillSwitch()
         self.steps += 1
         decoded = self.input_map.decode(np.asarray(action).reshape(-1)[:3])
         if not self._focused():
@@ -130,7 +133,7 @@ class _SinkBase:
         Same guarantees as send(): focus-gated, clamped to the region; held keys stay held.
         """
         if self.killed:
-            raise KillSwitch("kill switch pressed: input stopped and every key released")
+            raise KillSwitch()
         if not self._focused():
             return []
         events = plan(Decoded(held=self.held, mouse=(fx, fy), click=button), self.held, self.region, (0, 0))
@@ -212,7 +215,7 @@ def _keysym(name: str) -> int:
         raise ValueError(f"unknown key name {name!r}: use pynput's names ('left', 'space', 'f12', 'j')") from None
 
 
-class PynputSink(_SinkBase):
+class XTestSink(_SinkBase):
     """Real input (XTest) for a live window, with every safety net listed in the module docstring.
 
     target: a Capture (the sink follows its region and, by default, requires its window to be focused)
@@ -232,7 +235,7 @@ class PynputSink(_SinkBase):
         # private displays gives each sink its own, so input sent for one window can never reach another.
         display = display or getattr(target, "display_name", None) or os.environ.get("DISPLAY")
         if not display:
-            raise DisplayError("PynputSink needs an X display and DISPLAY is not set (pynput uses $DISPLAY). "
+            raise DisplayError("XTestSink needs an X display and DISPLAY is not set (pynput uses $DISPLAY). "
                                "Use DryRunSink without one, or start one with hakisa.xserver.Xvfb.")
         super().__init__(input_map, target)
         from Xlib import X

@@ -29,7 +29,7 @@ def loop_latency(checkpoint: str, steps: int = 600, hz: float = 60.0) -> dict:
     from hakisa.model import act_mode, load_checkpoint
     from hakisa.phases.live_play import numpy_policy
     from hakisa.preprocess import FrameStack, preprocess
-    from hakisa.sink import PynputSink
+    from hakisa.sink import XTestSink
     from hakisa.xserver import Xvfb
 
     torch.set_num_threads(1)
@@ -44,7 +44,7 @@ def loop_latency(checkpoint: str, steps: int = 600, hz: float = 60.0) -> dict:
         os.environ["DISPLAY"] = disp
         try:
             with Capture(region=(12, 32, 640, 360)) as cap, \
-                    PynputSink(net.input_map, cap.region, kill_key=None, require_focus=False) as sink:
+                    XTestSink(net.input_map, cap.region, kill_key=None, require_focus=False) as sink:
                 stack = FrameStack(spec)
                 for i in range(steps + 20):
                     c0 = time.thread_time()
@@ -187,9 +187,9 @@ def kill_switch_timing(args, page, after_s: float = 4.0) -> dict:
 
     dpy = xdisplay.Display(page.display)
     codes = {dpy.keysym_to_keycode(_keysym(k)) for k in InputMap.load("duel").keys}
-    from hakisa.rewards.game import GameJudge
+    from hakisa.game import Game
 
-    kill_name = GameJudge.load("duel").cfg.get("kill_key", "f12")  # the key play_live's sink listens for
+    kill_name = Game.load("duel").judge().cfg.get("kill_key", "f12")  # the key play_live's sink listens for
     f12 = dpy.keysym_to_keycode(_keysym(kill_name))
     down = lambda: {c for c in codes if dpy.query_keymap()[c // 8] >> (c % 8) & 1}  # noqa: E731
     out: dict = {}
@@ -315,9 +315,9 @@ def main() -> int:
     ap.add_argument("--kill-only", action="store_true", help="only the kill-switch trials (on a fresh page)")
     ap.add_argument("--out", default=None, help="where play_live writes its GIF/JSON (default: the run folder)")
     args = ap.parse_args()
-    from hakisa.phases.live_play import resolve_checkpoint
+    from hakisa.model import find_checkpoint
 
-    args.checkpoint = str(resolve_checkpoint(args.checkpoint))
+    args.checkpoint = str(find_checkpoint(args.checkpoint))
     args.deterministic = not args.sample
 
     res = {

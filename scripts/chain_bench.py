@@ -86,7 +86,7 @@ def explore_consolidate(
             "agent": str(ckpt),
         }
         with EpisodeWriter(data, meta, chunk_frames=512) as w:  # sim episodes: big chunks, fewer fsyncs
-            s = evaluate(net, env, round_fights, deterministic=False, seed=1000 + k, collect=w)
+            s = evaluate(net, env, round_fights, "sample", seed=1000 + k, collect=w)
         # round 1 fits the clone's never-trained value head before its first PPO step
         net, m = consolidate_ppo(
             EpisodeStore(data),

@@ -259,16 +259,15 @@ print({k: v for k, v in metrics.items() if not isinstance(v, (list, dict))})""")
 `hakisa play` / `hakisa arena` use `hakisa.phases.play.evaluate`; a random agent is the same loop with
 epsilon = 1 (every action uniformly random)."""),
         new_code_cell("""\
-from hakisa.model import load_checkpoint
+from hakisa.model import find_checkpoint, load_checkpoint
 from hakisa.phases.play import evaluate
-from hakisa.plot import find_checkpoint
 
 episodes = 2 if SMALL else 10
 net, _ = load_checkpoint(find_checkpoint(run))
 scores = {}
 for name, eps in (("ppo", 0.0), ("random", 1.0)):
     env = make_vec(GAME, 2, seed=123, **env_kw)
-    scores[name] = evaluate(net, env, episodes, deterministic=False, seed=123, epsilon=eps)
+    scores[name] = evaluate(net, env, episodes, "sample", seed=123, epsilon=eps)
     env.close()
 print(json.dumps(scores, indent=1))"""),
         new_code_cell("""\
@@ -352,13 +351,13 @@ print("mean absolute error (game units):", {k: round(v, 2) for k, v in errors.it
 assert all(errors[k] <= 0.05 * totals[k] for k in errors), errors"""),
         new_markdown_cell("""\
 ## The shipped screen rules: delta reward, done, in-play
-`GameJudge.load("duel")` is the duel game file's screen rules, which `hakisa play --game duel --live` uses. Its reward is a **delta**
+`Game.load("duel").judge()` is the duel game file's screen rules, which `hakisa play --game duel --live` uses. Its reward is a **delta**
 of readings (HP lost by the boss minus HP lost by the knight), so it should track the sim's own reward
 step by step (the sim adds a win/loss bonus at the end, which the page shows as a result band)."""),
         new_code_cell("""\
-from hakisa.rewards import GameJudge
+from hakisa.game import Game
 
-judge = GameJudge.load("duel")
+judge = Game.load("duel").judge()
 judge.reset(frames[0])
 pixel_rewards = [judge.step(f)[0] for f in frames[1:]]
 sim_rewards = np.array(env_rewards[1:len(frames)])

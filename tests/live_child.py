@@ -14,7 +14,7 @@ import json
 from hakisa.capture import Capture
 from hakisa.input_map import InputMap
 from hakisa.live import run_loop
-from hakisa.sink import PynputSink
+from hakisa.sink import XTestSink
 
 
 def main() -> None:
@@ -39,11 +39,11 @@ def main() -> None:
     decide.n = 0
     if args.no_close:
         cap = Capture(title=args.title)
-        sink = PynputSink(InputMap.load("duel"), cap, guardian=not args.no_guardian)
+        sink = XTestSink(InputMap.load("duel"), cap, guardian=not args.no_guardian)
         run_loop(cap, sink, decide, steps=args.steps, hz=args.hz)
         print("EXITING", flush=True)
         return
-    with Capture(title=args.title) as cap, PynputSink(InputMap.load("duel"), cap, guardian=not args.no_guardian,
+    with Capture(title=args.title) as cap, XTestSink(InputMap.load("duel"), cap, guardian=not args.no_guardian,
                                                       handle_signals=not args.no_signals) as sink:
         def on_step(i, obs, action):
             if i == 0:

@@ -1,24 +1,12 @@
-"""`hakisa VERB --help` exits 0 for every verb whose module exists; a missing one fails clearly."""
+"""`hakisa VERB --help` exits 0 for every verb."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
 import pytest
 
 from hakisa.cli import VERBS, main
-
-
-def _exists(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # a parent package is missing too
-        return False
-
-
-PRESENT = [v for v, (m, _) in VERBS.items() if _exists(m)]
-MISSING = [v for v, (m, _) in VERBS.items() if not _exists(m)]
 
 
 def test_entry_point_help():
@@ -28,7 +16,7 @@ def test_entry_point_help():
         assert verb in out.stdout
 
 
-@pytest.mark.parametrize("verb", PRESENT)
+@pytest.mark.parametrize("verb", list(VERBS))
 def test_verb_help(verb, capsys):
     with pytest.raises(SystemExit) as e:
         main([verb, "--help"])
@@ -41,13 +29,6 @@ def test_bench_subcommand_help(which, capsys):
     with pytest.raises(SystemExit) as e:
         main(["bench", which, "--help"])
     assert e.value.code == 0 and "--json-only" in capsys.readouterr().out
-
-
-@pytest.mark.skipif(not MISSING, reason="every verb's module exists")
-def test_missing_verb_is_a_clear_message():
-    with pytest.raises(SystemExit) as e:
-        main([MISSING[0], "--help"])
-    assert "not available in this build" in str(e.value.code)
 
 
 def test_dataclass_flags_carry_their_field_comments(capsys):

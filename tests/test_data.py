@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hakisa.cli import main as hakisa
-from hakisa.data import DataError, EpisodeStore, EpisodeWriter
+from hakisa.data import DataError, EpisodeStore, EpisodeWriter, Transitions
 from hakisa.input_map import InputMap
 from hakisa.preprocess import ObsSpec
 
@@ -82,7 +82,7 @@ def test_behaviour_logp_and_value_round_trip_only_where_given(tmp_path):
     e = s.episode(0)
     assert np.allclose(e["logp"], -0.1 * np.arange(12)) and np.allclose(e["value"], 2.0 + np.arange(12))
     assert s.check().ok
-    tr = s.transitions(stack=2)
+    tr = Transitions(s, stack=2)
     assert tr.logp is not None and np.allclose(tr.values, 2.0 + np.arange(12))
     with EpisodeWriter(root, _meta(source="explore")) as w:  # append a teacher-like episode: no log-probs
         w.begin_episode()
@@ -91,7 +91,7 @@ def test_behaviour_logp_and_value_round_trip_only_where_given(tmp_path):
         w.end_episode()
     s = EpisodeStore(root)
     assert "logp" not in s.episode(1) and s.check().ok
-    tr = s.transitions(stack=2)
+    tr = Transitions(s, stack=2)
     assert tr.logp is None and tr.values is None
 
 
@@ -140,7 +140,7 @@ def test_cut_episode_and_torn_manifest(tmp_path, capsys):
     assert hakisa(["data", "check", str(root)]) == 0
     assert "episode 1 is CUT" in capsys.readouterr().out
     # a cut episode's last step has no next frame and no done: learners never see it
-    tr = s.transitions(stack=2, cache_dir=tmp_path / "cache")
+    tr = Transitions(s, stack=2, cache_dir=tmp_path / "cache")
     assert len(tr) == 10 + 19
     # recording more into the store after a crash repairs the torn tail and goes on
     _write(root, [4])
@@ -169,7 +169,7 @@ def test_corrupt_chunk_is_named(tmp_path, capsys, damage):
     assert hakisa(["data", "check", str(root)]) == 1
     assert "e000000-c00001.npz" in capsys.readouterr().out
     with pytest.raises(DataError, match="e000000-c00001.npz"):
-        s.transitions(cache_dir=tmp_path / "cache")
+        Transitions(s, cache_dir=tmp_path / "cache")
 
 
 def test_transitions_stack_memmap_and_split(tmp_path):
@@ -180,7 +180,7 @@ def test_transitions_stack_memmap_and_split(tmp_path):
         for t in range(8):
             w.add(_frame(4, t), [2, 0, 0], t=400.0 + t / FPS)
     s = EpisodeStore(root)
-    tr = s.transitions(stack=4, cache_dir=tmp_path / "cache")
+    tr = Transitions(s, stack=4, cache_dir=tmp_path / "cache")
     assert isinstance(tr.frames, np.memmap) and len(list((tmp_path / "cache").glob("frames-*.u8"))) == 1
     assert len(tr) == 12 + 6 + 9 + 5 + 7
     b = tr.get(np.arange(len(tr)))
@@ -201,7 +201,7 @@ def test_transitions_stack_memmap_and_split(tmp_path):
     assert mb["obs"].shape == (16, 4, 9, 16) and set(mb["episode"]) <= set(train.episode_ids)
     assert sum(len(x["actions"]) for x in val.batches(4)) == len(val)
     # a second open reuses the cache; growing the store builds a new one and drops the old
-    assert np.array_equal(s.transitions(stack=4, cache_dir=tmp_path / "cache").frames, tr.frames)
+    assert np.array_equal(Transitions(s, stack=4, cache_dir=tmp_path / "cache").frames, tr.frames)
 
 
 def test_transitions_stride_stacks_every_nth_frame_and_keeps_every_label(tmp_path):
@@ -210,8 +210,8 @@ def test_transitions_stride_stacks_every_nth_frame_and_keeps_every_label(tmp_pat
     root = tmp_path / "ds"
     _write(root, [12, 6])
     s = EpisodeStore(root)
-    tr = s.transitions(stack=4, cache_dir=tmp_path / "cache", stride=3)
-    assert len(tr) == len(s.transitions(stack=4, cache_dir=tmp_path / "cache")) == 12 + 6
+    tr = Transitions(s, stack=4, cache_dir=tmp_path / "cache", stride=3)
+    assert len(tr) == len(Transitions(s, stack=4, cache_dir=tmp_path / "cache")) == 12 + 6
     b = tr.get(np.arange(len(tr)))
     for k in range(len(tr)):
         ep, t = int(b["episode"][k]), int(b["index"][k] - tr.ep_start[b["index"][k]])
@@ -219,7 +219,7 @@ def test_transitions_stride_stacks_every_nth_frame_and_keeps_every_label(tmp_pat
         assert np.array_equal(b["obs"][k], want), (ep, t)
         assert b["actions"][k, 0] == (ep + t) % 8
     with pytest.raises(ValueError, match="stride"):
-        s.transitions(stack=4, cache_dir=tmp_path / "cache", stride=0)
+        Transitions(s, stack=4, cache_dir=tmp_path / "cache", stride=0)
 
 
 def test_info_cli(tmp_path, capsys):
@@ -308,7 +308,7 @@ def test_relabel_from_the_key_log_matches_the_recorder_and_shifts_by_the_lag(tmp
                 )
             w.add_events([e for e in events if (e[0] <= 15.5) == (k == 0)])  # each event stored once
             w.end_episode()
-    data = EpisodeStore(tmp_path / "ds").transitions()
+    data = Transitions(EpisodeStore(tmp_path / "ds"))
     train, _ = data.split(0.5, seed=0)
     assert data.relabel(0.0, 1 / FPS) == 0.0
     assert np.array_equal(data.actions, actions)
@@ -369,7 +369,7 @@ def test_relabel_mouse_clicks_and_moves_as_the_recorder_and_ahead_of_the_grab(tm
             w.add(_frame(0, i), actions[i], t=float(tk), done=i == len(ticks) - 1)
         w.add_events(events)
         w.end_episode()
-    data = EpisodeStore(tmp_path / "ds").transitions()
+    data = Transitions(EpisodeStore(tmp_path / "ds"))
     assert data.relabel(0.0, 1 / FPS) == 0.0
     assert np.array_equal(data.actions, actions)
     assert data.relabel(-1 / FPS, 1 / FPS) > 0.3
@@ -386,11 +386,11 @@ def test_relabel_refuses_stores_without_a_key_log(tmp_path):
             w.add_events([(i / FPS, "down", "left")])
         w.end_episode()
     with pytest.raises(DataError, match="only a recorded teacher"):
-        EpisodeStore(tmp_path / "explored").transitions().relabel(0.05, 1 / FPS)
+        Transitions(EpisodeStore(tmp_path / "explored")).relabel(0.05, 1 / FPS)
     with EpisodeWriter(tmp_path / "silent", _meta()) as w:
         w.begin_episode()
         for i in range(12):
             w.add(_frame(0, i), [0, 0, 0], t=i / FPS, done=i == 11)
         w.end_episode()
     with pytest.raises(DataError, match="no input events"):
-        EpisodeStore(tmp_path / "silent").transitions().relabel(0.05, 1 / FPS)
+        Transitions(EpisodeStore(tmp_path / "silent")).relabel(0.05, 1 / FPS)

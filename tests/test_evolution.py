@@ -6,7 +6,7 @@ import torch
 
 from hakisa.algos import es, ga
 from hakisa.algos.es import centered_ranks
-from hakisa.algos.ga import evaluate_population, get_flat
+from hakisa.algos.population import evaluate_population, get_flat
 from hakisa.envs.make import make_vec
 from hakisa.model import HakisaNet
 

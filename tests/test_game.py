@@ -136,27 +136,62 @@ def test_score_games_report_mean_score_and_won_games_win_rate():
     assert summarize(eps)["win_rate"] == 0.5
 
 
+def _cli(argv, cwd, env=None):
+    return subprocess.run([sys.executable, "-m", "hakisa.cli", *argv], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def _one_line_exit_2(r, argv):
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("hakisa: "), (argv, r.stderr)
+    return lines[0]
+
+
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
-    """Errors Hakisa raises on purpose print `hakisa: <message>` and exit 2; --debug shows the traceback."""
+    """Errors Hakisa raises on purpose print `hakisa: <message>` and exit 2; --debug shows the traceback.
+    Bad game file, no episode store, no checkpoint, a corrupt one, another game's, a bad --set, no display."""
+    import os
+
     doc = copy.deepcopy(POP)
     doc["rules"]["readers"]["lives"]["region"] = [1, 2, 3]
     path = _write(tmp_path, doc)
     out = tmp_path / "out"
-    cases = [
-        ["record", "--game", str(path), "--out", str(out)],
-        ["play", "--game", str(path), "--episodes", "1", "--out", str(out)],
-        ["study", str(tmp_path / "no-dataset"), "--out", str(out)],
-        ["play", "--game", "no-such-game"],
-    ]
-    for argv in cases:
-        r = subprocess.run([sys.executable, "-m", "hakisa.cli", *argv], capture_output=True, text=True, cwd=tmp_path)
-        lines = r.stderr.strip().splitlines()
-        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("hakisa: "), (argv, r.stderr)
-        assert not out.exists()
-    r = subprocess.run(
-        [sys.executable, "-m", "hakisa.cli", "play", "--game", "no-such-game", "--debug"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "config.json").write_text(
+        (Path(__file__).parents[1] / "hakisa/pretrained/duel-ppo/config.json").read_text()
     )
+    (corrupt / "model.safetensors").write_bytes(b"not tensors at all")
+    no_display = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    cases = [
+        (["record", "--game", str(path), "--out", str(out)], "lives"),
+        (["play", "--game", str(path), "--episodes", "1", "--out", str(out)], "lives"),
+        (["study", str(tmp_path / "no-dataset"), "--out", str(out)], "no-dataset"),
+        (["play", "--game", "no-such-game"], "no-such-game"),
+        (["play", "--game", "duel", "--checkpoint", str(tmp_path), "--episodes", "1"], "no checkpoint"),
+        (["play", "--game", "duel", "--checkpoint", str(corrupt), "--episodes", "1"], "corrupt"),
+        (["play", "--game", "pop", "--checkpoint", "pretrained:duel-ppo", "--out", str(out)], "input map"),
+        (["train", "--game", "duel", "--set", "no_such_field=1", "--runs-dir", str(out)], "no_such_field"),
+        (["record", "--window", "some game", "--map", "duel", "--out", str(out)], "DISPLAY"),
+    ]
+    for argv, says in cases:
+        line = _one_line_exit_2(_cli(argv, tmp_path, env=no_display), argv)
+        assert says in line, (argv, line)
+        assert not out.exists(), argv
+    r = _cli(["play", "--game", "no-such-game", "--debug"], tmp_path)
     assert r.returncode == 1 and "Traceback" in r.stderr
+
+
+@pytest.mark.x11
+def test_window_errors_are_one_line_and_name_what_is_there(xvfb, xwin, tmp_path):
+    """On a real display: a window that is not there lists the visible titles; a region off the screen says so."""
+    import os
+
+    xwin(title="a real window")
+    out = tmp_path / "out"
+    line = _one_line_exit_2(_cli(["record", "--window", "no such game", "--map", "duel", "--out", str(out)], tmp_path,
+                                 env=os.environ.copy()), "window")
+    assert "no such game" in line and "a real window" in line, line
+    argv = ["record", "--region", "5000,5000,100,100", "--map", "duel", "--out", str(out)]
+    line = _one_line_exit_2(_cli(argv, tmp_path, env=os.environ.copy()), argv)
+    assert "5000" in line, line
+    assert not out.exists()

@@ -86,12 +86,12 @@ def test_unknown_map_lists_shipped():
 
 @pytest.mark.x11
 def test_round_trip_through_real_x_events(xvfb, xwin):
-    """triple -> PynputSink -> the X events a real window receives -> encode -> the same triple."""
+    """triple -> XTestSink -> the X events a real window receives -> encode -> the same triple."""
     import time
 
     from conftest import set_focus
 
-    from hakisa.sink import PynputSink
+    from hakisa.sink import XTestSink
 
     w = xwin(title="round trip", x=100, y=80, width=640, height=360)
     set_focus(w.wid)
@@ -109,7 +109,7 @@ def test_round_trip_through_real_x_events(xvfb, xwin):
 
     for imap in (InputMap.load("duel"), mouse_rel_map()):
         down: set[str] = set()
-        with PynputSink(imap, w.region, require_focus=w.wid, kill_key=None, guardian=False) as sink:
+        with XTestSink(imap, w.region, require_focus=w.wid, kill_key=None, guardian=False) as sink:
             steps = []
             for c, cmd in enumerate(imap.commands):
                 if cmd.kind == "rel_move":  # from the centre, so the whole range stays inside the window

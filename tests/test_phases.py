@@ -134,7 +134,7 @@ def test_explore_consolidate_play(tmp_path, capsys):
 def test_explore_consolidate_ppo_loop_learns(tmp_path, capsys):
     """Hakisa's explore -> consolidate loop with PPO: explored episodes carry the behaviour log-probs and
     values; consolidate --algo ppo updates the net that explored; a few rounds must leave chance far behind."""
-    from hakisa.data import EpisodeStore
+    from hakisa.data import EpisodeStore, Transitions
     from hakisa.envs.toy import TOY_SPEC, keypress_map
     from hakisa.model import HakisaNet, save_checkpoint
 
@@ -166,7 +166,7 @@ def test_explore_consolidate_ppo_loop_learns(tmp_path, capsys):
         )
         returns.append(_last_json(capsys)["mean_return"])
         if k == 1:
-            tr = EpisodeStore(data).transitions()
+            tr = Transitions(EpisodeStore(data))
             assert tr.logp is not None and tr.values is not None and len(tr.logp) == 64 * 16
             assert (tr.logp < 0).all() and (tr.logp > -2.0).all()  # log(1/5) = -1.6 for an untrained net
         assert (
@@ -207,14 +207,14 @@ def test_explore_consolidate_ppo_loop_learns(tmp_path, capsys):
 
         src = tmp_path / "greedy"
         cli(["explore", "--env", "Toy/KeyPress-v0", "--episodes", "8", "--greedy", "--out", str(src)])
-        episode_gae(EpisodeStore(src).transitions())
+        episode_gae(Transitions(EpisodeStore(src)))
 
 
 def test_episode_gae_bootstraps_cut_episodes_and_not_terminal_ones(tmp_path):
     """GAE per stored episode, checked against the recursion by hand: a terminated episode ends on 0,
     a cut one (time limit) only lends its last step's V as the bootstrap."""
 
-    from hakisa.data import EpisodeStore, EpisodeWriter
+    from hakisa.data import EpisodeStore, EpisodeWriter, Transitions
     from hakisa.envs.toy import TOY_SPEC, keypress_map
     from hakisa.phases.consolidate import episode_gae
 
@@ -228,7 +228,7 @@ def test_episode_gae_bootstraps_cut_episodes_and_not_terminal_ones(tmp_path):
             for t, (r, v) in enumerate(zip(rewards, values)):
                 w.add(frame, [0, 0, 0], r, term and t == 2, logp=-1.0, value=v)
             w.end_episode()
-    tr = EpisodeStore(tmp_path / "d").transitions()
+    tr = Transitions(EpisodeStore(tmp_path / "d"))
     g, lam = 0.9, 0.5
     idx, adv, ret, scale = episode_gae(tr, g, lam)
     assert idx.tolist() == [0, 1, 2, 3, 4]  # the cut episode's last step is only a bootstrap
@@ -252,7 +252,7 @@ def test_value_warmup_fits_the_critic_and_leaves_the_policy_alone(tmp_path):
     """consolidate_ppo(value_epochs=N) first fits only the value head (a clone's never-trained critic):
     V moves towards the episodes' returns, and up to the PPO step the policy's logits are the clone's."""
     from hakisa.algos import ppo
-    from hakisa.data import EpisodeStore, EpisodeWriter
+    from hakisa.data import EpisodeStore, EpisodeWriter, Transitions
     from hakisa.envs.make import make_vec
     from hakisa.envs.toy import TOY_SPEC, keypress_map
     from hakisa.model import HakisaNet
@@ -264,8 +264,8 @@ def test_value_warmup_fits_the_critic_and_leaves_the_policy_alone(tmp_path):
     env = make_vec("Toy/KeyPress-v0", 8, seed=0)
     meta = {"input_map": env.input_map, "obs_spec": env.obs_spec, "source": "explore", "fps": 15}
     with EpisodeWriter(tmp_path / "d", meta) as w:
-        evaluate(net, env, 32, deterministic=False, collect=w)
-    tr = EpisodeStore(tmp_path / "d").transitions()
+        evaluate(net, env, 32, "sample", collect=w)
+    tr = Transitions(EpisodeStore(tmp_path / "d"))
     idx, _, ret0, _ = cons.episode_gae(tr)  # targets from the values stored while exploring
     obs = torch.from_numpy(tr.stacked(idx))
 

@@ -15,8 +15,8 @@ from PIL import Image
 from hakisa.arena import leaderboard, run_arena, wilson
 from hakisa.diagnose import collect_observations, dead_units, diagnose
 from hakisa.input_map import InputMap
-from hakisa.model import load_checkpoint
-from hakisa.plot import find_checkpoint, plot_runs, read_scalars
+from hakisa.model import find_checkpoint, load_checkpoint
+from hakisa.plot import plot_runs, read_scalars
 
 DUEL_COMMANDS = [c.name for c in InputMap.load("duel").commands]
 

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from hakisa.data import EpisodeStore
+from hakisa.data import EpisodeStore, Transitions
 from hakisa.input_map import InputMap, InputState
 from hakisa.preprocess import ObsSpec, preprocess
 
@@ -146,7 +146,7 @@ def test_kill9_loses_at_most_one_second(xvfb, xwin, tmp_path):
     assert 0 <= lost <= 1.0, f"lost {lost:.3f} s of frames"
     assert (e["actions"][-10:, 0] == 4).all()  # "attack" was held when it died
     # learners never use the cut step: no next frame, no done
-    tr = s.transitions(stack=4, cache_dir=tmp_path / "cache")
+    tr = Transitions(s, stack=4, cache_dir=tmp_path / "cache")
     assert len(tr) == len(e["actions"]) - 1
 
 

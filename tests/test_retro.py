@@ -18,7 +18,7 @@ NOOP, LEFT, RIGHT, FIRE = 0, 1, 2, 3  # hakisa/maps/airstriker.json
 
 
 @pytest.fixture
-def make_env():
+def retro_env():
     envs = []
 
     def make(**kw) -> RetroEnv:
@@ -43,10 +43,10 @@ def run(env: RetroEnv, actions, seed: int):
     return out
 
 
-def test_contract(make_env):
+def test_contract(retro_env):
     from gymnasium.utils.env_checker import check_env
 
-    env = make_env()
+    env = retro_env()
     imap = InputMap.load("airstriker")
     assert env.input_map.same_as(imap)
     assert env.action_space.nvec.tolist() == [6, 1, 1] and not imap.uses_xy.any()
@@ -68,8 +68,8 @@ def test_bad_map_is_refused():
         RetroEnv(AIRSTRIKER, input_map=InputMap("bad", [{"name": "jump", "keys": ["space"]}]))
 
 
-def test_chords_reach_the_emulator(make_env):
-    env = make_env()
+def test_chords_reach_the_emulator(retro_env):
+    env = retro_env()
     n = 60
     base = run(env, [NOOP] * n, seed=0)
     left = run(env, [LEFT] * n, seed=0)
@@ -85,9 +85,9 @@ def test_chords_reach_the_emulator(make_env):
     assert col(left[-1][0]) < col(base[-1][0]) < col(right[-1][0])
 
 
-def test_fire_scores_and_turbo_is_what_makes_held_fire_shoot(make_env):
+def test_fire_scores_and_turbo_is_what_makes_held_fire_shoot(retro_env):
     steps = 250
-    env = make_env()
+    env = retro_env()
     noop = run(env, [NOOP] * steps, seed=0)
     fire = run(env, [FIRE] * steps, seed=0)
     assert noop[-1][2]["game_score"] == 0  # nobody scores without shooting
@@ -95,15 +95,15 @@ def test_fire_scores_and_turbo_is_what_makes_held_fire_shoot(make_env):
     # without the turbo button, a held B is one press: the game's fire-on-press rule, measured
     plain = InputMap.load("airstriker")
     plain = InputMap.from_dict({**plain.to_dict(), "meta": {**plain.meta, "turbo": []}})
-    env = make_env(input_map=plain)
+    env = retro_env(input_map=plain)
     held = run(env, [FIRE] * steps, seed=0)
     assert held[-1][2]["game_score"] < fire[-1][2]["game_score"]
 
 
-def test_reward_is_the_score_delta(make_env):
+def test_reward_is_the_score_delta(retro_env):
     rng = np.random.default_rng(1)
     acts = rng.integers(0, 6, 400)
-    env = make_env()
+    env = retro_env()
     traj = run(env, acts, seed=2)
     scores = [i["score"] for _, _, i in traj]
     rewards = [r for _, r, _ in traj[1:]]
@@ -111,7 +111,7 @@ def test_reward_is_the_score_delta(make_env):
     assert rewards == [float(b - a) for a, b in zip(scores, scores[1:])]
     assert traj[-1][2]["game_score"] == sum(rewards)
 
-    env = make_env(reward="score", life_penalty=50.0, reward_scale=0.1)
+    env = retro_env(reward="score", life_penalty=50.0, reward_scale=0.1)
     traj = run(env, acts, seed=2)
     for (_, _, prev), (_, r, info) in zip(traj, traj[1:]):
         lost = prev["lives"] - info["lives"]
@@ -122,9 +122,9 @@ def test_reward_is_the_score_delta(make_env):
     )
 
 
-def test_same_seed_same_frames(make_env):
+def test_same_seed_same_frames(retro_env):
     acts = np.random.default_rng(3).integers(0, 6, 120)
-    env = make_env()
+    env = retro_env()
     a = run(env, acts, seed=7)
     b = run(env, acts, seed=7)
     assert len(a) == len(b)

@@ -9,6 +9,7 @@ import pytest
 
 from hakisa.envs.duel.render import palette_bgra, render_bgra
 from hakisa.envs.duel.sim import COMMAND_KEYS, DuelSim, load_rules
+from hakisa.game import Game
 from hakisa.rewards import (
     BarReader,
     ChangeDetector,
@@ -52,7 +53,7 @@ def frames():
 
 
 def test_bars_read_exact_values_on_renders(frames):
-    judge = GameJudge.load("duel")
+    judge = Game.load("duel").judge()
     # the shipped config takes its HUD boxes, colours and HP totals from rules.json
     names = RULES["palette_names"]
     assert judge.readers["knight_hp"].color == tuple(RULES["palette"][names.index("hp_knight")])
@@ -73,7 +74,7 @@ def test_bars_read_exact_values_on_renders(frames):
 @pytest.mark.parametrize("size", [(1000, 563), (480, 270), (1280, 720)])
 def test_bars_robust_to_scaling_and_blur(frames, size):
     """A browser scales the canvas with smoothing: bars must still read within one grid step."""
-    judge = GameJudge.load("duel")
+    judge = Game.load("duel").judge()
     K, B = RULES["knight"], RULES["boss"]
     rng = np.random.default_rng(1)
     for s, img in frames[::3]:
@@ -106,7 +107,7 @@ def paint_band(img: np.ndarray, rgb) -> np.ndarray:
 
 
 def test_done_winner_and_in_play_on_rendered_frames():
-    judge = GameJudge.load("duel")
+    judge = Game.load("duel").judge()
     fresh = render_bgra(DuelSim(1, seed=2).draw_rects()[0], PAL)
     judge.reset(fresh)
     reward, done, info = judge.step(fresh)
@@ -134,7 +135,7 @@ def test_done_winner_and_in_play_on_rendered_frames():
 def test_screen_reward_matches_sim_reward_over_a_fight():
     """Summed over a whole fight, the pixel reward equals the sim env's reward (same coefficients)."""
     sim = DuelSim(1, tier="easy", seed=3)
-    judge = GameJudge.load("duel")
+    judge = Game.load("duel").judge()
     rng = np.random.default_rng(3)
     judge.reset(render_bgra(sim.draw_rects()[0], PAL))
     total_px = 0.0
@@ -299,7 +300,7 @@ def expert_trace(seed: int, tier: str = "normal", max_ticks: int = 5400):
 
 @pytest.mark.browser
 def test_readers_on_real_page_screenshots(page):
-    judge = GameJudge.load("duel")
+    judge = Game.load("duel").judge()
     K, B = RULES["knight"], RULES["boss"]
     start = judge.read(grab_canvas(page))
     if page.evaluate("hakisa.mode()") == "start":  # the dimmed start screen is not play

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from hakisa.game import Game
 from hakisa.input_map import InputMap
 from hakisa.rewards import GameJudge
 
@@ -73,7 +74,7 @@ def lamp(xvfb, tmp_path):
     proc.wait(5)
 
 
-def make_env(wid, **kw):
+def screen_env(wid, **kw):
     from hakisa.capture import Capture
     from hakisa.envs.screen import ScreenEnv
 
@@ -83,7 +84,7 @@ def make_env(wid, **kw):
 
 def test_screen_env_keys_reach_the_window_and_reward_from_pixels(lamp):
     wid, log = lamp
-    env = make_env(wid, hz=30.0, max_steps=6)
+    env = screen_env(wid, hz=30.0, max_steps=6)
     try:
         obs, info = env.reset()
         assert obs.shape == env.observation_space.shape == (4, 90, 160) and obs.dtype == np.uint8
@@ -109,7 +110,7 @@ def test_screen_env_keys_reach_the_window_and_reward_from_pixels(lamp):
 def test_fixed_rate_clock_reports_lateness_instead_of_drifting(lamp):
     wid, _ = lamp
     hz = 10.0
-    env = make_env(wid, hz=hz)
+    env = screen_env(wid, hz=hz)
     try:
         env.reset()
         t0 = time.perf_counter()
@@ -137,7 +138,7 @@ def test_kill_switch_ends_a_step_mid_sleep_with_keys_released(lamp):
     from hakisa.sink import KillSwitch
 
     wid, log = lamp
-    env = make_env(wid, hz=0.5)  # a 2 s tick, so "at once" and "at the tick" are far apart
+    env = screen_env(wid, hz=0.5)  # a 2 s tick, so "at once" and "at the tick" are far apart
     try:
         env.reset()
         env.step(np.array([4, 0, 0]))  # J held from here
@@ -158,11 +159,11 @@ def test_kill_switch_ends_a_step_mid_sleep_with_keys_released(lamp):
 def test_latency_probe_measures_a_positive_finite_lag(lamp):
     from hakisa.capture import Capture
     from hakisa.envs.screen import latency_probe
-    from hakisa.sink import PynputSink
+    from hakisa.sink import XTestSink
 
     wid, _ = lamp
     imap = InputMap.load("duel")
-    with Capture(window=wid) as cap, PynputSink(imap, cap, require_focus=wid, kill_key=None) as sink:
+    with Capture(window=wid) as cap, XTestSink(imap, cap, require_focus=wid, kill_key=None) as sink:
         res = latency_probe(cap, sink, np.array([4, 0, 0]), trials=4, threshold=20, settle=0.05)
     assert res["misses"] == 0, res
     assert 0 < res["lag_ms"] < 500 and math.isfinite(res["lag_ms"]), res
@@ -205,7 +206,7 @@ def test_screen_env_plays_the_real_duel_page(xvfb):
 
     with DuelPage(tier="normal", display=xvfb) as page:
         page.click_to_focus()
-        judge = GameJudge.load("duel")
+        judge = Game.load("duel").judge()
         wid = find_window(page.window_title).id
         env = ScreenEnv(
             InputMap.load("duel"),

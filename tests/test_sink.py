@@ -105,7 +105,7 @@ def test_keys_arrive_in_the_window(xvfb, xwin):
     from Xlib import X, display
 
     from hakisa.capture import Capture
-    from hakisa.sink import PynputSink
+    from hakisa.sink import XTestSink
 
     w = xwin(title="game")
     set_focus(w.wid)
@@ -113,7 +113,7 @@ def test_keys_arrive_in_the_window(xvfb, xwin):
     dpy.change_keyboard_control(auto_repeat_mode=X.AutoRepeatModeOff)
     dpy.sync()
     dpy.close()
-    with Capture(title="game") as cap, PynputSink(DUEL, cap, kill_key=None) as sink:
+    with Capture(title="game") as cap, XTestSink(DUEL, cap, kill_key=None) as sink:
         for a in ([1, 0, 0], [1, 0, 0], LEFT_ROLL, [4, 0, 0], [0, 0, 0]):
             sink.send(a)
         assert w.wait_for("KeyRelease", str(44), "j")
@@ -128,14 +128,14 @@ def test_keys_arrive_in_the_window(xvfb, xwin):
 
 @pytest.mark.x11
 def test_mouse_never_leaves_the_region(xvfb, xwin):
-    from hakisa.sink import PynputSink
+    from hakisa.sink import XTestSink
 
     w = xwin(title="mouse game", x=200, y=150, width=320, height=180)
     set_focus(w.wid)
     left, top, width, height = w.region
     imap = mouse_map(rel_max=1e6)
     rng = np.random.default_rng(1)
-    with PynputSink(imap, w.region, require_focus=w.wid, kill_key=None) as sink:
+    with XTestSink(imap, w.region, require_focus=w.wid, kill_key=None) as sink:
         sink.send([1, 0, 7])  # in range: bin centres
         sink.sync()
         assert pointer() == (left + int(0.5 / 8 * width), top + int(7.5 / 8 * height))
@@ -160,14 +160,14 @@ def test_mouse_never_leaves_the_region(xvfb, xwin):
 @pytest.mark.x11
 def test_nothing_is_sent_while_another_window_has_focus(xvfb, xwin):
     from hakisa.capture import Capture
-    from hakisa.sink import PynputSink
+    from hakisa.sink import XTestSink
 
     target = xwin(title="target game", x=0, y=0, width=320, height=180)
     other = xwin(title="terminal", x=400, y=300, width=320, height=180)
     set_focus(other.wid)
     before = pointer()
     imap = InputMap("mixed", DUEL.commands + [Command("move", "move")], x_bins=4, y_bins=4)
-    with Capture(title="target game") as cap, PynputSink(imap, cap, kill_key=None) as sink:
+    with Capture(title="target game") as cap, XTestSink(imap, cap, kill_key=None) as sink:
         for a in ([1, 0, 0], LEFT_ROLL, [4, 0, 0], [8, 3, 3]):
             assert sink.send(a) == [] and sink.paused
         assert pointer() == before and keys_down() == set()
@@ -265,11 +265,11 @@ def test_kill_switch_stops_the_loop_and_releases(xvfb, xwin):
 @pytest.mark.x11
 @pytest.mark.parametrize("guardian", [True, False], ids=["listener-in-guardian", "listener-in-process"])
 def test_kill_switch_raises_in_process(xvfb, xwin, guardian):
-    from hakisa.sink import PynputSink
+    from hakisa.sink import XTestSink
 
     w = xwin(title="kill2")
     set_focus(w.wid)
-    with PynputSink(DUEL, w.region, require_focus=w.wid, kill_key="f9", guardian=guardian) as sink:
+    with XTestSink(DUEL, w.region, require_focus=w.wid, kill_key="f9", guardian=guardian) as sink:
         sink.send(LEFT_ROLL)
         sink.sync()
         assert {LEFT, SPACE} <= keys_down()
@@ -285,7 +285,7 @@ def test_kill_switch_raises_in_process(xvfb, xwin, guardian):
 def test_keys_reach_a_real_chromium_page(xvfb, tmp_path):
     """The sink's XTest keys become DOM keydown/keyup in Chromium (the page writes them to its title)."""
     from hakisa.capture import Capture, list_windows
-    from hakisa.sink import PynputSink
+    from hakisa.sink import XTestSink
 
     page = tmp_path / "keys.html"
     page.write_text("<title>hakisa keys</title><body style='margin:0;background:#ff0000'><script>"
@@ -302,7 +302,7 @@ def test_keys_reach_a_real_chromium_page(xvfb, tmp_path):
         with Capture(title="hakisa keys") as cap:
             set_focus(cap.window_id)
             assert wait_until(lambda: (cap.grab()[cap.region[3] // 2, cap.region[2] // 2, :3] == (0, 0, 255)).all())
-            with PynputSink(DUEL, cap) as sink:
+            with XTestSink(DUEL, cap) as sink:
                 sink.send([4, 0, 0])  # attack: J down
                 assert wait_until(lambda: "down KeyJ" in titles()), titles()
                 sink.send([0, 0, 0])
@@ -326,7 +326,7 @@ def test_under_a_real_window_manager(xvfb, xwin):
     from xwin import RECTS
 
     from hakisa.capture import Capture, list_windows
-    from hakisa.sink import PynputSink
+    from hakisa.sink import XTestSink
 
     wm = subprocess.Popen(["openbox"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     try:
@@ -335,7 +335,7 @@ def test_under_a_real_window_manager(xvfb, xwin):
         other = xwin(title="wm other", x=700, y=100, width=400, height=240)
         assert wait_until(lambda: {"wm game", "wm other"} <= {w.title for w in list_windows()})
         xdo = lambda *a: subprocess.run(["xdotool", *a], check=True, env=os.environ.copy())  # noqa: E731
-        with Capture(title="wm game") as cap, PynputSink(DUEL, cap, kill_key=None) as sink:
+        with Capture(title="wm game") as cap, XTestSink(DUEL, cap, kill_key=None) as sink:
             x, y, w, h, rgb = RECTS[0]
             assert (cap.grab()[y:y + h, x:x + w, :3] == rgb[::-1]).all()  # the client area, not the frame
             xdo("windowactivate", "--sync", str(game.wid))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from hakisa.data import EpisodeStore, EpisodeWriter
+from hakisa.data import EpisodeStore, EpisodeWriter, Transitions
 from hakisa.envs.duel.evaluate import evaluate_duel
 from hakisa.phases.study import StudyArgs, class_weights, study, validate
 from hakisa.preprocess import ObsSpec
@@ -81,7 +81,7 @@ def test_bc_learns_from_a_small_dataset(tmp_path):
     assert not set(cfg["algo"]["train_episodes"]) & set(cfg["algo"]["val_episodes"])
 
     store = EpisodeStore(tmp_path / "ds")
-    data = store.transitions(stack=SPEC.stack)
+    data = Transitions(store, stack=SPEC.stack)
     _, val = data.split(0.25, seed=0)
     weights = torch.ones(len(store.input_map.commands))
     uses_xy = torch.as_tensor(store.input_map.uses_xy)

@@ -100,11 +100,6 @@ def ci95(values) -> float:
     return float(1.96 * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
 
 
-def obs_tensor(obs) -> torch.Tensor:
-    """numpy uint8 obs -> torch uint8 without a copy when possible."""
-    return torch.from_numpy(np.ascontiguousarray(obs))
-
-
 class RunningMeanStd:
     """Running mean/variance over batches (Chan et al.'s parallel update), as Gymnasium's wrappers keep."""
 

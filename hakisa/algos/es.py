@@ -6,7 +6,7 @@ become centred ranks in [-0.5, 0.5], so a single lucky episode cannot dominate t
 update is invariant to the reward's scale. The gradient estimate
     g = 1/(P s) * sum_i (rank(theta + s e_i) - rank(theta - s e_i)) e_i
 is handed to Adam as -g (Adam minimises), with optional L2 weight decay as in the paper.
-Deterministic given `seed`; members are evaluated with `ga.evaluate_population` (own env copies).
+Deterministic given `seed`; members are evaluated with `population.evaluate_population` (own env copies).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from hakisa.algos.common import setup_torch, start_run
-from hakisa.algos.ga import evaluate_population, get_flat, set_flat
+from hakisa.algos.population import evaluate_population, get_flat, set_flat
 from hakisa.envs.make import contract
 from hakisa.model import HakisaNet, save_checkpoint
 

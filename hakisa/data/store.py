@@ -20,7 +20,7 @@ Why this shape:
 
 Alignment: frames[t] is what was seen BEFORE actions[t]; rewards[t] and dones[t] follow actions[t];
 the next observation of step t is frames[t+1]. A step with no next frame that is not done (the last
-step of a cut or truncated episode) is dropped by `transitions()`.
+step of a cut or truncated episode) is dropped by `Transitions`.
 """
 from __future__ import annotations
 
@@ -306,7 +306,7 @@ class EpisodeInfo:
 class EpisodeStore:
     """Read a store. Chunks are read on demand, so opening a huge dataset is cheap.
 
-    `.meta`, `.episodes`, `.episode(i)`, `.iter_chunks()`, `.check()`, `.transitions(stack=k)`.
+    `.meta`, `.episodes`, `.episode(i)`, `.iter_chunks()`, `.check()`; `Transitions(store)` learns from it.
     """
 
     def __init__(self, root: str | Path):
@@ -490,18 +490,6 @@ class EpisodeStore:
             elif rel not in listed:
                 rep.warnings.append(f"{p}: chunk written but never listed in the manifest (interrupted; ignored)")
         return rep
-
-    # ---- learning -------------------------------------------------------------------------------
-    def transitions(self, stack: int | None = None, cache_dir: str | Path | None = None, stride: int = 1):
-        """(obs, action, reward, next_obs, done) over the whole store with frames stacked on the fly.
-
-        Frames are decompressed once into a memory-mapped cache file, so a dataset larger than RAM
-        trains fine (the OS pages it in and out)."""
-        from hakisa.data.transitions import Transitions
-
-        return Transitions(
-            self, stack=stack or int(self.meta["obs_spec"].get("stack", 4)), cache_dir=cache_dir, stride=stride
-        )
 
 
 @dataclass

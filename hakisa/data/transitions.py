@@ -22,7 +22,9 @@ from hakisa.data.store import DataError, EpisodeStore
 
 
 class Transitions:
-    def __init__(self, store: EpisodeStore, stack: int = 4, cache_dir: str | Path | None = None, stride: int = 1):
+    def __init__(self, store: EpisodeStore, stack: int | None = None, cache_dir: str | Path | None = None,
+                 stride: int = 1):
+        stack = stack or int(store.meta["obs_spec"].get("stack", 4))  # default: the stack the store was recorded for
         self.store, self.stack, self.stride = store, int(stack), int(stride)
         if self.stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")

@@ -3,7 +3,7 @@
 Observation: `Capture.grab()` of the game region -> the shared `preprocess` -> `FrameStack`, i.e.
     Box(0, 255, obs_spec.shape, uint8), the same bytes the duel sim and retro envs produce.
 Action: `input_map.action_space` (MultiDiscrete [command, x, y]) sent through the safe
-    `PynputSink` (held-key diffs, mouse clamped into the region, focus gating, kill switch).
+    `XTestSink` (held-key diffs, mouse clamped into the region, focus gating, kill switch).
 Reward, terminated: a `GameJudge` (hakisa/rewards): delta rewards from screen readers, done from
     e.g. the duel's result overlay, winner in `info["winner"]`.
 Reset: the config's `navigation.restart` steps (key taps, clicks, waits, "until" conditions),
@@ -30,7 +30,7 @@ import numpy as np
 from hakisa.input_map import Command, InputMap
 from hakisa.live import TickClock, now
 from hakisa.preprocess import FrameStack, ObsSpec, preprocess
-from hakisa.rewards.game import GameJudge, evaluate
+from hakisa.rewards.game import GameJudge, condition_holds
 from hakisa.rewards.readers import ChangeDetector, Region
 
 
@@ -93,12 +93,12 @@ class ScreenEnv(gym.Env):
         self._own_sink = sink is None
         self.nav_map, self.nav_index = with_nav_keys(input_map, nav_keys(judge))
         if sink is None:
-            from hakisa.sink import PynputSink
+            from hakisa.sink import XTestSink
 
             focus = focus_window if focus_window is not None else getattr(capture, "window_id", None)
             if kill_key == "auto":
                 kill_key = judge.cfg.get("kill_key", "f12")
-            sink = PynputSink(self.nav_map, capture, kill_key=kill_key, require_focus=focus or False)
+            sink = XTestSink(self.nav_map, capture, kill_key=kill_key, require_focus=focus or False)
         self.sink = sink
         self.hz, self.period = float(hz), 1.0 / float(hz)
         self.max_steps, self.reset_timeout, self.gate_input = max_steps, reset_timeout, gate_input
@@ -139,7 +139,7 @@ class ScreenEnv(gym.Env):
                 time.sleep(float(s["wait"]))
             if "until" in s:
                 deadline = now() + float(s.get("timeout", self.reset_timeout))
-                while not evaluate(s["until"], self.judge.read(self._grab())):
+                while not condition_holds(s["until"], self.judge.read(self._grab())):
                     if now() > deadline:
                         ok = False
                         break

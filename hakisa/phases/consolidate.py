@@ -4,7 +4,7 @@
     hakisa consolidate --algo ppo --data datasets/duel-explore --init runs/duel-bc --run duel-round1
 
 The same TD loss as the online learner (hakisa/algos/dqn.py: per-branch double-Q targets from a
-target network refreshed every --target-every steps, Huber), fed from `EpisodeStore.transitions()`
+target network refreshed every --target-every steps, Huber), fed from `Transitions(store)`
 (single stored frames, stacked on the fly, cut episodes' last steps dropped). Offline Q-learning
 overestimates actions the data never took; `--cql` adds the conservative Q-learning penalty
 (Kumar et al. 2020), logsumexp_a Q_d(s, a) - Q_d(s, a_data), per active branch.
@@ -61,6 +61,7 @@ def consolidate(store, steps: int, run_dir: str | Path | None = None, net=None, 
     """Offline DQN on an `EpisodeStore`; returns (net, metrics)."""
     from hakisa.algos.common import setup_torch
     from hakisa.algos.dqn import cql_penalty, td_loss
+    from hakisa.data import Transitions
     from hakisa.model import HakisaNet, save_checkpoint
 
     setup_torch(0, seed)
@@ -70,7 +71,7 @@ def consolidate(store, steps: int, run_dir: str | Path | None = None, net=None, 
         raise ValueError("the net's input map / obs spec differ from the episode store's")
     target = copy.deepcopy(net).requires_grad_(False)
     opt = torch.optim.Adam(net.parameters(), lr=lr, eps=1.5e-4)
-    tr = store.transitions(stack=spec.stack)
+    tr = Transitions(store, stack=spec.stack)
     if len(tr) == 0:
         raise ValueError("the store has no usable transitions")
     writer = None
@@ -112,7 +113,7 @@ def consolidate(store, steps: int, run_dir: str | Path | None = None, net=None, 
 
 
 def episode_gae(tr, gamma: float = 0.99, lam: float = 0.95, values: np.ndarray | None = None):
-    """GAE over every stored episode of `tr` (an `EpisodeStore.transitions()` view).
+    """GAE over every stored episode of `tr` (a `Transitions` view).
 
     Rewards are divided by the std of the discounted return, as PPO's training does (Gymnasium's
     NormalizeReward), so V's targets are O(1). A terminated episode bootstraps 0 after its last step;
@@ -164,12 +165,13 @@ def consolidate_ppo(store, net, run_dir: str | Path | None = None, epochs: int =
     steps undo some of the cloning; the policy is untouched by the warm-up (frozen features)."""
     from hakisa.algos import ppo
     from hakisa.algos.common import setup_torch
+    from hakisa.data import Transitions
     from hakisa.model import save_checkpoint
 
     setup_torch(0, seed)
     if not net.input_map.same_as(store.input_map) or net.obs_spec != store.obs_spec:
         raise ValueError("the net's input map / obs spec differ from the episode store's")
-    tr = store.transitions(stack=store.obs_spec.stack)
+    tr = Transitions(store, stack=store.obs_spec.stack)
     idx, adv, ret, scale = episode_gae(tr, gamma)
     args = ppo.Args(lr=lr, update_epochs=epochs, clip_coef=clip, ent_coef=ent_coef, seed=seed)
     opt = torch.optim.Adam(net.parameters(), lr=lr, eps=1e-5)

@@ -5,7 +5,7 @@
     hakisa play --game mygame.json --checkpoint runs/mine --window "My Game"  # a window you opened
 
 The agent sees only pixels (Capture -> preprocess -> FrameStack, the same bytes as in a simulator) and
-acts only through the safe PynputSink (focus-gated, mouse clamped to the game region, kill switch,
+acts only through the safe XTestSink (focus-gated, mouse clamped to the game region, kill switch,
 everything released on exit). Rewards, episode ends and outcomes come from the game file's screen rules.
 Before the episodes, a latency probe (the rules' `probe`) measures the action->pixel lag.
 
@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from hakisa.algos.common import ci95
-from hakisa.model import PRETRAINED_DIR
-from hakisa.model import find_checkpoint as resolve_checkpoint  # a run dir -> its best/ or checkpoint/
+from hakisa.model import PRETRAINED_DIR, find_checkpoint
 
 
 def add_live_args(p: argparse.ArgumentParser) -> None:
@@ -303,8 +302,8 @@ def load_agent(checkpoint, game, deterministic: bool, head: str = "auto", seed: 
         torch.manual_seed(seed)
         net, doc, checkpoint = HakisaNet(game.obs_spec, game.input_map), {}, None
     else:
-        checkpoint = resolve_checkpoint(checkpoint)
-        net, doc = load_checkpoint(checkpoint)
+        checkpoint = find_checkpoint(checkpoint)
+        net, doc = load_checkpoint(checkpoint, input_map=game.input_map)  # refuses another game's actions
     net.eval()
     mode = act_mode(doc, head, deterministic)
     return net, numpy_policy(net, mode), mode, checkpoint

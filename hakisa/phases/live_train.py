@@ -375,12 +375,12 @@ def load_demos(path: str | None, net: HakisaNet, init_cfg: dict | None):
     them (its label lag and command weights), or None."""
     if not path:
         return None
-    from hakisa.data import EpisodeStore
+    from hakisa.data import EpisodeStore, Transitions
 
     store = EpisodeStore(path)
     if not store.input_map.same_as(net.input_map):
         raise ValueError(f"--demos {path}: its input map differs from the agent's")
-    data = store.transitions(stack=net.obs_spec.stack)
+    data = Transitions(store, stack=net.obs_spec.stack)
     study = (init_cfg or {}).get("algo", {})
     lag = study.get("args", {}).get("label_lag", 0.0)
     if lag:

@@ -241,7 +241,7 @@ def init_features(net, checkpoint: str) -> None:
 
 def study(args: StudyArgs) -> dict:
     from hakisa.algos.common import setup_torch, start_run
-    from hakisa.data import EpisodeStore
+    from hakisa.data import EpisodeStore, Transitions
     from hakisa.model import HakisaNet, save_checkpoint
 
     setup_torch(args.threads, args.seed)
@@ -250,7 +250,7 @@ def study(args: StudyArgs) -> dict:
     spec = store.obs_spec
     if args.stack:
         spec = replace(spec, stack=args.stack)
-    data = store.transitions(stack=spec.stack, stride=args.stack_stride)
+    data = Transitions(store, stack=spec.stack, stride=args.stack_stride)
     fps = float(store.meta.get("fps", 15))
     relabelled = 0.0
     if args.label_lag:

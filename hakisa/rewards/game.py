@@ -1,6 +1,6 @@
 """A game's screen rules from one config file: readers, delta reward, done, winner, in-play, navigation.
 
-    judge = GameJudge.load("duel")           # a game's rules (hakisa/games/duel.json), or a rules/game file path
+    judge = Game.load("duel").judge()        # a game's rules (hakisa/games/duel.json); GameJudge.load(rules file)
     readings = judge.reset(frame)             # at the first frame of a fight
     reward, done, info = judge.step(frame)    # every step after
 
@@ -33,16 +33,16 @@ from hakisa.rewards.readers import BarReader, ChangeDetector, ColorFraction, Dig
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 
 
-def evaluate(cond: dict | None, readings: dict) -> bool:
+def condition_holds(cond: dict | None, readings: dict) -> bool:
     """A config condition against the current readings (an unreadable reading makes a test False)."""
     if cond is None:
         return True
     if "all" in cond:
-        return all(evaluate(c, readings) for c in cond["all"])
+        return all(condition_holds(c, readings) for c in cond["all"])
     if "any" in cond:
-        return any(evaluate(c, readings) for c in cond["any"])
+        return any(condition_holds(c, readings) for c in cond["any"])
     if "not" in cond:
-        return not evaluate(cond["not"], readings)
+        return not condition_holds(cond["not"], readings)
     v = readings.get(cond["reading"])
     return v is not None and OPS[cond.get("op", ">=")](v, cond["value"])
 
@@ -113,21 +113,18 @@ class GameJudge:
         self.readings: dict = {}
 
     @classmethod
-    def load(cls, path_or_name: str | Path) -> "GameJudge":
-        """The rules of a game (a shipped name or a game file), or a bare rules file (JSON/YAML)."""
-        from hakisa.game import Game
+    def load(cls, path: str | Path) -> "GameJudge":
+        """A bare rules file (JSON/YAML: readers, reward, done, ...). A game's own rules: `Game.load(name).judge()`."""
+        p = Path(path)
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
 
-        p = Path(path_or_name)
-        if p.is_file():
-            if p.suffix in (".yaml", ".yml"):
-                import yaml
-
-                cfg = yaml.safe_load(p.read_text())
-            else:
-                cfg = json.loads(p.read_text())
-            if "rules" not in cfg:  # a bare rules file
-                return cls(cfg, p.parent)
-        return Game.load(path_or_name).judge()
+            cfg = yaml.safe_load(p.read_text())
+        else:
+            cfg = json.loads(p.read_text())
+        if "rules" in cfg:
+            raise ValueError(f"{p} is a game file: its judge is Game.load({str(p)!r}).judge()")
+        return cls(cfg, p.parent)
 
     # ---- per frame ------------------------------------------------------------------------------
     def read(self, frame) -> dict:
@@ -135,15 +132,15 @@ class GameJudge:
         return self.readings
 
     def in_play(self, readings: dict | None = None) -> bool:
-        return evaluate(self.cfg.get("in_play"), self.readings if readings is None else readings)
+        return condition_holds(self.cfg.get("in_play"), self.readings if readings is None else readings)
 
     def is_done(self, readings: dict | None = None) -> bool:
-        return "done" in self.cfg and evaluate(self.cfg["done"], self.readings if readings is None else readings)
+        return "done" in self.cfg and condition_holds(self.cfg["done"], self.readings if readings is None else readings)
 
     def winner(self, readings: dict | None = None) -> int:
         readings = self.readings if readings is None else readings
         for o in self.cfg.get("outcomes", []):
-            if evaluate(o["when"], readings):
+            if condition_holds(o["when"], readings):
                 return int(o["winner"])
         return int(self.cfg.get("default_winner", 0))
 
@@ -162,7 +159,7 @@ class GameJudge:
         or cost anything."""
         readings = self.read(frame)
         playing = self.in_play(readings)
-        trusted = evaluate(self.cfg["reward_when"], readings) if "reward_when" in self.cfg else playing
+        trusted = condition_holds(self.cfg["reward_when"], readings) if "reward_when" in self.cfg else playing
         reward = self.delta(readings) if trusted else 0.0
         self._done_run = self._done_run + 1 if self.is_done(readings) else 0
         done = self._done_run >= self.done_frames

@@ -1,10 +1,6 @@
-"""`hakisa bench io|duel|train`: benchmarks that print ONE JSON object as their last line.
-
-  io     the model-free live loop (capture -> preprocess -> decide -> send) against a real 640x360 X
-         window, under a private Xvfb unless --display is given. Targets: capture+preprocess <= 1 ms
-         p50, loop p99 <= 3 ms.
-  duel   the duel sim / vector env speed      (hakisa.envs.duel.bench.run(args), imported lazily)
-  train  learner throughput vs SB3            (hakisa.algos.bench.run(args), imported lazily)
+"""`hakisa bench io`: the model-free live loop (capture -> preprocess -> decide -> send) timed against a real
+640x360 X window that types random duel commands, under a private Xvfb unless --display is given.
+Targets: capture+preprocess <= 1 ms p50, loop p99 <= 3 ms. The last line printed is one JSON object.
 """
 from __future__ import annotations
 
@@ -20,60 +16,6 @@ import numpy as np
 BENCH_TITLE = "hakisa bench io window"
 
 
-def add_args(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="bench", metavar="WHICH", required=True)
-    io = sub.add_parser("io", help="live capture/input loop timings against a real X window",
-                        description="Times the model-free live loop (capture -> preprocess -> decide -> send) "
-                        "against a real 640x360 X window typing random duel commands, under a private Xvfb "
-                        "unless --display is given. Prints one JSON line. Targets: capture+preprocess <= 1 ms "
-                        "p50, loop p99 <= 3 ms.")
-    io.add_argument("--steps", type=int, default=600, help="loop steps to time")
-    io.add_argument("--hz", type=float, default=120.0, help="loop rate (0: as fast as possible)")
-    io.add_argument("--width", type=int, default=640, help="window width")
-    io.add_argument("--height", type=int, default=360, help="window height")
-    io.add_argument("--hold", type=int, default=1,
-                    help="steps each random command is held (1: a new command every step, the worst case)")
-    io.add_argument("--display", default=None,
-                    help="use this existing X display instead of a private Xvfb (keys go only to the bench's "
-                         "own window: the sink pauses whenever it loses focus)")
-    io.add_argument("--seed", type=int, default=0)
-    io.add_argument("--json-only", action="store_true", help="print only the JSON line")
-    io.set_defaults(_run=run_io)
-
-    duel = sub.add_parser("duel", help="duel sim and vector env throughput (duel-page's bench)")
-    duel.add_argument("--num-envs", type=int, default=None, help="vector env width (default: the bench's own)")
-    duel.add_argument("--steps", type=int, default=None, help="steps to time (default: the bench's own)")
-    duel.add_argument("--tier", default="normal")
-    duel.add_argument("--seed", type=int, default=0)
-    duel.add_argument("--json-only", action="store_true", help="print only the JSON line")
-    duel.set_defaults(_run=lambda a: _delegate("hakisa.envs.duel.bench", a))
-
-    train = sub.add_parser("train", help="learner env steps/s, ours vs SB3 (learners' bench)")
-    train.add_argument("--algo", default="ppo", help="learner to time")
-    train.add_argument("--num-envs", type=int, default=None, help="vector env width (default: the bench's own)")
-    train.add_argument("--steps", type=int, default=None, help="env steps to time (default: the bench's own)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--json-only", action="store_true", help="print only the JSON line")
-    train.set_defaults(_run=lambda a: _delegate("hakisa.algos.bench", a))
-
-
-def main(args: argparse.Namespace) -> int | None:
-    return args._run(args)
-
-
-def _delegate(module: str, args: argparse.Namespace) -> int | None:
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name and module.startswith(e.name):
-            sys.exit(f"hakisa bench {args.bench}: not available in this build ({module} is missing)")
-        raise
-    return mod.run(args)
-
-
-# ---- bench io --------------------------------------------------------------------------------
 def _window(title: str, width: int, height: int) -> None:
     """The bench's X client (run in its own process): an animated window that counts the keys it gets.
 
@@ -121,7 +63,7 @@ def _window(title: str, width: int, height: int) -> None:
             return
 
 
-def run_io(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from hakisa.xserver import Xvfb
 
     server, outer_display = None, os.environ.get("DISPLAY")
@@ -132,7 +74,7 @@ def run_io(args: argparse.Namespace) -> int:
         os.environ["DISPLAY"] = args.display
     win = None
     try:
-        win = subprocess.Popen([sys.executable, "-c", f"from hakisa.bench import _window; "
+        win = subprocess.Popen([sys.executable, "-c", f"from hakisa.bench.io import _window; "
                                 f"_window({BENCH_TITLE!r}, {args.width}, {args.height})"],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = win.stdout.readline()
@@ -164,7 +106,7 @@ def _time_loop(args: argparse.Namespace, wid: int) -> dict:
     from hakisa.capture import Capture, give_focus
     from hakisa.input_map import InputMap
     from hakisa.live import run_loop
-    from hakisa.sink import PynputSink
+    from hakisa.sink import XTestSink
 
     give_focus(wid)  # give our window the keyboard, as a click on it would
     imap = InputMap.load("duel")
@@ -178,7 +120,7 @@ def _time_loop(args: argparse.Namespace, wid: int) -> dict:
         return action
 
     decide.n = 0
-    with Capture(window=wid) as cap, PynputSink(imap, cap) as sink:
+    with Capture(window=wid) as cap, XTestSink(imap, cap) as sink:
         run_loop(cap, sink, decide, steps=20, hz=0)  # warm-up: first grabs set up shared memory
         decide.n = 0
         stats = run_loop(cap, sink, decide, steps=args.steps, hz=args.hz)

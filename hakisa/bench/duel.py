@@ -7,7 +7,7 @@
 Also the per-frame cost of each stage, so a regression points at its cause, and the rates per second of
 process CPU time (*_per_cpu_s): on a shared box, wall-clock rates mostly measure the neighbours.
 Target: env_steps_per_s >= 20,000
-on the 2-core dev box. Also runnable as `python -m hakisa.envs.duel.bench`.
+on the 2-core dev box. Also runnable as `python -m hakisa.bench.duel`.
 """
 
 from __future__ import annotations
