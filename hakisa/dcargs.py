@@ -1,48 +1,77 @@
-"""Command-line flags from an args dataclass, with each field's trailing comment as its --help text.
+"""Options are dataclasses, each field documented by the docstring under it (CleanRL/tyro style):
 
-The dataclass stays the one place a setting is documented (CleanRL style: `lr: float = 3e-4  # why`),
-and `hakisa study --help` shows the same words instead of a bare list of flags."""
+    @dataclass
+    class Args:
+        lr: float = 3e-4
+        \"\"\"Adam learning rate\"\"\"
+
+That one declaration is the flag (`add_dataclass_args`: `--lr`, its --help text and its default), the
+learner's argument, and what a run saves in config.json (`dataclasses.asdict`). `--set KEY=VALUE`
+(`parse_overrides`) reaches the fields of a learner's Args that have no flag of their own.
+"""
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
 import inspect
-import re
+import json
+import textwrap
 
 
-def field_comments(cls) -> dict[str, str]:
-    """{field: its comment}; a comment may go on over the following comment-only lines."""
-    out: dict[str, str] = {}
-    last = None
+def field_docs(cls) -> dict[str, str]:
+    """{field: the docstring under it}, on one line."""
     try:
-        source = inspect.getsource(cls)
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError):  # installed without sources: flags without help, still working
-        return out
-    for line in source.splitlines():
-        m = re.match(r"\s+(\w+)\s*:[^#]*#\s?(.*)$", line)
-        if m:
-            last = m.group(1)
-            out[last] = m.group(2).strip()
-        elif last and re.match(r"\s+#", line):
-            out[last] += " " + line.strip().lstrip("#").strip()
-        else:
-            last = None
+        return {}
+    body = tree.body[0].body
+    out = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr) \
+                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str):
+            out[node.target.id] = " ".join(nxt.value.value.split())
     return out
 
 
 def add_dataclass_args(p: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
-    """One --flag per field of `cls` (bools get --x/--no-x), defaulting to the field's default."""
-    helps = field_comments(cls)
-    for f in cls.__dataclass_fields__.values():
+    """One --flag per field of `cls` (bools get --x/--no-x), defaulting to the field's default; a field without a
+    default is a required flag."""
+    docs = field_docs(cls)
+    for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
-        text = helps.get(f.name, "").replace("%", "%%")  # argparse formats help with %
-        if f.type == "bool":
+        text = docs.get(f.name, "").replace("%", "%%")  # argparse formats help with %
+        required = f.default is dataclasses.MISSING
+        if f.type in ("bool", bool):
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=text)
         else:
-            p.add_argument(flag, type={"int": int, "float": float}.get(f.type, str), default=f.default,
-                           help=text + " (default: %(default)s)")
+            kind = {"int": int, "float": float}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
+            p.add_argument(flag, type=kind, required=required, default=None if required else f.default,
+                           help=text if required else text + " (default: %(default)s)")
 
 
 def from_args(cls, args: argparse.Namespace):
-    return cls(**{k: getattr(args, k) for k in cls.__dataclass_fields__})
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+def parse_overrides(args_cls, pairs: list[str]) -> dict:
+    """`--set KEY=VALUE` pairs -> {field: value} for `args_cls` (values are JSON, else bare strings)."""
+    fields = {f.name for f in dataclasses.fields(args_cls)}
+    out = {}
+    for kv in pairs:
+        k, _, v = kv.partition("=")
+        if k not in fields:
+            raise SystemExit(f"--set {k}: not a field of {args_cls.__module__}.Args ({sorted(fields)})")
+        try:
+            out[k] = None if v in ("None", "none", "null") else json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v  # a bare string
+    return out
+
+
+def describe(cls) -> str:
+    """Every field with its default and docstring, for --help epilogs (`hakisa train --help` lists the learners')."""
+    docs = field_docs(cls)
+    return "\n".join(f"  {f.name} = {f.default!r}: {docs.get(f.name, '')}" for f in dataclasses.fields(cls))

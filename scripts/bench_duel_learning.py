@@ -129,7 +129,7 @@ def main() -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="learner Args overrides")
     args = p.parse_args()
     from hakisa.algos import dqn, es, ga, ppo
-    from hakisa.phases.train import parse_overrides
+    from hakisa.dcargs import parse_overrides
 
     extra = parse_overrides({"ppo": ppo, "dqn": dqn, "es": es, "ga": ga}[args.algo].Args, args.set)
     run_dir = Path(args.run or f"runs/bench-duel-{args.algo}")

@@ -31,8 +31,8 @@ def test_bench_subcommand_help(which, capsys):
     assert e.value.code == 0 and "--json-only" in capsys.readouterr().out
 
 
-def test_dataclass_flags_carry_their_field_comments(capsys):
-    """`hakisa study --help` documents each flag with the comment on its StudyArgs field (one source of truth),
+def test_dataclass_flags_carry_their_field_docstrings(capsys):
+    """`hakisa study --help` documents each flag with the docstring of its StudyArgs field (one source of truth),
     including comments continued on the next line, and the default."""
     with pytest.raises(SystemExit):
         main(["study", "--help"])

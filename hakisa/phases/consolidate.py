@@ -22,6 +22,7 @@ import argparse
 import copy
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,29 +31,52 @@ import torch.nn as nn
 from tqdm import tqdm
 
 
+@dataclass
+class ConsolidateArgs:
+    data: str
+    """episode store directory"""
+    algo: str = "dqn"
+    """dqn: offline TD learning (any episodes); ppo: a PPO update on explored episodes"""
+    init: str = ""
+    """start from this checkpoint (ppo: the policy that explored the episodes)"""
+    steps: int = 20_000
+    """dqn: gradient steps"""
+    epochs: int = 2
+    """ppo: passes over the stored episodes"""
+    value_epochs: int = 0
+    """ppo: value-only passes before the update (warm-starts a cloned policy's critic)"""
+    batch_size: int = 0
+    """minibatch; 0: dqn 64, ppo 512"""
+    lr: float = 0.0
+    """learning rate; 0: dqn 1e-4, ppo 2.5e-4"""
+    gamma: float = 0.99
+    """discount factor"""
+    target_every: int = 1_000
+    """dqn: gradient steps between target-network refreshes"""
+    cql: float = 0.0
+    """dqn: conservative-Q penalty weight (0: plain DQN)"""
+    ent_coef: float = 0.01
+    """ppo: entropy bonus"""
+    clip: float = 0.1
+    """ppo: surrogate clip"""
+    encoder: str = "small"
+    """dqn without --init: small | nature | torchvision:<name>"""
+    hidden: int = 256
+    """dqn without --init: trunk width"""
+    run: str = "consolidate"
+    """run name: runs-dir/run gets config.json, TensorBoard events and checkpoint/"""
+    runs_dir: str = "runs"
+    """where runs go"""
+    seed: int = 0
+    """torch/numpy seed"""
+    progress: bool = True
+    """show a progress bar"""
+
+
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="episode store directory")
-    p.add_argument("--algo", choices=["dqn", "ppo"], default="dqn",
-                   help="dqn: offline TD learning (any episodes); ppo: a PPO update on explored episodes")
-    p.add_argument("--epochs", type=int, default=2, help="ppo: passes over the stored episodes")
-    p.add_argument("--ent-coef", type=float, default=0.01, help="ppo: entropy bonus")
-    p.add_argument("--clip", type=float, default=0.1, help="ppo: surrogate clip")
-    p.add_argument("--value-epochs", type=int, default=0,
-                   help="ppo: value-only passes before the update (warm-starts a cloned policy's critic)")
-    p.add_argument("--steps", type=int, default=20_000, help="gradient steps")
-    p.add_argument("--batch-size", type=int, default=None, help="minibatch (default: dqn 64, ppo 512)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: dqn 1e-4, ppo 2.5e-4)")
-    p.add_argument("--gamma", type=float, default=0.99)
-    p.add_argument("--target-every", type=int, default=1_000)
-    p.add_argument("--cql", type=float, default=0.0, help="conservative-Q penalty weight (0: plain DQN)")
-    p.add_argument("--init", metavar="CHECKPOINT", help="start from this checkpoint")
-    p.add_argument("--encoder", default="small")
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--run", default="consolidate")
-    p.add_argument("--runs-dir", default="runs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
+    from hakisa.dcargs import add_dataclass_args
+
+    add_dataclass_args(p, ConsolidateArgs)
 
 
 def consolidate(store, steps: int, run_dir: str | Path | None = None, net=None, batch_size: int = 64, lr: float = 1e-4,
@@ -228,47 +252,25 @@ def consolidate_ppo(store, net, run_dir: str | Path | None = None, epochs: int =
 
 def main(args) -> int:
     from hakisa.data import EpisodeStore
+    from hakisa.dcargs import from_args
 
-    store = EpisodeStore(args.data)
+    a = from_args(ConsolidateArgs, args)
+    if a.algo not in ("dqn", "ppo"):
+        raise SystemExit(f"hakisa consolidate: --algo {a.algo!r}: dqn or ppo")
+    store = EpisodeStore(a.data)
     net = None
-    if args.init:
+    if a.init:
         from hakisa.model import load_checkpoint
 
-        net, _ = load_checkpoint(args.init, input_map=store.input_map, obs_spec=store.obs_spec)
-    run_dir = Path(args.runs_dir) / args.run
-    if args.algo == "ppo":
+        net, _ = load_checkpoint(a.init, input_map=store.input_map, obs_spec=store.obs_spec)
+    run_dir = Path(a.runs_dir) / a.run
+    if a.algo == "ppo":
         if net is None:
-            raise SystemExit("consolidate --algo ppo needs --init: the checkpoint whose policy explored the episodes")
-        _, m = consolidate_ppo(
-            store,
-            net,
-            run_dir,
-            args.epochs,
-            args.lr or 2.5e-4,
-            args.batch_size or 512,
-            args.gamma,
-            args.clip,
-            args.ent_coef,
-            args.seed,
-            progress=not args.no_progress,
-            value_epochs=args.value_epochs,
-        )
-        print(json.dumps({"run": str(run_dir), **m}))
-        return 0
-    _, m = consolidate(
-        store,
-        args.steps,
-        run_dir,
-        net,
-        args.batch_size or 64,
-        args.lr or 1e-4,
-        args.gamma,
-        args.target_every,
-        args.cql,
-        args.seed,
-        args.encoder,
-        args.hidden,
-        progress=not args.no_progress,
-    )
+            raise SystemExit("hakisa consolidate --algo ppo needs --init: the policy that explored the episodes")
+        _, m = consolidate_ppo(store, net, run_dir, a.epochs, a.lr or 2.5e-4, a.batch_size or 512, a.gamma, a.clip,
+                               a.ent_coef, a.seed, progress=a.progress, value_epochs=a.value_epochs)
+    else:
+        _, m = consolidate(store, a.steps, run_dir, net, a.batch_size or 64, a.lr or 1e-4, a.gamma, a.target_every,
+                           a.cql, a.seed, a.encoder, a.hidden, progress=a.progress)
     print(json.dumps({"run": str(run_dir), **m}))
     return 0

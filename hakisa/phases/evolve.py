@@ -37,7 +37,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from hakisa.phases.train import parse_overrides
+    from hakisa.dcargs import parse_overrides
 
     if args.algo == "ga":
         from hakisa.algos import ga as algo

@@ -38,40 +38,69 @@ import torch.nn.functional as F
 
 @dataclass
 class StudyArgs:
-    dataset: str  # episode store directory (hakisa record / explore / play)
-    out: str = "runs/study"  # run directory: config.json, TensorBoard events, best/, checkpoint/
-    stack: int = 0  # frames per observation; 0 = the dataset's obs spec
-    stack_stride: int = 1  # stack every Nth recorded frame; every frame is still a labelled sample. A 60 fps
-    # recording with stride 4 gives the 4-tick spacing of a 15 Hz stack (the duel recipe's) and a label per tick
-    encoder: str = "small"  # "small" | "nature" | "torchvision:<name>"
-    hidden: int = 256  # trunk width
-    init: str = ""  # start the encoder + trunk from this checkpoint (e.g. `hakisa duel perception`'s)
-    freeze: str = "none"  # keep pretrained layers fixed: "none" | "encoder" | "trunk" (encoder and trunk)
-    lr: float = 3e-4  # Adam learning rate
-    weight_decay: float = 1e-4  # a little L2: a few fights are a small dataset
-    batch_size: int = 64  # minibatch size
-    epochs: int = 30  # at most this many passes over the training episodes
-    steps_per_epoch: int = 0  # 0 = one pass over the training transitions per epoch
-    patience: int = 4  # stop after this many epochs without a better validation loss
-    val_fraction: float = 0.2  # share of EPISODES held out for validation
-    balance: str = "sqrt"  # noop imbalance: "none" | "sqrt" | "inverse" | "resample"
-    shift: int = 0  # augmentation: shift each training stack by up to this many pixels (DrQ); labels stay, so keep
-    # it well under one x/y bin of a mouse game
-    label_lag: float = 0.0  # seconds: label each frame with the input this long BEFORE its grab (the game's
-    # input -> pixels round trip); negative: what the player did just AFTER the grab (see Transitions.relabel)
-    seed: int = 0  # split, init and sampling seed
-    threads: int = 0  # torch threads (0: up to 2)
-    select: str = "balanced"  # which epoch is best/: "balanced" (balanced command accuracy x x/y accuracy) | "loss"
-    game: str = ""  # the game to evaluate on (a name or file); default: the game the dataset was recorded on
-    eval_episodes: int = 0  # after training, play the game this many times (its simulator, else its window)
-    eval_live: bool = False  # evaluate on the game's window even when it has a simulator
-    eval_opt: str = ""  # game options for the evaluation, "key=value,key=value" (e.g. tier=hard)
-    eval_deterministic: bool = False  # argmax actions instead of sampling in the evaluation
-    eval_action_delay: int = 0  # simulators with ticks: ticks between a decision and its effect (a page's lag)
-    eval_decision_ticks: int = 0  # simulators with ticks: ticks between the clone's decisions; 0 = the dataset's
-    # frame period. 1 = decide every tick (frames still stacked at the dataset's spacing): a recording samples a
-    # person, who presses keys at ANY tick, at random phases, so its clone is a per-tick policy
-    progress: bool = True  # tqdm bars
+    dataset: str
+    """episode store directory (hakisa record / explore / play)"""
+    out: str = "runs/study"
+    """run directory: config.json, TensorBoard events, best/, checkpoint/"""
+    stack: int = 0
+    """frames per observation; 0 = the dataset's obs spec"""
+    stack_stride: int = 1
+    """stack every Nth recorded frame; every frame is still a labelled sample. A 60 fps recording with stride 4
+    gives the 4-tick spacing of a 15 Hz stack (the duel recipe's) and a label per tick"""
+    encoder: str = "small"
+    """'small' | 'nature' | 'torchvision:<name>'"""
+    hidden: int = 256
+    """trunk width"""
+    init: str = ""
+    """start the encoder + trunk from this checkpoint (e.g. `hakisa duel perception`'s)"""
+    freeze: str = "none"
+    """keep pretrained layers fixed: 'none' | 'encoder' | 'trunk' (encoder and trunk)"""
+    lr: float = 3e-4
+    """Adam learning rate"""
+    weight_decay: float = 1e-4
+    """a little L2: a few fights are a small dataset"""
+    batch_size: int = 64
+    """minibatch size"""
+    epochs: int = 30
+    """at most this many passes over the training episodes"""
+    steps_per_epoch: int = 0
+    """0 = one pass over the training transitions per epoch"""
+    patience: int = 4
+    """stop after this many epochs without a better validation loss"""
+    val_fraction: float = 0.2
+    """share of EPISODES held out for validation"""
+    balance: str = "sqrt"
+    """noop imbalance: 'none' | 'sqrt' | 'inverse' | 'resample'"""
+    shift: int = 0
+    """augmentation: shift each training stack by up to this many pixels (DrQ); labels stay, so keep it well under
+    one x/y bin of a mouse game"""
+    label_lag: float = 0.0
+    """seconds: label each frame with the input this long BEFORE its grab (the game's input -> pixels round trip);
+    negative: what the player did just AFTER the grab (see Transitions.relabel)"""
+    seed: int = 0
+    """split, init and sampling seed"""
+    threads: int = 0
+    """torch threads (0: up to 2)"""
+    select: str = "balanced"
+    """which epoch is best/: 'balanced' (balanced command accuracy x x/y accuracy) | 'loss'"""
+    game: str = ""
+    """the game to evaluate on (a name or file); default: the game the dataset was recorded on"""
+    eval_episodes: int = 0
+    """after training, play the game this many times (its simulator, else its window)"""
+    eval_live: bool = False
+    """evaluate on the game's window even when it has a simulator"""
+    eval_opt: str = ""
+    """game options for the evaluation, 'key=value,key=value' (e.g. tier=hard)"""
+    eval_deterministic: bool = False
+    """argmax actions instead of sampling in the evaluation"""
+    eval_action_delay: int = 0
+    """simulators with ticks: ticks between a decision and its effect (a page's lag)"""
+    eval_decision_ticks: int = 0
+    """simulators with ticks: ticks between the clone's decisions; 0 = the dataset's frame period. 1 = decide every
+    tick (frames still stacked at the dataset's spacing): a recording samples a person, who presses keys at ANY
+    tick, at random phases, so its clone is a per-tick policy"""
+    progress: bool = True
+    """tqdm bars"""
 
 
 def class_weights(counts: np.ndarray, mode: str) -> np.ndarray:

@@ -18,10 +18,10 @@ training score). Any Args field of the learner can be set with --set key=value.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
+from hakisa.dcargs import parse_overrides
 from hakisa.envs.make import make_vec
 from hakisa.preprocess import ObsSpec
 
@@ -66,22 +66,13 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", default="small", help="small | nature | torchvision:<name>")
     p.add_argument("--init", metavar="CHECKPOINT", help="start from this checkpoint's weights")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any learner Args field, e.g. --set lr=1e-4 --set ent_coef=0.02")
+                   help="override any learner Args field (listed below), e.g. --set lr=1e-4 --set ent_coef=0.02")
+    from hakisa.algos import dqn, ppo
+    from hakisa.dcargs import describe
+
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = "\n\n".join(f"{m.__name__.split('.')[-1]} Args (--set):\n{describe(m.Args)}" for m in (ppo, dqn))
     p.add_argument("--no-progress", action="store_true")
-
-
-def parse_overrides(args_cls, pairs: list[str]) -> dict:
-    fields = {f.name: f for f in dataclasses.fields(args_cls)}
-    out = {}
-    for kv in pairs:
-        k, _, v = kv.partition("=")
-        if k not in fields:
-            raise SystemExit(f"--set {k}: not a field of {args_cls.__module__}.Args ({sorted(fields)})")
-        try:
-            out[k] = None if v in ("None", "none", "null") else json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v  # a bare string
-    return out
 
 
 def run_algo(algo, envs, a, args) -> tuple[Path, dict]:

@@ -36,18 +36,27 @@ TIERS = ("easy", "normal", "hard")
 
 @dataclass
 class PerceptionArgs:
-    out: str = "runs/duel-perception"  # run directory: config.json, TensorBoard, checkpoint/
-    obs: str = "80x45"  # frame size; must match the datasets it will be used with
-    encoder: str = "small"  # as in hakisa study
-    hidden: int = 256  # trunk width, as in hakisa study
-    frames: int = 300_000  # labelled training frames, held in RAM as uint8 stacks (300k at 80x45: 4.3 GB)
-    val_frames: int = 8_000  # held-out frames from other seeds
-    epochs: int = 15  # passes over the frames (linear LR decay to 0)
+    out: str = "runs/duel-perception"
+    """run directory: config.json, TensorBoard, checkpoint/"""
+    obs: str = "80x45"
+    """frame size; must match the datasets it will be used with"""
+    encoder: str = "small"
+    """as in hakisa study"""
+    hidden: int = 256
+    """trunk width, as in hakisa study"""
+    frames: int = 300_000
+    """labelled training frames, held in RAM as uint8 stacks (300k at 80x45: 4.3 GB)"""
+    val_frames: int = 8_000
+    """held-out frames from other seeds"""
+    epochs: int = 15
+    """passes over the frames (linear LR decay to 0)"""
     lr: float = 1e-3
     batch_size: int = 256
-    num_envs: int = 32  # fights rendered side by side while collecting
+    num_envs: int = 32
+    """fights rendered side by side while collecting"""
     seed: int = 0
-    threads: int = 0  # torch threads (0: up to 2)
+    threads: int = 0
+    """torch threads (0: up to 2)"""
     progress: bool = True
 
 
