@@ -1,7 +1,7 @@
 """`hakisa <verb> …`: thin wrappers over the functions notebooks call directly.
 
 Each verb lives in its own module, imported only when that verb runs, so `hakisa --help` starts in
-well under a second (SerpentAI took ~20 s to launch). A module provides `add_args(parser)` and
+well under a second (torch alone takes one to import). A module provides `add_args(parser)` and
 `main(args) -> int | None`. The table below is the whole dispatch: no registry, no plugins.
 """
 from __future__ import annotations

@@ -7,10 +7,9 @@ i.e. per-branch double-Q (online net picks, target net evaluates), averaged over
 matter at s' (x/y only when the chosen command uses them). Each active branch regresses its own
 Q_d(s, a_d) onto y with a Huber loss.
 
-What the original Hakisa got wrong, and this file does not:
-- the target net is a separate copy refreshed every `target_every` gradient steps, not every step;
-- the target is a Q VALUE from the target net at the online argmax, not the argmax index;
-- the replay buffer stores every uint8 frame once (stacks are rebuilt at sample time).
+The target net is a separate copy refreshed every `target_every` gradient steps (a target that moves with
+every step chases itself); the target is a Q value of the target net at the online argmax; the replay
+buffer stores every uint8 frame once and rebuilds stacks at sample time (k times less memory).
 """
 from __future__ import annotations
 

@@ -1,23 +1,7 @@
 """ScreenEnv: a Gymnasium env over a LIVE window. Pixels in, real key presses out, real time.
 
-Observation: `Capture.grab()` of the game region -> the shared `preprocess` -> `FrameStack`, i.e.
-    Box(0, 255, obs_spec.shape, uint8), the same bytes the duel sim and retro envs produce.
-Action: `input_map.action_space` (MultiDiscrete [command, x, y]) sent through the safe
-    `XTestSink` (held-key diffs, mouse clamped into the region, focus gating, kill switch).
-Reward, terminated: a `GameJudge` (hakisa/rewards): delta rewards from screen readers, done from
-    e.g. the duel's result overlay, winner in `info["winner"]`.
-Reset: the config's `navigation.restart` steps (key taps, clicks, waits, "until" conditions),
-    then wait for the judge to say "in play". When the game is already in play (a fresh page, or
-    after a truncation) reset takes the fight as it is and does not navigate.
-
-Real time: `step` sends the action, sleeps until the next tick of a fixed-rate clock (default
-15 Hz = the duel sim's 4-tick decision interval) and then captures. When the caller is too slow
-the env does not drift or try to catch up: it re-anchors the clock and reports the lateness in
-`info["late_ms"]` / `info["missed_ticks"]`. `info["timing"]` has per-step milliseconds for capture,
-preprocess, reward (readers), decide (the caller's time between obs and action) and send.
-
-Input gating: while the judge says the game is not in play (menus, the result overlay) no action
-is sent, and held keys are released.
+Most users get one from a game file (`Game.load("pop").screen_env(live)`, which `hakisa play`, `train`
+and `explore` do); the class docstring says what it observes, sends, rewards and reports.
 """
 from __future__ import annotations
 
@@ -67,6 +51,49 @@ class StepTiming:
 
 
 class ScreenEnv(gym.Env):
+    """A game's live window as a Gymnasium env.
+
+    ## Action space
+    `input_map.action_space`, MultiDiscrete [command, x bin, y bin]. The command's keys are held (or tapped,
+    or the mouse moved to the bin's point and clicked) through `XTestSink`: held-key diffs, every mouse
+    position clamped into the region, input only while the window has focus, and a kill-switch key.
+
+    ## Observation space
+    `Box(0, 255, obs_spec.shape, uint8)`: `Capture.grab()` of the game region through the shared
+    `preprocess` into a `FrameStack`, the same bytes a simulator or a stable-retro env produces.
+
+    ## Reward
+    The game's `GameJudge`: a sum of coefficient x change of each screen reading (a score, an HP bar),
+    plus the file's win/lose bonuses at the end. Readings only count while the judge says "in play".
+
+    ## Episode end
+    terminated when the judge's `done` rule holds (e.g. a result overlay, lives at 0); truncated after
+    `max_steps` steps. Either way every held key is released.
+
+    ## Info
+    The judge's readings, `in_play`, `winner` (when the rules name one), `score`; `late_ms` and
+    `missed_ticks` (the clock below); `timing` (milliseconds of capture, preprocess, reward, decide and
+    send); `step`; and at an episode's end `episode` = {"r": return, "l": length}.
+
+    ## Real time
+    `step` = `send` (the action), `clock.tick` (sleep to the next tick of `hz`), `observe` (grab and judge).
+    A caller that is too slow is not waited for and not caught up with: the clock re-anchors and the
+    step reports how late it was. While the game is not in play (menus, a result screen) no action is
+    sent and held keys are released.
+
+    ## Reset
+    The rules' `navigation.restart` steps (key taps, clicks, waits, "until" conditions), then a wait for
+    "in play". A game already in play (a fresh page, or after a truncation) is taken as it is.
+
+    ## Arguments
+    input_map, judge: the game's. capture/sink: ready objects, or built here from region/title (own_capture:
+    whether closing the env closes the capture). focus_window: the X window that must have focus for input
+    (default: the captured window). obs_spec, hz, max_steps, reset_timeout (seconds a navigation step may
+    wait). gate_input: send nothing while not in play. kill_key: the sink's kill-switch key ("auto": the
+    rules' `kill_key`, else F12; it reaches the game too, so pick one the game ignores). display: the X
+    display of the capture and the input.
+    """
+
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
 
     def __init__(self, input_map: InputMap, judge: GameJudge, *, capture=None, sink=None, region: Region | None = None,
@@ -74,14 +101,6 @@ class ScreenEnv(gym.Env):
                  hz: float = 15.0, max_steps: int | None = None, reset_timeout: float = 30.0,
                  gate_input: bool = True, kill_key: str | None = "auto", display: str | None = None,
                  own_capture: bool | None = None):
-        """capture/sink: ready objects (tests, the live player), or built here from region/title.
-
-        focus_window: X window that must have keyboard focus for input to be sent (the browser window
-        around a canvas region); default: the captured window when `title` is given.
-        kill_key: the sink's kill-switch key; "auto" = the game config's `kill_key` (else F12). The key
-        also reaches the game, so it must be one the game ignores: F12 opens Chromium's DevTools, which
-        steals the focus, so the duel config uses Pause.
-        """
         self.input_map, self.judge = input_map, judge
         self.obs_spec = obs_spec or ObsSpec()
         self._own_capture = capture is None if own_capture is None else own_capture  # closed with the env

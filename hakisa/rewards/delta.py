@@ -1,8 +1,8 @@
 """Rewards are DELTAS of readings, never absolute levels.
 
-The original Hakisa rewarded the score *level* every step, so an agent that had scored once was
-paid forever for standing still. Here a reward is sum_k coef_k * (reading_k[t] - reading_k[t-1]):
-dealing 10% of the boss's HP pays once, at the step it happens.
+A reward is sum_k coef_k * (reading_k[t] - reading_k[t-1]): dealing 10% of the boss's HP pays once, at
+the step it happens. Paying a *level* every step would pay an agent that scored once forever for
+standing still.
 
 The same class serves screen readers (readings from pixels) and stable-retro (readings are RAM
 variables in `info`, see `info_delta_reward`), so the two share one definition of "reward".

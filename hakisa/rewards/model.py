@@ -1,10 +1,10 @@
-"""RewardNet: a small CNN that reads a crop when hand-written readers fail ("Limbicus" done right).
+"""RewardNet: a small CNN that reads a crop when hand-written readers fail.
 
-The original Hakisa's Limbicus regressed a reward from the whole screen with no validation, and the
-reward it learned was an absolute level. Here the model is a *reader*: it classifies a crop of a
-region into labelled classes (e.g. "in play" / "menu", or HP buckets), each class maps to a value,
-it is trained with a held-out validation split that is reported, and its reading feeds the same
-DeltaReward as every other reader. Save/load is safetensors + JSON; loading executes no code.
+The model is a *reader*, not a reward: it classifies a crop of a region into labelled classes (e.g.
+"in play" / "menu", or HP buckets), each class maps to a value, it is trained with a held-out
+validation split that is reported (a reader nobody validated is a guess), and its reading feeds the
+same DeltaReward as every other reader, so the reward stays a change, never a level.
+Save/load is safetensors + JSON; loading executes no code.
 """
 from __future__ import annotations
 
