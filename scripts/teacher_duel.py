@@ -12,7 +12,7 @@ are tick-precise, and in the sim a 2-tick timing jitter alone drops it from ~100
 It rolls `--roll-margin` ticks into the roll window (expert_keys' roll_margin), not on its first tick: the
 reference expert's first-tick roll sits on a cliff (roll before it and the blow lands) that a clone's tick
 or two of timing noise falls off, and measured in the sim a roll 7 ticks in also wins more (per-tick
-expert, normal: 86 % -> 100 %; hard: 14 % -> 98.5 %; scripts/clone_timing.py shows where rolls start).
+expert, normal: 86 % -> 100 %; hard: 14 % -> 98.5 %; benchmarks/investigations/clone_timing.py shows where rolls start).
 It also decides only from what the screen shows (expert_keys' seen_only): the reference pokes while the
 boss's cooldown runs, which no frame shows, so a clone of it never pokes and loses on time.
 `hakisa record` runs as a SEPARATE process that sees only the screen's pixels and the X event stream:

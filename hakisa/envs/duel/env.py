@@ -157,7 +157,7 @@ class DuelEnv(gym.Env):
     action_delay: ticks between choosing keys and their effect (default 0). The live page has one (a
     frame is grabbed, the agent decides, the X events reach Chromium; action -> pixel measured ~95 ms),
     and a player recorded there times its moves for it: a clone of the page teacher (80 fights) that
-    wins 0-1 % of sim fights at delay 0 wins 44-48 % at 2-3 ticks (scripts/eval_study_sweep.py).
+    wins 0-1 % of sim fights at delay 0 wins 44-48 % at 2-3 ticks (benchmarks/investigations/eval_study_sweep.py).
     stack_ticks: ticks between the stacked frames (default frame_skip). With frame_skip=1, stack_ticks=4
     an agent decides every tick yet sees frames 4 ticks apart, as an agent recorded at 15 fps that plays
     a 60 Hz game would (a clone of a person, who can press a key at any tick).

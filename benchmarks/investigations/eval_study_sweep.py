@@ -1,6 +1,6 @@
 """A studied (or any duel) checkpoint in the sim under several decision rates and action delays.
 
-    python scripts/eval_study_sweep.py runs/ts80/study-init/best --fights 100 1:0 1:2 4:0 4:2
+    python benchmarks/investigations/eval_study_sweep.py runs/ts80/study-init/best --fights 100 1:0 1:2 4:0 4:2
 
 Each setting is DECISION_TICKS:ACTION_DELAY: the agent decides every DECISION_TICKS 60 Hz ticks (its
 stacked frames stay 4 ticks apart, as recorded at 15 fps) and its keys act ACTION_DELAY ticks later.

@@ -1,6 +1,6 @@
 """How old is a screen grab of the duel page? The state -> pixels lag, measured, for `hakisa study --label-lag`.
 
-    python scripts/page_lag.py --seconds 40
+    python benchmarks/investigations/page_lag.py --seconds 40
 
 A person (or scripts/teacher_duel.py) presses keys for the fight as it is NOW, but a frame grabbed now
 shows the fight as it was a little earlier: the page draws after its tick, Chromium composites, Xvfb
