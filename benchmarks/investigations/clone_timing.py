@@ -1,7 +1,7 @@
 """Where a duel agent's timing goes wrong: its rolls and its choices, tick by tick, beside the expert's.
 
     python benchmarks/investigations/clone_timing.py runs/ts60/study-init-stride4/best --fights 50 --delay 0
-    python benchmarks/investigations/clone_timing.py expert --fights 50        # the per-tick expert as the page teacher plays it
+    python benchmarks/investigations/clone_timing.py expert --fights 50   # the per-tick expert, as the page teacher
     python benchmarks/investigations/clone_timing.py expert --roll-margin 0 --use-cooldown   # the reference expert
 
 Plays `--fights` sim fights deciding every tick (frames stacked --stack-ticks apart, keys acting --delay
