@@ -28,6 +28,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "plot": ("hakisa.plot", "learning curves and diagnostics as PNGs"),
     "diagnose": ("hakisa.diagnose", "dead units, gradients, entropy, saliency for a checkpoint"),
     "arena": ("hakisa.arena", "leaderboard of checkpoints over their game's settings"),
+    "doctor": ("hakisa.doctor", "check the display, capture, input and torch before blaming the agent"),
 }
 
 
