@@ -64,7 +64,8 @@ def check_display() -> tuple[dict, object]:
 
 def check_xtest(dpy) -> dict:
     if dpy.query_extension("XTEST") is None:
-        return _check("xtest", "fail", "the X server has no XTEST extension: no input can be sent (Xvfb: +extension XTEST)")
+        return _check("xtest", "fail", "the X server has no XTEST extension: no input can be sent "
+                      "(Xvfb: start it with +extension XTEST)")
     return _check("xtest", "ok", "XTEST present")
 
 
@@ -144,7 +145,8 @@ def check_probe(game: str, opts: dict) -> dict:
         s = play_live(None, game=g, opts=opts, episodes=0, probe_trials=3, gif_episodes=0, out=out, progress=False)
     lag = s.get("lag_ms")
     if lag is None:
-        return _check("lag", "fail", f"{g.name}: the probe's action never changed the watched region", probe=s["lag_probe"])
+        return _check("lag", "fail", f"{g.name}: the probe's action never changed the watched region",
+                      probe=s["lag_probe"])
     return _check("lag", "ok" if lag < 200 else "warn", f"{g.name}: action -> pixels {lag:.0f} ms", lag_ms=lag)
 
 
