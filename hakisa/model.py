@@ -320,6 +320,8 @@ def find_checkpoint(dir: str | os.PathLike) -> Path:
     for d in (dir, dir / "best", dir / "checkpoint"):
         if (d / "model.safetensors").exists():
             return d
+    if (dir / "config.json").exists():  # its config says what it is (reading it tells a foreign file apart)
+        return dir
     raise CheckpointError(f"{dir}: no checkpoint here (model.safetensors) nor in its best/ or checkpoint/")
 
 

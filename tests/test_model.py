@@ -41,7 +41,7 @@ def test_act_is_the_one_action_path():
     torch.manual_seed(0)
     net = HakisaNet(TOY_SPEC, click_map(bins=5), hidden=32).eval()
     with torch.no_grad():  # a peaked command head, so the sampling check has something to match
-        net.pi_cmd.bias.copy_(torch.tensor([2.0, -1.0]))
+        net.pi_cmd.bias.copy_(torch.tensor([0.0, -1.0, 2.0]))  # mostly click: x and y get drawn
     obs = _obs(TOY_SPEC, 64)
     with torch.no_grad():
         h = net(obs)
