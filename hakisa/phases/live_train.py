@@ -380,8 +380,9 @@ def load_demos(path: str | None, net: HakisaNet, init_cfg: dict | None):
     store = EpisodeStore(path)
     if not store.input_map.same_as(net.input_map):
         raise ValueError(f"--demos {path}: its input map differs from the agent's")
-    data = Transitions(store, stack=net.obs_spec.stack)
     study = (init_cfg or {}).get("algo", {})
+    # stacked as the clone studied them: a 60 fps recording studied with stride 4 is a 15 Hz stack
+    data = Transitions(store, stack=net.obs_spec.stack, stride=int(study.get("args", {}).get("stack_stride", 1) or 1))
     lag = study.get("args", {}).get("label_lag", 0.0)
     if lag:
         data.relabel(lag, 1.0 / float(store.meta.get("fps", 15)))
