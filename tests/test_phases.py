@@ -44,11 +44,13 @@ def test_train_then_play(tmp_path, capsys):
         == 0
     )
     s = _last_json(capsys)
-    assert s["episodes"] == 24 and s["mean_length"] == 16 and s["head"] == "policy"
+    assert s["episodes"] == 24 and s["mean_length"] == 16 and s["mode"] == "argmax"
     assert s["mean_return"] > 8  # chance: 3.2 of 16
-    # a checkpoint for another game is refused, clearly
-    with pytest.raises(ValueError, match="input map"):
-        cli(["play", "--checkpoint", str(run / "checkpoint"), "--env", "Toy/Click-v0", "--episodes", "2"])
+    # a checkpoint for another game is refused, clearly: one line, exit status 2
+    capsys.readouterr()
+    assert cli(["play", "--checkpoint", str(run / "checkpoint"), "--env", "Toy/Click-v0", "--episodes", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("hakisa: ") and "input map" in err[0], err
 
 
 def test_explore_consolidate_play(tmp_path, capsys):
@@ -127,7 +129,7 @@ def test_explore_consolidate_play(tmp_path, capsys):
         == 0
     )
     s = _last_json(capsys)
-    assert s["head"] == "q"
+    assert s["mode"] == "q"
     assert s["mean_return"] > 10, s  # chance: 3.2 of 16
 
 

@@ -210,7 +210,7 @@ def test_arena_leaderboard(runs, tmp_path):
         assert c["episodes"] >= 3 and c["ci_low"] <= c["win_rate"] <= c["ci_high"]
         assert c["steps_per_s"] > 0
     # the DQN checkpoint is played with its Q head, as `hakisa play` would
-    assert by["dqn-tiny"]["cells"]["easy"]["head"] == "q" and by["ppo-tiny"]["cells"]["easy"]["head"] == "policy"
+    assert by["dqn-tiny"]["cells"]["easy"]["mode"] == "q" and by["ppo-tiny"]["cells"]["easy"]["mode"] == "argmax"
     # champions are checkpoint dirs: the board links to loadable ones
     net, _ = load_checkpoint(by["ppo-tiny"]["checkpoint"])
     assert by["ppo-tiny"]["params"] == sum(p.numel() for p in net.parameters())

@@ -69,6 +69,8 @@ class ConsolidateArgs:
     """where runs go"""
     seed: int = 0
     """torch/numpy seed"""
+    threads: int = 0
+    """torch threads; 0: one per core up to 2"""
     progress: bool = True
     """show a progress bar"""
 
@@ -81,14 +83,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def consolidate(store, steps: int, run_dir: str | Path | None = None, net=None, batch_size: int = 64, lr: float = 1e-4,
                 gamma: float = 0.99, target_every: int = 1_000, cql: float = 0.0, seed: int = 0,
-                encoder: str = "small", hidden: int = 256, progress: bool = True) -> tuple[object, dict]:
+                encoder: str = "small", hidden: int = 256, progress: bool = True,
+                threads: int = 0) -> tuple[object, dict]:
     """Offline DQN on an `EpisodeStore`; returns (net, metrics)."""
     from hakisa.algos.common import setup_torch
     from hakisa.algos.dqn import cql_penalty, td_loss
     from hakisa.data import Transitions
     from hakisa.model import HakisaNet, save_checkpoint
 
-    setup_torch(0, seed)
+    setup_torch(threads, seed)
     imap, spec = store.input_map, store.obs_spec
     net = net or HakisaNet(spec, imap, encoder, hidden)
     if not net.input_map.same_as(imap) or net.obs_spec != spec:
@@ -181,7 +184,8 @@ def episode_gae(tr, gamma: float = 0.99, lam: float = 0.95, values: np.ndarray |
 
 def consolidate_ppo(store, net, run_dir: str | Path | None = None, epochs: int = 2, lr: float = 2.5e-4,
                     batch_size: int = 512, gamma: float = 0.99, clip: float = 0.1, ent_coef: float = 0.01,
-                    seed: int = 0, progress: bool = True, value_epochs: int = 0) -> tuple[object, dict]:
+                    seed: int = 0, progress: bool = True, value_epochs: int = 0,
+                    threads: int = 0) -> tuple[object, dict]:
     """One PPO update (`epochs` passes) on explored episodes, from `net` (the policy that explored).
 
     value_epochs: passes fitting only the value head to these episodes' returns first. A cloned policy
@@ -192,7 +196,7 @@ def consolidate_ppo(store, net, run_dir: str | Path | None = None, epochs: int =
     from hakisa.data import Transitions
     from hakisa.model import save_checkpoint
 
-    setup_torch(0, seed)
+    setup_torch(threads, seed)
     if not net.input_map.same_as(store.input_map) or net.obs_spec != store.obs_spec:
         raise ValueError("the net's input map / obs spec differ from the episode store's")
     tr = Transitions(store, stack=store.obs_spec.stack)
@@ -268,9 +272,9 @@ def main(args) -> int:
         if net is None:
             raise SystemExit("hakisa consolidate --algo ppo needs --init: the policy that explored the episodes")
         _, m = consolidate_ppo(store, net, run_dir, a.epochs, a.lr or 2.5e-4, a.batch_size or 512, a.gamma, a.clip,
-                               a.ent_coef, a.seed, progress=a.progress, value_epochs=a.value_epochs)
+                               a.ent_coef, a.seed, progress=a.progress, value_epochs=a.value_epochs, threads=a.threads)
     else:
         _, m = consolidate(store, a.steps, run_dir, net, a.batch_size or 64, a.lr or 1e-4, a.gamma, a.target_every,
-                           a.cql, a.seed, a.encoder, a.hidden, progress=a.progress)
+                           a.cql, a.seed, a.encoder, a.hidden, progress=a.progress, threads=a.threads)
     print(json.dumps({"run": str(run_dir), **m}))
     return 0
