@@ -53,7 +53,7 @@ class Heads(NamedTuple):
 
 
 # ---- encoders ---------------------------------------------------------------------------------
-def _layer_init(layer: nn.Module, std: float = 2**0.5, bias: float = 0.0) -> nn.Module:
+def layer_init(layer: nn.Module, std: float = 2**0.5, bias: float = 0.0) -> nn.Module:
     # orthogonal init as in CleanRL/baselines: measurably faster PPO starts than PyTorch's default
     nn.init.orthogonal_(layer.weight, std)
     nn.init.constant_(layer.bias, bias)
@@ -67,11 +67,11 @@ def _small_cnn(c: int, h: int = 90, w: int = 160) -> nn.Module:
     # collapsing to 1x3.
     k, st = (6, 3) if h < 64 <= w else (8, 4)
     return nn.Sequential(
-        _layer_init(nn.Conv2d(c, 16, k, stride=st)),
+        layer_init(nn.Conv2d(c, 16, k, stride=st)),
         nn.ReLU(),
-        _layer_init(nn.Conv2d(16, 32, 4, stride=2)),
+        layer_init(nn.Conv2d(16, 32, 4, stride=2)),
         nn.ReLU(),
-        _layer_init(nn.Conv2d(32, 32, 3, stride=2)),
+        layer_init(nn.Conv2d(32, 32, 3, stride=2)),
         nn.ReLU(),
         nn.Flatten(),
     )
@@ -80,11 +80,11 @@ def _small_cnn(c: int, h: int = 90, w: int = 160) -> nn.Module:
 def _nature_cnn(c: int) -> nn.Module:
     # Mnih et al. 2015, the DQN/PPO Atari standard
     return nn.Sequential(
-        _layer_init(nn.Conv2d(c, 32, 8, stride=4)),
+        layer_init(nn.Conv2d(c, 32, 8, stride=4)),
         nn.ReLU(),
-        _layer_init(nn.Conv2d(32, 64, 4, stride=2)),
+        layer_init(nn.Conv2d(32, 64, 4, stride=2)),
         nn.ReLU(),
-        _layer_init(nn.Conv2d(64, 64, 3, stride=1)),
+        layer_init(nn.Conv2d(64, 64, 3, stride=1)),
         nn.ReLU(),
         nn.Flatten(),
     )
@@ -135,17 +135,17 @@ class HakisaNet(nn.Module):
         self.encoder = build_encoder(encoder, c, h, w)
         with torch.no_grad():
             n_feat = self.encoder(torch.zeros(1, c, h, w)).shape[1]
-        self.trunk = nn.Sequential(_layer_init(nn.Linear(n_feat, hidden)), nn.ReLU())
+        self.trunk = nn.Sequential(layer_init(nn.Linear(n_feat, hidden)), nn.ReLU())
         n_cmd, nx, ny = (int(v) for v in input_map.nvec)
         # small-std policy init: near-uniform first policy (CleanRL's 0.01), value/Q std 1
-        self.pi_cmd = _layer_init(nn.Linear(hidden, n_cmd), 0.01)
-        self.pi_x = _layer_init(nn.Linear(hidden, nx), 0.01)
-        self.pi_y = _layer_init(nn.Linear(hidden, ny), 0.01)
-        self.v = _layer_init(nn.Linear(hidden, 1), 1.0)
-        self.q_v = _layer_init(nn.Linear(hidden, 1), 1.0)
-        self.adv_cmd = _layer_init(nn.Linear(hidden, n_cmd), 1.0)
-        self.adv_x = _layer_init(nn.Linear(hidden, nx), 1.0)
-        self.adv_y = _layer_init(nn.Linear(hidden, ny), 1.0)
+        self.pi_cmd = layer_init(nn.Linear(hidden, n_cmd), 0.01)
+        self.pi_x = layer_init(nn.Linear(hidden, nx), 0.01)
+        self.pi_y = layer_init(nn.Linear(hidden, ny), 0.01)
+        self.v = layer_init(nn.Linear(hidden, 1), 1.0)
+        self.q_v = layer_init(nn.Linear(hidden, 1), 1.0)
+        self.adv_cmd = layer_init(nn.Linear(hidden, n_cmd), 1.0)
+        self.adv_x = layer_init(nn.Linear(hidden, nx), 1.0)
+        self.adv_y = layer_init(nn.Linear(hidden, ny), 1.0)
         # a buffer, so it follows .to(device); derived from the input map, so not saved
         self.register_buffer("uses_xy", torch.as_tensor(input_map.uses_xy, dtype=torch.bool), persistent=False)
         self.keys_only = int(input_map.x_bins) == 1 and int(input_map.y_bins) == 1
@@ -182,7 +182,10 @@ class HakisaNet(nn.Module):
 
     def policy(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(cmd logits, x logits, y logits, value), skipping the Q heads."""
-        h = self.features(obs)
+        return self.policy_heads(self.features(obs))
+
+    def policy_heads(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`policy` from trunk features (for a learner that also feeds them to heads of its own)."""
         return self.pi_cmd(h), self.pi_x(h), self.pi_y(h), self.v(h).squeeze(1)
 
     def q_values(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

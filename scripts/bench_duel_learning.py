@@ -9,6 +9,11 @@ expert does; DQN should beat Normal >= 60%; ES reported as measured. The scripte
 policy, hakisa.envs.duel.expert) and a uniformly random player are measured on the same fight seeds.
 Evaluation seeds are disjoint from training seeds. The machine's load average is recorded, because
 on a shared box the same budget buys very different amounts of compute.
+
+Win rate against wall time (PPO): a copy of the weights every minute of training, each judged after
+training on the same `--curve-fights` Normal fights (judging costs the training clock nothing), plus the
+final weights on `--fights`; `minutes_to_90` is the first point at 90 %. Issue 21's levers:
+    python scripts/bench_duel_learning.py --minutes 5 --init pretrained:duel-perception --set critic=state
 """
 from __future__ import annotations
 
@@ -57,7 +62,31 @@ def scripted(player: str, tier: str, fights: int, seed: int) -> float:
     return float((sim.winner == 1).mean())
 
 
-def train(algo: str, minutes: float, run_dir: Path, seed: int, tier: str, num_envs: int, extra: dict) -> dict:
+class Snapshots:
+    """PPO's on_update hook: the training win rate after every update, and a copy of the weights every
+    `every_s` seconds of training, judged after training (so judging costs the training clock nothing)."""
+
+    def __init__(self, every_s: float = 60.0):
+        self.every_s, self.t0 = every_s, time.time()
+        self.weights: list[tuple[float, int, dict]] = []
+        self.train_curve: list[tuple[float, int, float | None]] = []
+
+    def __call__(self, net, m: dict) -> None:
+        t = time.time() - self.t0
+        self.train_curve.append((round(t / 60, 3), m["global_step"], m.get("win_rate")))
+        if t >= self.every_s * (len(self.weights) + 1):
+            self.weights.append((t / 60, m["global_step"], {k: v.clone() for k, v in net.state_dict().items()}))
+
+
+def init_net(init: str | None, envs):
+    """--init's starting weights, loaded as `hakisa train --init` loads them; None: fresh."""
+    if not init:
+        return None
+    return load_checkpoint(init, input_map=envs.input_map, obs_spec=envs.obs_spec)[0]
+
+
+def train(algo: str, minutes: float, run_dir: Path, seed: int, tier: str, num_envs: int, extra: dict,
+          init: str | None = None, snaps: Snapshots | None = None) -> dict:
     tier = tier_mix(tier, num_envs)
     if algo == "ppo":
         from hakisa.algos import ppo
@@ -77,7 +106,8 @@ def train(algo: str, minutes: float, run_dir: Path, seed: int, tier: str, num_en
                 **extra,
             }
         )
-        return ppo.train(make_vec("Hakisa/Duel-v0", num_envs, seed=seed, tier=tier), a, run_dir)
+        envs = make_vec("Hakisa/Duel-v0", num_envs, seed=seed, tier=tier)
+        return ppo.train(envs, a, run_dir, net=init_net(init, envs), on_update=snaps)
     if algo == "dqn":
         from hakisa.algos import dqn
 
@@ -127,6 +157,9 @@ def main() -> int:
     p.add_argument("--argmax", action="store_true", help="also evaluate the argmax policy (doubles eval time)")
     p.add_argument("--eval-only", action="store_true", help="skip training; evaluate --run's checkpoint")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="learner Args overrides")
+    p.add_argument("--init", default=None, help="starting weights, as hakisa train --init (default: fresh)")
+    p.add_argument("--curve-fights", type=int, default=100,
+                   help="ppo: Normal fights judged per minute-of-training snapshot (0: no curve)")
     args = p.parse_args()
     from hakisa.algos import dqn, es, ga, ppo
     from hakisa.dcargs import parse_overrides
@@ -135,10 +168,12 @@ def main() -> int:
     run_dir = Path(args.run or f"runs/bench-duel-{args.algo}")
     load = [round(v, 2) for v in os.getloadavg()]
     t0 = time.time()
+    init = None if args.init in (None, "", "none") else args.init
+    snaps = Snapshots() if args.algo == "ppo" else None
     train_metrics = (
         {}
         if args.eval_only
-        else train(args.algo, args.minutes, run_dir, args.seed, args.train_tier, args.num_envs, extra)
+        else train(args.algo, args.minutes, run_dir, args.seed, args.train_tier, args.num_envs, extra, init, snaps)
     )
     train_s = time.time() - t0
     torch.set_num_threads(1)
@@ -155,6 +190,9 @@ def main() -> int:
         "train_metrics": {k: v for k, v in train_metrics.items() if not isinstance(v, (dict, list))},
         "checkpoint": str(ck),
         "fights": args.fights,
+        "init": init,
+        "sets": args.set,
+        "seed": args.seed,
         "loadavg_start": load,
         "cpus": os.cpu_count(),
     }
@@ -167,6 +205,20 @@ def main() -> int:
             res[f"{tier}_win_rate_argmax"] = evaluate(net, env, args.fights, "argmax", seed=EVAL_SEED).get("win_rate")
         res[f"expert_{tier}_win_rate"] = scripted("expert", tier, args.fights, EVAL_SEED)
         res[f"random_{tier}_win_rate"] = scripted("random", tier, args.fights, EVAL_SEED)
+    if snaps is not None and snaps.weights and args.curve_fights:
+        # win rate against minutes of training: each minute's weights over the same Normal fights
+        env = make_vec("Hakisa/Duel-v0", min(50, args.curve_fights), seed=EVAL_SEED, tier="normal")
+        curve = []
+        for minute, step, sd in snaps.weights:
+            net.load_state_dict(sd)
+            wr = evaluate(net, env, args.curve_fights, mode, seed=EVAL_SEED).get("win_rate")
+            curve.append({"minutes": round(minute, 2), "steps": step, "normal_win_rate": wr})
+        curve.append({"minutes": round(train_metrics.get("time_s", train_s) / 60, 2), "steps": res["train_steps"],
+                      "normal_win_rate": res["normal_win_rate"], "fights": args.fights})  # the final weights
+        res["curve"] = curve
+        res["curve_fights"] = args.curve_fights
+        res["minutes_to_90"] = next((c["minutes"] for c in curve if c["normal_win_rate"] >= 0.9), None)
+        res["train_curve"] = snaps.train_curve[:: max(1, len(snaps.train_curve) // 60)]
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     res["bars"] = {
         "ppo_normal>=0.9": res["normal_win_rate"] >= 0.9 if args.algo == "ppo" else None,

@@ -162,3 +162,43 @@ def test_bench_train_runs_both_learners_and_prints_its_json():
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["ours_sps"] > 0 and res["sb3_sps"] > 0 and res["ours_bf16_sps"] > 0
     assert res["ratio"] == pytest.approx(res["ours_sps"] / res["sb3_sps"], rel=0.02)
+
+
+def test_privileged_critic_trains_but_stays_out_of_the_checkpoint(tmp_path):
+    """critic=state and aux_coef read the duel sim's true state in training; the saved agent is the pixel
+    net alone (the same tensors as a fresh HakisaNet), and it loads and plays with no state at hand."""
+    from safetensors.torch import load_file
+
+    from hakisa.model import load_checkpoint
+
+    envs = make_vec("Hakisa/Duel-v0", 2, seed=0, tier="normal")
+    assert envs.state().shape[0] == 2  # the duel sim can show its true state...
+    args = _args(total_steps=2 * 2 * 8, num_steps=8, num_minibatches=2, update_epochs=1, critic="state", aux_coef=1.0)
+    torch.manual_seed(0)
+    priv = ppo.privileged_heads(envs, args, 64)
+    assert priv.critic is not None and priv.aux is not None
+    net = _net(envs)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    ppo.train(envs, args, tmp_path / "run", net=net)
+    assert any(not torch.equal(before[k], v) for k, v in net.state_dict().items())  # it did learn something
+    saved = load_file(str(tmp_path / "run" / "checkpoint" / "model.safetensors"))
+    assert set(saved) == set(before)  # ...but no critic or aux tensor is saved with the agent
+    loaded, _ = load_checkpoint(tmp_path / "run" / "checkpoint", input_map=envs.input_map, obs_spec=envs.obs_spec)
+
+    env = make_vec("Hakisa/Duel-v0", 2, seed=5, tier="easy")
+
+    def no_state():  # a window shows pixels only: anything asking it for the true state fails the test
+        raise AssertionError("playing asked for the true state")
+
+    env.state = no_state
+    s = evaluate(loaded, env, 2, seed=5)
+    assert s["episodes"] == 2
+
+
+def test_privileged_options_need_an_env_that_shows_its_state():
+    envs = make_vec("Toy/KeyPress-v0", 2, seed=0)
+    with pytest.raises(ValueError, match="no state"):
+        ppo.train(envs, _args(total_steps=64, critic="state"), None, net=_net(envs))
+    with pytest.raises(ValueError, match="critic='value'"):
+        ppo.train(envs, _args(total_steps=64, critic="value"), None, net=_net(envs))
+    assert ppo.privileged_heads(envs, _args(), 64) is None  # the default needs nothing

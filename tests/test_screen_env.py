@@ -251,18 +251,20 @@ def test_screen_env_plays_the_real_duel_page(xvfb):
 
 @pytest.mark.browser
 def test_live_play_main_prints_json_and_saves_a_gif(xvfb, tmp_path, capsys):
-    """`hakisa play --game duel --live` end to end with a (random) checkpoint: JSON last line, GIF in the run folder."""
+    """`hakisa play --game duel --live` end to end with a checkpoint PPO trained a little in the sim with the
+    privileged critic (the true state, training only): it plays the page, which has no state to give.
+    JSON last line, GIF in the run folder."""
     import argparse
     import json
 
-    import torch
-
-    from hakisa.model import HakisaNet, save_checkpoint
+    from hakisa.algos import ppo
+    from hakisa.envs.make import make_vec
     from hakisa.phases import play
-    from hakisa.preprocess import ObsSpec
 
-    torch.manual_seed(0)
-    save_checkpoint(tmp_path / "run" / "checkpoint", HakisaNet(ObsSpec(), InputMap.load("duel")), {"algo": "ppo"}, {})
+    sim = make_vec("Hakisa/Duel-v0", 2, seed=0)
+    args = ppo.Args(total_steps=32, num_steps=8, num_minibatches=2, update_epochs=1, critic="state", aux_coef=1.0,
+                    threads=1, progress=False)
+    ppo.train(sim, args, tmp_path / "run")
     p = argparse.ArgumentParser()
     play.add_args(p)
     args = p.parse_args(

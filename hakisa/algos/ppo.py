@@ -6,7 +6,11 @@ Differences from CleanRL, each for a reason:
 - observations stay uint8 in the rollout buffer (4x less memory and copying than float32);
 - SAME_STEP autoreset: when an episode is cut by a time limit, the value of `info["final_obs"]` is
   bootstrapped into that step's reward (a timeout is not a death);
-- the KL early stop breaks out of BOTH the minibatch and the epoch loop.
+- the KL early stop breaks out of BOTH the minibatch and the epoch loop;
+- optional privileged heads (`critic="state"`, `aux_coef`) for envs that can show their true state
+  (`envs.state()`, PettingZoo's name): in training only, the value that scores actions may read it while
+  the policy reads pixels (the asymmetric actor-critic of Pinto et al. 2018), and the trunk may learn to
+  predict it. They live in `Privileged`, outside the HakisaNet, so a checkpoint never contains them.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from tqdm import tqdm
 
 from hakisa.algos.common import EpisodeStats, RunningMeanStd, native_bf16, setup_torch, start_run, summarize
 from hakisa.envs.make import contract
-from hakisa.model import HakisaNet, save_checkpoint
+from hakisa.model import HakisaNet, layer_init, save_checkpoint
 
 
 @dataclass
@@ -59,6 +63,12 @@ class Args:
     """value loss coefficient"""
     max_grad_norm: float = 0.5
     """global gradient-norm clip"""
+    critic: str = "pixels"
+    """what scores the actions: "pixels" (the net's own V head) or "state" (an MLP on the env's true state,
+    `envs.state()`, training only). The policy always sees pixels; the checkpoint's V head still learns the
+    same returns, so a saved agent needs no state to play or to go on learning"""
+    aux_coef: float = 0.0
+    """weight of an auxiliary loss in training: predict the env's true state (`envs.state()`) from the trunk"""
     target_kl: float | None = None
     """stop the update (all remaining epochs) once the approx KL exceeds this; None: never"""
     seed: int = 0
@@ -82,14 +92,59 @@ class Args:
     """show a tqdm progress bar"""
 
 
-def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | None = None) -> dict:
-    """Train PPO on a SAME_STEP vector env. Returns metrics; writes run_dir/{config.json, TB, checkpoint, best}."""
+class Privileged(nn.Module):
+    """Training-only heads that read the env's true state: a critic V(state) and a head that predicts the
+    state from the policy's trunk features. Kept out of the HakisaNet, so nothing privileged is saved."""
+
+    def __init__(self, state_dim: int, hidden: int, critic: bool, aux: bool):
+        super().__init__()
+        mlp = lambda: nn.Sequential(
+            layer_init(nn.Linear(state_dim, 256)), nn.ReLU(), layer_init(nn.Linear(256, 256)), nn.ReLU(),
+            layer_init(nn.Linear(256, 1), 1.0),
+        )
+        self.critic = mlp() if critic else None
+        self.aux = layer_init(nn.Linear(hidden, state_dim), 1.0) if aux else None
+
+    def value(self, state: torch.Tensor) -> torch.Tensor:
+        return self.critic(state).squeeze(1)
+
+    def loss(self, args: "Args", h: torch.Tensor, state: torch.Tensor, ret: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(())
+        if self.critic is not None:
+            out = out + args.vf_coef * 0.5 * ((self.value(state) - ret) ** 2).mean()
+        if self.aux is not None:
+            out = out + args.aux_coef * ((self.aux(h) - state) ** 2).mean()
+        return out
+
+
+def privileged_heads(envs, args: Args, hidden: int) -> Privileged | None:
+    """The Privileged heads `args` asks for, or None; a clear error when the env cannot show its state."""
+    if args.critic not in ("pixels", "state"):
+        raise ValueError(f"critic={args.critic!r}: use 'pixels' or 'state'")
+    if args.critic == "pixels" and not args.aux_coef:
+        return None
+    if not callable(getattr(envs, "state", None)):
+        raise ValueError(
+            f"critic={args.critic!r} / aux_coef={args.aux_coef}: this env has no state() to read the true "
+            "state from (a simulator that has one, e.g. the duel's, offers it; a live window never does)"
+        )
+    dim = int(np.asarray(envs.state()).shape[1])
+    return Privileged(dim, hidden, args.critic == "state", args.aux_coef > 0)
+
+
+def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | None = None,
+          on_update=None) -> dict:
+    """Train PPO on a SAME_STEP vector env. Returns metrics; writes run_dir/{config.json, TB, checkpoint, best}.
+    on_update(net, metrics), if given, is called after every update (a benchmark's snapshots)."""
     setup_torch(args.threads, args.seed)
     spec, imap = contract(envs)
     n = envs.num_envs
     net = net or HakisaNet(spec, imap, args.encoder, args.hidden)
     net.bf16 = native_bf16() if args.bf16 is None else bool(args.bf16)
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr, eps=1e-5)
+    priv = privileged_heads(envs, args, net.hidden)
+    params = list(net.parameters()) + (list(priv.parameters()) if priv is not None else [])
+    opt = torch.optim.Adam(params, lr=args.lr, eps=1e-5)
+    state_of = lambda: torch.from_numpy(np.asarray(envs.state(), np.float32))
     writer = start_run(run_dir, args, {"algo": "ppo", "obs_spec": spec.to_dict(), "input_map": imap.to_dict()})
     batch = n * args.num_steps
     mb_size = batch // args.num_minibatches
@@ -104,6 +159,8 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
 
     next_obs, _ = envs.reset(seed=args.seed)
     next_obs = torch.from_numpy(np.asarray(next_obs))
+    next_state = state_of() if priv is not None else None
+    state_buf = torch.zeros((args.num_steps, n, next_state.shape[1])) if priv is not None else None
     next_done = torch.zeros(n)
     ret_acc, ret_rms = np.zeros(n), RunningMeanStd()
     stats, finished, recent = EpisodeStats(n), [], []
@@ -128,6 +185,10 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
                 lc, lx, ly, value = net.policy(next_obs)
                 a = net.pick((lc, lx, ly), sample=True)
                 logp, _ = net.dist_logp_entropy(lc, lx, ly, a)
+                if priv is not None:
+                    state_buf[step] = next_state
+                    if priv.critic is not None:
+                        value = priv.value(next_state)
             act_buf[step], logp_buf[step], val_buf[step] = a, logp, value
             obs, reward, term, trunc, infos = envs.step(a.numpy())
             env_reward = np.asarray(reward, dtype=np.float32)
@@ -141,11 +202,13 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
                 # a time-limit cut: bootstrap with V(final obs) rather than treating it as a death
                 idx = np.flatnonzero(trunc & ~term & infos.get("_final_obs", trunc))
                 if len(idx):
+                    # the pixel V head (it learns the same returns as a state critic): the final state is gone
                     fin = torch.from_numpy(np.stack([infos["final_obs"][i] for i in idx]))
                     with torch.inference_mode():  # V is in normalised units, like reward here
                         reward[idx] += args.gamma * net.policy(fin)[3].numpy()
             rew_buf[step] = torch.from_numpy(reward)
             next_obs = torch.from_numpy(np.asarray(obs))
+            next_state = state_of() if priv is not None else None
             next_done = torch.from_numpy(np.logical_or(term, trunc).astype(np.float32))
             for ep in stats.update(env_reward, term, trunc, infos):
                 finished.append(ep)
@@ -155,7 +218,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
 
         # ---- GAE ---------------------------------------------------------------------------------
         with torch.inference_mode():
-            next_value = net.policy(next_obs)[3]
+            next_value = priv.value(next_state) if priv and priv.critic else net.policy(next_obs)[3]
         adv = torch.zeros_like(rew_buf)
         lastgaelam = torch.zeros(n)
         for t in reversed(range(args.num_steps)):
@@ -170,7 +233,9 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
         b_logp, b_adv, b_ret, b_val = logp_buf.reshape(-1), adv.reshape(-1), ret.reshape(-1), val_buf.reshape(-1)
 
         # ---- update ------------------------------------------------------------------------------
-        u = update_policy(net, opt, args, b_obs, b_act, b_logp, b_adv, b_ret, b_val, mb_size)
+        b_state = state_buf.reshape(-1, state_buf.shape[-1]) if priv is not None else None
+        u = update_policy(net, opt, args, b_obs, b_act, b_logp, b_adv, b_ret, b_val, mb_size, priv=priv,
+                          b_state=b_state)
         grad_steps += u["grad_steps"]
         approx_kl, v_loss, pg_loss = u["approx_kl"], u["v_loss"], u["pg_loss"]
         ent_loss, grad_norm = u["ent_loss"], u["grad_norm"]
@@ -204,6 +269,8 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
                 writer.add_scalar("losses/approx_kl", float(approx_kl), global_step)
                 writer.add_scalar("losses/clipfrac", float(np.mean(clipfracs)), global_step)
         finished = []
+        if on_update is not None:
+            on_update(net, info_last)
         if summ.get("episodes", 0):
             bar.set_postfix({k: round(summ[k], 3) for k in ("mean_return", "win_rate") if k in summ})
         if run_dir is not None:
@@ -222,19 +289,22 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
 
 
 def update_policy(
-    net: HakisaNet, opt, args: Args, b_obs, b_act, b_logp, b_adv, b_ret, b_val, mb_size: int, aux_loss=None
+    net: HakisaNet, opt, args: Args, b_obs, b_act, b_logp, b_adv, b_ret, b_val, mb_size: int, aux_loss=None,
+    priv: Privileged | None = None, b_state=None,
 ) -> dict:
     """PPO's update on one batch of rollouts: `update_epochs` passes of clipped-surrogate minibatches,
     ended early (all remaining epochs) once the approx KL passes `target_kl`. Shared by `train` and by
     `hakisa consolidate --algo ppo`, which feeds it explored episodes from an episode store.
-    aux_loss: a callable returning a loss added to every minibatch's (live learning's cloning term)."""
+    aux_loss: a callable returning a loss added to every minibatch's (live learning's cloning term).
+    priv, b_state: the Privileged heads and the true states of the batch (their losses join each minibatch's)."""
     batch = len(b_act)
     clipfracs, approx_kl, stop, grad_steps = [], torch.tensor(0.0), False, 0
     for epoch in range(args.update_epochs):
         perm = torch.randperm(batch)
         for s in range(0, batch, mb_size):
             mb = perm[s : s + mb_size]
-            lc, lx, ly, newv = net.policy(b_obs[mb])
+            h = net.features(b_obs[mb])
+            lc, lx, ly, newv = net.policy_heads(h)
             newlogp, ent = net.dist_logp_entropy(lc, lx, ly, b_act[mb])
             logratio = newlogp - b_logp[mb]
             ratio = logratio.exp()
@@ -254,9 +324,12 @@ def update_policy(
             loss = pg_loss - args.ent_coef * ent_loss + args.vf_coef * v_loss
             if aux_loss is not None:
                 loss = loss + aux_loss()
+            if priv is not None:
+                loss = loss + priv.loss(args, h, b_state[mb], b_ret[mb])
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = nn.utils.clip_grad_norm_(net.parameters(), args.max_grad_norm)
+            params = list(net.parameters()) + (list(priv.parameters()) if priv is not None else [])
+            grad_norm = nn.utils.clip_grad_norm_(params, args.max_grad_norm)
             opt.step()
             grad_steps += 1
             if args.target_kl is not None and approx_kl.item() > args.target_kl:

@@ -13,11 +13,32 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from hakisa.envs.duel.render import ObsRenderer, palette_bgra, render_bgra
-from hakisa.envs.duel.sim import COMMAND_KEYS, DuelSim, load_rules
+from hakisa.envs.duel.sim import B_WINDUP, COMMAND_KEYS, DuelSim, load_rules
 from hakisa.input_map import InputMap
 from hakisa.preprocess import ObsSpec
 
 INFO_KEYS = ("knight_hp", "boss_hp", "stamina", "winner", "ticks")
+
+
+def state_targets(s: dict[str, np.ndarray], rules: dict) -> tuple[np.ndarray, list[str]]:
+    """float32 [n, D] of what a player can read off the screen, each scaled to about [0, 1]."""
+    fp, K, B = rules["fp"], rules["knight"], rules["boss"]
+    w = rules["canvas"]["width"]
+    windup = s["b_act"] == B_WINDUP
+    cols = {
+        "knight_x": s["kx"] / fp / w, "boss_x": s["bx"] / fp / w,
+        "dx": (s["kx"] - s["bx"]) / fp / (w / 2), "dist": np.abs(s["kx"] - s["bx"]) / fp / (w / 2),
+        "knight_hp": s["k_hp"] / K["hp"], "boss_hp": s["b_hp"] / B["hp"], "stamina": s["k_st"] / K["stamina"],
+        "knight_t": s["k_t"] / 50, "boss_t": s["b_t"] / 60,
+        "windup_left": np.where(windup, s["b_len"] - s["b_t"], 0) / 60,   # the telegraph bar's meaning
+        "held_swing": (windup & (s["b_len"] > B["cleave_windup"])).astype(np.float64),
+        "boss_face": s["b_face"], "knight_face": s["k_face"], "boss_cooldown": s["b_cd"] / 80,
+        "boss_hit": s["b_hit"], "knight_hit": s["k_hit"], "boss_combo": s["b_combo"] / 3,
+        "time": s["tick"] / rules["time_limit"],
+    }
+    cols.update({f"boss_act={i}": (s["b_act"] == i).astype(np.float64) for i in range(7)})
+    cols.update({f"knight_act={i}": (s["k_act"] == i).astype(np.float64) for i in range(5)})
+    return np.stack(list(cols.values()), 1).astype(np.float32), list(cols)
 
 
 class _Fights:
@@ -277,6 +298,13 @@ class DuelVecEnv(VectorEnv):
         for k in info:
             out["_" + k] = mask
         return out
+
+    def state(self) -> np.ndarray:
+        """float32 [num_envs, D]: each fight's true state as it stands (after the last step's autoreset, so it
+        matches the obs just returned), the same columns `hakisa duel perception` teaches an encoder to read.
+        PettingZoo's name for a global state a learner may see in training and a player never does: PPO's
+        privileged critic (`--set critic=state`) reads it; nothing at play time does."""
+        return state_targets(self.fights.sim.state, self.fights.rules)[0]
 
     def render(self):
         if self.render_mode == "rgb_array":

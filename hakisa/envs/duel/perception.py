@@ -29,7 +29,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from hakisa.envs.duel.sim import B_WINDUP, COMMAND_KEYS, load_rules
+from hakisa.envs.duel.env import state_targets
+from hakisa.envs.duel.sim import COMMAND_KEYS, load_rules
 
 TIERS = ("easy", "normal", "hard")
 
@@ -58,27 +59,6 @@ class PerceptionArgs:
     threads: int = 0
     """torch threads (0: up to 2)"""
     progress: bool = True
-
-
-def state_targets(s: dict[str, np.ndarray], rules: dict) -> tuple[np.ndarray, list[str]]:
-    """float32 [n, D] of what a player can read off the screen, each scaled to about [0, 1]."""
-    fp, K, B = rules["fp"], rules["knight"], rules["boss"]
-    w = rules["canvas"]["width"]
-    windup = s["b_act"] == B_WINDUP
-    cols = {
-        "knight_x": s["kx"] / fp / w, "boss_x": s["bx"] / fp / w,
-        "dx": (s["kx"] - s["bx"]) / fp / (w / 2), "dist": np.abs(s["kx"] - s["bx"]) / fp / (w / 2),
-        "knight_hp": s["k_hp"] / K["hp"], "boss_hp": s["b_hp"] / B["hp"], "stamina": s["k_st"] / K["stamina"],
-        "knight_t": s["k_t"] / 50, "boss_t": s["b_t"] / 60,
-        "windup_left": np.where(windup, s["b_len"] - s["b_t"], 0) / 60,   # the telegraph bar's meaning
-        "held_swing": (windup & (s["b_len"] > B["cleave_windup"])).astype(np.float64),
-        "boss_face": s["b_face"], "knight_face": s["k_face"], "boss_cooldown": s["b_cd"] / 80,
-        "boss_hit": s["b_hit"], "knight_hit": s["k_hit"], "boss_combo": s["b_combo"] / 3,
-        "time": s["tick"] / rules["time_limit"],
-    }
-    cols.update({f"boss_act={i}": (s["b_act"] == i).astype(np.float64) for i in range(7)})
-    cols.update({f"knight_act={i}": (s["k_act"] == i).astype(np.float64) for i in range(5)})
-    return np.stack(list(cols.values()), 1).astype(np.float32), list(cols)
 
 
 def collect(frames: int, seed: int, obs_spec, num_envs: int, progress: bool = False):
