@@ -126,7 +126,7 @@ def privileged_heads(envs, args: Args, hidden: int) -> Privileged | None:
     if not callable(getattr(envs, "state", None)):
         raise ValueError(
             f"critic={args.critic!r} / aux_coef={args.aux_coef}: this env has no state() to read the true "
-            "state from (a simulator that has one, e.g. the duel's, offers it; a live window never does)"
+            "state from (a simulator may offer one; a live window never does)"
         )
     dim = int(np.asarray(envs.state()).shape[1])
     return Privileged(dim, hidden, args.critic == "state", args.aux_coef > 0)
@@ -218,7 +218,8 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
 
         # ---- GAE ---------------------------------------------------------------------------------
         with torch.inference_mode():
-            next_value = priv.value(next_state) if priv and priv.critic else net.policy(next_obs)[3]
+            state_critic = priv is not None and priv.critic is not None
+            next_value = priv.value(next_state) if state_critic else net.policy(next_obs)[3]
         adv = torch.zeros_like(rew_buf)
         lastgaelam = torch.zeros(n)
         for t in reversed(range(args.num_steps)):
