@@ -28,11 +28,13 @@ VERBS: dict[str, tuple[str, str]] = {
     "plot": ("hakisa.plot", "learning curves and diagnostics as PNGs"),
     "diagnose": ("hakisa.diagnose", "dead units, gradients, entropy, saliency for a checkpoint"),
     "arena": ("hakisa.arena", "leaderboard of checkpoints over their game's settings"),
+    "sweep": ("hakisa.sweep", "hyperparameter and reward-coefficient search with Optuna (resumable)"),
     "doctor": ("hakisa.doctor", "check the display, capture, input and torch before blaming the agent"),
 }
 
 
-def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+def build_parser(verb: str | None = None, defaults: dict | None = None) -> argparse.ArgumentParser:
+    """defaults: values for the verb's flags (a --config file's), below the ones given on the command line."""
     parser = argparse.ArgumentParser(prog="hakisa", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for name, (module, help_) in VERBS.items():
@@ -41,7 +43,28 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
             mod = importlib.import_module(module)
             mod.add_args(p)
             p.set_defaults(_main=mod.main)
+            if defaults:
+                dests = {a.dest for a in p._actions} - {"help", "config"}
+                unknown = sorted(k for k in defaults if k not in dests and not k.startswith("_"))
+                if unknown:
+                    keys = ", ".join(sorted(dests))
+                    raise SystemExit(f"hakisa {name} --config: unknown key {unknown[0]!r} (keys: {keys})")
+                p.set_defaults(**{k: v for k, v in defaults.items() if not k.startswith("_")})
     return parser
+
+
+def load_config(path: str) -> dict:
+    """A verb's --config FILE: JSON (or YAML) whose keys are the verb's flag names (dest spelling: num_envs)."""
+    import json
+
+    try:
+        text = open(path).read()
+        cfg = json.loads(text) if not path.endswith((".yaml", ".yml")) else __import__("yaml").safe_load(text)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"hakisa --config {path}: {e}") from None
+    if not isinstance(cfg, dict):
+        raise SystemExit(f"hakisa --config {path}: a mapping of flag names to values expected")
+    return cfg
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -60,11 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     verb = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(verb if verb in VERBS else None)
-    args = parser.parse_args(argv)
-    if args.verb is None:
-        parser.print_help()
-        return 0
     try:
+        args = parser.parse_args(argv)
+        if getattr(args, "config", None):  # a second pass: the file's values are defaults, given flags win
+            args = build_parser(verb, load_config(args.config)).parse_args(argv)
+        if args.verb is None:
+            parser.print_help()
+            return 0
         return int(args._main(args) or 0)
     except user_errors() as e:
         if debug:

@@ -26,7 +26,10 @@ The file (JSON or YAML; every field but `name`, `input_map` and `rules` is optio
     score:      "score"                         the reading that is the game's score (score games)
     sim:        {env: "Hakisa/Duel-v0", kwargs: {...}, tick_hz: 60}   an optional fast stand-in for the window
                                                 (tick_hz: its ticks per second, when it steps in ticks;
-                                                expert: "module:function", a scripted arena baseline)
+                                                expert: "module:function", a scripted arena baseline;
+                                                reward: "rules": the simulator pays the file's rules.reward,
+                                                given to it as reward={...}, so one set of coefficients
+                                                serves the window and the sim, and `with_reward` changes both)
     options:    {tier: {default: "normal", choices: [...], query: "tier", sim: "tier"}}
                 game settings a user picks with --opt KEY=VALUE: passed to the page's URL (query) and the
                 simulator (sim) under those names; a comma list gives the simulator's envs a value each;
@@ -40,10 +43,11 @@ score). Loading validates everything and names the file and field of the first p
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hakisa.input_map import KINDS, InputMap
@@ -136,7 +140,9 @@ class Game:
         if sim is not None:
             v.typed(sim, "sim", dict)
             v.require(sim, "sim", ("env",))
-            v.known(sim, "sim", ("env", "kwargs", "tick_hz", "expert"))
+            v.known(sim, "sim", ("env", "kwargs", "tick_hz", "expert", "reward"))
+            if sim.get("reward", "rules") != "rules":
+                v.fail("sim.reward", f"only \"rules\" (the file's rules.reward) is known, got {sim['reward']!r}")
         options = doc.get("options") or {}
         v.typed(options, "options", dict)
         for k, o in options.items():
@@ -196,7 +202,52 @@ class Game:
                 val = resolved[k]
                 parts = val.split(",") if isinstance(val, str) and "," in val else None
                 sim_kw[o["sim"]] = [parts[i % len(parts)] for i in range(n)] if parts else val
+        if self.sim.get("reward") == "rules":  # the simulator pays the file's reward, whatever it is now
+            sim_kw["reward"] = copy.deepcopy(self.rules.get("reward") or {})
         return make_vec(self.sim["env"], n, seed=seed, **{**self.sim.get("kwargs", {}), **sim_kw, **kw})
+
+    # ---- reward coefficients ----------------------------------------------------------------------
+    # One set of numbers, rules.reward, pays the live window (hakisa/rewards/game.py) and, when the file's
+    # `sim` says `reward: "rules"`, the simulator too. A coefficient is named by its path in rules.reward:
+    # "win", "lose", "deltas.<reading>" ("<reading>" alone is short for it), or by an alias the file gives
+    # in rules.reward.names ({"dealt": "-deltas.boss_hp"}: a leading "-" flips the sign, so a sweep can
+    # range over positive numbers).
+    def reward_coefficients(self) -> dict[str, float]:
+        """{path: value} of every coefficient in rules.reward: its top-level numbers and deltas.*."""
+        rw = self.rules.get("reward") or {}
+        out = {k: float(v) for k, v in rw.items() if _is_number(v) and not k.startswith("_")}
+        out.update({f"deltas.{k}": float(v) for k, v in (rw.get("deltas") or {}).items() if _is_number(v)})
+        return out
+
+    def reward_path(self, name: str) -> tuple[str, float]:
+        """(path in rules.reward, sign) of a coefficient's name: a path, a reading, or an alias."""
+        coefs = self.reward_coefficients()
+        names = (self.rules.get("reward") or {}).get("names") or {}
+        if name in names:
+            target = str(names[name])
+            sign = -1.0 if target.startswith("-") else 1.0
+            return target.lstrip("-"), sign
+        for path in (name, f"deltas.{name}"):
+            if path in coefs:
+                return path, 1.0
+        known = ", ".join([*coefs, *names]) or "none: the file has no rules.reward"
+        raise GameFileError(
+            f"{_show(self.path)}: game {self.name!r} has no reward coefficient {name!r} (known: {known})"
+        )
+
+    def with_reward(self, values: dict[str, float]) -> "Game":
+        """A copy of this game whose rules.reward has these coefficients ({name: value}, names as
+        `reward_path` reads them); the file on disk is untouched."""
+        rules = copy.deepcopy(self.rules)
+        rw = rules.setdefault("reward", {})
+        for name, value in values.items():
+            path, sign = self.reward_path(name)
+            if not _is_number(value):
+                raise GameFileError(f"reward {name}={value!r}: a number expected")
+            head, _, leaf = path.rpartition(".")
+            (rw[head] if head else rw)[leaf] = sign * float(value)
+        doc = {**self.doc, "rules": rules}
+        return replace(self, rules=rules, doc=doc)
 
     @property
     def sweep(self) -> tuple[str | None, list]:
@@ -395,6 +446,10 @@ def parse_opts(items: list[str] | None) -> dict:
     return out
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _show(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
@@ -499,6 +554,13 @@ class _Validator:
         for reading in (val.get("reward") or {}).get("deltas", {}):
             if reading not in names:
                 self.fail(f"rules.reward.deltas.{reading}", f"not one of the readers ({', '.join(sorted(names))})")
+        rw = val.get("reward") or {}
+        for alias, target in (rw.get("names") or {}).items():  # "dealt": "-deltas.boss_hp"
+            head, _, leaf = str(target).lstrip("-").rpartition(".")
+            box = rw.get(head) if head else rw
+            if head not in ("", "deltas") or not isinstance(box, dict) or not _is_number(box.get(leaf)):
+                self.fail(f"rules.reward.names.{alias}", f"{target!r} is not a number in rules.reward "
+                          "(\"win\", \"deltas.<reading>\", with an optional leading -)")
         for nav, steps in (val.get("navigation") or {}).items():
             for i, s in enumerate(steps):
                 where = f"rules.navigation.{nav}[{i}]"

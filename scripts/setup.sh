@@ -3,12 +3,12 @@
 #   - system packages (xvfb, xdotool, chromium, chromium-driver) with apt when root, else a hint;
 #   - a virtualenv in .venv with the CPU torch wheel installed *first*, so no dependency can
 #     drag in a multi-GB CUDA build;
-#   - hakisa itself (editable) with the extras in HAKISA_EXTRAS (default: dev,retro,minari).
+#   - hakisa itself (editable) with the extras in HAKISA_EXTRAS (default: dev,retro,minari,ray,sweep).
 # A second run is a few hundred ms: it checks what is there and skips work guarded by a stamp.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-extras="${HAKISA_EXTRAS:-dev,retro,minari}"
+extras="${HAKISA_EXTRAS:-dev,retro,minari,ray,sweep}"
 py="${PYTHON:-python3}"
 
 # --- system packages --------------------------------------------------------------------------

@@ -104,3 +104,16 @@ def set_focus(wid: int) -> None:
         dpy.sync()
     finally:
         dpy.close()
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for a test module (starting one costs seconds), shut down after the module. Modules that
+    use it skip first when the extra is missing: `pytest.importorskip("ray", reason=...)`."""
+    import ray
+
+    from hakisa.distributed import init_ray
+
+    init_ray(num_cpus=2)
+    yield ray
+    ray.shutdown()

@@ -14,6 +14,8 @@ torch.set_num_threads(1)
 
 
 def _net(envs, seed=0):
+    # orthogonal init's QR gives other last bits on another thread count, which an earlier test may have set
+    torch.set_num_threads(1)
     torch.manual_seed(seed)
     return HakisaNet(envs.obs_spec, envs.input_map, hidden=32)
 

@@ -203,7 +203,7 @@ def train(
     on_update: Callable[[int, HakisaNet, HakisaNet], None] | None = None,
 ) -> dict:
     """Train branching DQN on a SAME_STEP vector env. `on_update(grad_step, online, target)` is
-    called after every gradient step (tests use it to watch the target net)."""
+    called after every gradient step (tests use it to watch the target net); its time is not charged to max_minutes."""
     setup_torch(args.threads, args.seed)
     rng = np.random.default_rng(args.seed)
     spec, imap = contract(envs)
@@ -269,7 +269,9 @@ def train(
                 if grad_steps % args.target_every == 0:
                     target.load_state_dict(net.state_dict())  # the only place the target moves
                 if on_update is not None:
+                    t_hook = time.time()
                     on_update(grad_steps, net, target)
+                    start += time.time() - t_hook  # an observer's time (a sweep's evaluations) is not training time
                 if writer is not None and grad_steps % 100 == 0:
                     writer.add_scalar("losses/td_loss", loss.item(), global_step)
                     writer.add_scalar("losses/q_values", q_mean.item(), global_step)

@@ -6,7 +6,11 @@ become centred ranks in [-0.5, 0.5], so a single lucky episode cannot dominate t
 update is invariant to the reward's scale. The gradient estimate
     g = 1/(P s) * sum_i (rank(theta + s e_i) - rank(theta - s e_i)) e_i
 is handed to Adam as -g (Adam minimises), with optional L2 weight decay as in the paper.
-Deterministic given `seed`; members are evaluated with `population.evaluate_population` (own env copies).
+Deterministic given `seed`. Direction i of generation g is rebuilt from (seed, g, i) (`population.noise`),
+so with `workers > 0` each Ray worker receives theta through the object store plus a few integers, plays
+its share of the members on its own envs and returns fitness only (as in OpenAI-ES); the same seed gives
+the same fitness at every generation, serially or on any number of workers. With a comma list of option
+values (e.g. tiers), make episodes_per_member a multiple of its length: every member then meets the same mix.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from hakisa.algos.common import setup_torch, start_run
-from hakisa.algos.population import evaluate_population, get_flat, set_flat
+from hakisa.algos.population import Evaluator, RayEvaluator, get_flat, noise, set_flat
 from hakisa.envs.make import contract
 from hakisa.model import HakisaNet, save_checkpoint
 
@@ -48,6 +52,8 @@ class Args:
     """trunk width"""
     threads: int = 0
     """torch threads; 0: one per core up to 2"""
+    workers: int = 0
+    """evaluate the population on this many Ray workers, each with its own envs (0: in this process)"""
     max_minutes: float = 0.0
     """wall-clock training budget in minutes; 0: none (stop at the step/generation count)"""
     progress: bool = True
@@ -61,27 +67,29 @@ def centered_ranks(x: np.ndarray) -> np.ndarray:
     return ranks / max(1, len(x) - 1) - 0.5
 
 
-def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | None = None) -> dict:
-    """`envs` needs pop_size * episodes_per_member sub-envs. Returns metrics; leaves net at theta."""
+def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | None = None, recipe=None) -> dict:
+    """`envs` needs pop_size * episodes_per_member sub-envs (with workers, any size: it only names the game).
+    recipe: a `hakisa.distributed.EnvRecipe`, how each Ray worker makes its own. Returns metrics; leaves
+    net at theta."""
     if args.pop_size % 2:
         raise ValueError("pop_size must be even (antithetic pairs)")
     setup_torch(args.threads, args.seed)
     spec, imap = contract(envs)
-    net = net or HakisaNet(spec, imap, args.encoder, args.hidden)
+    if net is None:
+        net = HakisaNet(spec, imap, args.encoder, args.hidden)
     writer = start_run(run_dir, args, {"algo": "es", "obs_spec": spec.to_dict(), "input_map": imap.to_dict()})
-    g = torch.Generator().manual_seed(args.seed)
     theta = torch.nn.Parameter(get_flat(net).clone())
     opt = torch.optim.Adam([theta], lr=args.lr)
     half = args.pop_size // 2
+    fitness = RayEvaluator(recipe, net, args.workers) if args.workers else Evaluator(envs, net)
     history = []
     start = time.time()
     for gen in tqdm(range(args.generations), disable=not args.progress, desc="es"):
         if args.max_minutes and time.time() - start > 60 * args.max_minutes:
             break
-        eps = torch.randn(half, theta.numel(), generator=g)
-        with torch.no_grad():
-            pop = torch.cat([theta + args.sigma * eps, theta - args.sigma * eps])
-        fit = evaluate_population(envs, net, pop, args.episodes_per_member, args.seed + gen, args.max_steps)
+        desc = ("es", args.sigma, args.seed, gen, list(range(half)))
+        fit = fitness(theta.detach().clone(), desc, args.episodes_per_member, args.seed + gen, args.max_steps)
+        eps = torch.stack([noise(args.seed, gen, i, theta.numel()) for i in range(half)])
         r = centered_ranks(fit)
         w = torch.as_tensor(r[:half] - r[half:], dtype=torch.float32)
         grad = (w @ eps) / (args.pop_size * args.sigma)
@@ -94,9 +102,11 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
             writer.add_scalar("charts/fitness_mean", fit.mean(), gen)
             writer.add_scalar("charts/episodic_return", fit.mean(), gen)
             writer.add_scalar("charts/grad_norm", float(grad.norm()), gen)
+    fitness.close()
     set_flat(net, theta.detach())
     metrics = {"generations": len(history), "final_fitness_mean": history[-1]["mean"], "history": history,
-               "time_s": time.time() - start}
+               "time_s": time.time() - start, "workers": args.workers,
+               "workers_replaced": getattr(fitness, "replaced", 0)}
     if run_dir is not None:
         save_checkpoint(
             Path(run_dir) / "checkpoint",

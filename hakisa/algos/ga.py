@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from hakisa.algos.common import setup_torch, start_run
-from hakisa.algos.population import evaluate_population, get_flat, set_flat
+from hakisa.algos.population import Evaluator, RayEvaluator, get_flat, set_flat
 from hakisa.envs.make import contract
 from hakisa.model import HakisaNet, save_checkpoint
 
@@ -51,6 +51,8 @@ class Args:
     """trunk width"""
     threads: int = 0
     """torch threads; 0: one per core up to 2"""
+    workers: int = 0
+    """evaluate the population on this many Ray workers, each with its own envs (0: in this process)"""
     max_minutes: float = 0.0
     """wall-clock training budget in minutes; 0: none (stop at the step/generation count)"""
     progress: bool = True
@@ -58,11 +60,16 @@ class Args:
 
 
 # ---- the GA ----------------------------------------------------------------------------------
-def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | None = None) -> dict:
-    """Evolve; `envs` needs pop_size * episodes_per_member sub-envs. Returns metrics, sets net to the best."""
+def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | None = None, recipe=None) -> dict:
+    """Evolve; `envs` needs pop_size * episodes_per_member sub-envs (with workers, any size). recipe: an
+    EnvRecipe, how each Ray worker makes its own envs. Returns metrics, sets net to the best."""
     setup_torch(args.threads, args.seed)
     spec, imap = contract(envs)
-    net = net or HakisaNet(spec, imap, args.encoder, args.hidden)
+    if net is None:
+        net = HakisaNet(spec, imap, args.encoder, args.hidden)
+    # a GA member is its parent plus fresh noise: the population goes to the workers once per generation
+    # through Ray's object store (one shared copy per node), and only fitness comes back
+    fitness = RayEvaluator(recipe, net, args.workers) if args.workers else Evaluator(envs, net)
     writer = start_run(run_dir, args, {"algo": "ga", "obs_spec": spec.to_dict(), "input_map": imap.to_dict()})
     g = torch.Generator().manual_seed(args.seed)
     theta0 = get_flat(net)
@@ -74,7 +81,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     for gen in tqdm(range(args.generations), disable=not args.progress, desc="ga"):
         if args.max_minutes and time.time() - start > 60 * args.max_minutes:
             break
-        fit = evaluate_population(envs, net, pop, args.episodes_per_member, args.seed + gen, args.max_steps)
+        fit = fitness(pop, ("ga", 0, P), args.episodes_per_member, args.seed + gen, args.max_steps)
         order = np.argsort(-fit, kind="stable")
         if fit[order[0]] >= best_fit:
             best_fit = float(fit[order[0]])
@@ -93,8 +100,11 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
         pop = new
     # the final answer is the first-ranked member of the last evaluated generation (an elite),
     # which was re-tested on fresh seeds every generation: less lucky than the all-time max
+    fitness.close()
     set_flat(net, pop[0])
     metrics = {
+        "workers": args.workers,
+        "workers_replaced": getattr(fitness, "replaced", 0),
         "generations": len(history),
         "final_fitness": history[-1]["max"],
         "best_fitness": best_fit,

@@ -132,72 +132,55 @@ def privileged_heads(envs, args: Args, hidden: int) -> Privileged | None:
     return Privileged(dim, hidden, args.critic == "state", args.aux_coef > 0)
 
 
-def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | None = None,
-          on_update=None) -> dict:
-    """Train PPO on a SAME_STEP vector env. Returns metrics; writes run_dir/{config.json, TB, checkpoint, best}.
-    on_update(net, metrics), if given, is called after every update (a benchmark's snapshots)."""
-    setup_torch(args.threads, args.seed)
-    spec, imap = contract(envs)
-    n = envs.num_envs
-    net = net or HakisaNet(spec, imap, args.encoder, args.hidden)
-    net.bf16 = native_bf16() if args.bf16 is None else bool(args.bf16)
-    priv = privileged_heads(envs, args, net.hidden)
-    params = list(net.parameters()) + (list(priv.parameters()) if priv is not None else [])
-    opt = torch.optim.Adam(params, lr=args.lr, eps=1e-5)
-    state_of = lambda: torch.from_numpy(np.asarray(envs.state(), np.float32))
-    writer = start_run(run_dir, args, {"algo": "ppo", "obs_spec": spec.to_dict(), "input_map": imap.to_dict()})
-    batch = n * args.num_steps
-    mb_size = batch // args.num_minibatches
-    num_updates = max(1, args.total_steps // batch)
+class Rollout:
+    """PPO's experience collection on one SAME_STEP vector env, kept apart from the update so that the
+    serial trainer and Ray's rollout workers (hakisa.algos.ppo_ray) run the very same steps: reward
+    normalisation, the time-limit bootstrap and the episode bookkeeping cannot drift between the two.
+    What spans rollouts lives here: the next observation, the running std of the discounted return,
+    each env's unfinished episode. `collect(net)` fills the [num_steps, n] buffers and returns the
+    episodes that finished; `next_value(net)` is the bootstrap value GAE needs after the last step."""
 
-    obs_buf = torch.zeros((args.num_steps, n) + spec.shape, dtype=torch.uint8)
-    act_buf = torch.zeros((args.num_steps, n, 3), dtype=torch.long)
-    logp_buf = torch.zeros((args.num_steps, n))
-    rew_buf = torch.zeros((args.num_steps, n))
-    done_buf = torch.zeros((args.num_steps, n))
-    val_buf = torch.zeros((args.num_steps, n))
+    def __init__(self, envs, args: Args, priv: Privileged | None = None):
+        spec, _ = contract(envs)
+        self.envs, self.args, self.priv, self.n = envs, args, priv, envs.num_envs
+        shape = (args.num_steps, self.n)
+        self.obs = torch.zeros(shape + spec.shape, dtype=torch.uint8)
+        self.act = torch.zeros(shape + (3,), dtype=torch.long)
+        self.logp, self.rew, self.done, self.val = (torch.zeros(shape) for _ in range(4))
+        next_obs, _ = envs.reset(seed=args.seed)
+        self.next_obs = torch.from_numpy(np.asarray(next_obs))
+        self.next_state = self._state() if priv is not None else None
+        self.state = torch.zeros(shape + (self.next_state.shape[1],)) if priv is not None else None
+        self.next_done = torch.zeros(self.n)
+        self.ret_acc, self.ret_rms = np.zeros(self.n), RunningMeanStd()
+        self.stats = EpisodeStats(self.n)
 
-    next_obs, _ = envs.reset(seed=args.seed)
-    next_obs = torch.from_numpy(np.asarray(next_obs))
-    next_state = state_of() if priv is not None else None
-    state_buf = torch.zeros((args.num_steps, n, next_state.shape[1])) if priv is not None else None
-    next_done = torch.zeros(n)
-    ret_acc, ret_rms = np.zeros(n), RunningMeanStd()
-    stats, finished, recent = EpisodeStats(n), [], []
-    best_score, grad_steps, global_step = -np.inf, 0, 0
-    start = time.time()
-    info_last: dict = {}
-    bar = tqdm(total=num_updates * batch, disable=not args.progress, unit="step", desc="ppo")
+    def _state(self) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self.envs.state(), np.float32))
 
-    for update in range(1, num_updates + 1):
-        if args.max_minutes and time.time() - start > 60 * args.max_minutes:
-            break  # out of time: the last checkpoint below was written at the previous update
-        if args.anneal_lr:  # to 0 over the step budget, or over the wall-clock budget if that ends first
-            frac = 1.0 - (update - 1.0) / num_updates
-            if args.max_minutes:
-                frac = min(frac, 1.0 - (time.time() - start) / (60 * args.max_minutes))
-            opt.param_groups[0]["lr"] = max(frac, 0.0) * args.lr
-        # ---- rollout ---------------------------------------------------------------------------
+    def collect(self, net: HakisaNet) -> list[dict]:
+        args, priv, envs = self.args, self.priv, self.envs
+        finished = []
         for step in range(args.num_steps):
-            obs_buf[step] = next_obs
-            done_buf[step] = next_done
+            self.obs[step] = self.next_obs
+            self.done[step] = self.next_done
             with torch.inference_mode():
-                lc, lx, ly, value = net.policy(next_obs)
+                lc, lx, ly, value = net.policy(self.next_obs)
                 a = net.pick((lc, lx, ly), sample=True)
                 logp, _ = net.dist_logp_entropy(lc, lx, ly, a)
                 if priv is not None:
-                    state_buf[step] = next_state
+                    self.state[step] = self.next_state
                     if priv.critic is not None:
-                        value = priv.value(next_state)
-            act_buf[step], logp_buf[step], val_buf[step] = a, logp, value
+                        value = priv.value(self.next_state)
+            self.act[step], self.logp[step], self.val[step] = a, logp, value
             obs, reward, term, trunc, infos = envs.step(a.numpy())
             env_reward = np.asarray(reward, dtype=np.float32)
             reward = env_reward.copy()
             if args.norm_reward:
-                ret_acc = ret_acc * args.gamma + env_reward
-                ret_rms.update(ret_acc)
-                ret_acc[np.logical_or(term, trunc)] = 0.0
-                reward = (reward / np.sqrt(ret_rms.var + 1e-8)).astype(np.float32)
+                self.ret_acc = self.ret_acc * args.gamma + env_reward
+                self.ret_rms.update(self.ret_acc)
+                self.ret_acc[np.logical_or(term, trunc)] = 0.0
+                reward = (reward / np.sqrt(self.ret_rms.var + 1e-8)).astype(np.float32)
             if np.any(trunc & ~term) and "final_obs" in infos:
                 # a time-limit cut: bootstrap with V(final obs) rather than treating it as a death
                 idx = np.flatnonzero(trunc & ~term & infos.get("_final_obs", trunc))
@@ -206,52 +189,66 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
                     fin = torch.from_numpy(np.stack([infos["final_obs"][i] for i in idx]))
                     with torch.inference_mode():  # V is in normalised units, like reward here
                         reward[idx] += args.gamma * net.policy(fin)[3].numpy()
-            rew_buf[step] = torch.from_numpy(reward)
-            next_obs = torch.from_numpy(np.asarray(obs))
-            next_state = state_of() if priv is not None else None
-            next_done = torch.from_numpy(np.logical_or(term, trunc).astype(np.float32))
-            for ep in stats.update(env_reward, term, trunc, infos):
-                finished.append(ep)
-                recent.append(ep)
-            global_step += n
-        bar.update(batch)
+            self.rew[step] = torch.from_numpy(reward)
+            self.next_obs = torch.from_numpy(np.asarray(obs))
+            self.next_state = self._state() if priv is not None else None
+            self.next_done = torch.from_numpy(np.logical_or(term, trunc).astype(np.float32))
+            finished.extend(self.stats.update(env_reward, term, trunc, infos))
+        return finished
 
-        # ---- GAE ---------------------------------------------------------------------------------
+    def next_value(self, net: HakisaNet) -> torch.Tensor:
         with torch.inference_mode():
-            state_critic = priv is not None and priv.critic is not None
-            next_value = priv.value(next_state) if state_critic else net.policy(next_obs)[3]
-        adv = torch.zeros_like(rew_buf)
-        lastgaelam = torch.zeros(n)
-        for t in reversed(range(args.num_steps)):
-            nonterminal = 1.0 - (next_done if t == args.num_steps - 1 else done_buf[t + 1])
-            nextv = next_value if t == args.num_steps - 1 else val_buf[t + 1]
-            delta = rew_buf[t] + args.gamma * nextv * nonterminal - val_buf[t]
-            lastgaelam = delta + args.gamma * args.gae_lambda * nonterminal * lastgaelam
-            adv[t] = lastgaelam
-        ret = adv + val_buf
+            if self.priv is not None and self.priv.critic is not None:
+                return self.priv.value(self.next_state)
+            return net.policy(self.next_obs)[3]
 
-        b_obs, b_act = obs_buf.reshape((-1,) + spec.shape), act_buf.reshape(-1, 3)
-        b_logp, b_adv, b_ret, b_val = logp_buf.reshape(-1), adv.reshape(-1), ret.reshape(-1), val_buf.reshape(-1)
 
-        # ---- update ------------------------------------------------------------------------------
-        b_state = state_buf.reshape(-1, state_buf.shape[-1]) if priv is not None else None
-        u = update_policy(net, opt, args, b_obs, b_act, b_logp, b_adv, b_ret, b_val, mb_size, priv=priv,
-                          b_state=b_state)
-        grad_steps += u["grad_steps"]
-        approx_kl, v_loss, pg_loss = u["approx_kl"], u["v_loss"], u["pg_loss"]
-        ent_loss, grad_norm = u["ent_loss"], u["grad_norm"]
-        clipfracs = u["clipfracs"]
+def gae(rew, val, done, next_value, next_done, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimates and returns over [T, n] buffers; done[t]: the obs at t began a
+    new episode, next_done: the obs after the last step did."""
+    adv = torch.zeros_like(rew)
+    lastgaelam = torch.zeros(rew.shape[1])
+    last = len(rew) - 1
+    for t in reversed(range(len(rew))):
+        nonterminal = 1.0 - (next_done if t == last else done[t + 1])
+        nextv = next_value if t == last else val[t + 1]
+        delta = rew[t] + gamma * nextv * nonterminal - val[t]
+        lastgaelam = delta + gamma * lam * nonterminal * lastgaelam
+        adv[t] = lastgaelam
+    return adv, adv + val
 
-        # ---- logging / checkpoints ---------------------------------------------------------------
-        recent = recent[-100:]
-        summ = summarize(recent)
-        info_last = {
+
+class Recorder:
+    """What PPO writes after an update, shared by the serial and the Ray trainer: the metrics dict,
+    TensorBoard scalars, checkpoint/ every save_every updates (and the last), best/ on the rolling
+    training score over the last 100 episodes."""
+
+    def __init__(self, run_dir, args: Args, extra: dict):
+        self.run_dir, self.args = (Path(run_dir) if run_dir is not None else None), args
+        self.writer = start_run(run_dir, args, extra)
+        self.recent: list[dict] = []
+        self.best_score, self.grad_steps, self.start = -np.inf, 0, time.time()
+
+    def elapsed(self) -> float:
+        return time.time() - self.start
+
+    def out_of_time(self) -> bool:
+        return bool(self.args.max_minutes) and self.elapsed() > 60 * self.args.max_minutes
+
+    def record(self, net, opt, update: int, global_step: int, u: dict, finished: list[dict],
+               scalars: dict | None = None) -> dict:
+        """scalars: extra charts/<name> values of this update (the Ray trainer's policy lag)."""
+        args, writer = self.args, self.writer
+        self.grad_steps += u["grad_steps"]
+        self.recent = (self.recent + finished)[-100:]
+        summ = summarize(self.recent)
+        info = {
             "global_step": global_step,
             "update": update,
-            "grad_steps": grad_steps,
-            "approx_kl": float(approx_kl),
-            "value_loss": v_loss.item(),
-            "sps": global_step / (time.time() - start),
+            "grad_steps": self.grad_steps,
+            "approx_kl": float(u["approx_kl"]),
+            "value_loss": u["v_loss"].item(),
+            "sps": global_step / self.elapsed(),
             **summ,
         }
         if writer is not None:
@@ -260,32 +257,91 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
                 writer.add_scalar("charts/episodic_length", ep["length"], global_step)
             if "win_rate" in summ:
                 writer.add_scalar("charts/win_rate", summ["win_rate"], global_step)
+            for k, v in (scalars or {}).items():
+                writer.add_scalar(f"charts/{k}", v, global_step)
             if update % args.log_every == 0:
                 writer.add_scalar("charts/learning_rate", opt.param_groups[0]["lr"], global_step)
-                writer.add_scalar("charts/grad_norm", float(grad_norm), global_step)
-                writer.add_scalar("charts/sps", info_last["sps"], global_step)
-                writer.add_scalar("losses/value_loss", v_loss.item(), global_step)
-                writer.add_scalar("losses/policy_loss", pg_loss.item(), global_step)
-                writer.add_scalar("losses/entropy", ent_loss.item(), global_step)
-                writer.add_scalar("losses/approx_kl", float(approx_kl), global_step)
-                writer.add_scalar("losses/clipfrac", float(np.mean(clipfracs)), global_step)
-        finished = []
+                writer.add_scalar("charts/grad_norm", float(u["grad_norm"]), global_step)
+                writer.add_scalar("charts/sps", info["sps"], global_step)
+                writer.add_scalar("losses/value_loss", u["v_loss"].item(), global_step)
+                writer.add_scalar("losses/policy_loss", u["pg_loss"].item(), global_step)
+                writer.add_scalar("losses/entropy", u["ent_loss"].item(), global_step)
+                writer.add_scalar("losses/approx_kl", float(u["approx_kl"]), global_step)
+                writer.add_scalar("losses/clipfrac", float(np.mean(u["clipfracs"])), global_step)
+        return info
+
+    def save(self, net, update: int, info: dict, last: bool) -> None:
+        """best/ when the rolling score beats the best so far; checkpoint/ every save_every updates and at the end."""
+        args = self.args
+        if self.run_dir is not None:
+            enough = info.get("episodes", 0) >= 10
+            score = info.get("win_rate", info.get("mean_return", -np.inf)) if enough else -np.inf
+            if score > self.best_score:
+                self.best_score = score
+                save_checkpoint(self.run_dir / "best", net, {"algo": "ppo", **asdict(args)}, info)
+            if update % args.save_every == 0 or last or self.out_of_time():
+                save_checkpoint(self.run_dir / "checkpoint", net, {"algo": "ppo", **asdict(args)}, info)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def anneal(opt, args: Args, update: int, num_updates: int, elapsed: float) -> None:
+    """Linear lr decay to 0 over the step budget, or over the wall-clock budget if that ends first."""
+    if args.anneal_lr:
+        frac = 1.0 - (update - 1.0) / num_updates
+        if args.max_minutes:
+            frac = min(frac, 1.0 - elapsed / (60 * args.max_minutes))
+        opt.param_groups[0]["lr"] = max(frac, 0.0) * args.lr
+
+
+def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | None = None,
+          on_update=None) -> dict:
+    """Train PPO on a SAME_STEP vector env. Returns metrics; writes run_dir/{config.json, TB, checkpoint, best}.
+    on_update(net, metrics), if given, is called after every update (a benchmark's snapshots, a sweep's
+    evaluations); its time is not charged to max_minutes."""
+    setup_torch(args.threads, args.seed)
+    spec, imap = contract(envs)
+    n = envs.num_envs
+    net = net or HakisaNet(spec, imap, args.encoder, args.hidden)
+    net.bf16 = native_bf16() if args.bf16 is None else bool(args.bf16)
+    priv = privileged_heads(envs, args, net.hidden)
+    params = list(net.parameters()) + (list(priv.parameters()) if priv is not None else [])
+    opt = torch.optim.Adam(params, lr=args.lr, eps=1e-5)
+    roll = Rollout(envs, args, priv)
+    rec = Recorder(run_dir, args, {"algo": "ppo", "obs_spec": spec.to_dict(), "input_map": imap.to_dict()})
+    batch = n * args.num_steps
+    mb_size = batch // args.num_minibatches
+    num_updates = max(1, args.total_steps // batch)
+    global_step = 0
+    info_last: dict = {}
+    bar = tqdm(total=num_updates * batch, disable=not args.progress, unit="step", desc="ppo")
+
+    for update in range(1, num_updates + 1):
+        if rec.out_of_time():
+            break  # out of time: the last checkpoint below was written at the previous update
+        anneal(opt, args, update, num_updates, rec.elapsed())
+        finished = roll.collect(net)
+        global_step += batch
+        bar.update(batch)
+        adv, ret = gae(roll.rew, roll.val, roll.done, roll.next_value(net), roll.next_done, args.gamma,
+                       args.gae_lambda)
+        b_state = roll.state.reshape(-1, roll.state.shape[-1]) if priv is not None else None
+        u = update_policy(net, opt, args, roll.obs.reshape((-1,) + spec.shape), roll.act.reshape(-1, 3),
+                          roll.logp.reshape(-1), adv.reshape(-1), ret.reshape(-1), roll.val.reshape(-1), mb_size,
+                          priv=priv, b_state=b_state)
+        info_last = rec.record(net, opt, update, global_step, u, finished)
         if on_update is not None:
+            t_hook = time.time()
             on_update(net, info_last)
-        if summ.get("episodes", 0):
-            bar.set_postfix({k: round(summ[k], 3) for k in ("mean_return", "win_rate") if k in summ})
-        if run_dir is not None:
-            score = summ.get("win_rate", summ.get("mean_return", -np.inf)) if summ.get("episodes", 0) >= 10 else -np.inf
-            if score > best_score:
-                best_score = score
-                save_checkpoint(Path(run_dir) / "best", net, {"algo": "ppo", **asdict(args)}, info_last)
-            out_of_time = args.max_minutes and time.time() - start > 60 * args.max_minutes
-            if update % args.save_every == 0 or update == num_updates or out_of_time:
-                save_checkpoint(Path(run_dir) / "checkpoint", net, {"algo": "ppo", **asdict(args)}, info_last)
+            rec.start += time.time() - t_hook  # an observer's time (a sweep's evaluations) is not training time
+        if info_last.get("episodes", 0):
+            bar.set_postfix({k: round(info_last[k], 3) for k in ("mean_return", "win_rate") if k in info_last})
+        rec.save(net, update, info_last, last=update == num_updates)
     bar.close()
-    if writer is not None:
-        writer.close()
-    info_last["time_s"] = time.time() - start
+    rec.close()
+    info_last["time_s"] = rec.elapsed()
     return info_last
 
 

@@ -7,14 +7,20 @@ Populations need many episodes at once, so evolution runs on a game's simulator 
 with only a live window is refused with a message.
 
 Each member plays on its own env copies (pop x episodes-per-member sub-envs of one vector env).
+With `--workers N` (the `hakisa[ray]` extra) the population is split over N Ray workers, each with its own
+envs; the same seed gives the same fitness at every generation as without. `--ray-address` (or
+RAY_ADDRESS) joins a running cluster; otherwise Ray starts on this machine (docs/distributed.md).
+
+    hakisa evolve --game duel --algo es --pop 32 --workers 2 --run duel-es-ray
 Writes runs/<name>/: config.json, TensorBoard (charts/fitness_*), checkpoint/.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
-from hakisa.envs.make import make_vec
+from hakisa.distributed import EnvRecipe
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -33,6 +39,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--init", metavar="CHECKPOINT", help="start from this checkpoint's weights")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any learner Args field")
+    p.add_argument("--workers", type=int, default=0, help="Ray workers that evaluate the population (0: this process)")
+    p.add_argument("--ray-address", default=None, help="join this Ray cluster (default: $RAY_ADDRESS, else local)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -50,21 +58,27 @@ def main(args) -> int:
     a = algo.Args(**{**kw, **parse_overrides(algo.Args, args.set)})
     from hakisa.game import Game, parse_opts
 
-    n = a.pop_size * a.episodes_per_member
+    if args.workers:
+        from hakisa.distributed import init_ray
+
+        a.workers = args.workers
+        init_ray(args.ray_address)
     if args.game:
         game = Game.load(args.game)
         if not game.sim:
             raise SystemExit(f"hakisa evolve: game {game.name!r} has no simulator: a population needs one "
                              "(its window plays one episode at a time)")
-        envs = game.sim_vec(n, seed=args.seed, opts=parse_opts(args.opt))
+        recipe = EnvRecipe(game=args.game, seed=args.seed, opts=parse_opts(args.opt), train_recipe=False)
         args.env = game.name
     elif args.env:
-        envs = make_vec(args.env, n, seed=args.seed)
+        recipe = EnvRecipe(env_id=args.env, seed=args.seed)
     else:
         raise SystemExit("hakisa evolve: give --game NAME|PATH (or --env ID)")
+    # with workers this process only needs to know the game's frames and inputs: one sub-env does
+    envs = dataclasses.replace(recipe, num_envs=1 if a.workers else a.pop_size * a.episodes_per_member).make()
     from hakisa.phases.train import run_algo
 
-    run_dir, m = run_algo(algo, envs, a, args)
+    run_dir, m = run_algo(algo, envs, a, args, recipe=recipe)
     print(json.dumps({"run": str(run_dir), "algo": args.algo, "env": args.env,
                       **{k: v for k, v in m.items() if not isinstance(v, (list, dict))}}))
     return 0

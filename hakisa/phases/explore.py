@@ -35,6 +35,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-envs", type=int, default=8, help="parallel simulator envs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--encoder", default="small", help="encoder of the fresh net when there is no --checkpoint")
+    p.add_argument("--workers", type=int, default=0,
+                   help="play on N Ray workers (hakisa[ray]), each with its own envs (live: its own private windows)")
+    p.add_argument("--windows", type=int, default=1, help="live with --workers: private windows per worker")
+    p.add_argument("--ray-address", default=None,
+                   help="join this Ray cluster (host:port or auto; default $RAY_ADDRESS, else a local Ray)")
 
 
 def main(args) -> int:
@@ -48,6 +53,8 @@ def main(args) -> int:
         raise SystemExit("hakisa explore: give --game NAME|PATH (or --env ID)")
     opts = parse_opts(args.opt)
     live = game is not None and (args.live or not game.sim)
+    if getattr(args, "workers", 0):
+        return main_ray(game, args, opts, live)
     with ExitStack() as stack:
         spec = checkpoint_obs_spec(args.checkpoint) if args.checkpoint else None
         if live:
@@ -89,5 +96,34 @@ def main(args) -> int:
         }
         with EpisodeWriter(args.out, meta) as w:
             s = evaluate(net, env, args.episodes, mode, seed=args.seed, collect=w, epsilon=args.epsilon, progress=True)
+    print(json.dumps({"out": args.out, "game": meta["game"], "where": meta["where"], **s}))
+    return 0
+
+
+def main_ray(game, args, opts: dict, live: bool) -> int:
+    """--workers N: the episodes are played on N Ray workers (hakisa.algos.ppo_ray.explore_ray) and written
+    here, into the one store, as each worker's share comes back."""
+    from hakisa.algos.ppo_ray import explore_ray
+    from hakisa.data import EpisodeWriter
+    from hakisa.distributed import EnvRecipe
+    from hakisa.model import act_mode, checkpoint_obs_spec, load_checkpoint
+
+    if live and not game.window.get("launch"):
+        raise SystemExit(f"hakisa explore --workers: game {game.name!r} has no window.launch entry, so its one "
+                         "window on your display cannot be shared among workers; drop --workers")
+    spec = checkpoint_obs_spec(args.checkpoint) if args.checkpoint else None
+    share = -(-args.episodes // args.workers)
+    recipe = EnvRecipe(
+        game=args.game, env_id=None if game is not None else args.env, seed=args.seed, opts=opts, live=live,
+        num_envs=args.windows if live else max(1, min(args.num_envs, share)), train_recipe=False,
+        obs=spec.to_dict() if spec is not None and (game is not None or args.env.startswith("Hakisa/")) else None,
+    )
+    net, cfg = load_checkpoint(args.checkpoint) if args.checkpoint else (None, {})
+    mode = act_mode(cfg, args.head, deterministic=args.greedy)
+    meta = {"source": "explore", "game": game.name if game else args.env, "agent": str(args.checkpoint or "untrained"),
+            "epsilon": args.epsilon, "mode": mode, "where": "live" if live else "sim"}
+    s = explore_ray(recipe, net, args.workers, args.episodes, mode, lambda m: EpisodeWriter(args.out, m),
+                    seed=args.seed, epsilon=args.epsilon, ray_address=args.ray_address, meta=meta,
+                    encoder=args.encoder)
     print(json.dumps({"out": args.out, "game": meta["game"], "where": meta["where"], **s}))
     return 0

@@ -42,7 +42,41 @@ def game_envs(game, n: int | None, seed: int, opts: dict | None = None, obs: str
     return game.sim_vec(n, seed=seed, opts={**recipe.get("opts", {}), **(opts or {})}, obs_spec=spec), recipe
 
 
+def learner_args(algo, recipe: dict, *, steps: int | None, minutes: float | None, seed: int, encoder: str,
+                 progress: bool, overrides: dict):
+    """The learner's Args as `hakisa train` builds them in a simulator: the budget, the game's recipe, then
+    overrides (--set, a sweep trial's values). `hakisa sweep` builds its trials here too, so its best.json
+    reproduces a trial exactly."""
+    name = algo.__name__.rsplit(".", 1)[-1]
+    return algo.Args(**{"total_steps": steps or 1_000_000, "seed": seed, "encoder": encoder,
+                        **({"max_minutes": minutes} if minutes else {}), "progress": progress,
+                        **recipe.get(name, {}), **overrides})
+
+
+def reward_overrides(game, pairs: list[str] | None, sim: bool = True):
+    """The game with --reward NAME=VALUE applied to its rules.reward (Game.with_reward). In a simulator
+    that does not take the file's reward (no `sim.reward: "rules"`) they would change nothing: refused."""
+    if not pairs:
+        return game
+    if game is None:
+        raise SystemExit("--reward: needs a game file (--game): the coefficients live in its rules.reward")
+    if sim and game.sim and game.sim.get("reward") != "rules":
+        raise SystemExit(f"--reward: game {game.name!r}'s simulator does not pay the file's reward "
+                         "(its `sim` entry has no reward: \"rules\"), so the coefficients would change nothing")
+    values = {}
+    for kv in pairs:
+        k, eq, v = kv.partition("=")
+        try:
+            values[k.removeprefix("reward.")] = float(v)
+        except ValueError:
+            raise SystemExit(f"--reward {kv!r}: NAME=NUMBER expected, e.g. deltas.boss_hp=-0.5") from None
+    return game.with_reward(values)
+
+
 def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="JSON whose keys are these flags' names (num_envs, set, reward, ...), e.g. a sweep's "
+                        "best.json; flags given on the command line win")
     p.add_argument("--game", default=None, help="a game file with a simulator (a shipped name or a path)")
     p.add_argument("--env", default=None, help="an env id instead: Hakisa/Duel-v0, a stable-retro game id, Toy/...")
     p.add_argument("--opt", action="append", metavar="KEY=VALUE",
@@ -67,16 +101,24 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", metavar="CHECKPOINT", help="start from this checkpoint's weights")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any learner Args field (listed below), e.g. --set lr=1e-4 --set ent_coef=0.02")
+    p.add_argument("--reward", action="append", default=[], metavar="NAME=VALUE",
+                   help="a reward coefficient of the game file's rules.reward, e.g. deltas.boss_hp=-0.5 or win=5 "
+                        "(the window's reward, and the simulator's where its file says sim.reward: rules)")
     from hakisa.algos import dqn, ppo
     from hakisa.dcargs import describe
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = "\n\n".join(f"{m.__name__.split('.')[-1]} Args (--set):\n{describe(m.Args)}" for m in (ppo, dqn))
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--workers", type=int, default=0,
+                   help="ppo: roll out on N Ray workers (hakisa[ray]); --num-envs is split among them (live: "
+                        "each opens --windows private windows). 0: this process")
+    p.add_argument("--ray-address", default=None,
+                   help="join this Ray cluster (host:port or auto; default $RAY_ADDRESS, else a local Ray)")
 
 
-def run_algo(algo, envs, a, args) -> tuple[Path, dict]:
-    """Shared by train and evolve: optional --init weights, runs/<name>, train, close the envs."""
+def run_algo(algo, envs, a, args, **kw) -> tuple[Path, dict]:
+    """Shared by train and evolve: optional --init weights, runs/<name>, train(..., **kw), close the envs."""
     net = None
     if args.init:
         from hakisa.model import load_checkpoint
@@ -84,7 +126,7 @@ def run_algo(algo, envs, a, args) -> tuple[Path, dict]:
         net, _ = load_checkpoint(args.init, input_map=envs.input_map, obs_spec=envs.obs_spec)
     run_dir = Path(args.runs_dir) / (args.run or f"{args.algo}-{args.env.replace('/', '-')}")
     try:
-        return run_dir, algo.train(envs, a, run_dir, net=net)
+        return run_dir, algo.train(envs, a, run_dir, net=net, **kw)
     finally:
         envs.close()
 
@@ -100,6 +142,11 @@ def main(args) -> int:
     if game is None and not args.env:
         raise SystemExit("hakisa train: give --game NAME|PATH (or --env ID)")
     opts = parse_opts(args.opt)
+    if getattr(args, "reward", None) and getattr(args, "workers", 0):
+        raise SystemExit("hakisa train: --reward with --workers is not supported (the workers load the game file)")
+    game = reward_overrides(game, getattr(args, "reward", None), sim=not args.live)
+    if getattr(args, "workers", 0):
+        return main_ray(game, args, opts)
     if game is not None and (args.live or not game.sim):
         return main_live(game, algo, args, opts)
     if game is not None:
@@ -109,17 +156,8 @@ def main(args) -> int:
         recipe = {}
         envs = make_vec(args.env, args.num_envs or 16, seed=args.seed,
                         **({"obs_spec": parse_obs(args.obs)} if getattr(args, "obs", None) else {}))
-    a = algo.Args(
-        **{
-            "total_steps": args.steps or 1_000_000,
-            "seed": args.seed,
-            "encoder": args.encoder,
-            **({"max_minutes": args.minutes} if args.minutes else {}),
-            "progress": not args.no_progress,
-            **recipe.get(args.algo, {}),
-            **parse_overrides(algo.Args, args.set),
-        }
-    )
+    a = learner_args(algo, recipe, steps=args.steps, minutes=args.minutes, seed=args.seed, encoder=args.encoder,
+                     progress=not args.no_progress, overrides=parse_overrides(algo.Args, args.set))
     run_dir, metrics = run_algo(algo, envs, a, args)
     print(
         json.dumps(
@@ -180,4 +218,66 @@ def main_live(game, algo, args, opts: dict) -> int:
             }
         )
     )
+    return 0
+
+
+def main_ray(game, args, opts: dict) -> int:
+    """--workers N: PPO whose rollouts run on N Ray workers (hakisa/algos/ppo_ray.py), each building its
+    share of the envs from the same recipe this process would use. Live (a game with no simulator, or
+    --live): each worker opens --windows windows of the game, each on a private Xvfb display with its own
+    browser, and claims a `display` slot; the learner is plain PPO with the game's live recipe (the
+    one-process live trainer's clone warm-up and --demos cloning term stay there)."""
+    from hakisa.algos import ppo
+    from hakisa.algos.ppo_ray import train_ray
+    from hakisa.distributed import EnvRecipe
+
+    if args.algo != "ppo":
+        raise SystemExit(f"hakisa train --workers: PPO only (got --algo {args.algo}); drop --workers for {args.algo}")
+    live = game is not None and (args.live or not game.sim)
+    if live and not game.window.get("launch"):
+        raise SystemExit(f"hakisa train --workers: game {game.name!r} has no window.launch entry, so a worker "
+                         "cannot open a window of its own; train on your window without --workers")
+    if live and args.demos:
+        raise SystemExit("hakisa train --workers: --demos (the cloning term) is for the one-process live trainer; "
+                         "drop --workers, or --demos")
+    recipe = game.doc.get("train", {}) if game is not None else {}
+    if live:
+        from hakisa.phases.live_train import LIVE_DEFAULTS
+
+        learner = {**LIVE_DEFAULTS["ppo"], **recipe.get("live", {}).get("ppo", {})}
+        obs = None
+        if args.init:  # the windows are grabbed at the checkpoint's frame size
+            from hakisa.model import checkpoint_obs_spec
+
+            obs = checkpoint_obs_spec(args.init).to_dict()
+        env = EnvRecipe(game=args.game, num_envs=args.windows, seed=args.seed, opts=opts, obs=obs, live=True)
+        budget = {"total_steps": args.steps or 10**12, "max_minutes": args.minutes or 10.0}
+    else:
+        learner = recipe.get("ppo", {})
+        total = args.num_envs or recipe.get("num_envs", 16)
+        env = EnvRecipe(game=args.game, env_id=None if args.game else args.env,
+                        num_envs=max(1, total // args.workers), seed=args.seed, opts=opts,
+                        obs=getattr(args, "obs", None))
+        budget = {"total_steps": args.steps or 1_000_000, **({"max_minutes": args.minutes} if args.minutes else {})}
+    a = ppo.Args(
+        **{
+            **budget,
+            "seed": args.seed,
+            "encoder": args.encoder,
+            "progress": False,  # a bar per update says little when batches arrive from other processes
+            **learner,
+            **parse_overrides(ppo.Args, args.set),
+        }
+    )
+    net = None
+    if args.init:
+        from hakisa.model import load_checkpoint
+
+        net, _ = load_checkpoint(args.init)  # train_ray checks it against the workers' envs
+    name = game.name if game is not None else args.env.replace("/", "-")
+    run_dir = Path(args.runs_dir) / (args.run or f"ppo-{name}{'-live' if live else ''}")
+    m = train_ray(env, a, args.workers, run_dir, net=net, ray_address=args.ray_address)
+    print(json.dumps({"run": str(run_dir), "algo": "ppo", "env": game.name if game is not None else args.env,
+                      **({"where": "live"} if live else {}),
+                      **{k: v for k, v in m.items() if not isinstance(v, (list, dict))}}))
     return 0

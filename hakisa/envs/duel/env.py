@@ -41,6 +41,26 @@ def state_targets(s: dict[str, np.ndarray], rules: dict) -> tuple[np.ndarray, li
     return np.stack(list(cols.values()), 1).astype(np.float32), list(cols)
 
 
+REWARD_DEFAULTS = {"dealt_coef": 0.3, "taken_coef": 0.1, "win_bonus": 10.0, "loss_penalty": 10.0}
+
+
+def reward_coefs(reward: dict | None, **given) -> tuple[float, float, float, float]:
+    """(dealt_coef, taken_coef, win_bonus, loss_penalty) from a game file's rules.reward, or from the
+    coefficient kwargs (None: the default). The duel file says `sim.reward: "rules"`, so `Game.sim_vec`
+    passes its rules.reward here: the live page and the sim then pay one set of numbers. The mapping (the
+    page's HP readings are HP points): dealt = -deltas.boss_hp, taken = deltas.knight_hp, win, -lose."""
+    if reward is None:
+        return tuple(float(REWARD_DEFAULTS[k] if given.get(k) is None else given[k]) for k in REWARD_DEFAULTS)
+    if any(v is not None for v in given.values()):
+        raise ValueError("give the duel's reward as reward={...} or as coefficient kwargs, not both")
+    deltas = reward.get("deltas") or {}
+    unknown = set(deltas) - {"boss_hp", "knight_hp"}
+    if unknown:  # a delta the sim cannot pay would be a silent difference between the page and the sim
+        raise ValueError(f"the duel simulator pays deltas of boss_hp and knight_hp only, not {sorted(unknown)}")
+    return (-float(deltas.get("boss_hp", 0.0)), float(deltas.get("knight_hp", 0.0)),
+            float(reward.get("win", 0.0)), -float(reward.get("lose", 0.0)))
+
+
 class _Fights:
     """The mechanics both envs share: N sims, their frame stacks and the reward. No autoreset here."""
 
@@ -75,9 +95,14 @@ class _Fights:
 
     def reset(self, mask: np.ndarray | None = None, seed: int | None = None) -> None:
         """Start new fights (all, or where mask). With `seed`, fight i gets seed+i (as DuelCore.newState)
-        and later fights draw their seeds from a generator seeded by `seed`: the whole run is reproducible."""
+        and later fights draw their seeds from a generator seeded by `seed`: the whole run is reproducible.
+        A sequence of seeds gives fight i seed[i] (Gymnasium's one seed per sub-env), so a fight's start
+        does not depend on its position: a population split over workers meets the same fights."""
         idx = np.arange(self.n) if mask is None else np.flatnonzero(mask)
-        if seed is not None:
+        if isinstance(seed, (list, tuple, np.ndarray)):
+            self.rng = np.random.default_rng([int(s) for s in seed])
+            seeds = np.asarray(seed, np.int64)[idx] & 0xFFFFFFFF
+        elif seed is not None:
             self.rng = np.random.default_rng(seed)
             seeds = (np.int64(seed) + idx) & 0xFFFFFFFF
         else:
@@ -157,7 +182,7 @@ class DuelEnv(gym.Env):
     frames, [4, 90, 160], oldest first. Each frame is `hakisa.preprocess.preprocess` of the 640x360
     canvas render (exactly what a screen grab of the page gives). A new fight's stack repeats its first frame.
 
-    ## Reward (per step, all coefficients are constructor arguments)
+    ## Reward (per step, all coefficients are constructor arguments, or `reward`: a game file's rules.reward)
         dealt_coef * (boss HP lost) - taken_coef * (knight HP lost)
         + win_bonus if the knight won this step - loss_penalty if the boss won (or time ran out)
     Defaults 0.3, 0.1, 10, 10: HP are tens to hundreds (rules.json), so a whole fight's damage is worth
@@ -188,10 +213,12 @@ class DuelEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
 
     def __init__(self, tier: str = "normal", frame_skip: int = 4, obs_spec: ObsSpec | None = None,
-                 dealt_coef: float = 0.3, taken_coef: float = 0.1, win_bonus: float = 10.0,
-                 loss_penalty: float = 10.0, render_mode: str | None = None, action_delay: int = 0,
-                 stack_ticks: int | None = None):
-        self.fights = _Fights(1, tier, None, frame_skip, obs_spec, dealt_coef, taken_coef, win_bonus, loss_penalty,
+                 dealt_coef: float | None = None, taken_coef: float | None = None, win_bonus: float | None = None,
+                 loss_penalty: float | None = None, render_mode: str | None = None, action_delay: int = 0,
+                 stack_ticks: int | None = None, reward: dict | None = None):
+        coefs = reward_coefs(reward, dealt_coef=dealt_coef, taken_coef=taken_coef, win_bonus=win_bonus,
+                             loss_penalty=loss_penalty)
+        self.fights = _Fights(1, tier, None, frame_skip, obs_spec, *coefs,
                               action_delay=action_delay, stack_ticks=stack_ticks)
         self.input_map = self.fights.input_map
         self.obs_spec = self.fights.spec
@@ -242,13 +269,15 @@ class DuelVecEnv(VectorEnv):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15, "autoreset_mode": AutoresetMode.SAME_STEP}
 
     def __init__(self, num_envs: int = 8, tier: str | Sequence[str] = "normal", seed: int | None = 0,
-                 frame_skip: int = 4, obs_spec: ObsSpec | None = None, dealt_coef: float = 0.3,
-                 taken_coef: float = 0.1, win_bonus: float = 10.0, loss_penalty: float = 10.0,
+                 frame_skip: int = 4, obs_spec: ObsSpec | None = None, dealt_coef: float | None = None,
+                 taken_coef: float | None = None, win_bonus: float | None = None, loss_penalty: float | None = None,
                  render_mode: str | None = None, copy: bool = True, action_delay: int = 0,
-                 stack_ticks: int | None = None):
+                 stack_ticks: int | None = None, reward: dict | None = None):
         self.num_envs = int(num_envs)
-        self.fights = _Fights(self.num_envs, tier, seed, frame_skip, obs_spec, dealt_coef, taken_coef,
-                              win_bonus, loss_penalty, copy, action_delay, stack_ticks)
+        coefs = reward_coefs(reward, dealt_coef=dealt_coef, taken_coef=taken_coef, win_bonus=win_bonus,
+                             loss_penalty=loss_penalty)
+        self.fights = _Fights(self.num_envs, tier, seed, frame_skip, obs_spec, *coefs, copy, action_delay,
+                              stack_ticks)
         self.input_map, self.obs_spec = self.fights.input_map, self.fights.spec
         self.single_observation_space, self.single_action_space = _spaces(self.obs_spec, self.input_map)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -260,8 +289,8 @@ class DuelVecEnv(VectorEnv):
         self._len = np.zeros(self.num_envs, np.int64)
 
     def reset(self, *, seed: int | Sequence[int] | None = None, options: dict | None = None):
-        if isinstance(seed, (list, tuple, np.ndarray)):  # Gymnasium allows one seed per env; use the first
-            seed = int(seed[0])
+        if isinstance(seed, (list, tuple, np.ndarray)) and len(seed) != self.num_envs:
+            raise ValueError(f"reset(seed=...): {len(seed)} seeds for {self.num_envs} envs")
         if seed is None and self._seed is not None:
             seed, self._seed = self._seed, None  # the constructor's seed applies to the first reset
         self.fights.reset(seed=seed)
