@@ -154,3 +154,18 @@ def test_live_training_on_a_window_worker_with_its_own_display(tmp_path, capsys)
     assert out["where"] == "live" and out["workers"] == 1 and out["global_step"] == 32 and out["update"] == 2
     net, cfg = load_checkpoint(tmp_path / "live" / "checkpoint")
     assert cfg["algo"]["num_steps"] == 16 and net.input_map.name == "pop"
+
+
+@pytest.mark.retro
+def test_retro_workers_each_own_their_emulator_subprocesses(tmp_path, capsys):
+    pytest.importorskip("stable_retro", reason="stable-retro is not installed (pip install -e '.[retro]')")
+    from hakisa.cli import main
+    from hakisa.envs.retro import AIRSTRIKER
+
+    # stable-retro allows one emulator per process: each worker's envs are subprocesses of its own
+    rc = main(["train", "--env", AIRSTRIKER, "--workers", "2", "--num-envs", "2", "--steps", "64",
+               "--set", "num_steps=16", "--runs-dir", str(tmp_path), "--run", "retro"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["workers"] == 2 and out["global_step"] == 64 and out["workers_replaced"] == 0
+    assert (tmp_path / "retro" / "checkpoint" / "model.safetensors").exists()
