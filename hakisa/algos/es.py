@@ -88,7 +88,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
         if args.max_minutes and time.time() - start > 60 * args.max_minutes:
             break
         desc = ("es", args.sigma, args.seed, gen, list(range(half)))
-        fit = fitness(theta.detach().clone(), desc, args.episodes_per_member, args.seed + gen, args.max_steps)
+        fit = fitness(theta.detach(), desc, args.episodes_per_member, args.seed + gen, args.max_steps)
         eps = torch.stack([noise(args.seed, gen, i, theta.numel()) for i in range(half)])
         r = centered_ranks(fit)
         w = torch.as_tensor(r[:half] - r[half:], dtype=torch.float32)

@@ -7,6 +7,7 @@ on sub-envs [i*m, (i+1)*m), and is tested against one-member-at-a-time runs.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import torch
@@ -157,8 +158,6 @@ class RayEvaluator:
     that dies is replaced and its piece re-run."""
 
     def __init__(self, recipe, net: HakisaNet, workers: int, threads: int = 1):
-        import os
-
         from hakisa.distributed import init_ray
 
         self.ray = init_ray(num_cpus=max(os.cpu_count() or 1, workers))  # a no-op when Ray already runs
@@ -217,6 +216,4 @@ class _PopulationWorker:
         return evaluate_population(self.envs[n], self.net, flat, episodes, seed, max_steps)
 
     def pid(self) -> int:  # tests kill a worker by its pid
-        import os
-
         return os.getpid()
