@@ -91,7 +91,9 @@ class BrowserApp:
         ready_js: str = "window.hakisa && window.hakisa.ready()",
         extra: dict[str, Path] | None = None,
         timeout: float = 30.0,
+        wm: bool | None = None,
     ):
+        self.wm = wm  # for its own Xvfb: start a window manager (None: when the portable backend is selected)
         self.web_dir, self.page_name, self.query, self.size = web_dir, page, dict(query or {}), tuple(size)
         self.base_url = url  # a page served elsewhere: opened as it is, with `query` appended
         self.canvas_selector, self.ready_js, self.extra, self.timeout = canvas, ready_js, extra, timeout
@@ -128,7 +130,7 @@ class BrowserApp:
         if self.display is None:
             from hakisa.xserver import Xvfb
 
-            self._xvfb = Xvfb(*self._screen)
+            self._xvfb = Xvfb(*self._screen, wm=self.wm)
             self.display = self._xvfb.start()
         if self.base_url is None:
             self._server = start_server(self.web_dir, extra=self.extra)
@@ -192,15 +194,10 @@ class BrowserApp:
         try:
             from hakisa import capture
 
-            dpy = capture.open_display(self.display)
-            try:
-                wins = [
-                    x for x in capture.list_windows(dpy) if self.window_title in x.title and x.region[2:] == (ow, oh)
-                ]
-            finally:
-                dpy.close()
+            wins = [x for x in capture.list_windows(display=self.display)  # on the selected backend
+                    if self.window_title in x.title and x.region[2:] == (ow, oh)]
             return tuple(wins[0].region[:2]) if len(wins) == 1 else None
-        except Exception:  # no Xlib, or an unusual X setup: the page's own numbers are the fallback
+        except Exception:  # no window list here (an unusual setup): the page's own numbers are the fallback
             return None
 
     def close(self) -> None:

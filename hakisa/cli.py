@@ -90,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb is None:
             parser.print_help()
             return 0
+        if getattr(args, "backend", None):  # the live verbs' --backend: this process's (and its children's) default
+            from hakisa.backends import use_backend
+
+            use_backend(args.backend)
         return int(args._main(args) or 0)
     except user_errors() as e:
         if debug:

@@ -1,12 +1,14 @@
 """`hakisa doctor`: what to check before blaming the agent. A table, then one JSON line.
 
-    hakisa doctor                      # this display: X11 or Wayland, capture rate, XTest keys reaching a window
+    hakisa doctor                      # this display: X11 or Wayland, capture rate, keys reaching a window
     hakisa doctor --window "My Game"   # ... and the capture rate of that window instead of the whole screen
     hakisa doctor --game pop           # ... and a game's action -> pixel lag (its rules' `probe`; launches it)
+    hakisa doctor --backend portable   # the same checks through the portable backend (pywinctl + pynput)
 
+The backend check says which capture/input backend runs (hakisa.backends) and whether it can find windows.
 The input check opens a small window of its own on the display, gives it the focus and types into it
-through the same `XTestSink` an agent uses (focus-gated: nothing reaches any other window). Exit status 1
-when a check fails.
+through the same sink an agent uses (focus-gated: nothing reaches any other window); it needs an X11
+display. Exit status 1 when a check fails.
 """
 from __future__ import annotations
 
@@ -20,14 +22,15 @@ import time
 
 import numpy as np
 
-EXTRAS = {"retro": "stable_retro", "minari": "minari", "vision": "torchvision", "ray": "ray", "sweeps": "optuna"}
-WAYLAND_FIX = ("mss and XTest cannot see or drive other programs' windows under Wayland. Log in to an X11 "
-               "('Xorg') session, or run the game on an Xvfb display: hakisa starts one itself for a game file "
-               "with a launch entry when DISPLAY is unset")
+EXTRAS = {"retro": "stable_retro", "minari": "minari", "vision": "torchvision", "ray": "ray", "sweeps": "optuna",
+          "portable": "pywinctl"}
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", default=None, help="time the capture of this window (a part of its title)")
+    from hakisa.backends import add_backend_arg
+
+    add_backend_arg(p)
     p.add_argument("--game", default=None, help="also measure this game's action -> pixel lag (opens the game)")
     p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="a game option for --game")
     p.add_argument("--seconds", type=float, default=1.0, help="how long to time the capture")
@@ -39,14 +42,29 @@ def _check(name: str, status: str, detail: str, **data) -> dict:
 
 
 def check_session() -> dict:
+    from hakisa.backends import wayland_status
+
     kind = os.environ.get("XDG_SESSION_TYPE", "")
-    if kind == "wayland" and not os.environ.get("DISPLAY"):
-        return _check("session", "fail", f"Wayland with no X display. {WAYLAND_FIX}", session=kind)
-    if kind == "wayland" or os.environ.get("WAYLAND_DISPLAY"):
-        return _check("session", "warn", f"Wayland with XWayland on {os.environ.get('DISPLAY')}: only X11 windows "
-                      f"can be captured and driven. {WAYLAND_FIX}", session=kind or "wayland")
+    if sys.platform in ("win32", "darwin"):
+        return _check("session", "ok", sys.platform, session=sys.platform)
+    msg = wayland_status()
+    if msg:
+        return _check("session", "warn" if os.environ.get("DISPLAY") else "fail", msg, session=kind or "wayland")
     return _check("session", "ok", f"X11 ({kind or 'no desktop session: Xvfb, ssh or a container'})",
                   session=kind or None)
+
+
+def check_backend(backend: str) -> dict:
+    """Which backend runs, and whether it can list windows here."""
+    from hakisa.backends import DisplayError, get_backend
+
+    how = {"x11": "python-xlib windows, XTest input", "portable": "pywinctl windows, pynput input"}[backend]
+    try:
+        with get_backend(backend).Windows(os.environ.get("DISPLAY")) as w:
+            n = len(w.list())
+    except DisplayError as e:
+        return _check("backend", "fail", f"{backend} ({how}): {e}", backend=backend)
+    return _check("backend", "ok", f"{backend} ({how}); {n} titled windows visible", backend=backend, windows=n)
 
 
 def check_display() -> tuple[dict, object]:
@@ -69,25 +87,23 @@ def check_xtest(dpy) -> dict:
     return _check("xtest", "ok", "XTEST present")
 
 
-def check_capture(window: str | None, seconds: float) -> dict:
-    from hakisa.capture import Capture, WindowNotFound
+def check_capture(window: str | None, seconds: float, backend: str) -> dict:
+    from hakisa.capture import Capture, DisplayError, WindowNotFound, screen_region
 
     try:
-        cap = Capture(title=window) if window else None
-    except WindowNotFound as e:
+        cap = Capture(title=window, backend=backend) if window else Capture(region=screen_region(), backend=backend)
+    except (WindowNotFound, DisplayError) as e:
         return _check("capture", "fail", " ".join(str(e).split()))
-    if cap is None:
-        from hakisa.capture import open_display
-
-        scr = open_display().screen()
-        cap = Capture(region=(0, 0, int(scr.width_in_pixels), int(scr.height_in_pixels)))
     with cap:
-        cap.grab()  # the first grab sets up shared memory
-        ms, t_end = [], time.perf_counter() + seconds
-        while time.perf_counter() < t_end:
-            t0 = time.perf_counter()
-            cap.grab()
-            ms.append((time.perf_counter() - t0) * 1e3)
+        try:
+            cap.grab()  # the first grab sets up shared memory
+            ms, t_end = [], time.perf_counter() + seconds
+            while time.perf_counter() < t_end:
+                t0 = time.perf_counter()
+                cap.grab()
+                ms.append((time.perf_counter() - t0) * 1e3)
+        except DisplayError as e:  # e.g. XWayland's "XGetImage() failed", with what it means
+            return _check("capture", "fail", " ".join(str(e).split()))
         region = list(cap.region)
     p50, p99 = float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
     what = f"window {window!r}" if window else "the screen"
@@ -96,12 +112,12 @@ def check_capture(window: str | None, seconds: float) -> dict:
                   f"p99 {p99:.2f} ms)", region=region, grab_ms_p50=round(p50, 3), grab_ms_p99=round(p99, 3))
 
 
-def check_input(presses: int = 5) -> dict:
-    """Type `presses` taps of J into a window of our own through XTestSink and count what the window got."""
+def check_input(backend: str, presses: int = 5) -> dict:
+    """Type `presses` taps of J into a window of our own through the backend's sink and count what it got."""
     from hakisa.bench.io import _window
     from hakisa.capture import Capture, give_focus
     from hakisa.input_map import InputMap
-    from hakisa.sink import XTestSink
+    from hakisa.sink import make_sink
 
     title = "hakisa doctor window"
     win = subprocess.Popen([sys.executable, "-c", f"from {_window.__module__} import _window; "
@@ -111,10 +127,10 @@ def check_input(presses: int = 5) -> dict:
         if not line.startswith("READY"):
             return _check("input", "fail", f"the test window did not open ({line.strip()!r})")
         wid = int(line.split()[1])
-        give_focus(wid)
+        give_focus(wid, backend=backend)
         imap = InputMap.load("duel")
         attack = next(i for i, c in enumerate(imap.commands) if c.name == "attack")
-        with Capture(window=wid) as cap, XTestSink(imap, cap) as sink:
+        with Capture(window=wid, backend=backend) as cap, make_sink(imap, cap) as sink:
             for _ in range(presses):
                 for a in (attack, 0):  # hold J one step, then nothing: one press and one release
                     sink.send(np.array([a, 0, 0]))
@@ -127,7 +143,7 @@ def check_input(presses: int = 5) -> dict:
         win.wait()
     ok = got.get("key_press", 0) >= presses and got.get("key_release", 0) >= presses
     return _check("input", "ok" if ok else "fail",
-                  f"{got.get('key_press', 0)} of {presses} key presses reached a test window through XTest"
+                  f"{got.get('key_press', 0)} of {presses} key presses reached a test window ({backend} backend)"
                   + ("" if ok else " (focus taken by another window? a window manager that refuses focus?)"),
                   sent=presses, **got)
 
@@ -168,23 +184,38 @@ def check_extras() -> dict:
                   + (f"; missing: {', '.join(missing)} (pip install 'hakisa[NAME]')" if missing else ""), extras=have)
 
 
-def run(window: str | None = None, game: str | None = None, opts: dict | None = None, seconds: float = 1.0) -> list:
+def run(window: str | None = None, game: str | None = None, opts: dict | None = None, seconds: float = 1.0,
+        backend: str | None = None) -> list:
+    from hakisa.backends import select_backend
+
+    backend = select_backend(backend)
     checks = [check_session()]
+    if sys.platform in ("win32", "darwin"):  # no X display to check, and no test window of our own to type into
+        checks += [check_backend(backend), check_capture(window, seconds, backend)]
+        checks += [_check("input", "skip", "the input check opens an X11 window: Linux only")]
+        if game:
+            checks.append(check_probe(game, opts or {}))
+        return checks + [check_torch(), check_extras()]
     display, dpy = check_display()
     checks.append(display)
     if dpy is not None:
-        checks += [check_xtest(dpy), check_capture(window, seconds), check_input()]
+        checks += [check_xtest(dpy), check_backend(backend)]
+        dpy.close()
+        if checks[-1]["status"] == "ok":
+            checks += [check_capture(window, seconds, backend), check_input(backend)]
+        else:
+            checks += [_check(n, "skip", f"the {backend} backend cannot run here") for n in ("capture", "input")]
         if game:
             checks.append(check_probe(game, opts or {}))
     else:
-        checks += [_check(n, "skip", "no X display") for n in ("xtest", "capture", "input")]
+        checks += [_check(n, "skip", "no X display") for n in ("xtest", "backend", "capture", "input")]
     return checks + [check_torch(), check_extras()]
 
 
 def main(args) -> int:
     from hakisa.game import parse_opts
 
-    checks = run(args.window, args.game, parse_opts(args.opt), args.seconds)
+    checks = run(args.window, args.game, parse_opts(args.opt), args.seconds, getattr(args, "backend", None))
     if not args.json_only:
         from rich.console import Console
         from rich.table import Table

@@ -266,12 +266,14 @@ class Game:
         return None
 
     def open(
-        self, display: str | None = None, opts: dict | None = None, query: dict | None = None, private: bool = False
+        self, display: str | None = None, opts: dict | None = None, query: dict | None = None, private: bool = False,
+        backend: str | None = None,
     ) -> "LiveGame":
         """A context with the game's window on screen: launched when the file says how, else found by title.
         private: launch it on a new Xvfb display of its own (fleets: one display per window, so input for
-        one window can never reach another, and the user's desktop is never touched)."""
-        return LiveGame(self, display, opts, query, private)
+        one window can never reach another, and the user's desktop is never touched). backend: the capture and
+        input backend (hakisa.backends; default $HAKISA_BACKEND, else auto)."""
+        return LiveGame(self, display, opts, query, private, backend)
 
     def screen_env(self, live: "LiveGame", obs_spec: ObsSpec | None = None, **kw):
         """A ScreenEnv over the open game: its capture region, focus window, rules, input map and rate."""
@@ -279,7 +281,7 @@ class Game:
         from hakisa.envs.screen import ScreenEnv
 
         spec = obs_spec or self.obs_spec
-        capture = Capture(region=live.region, spec=spec, display=live.display)
+        capture = Capture(region=live.region, spec=spec, display=live.display, backend=getattr(live, "backend", None))
         kw.setdefault("hz", self.hz)
         return ScreenEnv(
             self.input_map,
@@ -294,7 +296,8 @@ class Game:
 
 class LiveGame:
     """The game's window on a display: `display`, `region` (the canvas on the screen), `window_id`, `title`,
-    and `app` (the BrowserApp when the file launched a page; its `evaluate` reads a page's test hook)."""
+    `backend` (the one that found it, and that its capture and sink use), and `app` (the BrowserApp when the
+    file launched a page; its `evaluate` reads a page's test hook)."""
 
     def __init__(
         self,
@@ -303,8 +306,13 @@ class LiveGame:
         opts: dict | None = None,
         query: dict | None = None,
         private: bool = False,
+        backend: str | None = None,
     ):
+        from hakisa.backends import select_backend
+
         self.game, self.display, self.opts, self.query, self.private = game, display, opts, dict(query or {}), private
+        self.backend = select_backend(backend)
+        self._wm = self.backend == "portable"  # a private Xvfb needs a window manager for pywinctl
         self.app = self.region = self.window_id = self.title = None
         self._stack = ExitStack()
         self._old_display = None
@@ -334,7 +342,7 @@ class LiveGame:
                 )
             from hakisa.xserver import Xvfb
 
-            self.display = self._stack.enter_context(Xvfb(1280, 720))
+            self.display = self._stack.enter_context(Xvfb(1280, 720, wm=self._wm))
         if launch and ("web" in launch or "url" in launch):
             from hakisa.browser import BrowserApp
 
@@ -346,7 +354,8 @@ class LiveGame:
             extra = {u: g.path.parent / f for u, f in (launch.get("files") or {}).items()}
             self.app = self._stack.enter_context(
                 BrowserApp(
-                    web, url=launch.get("url"), query=query, canvas=canvas, display=self.display, extra=extra, **kw
+                    web, url=launch.get("url"), query=query, canvas=canvas, display=self.display, extra=extra,
+                    wm=self._wm, **kw
                 )
             )
             self.display, self.title = self.app.display, self.app.window_title
@@ -361,7 +370,7 @@ class LiveGame:
             if not self.display:
                 from hakisa.xserver import Xvfb
 
-                self.display = self._stack.enter_context(Xvfb(1280, 720))
+                self.display = self._stack.enter_context(Xvfb(1280, 720, wm=self._wm))
             proc = subprocess.Popen(
                 launch["command"],
                 env={**os.environ, "DISPLAY": self.display},
@@ -382,12 +391,12 @@ class LiveGame:
         title = self.title or w.get("title")
         if not title:
             raise GameFileError(f"{_show(g.path)}: window: a title or a region is needed to find the game")
-        win = _wait_for_window(title, 30.0 if launch else 0.0)
+        win = _wait_for_window(title, 30.0 if launch else 0.0, self.backend)
         self.window_id, self.title = win.id, win.title
         if launch:  # a window we opened gets the keyboard, as a window manager would give a new window
             from hakisa.capture import give_focus
 
-            give_focus(win.id)
+            give_focus(win.id, backend=self.backend)
         if self.region is None:
             wl, wt, ww, wh = win.region
             box = w.get("canvas") if isinstance(w.get("canvas"), list) else [0, 0, ww, wh]
@@ -401,7 +410,7 @@ class LiveGame:
             os.environ.pop("DISPLAY", None)
 
 
-def _wait_for_window(title: str, timeout: float):
+def _wait_for_window(title: str, timeout: float, backend: str | None = None):
     """find_window, retried while a just-launched program opens its window."""
     import time
 
@@ -410,7 +419,7 @@ def _wait_for_window(title: str, timeout: float):
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return find_window(title)
+            return find_window(title, backend=backend)
         except WindowNotFound:
             if time.monotonic() > deadline:
                 raise

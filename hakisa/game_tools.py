@@ -33,6 +33,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     c.add_argument("--seconds", type=float, default=3.0, help="how long to watch")
     c.add_argument("--out", default=None, help="folder for check.png and check.json (default: runs/check-<game>)")
     c.add_argument("--opt", action="append", metavar="KEY=VALUE", help="a game option (launched games)")
+    from hakisa.backends import add_backend_arg
+
+    add_backend_arg(i)
+    add_backend_arg(c)
     from hakisa.rewards import fit_digits
 
     fit_digits.add_args(sub.add_parser("digits", help="fit a score reader's digit templates from frames or crops"))
@@ -49,16 +53,12 @@ def main(args) -> int:
 def init(args) -> int:
     import cv2
 
-    from hakisa.capture import Capture, find_window, open_display
+    from hakisa.capture import Capture, find_window
 
     out = Path(args.out)
     if out.exists() and not args.force:
         raise SystemExit(f"hakisa game init: {out} exists (pass --force to overwrite)")
-    dpy = open_display(args.display)
-    try:
-        win = find_window(args.window, dpy)
-    finally:
-        dpy.close()
+    win = find_window(args.window, display=args.display)  # on the selected backend (--backend)
     with Capture(region=win.region, display=args.display) as cap:
         frame = cap.grab()
     w, h = win.region[2], win.region[3]

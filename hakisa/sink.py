@@ -1,6 +1,6 @@
 """Sending actions to a real game window, safely.
 
-`XTestSink(input_map, capture_or_region)` turns each action triple into input events:
+`make_sink(input_map, capture_or_region)` (a `LiveSink`) turns each action triple into input events:
   - held keys are diffed against the previous step: press only what is newly down, release only what
     is newly up (a held key stays held across steps, as a person's finger would);
   - taps are pressed and released at the step's start; mouse moves/clicks land at the decoded position
@@ -11,20 +11,25 @@
     everything;
   - release-all on close(), on exceptions through the context manager, on SIGINT/SIGTERM and at exit.
     In-process handlers cannot run on SIGKILL or a segfault, so a tiny GUARDIAN subprocess with its own
-    X connection mirrors what is held through a pipe; when the pipe closes (the parent died, however)
-    it releases every mirrored key and button via XTest and exits. The guardian also hosts the
+    input connection mirrors what is held through shared memory; when its pipe closes (the parent died,
+    however) it releases every mirrored key and button and exits. The guardian also hosts the
     kill-switch Listener, so F12 works even while the loop is stuck, and the Listener's per-event work
     never competes with the loop for the GIL.
 
-Keys go through XTest, never XSendEvent: XTest input is what a real keyboard produces, so every app
-accepts it and the X server tracks it (query_keymap sees it down). Key names are pynput's.
+All of that is here, once. The platform calls (a key down, the pointer somewhere, which window has focus)
+come from the backend (hakisa.backends): x11 (XTest on our own connection, the default on Linux) or
+portable (pynput Controllers and pywinctl: Windows, macOS, X11). `XTestSink` is a LiveSink on x11.
+Key names are pynput's. `DryRunSink` has the same interface and records the events it would send (no
+display needed). pynput needs a display at import time, so it is imported inside functions, never at
+module level.
 
-`DryRunSink` has the same interface and records the events it would send (no display needed).
-pynput needs a display at import time, so it is imported inside functions, never at module level.
+Coordinates: the region and every mouse position are in the backend's screen coordinates, the ones mss
+grabs in (X pixels; physical pixels on Windows, DPI aware; points on macOS): see docs/backends.md.
 """
 from __future__ import annotations
 
 import atexit
+import json
 import mmap
 import os
 import signal
@@ -36,13 +41,13 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
-from hakisa.capture import DisplayError, Region, _ancestors, has_focus, open_display
+from hakisa import backends
+from hakisa.backends import BUTTONS, Region
+from hakisa.backends.x11 import keysym as _keysym  # noqa: F401  (scripts/bench_live.py names keys with it)
 from hakisa.input_map import Decoded, InputMap
 
 if TYPE_CHECKING:
     from hakisa.capture import Capture
-
-_SHM_SIZE = 256 + 8  # keycodes 0..255, then X buttons 0..7
 
 # ("press", key) | ("release", key) | ("move", x, y) absolute screen pixels | ("click", "left"|"right")
 Event = tuple
@@ -197,91 +202,63 @@ class DryRunSink(_SinkBase):
             self.log.append((self.steps, e))
 
 
-def _keysym(name: str) -> int:
-    """pynput key name ("left", "space", "f12", "j", "1") -> X keysym."""
-    from Xlib import XK
-
-    if len(name) == 1:
-        ks = XK.string_to_keysym(name) or (ord(name) if ord(name) < 256 else 0x01000000 | ord(name))
-        return ks
-    from pynput.keyboard import Key
-
-    try:
-        return Key[name].value.vk
-    except KeyError:
-        ks = XK.string_to_keysym(name)
-        if ks:
-            return ks
-        raise ValueError(f"unknown key name {name!r}: use pynput's names ('left', 'space', 'f12', 'j')") from None
-
-
-class XTestSink(_SinkBase):
-    """Real input (XTest) for a live window, with every safety net listed in the module docstring.
+class LiveSink(_SinkBase):
+    """Real input for a live window, with every safety net listed in the module docstring.
 
     target: a Capture (the sink follows its region and, by default, requires its window to be focused)
-    or a fixed region. require_focus: a window id, True (the Capture's window), False (never check), or
-    None (= True when the target is a window Capture). kill_key: a pynput key name, or None.
-    guardian: run the guardian subprocess (release on crash; it also hosts the kill-switch Listener).
-
-    Events are written straight to XTest on our own connection and flushed once per step: pynput's
-    Controller syncs (a server round trip) after every event, ~0.15 ms each and ms-long on a busy
-    machine. pynput still names the keys and listens for the kill switch.
+    or a fixed region. backend: "x11", "portable", or None (the Capture's, else $HAKISA_BACKEND, else auto).
+    require_focus: a window id, True (the Capture's window), False (never check), or None (= True when the
+    target is a window Capture). kill_key: a pynput key name, or None. guardian: run the guardian
+    subprocess (release on crash; it also hosts the kill-switch Listener). display: the X display to send
+    to (default: the target Capture's, else $DISPLAY). A fleet of private displays gives each sink its own,
+    so input sent for one window can never reach another.
     """
 
     def __init__(self, input_map: InputMap, target: Target, *, kill_key: str | None = "f12",
                  require_focus: int | bool | None = None, guardian: bool = True, handle_signals: bool = True,
-                 display: str | None = None):
-        # display: the X display to send to (default $DISPLAY, else the target Capture's). A fleet of
-        # private displays gives each sink its own, so input sent for one window can never reach another.
-        display = display or getattr(target, "display_name", None) or os.environ.get("DISPLAY")
-        if not display:
-            raise DisplayError("XTestSink needs an X display and DISPLAY is not set (pynput uses $DISPLAY). "
-                               "Use DryRunSink without one, or start one with hakisa.xserver.Xvfb.")
+                 display: str | None = None, backend: str | None = None):
+        self.backend = backends.select_backend(backend or getattr(target, "backend", None))
+        be = backends.get_backend(self.backend)
+        display = backends.check_display(display or getattr(target, "display_name", None))
         super().__init__(input_map, target)
-        from Xlib import X
-        from Xlib.ext import xtest
-
-        self._X, self._fake = X, xtest.fake_input
         self._lock = threading.RLock()  # the kill watcher and signal handlers release concurrently
         self._closed = True  # until __init__ completes, close() has nothing to undo
         self.display = display
-        self._dpy = open_display(display)
-        if not self._dpy.has_extension("XTEST"):
-            raise DisplayError(f"X display {display} has no XTEST extension: cannot send input")
-        self._codes = {}
-        for name in input_map.keys:
-            ks = _keysym(name)
-            code = self._dpy.keysym_to_keycode(ks)
-            if not code:
-                raise ValueError(f"key {name!r} (keysym {ks:#x}) is not on this X keyboard map")
-            self._codes[name] = code
-        self._button_codes = {"left": 1, "right": 3}  # X core button numbers (middle is 2)
         self.kill_key = kill_key
         if kill_key is not None:
-            _keysym(kill_key)  # fail now on a bad name
-            if kill_key in self._codes:
+            with backends.on_display(display):  # pynput (which names the keys) needs a display at import
+                be.check_key(kill_key)  # fail now on a bad name
+            if kill_key in input_map.keys:
                 raise ValueError(f"the kill key {kill_key!r} is also a key of input map {input_map.name!r}")
-
         if require_focus is None:
             require_focus = getattr(target, "window_id", None) is not None
         if require_focus is True:
             require_focus = getattr(target, "window_id", None)
             if require_focus is None:
                 raise ValueError("require_focus=True needs a window Capture as target, or pass a window id")
-        self.focus_window: int | None = int(require_focus) if require_focus else None
-        self._focus_cache: tuple[bool, bool] | None = None  # (events will tell us of a change, focused)
-        if self.focus_window is not None:  # FocusIn/FocusOut on our connection drive the cache
-            self._dpy.create_resource_object("window", self.focus_window).change_attributes(
-                event_mask=X.FocusChangeMask)
-
+        self.focus_window = (None if require_focus is False or require_focus is None  # macOS ids are tuples
+                             else require_focus if isinstance(require_focus, tuple) else int(require_focus))
+        # what the guardian mirrors: a byte per key of the map (by its index in input_map.keys), then buttons
+        self._key_slot = {k: i for i, k in enumerate(input_map.keys)}
+        self._button_slot = {b: len(self._key_slot) + j for j, b in enumerate(BUTTONS)}
+        self._input = be.Input(display, input_map.keys)
+        self._windows = None
         self._guardian: subprocess.Popen | None = None
-        self._shm = None  # the guardian's view of what is down: byte per keycode (0..255), then buttons
+        self._shm = None
         self._released: list[int] = []  # slots released this step, cleared at the next one
         self._listener = None
-        if guardian:
-            self._guardian = self._start_guardian(kill_key)
-        elif kill_key is not None:
-            self._listener = _kill_listener(kill_key, self.kill)
+        try:
+            if self.focus_window is not None:
+                self._windows = be.Windows(display)
+            if guardian:
+                self._guardian = self._start_guardian(kill_key)
+            elif kill_key is not None:
+                self._listener = _kill_listener(kill_key, self.kill, display)
+        except BaseException:
+            self._input.close()
+            if self._windows is not None:
+                self._windows.close()
+            raise
         self._closed = False
         self._old_handlers: dict[int, object] = {}
         if handle_signals and threading.current_thread() is threading.main_thread():
@@ -305,19 +282,25 @@ class XTestSink(_SinkBase):
         # What is held lives in a small shared-memory file: marking a key costs a byte store, not a
         # pipe write that wakes the guardian (which, on a busy machine, preempts the loop). The pipe
         # stays silent until close() says "quit"; EOF without it means we died.
+        size = len(self._key_slot) + len(self._button_slot)
         fd, path = tempfile.mkstemp(prefix="hakisa-guardian-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-        os.ftruncate(fd, _SHM_SIZE)
-        self._shm = mmap.mmap(fd, _SHM_SIZE)
+        os.ftruncate(fd, size)
+        self._shm = mmap.mmap(fd, size)
         os.close(fd)
+        env = {**os.environ, "HAKISA_BACKEND": self.backend}
+        if self.display:
+            env["DISPLAY"] = self.display  # the guardian guards OUR display
         # its own session: a Ctrl-C aimed at our process group must not take the guardian down with us
         proc = subprocess.Popen([sys.executable, "-c", "import sys; from hakisa.sink import _guardian; "
-                                 "_guardian(sys.argv[1], sys.argv[2] or None)", path, kill_key or ""],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
-                                env={**os.environ, "DISPLAY": self.display})  # the guardian guards OUR display
+                                 "_guardian(sys.argv[1], sys.argv[2] or None, sys.argv[3])",
+                                 path, kill_key or "", json.dumps(self.input_map.keys)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True, env=env)
         if proc.stdout.readline().strip() != b"ready":  # "ready": it has mapped the file and unlinked it
             proc.kill()
+            proc.wait()
             if os.path.exists(path):
                 os.unlink(path)
+            self._shm.close()
             raise RuntimeError("the input guardian subprocess failed to start (see its stderr above)")
 
         def watch():  # blocks in read (no GIL held) until the guardian reports the kill key, or exits
@@ -338,64 +321,33 @@ class XTestSink(_SinkBase):
             return super().click_at(fx, fy, button)
 
     def _focused(self) -> bool:
-        """Cached, event-driven focus check: no X round trip in the common case.
-
-        While focus is on the window (or inside it) the server sends us a FocusOut when it leaves, so
-        we re-query only when an event arrived. Focus on a WM frame or PointerRoot gives no such event
-        for our window, so then we ask every step (one round trip).
-        """
-        if self.focus_window is None:
-            return True
-        dpy = self._dpy
-        if self._focus_cache is not None and self._focus_cache[0] and not dpy.pending_events():
-            return self._focus_cache[1]
-        while dpy.pending_events():
-            dpy.next_event()
-        focus = dpy.get_input_focus().focus
-        fid = focus if isinstance(focus, int) else focus.id
-        focused = has_focus(self.focus_window, dpy)
-        inside = focused and fid not in (self._X.NONE, self._X.PointerRoot) and (
-            fid == self.focus_window or self.focus_window in _ancestors(dpy, focus))
-        self._focus_cache = (inside, focused)
-        return focused
+        return True if self._windows is None else self._windows.focused(self.focus_window)
 
     def _pointer(self) -> tuple[int, int]:
-        p = self._dpy.screen().root.query_pointer()
-        return int(p.root_x), int(p.root_y)
+        return self._input.pointer()
 
     def _emit(self, events: list[Event]) -> None:
-        X, fake, dpy = self._X, self._fake, self._dpy
         with self._lock:
             # The guardian learns of a press before it happens and of a release one step late, so
             # whenever we die it holds a superset of what is down: over-releasing is harmless, a missed
             # release is a stuck key.
-            shm = self._shm
+            shm, key, button = self._shm, self._key_slot, self._button_slot
             if shm is not None:
-                for slot in self._released:
-                    shm[slot] = 0
-                self._released = [self._codes[e[1]] for e in events if e[0] == "release"]
+                for i in self._released:
+                    shm[i] = 0
+                self._released = [key[e[1]] for e in events if e[0] == "release"]
                 for e in events:
                     if e[0] == "press":
-                        shm[self._codes[e[1]]] = 1
+                        shm[key[e[1]]] = 1
                     elif e[0] == "click":
-                        shm[256 + self._button_codes[e[1]]] = 1
-                        self._released.append(256 + self._button_codes[e[1]])
-            for e in events:
-                if e[0] == "press":
-                    fake(dpy, X.KeyPress, self._codes[e[1]])
-                elif e[0] == "release":
-                    fake(dpy, X.KeyRelease, self._codes[e[1]])
-                elif e[0] == "move":
-                    fake(dpy, X.MotionNotify, x=e[1], y=e[2])  # absolute, screen 0
-                elif e[0] == "click":
-                    fake(dpy, X.ButtonPress, self._button_codes[e[1]])
-                    fake(dpy, X.ButtonRelease, self._button_codes[e[1]])
-            dpy.flush()  # one write per step; no round trip
+                        shm[button[e[1]]] = 1
+                        self._released.append(button[e[1]])
+            self._input.emit(events)
 
     def sync(self) -> None:
-        """Wait until the X server has processed everything sent (tests; precise timing)."""
+        """Wait until everything sent has been processed (tests; precise timing)."""
         with self._lock:
-            self._dpy.sync()
+            self._input.sync()
 
     def release_all(self) -> list[Event]:
         with self._lock:
@@ -404,16 +356,14 @@ class XTestSink(_SinkBase):
             return super().release_all()
 
     def close(self) -> None:
-        from Xlib.error import ConnectionClosedError
-
         with self._lock:
             if self._closed:
                 return
             try:
                 self.release_all()
-                self._dpy.sync()
-            except (ConnectionClosedError, OSError):
-                pass  # the X server is gone, and every key with it
+                self._input.sync()
+            except Exception:  # the display is gone (ConnectionClosedError, OSError), and every key with it
+                pass
             self._closed = True
         if self._listener is not None:
             self._listener.stop()
@@ -430,55 +380,70 @@ class XTestSink(_SinkBase):
                 self._guardian.kill()
             self._guardian = None
             self._shm.close()
-        self._dpy.close()
+        self._input.close()
+        if self._windows is not None:
+            self._windows.close()
         atexit.unregister(self.close)
 
 
-def _kill_listener(kill_key: str, on_kill):
+class XTestSink(LiveSink):
+    """A LiveSink on the x11 backend (XTest on our own X connection): the name the live tools grew up with."""
+
+    def __init__(self, input_map: InputMap, target: Target, **kw):
+        kw.setdefault("backend", "x11")
+        super().__init__(input_map, target, **kw)
+
+
+def make_sink(input_map: InputMap, target: Target, *, backend: str | None = None, **kw) -> LiveSink:
+    """The live sink for `target` on `backend` (default: the Capture's, else $HAKISA_BACKEND, else auto)."""
+    return LiveSink(input_map, target, backend=backend, **kw)
+
+
+def _kill_listener(kill_key: str, on_kill, display: str | None = None):
     """A started pynput keyboard Listener that calls on_kill() when `kill_key` goes down."""
-    from pynput import keyboard
+    with backends.on_display(display):  # pynput listens on $DISPLAY (X11)
+        from pynput import keyboard
 
-    kill = keyboard.Key[kill_key] if len(kill_key) > 1 else keyboard.KeyCode.from_char(kill_key)
+        kill = keyboard.Key[kill_key] if len(kill_key) > 1 else keyboard.KeyCode.from_char(kill_key)
 
-    def on_press(key):
-        if key == kill:
-            on_kill()
-            return False  # stops the listener
+        def on_press(key):
+            if key == kill:
+                on_kill()
+                return False  # stops the listener
 
-    listener = keyboard.Listener(on_press=on_press)
-    listener.start()
-    listener.wait()  # its X RECORD context is live: a key pressed from now on is seen
+        listener = keyboard.Listener(on_press=on_press)
+        listener.start()
+        listener.wait()  # its X RECORD context is live: a key pressed from now on is seen
     return listener
 
 
-def _guardian(shm_path: str, kill_key: str | None) -> None:
-    """The guardian subprocess: `shm_path` holds a byte per keycode (then per button) that may be down.
+def _guardian(shm_path: str, kill_key: str | None, keys_json: str) -> None:
+    """The guardian subprocess: `shm_path` holds a byte per key of `keys_json` (then per button) that may be down.
 
-    When stdin reaches EOF without "quit" (the parent died, however) it releases all of them via XTest
-    and exits. It also hosts the kill-switch Listener: on the kill key it releases everything itself
-    (even if the parent is stuck) and tells the parent "killed".
+    When stdin reaches EOF without "quit" (the parent died, however) it releases all of them through the
+    parent's backend ($HAKISA_BACKEND, on $DISPLAY) and exits. It also hosts the kill-switch Listener: on
+    the kill key it releases everything itself (even if the parent is stuck) and tells the parent "killed".
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.nice(5)  # never preempt the loop it protects; ms of kill-switch latency don't matter
-    from Xlib import X, display
-    from Xlib.ext import xtest
-
+    keys = json.loads(keys_json)
+    size = len(keys) + len(BUTTONS)
     with open(shm_path, "r+b") as f:
-        shm = mmap.mmap(f.fileno(), _SHM_SIZE)
+        shm = mmap.mmap(f.fileno(), size)
     os.unlink(shm_path)  # mapped by both of us now; nothing is left behind whoever dies
-    dpy = display.Display()
+    inp = backends.get_backend().Input(os.environ.get("DISPLAY"), keys)
     lock = threading.Lock()
 
     def release() -> None:
         with lock:
             held = bytes(shm)
-            for code in range(8, 256):  # X keycodes start at 8
-                if held[code]:
-                    xtest.fake_input(dpy, X.KeyRelease, code)
-            for b in range(1, _SHM_SIZE - 256):
-                if held[256 + b]:
-                    xtest.fake_input(dpy, X.ButtonRelease, b)
-            dpy.sync()
+            for i, k in enumerate(keys):
+                if held[i]:
+                    inp.release(k)
+            for j, b in enumerate(BUTTONS):
+                if held[len(keys) + j]:
+                    inp.button(b, False)
+            inp.sync()
 
     def on_kill() -> None:
         release()

@@ -2,21 +2,48 @@
 
 `-displayfd` makes the server pick a free display number and tell us which, so parallel tests
 (and a user's real desktop) never collide. The server dies with the context, always.
+
+`wm=True` also starts a minimal openbox on it: the portable backend (pywinctl) finds windows and focus
+through a window manager (EWMH). Its config keeps geometry exact: no decorations or borders, and a window's
+requested position is honoured. `wm=None` (the default) starts one when the selected backend is portable.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import tempfile
 import time
+
+# No decorations, no border: a window's inside is where it asked to be, as without a WM. A click focuses, as
+# on a desktop; a new window does not take the focus by itself (the live tools give it), so what has the
+# keyboard never changes behind a test's back.
+OPENBOX_RC = """<?xml version="1.0" encoding="UTF-8"?>
+<openbox_config xmlns="http://openbox.org/3.4/rc">
+  <focus><focusNew>no</focusNew><followMouse>no</followMouse></focus>
+  <placement><policy>Smart</policy></placement>
+  <theme><keepBorder>no</keepBorder></theme>
+  <desktops><number>1</number></desktops>
+  <mouse><context name="Client"><mousebind button="Left" action="Press"><action name="Focus"/><action name="Raise"/>
+  </mousebind></context></mouse>
+  <applications><application class="*"><decor>no</decor></application></applications>
+</openbox_config>
+"""
 
 
 class Xvfb:
     """`with Xvfb(1280, 720) as display: ...` -> ":N". Also `start()` / `stop()`."""
 
-    def __init__(self, width: int = 1280, height: int = 720, depth: int = 24):
+    def __init__(self, width: int = 1280, height: int = 720, depth: int = 24, wm: bool | None = None):
         self.width, self.height, self.depth = width, height, depth
+        if wm is None:
+            from hakisa.backends import select_backend
+
+            wm = select_backend() == "portable"
+        self.wm = wm
         self.proc: subprocess.Popen | None = None
+        self.wm_proc: subprocess.Popen | None = None
+        self._rc: str | None = None
         self.display: str | None = None
 
     def start(self) -> str:
@@ -39,9 +66,46 @@ class Xvfb:
             self.stop()
             raise RuntimeError("Xvfb did not start (no display number reported)")
         self.display = f":{int(buf)}"
+        if self.wm:
+            self._start_wm()
         return self.display
 
+    def _start_wm(self) -> None:
+        if shutil.which("openbox") is None:
+            self.stop()
+            raise RuntimeError("openbox is not installed (the portable backend needs a window manager on X11): "
+                               "run scripts/setup.sh (or apt-get install openbox)")
+        fd, self._rc = tempfile.mkstemp(prefix="hakisa-openbox-", suffix=".xml")
+        with os.fdopen(fd, "w") as f:
+            f.write(OPENBOX_RC)
+        self.wm_proc = subprocess.Popen(["openbox", "--config-file", self._rc, "--sm-disable"],
+                                        env={**os.environ, "DISPLAY": self.display}, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        from Xlib import X, display
+
+        dpy = display.Display(self.display)
+        try:  # up once it has announced itself (EWMH _NET_SUPPORTING_WM_CHECK on the root)
+            atom, deadline = dpy.intern_atom("_NET_SUPPORTING_WM_CHECK"), time.monotonic() + 15
+            while dpy.screen().root.get_full_property(atom, X.AnyPropertyType) is None:
+                if time.monotonic() > deadline or self.wm_proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("openbox did not start on the Xvfb display")
+                time.sleep(0.02)
+        finally:
+            dpy.close()
+
     def stop(self) -> None:
+        if self.wm_proc is not None:
+            self.wm_proc.terminate()
+            try:
+                self.wm_proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.wm_proc.kill()
+                self.wm_proc.wait()
+            self.wm_proc = None
+        if self._rc:
+            os.unlink(self._rc)
+            self._rc = None
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:

@@ -3,16 +3,18 @@
 #   - system packages (xvfb, xdotool, chromium, chromium-driver) with apt when root, else a hint;
 #   - a virtualenv in .venv with the CPU torch wheel installed *first*, so no dependency can
 #     drag in a multi-GB CUDA build;
-#   - hakisa itself (editable) with the extras in HAKISA_EXTRAS (default: dev,retro,minari,ray,sweep).
+#   - hakisa itself (editable) with the extras in HAKISA_EXTRAS (default: dev,retro,minari,ray,sweep,portable).
 # A second run is a few hundred ms: it checks what is there and skips work guarded by a stamp.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-extras="${HAKISA_EXTRAS:-dev,retro,minari,ray,sweep}"
+extras="${HAKISA_EXTRAS:-dev,retro,minari,ray,sweep,portable}"
 py="${PYTHON:-python3}"
 
 # --- system packages --------------------------------------------------------------------------
-declare -A pkg_for=([Xvfb]=xvfb [xdotool]=xdotool [chromium]=chromium [chromedriver]=chromium-driver [xauth]=xauth [openbox]=openbox)
+# openbox: the window manager the portable backend needs on X11; xrandr: its pywinctl (pymonctl) exits without it
+declare -A pkg_for=([Xvfb]=xvfb [xdotool]=xdotool [chromium]=chromium [chromedriver]=chromium-driver [xauth]=xauth
+                    [openbox]=openbox [xrandr]=x11-xserver-utils)
 missing=()
 for bin in "${!pkg_for[@]}"; do command -v "$bin" >/dev/null 2>&1 || missing+=("${pkg_for[$bin]}"); done
 # fonts make the page's HUD text legible; they are not needed for the canvas itself

@@ -7,9 +7,11 @@
         w.wid, w.region, w.events(), w.wait_for("KeyPress", "j")
     def test_focus(xvfb, xwin):
         set_focus(w.wid)                   # plain helper below: XSetInputFocus on the test's display
+    def test_both(backend, xvfb, xwin):    # runs once per backend ("x11", "portable"): HAKISA_BACKEND is set,
+        ...                                # and the portable run's Xvfb has a window manager (openbox)
 
 Mark such tests `@pytest.mark.x11`. Subprocesses that need the display: `env=os.environ.copy()`
-(monkeypatch has already set DISPLAY there for the test's duration).
+(monkeypatch has already set DISPLAY and HAKISA_BACKEND there for the test's duration).
 """
 from __future__ import annotations
 
@@ -24,12 +26,25 @@ import pytest
 HERE = Path(__file__).parent
 
 
+BACKENDS = ["x11", "portable"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """The capture/input backend a test runs on: each test that takes it runs once per backend."""
+    return request.param
+
+
 @pytest.fixture
-def xvfb(monkeypatch):
-    """A private 1280x720 Xvfb for one test; DISPLAY points at it for the test's duration only."""
+def xvfb(request, monkeypatch):
+    """A private 1280x720 Xvfb for one test; DISPLAY points at it for the test's duration only.
+    With the `backend` fixture, HAKISA_BACKEND is that backend, and a portable run gets a window manager
+    (pywinctl finds windows and focus through EWMH); without it, the x11 backend and no window manager."""
     from hakisa.xserver import Xvfb
 
-    server = Xvfb(width=1280, height=720)
+    backend = request.getfixturevalue("backend") if "backend" in request.fixturenames else "x11"
+    monkeypatch.setenv("HAKISA_BACKEND", backend)
+    server = Xvfb(width=1280, height=720, wm=backend == "portable")
     disp = server.start()
     monkeypatch.setenv("DISPLAY", disp)
     try:
@@ -95,13 +110,25 @@ def xwin(xvfb, tmp_path):
 
 
 def set_focus(wid: int) -> None:
-    """Give keyboard focus to window `wid` on $DISPLAY (what a click or a WM would do)."""
+    """Give keyboard focus to window `wid` on $DISPLAY (what a click or a WM would do). Under a window manager,
+    wait until it has noticed too (its _NET_ACTIVE_WINDOW, which the portable backend reads, follows the
+    server's focus a moment later)."""
     from Xlib import X, display
 
     dpy = display.Display()
     try:
         dpy.set_input_focus(dpy.create_resource_object("window", wid), X.RevertToParent, X.CurrentTime)
         dpy.sync()
+        root = dpy.screen().root
+        if root.get_full_property(dpy.intern_atom("_NET_SUPPORTING_WM_CHECK"), X.AnyPropertyType) is None:
+            return
+        active, deadline = dpy.intern_atom("_NET_ACTIVE_WINDOW"), time.monotonic() + 5
+        while time.monotonic() < deadline:
+            prop = root.get_full_property(active, X.AnyPropertyType)
+            if prop is not None and len(prop.value) and int(prop.value[0]) == wid:
+                return
+            time.sleep(0.005)
+        raise AssertionError(f"the window manager did not make {wid:#x} the active window")
     finally:
         dpy.close()
 

@@ -2,9 +2,10 @@
 
     python tests/live_child.py --title "target" --action 6 [--no-guardian] [--no-signals]
 
-Captures the window, runs `hakisa.live.run_loop` with a decide() that always returns `--action`
-(duel map: 6 = left+roll, holding Left and Space), prints "SENT" after the first step and the loop
-summary as JSON when it stops. --raise-at / --no-close exercise the exception and atexit exit paths.
+Captures the window (on $HAKISA_BACKEND: the parent test's backend), runs `hakisa.live.run_loop` with a
+decide() that always returns `--action` (duel map: 6 = left+roll, holding Left and Space), prints "SENT"
+after the first step and the loop summary as JSON when it stops. --raise-at / --no-close exercise the
+exception and atexit exit paths.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import json
 from hakisa.capture import Capture
 from hakisa.input_map import InputMap
 from hakisa.live import run_loop
-from hakisa.sink import XTestSink
+from hakisa.sink import make_sink
 
 
 def main() -> None:
@@ -39,11 +40,11 @@ def main() -> None:
     decide.n = 0
     if args.no_close:
         cap = Capture(title=args.title)
-        sink = XTestSink(InputMap.load("duel"), cap, guardian=not args.no_guardian)
+        sink = make_sink(InputMap.load("duel"), cap, guardian=not args.no_guardian)
         run_loop(cap, sink, decide, steps=args.steps, hz=args.hz)
         print("EXITING", flush=True)
         return
-    with Capture(title=args.title) as cap, XTestSink(InputMap.load("duel"), cap, guardian=not args.no_guardian,
+    with Capture(title=args.title) as cap, make_sink(InputMap.load("duel"), cap, guardian=not args.no_guardian,
                                                       handle_signals=not args.no_signals) as sink:
         def on_step(i, obs, action):
             if i == 0:

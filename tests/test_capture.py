@@ -1,4 +1,4 @@
-"""Live capture against a real Xvfb and a real X client window (tests/xwin.py)."""
+"""Live capture against a real Xvfb and a real X client window (tests/xwin.py), on each backend."""
 from __future__ import annotations
 
 import numpy as np
@@ -18,16 +18,19 @@ from hakisa.capture import (
 from hakisa.preprocess import ObsSpec, preprocess
 
 
-def test_no_display_is_a_clear_error(monkeypatch):
+def test_no_display_is_a_clear_error(monkeypatch, backend):
     monkeypatch.delenv("DISPLAY", raising=False)
+    for k in ("XDG_SESSION_TYPE", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(k, raising=False)
     with pytest.raises(DisplayError, match="DISPLAY.*Xvfb"):
-        Capture(region=(0, 0, 10, 10))
+        Capture(region=(0, 0, 10, 10), backend=backend)
 
 
 @pytest.mark.x11
-def test_window_capture_matches_drawing(xvfb, xwin):
+def test_window_capture_matches_drawing(backend, xvfb, xwin):
     w = xwin(title="capture target", x=130, y=70, width=640, height=360)
-    with Capture(title="capture target") as cap:
+    with Capture(title="capture target", backend=backend) as cap:
+        assert cap.backend == backend
         assert cap.window_id == w.wid
         assert cap.region == (130, 70, 640, 360)
         img = cap.grab()
@@ -48,13 +51,13 @@ def test_window_capture_matches_drawing(xvfb, xwin):
 
 @pytest.mark.x11
 @pytest.mark.parametrize("follow_every", [1, 1000], ids=["poll", "configure-event"])
-def test_capture_follows_a_moving_window(xvfb, xwin, follow_every):
+def test_capture_follows_a_moving_window(backend, xvfb, xwin, follow_every):
     import time
 
     from Xlib import display
 
     w = xwin(title="mover", x=50, y=40, width=320, height=180)
-    with Capture(title="mover", follow_every=follow_every) as cap:
+    with Capture(title="mover", follow_every=follow_every, backend=backend) as cap:
         cap.grab()
         dpy = display.Display()
         dpy.create_resource_object("window", w.wid).configure(x=400, y=300)
@@ -71,34 +74,35 @@ def test_capture_follows_a_moving_window(xvfb, xwin, follow_every):
 
 
 @pytest.mark.x11
-def test_clear_errors_for_unknown_title_and_offscreen_region(xvfb, xwin):
+def test_clear_errors_for_unknown_title_and_offscreen_region(backend, xvfb, xwin):
     xwin(title="present window")
     with pytest.raises(WindowNotFound, match="present window"):  # the message lists what is visible
-        Capture(title="no such game")
+        Capture(title="no such game", backend=backend)
     with pytest.raises(RegionError, match="not fully on the screen"):
-        Capture(region=(1200, 700, 640, 360))
+        Capture(region=(1200, 700, 640, 360), backend=backend)
     with pytest.raises(RegionError, match="empty"):
-        Capture(region=(0, 0, 0, 10))
+        Capture(region=(0, 0, 0, 10), backend=backend)
 
 
 @pytest.mark.x11
-def test_list_windows_and_focus(xvfb, xwin):
+def test_list_windows_and_focus(backend, xvfb, xwin):
     a = xwin(title="win A", x=0, y=0, width=320, height=180)
     b = xwin(title="win B", x=400, y=0, width=320, height=180)
-    titles = {w.title: w for w in list_windows()}
+    titles = {w.title: w for w in list_windows(backend=backend)}
     assert titles["win A"].id == a.wid and titles["win B"].region == (400, 0, 320, 180)
     set_focus(a.wid)
-    assert has_focus(a.wid) and not has_focus(b.wid)
+    assert has_focus(a.wid, backend=backend) and not has_focus(b.wid, backend=backend)
     set_focus(b.wid)
-    assert has_focus(b.wid) and not has_focus(a.wid)
-    assert window_state(b.wid) == ((400, 0, 320, 180), True)
-    assert window_state(a.wid) == ((0, 0, 320, 180), False)
+    assert has_focus(b.wid, backend=backend) and not has_focus(a.wid, backend=backend)
+    assert window_state(b.wid, backend=backend) == ((400, 0, 320, 180), True)
+    assert window_state(a.wid, backend=backend) == ((0, 0, 320, 180), False)
 
 
 @pytest.mark.x11
 def test_list_windows_survives_windows_vanishing_mid_walk(xvfb):
     """A starting browser creates and destroys windows while we walk the tree: a window that vanished
-    between its parent's listing and its own query is skipped, never a BadWindow error (CI saw one)."""
+    between its parent's listing and its own query is skipped, never a BadWindow error (CI saw one).
+    x11 only: the tree walk (no window manager) is the x11 backend's; the portable one reads the WM's list."""
     import threading
 
     from Xlib import X

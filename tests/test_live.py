@@ -24,7 +24,7 @@ def test_clock_reports_lateness_and_does_not_burst():
 
 
 @pytest.mark.x11
-def test_run_loop_on_a_real_window(xvfb, xwin):
+def test_run_loop_on_a_real_window(backend, xvfb, xwin):
     from hakisa.capture import Capture
 
     xwin(title="loop target")
@@ -35,7 +35,7 @@ def test_run_loop_on_a_real_window(xvfb, xwin):
         seen.append(obs)
         return None if len(seen) > 30 else [len(seen) % 8, 0, 0]
 
-    with Capture(title="loop target", spec=ObsSpec(stack=4)) as cap:
+    with Capture(title="loop target", spec=ObsSpec(stack=4), backend=backend) as cap:
         sink = DryRunSink(imap, cap)
         stats = run_loop(cap, sink, decide, steps=100, hz=200)
         assert stats.stopped == "decide" and stats.steps == 30
@@ -60,17 +60,20 @@ def test_run_loop_on_a_real_window(xvfb, xwin):
 
 
 @pytest.mark.x11
-def test_bench_io_prints_its_json(monkeypatch):
-    """`hakisa bench io` end to end (own Xvfb, own window, real keys): the JSON contract, not the speed."""
+def test_bench_io_prints_its_json(monkeypatch, backend):
+    """`hakisa bench io --backend B` end to end (own Xvfb, own window, real keys): the JSON contract and which
+    backend ran, not the speed."""
     import json
     import subprocess
     import sys
 
     monkeypatch.delenv("DISPLAY", raising=False)  # it must start its own server
+    monkeypatch.delenv("HAKISA_BACKEND", raising=False)  # only the flag chooses
     out = subprocess.run([sys.executable, "-m", "hakisa.cli", "bench", "io", "--steps", "60", "--hz", "0",
-                          "--json-only"], capture_output=True, text=True, timeout=120)
+                          "--json-only", "--backend", backend], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["backend"] == backend
     for k in ("capture_ms_p50", "capture_ms_p99", "preprocess_ms_p50", "send_ms_p50", "loop_ms_p50", "loop_ms_p99"):
         assert r[k] > 0, k
     assert r["steps"] == 60 and r["window"] == [640, 360] and r["focused_at_end"]

@@ -1,6 +1,7 @@
 """The input sink's guarantees, proved with real Xvfb, real X client windows and real XTest events.
 
-The display-free part (DryRunSink, the pure `plan`) comes first; every x11 test starts its own Xvfb.
+The display-free part (DryRunSink, the pure `plan`) comes first; every x11 test starts its own Xvfb and
+runs once per backend (the `backend` fixture: x11, and portable, i.e. pynput + pywinctl under openbox).
 """
 from __future__ import annotations
 
@@ -101,11 +102,11 @@ LEFT, SPACE = 113, 65  # Xvfb's default keymap (evdev): the test also checks the
 
 
 @pytest.mark.x11
-def test_keys_arrive_in_the_window(xvfb, xwin):
+def test_keys_arrive_in_the_window(backend, xvfb, xwin):
     from Xlib import X, display
 
     from hakisa.capture import Capture
-    from hakisa.sink import XTestSink
+    from hakisa.sink import make_sink
 
     w = xwin(title="game")
     set_focus(w.wid)
@@ -113,7 +114,8 @@ def test_keys_arrive_in_the_window(xvfb, xwin):
     dpy.change_keyboard_control(auto_repeat_mode=X.AutoRepeatModeOff)
     dpy.sync()
     dpy.close()
-    with Capture(title="game") as cap, XTestSink(DUEL, cap, kill_key=None) as sink:
+    with Capture(title="game") as cap, make_sink(DUEL, cap, kill_key=None) as sink:
+        assert cap.backend == sink.backend == backend  # HAKISA_BACKEND, set by the fixture, chose it
         for a in ([1, 0, 0], [1, 0, 0], LEFT_ROLL, [4, 0, 0], [0, 0, 0]):
             sink.send(a)
         assert w.wait_for("KeyRelease", str(44), "j")
@@ -127,15 +129,15 @@ def test_keys_arrive_in_the_window(xvfb, xwin):
 
 
 @pytest.mark.x11
-def test_mouse_never_leaves_the_region(xvfb, xwin):
-    from hakisa.sink import XTestSink
+def test_mouse_never_leaves_the_region(backend, xvfb, xwin):
+    from hakisa.sink import make_sink
 
     w = xwin(title="mouse game", x=200, y=150, width=320, height=180)
     set_focus(w.wid)
     left, top, width, height = w.region
     imap = mouse_map(rel_max=1e6)
     rng = np.random.default_rng(1)
-    with XTestSink(imap, w.region, require_focus=w.wid, kill_key=None) as sink:
+    with make_sink(imap, w.region, require_focus=w.wid, kill_key=None) as sink:
         sink.send([1, 0, 7])  # in range: bin centres
         sink.sync()
         assert pointer() == (left + int(0.5 / 8 * width), top + int(7.5 / 8 * height))
@@ -158,16 +160,16 @@ def test_mouse_never_leaves_the_region(xvfb, xwin):
 
 
 @pytest.mark.x11
-def test_nothing_is_sent_while_another_window_has_focus(xvfb, xwin):
+def test_nothing_is_sent_while_another_window_has_focus(backend, xvfb, xwin):
     from hakisa.capture import Capture
-    from hakisa.sink import XTestSink
+    from hakisa.sink import make_sink
 
     target = xwin(title="target game", x=0, y=0, width=320, height=180)
     other = xwin(title="terminal", x=400, y=300, width=320, height=180)
     set_focus(other.wid)
     before = pointer()
     imap = InputMap("mixed", DUEL.commands + [Command("move", "move")], x_bins=4, y_bins=4)
-    with Capture(title="target game") as cap, XTestSink(imap, cap, kill_key=None) as sink:
+    with Capture(title="target game") as cap, make_sink(imap, cap, kill_key=None) as sink:
         for a in ([1, 0, 0], LEFT_ROLL, [4, 0, 0], [8, 3, 3]):
             assert sink.send(a) == [] and sink.paused
         assert pointer() == before and keys_down() == set()
@@ -195,7 +197,7 @@ def _child(title: str, *extra: str) -> subprocess.Popen:
 
 
 @pytest.mark.x11
-def test_held_keys_are_released_after_kill_9(xvfb, xwin):
+def test_held_keys_are_released_after_kill_9(backend, xvfb, xwin):
     w = xwin(title="crash game")
     set_focus(w.wid)
     # control: without the guardian a SIGKILLed loop leaves its keys stuck down in the X server
@@ -222,7 +224,7 @@ def test_held_keys_are_released_after_kill_9(xvfb, xwin):
 
 @pytest.mark.x11
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signals_release_held_keys(xvfb, xwin, sig):
+def test_signals_release_held_keys(backend, xvfb, xwin, sig):
     w = xwin(title="signal game")
     set_focus(w.wid)
     proc = _child("signal game", "--no-guardian")  # the in-process handlers alone must do it
@@ -233,7 +235,7 @@ def test_signals_release_held_keys(xvfb, xwin, sig):
 
 @pytest.mark.x11
 @pytest.mark.parametrize("how", ["exception", "atexit"])
-def test_exceptions_and_exit_release_held_keys(xvfb, xwin, how):
+def test_exceptions_and_exit_release_held_keys(backend, xvfb, xwin, how):
     w = xwin(title="exit game")
     set_focus(w.wid)
     extra = ["--raise-at", "5"] if how == "exception" else ["--no-close", "--steps", "5"]
@@ -251,7 +253,7 @@ def test_exceptions_and_exit_release_held_keys(xvfb, xwin, how):
 
 
 @pytest.mark.x11
-def test_kill_switch_stops_the_loop_and_releases(xvfb, xwin):
+def test_kill_switch_stops_the_loop_and_releases(backend, xvfb, xwin):
     w = xwin(title="kill game")
     set_focus(w.wid)
     proc = _child("kill game")
@@ -264,12 +266,12 @@ def test_kill_switch_stops_the_loop_and_releases(xvfb, xwin):
 
 @pytest.mark.x11
 @pytest.mark.parametrize("guardian", [True, False], ids=["listener-in-guardian", "listener-in-process"])
-def test_kill_switch_raises_in_process(xvfb, xwin, guardian):
-    from hakisa.sink import XTestSink
+def test_kill_switch_raises_in_process(backend, xvfb, xwin, guardian):
+    from hakisa.sink import make_sink
 
     w = xwin(title="kill2")
     set_focus(w.wid)
-    with XTestSink(DUEL, w.region, require_focus=w.wid, kill_key="f9", guardian=guardian) as sink:
+    with make_sink(DUEL, w.region, require_focus=w.wid, kill_key="f9", guardian=guardian) as sink:
         sink.send(LEFT_ROLL)
         sink.sync()
         assert {LEFT, SPACE} <= keys_down()
@@ -282,10 +284,10 @@ def test_kill_switch_raises_in_process(xvfb, xwin, guardian):
 
 @pytest.mark.x11
 @pytest.mark.browser
-def test_keys_reach_a_real_chromium_page(xvfb, tmp_path):
+def test_keys_reach_a_real_chromium_page(backend, xvfb, tmp_path):
     """The sink's XTest keys become DOM keydown/keyup in Chromium (the page writes them to its title)."""
     from hakisa.capture import Capture, list_windows
-    from hakisa.sink import XTestSink
+    from hakisa.sink import make_sink
 
     page = tmp_path / "keys.html"
     page.write_text("<title>hakisa keys</title><body style='margin:0;background:#ff0000'><script>"
@@ -302,7 +304,7 @@ def test_keys_reach_a_real_chromium_page(xvfb, tmp_path):
         with Capture(title="hakisa keys") as cap:
             set_focus(cap.window_id)
             assert wait_until(lambda: (cap.grab()[cap.region[3] // 2, cap.region[2] // 2, :3] == (0, 0, 255)).all())
-            with XTestSink(DUEL, cap) as sink:
+            with make_sink(DUEL, cap) as sink:
                 sink.send([4, 0, 0])  # attack: J down
                 assert wait_until(lambda: "down KeyJ" in titles()), titles()
                 sink.send([0, 0, 0])
@@ -317,7 +319,7 @@ def test_keys_reach_a_real_chromium_page(xvfb, tmp_path):
 
 @pytest.mark.x11
 @pytest.mark.skipif(not shutil.which("openbox"), reason="openbox (a reparenting window manager) is not installed")
-def test_under_a_real_window_manager(xvfb, xwin):
+def test_under_a_real_window_manager(backend, xvfb, xwin):
     """A desktop has a WM: windows are reparented into frames, found via _NET_CLIENT_LIST, moved and
     focused by the WM. Capture must still see exactly the client area and follow moves, and the sink
     must still send only to the focused game."""
@@ -326,16 +328,19 @@ def test_under_a_real_window_manager(xvfb, xwin):
     from xwin import RECTS
 
     from hakisa.capture import Capture, list_windows
-    from hakisa.sink import XTestSink
+    from hakisa.sink import make_sink
 
-    wm = subprocess.Popen(["openbox"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    wm = None  # the portable run's Xvfb has one already (hakisa's minimal openbox); x11 gets a stock openbox
+    if not _wm_running():
+        wm = subprocess.Popen(["openbox"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=os.environ.copy())
     try:
         assert wait_until(lambda: _wm_running())  # the WM is up and managing
         game = xwin(title="wm game", x=50, y=100, width=400, height=240)
         other = xwin(title="wm other", x=700, y=100, width=400, height=240)
         assert wait_until(lambda: {"wm game", "wm other"} <= {w.title for w in list_windows()})
         xdo = lambda *a: subprocess.run(["xdotool", *a], check=True, env=os.environ.copy())  # noqa: E731
-        with Capture(title="wm game") as cap, XTestSink(DUEL, cap, kill_key=None) as sink:
+        with Capture(title="wm game") as cap, make_sink(DUEL, cap, kill_key=None) as sink:
             x, y, w, h, rgb = RECTS[0]
             assert (cap.grab()[y:y + h, x:x + w, :3] == rgb[::-1]).all()  # the client area, not the frame
             xdo("windowactivate", "--sync", str(game.wid))
@@ -351,8 +356,9 @@ def test_under_a_real_window_manager(xvfb, xwin):
         assert game.wait_for("KeyPress", "45", "k")
         assert other.keys("KeyPress") == []
     finally:
-        wm.terminate()
-        wm.wait(10)
+        if wm is not None:
+            wm.terminate()
+            wm.wait(10)
 
 
 def _wm_running() -> bool:

@@ -18,7 +18,7 @@ import select
 import signal
 import sys
 
-from Xlib import XK, X, Xatom, display
+from Xlib import XK, X, Xatom, Xutil, display
 
 BG = (40, 40, 40)  # RGB
 # (left, top, width, height, (r, g, b)) in window pixels; sized for windows of at least 320x180
@@ -55,6 +55,9 @@ def main() -> None:
                                     X.InputOutput, X.CopyFromParent, background_pixel=pixel(BG),
                                     event_mask=MASK, override_redirect=False)
     win.set_wm_name(args.title)
+    # "the user asked for this place and size": a window manager (the portable backend's openbox) keeps them
+    win.set_wm_normal_hints(flags=Xutil.USPosition | Xutil.USSize, x=args.x, y=args.y, width=args.width,
+                            height=args.height)
     win.change_property(dpy.intern_atom("_NET_WM_NAME"), dpy.intern_atom("UTF8_STRING"), 8, args.title.encode())
     win.change_property(dpy.intern_atom("WM_CLASS"), Xatom.STRING, 8, b"xwin\0xwin\0")
     gcs = [(r, win.create_gc(foreground=pixel(r[4]))) for r in RECTS]

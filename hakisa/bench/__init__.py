@@ -19,7 +19,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         description="Times the model-free live loop (capture -> preprocess -> decide -> send) "
                         "against a real 640x360 X window typing random duel commands, under a private Xvfb "
                         "unless --display is given. Prints one JSON line. Targets: capture+preprocess <= 1 ms "
-                        "p50, loop p99 <= 3 ms.")
+                        "p50, loop p99 <= 3 ms (x11 backend) or <= 10 ms (portable).")
     io.add_argument("--steps", type=int, default=600, help="loop steps to time")
     io.add_argument("--hz", type=float, default=120.0, help="loop rate (0: as fast as possible)")
     io.add_argument("--width", type=int, default=640, help="window width")
@@ -31,6 +31,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                          "own window: the sink pauses whenever it loses focus)")
     io.add_argument("--seed", type=int, default=0)
     io.add_argument("--json-only", action="store_true", help="print only the JSON line")
+    from hakisa.backends import add_backend_arg
+
+    add_backend_arg(io)
     io.set_defaults(_run=lambda a: _delegate("hakisa.bench.io", a))
 
     duel = sub.add_parser("duel", help="duel sim and vector env throughput (duel-page's bench)")

@@ -1,6 +1,7 @@
 """`hakisa bench io`: the model-free live loop (capture -> preprocess -> decide -> send) timed against a real
 640x360 X window that types random duel commands, under a private Xvfb unless --display is given.
-Targets: capture+preprocess <= 1 ms p50, loop p99 <= 3 ms. The last line printed is one JSON object.
+Targets: capture+preprocess <= 1 ms p50, loop p99 <= 3 ms (x11) or <= 10 ms (portable: pynput waits for
+the X server after every event). The last line printed is one JSON object; its "backend" says which ran.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 import numpy as np
 
 BENCH_TITLE = "hakisa bench io window"
+LOOP_P99_TARGET_MS = {"x11": 3.0, "portable": 10.0}
 
 
 def _window(title: str, width: int, height: int) -> None:
@@ -24,7 +26,7 @@ def _window(title: str, width: int, height: int) -> None:
     """
     import select
 
-    from Xlib import X, display
+    from Xlib import X, Xutil, display
 
     dpy = display.Display()
     scr = dpy.screen()
@@ -32,6 +34,8 @@ def _window(title: str, width: int, height: int) -> None:
                                  background_pixel=0x202830,
                                  event_mask=X.ExposureMask | X.KeyPressMask | X.KeyReleaseMask)
     win.set_wm_name(title)
+    # "the user asked for this place": a window manager (the portable backend's openbox) keeps it
+    win.set_wm_normal_hints(flags=Xutil.USPosition | Xutil.USSize, x=0, y=0, width=width, height=height)
     win.map()
     fg, bg = win.create_gc(foreground=0xE0C040), win.create_gc(foreground=0x202830)
     counts = {"key_press": 0, "key_release": 0}
@@ -64,8 +68,10 @@ def _window(title: str, width: int, height: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hakisa.backends import use_backend
     from hakisa.xserver import Xvfb
 
+    args.backend = use_backend(getattr(args, "backend", None))  # before the Xvfb: portable needs a WM on it
     server, outer_display = None, os.environ.get("DISPLAY")
     if args.display is None:  # a private server: never draw on, or type into, someone's desktop
         server = Xvfb(1280, 720)
@@ -95,9 +101,9 @@ def run(args: argparse.Namespace) -> int:
             os.environ["DISPLAY"] = outer_display
     if not args.json_only:
         print(f"[bench io] {summary['steps']} steps at {summary['hz_target']} Hz on a "
-              f"{args.width}x{args.height} window ({summary['display']}): capture+preprocess p50 "
-              f"{summary['capture_plus_preprocess_ms_p50']} ms (target <= 1), loop p99 {summary['loop_ms_p99']} ms "
-              f"(target <= 3)", file=sys.stderr)
+              f"{args.width}x{args.height} window ({summary['display']}, {args.backend} backend): capture+preprocess "
+              f"p50 {summary['capture_plus_preprocess_ms_p50']} ms (target <= 1), loop p99 {summary['loop_ms_p99']} "
+              f"ms (target <= {LOOP_P99_TARGET_MS[args.backend]:g})", file=sys.stderr)
     print(json.dumps(summary))
     return 0
 
@@ -106,9 +112,9 @@ def _time_loop(args: argparse.Namespace, wid: int) -> dict:
     from hakisa.capture import Capture, give_focus
     from hakisa.input_map import InputMap
     from hakisa.live import run_loop
-    from hakisa.sink import XTestSink
+    from hakisa.sink import make_sink
 
-    give_focus(wid)  # give our window the keyboard, as a click on it would
+    give_focus(wid, backend=args.backend)  # give our window the keyboard, as a click on it would
     imap = InputMap.load("duel")
     rng = np.random.default_rng(args.seed)
     action = np.zeros(3, dtype=np.int64)
@@ -120,7 +126,7 @@ def _time_loop(args: argparse.Namespace, wid: int) -> dict:
         return action
 
     decide.n = 0
-    with Capture(window=wid) as cap, XTestSink(imap, cap) as sink:
+    with Capture(window=wid, backend=args.backend) as cap, make_sink(imap, cap) as sink:
         run_loop(cap, sink, decide, steps=20, hz=0)  # warm-up: first grabs set up shared memory
         decide.n = 0
         stats = run_loop(cap, sink, decide, steps=args.steps, hz=args.hz)
@@ -135,6 +141,8 @@ def _time_loop(args: argparse.Namespace, wid: int) -> dict:
                stopped=s["stopped"], hz_target=args.hz, hz_achieved=s["hz_achieved"],
                window=[args.width, args.height], obs_shape=list(cap.spec.shape), hold=args.hold,
                focused_at_end=focused, display="own Xvfb" if args.display is None else args.display,
+               backend=args.backend, loop_p99_target_ms=LOOP_P99_TARGET_MS[args.backend],
                load_avg_1m=round(os.getloadavg()[0], 2), cpus=os.cpu_count())
-    out["meets_targets"] = bool(out["capture_plus_preprocess_ms_p50"] <= 1.0 and out["loop_ms_p99"] <= 3.0)
+    out["meets_targets"] = bool(out["capture_plus_preprocess_ms_p50"] <= 1.0
+                                and out["loop_ms_p99"] <= LOOP_P99_TARGET_MS[args.backend])
     return out

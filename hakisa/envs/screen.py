@@ -55,7 +55,7 @@ class ScreenEnv(gym.Env):
 
     ## Action space
     `input_map.action_space`, MultiDiscrete [command, x bin, y bin]. The command's keys are held (or tapped,
-    or the mouse moved to the bin's point and clicked) through `XTestSink`: held-key diffs, every mouse
+    or the mouse moved to the bin's point and clicked) through the live sink: held-key diffs, every mouse
     position clamped into the region, input only while the window has focus, and a kill-switch key.
 
     ## Observation space
@@ -91,7 +91,7 @@ class ScreenEnv(gym.Env):
     (default: the captured window). obs_spec, hz, max_steps, reset_timeout (seconds a navigation step may
     wait). gate_input: send nothing while not in play. kill_key: the sink's kill-switch key ("auto": the
     rules' `kill_key`, else F12; it reaches the game too, so pick one the game ignores). display: the X
-    display of the capture and the input.
+    display of the capture and the input. The sink runs on the capture's backend (hakisa.backends).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
@@ -112,12 +112,14 @@ class ScreenEnv(gym.Env):
         self._own_sink = sink is None
         self.nav_map, self.nav_index = with_nav_keys(input_map, nav_keys(judge))
         if sink is None:
-            from hakisa.sink import XTestSink
+            from hakisa.sink import make_sink
 
             focus = focus_window if focus_window is not None else getattr(capture, "window_id", None)
             if kill_key == "auto":
                 kill_key = judge.cfg.get("kill_key", "f12")
-            sink = XTestSink(self.nav_map, capture, kill_key=kill_key, require_focus=focus or False)
+            # on the capture's backend; focus None (a bare region with no window to watch): never gated
+            sink = make_sink(self.nav_map, capture, kill_key=kill_key,
+                             require_focus=False if focus is None else focus)
         self.sink = sink
         self.hz, self.period = float(hz), 1.0 / float(hz)
         self.max_steps, self.reset_timeout, self.gate_input = max_steps, reset_timeout, gate_input

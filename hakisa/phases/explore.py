@@ -21,6 +21,9 @@ import torch
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--game", default=None, help="a game file: a shipped name or a path")
+    from hakisa.backends import add_backend_arg
+
+    add_backend_arg(p)
     p.add_argument(
         "--env", default=None, help="an env id instead of a game (Hakisa/Duel-v0, a stable-retro game, Toy/...)"
     )

@@ -5,8 +5,9 @@
     hakisa play --game mygame.json --checkpoint runs/mine --window "My Game"  # a window you opened
 
 The agent sees only pixels (Capture -> preprocess -> FrameStack, the same bytes as in a simulator) and
-acts only through the safe XTestSink (focus-gated, mouse clamped to the game region, kill switch,
-everything released on exit). Rewards, episode ends and outcomes come from the game file's screen rules.
+acts only through the safe live sink (focus-gated, mouse clamped to the game region, kill switch,
+everything released on exit), on the x11 or portable backend (--backend, hakisa.backends). Rewards,
+episode ends and outcomes come from the game file's screen rules.
 Before the episodes, a latency probe (the rules' `probe`) measures the action->pixel lag.
 
 Prints JSON as its LAST line: episodes, win_rate (games that are won or lost) or mean_score with its 95 %
@@ -96,13 +97,14 @@ def play_live(
     progress: bool = True,
     head: str = "auto",
     page=None,
+    backend: str | None = None,
 ) -> dict:
     """Play `episodes` episodes on a game's live window; returns the summary (also written to out/play_live.json).
 
     game: a Game, or a shipped name / path of a game file. checkpoint: None plays an untrained net (a
     baseline). live: an already-open `LiveGame` to reuse (benchmarks); otherwise the game is opened (launched
     when its file says how, else found by `window` or its title). page: an already-open BrowserApp (a
-    benchmark's own page).
+    benchmark's own page). backend: the capture and input backend (default $HAKISA_BACKEND, else auto).
     """
     import torch
 
@@ -131,7 +133,7 @@ def play_live(
 
     with ExitStack() as stack:
         if live is None and page is not None:
-            live = _PageLive(page)
+            live = _PageLive(page, backend)
         if live is None:
             if window:
                 game.window = {k: v for k, v in game.window.items() if k not in ("launch", "region")} | {
@@ -139,7 +141,7 @@ def play_live(
                 }
                 if isinstance(game.window.get("canvas"), str):
                     game.window.pop("canvas")
-            live = stack.enter_context(game.open(opts=opts))
+            live = stack.enter_context(game.open(opts=opts, backend=backend))
         old_display = os.environ.get("DISPLAY")
         stack.callback(
             lambda: os.environ.__setitem__("DISPLAY", old_display) if old_display else os.environ.pop("DISPLAY", None)
@@ -259,6 +261,7 @@ def play_live(
             "lag_probe": lag,
             "options": game.resolve_options(opts),
             "hz": hz,
+            "backend": capture.backend,
             "stopped": stopped,
             "stopped_at": stopped_at,
             "gif": gif,
@@ -280,14 +283,16 @@ def play_live(
 class _PageLive:
     """An open BrowserApp seen as a LiveGame, for callers that opened the page themselves."""
 
-    def __init__(self, page):
+    def __init__(self, page, backend: str | None = None):
+        from hakisa.backends import select_backend
         from hakisa.capture import find_window
 
         os.environ["DISPLAY"] = page.display
         if page.evaluate("hakisa.mode()") == "start" and hasattr(page, "click_to_focus"):
             page.click_to_focus()  # a real X click: the window gets focus and the first fight starts
         self.app, self.display, self.region = page, page.display, page.canvas_region
-        win = find_window(page.window_title)
+        self.backend = select_backend(backend)
+        win = find_window(page.window_title, backend=self.backend)
         self.window_id, self.title = win.id, win.title
 
 

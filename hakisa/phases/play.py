@@ -142,6 +142,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     from hakisa.phases.live_play import add_live_args
 
     p.add_argument("--game", default=None, help="a game file: a shipped name (duel, pop) or a path to your .json/.yaml")
+    from hakisa.backends import add_backend_arg
+
+    add_backend_arg(p)
     p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="a game option from its file (e.g. tier=hard)")
     p.add_argument("--live", action="store_true", help="play the game's real window even when it has a simulator")
     p.add_argument(

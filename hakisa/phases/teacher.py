@@ -282,6 +282,9 @@ def _region(text: str) -> tuple[int, int, int, int]:
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--game", help="a game file (shipped name or path): window, observation, rate, map and rules")
+    from hakisa.backends import add_backend_arg
+
+    add_backend_arg(p)
     p.add_argument(
         "--launch",
         action="store_true",

@@ -87,6 +87,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes", type=float, default=None,
                    help="wall-clock budget in minutes (live: minutes of play, default 10)")
     p.add_argument("--live", action="store_true", help="learn on the game's real window(s) even if it has a simulator")
+    from hakisa.backends import add_backend_arg
+
+    add_backend_arg(p)  # live windows only
     p.add_argument("--windows", type=int, default=1,
                    help="live: windows played at once; more than one get private Xvfb displays")
     p.add_argument("--replay-ratio", type=float, default=4.0, help="live dqn: gradient steps per env step, at most")
