@@ -1,13 +1,14 @@
 """`hakisa demo`: the whole promise in one command.
 
-1. A short PPO run on the headless duel simulator (pixels in, factorised actions out).
-2. The trained agent plays the REAL browser page through the screen: mss capture, the same
-   preprocess, real key events. With no DISPLAY it brings up its own Xvfb + server + Chromium;
-   on a desktop the page opens visibly.
+1. `hakisa train --game duel` for 5 minutes on the headless simulator, with the game's own recipe:
+   a teacher that reads the simulator's true state, then a pixel agent that learns to play as it does
+   (hakisa/algos/distill.py). The agent itself sees only pixels and acts through factorised heads.
+2. A quick check in the simulator, then the trained agent plays the REAL browser page through the
+   screen: mss capture, the same preprocess, real key events. With no DISPLAY it brings up its own Xvfb
+   + server + Chromium; on a desktop the page opens visibly.
 3. It prints the win rate and the path of the GIF of what the agent saw.
-4. The short run is minutes, far too little to win; so the checkpoint shipped in the package
-   (`pretrained:duel-ppo`, made by scripts/bench_duel_learning.py: 30 min of PPO on this 2-core box)
-   then plays the same page the same way, and its win rate is printed beside it (--no-pretrained skips it).
+4. For comparison, the checkpoint shipped in the package (`pretrained:duel-ppo`: 30 min of PPO from
+   pixels alone on this 2-core box) plays the same page the same way (--no-pretrained skips it).
 
 A second run reuses the checkpoint in runs/<run>/ (pass --retrain to train again).
 """
@@ -20,11 +21,11 @@ from pathlib import Path
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--steps", type=int, default=200_000,
-                   help="PPO env steps on the sim (~1.5 min on 2 cores; too few to win: see README status)")
+    p.add_argument("--minutes", type=float, default=5.0,
+                   help="training budget on the sim (the duel recipe beats Normal ~90 %% in 5 min on 2 cores)")
+    p.add_argument("--steps", type=int, default=None, help="a step budget as well (default: the recipe's)")
     p.add_argument("--tier", default="normal", help="boss tier for training and play (easy | normal | hard)")
     p.add_argument("--episodes", type=int, default=5, help="fights on the real page")
-    p.add_argument("--num-envs", type=int, default=32)
     p.add_argument("--run", default="demo", help="run name under runs/")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--retrain", action="store_true", help="train again even if runs/<run> has a checkpoint")
@@ -44,29 +45,14 @@ def main(args) -> int:
     run_dir = Path(args.runs_dir) / args.run
     t0 = time.time()
     if args.retrain or not (run_dir / "checkpoint" / "model.safetensors").exists():
-        print(f"[demo] 1/4 training PPO on the duel sim ({args.steps:,} steps, tier {args.tier}) -> {run_dir}")
+        print(f"[demo] 1/4 training on the duel sim for {args.minutes:g} min with the game's recipe -> {run_dir}")
         from hakisa.cli import build_parser
 
         # the train verb's own parser: the demo runs exactly what `hakisa train` would, with its defaults
+        budget = ["--minutes", str(args.minutes)] + (["--steps", str(args.steps)] if args.steps else [])
         targs = build_parser("train").parse_args(
-            [
-                "train",
-                "--game",
-                "duel",
-                "--algo",
-                "ppo",
-                "--steps",
-                str(args.steps),
-                "--num-envs",
-                str(args.num_envs),
-                "--run",
-                args.run,
-                "--runs-dir",
-                args.runs_dir,
-                "--seed",
-                str(args.seed),
-            ]
-        )
+            ["train", "--game", "duel", *budget, "--run", args.run, "--runs-dir", args.runs_dir,
+             "--seed", str(args.seed)])
         train.main(targs)
     else:
         print(f"[demo] 1/4 reusing the trained checkpoint in {run_dir} (--retrain to train again)")

@@ -34,8 +34,10 @@ The file (JSON or YAML; every field but `name`, `input_map` and `rules` is optio
                 game settings a user picks with --opt KEY=VALUE: passed to the page's URL (query) and the
                 simulator (sim) under those names; a comma list gives the simulator's envs a value each;
                 `sweep: [...]`: the values the arena plays every agent at, a column each
-    train:      {num_envs: 32, obs: {...}, opts: {...}, ppo: {...}, dqn: {...}}   `hakisa train`'s recipe
-                for the simulator: env count, frame size, options and learner Args that measured best
+    train:      {algo: "ppo", num_envs: 32, obs: {...}, opts: {...}, ppo: {...}, dqn: {...}, distill: {...}}
+                `hakisa train`'s recipe for the simulator: the default learner, env count, frame size, options
+                and, per learner, Args that measured best (a learner's entry may also hold its own
+                num_envs and an init checkpoint)
 
 A game with `outcomes` in its rules is won or lost (win rate); any other game is a score game (mean
 score). Loading validates everything and names the file and field of the first problem:

@@ -126,7 +126,37 @@ def build_encoder(name: str, in_channels: int, height: int = 90, width: int = 16
 
 
 # ---- the network ------------------------------------------------------------------------------
-class HakisaNet(nn.Module):
+class FactorisedPolicy:
+    """How a [command, x, y] policy picks and scores actions, given its three heads' logits. Shared by the
+    pixel HakisaNet and by any other net that acts in the same action space (hakisa.algos.distill's
+    state teacher), so both sample, mask and score actions one way. Needs `self.uses_xy`."""
+
+    def pick(self, logits, sample: bool, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One index per row from each head's logits, canonical when the three heads are given. Sampling is
+        Gumbel-max (argmax of logits minus log of Exp(1) noise): the law of Categorical(logits).sample(), but one
+        fused op per head, which matters at a live step of ~1 ms."""
+        if sample:
+            logits = [lg - torch.empty_like(lg).exponential_(generator=generator).log() for lg in logits]
+        a = torch.stack([lg.argmax(1) for lg in logits], 1)
+        return self.canonical(a) if a.shape[1] == 3 else a
+
+    def canonical(self, a: torch.Tensor) -> torch.Tensor:
+        m = self.uses_xy[a[:, 0]]
+        return torch.stack([a[:, 0], a[:, 1] * m, a[:, 2] * m], 1)
+
+    def dist_logp_entropy(self, cmd: torch.Tensor, x: torch.Tensor, y: torch.Tensor, actions: torch.Tensor):
+        """Joint log-prob and entropy of `actions` [B, 3] from logits; x/y count only where used."""
+        m = self.uses_xy[actions[:, 0]].float()
+        lp = [F.log_softmax(lg, dim=1) for lg in (cmd, x, y)]
+        logp_d = [l.gather(1, actions[:, i : i + 1]).squeeze(1) for i, l in enumerate(lp)]
+        ent_d = [-(l.exp() * l).sum(1) for l in lp]
+        # multiplying by a 0/1 mask (not indexing) keeps shapes static; masked terms get exactly 0 grad
+        logp = logp_d[0] + m * (logp_d[1] + logp_d[2])
+        ent = ent_d[0] + m * (ent_d[1] + ent_d[2])
+        return logp, ent
+
+
+class HakisaNet(FactorisedPolicy, nn.Module):
     def __init__(self, obs_spec: ObsSpec, input_map: InputMap, encoder: str = "small", hidden: int = 256):
         super().__init__()
         self.obs_spec, self.input_map = obs_spec, input_map
@@ -206,30 +236,6 @@ class HakisaNet(nn.Module):
             a = self.pick([self.pi_cmd(self.features(obs))], mode == "sample", generator)
             return self.canonical(torch.cat([a, torch.zeros(len(a), 2, dtype=a.dtype)], 1))
         return self.pick(self.policy(obs)[:3], mode == "sample", generator)
-
-    def pick(self, logits, sample: bool, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One index per row from each head's logits, canonical when the three heads are given. Sampling is
-        Gumbel-max (argmax of logits minus log of Exp(1) noise): the law of Categorical(logits).sample(), but one
-        fused op per head, which matters at a live step of ~1 ms."""
-        if sample:
-            logits = [lg - torch.empty_like(lg).exponential_(generator=generator).log() for lg in logits]
-        a = torch.stack([lg.argmax(1) for lg in logits], 1)
-        return self.canonical(a) if a.shape[1] == 3 else a
-
-    def canonical(self, a: torch.Tensor) -> torch.Tensor:
-        m = self.uses_xy[a[:, 0]]
-        return torch.stack([a[:, 0], a[:, 1] * m, a[:, 2] * m], 1)
-
-    def dist_logp_entropy(self, cmd: torch.Tensor, x: torch.Tensor, y: torch.Tensor, actions: torch.Tensor):
-        """Joint log-prob and entropy of `actions` [B, 3] from logits; x/y count only where used."""
-        m = self.uses_xy[actions[:, 0]].float()
-        lp = [F.log_softmax(lg, dim=1) for lg in (cmd, x, y)]
-        logp_d = [l.gather(1, actions[:, i : i + 1]).squeeze(1) for i, l in enumerate(lp)]
-        ent_d = [-(l.exp() * l).sum(1) for l in lp]
-        # multiplying by a 0/1 mask (not indexing) keeps shapes static; masked terms get exactly 0 grad
-        logp = logp_d[0] + m * (logp_d[1] + logp_d[2])
-        ent = ent_d[0] + m * (ent_d[1] + ent_d[2])
-        return logp, ent
 
     def log_prob_entropy(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cmd, x, y, _ = self.policy(obs)

@@ -14,6 +14,8 @@ Win rate against wall time (PPO): a copy of the weights every minute of training
 training on the same `--curve-fights` Normal fights (judging costs the training clock nothing), plus the
 final weights on `--fights`; `minutes_to_90` is the first point at 90 %. Issue 21's levers:
     python scripts/bench_duel_learning.py --minutes 5 --init pretrained:duel-perception --set critic=state
+The default recipe (`hakisa train --game duel`, a state teacher distilled into the pixel agent):
+    python scripts/bench_duel_learning.py --algo distill --minutes 5 --curve-every 30
 """
 from __future__ import annotations
 
@@ -108,6 +110,14 @@ def train(algo: str, minutes: float, run_dir: Path, seed: int, tier: str, num_en
         )
         envs = make_vec("Hakisa/Duel-v0", num_envs, seed=seed, tier=tier)
         return ppo.train(envs, a, run_dir, net=init_net(init, envs), on_update=snaps)
+    if algo == "distill":
+        from hakisa.algos import distill
+
+        recipe = {k: v for k, v in RECIPE.get("distill", {}).items() if k not in ("num_envs", "init", "total_steps")}
+        a = distill.Args(**{**dict(total_steps=10**9, max_minutes=minutes, seed=seed, progress=False),
+                            **recipe, **extra})
+        envs = make_vec("Hakisa/Duel-v0", num_envs, seed=seed, tier=tier)
+        return distill.train(envs, a, run_dir, net=init_net(init, envs), on_update=snaps)
     if algo == "dqn":
         from hakisa.algos import dqn
 
@@ -143,7 +153,7 @@ def train(algo: str, minutes: float, run_dir: Path, seed: int, tier: str, num_en
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--algo", choices=["ppo", "dqn", "es", "ga"], default="ppo")
+    p.add_argument("--algo", choices=["ppo", "distill", "dqn", "es", "ga"], default="ppo")
     p.add_argument("--minutes", type=float, default=30.0, help="training wall-clock budget")
     p.add_argument("--fights", type=int, default=200, help="evaluation fights per tier")
     p.add_argument(
@@ -151,25 +161,31 @@ def main() -> int:
         default=RECIPE["opts"]["tier"],
         help="tier, or a comma list the training envs take in turn (easy fights teach the punish loop early)",
     )
-    p.add_argument("--num-envs", type=int, default=RECIPE["num_envs"])
+    p.add_argument("--num-envs", type=int, default=None,
+                   help="default: the recipe's (the learner's own, if it has one)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run", default=None, help="run dir (default runs/bench-duel-<algo>)")
     p.add_argument("--argmax", action="store_true", help="also evaluate the argmax policy (doubles eval time)")
     p.add_argument("--eval-only", action="store_true", help="skip training; evaluate --run's checkpoint")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="learner Args overrides")
-    p.add_argument("--init", default=None, help="starting weights, as hakisa train --init (default: fresh)")
+    p.add_argument("--init", default=None,
+                   help="starting weights, as hakisa train --init (default: the recipe's, e.g. distill's; none: fresh)")
+    p.add_argument("--curve-every", type=float, default=60.0,
+                   help="seconds of training between the curve's snapshots (at least one a minute)")
     p.add_argument("--curve-fights", type=int, default=100,
                    help="ppo: Normal fights judged per minute-of-training snapshot (0: no curve)")
     args = p.parse_args()
-    from hakisa.algos import dqn, es, ga, ppo
+    from hakisa.algos import distill, dqn, es, ga, ppo
     from hakisa.dcargs import parse_overrides
 
-    extra = parse_overrides({"ppo": ppo, "dqn": dqn, "es": es, "ga": ga}[args.algo].Args, args.set)
+    extra = parse_overrides({"ppo": ppo, "distill": distill, "dqn": dqn, "es": es, "ga": ga}[args.algo].Args, args.set)
     run_dir = Path(args.run or f"runs/bench-duel-{args.algo}")
     load = [round(v, 2) for v in os.getloadavg()]
     t0 = time.time()
-    init = None if args.init in (None, "", "none") else args.init
-    snaps = Snapshots() if args.algo == "ppo" else None
+    init = RECIPE.get(args.algo, {}).get("init") if args.init is None else args.init
+    init = None if init in ("", "none") else init
+    args.num_envs = args.num_envs or RECIPE.get(args.algo, {}).get("num_envs") or RECIPE["num_envs"]
+    snaps = Snapshots(args.curve_every) if args.algo in ("ppo", "distill") else None
     train_metrics = (
         {}
         if args.eval_only
@@ -220,9 +236,10 @@ def main() -> int:
         res["minutes_to_90"] = next((c["minutes"] for c in curve if c["normal_win_rate"] >= 0.9), None)
         res["train_curve"] = snaps.train_curve[:: max(1, len(snaps.train_curve) // 60)]
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
+    pixel_policy = args.algo in ("ppo", "distill")  # issue 4's PPO bars, and issue 21's for the default recipe
     res["bars"] = {
-        "ppo_normal>=0.9": res["normal_win_rate"] >= 0.9 if args.algo == "ppo" else None,
-        "ppo_hard>expert": res["hard_win_rate"] > res["expert_hard_win_rate"] if args.algo == "ppo" else None,
+        "ppo_normal>=0.9": res["normal_win_rate"] >= 0.9 if pixel_policy else None,
+        "ppo_hard>expert": res["hard_win_rate"] > res["expert_hard_win_rate"] if pixel_policy else None,
         "dqn_normal>=0.6": res["normal_win_rate"] >= 0.6 if args.algo == "dqn" else None,
     }
     print(json.dumps(res))

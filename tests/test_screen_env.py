@@ -250,21 +250,27 @@ def test_screen_env_plays_the_real_duel_page(xvfb):
 
 
 @pytest.mark.browser
-def test_live_play_main_prints_json_and_saves_a_gif(xvfb, tmp_path, capsys):
-    """`hakisa play --game duel --live` end to end with a checkpoint PPO trained a little in the sim with the
-    privileged critic (the true state, training only): it plays the page, which has no state to give.
-    JSON last line, GIF in the run folder."""
+@pytest.mark.parametrize("learner", ["ppo", "distill"])
+def test_live_play_main_prints_json_and_saves_a_gif(xvfb, tmp_path, capsys, learner):
+    """`hakisa play --game duel --live` end to end with a checkpoint trained a little in the sim with the true
+    state (training only): PPO with the privileged critic, or distill's pixel student of a state teacher. It
+    plays the page, which has no state to give. JSON last line, GIF in the run folder."""
     import argparse
     import json
 
-    from hakisa.algos import ppo
+    from hakisa.algos import distill, ppo
     from hakisa.envs.make import make_vec
     from hakisa.phases import play
 
     sim = make_vec("Hakisa/Duel-v0", 2, seed=0)
-    args = ppo.Args(total_steps=32, num_steps=8, num_minibatches=2, update_epochs=1, critic="state", aux_coef=1.0,
-                    threads=1, progress=False)
-    ppo.train(sim, args, tmp_path / "run")
+    if learner == "ppo":
+        args = ppo.Args(total_steps=32, num_steps=8, num_minibatches=2, update_epochs=1, critic="state",
+                        aux_coef=1.0, threads=1, progress=False)
+        ppo.train(sim, args, tmp_path / "run")
+    else:
+        args = distill.Args(total_steps=96, teacher_num_steps=16, num_steps=8, batch_size=16, threads=1,
+                            progress=False)
+        distill.train(sim, args, tmp_path / "run")
     p = argparse.ArgumentParser()
     play.add_args(p)
     args = p.parse_args(

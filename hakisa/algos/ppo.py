@@ -141,10 +141,11 @@ class Rollout:
     episodes that finished; `next_value(net)` is the bootstrap value GAE needs after the last step."""
 
     def __init__(self, envs, args: Args, priv: Privileged | None = None):
-        spec, _ = contract(envs)
+        space = getattr(envs, "single_observation_space", None) or envs.observation_space
         self.envs, self.args, self.priv, self.n = envs, args, priv, envs.num_envs
         shape = (args.num_steps, self.n)
-        self.obs = torch.zeros(shape + spec.shape, dtype=torch.uint8)
+        # frames stay uint8 (4x less memory and copying than float32); a vector obs (a state) keeps its dtype
+        self.obs = torch.zeros(shape + space.shape, dtype=torch.from_numpy(np.zeros(0, space.dtype)).dtype)
         self.act = torch.zeros(shape + (3,), dtype=torch.long)
         self.logp, self.rew, self.done, self.val = (torch.zeros(shape) for _ in range(4))
         next_obs, _ = envs.reset(seed=args.seed)
@@ -300,7 +301,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
           on_update=None) -> dict:
     """Train PPO on a SAME_STEP vector env. Returns metrics; writes run_dir/{config.json, TB, checkpoint, best}.
     on_update(net, metrics), if given, is called after every update (a benchmark's snapshots, a sweep's
-    evaluations); its time is not charged to max_minutes."""
+    evaluations); its time is not charged to max_minutes, and returning True ends training there."""
     setup_torch(args.threads, args.seed)
     spec, imap = contract(envs)
     n = envs.num_envs
@@ -328,14 +329,17 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
         adv, ret = gae(roll.rew, roll.val, roll.done, roll.next_value(net), roll.next_done, args.gamma,
                        args.gae_lambda)
         b_state = roll.state.reshape(-1, roll.state.shape[-1]) if priv is not None else None
-        u = update_policy(net, opt, args, roll.obs.reshape((-1,) + spec.shape), roll.act.reshape(-1, 3),
+        u = update_policy(net, opt, args, roll.obs.flatten(0, 1), roll.act.reshape(-1, 3),
                           roll.logp.reshape(-1), adv.reshape(-1), ret.reshape(-1), roll.val.reshape(-1), mb_size,
                           priv=priv, b_state=b_state)
         info_last = rec.record(net, opt, update, global_step, u, finished)
         if on_update is not None:
             t_hook = time.time()
-            on_update(net, info_last)
+            stop = on_update(net, info_last)
             rec.start += time.time() - t_hook  # an observer's time (a sweep's evaluations) is not training time
+            if stop is True:  # the observer says it has seen enough (distill's teacher reached its target)
+                rec.save(net, update, info_last, last=True)
+                break
         if info_last.get("episodes", 0):
             bar.set_postfix({k: round(info_last[k], 3) for k in ("mean_return", "win_rate") if k in info_last})
         rec.save(net, update, info_last, last=update == num_updates)

@@ -34,23 +34,36 @@ def parse_obs(text: str) -> ObsSpec:
     return ObsSpec(width=w, height=h)
 
 
-def game_envs(game, n: int | None, seed: int, opts: dict | None = None, obs: str | None = None):
-    """The game's simulator as `hakisa train` builds it from the file's recipe; returns (envs, recipe)."""
+# what a learner's entry in a game file's recipe may hold besides its Args fields
+RECIPE_KEYS = ("num_envs", "init")
+
+
+def recipe_algo(game, algo: str | None, in_sim: bool = True) -> str:
+    """--algo, else (in a simulator) the game recipe's `algo` (the duel's: distill), else ppo."""
+    recipe = game.doc.get("train", {}) if game is not None and in_sim else {}
+    return algo or recipe.get("algo") or "ppo"
+
+
+def game_envs(game, n: int | None, seed: int, opts: dict | None = None, obs: str | None = None,
+              algo: str | None = None):
+    """The game's simulator as `hakisa train` builds it from the file's recipe; returns (envs, recipe).
+    The env count: n, else the learner's own recipe entry's num_envs, else the recipe's, else 16."""
     recipe = game.doc.get("train", {})
-    n = n or recipe.get("num_envs", 16)
+    n = n or recipe.get(algo or "", {}).get("num_envs") or recipe.get("num_envs", 16)
     spec = parse_obs(obs) if obs else ObsSpec(**{**vars(game.obs_spec), **recipe.get("obs", {})})
     return game.sim_vec(n, seed=seed, opts={**recipe.get("opts", {}), **(opts or {})}, obs_spec=spec), recipe
 
 
 def learner_args(algo, recipe: dict, *, steps: int | None, minutes: float | None, seed: int, encoder: str,
                  progress: bool, overrides: dict):
-    """The learner's Args as `hakisa train` builds them in a simulator: the budget, the game's recipe, then
-    overrides (--set, a sweep trial's values). `hakisa sweep` builds its trials here too, so its best.json
-    reproduces a trial exactly."""
+    """The learner's Args as `hakisa train` builds them in a simulator: 1M steps, the game's recipe, the
+    budget given (--steps, --minutes), then overrides (--set, a sweep trial's values). `hakisa sweep` builds
+    its trials here too, so its best.json reproduces a trial exactly."""
     name = algo.__name__.rsplit(".", 1)[-1]
-    return algo.Args(**{"total_steps": steps or 1_000_000, "seed": seed, "encoder": encoder,
-                        **({"max_minutes": minutes} if minutes else {}), "progress": progress,
-                        **recipe.get(name, {}), **overrides})
+    return algo.Args(**{"total_steps": 1_000_000, "seed": seed, "encoder": encoder, "progress": progress,
+                        **{k: v for k, v in recipe.get(name, {}).items() if k not in RECIPE_KEYS},
+                        **({"total_steps": steps} if steps else {}), **({"max_minutes": minutes} if minutes else {}),
+                        **overrides})
 
 
 def reward_overrides(game, pairs: list[str] | None, sim: bool = True):
@@ -81,7 +94,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default=None, help="an env id instead: Hakisa/Duel-v0, a stable-retro game id, Toy/...")
     p.add_argument("--opt", action="append", metavar="KEY=VALUE",
                    help="a game option (e.g. tier=hard, or tier=easy,hard: the envs take them in turn)")
-    p.add_argument("--algo", choices=["ppo", "dqn"], default="ppo")
+    p.add_argument("--algo", choices=["ppo", "distill", "dqn"], default=None,
+                   help="ppo | distill (a state teacher, then a pixel student: needs a simulator with a state()) | "
+                        "dqn. Default: the game recipe's (the duel's: distill), else ppo")
     p.add_argument("--obs", default=None, help="frame size WxH (default: the game's recipe)")
     p.add_argument("--steps", type=int, default=None, help="total env steps (default: 1M in a simulator, no cap live)")
     p.add_argument("--minutes", type=float, default=None,
@@ -101,17 +116,20 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--encoder", default="small", help="small | nature | torchvision:<name>")
-    p.add_argument("--init", metavar="CHECKPOINT", help="start from this checkpoint's weights")
+    p.add_argument("--init", metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights (default: the recipe's, e.g. the duel's "
+                        "pretrained:duel-perception for distill; none: from scratch)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any learner Args field (listed below), e.g. --set lr=1e-4 --set ent_coef=0.02")
     p.add_argument("--reward", action="append", default=[], metavar="NAME=VALUE",
                    help="a reward coefficient of the game file's rules.reward, e.g. deltas.boss_hp=-0.5 or win=5 "
                         "(the window's reward, and the simulator's where its file says sim.reward: rules)")
-    from hakisa.algos import dqn, ppo
+    from hakisa.algos import distill, dqn, ppo
     from hakisa.dcargs import describe
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.epilog = "\n\n".join(f"{m.__name__.split('.')[-1]} Args (--set):\n{describe(m.Args)}" for m in (ppo, dqn))
+    p.epilog = "\n\n".join(f"{m.__name__.split('.')[-1]} Args (--set):\n{describe(m.Args)}"
+                           for m in (ppo, distill, dqn))
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--workers", type=int, default=0,
                    help="ppo: roll out on N Ray workers (hakisa[ray]); --num-envs is split among them (live: "
@@ -135,15 +153,21 @@ def run_algo(algo, envs, a, args, **kw) -> tuple[Path, dict]:
 
 
 def main(args) -> int:
+    import importlib
+
     from hakisa.game import Game, parse_opts
 
-    if args.algo == "ppo":
-        from hakisa.algos import ppo as algo
-    else:
-        from hakisa.algos import dqn as algo
     game = Game.load(args.game) if args.game else Game.for_env(args.env) if args.env else None
     if game is None and not args.env:
         raise SystemExit("hakisa train: give --game NAME|PATH (or --env ID)")
+    in_sim = not getattr(args, "workers", 0) and (game is None or (game.sim and not args.live))
+    args.algo = recipe_algo(game, args.algo, in_sim)
+    fresh = args.init == "none"  # --init none: from scratch, even where the recipe names a start
+    args.init = None if fresh else args.init
+    if args.algo == "distill" and not in_sim:
+        raise SystemExit("hakisa train --algo distill: its teacher reads a simulator's true state, so it trains in "
+                         "a simulator, in this process (no --live, no --workers); on a window use --algo ppo or dqn")
+    algo = importlib.import_module(f"hakisa.algos.{args.algo}")
     opts = parse_opts(args.opt)
     if getattr(args, "reward", None) and getattr(args, "workers", 0):
         raise SystemExit("hakisa train: --reward with --workers is not supported (the workers load the game file)")
@@ -153,8 +177,10 @@ def main(args) -> int:
     if game is not None and (args.live or not game.sim):
         return main_live(game, algo, args, opts)
     if game is not None:
-        envs, recipe = game_envs(game, args.num_envs, args.seed, opts, getattr(args, "obs", None))
+        envs, recipe = game_envs(game, args.num_envs, args.seed, opts, getattr(args, "obs", None), args.algo)
         args.env = game.name
+        if args.init is None and not fresh:  # the learner's recipe may name its start (the duel's distill's)
+            args.init = recipe.get(args.algo, {}).get("init")
     else:
         recipe = {}
         envs = make_vec(args.env, args.num_envs or 16, seed=args.seed,

@@ -92,6 +92,9 @@ class _Fights:
         # keys take effect action_delay ticks after they are chosen (a ring of the keys still in flight)
         self.delay, self._head = int(action_delay), 0
         self._in_flight = np.zeros((self.delay, n), np.uint8)
+        # True: reset and step skip the pixels (obs stays as it was), for a learner that reads state() only;
+        # drawing and rendering are ~70 % of a step's cost
+        self.state_only = False
 
     def reset(self, mask: np.ndarray | None = None, seed: int | None = None) -> None:
         """Start new fights (all, or where mask). With `seed`, fight i gets seed+i (as DuelCore.newState)
@@ -111,6 +114,8 @@ class _Fights:
         sel[idx] = True
         self.sim.reset(mask=sel, seeds=seeds)
         self._in_flight[:, sel] = 0  # a new fight starts with no keys in flight
+        if self.state_only:
+            return
         # a new fight's stack is its first frame repeated (as FrameStack.reset does)
         first = self.renderer.render(self.sim.draw_rects()[idx])
         self.obs[idx] = np.tile(first, (1, self.spec.stack, 1, 1))
@@ -134,6 +139,8 @@ class _Fights:
         c_dealt, c_taken, win, loss = self.coef
         winner = s["winner"]
         reward = (c_dealt * dealt - c_taken * taken + win * (winner == 1) - loss * (winner == 2)).astype(np.float32)
+        if self.state_only:
+            return self.obs, reward, self.sim.done.copy()
         # copy=True: a new array each step, so a caller may keep earlier obs without copying them.
         # copy=False: two buffers take turns (no allocation): an obs stays valid for one more step only.
         c = self.spec.channels
@@ -327,6 +334,16 @@ class DuelVecEnv(VectorEnv):
         for k in info:
             out["_" + k] = mask
         return out
+
+    @property
+    def state_only(self) -> bool:
+        """Set True while only state() is read (a state teacher): steps skip the pixels, obs goes stale.
+        Set it back and reset() before reading obs again."""
+        return self.fights.state_only
+
+    @state_only.setter
+    def state_only(self, value: bool) -> None:
+        self.fights.state_only = bool(value)
 
     def state(self) -> np.ndarray:
         """float32 [num_envs, D]: each fight's true state as it stands (after the last step's autoreset, so it
