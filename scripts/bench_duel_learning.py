@@ -113,7 +113,8 @@ def train(algo: str, minutes: float, run_dir: Path, seed: int, tier: str, num_en
     if algo == "distill":
         from hakisa.algos import distill
 
-        recipe = {k: v for k, v in RECIPE.get("distill", {}).items() if k not in ("num_envs", "init", "total_steps")}
+        recipe = {k: v for k, v in RECIPE.get("distill", {}).items()
+                  if k not in ("num_envs", "init", "total_steps") and not k.startswith("_")}
         a = distill.Args(**{**dict(total_steps=10**9, max_minutes=minutes, seed=seed, progress=False),
                             **recipe, **extra})
         envs = make_vec("Hakisa/Duel-v0", num_envs, seed=seed, tier=tier)

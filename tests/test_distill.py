@@ -62,8 +62,9 @@ def test_distill_teaches_a_pixel_student_to_click_where_the_dot_is(tmp_path):
     assert untrained < 1.5
     assert learned > 8, (learned, untrained, m)
     # the teacher went to teacher/, beside the agent, and a second student can start from it
-    teacher = distill.StateNet.load(tmp_path / "run" / "teacher", envs.input_map, 8)
-    assert teacher.state_dim == 8
+    columns = [f"s{i}" for i in range(8)]  # an env without state_names: its columns are numbered
+    teacher = distill.StateNet.load(tmp_path / "run" / "teacher", envs.input_map, columns)
+    assert teacher.columns == columns
 
 
 def test_distilled_checkpoint_is_the_pixel_agent_alone(tmp_path):
@@ -84,7 +85,7 @@ def test_distilled_checkpoint_is_the_pixel_agent_alone(tmp_path):
     saved = load_file(str(run / "checkpoint" / "model.safetensors"))
     assert set(saved) == set(fresh.state_dict())
     assert all(saved[k].shape == v.shape for k, v in fresh.state_dict().items())
-    assert "state_dim" not in json.dumps(cfg["model"]) and (run / "teacher" / "model.safetensors").exists()
+    assert "columns" not in json.dumps(cfg["model"]) and (run / "teacher" / "model.safetensors").exists()
 
     env = make_vec("Hakisa/Duel-v0", 2, seed=5, tier="easy", obs_spec=net.obs_spec)
 
@@ -120,3 +121,15 @@ def test_state_only_steps_skip_the_pixels_but_not_the_fight():
         np.testing.assert_array_equal(ta, tb)
         np.testing.assert_array_equal(a.state(), b.state())
     assert np.array_equal(ob, oa) and not np.array_equal(a.fights.obs, oa)  # b's frames never moved
+
+
+def test_the_teacher_sees_only_the_columns_it_is_given():
+    """teacher_drop names what the screen does not show; the teacher's view leaves it out, by name."""
+    envs = make_vec("Hakisa/Duel-v0", 2, seed=0)
+    view = distill.StateObs(envs, "boss_cooldown, boss_combo")
+    assert "boss_cooldown" in envs.state_names and "boss_cooldown" not in view.names
+    assert view.state().shape == (2, len(envs.state_names) - 2)
+    full = envs.state()
+    np.testing.assert_array_equal(view.state(), full[:, [envs.state_names.index(c) for c in view.names]])
+    with pytest.raises(ValueError, match="not state columns"):
+        distill.StateObs(envs, "boss_mood")

@@ -55,6 +55,9 @@ class Args:
     reports no winner: the budget split decides)"""
     teacher_init: str = ""
     """a teacher/ directory a previous run saved: skip stage 1 and train a student from it"""
+    teacher_drop: str = ""
+    """comma-separated state columns (by the env's `state_names`) the teacher must not see: what the screen
+    does not show. A teacher that acts on hidden numbers gives labels no pixel student can follow"""
     teacher_hidden: int = 128
     """width of the teacher's two MLPs (actor and critic)"""
     teacher_lr: float = 2e-3
@@ -101,9 +104,10 @@ class StateNet(FactorisedPolicy, nn.Module):
     """The teacher: an MLP actor (command, x, y heads) and an MLP critic over a state vector, with the
     interface `hakisa.algos.ppo` trains (features, policy_heads, policy, pick, dist_logp_entropy)."""
 
-    def __init__(self, state_dim: int, input_map: InputMap, hidden: int = 128):
+    def __init__(self, columns: list[str], input_map: InputMap, hidden: int = 128):
         super().__init__()
-        self.state_dim, self.input_map, self.hidden = int(state_dim), input_map, int(hidden)
+        self.columns, self.input_map, self.hidden = list(columns), input_map, int(hidden)
+        state_dim = len(self.columns)
 
         def mlp(out: int, std: float) -> nn.Sequential:  # tanh MLPs: CleanRL's choice for vector observations
             return nn.Sequential(layer_init(nn.Linear(state_dim, hidden)), nn.Tanh(),
@@ -128,40 +132,45 @@ class StateNet(FactorisedPolicy, nn.Module):
     def save(self, dir: Path) -> None:
         dir.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(dir / "model.safetensors"))
-        doc = {"format": "hakisa-state-teacher", "state_dim": self.state_dim, "hidden": self.hidden,
+        doc = {"format": "hakisa-state-teacher", "columns": self.columns, "hidden": self.hidden,
                "input_map": self.input_map.to_dict()}
         (dir / "config.json").write_text(json.dumps(doc, indent=1))
 
     @classmethod
-    def load(cls, dir: str | Path, input_map: InputMap, state_dim: int) -> "StateNet":
+    def load(cls, dir: str | Path, input_map: InputMap, columns: list[str]) -> "StateNet":
         dir = Path(dir)
         doc = json.loads((dir / "config.json").read_text())
         if doc.get("format") != "hakisa-state-teacher":
             raise ValueError(f"{dir} is not a state teacher (config.json format {doc.get('format')!r})")
-        if int(doc["state_dim"]) != state_dim or not InputMap.from_dict(doc["input_map"]).same_as(input_map):
-            raise ValueError(f"teacher {dir} was trained on a {doc['state_dim']}-column state with input map "
-                             f"{doc['input_map']['name']!r}; this env has {state_dim} columns, map {input_map.name!r}")
-        net = cls(state_dim, input_map, int(doc["hidden"]))
+        if doc["columns"] != list(columns) or not InputMap.from_dict(doc["input_map"]).same_as(input_map):
+            raise ValueError(f"teacher {dir} was trained on state columns {doc['columns']} with input map "
+                             f"{doc['input_map']['name']!r}; this env gives {list(columns)}, map {input_map.name!r}")
+        net = cls(doc["columns"], input_map, int(doc["hidden"]))
         net.load_state_dict(load_file(str(dir / "model.safetensors")))
         return net
 
 
 class StateObs:
-    """A vector env seen through its true state: obs = `envs.state()` (float32 [n, D]); rewards, ends and
-    infos as the env's. The final obs of a finished episode is not kept (its state is gone after the
-    autoreset), so a time-limit cut is not bootstrapped: the teacher treats it as an end. An env with a
-    `state_only` switch (the duel's) skips its pixels meanwhile; close() turns them back on."""
+    """A vector env seen through its true state: obs = `envs.state()` (float32 [n, D]) less the `drop`
+    columns (named by `envs.state_names`); rewards, ends and infos as the env's. The final obs of a
+    finished episode is not kept (its state is gone after the autoreset), so a time-limit cut is not
+    bootstrapped: the teacher treats it as an end."""
 
-    def __init__(self, envs):
+    def __init__(self, envs, drop: str = ""):
         self.envs, self.num_envs = envs, envs.num_envs
-        if hasattr(envs, "state_only"):
-            envs.state_only = True
         self.obs_spec, self.input_map = contract(envs)
         dim = np.asarray(envs.state()).shape[1]
-        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
+        names = list(getattr(envs, "state_names", None) or [f"s{i}" for i in range(dim)])
+        dropped = [c.strip() for c in drop.split(",") if c.strip()]
+        unknown = sorted(set(dropped) - set(names))
+        if unknown:
+            raise ValueError(f"teacher_drop: {unknown} are not state columns of this env; it has {names}")
+        self.keep = [i for i, c in enumerate(names) if c not in dropped]
+        self.names = [names[i] for i in self.keep]
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (len(self.keep),), np.float32)
 
     def state(self) -> np.ndarray:
-        return np.asarray(self.envs.state(), np.float32)
+        return np.asarray(self.envs.state(), np.float32)[:, self.keep]
 
     def reset(self, **kw):
         _, info = self.envs.reset(**kw)
@@ -171,10 +180,6 @@ class StateObs:
         _, reward, term, trunc, info = self.envs.step(actions)
         info = {k: v for k, v in info.items() if k not in ("final_obs", "_final_obs")}
         return self.state(), reward, term, trunc, info
-
-    def close(self) -> None:  # the env itself stays open: the student plays it next
-        if hasattr(self.envs, "state_only"):
-            self.envs.state_only = False
 
 
 def distill_loss(net: HakisaNet, obs: torch.Tensor, t_logits: list[torch.Tensor], t_value: torch.Tensor,
@@ -202,10 +207,10 @@ class _Budget:
         return self.steps < a.total_steps and not (a.max_minutes and self.elapsed() > 60 * a.max_minutes)
 
 
-def train_teacher(envs, args: Args, budget: _Budget, writer, on_stage=None) -> tuple[StateNet, dict]:
-    """Stage 1: PPO on the true state, stopped at teacher_target or at teacher_frac of the budget."""
-    senv = StateObs(envs)
-    teacher = StateNet(senv.single_observation_space.shape[0], senv.input_map, args.teacher_hidden)
+def train_teacher(senv: StateObs, args: Args, budget: _Budget, writer, on_stage=None) -> tuple[StateNet, dict]:
+    """Stage 1: PPO on the true state, stopped at teacher_target or at teacher_frac of the budget. An env with
+    a `state_only` switch (the duel's) skips its pixels meanwhile: the teacher reads none."""
+    teacher = StateNet(senv.names, senv.input_map, args.teacher_hidden)
     targs = ppo.Args(total_steps=int(args.total_steps * args.teacher_frac),
                      max_minutes=args.max_minutes * args.teacher_frac, lr=args.teacher_lr, anneal_lr=False,
                      num_steps=args.teacher_num_steps,
@@ -219,10 +224,14 @@ def train_teacher(envs, args: Args, budget: _Budget, writer, on_stage=None) -> t
             on_stage("teacher", m)
         return m.get("episodes", 0) >= 100 and m.get("win_rate", -1.0) >= args.teacher_target
 
+    pixels = hasattr(senv.envs, "state_only")
+    if pixels:
+        senv.envs.state_only = True
     try:
         m = ppo.train(senv, targs, None, net=teacher, on_update=hook)
     finally:
-        senv.close()
+        if pixels:
+            senv.envs.state_only = False
     budget.steps += m.get("global_step", 0)
     return teacher, m
 
@@ -251,10 +260,11 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
             on_update(net, {**m, "stage": stage, "global_step": budget.steps + m.get("global_step", 0)})
             budget.start += time.time() - t
 
+    view = StateObs(envs, args.teacher_drop)
     if args.teacher_init:
-        teacher, tm = StateNet.load(args.teacher_init, imap, np.asarray(envs.state()).shape[1]), {}
+        teacher, tm = StateNet.load(args.teacher_init, imap, view.names), {}
     else:
-        teacher, tm = train_teacher(envs, args, budget, writer,
+        teacher, tm = train_teacher(view, args, budget, writer,
                                     lambda stage, m: observe(stage, {"global_step": m["global_step"],
                                                                      "teacher_win_rate": m.get("win_rate")}))
         if run_dir is not None:
@@ -273,7 +283,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     gen = torch.Generator().manual_seed(args.seed)
     stats, recent = EpisodeStats(n), []
     obs, _ = envs.reset(seed=args.seed + 1)
-    state = torch.from_numpy(np.asarray(envs.state(), np.float32))
+    state = torch.from_numpy(view.state())
     s_steps, it, best = 0, 0, -np.inf
     grad_steps = max(1, round(args.replay_ratio * n * args.num_steps / args.batch_size))
     bar = tqdm(total=max(0, args.total_steps - budget.steps), disable=not args.progress, unit="step", desc="student")
@@ -294,7 +304,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
             b_value[idx] = tv
             ptr, filled = (ptr + n) % cap, min(cap, filled + n)
             obs, reward, term, trunc, infos = envs.step(a.numpy())
-            state = torch.from_numpy(np.asarray(envs.state(), np.float32))
+            state = torch.from_numpy(view.state())
             done = stats.update(np.asarray(reward), term, trunc, infos)
             if beta == 0:  # the student's own play (an episode begun under beta > 0 ends within a fight's length)
                 recent = (recent + done)[-100:]

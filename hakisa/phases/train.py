@@ -61,7 +61,8 @@ def learner_args(algo, recipe: dict, *, steps: int | None, minutes: float | None
     its trials here too, so its best.json reproduces a trial exactly."""
     name = algo.__name__.rsplit(".", 1)[-1]
     return algo.Args(**{"total_steps": 1_000_000, "seed": seed, "encoder": encoder, "progress": progress,
-                        **{k: v for k, v in recipe.get(name, {}).items() if k not in RECIPE_KEYS},
+                        **{k: v for k, v in recipe.get(name, {}).items()
+                           if k not in RECIPE_KEYS and not k.startswith("_")},  # "_..." keys are comments
                         **({"total_steps": steps} if steps else {}), **({"max_minutes": minutes} if minutes else {}),
                         **overrides})
 

@@ -336,6 +336,11 @@ class DuelVecEnv(VectorEnv):
         return out
 
     @property
+    def state_names(self) -> list[str]:
+        """The names of state()'s columns (the perception encoder's targets)."""
+        return state_targets(self.fights.sim.state, self.fights.rules)[1]
+
+    @property
     def state_only(self) -> bool:
         """Set True while only state() is read (a state teacher): steps skip the pixels, obs goes stale.
         Set it back and reset() before reading obs again."""
