@@ -33,6 +33,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-pretrained", action="store_true", help="skip step 4 (the shipped 30-min checkpoint on the page)"
     )
+    p.add_argument("--pretrained-episodes", type=int, default=3,
+                   help="fights of step 4, the comparison line (fewer than --episodes: it keeps the demo short)")
 
 
 def main(args) -> int:
@@ -78,12 +80,12 @@ def main(args) -> int:
     if not args.no_pretrained:
         print(
             f"[demo] 4/4 the shipped 30-min PPO checkpoint (pretrained:duel-ppo) on the same page "
-            f"({args.episodes} fights)"
+            f"({args.pretrained_episodes} fights)"
         )
         pre = play_live(
             "pretrained:duel-ppo",
             game="duel",
-            episodes=args.episodes,
+            episodes=args.pretrained_episodes,
             opts={"tier": args.tier},
             seed=args.seed,
             out=str(run_dir / "pretrained-play"),

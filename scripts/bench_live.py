@@ -293,8 +293,9 @@ def live_with_witness(args) -> tuple[dict, dict]:
             )
             contain = watch.stop()
             kills = [kill_switch_timing(args, page, after_s=2.0) for _ in range(args.kill_trials)]
-            contain.update({k: [t[k] for t in kills] for k in kills[0]})
-            contain["kill_release_ms_max"] = max((t["kill_release_ms"] or 1e9) for t in kills)
+            if kills:  # --kill-trials 0: the page fights only
+                contain.update({k: [t[k] for t in kills] for k in kills[0]})
+                contain["kill_release_ms_max"] = max((t["kill_release_ms"] or 1e9) for t in kills)
         finally:
             wit.stdin.close()
             wit.wait(5)
@@ -391,10 +392,11 @@ def main() -> int:
         "sim_vs_page_within_10_points": res["win_rate_gap_points"] <= 10,
         "witness_zero_events": contain["witness_events"] == 0,
         "pointer_never_left_region": contain["pointer_outside_region"] == 0,
-        "kill_switch_release_under_100ms": all(k == "kill_switch" for k in contain["kill_stopped"])
-        and contain["kill_release_ms_max"] < 100,
-        "kill_switch_loop_ends_under_100ms": all((v or 1e9) < 100 for v in contain["kill_loop_ms"]),
     }
+    if args.kill_trials:
+        res["bars"]["kill_switch_release_under_100ms"] = (all(k == "kill_switch" for k in contain["kill_stopped"])
+                                                          and contain["kill_release_ms_max"] < 100)
+        res["bars"]["kill_switch_loop_ends_under_100ms"] = all((v or 1e9) < 100 for v in contain["kill_loop_ms"])
     print(json.dumps(res))
     return 0
 
