@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
 import os
 import shutil
 import signal
@@ -21,7 +22,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 CHROMIUM = os.environ.get("HAKISA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -34,15 +35,67 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Serves one folder; `extra` maps URL paths to other files (the duel serves the sim's rules.json)."""
+    """Serves one folder. `extra` maps URL paths to other files (the duel serves the sim's rules.json); a key
+    ending in "/" maps the URLs below it to a folder (absent or empty is fine: 404s), or to a
+    callable(rest_of_path) -> bytes | None (None: 404) for content made per request. `post` maps URL paths to
+    sinks, callable(body: bytes) for what a page sends: 204 when it returns, 400 when it raises ValueError;
+    bodies over `max_body` bytes are refused (413). Without sinks a POST gets 405."""
 
-    extra: dict[str, Path] = {}
+    extra: dict = {}
+    post: dict = {}
+    max_body = 2 << 20
+
+    def _route(self, path: str):
+        """(target, rest) of the `extra` entry that serves `path` (rest None: the key itself), or (None, None)."""
+        p = unquote(path.split("?", 1)[0].split("#", 1)[0])
+        if p.rstrip("/") in self.extra:
+            return self.extra[p.rstrip("/")], None
+        for key, target in self.extra.items():
+            if key.endswith("/") and p.startswith(key):
+                return target, p[len(key):]
+        return None, None
 
     def translate_path(self, path: str) -> str:
-        p = path.split("?", 1)[0].rstrip("/")
-        if p in self.extra:
-            return str(self.extra[p])
-        return super().translate_path(path)
+        target, rest = self._route(path)
+        if target is None:
+            return super().translate_path(path)
+        return str(target if rest is None else Path(target).joinpath(*rest.split("/")))
+
+    def send_head(self):
+        target, rest = self._route(self.path)
+        # below a mapped folder: plain file names only (no listing, no "..": nothing outside that folder)
+        if rest is not None and any(x in ("", ".", "..") or "\\" in x for x in rest.split("/")):
+            self.send_error(404, "File not found")
+            return None
+        if not callable(target):
+            return super().send_head()
+        body = target(rest)
+        if body is None:
+            self.send_error(404, "File not found")
+            return None
+        self.send_response(200)
+        self.send_header("Content-Type", self.guess_type(self.path.split("?", 1)[0]))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return io.BytesIO(body)
+
+    def do_POST(self):
+        sink = self.post.get(self.path.split("?", 1)[0])
+        if sink is None:
+            self.send_error(405 if not self.post else 404)
+            return
+        size = self.headers.get("Content-Length", "")
+        n = int(size) if size.isdigit() else -1
+        if n < 0 or n > self.max_body:
+            self.send_error(411 if n < 0 else 413)
+            return
+        try:
+            sink(self.rfile.read(n))
+        except ValueError as e:
+            self.send_error(400, str(e)[:200])
+            return
+        self.send_response(204)
+        self.end_headers()
 
     def end_headers(self):
         self.send_header("Cache-Control", "no-store")  # edits to the page show up on reload
@@ -53,9 +106,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 def start_server(directory: str | Path, port: int = 0, host: str = "127.0.0.1",
-                 extra: dict[str, Path] | None = None) -> http.server.ThreadingHTTPServer:
-    """Serve `directory` in a daemon thread; `server.server_address[1]` is the port (0 picks a free one)."""
-    handler = functools.partial(type("Handler", (_Handler,), {"extra": dict(extra or {})}), directory=str(directory))
+                 extra: dict | None = None, post: dict | None = None) -> http.server.ThreadingHTTPServer:
+    """Serve `directory` in a daemon thread; `server.server_address[1]` is the port (0 picks a free one).
+    extra, post: more files, folders, generated content and POST sinks (see _Handler)."""
+    attrs = {"extra": dict(extra or {}), "post": dict(post or {})}
+    handler = functools.partial(type("Handler", (_Handler,), attrs), directory=str(directory))
     server = http.server.ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="hakisa-http", daemon=True).start()
@@ -89,7 +144,8 @@ class BrowserApp:
         screen: tuple[int, int] = (1280, 720),
         canvas: str = "#game",
         ready_js: str = "window.hakisa && window.hakisa.ready()",
-        extra: dict[str, Path] | None = None,
+        extra: dict | None = None,
+        post: dict | None = None,
         timeout: float = 30.0,
         wm: bool | None = None,
     ):
@@ -97,6 +153,7 @@ class BrowserApp:
         self.web_dir, self.page_name, self.query, self.size = web_dir, page, dict(query or {}), tuple(size)
         self.base_url = url  # a page served elsewhere: opened as it is, with `query` appended
         self.canvas_selector, self.ready_js, self.extra, self.timeout = canvas, ready_js, extra, timeout
+        self.post = post
         self.display = display
         self._screen = screen
         self._xvfb = self._server = self._proc = self._pw = self._browser = self._page = None
@@ -133,7 +190,7 @@ class BrowserApp:
             self._xvfb = Xvfb(*self._screen, wm=self.wm)
             self.display = self._xvfb.start()
         if self.base_url is None:
-            self._server = start_server(self.web_dir, extra=self.extra)
+            self._server = start_server(self.web_dir, extra=self.extra, post=self.post)
         self.url = self.page_url()
         self._tmp = tempfile.mkdtemp(prefix="hakisa-chromium-")
         env = {**os.environ, "DISPLAY": self.display}

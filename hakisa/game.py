@@ -11,7 +11,8 @@ The file (JSON or YAML; every field but `name`, `input_map` and `rules` is optio
     window:     title: "Hakisa Pop"             a substring of the window title, or
                 region: [left, top, w, h]       a fixed screen region instead of a window
                 launch: {web: "pop"}            a folder (beside the file) served on 127.0.0.1 and opened in a
-                                                (files: {"/rules.json": "x.json"} serves more files)
+                                                (files: {"/rules.json": "x.json"} serves more files,
+                                                a key ending in "/" a folder's files: {"/b/": "dir"})
                         {url: "https://..."}    Chromium app window, or any URL, or
                         {command: ["mygame"]}   a command that opens the window
                 size: [w, h]                    the app window's size (launch only)
@@ -120,7 +121,10 @@ class Game:
             if "web" in launch and not (path.parent / launch["web"]).is_dir():
                 v.fail("window.launch.web", f"no folder {launch['web']!r} beside the game file")
             for url_path, f in (launch.get("files") or {}).items():
-                if not (path.parent / f).is_file():
+                if url_path.endswith("/"):  # a folder's files; it may be absent until something is put there
+                    if (path.parent / f).exists() and not (path.parent / f).is_dir():
+                        v.fail(f"window.launch.files.{url_path}", f"{f!r} beside the game file is not a folder")
+                elif not (path.parent / f).is_file():
                     v.fail(f"window.launch.files.{url_path}", f"no file {f!r} beside the game file")
         obs = doc.get("obs") or {}
         v.typed(obs, "obs", dict)

@@ -97,10 +97,13 @@ def check_parity(tmp: Path, rules, tiers, seeds, keys):
     return py_s
 
 
-def parity_batches(tmp_path: Path, n_fights: int, ticks: int, seed: int, batch: int = 250):
+def parity_batches(tmp_path: Path, n_fights: int, ticks: int, seed: int, batch: int = 250, brain=None):
     """Half the fights use the shipped rules with the time limit cut to `ticks`; the other half a weak boss
-    (low HP) so the knight wins some too. Batches of `batch` fights keep memory small. Returns the winners."""
-    rules = load_rules()
+    (low HP) so the knight wins some too. Batches of `batch` fights keep memory small. Returns the winners.
+    brain: a learned boss brain both cores play (brain.py); None: the scripted boss."""
+    from hakisa.envs.duel.brain import with_brain
+
+    rules = with_brain(load_rules(), brain)
     rng = np.random.default_rng(seed)
     winners = []
     for variant in range(2):

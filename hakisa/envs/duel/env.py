@@ -5,6 +5,8 @@ shows, through the shared `hakisa.preprocess.preprocess` (see render.py for why 
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Sequence
 
 import gymnasium as gym
@@ -61,12 +63,26 @@ def reward_coefs(reward: dict | None, **given) -> tuple[float, float, float, flo
             float(reward.get("win", 0.0)), -float(reward.get("lose", 0.0)))
 
 
+def boss_pool(boss, n: int) -> tuple[list[dict | None], np.ndarray]:
+    """(brains, idx) for DuelSim.set_brains from one brain spec for all n fights ("scripted", a shipped
+    brain's name, a path, a brain dict) or a sequence of n specs (fight i plays boss[i]: a pool)."""
+    from hakisa.envs.duel.brain import load_brain
+
+    specs = [boss] * n if isinstance(boss, (str, Path, dict)) else list(boss)
+    if len(specs) != n:
+        raise ValueError(f"boss: {len(specs)} brains for {n} fights")
+    keys = [json.dumps(s, sort_keys=True) if isinstance(s, dict) else str(s) for s in specs]
+    uniq = list(dict.fromkeys(keys))
+    brains = [load_brain(specs[keys.index(k)]) for k in uniq]
+    return brains, np.array([uniq.index(k) for k in keys])
+
+
 class _Fights:
     """The mechanics both envs share: N sims, their frame stacks and the reward. No autoreset here."""
 
     def __init__(self, n: int, tier, seed: int | None, frame_skip: int, obs_spec: ObsSpec | None,
                  dealt_coef: float, taken_coef: float, win_bonus: float, loss_penalty: float, copy: bool = True,
-                 action_delay: int = 0, stack_ticks: int | None = None):
+                 action_delay: int = 0, stack_ticks: int | None = None, boss=None):
         if frame_skip < 1 or action_delay < 0:
             raise ValueError("frame_skip must be >= 1 and action_delay >= 0")
         stack_ticks = frame_skip if stack_ticks is None else int(stack_ticks)
@@ -82,6 +98,8 @@ class _Fights:
         self.coef = (float(dealt_coef), float(taken_coef), float(win_bonus), float(loss_penalty))
         self.rules = load_rules()
         self.sim = DuelSim(n, tier=tier, seed=0 if seed is None else seed, rules=self.rules)
+        if boss is not None:
+            self.sim.set_brains(*boss_pool(boss, n))
         self.palette = palette_bgra(self.rules)
         self.renderer = ObsRenderer(self.palette, self.spec)
         self.input_map = InputMap.load("duel")
@@ -222,11 +240,11 @@ class DuelEnv(gym.Env):
     def __init__(self, tier: str = "normal", frame_skip: int = 4, obs_spec: ObsSpec | None = None,
                  dealt_coef: float | None = None, taken_coef: float | None = None, win_bonus: float | None = None,
                  loss_penalty: float | None = None, render_mode: str | None = None, action_delay: int = 0,
-                 stack_ticks: int | None = None, reward: dict | None = None):
+                 stack_ticks: int | None = None, reward: dict | None = None, boss=None):
         coefs = reward_coefs(reward, dealt_coef=dealt_coef, taken_coef=taken_coef, win_bonus=win_bonus,
                              loss_penalty=loss_penalty)
         self.fights = _Fights(1, tier, None, frame_skip, obs_spec, *coefs,
-                              action_delay=action_delay, stack_ticks=stack_ticks)
+                              action_delay=action_delay, stack_ticks=stack_ticks, boss=boss)
         self.input_map = self.fights.input_map
         self.obs_spec = self.fights.spec
         self.observation_space, self.action_space = _spaces(self.obs_spec, self.input_map)
@@ -269,7 +287,9 @@ class DuelVecEnv(VectorEnv):
       final_obs: (n, *obs_shape), rows valid where `_final_obs` (the finished fight's last stack).
       final_info: the same per-env dict again, masked by terminated (Gymnasium's SAME_STEP layout).
       episode: {"r": return, "l": length in decisions, "t": ticks}, valid where `_episode` (as RecordEpisodeStatistics).
-    `tier` may be one tier for all fights or a sequence of n tiers. `copy=False` skips the per-step allocation
+    `tier` may be one tier for all fights or a sequence of n tiers; `boss` likewise one boss brain or n
+    (brain.py: "scripted", a shipped brain's name or a brain JSON path), a pool to train against.
+    `copy=False` skips the per-step allocation
     (as Gymnasium's copy=False): two obs buffers take turns, so a returned obs is overwritten two steps later.
     """
 
@@ -279,12 +299,12 @@ class DuelVecEnv(VectorEnv):
                  frame_skip: int = 4, obs_spec: ObsSpec | None = None, dealt_coef: float | None = None,
                  taken_coef: float | None = None, win_bonus: float | None = None, loss_penalty: float | None = None,
                  render_mode: str | None = None, copy: bool = True, action_delay: int = 0,
-                 stack_ticks: int | None = None, reward: dict | None = None):
+                 stack_ticks: int | None = None, reward: dict | None = None, boss=None):
         self.num_envs = int(num_envs)
         coefs = reward_coefs(reward, dealt_coef=dealt_coef, taken_coef=taken_coef, win_bonus=win_bonus,
                              loss_penalty=loss_penalty)
         self.fights = _Fights(self.num_envs, tier, seed, frame_skip, obs_spec, *coefs, copy, action_delay,
-                              stack_ticks)
+                              stack_ticks, boss)
         self.input_map, self.obs_spec = self.fights.input_map, self.fights.spec
         self.single_observation_space, self.single_action_space = _spaces(self.obs_spec, self.input_map)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)

@@ -10,6 +10,9 @@ Keys are LEVEL-triggered: a held J starts a new swing as soon as the knight is f
 decides every k ticks and holds its keys for the step never loses an input to edge detection.
 
 A finished fight stays frozen (no auto-reset here; the Gymnasium env resets).
+
+The boss's decisions come from its brain (brain.py): the scripted policy below, or a learned integer
+network in `rules["brain"]` (both cores read it from there), or per fight from `DuelSim.set_brains`.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from hakisa.envs.duel.brain import FOLLOW, FREE, HOLD, BrainPool, pool_from_rules
 
 RULES_PATH = Path(__file__).with_name("rules.json")
 
@@ -80,6 +85,7 @@ class DuelSim:
             tiers = np.array([order.index(t) if isinstance(t, str) else int(t) for t in tier], dtype=np.int64)
             assert tiers.shape == (self.n,), "one tier per fight"
         self._tiers = tiers
+        self.brains: BrainPool = pool_from_rules(self.rules, self.n)
         self._seeder = np.random.default_rng(seed)
         self.state: dict[str, np.ndarray] = {f: np.zeros(self.n, dtype=np.uint32 if f == "rng" else np.int64)
                                              for f in STATE_FIELDS}
@@ -114,6 +120,10 @@ class DuelSim:
         self._tiers[sel] = t
         self.state["tier"][sel] = t
 
+    def set_brains(self, brains: list[dict | None], idx=None) -> None:
+        """Give fight f the boss brains[idx[f]] (None: scripted) from its next tick on; idx defaults to 0."""
+        self.brains = BrainPool(brains, self.n, idx)
+
     def get(self, i: int) -> dict[str, int]:
         return {f: int(self.state[f][i]) for f in STATE_FIELDS}
 
@@ -123,7 +133,7 @@ class DuelSim:
 
     def step(self, keys) -> None:
         keys = np.broadcast_to(np.asarray(keys, dtype=np.int64), (self.n,))
-        step_state(self.rules, self.tier_thr, self.state, keys)
+        step_state(self.rules, self.tier_thr, self.state, keys, self.brains)
 
     def draw_rects(self) -> np.ndarray:
         return draw_rects(self.rules, self.state)
@@ -147,8 +157,12 @@ def initial_state(rules: dict, tiers: np.ndarray, seeds) -> dict[str, np.ndarray
     return s
 
 
-def step_state(rules: dict, tier_thr: np.ndarray, s: dict[str, np.ndarray], keys: np.ndarray) -> None:
-    """Advance every unfinished fight by one tick, in place. Mirrors core.js `step` statement by statement."""
+def step_state(rules: dict, tier_thr: np.ndarray, s: dict[str, np.ndarray], keys: np.ndarray,
+               brains: BrainPool | None = None) -> None:
+    """Advance every unfinished fight by one tick, in place. Mirrors core.js `step` statement by statement.
+    brains: each fight's boss brain (None: rules["brain"], or the scripted policy when there is none)."""
+    if brains is None:
+        brains = pool_from_rules(rules, s["tick"].shape[0])
     fp, a, K, B = rules["fp"], rules["arena"], rules["knight"], rules["boss"]
     live = s["done"] == 0
     left, right = (keys & KEY_LEFT) != 0, (keys & KEY_RIGHT) != 0
@@ -230,7 +244,7 @@ def step_state(rules: dict, tier_thr: np.ndarray, s: dict[str, np.ndarray], keys
         noisy = (r1 >> np.uint32(16)).astype(np.int64) < tier_thr[s["tier"]]
         r2 = xorshift32(r1)
         s["rng"] = w(reveal, w(noisy, r2, r1), s["rng"])
-        read = (s["k_act"] == K_ROLL) | (s["k_act"] == K_ATTACK)
+        read = boss_choice(rules, s, reveal & ~noisy, HOLD, brains) == 1
         delayed = reveal & w(noisy, (r2 >> np.uint32(16)) < 32768, read)
         s["b_len"] = w(delayed, B["cleave_windup"] + B["delay_ticks"], s["b_len"])
     to_active = committed & (s["b_act"] == B_WINDUP) & (bt >= s["b_len"])
@@ -246,8 +260,7 @@ def step_state(rules: dict, tier_thr: np.ndarray, s: dict[str, np.ndarray], keys
         noisy = (r1 >> np.uint32(16)).astype(np.int64) < tier_thr[s["tier"]]
         r2 = xorshift32(r1)
         s["rng"] = w(to_recover, w(noisy, r2, r1), s["rng"])
-        want = ((s["b_combo"] < w(low, B["combo_max_low"], B["combo_max"]))
-                & (np.abs(kx - bx) <= B["combo_range"] * fp))
+        want = boss_choice(rules, s, to_recover & ~noisy, FOLLOW, brains) == 1
         coin = ((r2 >> np.uint32(16)) < 32768) & (s["b_combo"] < B["combo_max_low"])
         follow = to_recover & w(noisy, coin, want)
         s["b_act"] = w(follow, B_WINDUP, s["b_act"])
@@ -264,7 +277,7 @@ def step_state(rules: dict, tier_thr: np.ndarray, s: dict[str, np.ndarray], keys
     deciding = bfree & (s["b_dec"] <= 0)
     s["b_t"] += bfree & ~deciding
     if deciding.any():
-        choice, jitter = _decide(rules, tier_thr, s, deciding, low)
+        choice, jitter = _decide(rules, tier_thr, s, deciding, brains)
         s["b_act"] = w(deciding, choice, s["b_act"])
         s["b_t"] = w(deciding, 0, s["b_t"])
         s["b_len"] = w(deciding & (choice == B_WINDUP), B["cleave_windup"], s["b_len"])
@@ -303,10 +316,10 @@ def step_state(rules: dict, tier_thr: np.ndarray, s: dict[str, np.ndarray], keys
     s["winner"] = w(kwin, 1, w(bwin, 2, s["winner"]))
 
 
-def _decide(rules, tier_thr, s, deciding, low) -> tuple[np.ndarray, np.ndarray]:
+def _decide(rules, tier_thr, s, deciding, brains: BrainPool) -> tuple[np.ndarray, np.ndarray]:
     """The boss's choice (B_IDLE..B_WINDUP) and the jitter of its next decision time, for the deciding
-    fights; advances their rng."""
-    fp, B, K = rules["fp"], rules["boss"], rules["knight"]
+    fights; advances their rng. The scripted policy, or the fight's learned brain."""
+    B = rules["boss"]
     r1 = xorshift32(s["rng"])
     jitter = ((r1 >> np.uint32(8)) & np.uint32(255)).astype(np.int64) % B["decide_jitter"]
     noisy = (r1 >> np.uint32(16)).astype(np.int64) < tier_thr[s["tier"]]
@@ -316,17 +329,43 @@ def _decide(rules, tier_thr, s, deciding, low) -> tuple[np.ndarray, np.ndarray]:
     n_legal = np.where(s["b_cd"] == 0, 5, 4)
     rand_move = ((r2 >> np.uint32(16)).astype(np.int64) * n_legal) >> 16
 
+    policy = boss_choice(rules, s, deciding & ~noisy, FREE, brains)  # free choices 0..4 are B_IDLE..B_WINDUP
+    return np.where(noisy, rand_move, policy), jitter
+
+
+def boss_choice(rules, s, sel, kind: int, brains: BrainPool) -> np.ndarray:
+    """Each fight's decision of `kind` (brain.py: FREE, HOLD, FOLLOW) as the state stands: its learned
+    brain's where it has one (and sel), else the scripted policy's."""
+    scripted, legal = scripted_choice(rules, s, kind)
+    if brains.recorder is not None:  # e.g. a learner cloning the scripted brain (boss_league.clone_scripted)
+        brains.recorder(kind, s, sel, scripted, legal)
+    learned = brains.choose(rules, s, sel, kind, legal)
+    return np.where(learned >= 0, learned, scripted)
+
+
+def scripted_choice(rules, s, kind: int) -> tuple[np.ndarray, np.ndarray]:
+    """The scripted brain: (choice int64 [n], legal bool [n, options]) of `kind` for every fight."""
+    fp, B, K = rules["fp"], rules["boss"], rules["knight"]
+    w = np.where
+    n = s["tick"].shape[0]
+    low = s["b_hp"] * 100 <= B["hp"] * B["low_hp_pct"]
     dist = np.abs(s["kx"] - s["bx"])
+    if kind == HOLD:  # hold the swing against a knight already committed (rolling or swinging)
+        read = (s["k_act"] == K_ROLL) | (s["k_act"] == K_ATTACK)
+        return read.astype(np.int64), np.ones((n, 2), bool)
+    if kind == FOLLOW:  # chain a follow-up while the combo allows it and the knight stays close
+        may = s["b_combo"] < w(low, B["combo_max_low"], B["combo_max"])
+        want = may & (dist <= B["combo_range"] * fp)
+        return want.astype(np.int64), np.stack([np.ones(n, bool), may], 1)
     off_cd = s["b_cd"] == 0
     threat = ((s["k_act"] == K_ATTACK) & (s["k_t"] < K["attack_windup"] + K["attack_active"])
               & (dist <= (K["attack_reach"] + B["guard_margin"]) * fp))
     far = dist > B["cleave_trigger"] * fp
-    w = np.where
     policy = w(off_cd & ~far, B_WINDUP,
                w(threat, B_GUARD,
                  w(~off_cd & ~low, w(dist < B["backoff_dist"] * fp, B_RETREAT, B_IDLE),
                    w(far, B_APPROACH, B_IDLE))))
-    return w(noisy, rand_move, policy), jitter
+    return policy.astype(np.int64), np.stack([np.ones(n, bool)] * 4 + [off_cd], 1)
 
 
 def _snap(v):

@@ -2,6 +2,12 @@
 
     hakisa duel serve --port 8765          # then browse http://127.0.0.1:8765/
     hakisa duel open --tier hard           # serve + a Chromium app window of fixed size (own Xvfb if no DISPLAY)
+    hakisa duel serve --league runs/league # + the league's brains (DIR/bosses/*.json) in the page's boss
+                                           # selector, and every fight played appended to DIR/fights.jsonl
+
+The server: the web/ folder, /rules.json (the sim's), /bosses/index.json (["scripted", shipped brains..., league
+brains...], listed per request so a newly promoted brain shows up on reload), /bosses/NAME.json (the league's
+first, then hakisa's), and, with a log dir, POST /fights (a fight log, fightlog.py) -> LOGDIR/fights.jsonl.
 
 `DuelPage` is what the live tools use (teacher recording, live play, browser tests):
 
@@ -18,13 +24,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
 from pathlib import Path
+from urllib.parse import urlencode
 
 from hakisa import browser
+from hakisa.envs.duel import brain, fightlog
 
 WEB_DIR = Path(__file__).with_name("web")
 RULES_PATH = Path(__file__).with_name("rules.json")
@@ -36,15 +45,70 @@ RESULT_BAND = (0, 132, 640, 96)  # (left, top, width, height) in canvas pixels
 VICTORY_RGB = (255, 215, 0)      # gold: the knight won
 DEFEAT_RGB = (176, 0, 0)         # crimson: the boss won (HP or time up)
 
-def start_server(port: int = 0, host: str = "127.0.0.1"):
-    """Serve the page and the one rules.json (the sim's file, so both sides read the same bytes)."""
-    return browser.start_server(WEB_DIR, port, host, extra={"/rules.json": RULES_PATH})
+MAX_FIGHT_BYTES = 2 << 20  # a whole fight's log is ~10 kB; anything far bigger is not one
 
 
-def page_url(server, tier: str = "normal", seed: int | None = None, autostart: bool = False) -> str:
+def boss_names(league: str | Path | None = None) -> list[str]:
+    """The page's brain choices: "scripted", hakisa's shipped brains, then the league's (DIR/bosses/*.json)."""
+    names = brain.shipped_brains()
+    if league is not None and (Path(league) / "bosses").is_dir():
+        names += sorted(p.stem for p in (Path(league) / "bosses").glob("*.json"))
+    return list(dict.fromkeys(["scripted", *(n for n in names if n != "index")]))  # bosses/index.json is the list
+
+
+def boss_file(name: str, league: str | Path | None = None) -> Path | None:
+    """The brain file the page gets for `name`: the league's first, then the shipped one; None if neither."""
+    if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", name):  # a plain file name: nothing outside the folders
+        return None
+    dirs = ([Path(league) / "bosses"] if league is not None else []) + [brain.SHIPPED_DIR]
+    return next((d / f"{name}.json" for d in dirs if (d / f"{name}.json").is_file()), None)
+
+
+def routes(league: str | Path | None = None, log_dir: str | Path | None = None) -> tuple[dict, dict]:
+    """(extra, post) for browser.start_server / BrowserApp: rules, brains and, with a log dir (default: the
+    league), the fight sink. Without one, POST /fights is refused (the page ignores that)."""
+
+    def bosses(rest: str | None) -> bytes | None:
+        if rest == "index.json":
+            return json.dumps(boss_names(league)).encode()
+        f = boss_file(rest[: -len(".json")], league) if rest and rest.endswith(".json") else None
+        return f.read_bytes() if f else None
+
+    extra = {"/rules.json": RULES_PATH, "/bosses/": bosses}
+    log_dir = log_dir if log_dir is not None else league
+    if log_dir is None:
+        return extra, {}
+    out, lock = Path(log_dir) / "fights.jsonl", threading.Lock()
+
+    def fights(body: bytes) -> None:
+        if len(body) > MAX_FIGHT_BYTES:
+            raise ValueError("fight log too large")
+        try:
+            fight = json.loads(body)
+        except ValueError:
+            raise ValueError("not JSON") from None
+        line = json.dumps(fightlog.check_fight(fight, "POST /fights"), separators=(",", ":")) + "\n"  # one line
+        with lock:  # the server is threaded: whole lines, never interleaved
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with out.open("a") as f:
+                f.write(line)
+
+    return extra, {"/fights": fights}
+
+
+def start_server(port: int = 0, host: str = "127.0.0.1", league: str | Path | None = None,
+                 log_dir: str | Path | None = None):
+    """Serve the page, the one rules.json (the sim's file, so both sides read the same bytes), the boss brains
+    and, with a log dir (default: the league), the fight sink (see the module doc)."""
+    extra, post = routes(league, log_dir)
+    return browser.start_server(WEB_DIR, port, host, extra=extra, post=post)
+
+
+def page_url(server, tier: str = "normal", seed: int | None = None, autostart: bool = False,
+             boss: str | None = None) -> str:
     host, port = server.server_address[:2]
-    q = f"?tier={tier}" + (f"&seed={seed}" if seed is not None else "") + ("&autostart=1" if autostart else "")
-    return f"http://{host}:{port}/index.html{q}"
+    q = {"tier": tier, "seed": seed, "autostart": 1 if autostart else None, "boss": boss}
+    return f"http://{host}:{port}/index.html?" + urlencode({k: v for k, v in q.items() if v is not None})
 
 
 def chromium_cmd(
@@ -54,7 +118,9 @@ def chromium_cmd(
 
 
 class DuelPage(browser.BrowserApp):
-    """The duel page in a BrowserApp. `seed` fixes the first fight, `autostart=True` skips the start screen."""
+    """The duel page in a BrowserApp. `seed` fixes the first fight, `autostart=True` skips the start screen,
+    `boss` names the brain it plays (the page falls back to scripted, visibly, when there is no such brain);
+    `league`, `log_dir`: as for start_server."""
 
     def __init__(
         self,
@@ -64,15 +130,20 @@ class DuelPage(browser.BrowserApp):
         autostart: bool = False,
         screen: tuple[int, int] = (1280, 720),
         timeout: float = 30.0,
+        boss: str | None = None,
+        league: str | Path | None = None,
+        log_dir: str | Path | None = None,
     ):
-        self.tier, self.seed, self.autostart = tier, seed, autostart
+        self.tier, self.seed, self.autostart, self.boss = tier, seed, autostart, boss
+        extra, post = routes(league, log_dir)
         super().__init__(
             WEB_DIR,
-            query={"tier": tier, "seed": seed, "autostart": 1 if autostart else None},
+            query={"tier": tier, "seed": seed, "autostart": 1 if autostart else None, "boss": boss},
             size=WINDOW_SIZE,
             display=display,
             screen=screen,
-            extra={"/rules.json": RULES_PATH},
+            extra=extra,
+            post=post,
             timeout=timeout,
         )
 
@@ -101,13 +172,21 @@ class DuelPage(browser.BrowserApp):
 
 # ---- the `hakisa duel` verb --------------------------------------------------------------------------
 def add_args(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="duel_cmd", metavar="serve|open|perception", required=True)
+    sub = parser.add_subparsers(dest="duel_cmd", metavar="serve|open|perception|boss-train|boss-elo|boss-learn",
+                                required=True)
     s = sub.add_parser("serve", help="serve the page on 127.0.0.1")
     s.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     o = sub.add_parser("open", help="serve + open a Chromium app window of fixed size (own Xvfb if no DISPLAY)")
     o.add_argument("--port", type=int, default=8765)
     o.add_argument("--tier", choices=["easy", "normal", "hard"], default="normal")
     o.add_argument("--seed", type=int, default=None)
+    o.add_argument("--boss", default=None, help="the boss's brain: scripted, a shipped or a league brain's name")
+    for p in (s, o):
+        p.add_argument("--league", default=None, metavar="DIR",
+                       help="a league folder: its DIR/bosses/*.json brains join the page's choices, and fights "
+                            "played are logged to DIR/fights.jsonl (unless --log-dir)")
+        p.add_argument("--log-dir", default=None, metavar="DIR",
+                       help="append every fight played on the page to DIR/fights.jsonl (default: the league)")
     o.add_argument("--seconds", type=float, default=0, help="close after this long (0: until Ctrl-C / window closed)")
     from hakisa.envs.duel import perception
 
@@ -116,6 +195,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
             "perception", help="pretrain an encoder to read the duel's state off its frames (for hakisa study --init)"
         )
     )
+    from hakisa.envs.duel import league
+
+    league.add_args(sub)
 
 
 def main(args) -> int:
@@ -123,9 +205,17 @@ def main(args) -> int:
         from hakisa.envs.duel import perception
 
         return perception.main(args)
-    server = start_server(args.port)
-    url = page_url(server, getattr(args, "tier", "normal"), getattr(args, "seed", None))
+    if args.duel_cmd.startswith("boss-"):
+        from hakisa.envs.duel import league
+
+        return league.main(args)
+    server = start_server(args.port, league=args.league, log_dir=args.log_dir)
+    url = page_url(server, getattr(args, "tier", "normal"), getattr(args, "seed", None),
+                   boss=getattr(args, "boss", None))
     print(json.dumps({"url": url}), flush=True)
+    log_dir = args.log_dir or args.league
+    if log_dir:
+        print(f"fights played are appended to {Path(log_dir) / 'fights.jsonl'}", flush=True)
     xvfb = proc = None
     tmp = tempfile.mkdtemp(prefix="hakisa-chromium-")
     try:

@@ -8,6 +8,8 @@
 //   DuelCore.drawRects(rules, state)     -> [[x, y, w, h, colourIndex], ...]  N_RECTS slots, painting order
 // keys: bit0 left, bit1 right, bit2 roll (Space), bit3 attack (J), bit4 block (K held); level-triggered.
 // All state is integers (positions in sub-pixels, rules.fp per canvas pixel); rng is a uint32 xorshift32 word.
+// The boss's decisions: the scripted policy (decide below), or rules.brain, a learned integer network
+// (hakisa/envs/duel/brain.py documents it; brainFeatures and brainChoose are its JS twins).
 (function () {
   "use strict";
   const KEY_LEFT = 1, KEY_RIGHT = 2, KEY_ROLL = 4, KEY_ATTACK = 8, KEY_BLOCK = 16;
@@ -38,6 +40,44 @@
 
   function tierThreshold(rules, tier) {
     return Math.floor(rules.tiers[rules.tier_order[tier]] * 65536 + 0.5);
+  }
+
+  // ---- the learned brain: integer features and an int8 MLP, exactly brain.py's ------------------------
+  const FREE = 0, HOLD = 1, FOLLOW = 2, OUT_SLICES = [[0, 5], [5, 7], [7, 9]], SHIFT_DIV = 64;
+
+  function brainFeatures(rules, s, kind) {
+    const fp = rules.fp, K = rules.knight, B = rules.boss;
+    const d = s.kx - s.bx;
+    const x = [kind === FREE ? 64 : 0, kind === HOLD ? 64 : 0, kind === FOLLOW ? 64 : 0,
+      clamp(fdiv(d * s.b_face, fp * 4), -128, 128), Math.min(fdiv(Math.abs(d), fp * 4), 128),
+      fdiv(s.k_hp * 64, K.hp), fdiv(s.b_hp * 64, B.hp), fdiv(s.k_st * 64, K.stamina)];
+    for (let a = 0; a < 5; a++) x.push(s.k_act === a ? 64 : 0);
+    x.push(Math.min(s.k_t, 64), s.k_act === K_ROLL ? s.k_dir * s.b_face * 32 : 0, Math.min(s.b_cd, 64),
+      s.b_hp * 100 <= B.hp * B.low_hp_pct ? 64 : 0, s.b_combo * 16, fdiv(s.tick * 64, rules.time_limit),
+      fdiv(s.bx, fp * 8), fdiv(s.kx, fp * 8));
+    return x;
+  }
+
+  // The brain's choice within `kind` (0-based): the first maximum of the legal logits.
+  function brainChoose(rules, s, kind, legal) {
+    const br = rules.brain, x = brainFeatures(rules, s, kind), H = br.b1.length;
+    const h = new Array(H);
+    for (let j = 0; j < H; j++) {
+      let acc = br.b1[j];
+      const w = br.w1[j];
+      for (let i = 0; i < x.length; i++) acc += w[i] * x[i];
+      h[j] = Math.max(0, fdiv(acc, SHIFT_DIV));
+    }
+    const [lo, hi] = OUT_SLICES[kind];
+    let best = -1, bestV = 0;
+    for (let o = lo; o < hi; o++) {
+      if (legal && !legal[o - lo]) continue;
+      let v = br.b2[o];
+      const w = br.w2[o];
+      for (let j = 0; j < H; j++) v += w[j] * h[j];
+      if (best < 0 || v > bestV) { best = o - lo; bestV = v; }
+    }
+    return best;
   }
 
   function newState(rules, tier, seed) {
@@ -125,6 +165,8 @@
         if ((s.rng >>> 16) < tierThreshold(rules, s.tier)) {
           s.rng = xorshift32(s.rng);
           delayed = (s.rng >>> 16) < 32768;
+        } else if (rules.brain) {
+          delayed = brainChoose(rules, s, HOLD, null) === 1;
         }
         if (delayed) s.b_len = B.cleave_windup + B.delay_ticks;
       }
@@ -135,11 +177,14 @@
       else if (s.b_act === B_ACTIVE && s.b_t >= B.cleave_active) {
         s.b_act = B_RECOVER; s.b_t = 0;
         // after a strike: chain another wind-up (a combo) instead of recovering? Noise: a coin flip.
-        let follow = s.b_combo < (low ? B.combo_max_low : B.combo_max) && Math.abs(kx - bx) <= B.combo_range * fp;
+        const may = s.b_combo < (low ? B.combo_max_low : B.combo_max);
+        let follow = may && Math.abs(kx - bx) <= B.combo_range * fp;
         s.rng = xorshift32(s.rng);
         if ((s.rng >>> 16) < tierThreshold(rules, s.tier)) {
           s.rng = xorshift32(s.rng);
           follow = (s.rng >>> 16) < 32768 && s.b_combo < B.combo_max_low;
+        } else if (rules.brain) {
+          follow = brainChoose(rules, s, FOLLOW, [true, may]) === 1;
         }
         if (follow) {
           s.b_act = B_WINDUP; s.b_len = B.cleave_windup; s.b_combo += 1;
@@ -220,6 +265,7 @@
     }
     const dist = Math.abs(s.kx - s.bx);
     const offCd = s.b_cd === 0;
+    if (rules.brain) return brainChoose(rules, s, FREE, [true, true, true, true, offCd]);
     const threat = s.k_act === K_ATTACK && s.k_t < K.attack_windup + K.attack_active
       && dist <= (K.attack_reach + B.guard_margin) * fp;
     const far = dist > B.cleave_trigger * fp;
@@ -295,7 +341,7 @@
     K_IDLE, K_ATTACK, K_ROLL, K_BLOCK, K_STAGGER,
     B_IDLE, B_APPROACH, B_RETREAT, B_GUARD, B_WINDUP, B_ACTIVE, B_RECOVER,
     STATE_FIELDS, N_RECTS, COMMAND_KEYS: [0, 1, 2, 4, 8, 16, 5, 6],
-    xorshift32, seedToRng, newState, step, drawRects,
+    xorshift32, seedToRng, newState, step, drawRects, brainFeatures, brainChoose,
   };
   if (typeof module !== "undefined" && module.exports) module.exports = DuelCore;
   globalThis.DuelCore = DuelCore;
