@@ -27,6 +27,7 @@ def page_state(live) -> dict:
     return live.app.evaluate("hakisa.state()")
 
 
+@pytest.mark.slow  # 90 s: CI's budget; the live PPO and Ray window-worker tests cover live learning by default
 def test_live_dqn_learns_the_lights_page_from_scratch(xvfb, tmp_path):
     # the user's command: a game with no simulator trains on its window; --steps is the budget
     cmd = [sys.executable, "-m", "hakisa.cli", "train", "--game", str(LIGHTS), "--algo", "dqn", "--steps", "1500",

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.skipif(
     not Path("/usr/bin/chromium").exists() or not shutil.which("Xvfb"), reason="needs chromium and Xvfb"
 )
+@pytest.mark.slow  # 75 s: CI's budget; test_record covers recording from a real page by default
 def test_scripted_teacher_records_the_page(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}  # DuelPage starts its own Xvfb
     p = subprocess.run(
