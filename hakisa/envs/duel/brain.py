@@ -72,16 +72,14 @@ class BrainPool:
         for b in self.brains:
             if b is not None and tuple(b["features"]) != FEATURES:
                 raise ValueError(f"brain {b.get('name')!r} reads features {b['features']}; the sim computes {FEATURES}")
-        arr = lambda key: np.stack([np.asarray(b[key], np.int64) if b is not None else  # noqa: E731
-                                    np.zeros_like(np.asarray(self._first()[key], np.int64)) for b in self.brains])
-        if self.learned.any():
-            self.w1, self.b1, self.w2, self.b2 = arr("w1"), arr("b1"), arr("w2"), arr("b2")
+        if self.learned.any():  # stacked per brain; a scripted slot holds zeros that choose() never reads
+            first = next(b for b in self.brains if b is not None)
+            self.w1, self.b1, self.w2, self.b2 = (
+                np.stack([np.asarray((b or first)[k], np.int64) * (b is not None) for b in self.brains])
+                for k in ("w1", "b1", "w2", "b2"))
         self.idx = np.zeros(n, np.int64) if idx is None else np.asarray(idx, np.int64).copy()
         # recorder(kind, state, sel, scripted_choice, legal): sees every decision the sim asks for
         self.recorder = None
-
-    def _first(self) -> dict:
-        return next(b for b in self.brains if b is not None)
 
     def uses_brain(self) -> np.ndarray:
         """bool [n]: the fights whose boss is a learned brain."""

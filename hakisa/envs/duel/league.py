@@ -209,8 +209,8 @@ def train_boss(start: dict, knights: list[Knight], a: Args, name: str, seed: int
 
     hidden = len(start["b1"])
     scale = _param_scale(hidden)
-    theta = torch.tensor(brain_params(start) / scale, dtype=torch.float64, requires_grad=False)
-    opt = torch.optim.Adam([theta], lr=a.lr / 1.0)
+    theta = torch.tensor(brain_params(start) / scale, dtype=torch.float64)
+    opt = torch.optim.Adam([theta], lr=a.lr)
     pols = [_Policy(k, seed) for k in knights]
     rng = np.random.default_rng(seed)
     curve = []
@@ -295,6 +295,12 @@ def clone_scripted(hidden: int = 24, fights: int = 128, steps: int = 1500, seed:
 
 
 # ---- promotion and ratings -----------------------------------------------------------------------
+def _batches(knights: list[Knight]) -> list[list[Knight]]:
+    """The knights as play() batches: the fast ones together, the pixel ones (which render) apart."""
+    groups = [[k for k in knights if k.kind != "pixels"], [k for k in knights if k.kind == "pixels"]]
+    return [g for g in groups if g]
+
+
 def wilson_lower(p: float, n: int, z: float = 1.96) -> float:
     """The 95 % Wilson score interval's lower bound of a share p of n."""
     if n == 0:
@@ -310,12 +316,8 @@ def compare(new: dict | None, old: dict | None, knights: list[Knight], fights: i
     bound above 1/2. Also reports each boss's plain win rate against the pool."""
     per = -(-fights // len(knights))
     seeds = np.random.default_rng(seed).integers(0, 2**32, per, dtype=np.uint64)
-    fast = [k for k in knights if k.kind != "pixels"]
-    slow = [k for k in knights if k.kind == "pixels"]
     fit, won = [[], []], [[], []]
-    for group in (fast, slow):
-        if not group:
-            continue
+    for group in _batches(knights):
         nk = len(group)
         res = play(group, np.repeat(np.arange(nk), 2 * per), [new, old], np.tile(np.repeat([0, 1], per), nk),
                    np.tile(seeds, 2 * nk), tier)
@@ -342,9 +344,7 @@ def ratings(bosses: dict[str, dict | None], knights: list[Knight], fights: int, 
     names = list(bosses)
     seeds = np.random.default_rng(seed).integers(0, 2**32, fights, dtype=np.uint64)
     wins = {}  # (boss, knight) -> boss wins
-    for group in ([k for k in knights if k.kind != "pixels"], [k for k in knights if k.kind == "pixels"]):
-        if not group:
-            continue
+    for group in _batches(knights):
         nk, nb = len(group), len(names)
         res = play(group, np.repeat(np.arange(nk), nb * fights), [bosses[b] for b in names],
                    np.tile(np.repeat(np.arange(nb), fights), nk), np.tile(seeds, nk * nb), tier)
