@@ -24,12 +24,19 @@ def page_fights(lg: league.League, boss: str, checkpoint: str, fights: int, tier
 
     log = lg.root / "fights.jsonl"
     before = log.read_text().splitlines() if log.exists() else []
+    before_display = os.environ.get("DISPLAY")
     with DuelPage(tier=tier, boss=boss, league=lg.root) as page:
         os.environ["DISPLAY"] = page.display
-        page.click_to_focus()
-        served = page.evaluate("hakisa.boss()")
-        live = play_live(checkpoint, game="duel", page=page, episodes=fights, opts={"tier": tier, "boss": boss},
-                         out=lg.root / "roundtrip-play", progress=False)
+        try:
+            page.click_to_focus()
+            served = page.evaluate("hakisa.boss()")
+            live = play_live(checkpoint, game="duel", page=page, episodes=fights, opts={"tier": tier, "boss": boss},
+                             out=lg.root / "roundtrip-play", progress=False)
+        finally:  # the page's private display dies with it: the next page must not try to open on it
+            if before_display is None:
+                os.environ.pop("DISPLAY", None)
+            else:
+                os.environ["DISPLAY"] = before_display
     after = log.read_text().splitlines() if log.exists() else []
     return {"served_boss": served, "win_rate": live["win_rate"], "episodes": live["episodes"],
             "new_lines": after[len(before):], "step_ms_p50": live["step_ms_p50"], "step_ms_p99": live["step_ms_p99"]}

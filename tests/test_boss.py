@@ -135,9 +135,12 @@ def test_self_play_learns_to_fight_and_promotion_refuses_a_loser():
     assert after > before + 0.2, (before, after, curve)
 
     lose = league.compare(start, None, expert, 400, seed=1)
-    assert not lose["promoted"] and lose["new_takes"] < 0.5, lose
+    assert not lose["promoted"] and lose["new_takes"] < 0.5 and lose["decisive"] > 0, lose
     win = league.compare(None, start, expert, 400, seed=1)
     assert win["promoted"] and win["wilson_lower"] > 0.5, win
+    assert win["new_win_rate"] > win["old_win_rate"] and win["decisive"] == lose["decisive"], win
+    same = league.compare(None, None, expert, 400, seed=1)  # a boss never beats itself: no decisive pair
+    assert same["decisive"] == 0 and not same["promoted"], same
 
 
 def test_ratings_anchor_scripted_and_rank_a_passive_boss_lower():

@@ -1,6 +1,7 @@
 """Game files: loading, validation (one bad field per message), options, and the CLI's one-line errors."""
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import json
 import subprocess
@@ -173,11 +174,15 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
         (["train", "--game", "duel", "--set", "no_such_field=1", "--runs-dir", str(out)], "no_such_field"),
         (["record", "--window", "some game", "--map", "duel", "--out", str(out)], "DISPLAY"),
     ]
-    for argv, says in cases:
-        line = _one_line_exit_2(_cli(argv, tmp_path, env=no_display), argv)
-        assert says in line, (argv, line)
-        assert not out.exists(), argv
-    r = _cli(["play", "--game", "no-such-game", "--debug"], tmp_path)
+    # the cases are independent processes that mostly import torch: run them at once (2x on 2 cores)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        runs = pool.map(lambda argv: _cli(argv, tmp_path, env=no_display), [argv for argv, _ in cases])
+        debug = pool.submit(_cli, ["play", "--game", "no-such-game", "--debug"], tmp_path)
+        for (argv, says), r in zip(cases, runs):
+            line = _one_line_exit_2(r, argv)
+            assert says in line, (argv, line)
+        assert not out.exists()
+        r = debug.result()
     assert r.returncode == 1 and "Traceback" in r.stderr
 
 

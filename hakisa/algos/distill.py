@@ -288,7 +288,8 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     state = torch.from_numpy(view.state())
     s_steps, it, best = 0, 0, -np.inf
     grad_steps = max(1, round(args.replay_ratio * n * args.num_steps / args.batch_size))
-    bar = tqdm(total=max(0, args.total_steps - budget.steps), disable=not args.progress, unit="step", desc="student")
+    bar = tqdm(total=None if args.max_minutes else max(0, args.total_steps - budget.steps),  # as ppo's bar
+               disable=not args.progress, unit="step", desc="student")
     while budget.left():
         beta = max(0.0, 1.0 - s_steps / args.beta_steps) if args.beta_steps else 0.0
         for _ in range(args.num_steps):

@@ -226,7 +226,8 @@ def train(
     best_score, loss, q_mean = -np.inf, torch.tensor(0.0), torch.tensor(0.0)
     start = time.time()
     metrics: dict = {}
-    bar = tqdm(total=args.total_steps, disable=not args.progress, unit="step", desc="dqn")
+    bar = tqdm(total=None if args.max_minutes else args.total_steps, disable=not args.progress, unit="step",
+               desc="dqn")  # as ppo's bar
     while global_step < args.total_steps:
         if args.max_minutes and time.time() - start > 60 * args.max_minutes:
             break

@@ -317,7 +317,9 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     num_updates = max(1, args.total_steps // batch)
     global_step = 0
     info_last: dict = {}
-    bar = tqdm(total=num_updates * batch, disable=not args.progress, unit="step", desc="ppo")
+    # with a time budget the step cap is only a cap (the CLI sets it huge): no total, so no false ETA
+    bar = tqdm(total=None if args.max_minutes else num_updates * batch, disable=not args.progress, unit="step",
+               desc="ppo")
 
     for update in range(1, num_updates + 1):
         if rec.out_of_time():

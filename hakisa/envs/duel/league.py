@@ -10,9 +10,10 @@ One generation (PufferLib's self-play pool, AlphaStar's league, on a small scale
      clone of the scripted brain), against the knight pool: the scripted expert at several roll margins and
      input lags, and the state knights of past generations. Fitness per fight: the boss's win, plus half the
      knight's HP it took, minus half its own HP lost (a graded signal where wins are rare).
-  2. promotion: the candidate and its predecessor fight the same knights on the same seeds; the candidate
-     takes a pair when its fitness is higher (a tie is half). Promoted at >= `promote_rate` of >= `promote_fights`
-     pairs with the 95 % Wilson lower bound above 1/2; else ES goes on (up to `tries` rounds) or the league stops.
+  2. promotion: the candidate and its predecessor fight the same knights on the same seeds (>= 400 pairs); a
+     pair is decisive when only one of them wins it. Promoted when the candidate takes >= `promote_rate` of
+     the decisive pairs with the 95 % Wilson lower bound above 1/2 (a sign test); else ES goes on (up to
+     `tries` rounds) or the league stops.
   3. knight: PPO on the true state (distill.StateNet) from the last knight, against a pool of every promoted
      boss and the scripted one, so neither side overfits one opponent.
   4. ratings: every boss against every knight at Normal; Bradley-Terry maximum likelihood on the Elo scale
@@ -157,14 +158,16 @@ def boss_fitness(res: dict) -> np.ndarray:
 class Args:
     generations: int = 5
     """boss generations to add (each must be promoted)"""
-    es_iters: int = 30
+    es_iters: int = 15
     """ES updates per training round of a boss"""
     tries: int = 3
     """training rounds a candidate gets to pass promotion before the league stops"""
-    pop_size: int = 16
+    pop_size: int = 12
     """ES population (antithetic pairs)"""
-    fights: int = 12
+    fights: int = 8
     """fights per ES member per knight"""
+    pfsp: float = 1.0
+    """ES weights each knight by (share of fights it wins)^pfsp; 0: all alike"""
     sigma: float = 6.0
     """ES perturbation, in weight units (int8); biases move 64x as far"""
     lr: float = 2.0
@@ -180,14 +183,14 @@ class Args:
     promote_fights: int = 480
     """paired fights of a promotion test (>= 400)"""
     promote_rate: float = 0.55
-    """the share of pairs a candidate must take"""
+    """the share of decisive pairs (one boss wins, the other loses) a candidate must take"""
     knight_seconds: float = 60.0
     """PPO seconds per knight generation (0: no knight training)"""
     knight_envs: int = 64
     """fights a knight trains on at once"""
     pixel_knights: str = "pretrained:duel-ppo"
     """comma-separated pixel checkpoints that join promotion tests and ratings ('' for none)"""
-    elo_fights: int = 64
+    elo_fights: int = 48
     """fights per boss-knight pair in the ratings"""
     seed: int = 0
     """seeds ES noise, fights and knights"""
@@ -224,7 +227,12 @@ def train_boss(start: dict, knights: list[Knight], a: Args, name: str, seed: int
         nk, p, f = len(pols), a.pop_size, a.fights
         res = play(pols, np.repeat(np.arange(nk), p * f), cands, np.tile(np.repeat(np.arange(p), f), nk),
                    np.tile(seeds, nk * p), a.tier)
-        fit = boss_fitness(res).reshape(nk, p, f).mean((0, 2))
+        per = boss_fitness(res).reshape(nk, p, f).mean(2)  # knight x member
+        # prioritised fictitious self-play (AlphaStar): weight each knight by how often it still beats the
+        # boss; knights every member beats add noise and no direction (gen5 stalled on them without this)
+        lost = 1 - (res["winner"] == 2).reshape(nk, p * f).mean(1)
+        w = lost**a.pfsp if a.pfsp else np.ones(nk)
+        fit = (w / w.sum()) @ per if w.sum() > 0 else per.mean(0)
         r = centered_ranks(fit)
         grad = (r[:half] - r[half:]) @ eps / (a.pop_size * a.sigma)
         theta.grad = torch.from_numpy(-grad)
@@ -311,28 +319,29 @@ def wilson_lower(p: float, n: int, z: float = 1.96) -> float:
 
 def compare(new: dict | None, old: dict | None, knights: list[Knight], fights: int, seed: int,
             tier: str = "normal", rate: float = 0.55) -> dict:
-    """Paired test of boss `new` against boss `old`: both fight each knight on the same seeds; `new` takes a
-    pair when its fitness is higher (ties: half). Promoted at >= rate of the pairs with the Wilson lower
-    bound above 1/2. Also reports each boss's plain win rate against the pool."""
+    """Paired test of boss `new` against boss `old`: both fight each knight on the same seeds. A pair is
+    decisive when exactly one of the two bosses wins it; `new` is promoted when it takes >= `rate` of the
+    decisive pairs with the 95 % Wilson lower bound above 1/2, over >= 400 pairs played (a sign test,
+    McNemar's). Pairs both bosses win, or both lose, say nothing about which boss is stronger; scoring them
+    by HP margins (as the first league did) promoted a boss that won less and refused one that won more, and
+    the Elo table, which counts wins, disagreed with it. Also reports each boss's plain win rate."""
     per = -(-fights // len(knights))
     seeds = np.random.default_rng(seed).integers(0, 2**32, per, dtype=np.uint64)
-    fit, won = [[], []], [[], []]
+    won = [[], []]
     for group in _batches(knights):
         nk = len(group)
         res = play(group, np.repeat(np.arange(nk), 2 * per), [new, old], np.tile(np.repeat([0, 1], per), nk),
                    np.tile(seeds, 2 * nk), tier)
-        f = boss_fitness(res).reshape(nk, 2, per)
         w = (res["winner"] == 2).reshape(nk, 2, per)
         for j in (0, 1):
-            fit[j].append(f[:, j].ravel())
             won[j].append(w[:, j].ravel())
-    fn, fo = np.concatenate(fit[0]), np.concatenate(fit[1])
-    n = len(fn)
-    p = float(((fn > fo) + 0.5 * (fn == fo)).mean())
-    lb = wilson_lower(p, n)
-    return {"pairs": n, "new_takes": round(p, 4), "wilson_lower": round(lb, 4), "ties": int((fn == fo).sum()),
-            "new_win_rate": round(float(np.concatenate(won[0]).mean()), 4),
-            "old_win_rate": round(float(np.concatenate(won[1]).mean()), 4),
+    wn, wo = np.concatenate(won[0]), np.concatenate(won[1])
+    n, takes, gives = len(wn), int((wn & ~wo).sum()), int((wo & ~wn).sum())
+    d = takes + gives
+    p = takes / d if d else 0.5
+    lb = wilson_lower(p, d)
+    return {"pairs": n, "decisive": d, "new_takes": round(p, 4), "wilson_lower": round(lb, 4),
+            "new_win_rate": round(float(wn.mean()), 4), "old_win_rate": round(float(wo.mean()), 4),
             "promoted": bool(p >= rate and lb > 0.5 and n >= 400), "rate_needed": rate}
 
 
@@ -478,7 +487,8 @@ def train_league(root: str | Path, a: Args) -> dict:
             curve += c
             test = compare(brain, prev, pool, a.promote_fights, seed=a.seed * 1000 + gen * 10 + attempt,
                            tier=a.tier, rate=a.promote_rate)
-            _say(f"gen{gen} try {attempt + 1}: takes {test['new_takes']:.1%} of {test['pairs']} pairs against "
+            _say(f"gen{gen} try {attempt + 1}: takes {test['new_takes']:.1%} of {test['decisive']} decisive pairs "
+                 f"of {test['pairs']} against "
                  f"{prev_name} (Wilson lower {test['wilson_lower']:.1%}); boss win rate {test['new_win_rate']:.1%} "
                  f"vs {test['old_win_rate']:.1%}: {'PROMOTED' if test['promoted'] else 'not yet'}")
             if test["promoted"]:
@@ -574,7 +584,8 @@ def learn_from_fights(root: str | Path, paths: list[str], a: Args) -> dict:
     if test["promoted"]:
         lg.add_boss(brain, {"gen": gen, "parent": prev_name, "promotion": test, "from_fights": len(fights)})
     lg.save()
-    _say(f"gen{gen} takes {test['new_takes']:.1%} of {test['pairs']} pairs against {prev_name} (Wilson lower "
+    _say(f"gen{gen} takes {test['new_takes']:.1%} of {test['decisive']} decisive pairs of {test['pairs']} against "
+         f"{prev_name} (Wilson lower "
          f"{test['wilson_lower']:.1%}): {'PROMOTED, the page now offers it' if test['promoted'] else 'REJECTED'}")
     return entry
 
