@@ -39,8 +39,8 @@ def main() -> None:
     if a.train:
         league.train_league(a.league, league.Args())
     lg = league.League(a.league)
-    latest = lg.latest_boss()[0]
-    bosses = lg.bosses() if a.every_boss else {"scripted": None, latest: lg.latest_boss()[1]}
+    latest, brain = lg.latest_boss()
+    bosses = lg.bosses() if a.every_boss else {"scripted": None, latest: brain}
     seeds = np.random.default_rng(a.seed).integers(0, 2**32, a.fights, dtype=np.uint64)
     knights = {}
     for ck in [c for c in a.knights.split(",") if c.strip()]:
