@@ -198,3 +198,22 @@ def test_boss_learn_clones_the_page_knight_and_decides_with_numbers(tmp_path):
     doc = json.loads((tmp_path / "lg" / "league.json").read_text())
     assert doc["log"][-1]["test"] == entry["test"] and doc["bosses"] == []
     assert doc["knights"][-1]["name"] == "page0" and (tmp_path / "lg/knights/page0/model.safetensors").exists()
+
+
+def test_each_generation_trains_an_exploiter_that_es_and_promotion_meet(tmp_path, monkeypatch):
+    """A generation first trains an exploiter knight against the boss to beat alone; ES fights it and the
+    promotion test counts it. A rerun after a failed generation keeps that exploiter instead of a second one."""
+    met = []
+    es = league.train_boss
+    monkeypatch.setattr(league, "train_boss", lambda start, knights, *rest: met.append([k.name for k in knights])
+                        or es(start, knights, *rest))
+    a = league.Args(generations=1, tries=1, es_iters=1, pop_size=4, fights=2, promote_fights=60, knight_seconds=0,
+                    exploiter_seconds=2, knight_envs=8, pixel_knights="", clone_fights=4, clone_steps=50,
+                    progress=False)
+    for _ in range(2):
+        doc = league.train_league(tmp_path / "lg", a)
+    ex = [k for k in doc["knights"] if k.get("role") == "exploiter"]
+    assert [(k["name"], k["vs"]) for k in ex] == [("exploiter-gen1", ["scripted"])], doc["knights"]
+    assert (tmp_path / "lg/knights/exploiter1/model.safetensors").exists() and ex[0]["global_step"] > 0
+    assert met == [["expert", "expert-m4-lag4", "expert-seen-m2", "exploiter-gen1"]] * 2, met
+    assert [g["gen"] for g in doc["log"]] == [1, 1] and not doc["bosses"]  # 60 pairs never promote

@@ -15,7 +15,9 @@ One generation (PufferLib's self-play pool, AlphaStar's league, on a small scale
      the decisive pairs with the 95 % Wilson lower bound above 1/2 (a sign test); else ES goes on (up to
      `tries` rounds) or the league stops.
   3. knight: PPO on the true state (distill.StateNet) from the last knight, against a pool of every promoted
-     boss and the scripted one, so neither side overfits one opponent.
+     boss and the scripted one, so neither side overfits one opponent. Before each boss generation, an
+     exploiter (AlphaStar's main exploiter): the last knight trained against the boss to beat alone, so the
+     pool holds a knight that finds that boss's weaknesses; ES and the promotion test both meet it.
   4. ratings: every boss against every knight at Normal; Bradley-Terry maximum likelihood on the Elo scale
      (order-free, unlike sequential Elo), anchored at scripted boss = 1000.
 Pixel knights (a `hakisa train` checkpoint, e.g. pretrained:duel-ppo) join the promotion and the ratings
@@ -158,19 +160,22 @@ def boss_fitness(res: dict) -> np.ndarray:
 class Args:
     generations: int = 5
     """boss generations to add (each must be promoted)"""
-    es_iters: int = 15
+    es_iters: int = 30
     """ES updates per training round of a boss"""
     tries: int = 3
     """training rounds a candidate gets to pass promotion before the league stops"""
     pop_size: int = 12
     """ES population (antithetic pairs)"""
-    fights: int = 8
+    fights: int = 16
     """fights per ES member per knight"""
     pfsp: float = 1.0
     """ES weights each knight by (share of fights it wins)^pfsp; 0: all alike"""
-    sigma: float = 6.0
+    pfsp_weighting: str = "variance"
+    """variance: by w (1 - w), w the share of fights the knight wins (the knights that win about half);
+    hard: by w^pfsp"""
+    sigma: float = 4.0
     """ES perturbation, in weight units (int8); biases move 64x as far"""
-    lr: float = 2.0
+    lr: float = 1.0
     """Adam's step on the brain's integers"""
     hidden: int = 24
     """hidden units of a new brain"""
@@ -180,14 +185,17 @@ class Args:
     """Adam steps of a clone (the scripted brain's, a page knight's)"""
     tier: str = "normal"
     """the tier the boss trains and is judged at"""
-    promote_fights: int = 480
-    """paired fights of a promotion test (>= 400)"""
+    promote_fights: int = 1920
+    """paired fights of a promotion test (>= 400). Against a strong boss few pairs are decisive (39 of 480 for
+    gen5 against gen4), too few for the sign test to see a 60 % edge; 1920 give it about 150"""
     promote_rate: float = 0.55
     """the share of decisive pairs (one boss wins, the other loses) a candidate must take"""
     knight_seconds: float = 60.0
     """PPO seconds per knight generation (0: no knight training)"""
     knight_envs: int = 64
     """fights a knight trains on at once"""
+    exploiter_seconds: float = 180.0
+    """PPO seconds of each generation's exploiter: a knight trained against the boss to beat alone (0: none)"""
     pixel_knights: str = "pretrained:duel-ppo"
     """comma-separated pixel checkpoints that join promotion tests and ratings ('' for none)"""
     elo_fights: int = 48
@@ -229,9 +237,11 @@ def train_boss(start: dict, knights: list[Knight], a: Args, name: str, seed: int
                    np.tile(seeds, nk * p), a.tier)
         per = boss_fitness(res).reshape(nk, p, f).mean(2)  # knight x member
         # prioritised fictitious self-play (AlphaStar): weight each knight by how often it still beats the
-        # boss; knights every member beats add noise and no direction (gen5 stalled on them without this)
+        # boss. Knights every member beats add noise and no direction; so do knights no member beats (the
+        # seen-only expert wins ~94 %), which "hard" weighting favours most: gen5 stalled under both, and
+        # "variance" weighting (the knights that win about half) is the one that moved it
         lost = 1 - (res["winner"] == 2).reshape(nk, p * f).mean(1)
-        w = lost**a.pfsp if a.pfsp else np.ones(nk)
+        w = (lost * (1 - lost) if a.pfsp_weighting == "variance" else lost**a.pfsp) if a.pfsp else np.ones(nk)
         fit = (w / w.sum()) @ per if w.sum() > 0 else per.mean(0)
         r = centered_ranks(fit)
         grad = (r[:half] - r[half:]) @ eps / (a.pop_size * a.sigma)
@@ -411,7 +421,8 @@ def train_knight(bosses: list[dict | None], out: Path, seconds: float, seed: int
 # ---- the league ----------------------------------------------------------------------------------
 class League:
     """A league folder: league.json (generations, promotion tests, ratings), bosses/genN.json (promoted
-    brains: `hakisa duel serve --league DIR` offers them on the page), knights/genN/ (StateNet knights)."""
+    brains: `hakisa duel serve --league DIR` offers them on the page), knights/genN/ and knights/exploiterN/
+    (StateNet knights)."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -436,6 +447,10 @@ class League:
     def knights(self, pixel_knights: str = "") -> list[Knight]:
         ks = list(EXPERTS) + [Knight(k["name"], "state", str(self.root / k["path"])) for k in self.doc["knights"]]
         return ks + [Knight(p.split(":")[-1], "pixels", p) for p in pixel_knights.split(",") if p.strip()]
+
+    def main_knights(self) -> list[dict]:
+        """The pool's knight generations (knight-genN), without exploiters and page clones."""
+        return [k for k in self.doc["knights"] if k["name"].startswith("knight-gen")]
 
     def start_brain(self, a: Args) -> dict:
         """The brain the next generation trains from: the latest promoted one, else a clone of the scripted
@@ -478,8 +493,23 @@ def train_league(root: str | Path, a: Args) -> dict:
         prev_name, prev = lg.latest_boss()
         gen = len(lg.doc["bosses"]) + 1
         brain = lg.start_brain(a)
-        # ES meets the experts and the two latest knights (every knight is in the promotion test and ratings)
-        fast = [k for k in lg.knights() if k.kind == "expert"] + [k for k in lg.knights() if k.kind == "state"][-2:]
+        if a.exploiter_seconds > 0 and f"exploiter-gen{gen}" in {k["name"] for k in lg.doc["knights"]}:
+            _say(f"exploiter gen{gen}: kept from an earlier run")  # a rerun after a failed generation
+        elif a.exploiter_seconds > 0:
+            # a knight that beats the boss to beat: the 60 s pool knights win <= 15 % against a boss two or three
+            # generations on, so without one ES has no fights left to learn from (the measured league's gen5)
+            _say(f"exploiter gen{gen}: PPO against {prev_name} alone for {a.exploiter_seconds:.0f} s")
+            start = lg.main_knights()[-1]["path"] if lg.main_knights() else None
+            m = train_knight([prev], lg.root / f"knights/exploiter{gen}", a.exploiter_seconds, a.seed + 500 + gen,
+                             str(lg.root / start) if start else None, a.knight_envs, a.progress)
+            lg.doc["knights"].append({"name": f"exploiter-gen{gen}", "path": f"knights/exploiter{gen}",
+                                      "vs": [prev_name], "role": "exploiter", **m})
+            lg.save()
+        # ES meets the experts, the two latest pool knights and the latest exploiter (every knight is in the
+        # promotion test and the ratings)
+        state = {k.name: k for k in lg.knights() if k.kind == "state"}
+        fast = ([k for k in lg.knights() if k.kind == "expert"] + [state[k["name"]] for k in lg.main_knights()[-2:]]
+                + [state[k["name"]] for k in lg.doc["knights"] if k.get("role") == "exploiter"][-1:])
         pool = lg.knights(a.pixel_knights)
         curve, test = [], None
         for attempt in range(a.tries):
@@ -503,7 +533,7 @@ def train_league(root: str | Path, a: Args) -> dict:
         if a.knight_seconds > 0:
             names = list(lg.bosses())
             _say(f"knight gen{gen}: PPO against {names} for {a.knight_seconds:.0f} s")
-            last = lg.doc["knights"][-1]["path"] if lg.doc["knights"] else None
+            last = lg.main_knights()[-1]["path"] if lg.main_knights() else None
             m = train_knight(list(lg.bosses().values()), lg.root / f"knights/gen{gen}", a.knight_seconds,
                              a.seed + gen, str(lg.root / last) if last else None, a.knight_envs, a.progress)
             lg.doc["knights"].append({"name": f"knight-gen{gen}", "path": f"knights/gen{gen}", "vs": names, **m})
@@ -605,7 +635,8 @@ def add_args(sub) -> None:
     learn = sub.add_parser("boss-learn", help="fine-tune the latest boss on fights the page logged; promote or reject")
     learn.add_argument("logs", nargs="+", help="fights.jsonl files (or folders) the page wrote")
     learn.add_argument("--league", default="runs/boss")
-    add_dataclass_args(learn, Args, skip=("generations", "tries", "knight_seconds", "knight_envs", "elo_fights"))
+    add_dataclass_args(learn, Args, skip=("generations", "tries", "knight_seconds", "knight_envs", "exploiter_seconds",
+                                                  "elo_fights"))
 
 
 def main(args) -> int:
