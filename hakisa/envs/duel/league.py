@@ -169,10 +169,10 @@ class Args:
     fights: int = 16
     """fights per ES member per knight"""
     pfsp: float = 1.0
-    """ES weights each knight by (share of fights it wins)^pfsp; 0: all alike"""
+    """ES weights knights by the fights they still win (below); 0: all alike"""
     pfsp_weighting: str = "variance"
     """variance: by w (1 - w), w the share of fights the knight wins (the knights that win about half);
-    hard: by w^pfsp"""
+    hard: by w^pfsp (it favours the knights no boss beats)"""
     sigma: float = 4.0
     """ES perturbation, in weight units (int8); biases move 64x as far"""
     lr: float = 1.0
@@ -218,6 +218,8 @@ def train_boss(start: dict, knights: list[Knight], a: Args, name: str, seed: int
     every member on the same fights per iteration (common random numbers). Returns (brain, curve)."""
     from hakisa.algos.es import centered_ranks
 
+    if a.pfsp_weighting not in ("variance", "hard"):
+        raise ValueError(f"pfsp_weighting must be variance or hard, not {a.pfsp_weighting!r}")
     hidden = len(start["b1"])
     scale = _param_scale(hidden)
     theta = torch.tensor(brain_params(start) / scale, dtype=torch.float64)
@@ -496,8 +498,8 @@ def train_league(root: str | Path, a: Args) -> dict:
         if a.exploiter_seconds > 0 and f"exploiter-gen{gen}" in {k["name"] for k in lg.doc["knights"]}:
             _say(f"exploiter gen{gen}: kept from an earlier run")  # a rerun after a failed generation
         elif a.exploiter_seconds > 0:
-            # a knight that beats the boss to beat: the 60 s pool knights win <= 15 % against a boss two or three
-            # generations on, so without one ES has no fights left to learn from (the measured league's gen5)
+            # a knight that beats the boss to beat: the 60 s pool knights fall behind (knight-gen4 won 14 % of
+            # 200 fights against gen4), so without one ES had few fights left to learn from
             _say(f"exploiter gen{gen}: PPO against {prev_name} alone for {a.exploiter_seconds:.0f} s")
             start = lg.main_knights()[-1]["path"] if lg.main_knights() else None
             m = train_knight([prev], lg.root / f"knights/exploiter{gen}", a.exploiter_seconds, a.seed + 500 + gen,
@@ -635,8 +637,8 @@ def add_args(sub) -> None:
     learn = sub.add_parser("boss-learn", help="fine-tune the latest boss on fights the page logged; promote or reject")
     learn.add_argument("logs", nargs="+", help="fights.jsonl files (or folders) the page wrote")
     learn.add_argument("--league", default="runs/boss")
-    add_dataclass_args(learn, Args, skip=("generations", "tries", "knight_seconds", "knight_envs", "exploiter_seconds",
-                                                  "elo_fights"))
+    add_dataclass_args(learn, Args, skip=("generations", "tries", "knight_seconds", "knight_envs",
+                                          "exploiter_seconds", "elo_fights"))
 
 
 def main(args) -> int:
