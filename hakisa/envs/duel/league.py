@@ -243,7 +243,12 @@ def train_boss(start: dict, knights: list[Knight], a: Args, name: str, seed: int
         # seen-only expert wins ~94 %), which "hard" weighting favours most: gen5 stalled under both, and
         # "variance" weighting (the knights that win about half) is the one that moved it
         lost = 1 - (res["winner"] == 2).reshape(nk, p * f).mean(1)
-        w = (lost * (1 - lost) if a.pfsp_weighting == "variance" else lost**a.pfsp) if a.pfsp else np.ones(nk)
+        if not a.pfsp:
+            w = np.ones(nk)
+        elif a.pfsp_weighting == "variance":
+            w = lost * (1 - lost)
+        else:
+            w = lost**a.pfsp
         fit = (w / w.sum()) @ per if w.sum() > 0 else per.mean(0)
         r = centered_ranks(fit)
         grad = (r[:half] - r[half:]) @ eps / (a.pop_size * a.sigma)
@@ -480,6 +485,13 @@ def _say(msg: str) -> None:
     tqdm.write(f"[boss] {msg}")
 
 
+def _verdict(test: dict, prev_name: str) -> str:
+    """A promotion test (compare's dict) in one line."""
+    return (f"takes {test['new_takes']:.1%} of {test['decisive']} decisive pairs of {test['pairs']} against "
+            f"{prev_name} (Wilson lower {test['wilson_lower']:.1%}); boss win rate {test['new_win_rate']:.1%} vs "
+            f"{test['old_win_rate']:.1%}")
+
+
 def train_league(root: str | Path, a: Args) -> dict:
     """Add `a.generations` promoted boss generations (and a knight generation after each) to the league."""
     lg = League(root)
@@ -509,9 +521,9 @@ def train_league(root: str | Path, a: Args) -> dict:
             lg.save()
         # ES meets the experts, the two latest pool knights and the latest exploiter (every knight is in the
         # promotion test and the ratings)
-        state = {k.name: k for k in lg.knights() if k.kind == "state"}
-        fast = ([k for k in lg.knights() if k.kind == "expert"] + [state[k["name"]] for k in lg.main_knights()[-2:]]
-                + [state[k["name"]] for k in lg.doc["knights"] if k.get("role") == "exploiter"][-1:])
+        exploiters = [k["name"] for k in lg.doc["knights"] if k.get("role") == "exploiter"]
+        picked = {k["name"] for k in lg.main_knights()[-2:]} | set(exploiters[-1:])
+        fast = [k for k in lg.knights() if k.kind == "expert" or k.name in picked]
         pool = lg.knights(a.pixel_knights)
         curve, test = [], None
         for attempt in range(a.tries):
@@ -519,10 +531,8 @@ def train_league(root: str | Path, a: Args) -> dict:
             curve += c
             test = compare(brain, prev, pool, a.promote_fights, seed=a.seed * 1000 + gen * 10 + attempt,
                            tier=a.tier, rate=a.promote_rate)
-            _say(f"gen{gen} try {attempt + 1}: takes {test['new_takes']:.1%} of {test['decisive']} decisive pairs "
-                 f"of {test['pairs']} against "
-                 f"{prev_name} (Wilson lower {test['wilson_lower']:.1%}); boss win rate {test['new_win_rate']:.1%} "
-                 f"vs {test['old_win_rate']:.1%}: {'PROMOTED' if test['promoted'] else 'not yet'}")
+            _say(f"gen{gen} try {attempt + 1}: {_verdict(test, prev_name)}: "
+                 f"{'PROMOTED' if test['promoted'] else 'not yet'}")
             if test["promoted"]:
                 break
         lg.doc["log"].append({"gen": gen, "vs": prev_name, "test": test, "es_fitness": curve,
@@ -616,9 +626,8 @@ def learn_from_fights(root: str | Path, paths: list[str], a: Args) -> dict:
     if test["promoted"]:
         lg.add_boss(brain, {"gen": gen, "parent": prev_name, "promotion": test, "from_fights": len(fights)})
     lg.save()
-    _say(f"gen{gen} takes {test['new_takes']:.1%} of {test['decisive']} decisive pairs of {test['pairs']} against "
-         f"{prev_name} (Wilson lower "
-         f"{test['wilson_lower']:.1%}): {'PROMOTED, the page now offers it' if test['promoted'] else 'REJECTED'}")
+    _say(f"gen{gen}: {_verdict(test, prev_name)}: "
+         f"{'PROMOTED, the page now offers it' if test['promoted'] else 'REJECTED'}")
     return entry
 
 
