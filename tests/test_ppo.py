@@ -145,15 +145,16 @@ def test_reward_normalisation_makes_value_targets_scale_free():
 
 def test_bench_train_runs_both_learners_and_prints_its_json():
     """`hakisa bench train` end to end at a tiny size: both learners really run on the same env and net
-    (SB3 through our encoder), and the JSON carries both rates and their ratio. Speed is the benchmark's
-    business, not this test's."""
+    (SB3 through our encoder), and the JSON carries both rates, their ratio and the floor (what a PPO with
+    no overhead would reach). Speed is the benchmark's business, not this test's."""
     import json
     import subprocess
     import sys
 
     pytest.importorskip("stable_baselines3")
     out = subprocess.run(
-        [sys.executable, "-m", "hakisa.cli", "bench", "train", "--num-envs", "2", "--steps", "256", "--json-only"],
+        [sys.executable, "-m", "hakisa.cli", "bench", "train", "--num-envs", "2", "--steps", "256", "--repeats", "1",
+         "--json-only"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -162,6 +163,13 @@ def test_bench_train_runs_both_learners_and_prints_its_json():
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["ours_sps"] > 0 and res["sb3_sps"] > 0 and res["ours_bf16_sps"] > 0
     assert res["ratio"] == pytest.approx(res["ours_sps"] / res["sb3_sps"], rel=0.02)
+    # the floor: the parts every PPO runs, timed alone; overlapping them on every core can only be faster
+    for f in res["floor"].values():
+        assert 0 < f["update_ms_overlap"] <= f["update_ms_serial"]
+        assert f["ceiling_overlap"] >= f["ceiling_serial"] > 0
+        assert f["ceiling_serial"] == pytest.approx(f["sps_serial"] / res["sb3_sps"], rel=0.02)
+    # a floor that our whole PPO (sampling, GAE, bookkeeping and all) beat by 2x would not be a floor
+    assert res["ours_sps"] < 2 * res["floor"]["fp32"]["sps_overlap"]
 
 
 def test_privileged_critic_trains_but_stays_out_of_the_checkpoint(tmp_path):

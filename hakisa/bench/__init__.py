@@ -48,6 +48,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--algo", default="ppo", help="learner to time")
     train.add_argument("--num-envs", type=int, default=None, help="vector env width (default: the bench's own)")
     train.add_argument("--steps", type=int, default=None, help="env steps to time (default: the bench's own)")
+    train.add_argument("--obs", default=None,
+                       help="frame size WxH for both learners (default: the env's own, 160x90; the recipe's: 80x45)")
+    train.add_argument("--repeats", type=int, default=2, help="rounds of ours/SB3/ours-bf16, order alternating")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--json-only", action="store_true", help="print only the JSON line")
     train.set_defaults(_run=lambda a: _delegate("hakisa.bench.train", a))
