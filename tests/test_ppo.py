@@ -143,6 +143,18 @@ def test_reward_normalisation_makes_value_targets_scale_free():
     assert grads[False, 1000.0] > 1e4 * grads[False, 1.0]
 
 
+def test_minibatch_frames_gathers_the_same_frames_laid_out_for_the_encoder():
+    """The update's gather returns exactly b_obs[mb], channels-last, whatever the batch's layout; vector
+    observations (a state env's) come back as rows."""
+    frames = torch.randint(0, 256, (40, 4, 9, 16), dtype=torch.uint8)
+    mb = torch.randperm(40)[:12]
+    for b_obs in (frames, frames.contiguous(memory_format=torch.channels_last)):
+        got = ppo.minibatch_frames(b_obs)(mb)
+        assert torch.equal(got, frames[mb]) and got.is_contiguous(memory_format=torch.channels_last)
+    state = torch.randn(40, 7)
+    assert torch.equal(ppo.minibatch_frames(state)(mb), state[mb])
+
+
 def test_bench_train_runs_both_learners_and_prints_its_json():
     """`hakisa bench train` end to end at a tiny size: both learners really run on the same env and net
     (SB3 through our encoder), and the JSON carries both rates, their ratio and the floor (what a PPO with

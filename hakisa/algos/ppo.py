@@ -4,6 +4,7 @@ Differences from CleanRL, each for a reason:
 - the action is a triple; the clipped surrogate uses the JOINT log-prob log p(c) + m(c)(log p(x) + log p(y)),
   m = input_map.uses_xy, so the ratio is the ratio of the whole action's probabilities;
 - observations stay uint8 in the rollout buffer (4x less memory and copying than float32);
+- a minibatch of frames is gathered as rows of the batch laid out channels-last once (`minibatch_frames`);
 - SAME_STEP autoreset: when an episode is cut by a time limit, the value of `info["final_obs"]` is
   bootstrapped into that step's reward (a timeout is not a death);
 - the KL early stop breaks out of BOTH the minibatch and the epoch loop;
@@ -351,6 +352,20 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     return info_last
 
 
+def minibatch_frames(b_obs: torch.Tensor):
+    """A function mb -> b_obs[mb], fast for frame batches. The encoder wants channels-last frames, so the
+    batch is laid out channels-last ONCE, as one row per frame (a view when it already is, else one copy);
+    a minibatch is then a row gather plus a free re-view. Measured on a 2048-frame 4x90x160 uint8 rollout,
+    2 threads: `b_obs[mb]` and the encoder's own layout change took 50 ms per 512-frame minibatch (800 ms
+    of an update's 16, a quarter of a bf16 update); this takes 5.6 ms each plus one 150 ms copy.
+    Vector observations pass as they are."""
+    if b_obs.dim() != 4:
+        return lambda mb: b_obs.index_select(0, mb)
+    n, c, h, w = b_obs.shape
+    rows = b_obs.permute(0, 2, 3, 1).reshape(n, h * w * c)
+    return lambda mb: rows.index_select(0, mb).view(len(mb), h, w, c).permute(0, 3, 1, 2)
+
+
 def update_policy(
     net: HakisaNet, opt, args: Args, b_obs, b_act, b_logp, b_adv, b_ret, b_val, mb_size: int, aux_loss=None,
     priv: Privileged | None = None, b_state=None,
@@ -361,12 +376,13 @@ def update_policy(
     aux_loss: a callable returning a loss added to every minibatch's (live learning's cloning term).
     priv, b_state: the Privileged heads and the true states of the batch (their losses join each minibatch's)."""
     batch = len(b_act)
+    take = minibatch_frames(b_obs)
     clipfracs, approx_kl, stop, grad_steps = [], torch.tensor(0.0), False, 0
     for epoch in range(args.update_epochs):
         perm = torch.randperm(batch)
         for s in range(0, batch, mb_size):
             mb = perm[s : s + mb_size]
-            h = net.features(b_obs[mb])
+            h = net.features(take(mb))
             lc, lx, ly, newv = net.policy_heads(h)
             newlogp, ent = net.dist_logp_entropy(lc, lx, ly, b_act[mb])
             logratio = newlogp - b_logp[mb]

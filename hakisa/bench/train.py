@@ -191,6 +191,7 @@ def floor_parts(num_envs: int, seed: int, obs: ObsSpec | None, bf16: bool, reps:
     envs.close()
     mb = num_envs * s["num_steps"] // s["num_minibatches"]
     batch = torch.from_numpy(np.concatenate(frames * (mb // (num_envs * len(frames)) + 1))[:mb])
+    batch = batch.contiguous(memory_format=torch.channels_last)  # laid out for the encoder already, as PPO's are
     one = torch.from_numpy(frames[0])
     net = HakisaNet(envs.obs_spec, envs.input_map, "small", 256)
     net.bf16 = bf16
