@@ -155,6 +155,42 @@ def test_minibatch_frames_gathers_the_same_frames_laid_out_for_the_encoder():
     assert torch.equal(ppo.minibatch_frames(state)(mb), state[mb])
 
 
+def test_keep_freed_memory_serves_big_tensors_from_the_heap_not_fresh_mmaps():
+    """On, a tensor above glibc's 32 MB mmap threshold comes from the heap, where the next one reuses it; off
+    (glibc's default), each one is a fresh mmap that is page-faulted in anew. mallinfo2's hblkhd counts the
+    bytes held in mmaps."""
+    import ctypes
+    import sys
+
+    from hakisa.algos.common import keep_freed_memory
+
+    if not sys.platform.startswith("linux") or not hasattr(ctypes.CDLL(None), "mallinfo2"):
+        pytest.skip("keep_freed_memory is a glibc setting (mallopt); this libc has no mallinfo2 to check it with")
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [(f, ctypes.c_size_t) for f in
+                    ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                     "keepcost")]
+
+    info = ctypes.CDLL(None).mallinfo2
+    info.restype = Mallinfo2
+
+    def mmapped_by_a_64mb_tensor() -> int:
+        before = info().hblkhd
+        t = torch.ones(64 << 20, dtype=torch.uint8)
+        grew = info().hblkhd - before
+        del t
+        return grew
+
+    try:
+        assert keep_freed_memory(False)
+        assert mmapped_by_a_64mb_tensor() >= 64 << 20
+        assert keep_freed_memory(True)
+        assert mmapped_by_a_64mb_tensor() == 0
+    finally:
+        keep_freed_memory(True)  # as every learner's setup_torch leaves it
+
+
 def test_bench_train_runs_both_learners_and_prints_its_json():
     """`hakisa bench train` end to end at a tiny size: both learners really run on the same env and net
     (SB3 through our encoder), and the JSON carries both rates, their ratio and the floor (what a PPO with
@@ -175,6 +211,9 @@ def test_bench_train_runs_both_learners_and_prints_its_json():
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["ours_sps"] > 0 and res["sb3_sps"] > 0 and res["ours_bf16_sps"] > 0
     assert res["ratio"] == pytest.approx(res["ours_sps"] / res["sb3_sps"], rel=0.02)
+    # SB3 also timed with the allocator setting our learners make, its ratios beside the headline ones
+    assert res["sb3_same_allocator_sps"] > 0
+    assert res["ratio_same_allocator"] == pytest.approx(res["ours_sps"] / res["sb3_same_allocator_sps"], rel=0.02)
     # the floor: the parts every PPO runs, timed alone; overlapping them on every core can only be faster
     for f in res["floor"].values():
         assert 0 < f["update_ms_overlap"] <= f["update_ms_serial"]

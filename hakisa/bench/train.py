@@ -6,6 +6,10 @@ empty net_arch) and the same PPO settings (rollout length, minibatch size, epoch
 entropy). A run is "steps/s over `steps` env steps including the updates". Both are timed in the
 same process, one after the other, after a warm-up, so the machine's load hits both alike; the
 order alternates over `--repeats` rounds and each side's best round is reported.
+SB3 runs twice too: as it runs by default ("sb3_sps", what the ratios divide by), and with the allocator
+setting every `hakisa` learner makes (`keep_freed_memory`: glibc keeps freed tensors' memory for the
+next ones instead of page-faulting it in anew), as "sb3_same_allocator_sps" with its own ratios, so the
+share of our speed that comes from that one process setting, which SB3 could adopt, is in plain sight.
 Ours runs twice: in float32 ("ratio", SB3's own precision) and with the encoder in bf16 autocast
 ("ratio_bf16"); "ratio_default" is the one `hakisa train` uses on the duel on this CPU (bf16 where the
 CPU has it natively, as the duel's recipe asks). The last line printed is the JSON result.
@@ -158,13 +162,17 @@ def time_ours(
 
 
 def time_sb3(num_envs: int, steps: int, seed: int, hidden: int = 256, encoder: str = "small",
-             obs: ObsSpec | None = None) -> float:
+             obs: ObsSpec | None = None, same_allocator: bool = False) -> float:
+    from hakisa.algos.common import keep_freed_memory
+
+    keep_freed_memory(same_allocator)  # ours sets it (setup_torch); SB3 by default runs without it
     envs = _envs(num_envs, seed, obs)
     model = _sb3_model(envs, seed, hidden, encoder)
     t = time.perf_counter()
     model.learn(total_timesteps=steps)
     dt = time.perf_counter() - t
     envs.close()
+    keep_freed_memory()
     return steps / dt
 
 
@@ -255,22 +263,22 @@ def run(args) -> int:
     load0 = os.getloadavg()[0]
     time_ours(num_envs, per_update, args.seed, obs=obs)  # warm-up: imports, allocator, oneDNN kernels
     time_sb3(num_envs, per_update, args.seed, obs=obs)
-    ours, ours_bf16, sb3 = [], [], []
+    ours, ours_bf16, sb3, sb3_alloc = [], [], [], []
     parts: dict[str, list[dict]] = {"fp32": [], "bf16": []}
     for r in range(repeats):
-        order = [("ours", ours), ("sb3", sb3), ("bf16", ours_bf16)]
+        order = [("ours", ours), ("sb3", sb3), ("bf16", ours_bf16), ("sb3_same_allocator", sb3_alloc)]
         if r % 2:
             order.reverse()
         for name, out in order:
-            if name == "sb3":
-                out.append(time_sb3(num_envs, steps, args.seed, obs=obs))
+            if name.startswith("sb3"):
+                out.append(time_sb3(num_envs, steps, args.seed, obs=obs, same_allocator=name != "sb3"))
             else:
                 out.append(time_ours(num_envs, steps, args.seed, bf16=name == "bf16", obs=obs))
             if not quiet:
                 print(f"{name}: {out[-1]:.1f} env steps/s", flush=True)
         for name in parts:  # in every round, so the floor meets the same swings in the machine's speed as the runs
             parts[name].append(floor_parts(num_envs, args.seed, obs, bf16=name == "bf16"))
-    best_sb3 = max(sb3)
+    best_sb3, best_sb3_alloc = max(sb3), max(sb3_alloc)
     floors = {}
     for name in parts:
         f = floors[name] = floor(parts[name], num_envs, threads)
@@ -299,6 +307,9 @@ def run(args) -> int:
         # what `hakisa train` runs on the duel here: bf16 convolutions where the CPU has them natively
         "native_bf16": native,
         "ratio_default": round((max(ours_bf16) if native else max(ours)) / best_sb3, 2),
+        "sb3_same_allocator_sps": round(best_sb3_alloc, 1),
+        "ratio_same_allocator": round(max(ours) / best_sb3_alloc, 2),
+        "ratio_default_same_allocator": round((max(ours_bf16) if native else max(ours)) / best_sb3_alloc, 2),
         "floor": floors,
         "ceiling_fp32": floors["fp32"]["ceiling_overlap"],
         "ceiling_default": floors[default]["ceiling_overlap"],
@@ -306,6 +317,7 @@ def run(args) -> int:
             "ours": [round(v, 1) for v in ours],
             "ours_bf16": [round(v, 1) for v in ours_bf16],
             "sb3": [round(v, 1) for v in sb3],
+            "sb3_same_allocator": [round(v, 1) for v in sb3_alloc],
         },
         "loadavg_start": round(load0, 2),
         "loadavg_end": round(os.getloadavg()[0], 2),
