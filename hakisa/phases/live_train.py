@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hakisa.algos.common import EpisodeStats, RunningMeanStd, start_run, summarize
+from hakisa.algos.common import EpisodeStats, RunningMeanStd, keep_freed_memory, start_run, summarize
 from hakisa.model import HakisaNet, save_checkpoint
 
 # Defaults for live play, where data is scarce and the start is usually a studied clone: a short DQN
@@ -357,6 +357,7 @@ def train_live(
     from hakisa.envs.fleet import Fleet
 
     torch.set_num_threads(1)  # one core for the actor's forward, one for the learner's updates
+    keep_freed_memory()  # as every learner (setup_torch): no fresh page faults for each minibatch
     torch.manual_seed(args.seed)
     old_switch = sys.getswitchinterval()
     sys.setswitchinterval(0.001)  # the actor waits at most ~1 ms for the GIL when the learner is in Python
