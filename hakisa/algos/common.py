@@ -29,10 +29,10 @@ def keep_freed_memory(on: bool = True) -> bool:
     """Let freed tensors' memory serve the next ones instead of going back to the OS (glibc only; elsewhere
     a no-op that returns False). PyTorch on CPU has no caching allocator: every tensor is a malloc, and glibc
     serves each one above 32 MB with a fresh mmap and unmaps it on free, so each minibatch's frames,
-    activations and gradients page-fault in anew. Measured on this 2-core VM: PPO on the duel 1.22x faster in
-    float32, 1.14x in bf16 (benchmarks/allocator.json); a 512-frame uint8 -> float32 copy 55 -> 12 ms. The
-    gain is the machine's page-fault cost. The price: the process keeps its peak heap (a 40-update PPO run
-    stays flat at 798 MB, against 560 MB), as PyTorch's CUDA allocator keeps its.
+    activations and gradients page-fault in anew. Measured on this 2-core VM: PPO at the train bench's
+    settings 1.22x faster in float32, 1.14x in bf16 (benchmarks/allocator.json); a 512-frame uint8 -> float32
+    copy 55 -> 12 ms. The gain is the machine's page-fault cost. The price: the process keeps its peak heap
+    (a 40-update PPO run stays flat at 798 MB, against 560 MB), as PyTorch's CUDA allocator keeps its.
     on=False restores glibc's steady state after large frees (mmap above 32 MB, trim above 64 MB), which the
     bench uses to time SB3 as it runs by default."""
     if not sys.platform.startswith("linux"):
