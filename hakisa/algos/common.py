@@ -22,28 +22,24 @@ def native_bf16() -> bool:
 
 
 # glibc's mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 
 
-def keep_freed_memory(on: bool = True) -> bool:
+def keep_freed_memory() -> bool:
     """Let freed tensors' memory serve the next ones instead of going back to the OS (glibc only; elsewhere
     a no-op that returns False). PyTorch on CPU has no caching allocator: every tensor is a malloc, and glibc
     serves each one above 32 MB with a fresh mmap and unmaps it on free, so each minibatch's frames,
     activations and gradients page-fault in anew. Measured on this 2-core VM: PPO at the train bench's
-    settings 1.22x faster in float32, 1.14x in bf16 (benchmarks/allocator.json); a 512-frame uint8 -> float32
+    settings 1.20x faster in float32, 1.31x in bf16 (benchmarks/allocator.json); a 512-frame uint8 -> float32
     copy 55 -> 12 ms. The gain is the machine's page-fault cost. The price: the process keeps its peak heap
-    (a 40-update PPO run stays flat at 798 MB, against 560 MB), as PyTorch's CUDA allocator keeps its.
-    on=False restores glibc's steady state after large frees (mmap above 32 MB, trim above 64 MB), which the
-    bench uses to time SB3 as it runs by default."""
+    (a 40-update PPO run stays flat at 798 MB, against 560 MB), as PyTorch's CUDA allocator keeps its."""
     if not sys.platform.startswith("linux"):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # musl and other libcs have no mallopt
         return False
-    settings = ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1)) if on else (
-        (_M_MMAP_MAX, 65536), (_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 64 << 20))
-    return all(mallopt(k, v) == 1 for k, v in settings)
+    return mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
 
 
 def setup_torch(threads: int = 0, seed: int | None = None) -> None:

@@ -6,10 +6,11 @@ empty net_arch) and the same PPO settings (rollout length, minibatch size, epoch
 entropy). A run is "steps/s over `steps` env steps including the updates". Both are timed in the
 same process, one after the other, after a warm-up, so the machine's load hits both alike; the
 order alternates over `--repeats` rounds and each side's best round is reported.
-SB3 runs twice too: as it runs by default ("sb3_sps", what the ratios divide by), and with the allocator
-setting every `hakisa` learner makes (`keep_freed_memory`: glibc keeps freed tensors' memory for the
-next ones instead of page-faulting it in anew), as "sb3_same_allocator_sps" with its own ratios, so the
-share of our speed that comes from that one process setting, which SB3 could adopt, is in plain sight.
+SB3 runs twice too: as it runs by default, in a fresh process of its own ("sb3_sps", what the ratios
+divide by; warmed up there first), and in this process, which has the allocator setting every `hakisa`
+learner makes (`keep_freed_memory`: glibc keeps freed tensors' memory for the next ones instead of
+page-faulting it in anew), as "sb3_same_allocator_sps" with its own ratios: the share of our speed that
+comes from that one process setting, which SB3 could adopt, is in plain sight.
 Ours runs twice: in float32 ("ratio", SB3's own precision) and with the encoder in bf16 autocast
 ("ratio_bf16"); "ratio_default" is the one `hakisa train` uses on the duel on this CPU (bf16 where the
 CPU has it natively, as the duel's recipe asks). The last line printed is the JSON result.
@@ -25,6 +26,7 @@ which this bench gives SB3 as well.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import time
 
@@ -162,18 +164,22 @@ def time_ours(
 
 
 def time_sb3(num_envs: int, steps: int, seed: int, hidden: int = 256, encoder: str = "small",
-             obs: ObsSpec | None = None, same_allocator: bool = False) -> float:
-    from hakisa.algos.common import keep_freed_memory
-
-    keep_freed_memory(same_allocator)  # ours sets it (setup_torch); SB3 by default runs without it
+             obs: ObsSpec | None = None) -> float:
     envs = _envs(num_envs, seed, obs)
     model = _sb3_model(envs, seed, hidden, encoder)
     t = time.perf_counter()
     model.learn(total_timesteps=steps)
     dt = time.perf_counter() - t
     envs.close()
-    keep_freed_memory()
     return steps / dt
+
+
+def _sb3_fresh(num_envs: int, steps: int, seed: int, obs: ObsSpec | None, threads: int) -> float:
+    """time_sb3 in a new process: glibc as SB3 runs by default (this one keeps freed memory, and once a heap
+    holds freed chunks no setting makes it page-fault like a fresh one), after a one-update warm-up there."""
+    torch.set_num_threads(threads)
+    time_sb3(num_envs, num_envs * PPO_SETTINGS["num_steps"], seed, obs=obs)
+    return time_sb3(num_envs, steps, seed, obs=obs)
 
 
 def _ms(fn, reps: int) -> float:
@@ -265,19 +271,24 @@ def run(args) -> int:
     time_sb3(num_envs, per_update, args.seed, obs=obs)
     ours, ours_bf16, sb3, sb3_alloc = [], [], [], []
     parts: dict[str, list[dict]] = {"fp32": [], "bf16": []}
+    fresh = multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1)  # a new process per SB3 run
     for r in range(repeats):
         order = [("ours", ours), ("sb3", sb3), ("bf16", ours_bf16), ("sb3_same_allocator", sb3_alloc)]
         if r % 2:
             order.reverse()
         for name, out in order:
-            if name.startswith("sb3"):
-                out.append(time_sb3(num_envs, steps, args.seed, obs=obs, same_allocator=name != "sb3"))
+            if name == "sb3":
+                out.append(fresh.apply(_sb3_fresh, (num_envs, steps, args.seed, obs, threads)))
+            elif name == "sb3_same_allocator":
+                out.append(time_sb3(num_envs, steps, args.seed, obs=obs))
             else:
                 out.append(time_ours(num_envs, steps, args.seed, bf16=name == "bf16", obs=obs))
             if not quiet:
                 print(f"{name}: {out[-1]:.1f} env steps/s", flush=True)
         for name in parts:  # in every round, so the floor meets the same swings in the machine's speed as the runs
             parts[name].append(floor_parts(num_envs, args.seed, obs, bf16=name == "bf16"))
+    fresh.close()
+    fresh.join()
     best_sb3, best_sb3_alloc = max(sb3), max(sb3_alloc)
     floors = {}
     for name in parts:
