@@ -3,8 +3,8 @@
 Both learners get the same vector env (DuelVecEnv, N fights), the same network (HakisaNet's encoder
 + trunk feeding the command/x/y logits and the value; SB3 gets it as a features extractor with an
 empty net_arch) and the same PPO settings (rollout length, minibatch size, epochs, lr, clip,
-entropy). A run is "steps/s over `steps` env steps including the updates". Both are timed in the
-same process, one after the other, after a warm-up, so the machine's load hits both alike; the
+entropy). A run is "steps/s over `steps` env steps including the updates". Both are timed one after
+the other (SB3-by-default in a process of its own, below), after a warm-up, so the machine's load hits both alike; the
 order alternates over `--repeats` rounds and each side's best round is reported.
 SB3 runs twice too: as it runs by default, in a fresh process of its own ("sb3_sps", what the ratios
 divide by; warmed up there first), and in this process, which has the allocator setting every `hakisa`
@@ -290,6 +290,7 @@ def run(args) -> int:
     fresh.close()
     fresh.join()
     best_sb3, best_sb3_alloc = max(sb3), max(sb3_alloc)
+    best_default = max(ours_bf16) if native else max(ours)  # what `hakisa train` runs here
     floors = {}
     for name in parts:
         f = floors[name] = floor(parts[name], num_envs, threads)
@@ -317,10 +318,10 @@ def run(args) -> int:
         "ratio_bf16": round(max(ours_bf16) / best_sb3, 2),
         # what `hakisa train` runs on the duel here: bf16 convolutions where the CPU has them natively
         "native_bf16": native,
-        "ratio_default": round((max(ours_bf16) if native else max(ours)) / best_sb3, 2),
+        "ratio_default": round(best_default / best_sb3, 2),
         "sb3_same_allocator_sps": round(best_sb3_alloc, 1),
         "ratio_same_allocator": round(max(ours) / best_sb3_alloc, 2),
-        "ratio_default_same_allocator": round((max(ours_bf16) if native else max(ours)) / best_sb3_alloc, 2),
+        "ratio_default_same_allocator": round(best_default / best_sb3_alloc, 2),
         "floor": floors,
         "ceiling_fp32": floors["fp32"]["ceiling_overlap"],
         "ceiling_default": floors[default]["ceiling_overlap"],
