@@ -181,6 +181,58 @@ def test_keep_freed_memory_keeps_a_freed_big_tensor_in_the_process():
     assert kept["default"] < 8 << 20 and kept["keep"] >= 60 << 20, kept
 
 
+def test_rollout_stores_the_frames_it_saw_laid_out_so_the_update_gathers_them_without_a_copy():
+    """Rollout keeps each step's frames, exactly as the env gave them, in channels-last memory: the update's
+    row view of the whole rollout is then that very memory (no copy of the batch), and its gathers equal
+    the env's frames."""
+    envs = make_vec("Toy/KeyPress-v0", 3, seed=0)
+    seen = []
+    step = envs.step
+    envs.step = lambda a: (out := step(a), seen.append(np.asarray(out[0]).copy()))[0]
+    roll = ppo.Rollout(envs, _args(num_steps=5))
+    first = np.asarray(roll.next_obs).copy()
+    roll.collect(_net(envs))
+    assert torch.equal(roll.obs, torch.from_numpy(np.stack([first] + seen[:-1])))
+    b_obs = roll.obs.flatten(0, 1)
+    assert b_obs.is_contiguous(memory_format=torch.channels_last)
+    mb = torch.tensor([4, 0, 13])
+    got = ppo.minibatch_frames(b_obs)(mb)
+    assert torch.equal(got, b_obs[mb])
+    n, c, h, w = b_obs.shape
+    assert b_obs.permute(0, 2, 3, 1).reshape(n, h * w * c).data_ptr() == roll.obs.data_ptr()
+    envs.close()
+
+
+def test_setup_torch_takes_one_thread_only_while_other_processes_keep_the_cores_busy():
+    """threads=0 means every core up to 2, or 1 while other processes hold the cores, measured over a short
+    window now: busy spinners (this test's own, ended here) count; once they end they no longer do, though
+    the one-minute load average they raised still says the box is busy (what setup_torch used to read)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from hakisa.algos.common import busy_cores_elsewhere, setup_torch
+
+    cpus = os.cpu_count() or 1
+    if cpus < 2:
+        pytest.skip("one core: setup_torch always takes 1 thread")
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cpus)]
+    try:
+        time.sleep(1.0)
+        assert busy_cores_elsewhere() > cpus - 0.5
+        setup_torch(0)
+        assert torch.get_num_threads() == 1
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    time.sleep(0.5)
+    setup_torch(0)
+    assert torch.get_num_threads() == min(2, cpus), busy_cores_elsewhere()
+    torch.set_num_threads(1)  # as this file's other tests expect
+
+
 def test_bench_train_runs_both_learners_and_prints_its_json():
     """`hakisa bench train` end to end at a tiny size: both learners really run on the same env and net
     (SB3 through our encoder), and the JSON carries both rates, their ratio and the floor (what a PPO with

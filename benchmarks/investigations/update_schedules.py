@@ -12,6 +12,7 @@ minibatches of 512, the small encoder), timed three times after a warm-up:
   * data-parallel: two processes at 1 thread, each collecting from half the envs (8) and doing the
     update on half of every minibatch (256), at once (CleanRL's multi-GPU PPO on two CPU cores, at its
     best: no gradient all-reduce).
+Every process keeps freed memory as `hakisa`'s learners do (`keep_freed_memory`, since 2026-12-03).
 Prints the JSON on its last line: each schedule's seconds per update and its speed-up over serial.
 """
 from __future__ import annotations
@@ -66,6 +67,9 @@ def timed(fn, reps: int = 3, warm_up: bool = True) -> float:
 
 
 def worker(job: str, bf16: bool, q, ready, go) -> None:
+    from hakisa.algos.common import keep_freed_memory
+
+    keep_freed_memory()
     torch.set_num_threads(1)
     envs, acts, net, batch = setup(bf16, 256, 8) if job == "half" else setup(bf16, 512)
     fn = {"collect": lambda: collect(envs, acts, net), "update": lambda: update(net, batch),
@@ -81,6 +85,9 @@ def main() -> None:
     p.add_argument("--schedule", choices=["split", "data-parallel"], required=True)
     p.add_argument("--bf16", action="store_true", help="the encoder in bf16 autocast (the duel's default here)")
     a = p.parse_args()
+    from hakisa.algos.common import keep_freed_memory
+
+    keep_freed_memory()
     torch.set_num_threads(2)
     envs, acts, net, batch = setup(a.bf16, 512)
     serial = timed(lambda: (collect(envs, acts, net), update(net, batch)))

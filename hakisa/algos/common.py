@@ -42,15 +42,40 @@ def keep_freed_memory() -> bool:
     return mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
 
 
+def busy_cores_elsewhere(interval: float = 0.2) -> float:
+    """How many cores other processes keep busy right now: the machine's busy CPU time over `interval`
+    seconds minus this process's own (steal counts as busy: a core the hypervisor lends elsewhere is not
+    ours either). Not the load average: that is a one-minute moving average, so for a minute after any job
+    ends (a previous run, the pip install before a demo, a learner's own first stage) it still reads ~2 on an
+    idle 2-core box."""
+    import time
+
+    import psutil
+
+    def busy(t) -> float:
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+
+    me = psutil.Process()
+    t0, m0 = psutil.cpu_times(), me.cpu_times()
+    time.sleep(interval)
+    t1, m1 = psutil.cpu_times(), me.cpu_times()
+    own = (m1.user + m1.system) - (m0.user + m0.system)
+    return max(0.0, busy(t1) - busy(t0) - own) / interval
+
+
 def setup_torch(threads: int = 0, seed: int | None = None) -> None:
-    """threads=0: one per core up to 2, but 1 when the machine is already busy: OpenMP threads that
-    spin-wait for a core another process holds make every op slower, not faster (measured here:
-    under load 8 on 2 cores a 2-thread forward pass took 5x longer than a 1-thread one).
+    """threads=0: one per core up to 2, but 1 when other processes already keep the cores busy: OpenMP
+    threads that spin-wait for a core another process holds make every op slower, not faster (measured
+    here: under load 8 on 2 cores a 2-thread forward pass took 5x longer than a 1-thread one). "Busy" is
+    measured now (busy_cores_elsewhere), not read from the load average: choosing by the load average, a
+    bf16 PPO started within a minute of another job ran at 1 thread, its update 1.7x slower.
     Also keeps freed memory for the next tensors (keep_freed_memory)."""
     keep_freed_memory()
     if not threads:
         cpus = os.cpu_count() or 1
-        threads = 1 if os.getloadavg()[0] > cpus - 0.5 else max(1, min(2, cpus))
+        threads = max(1, min(2, cpus))
+        if threads > 1 and busy_cores_elsewhere() > cpus - 0.5:
+            threads = 1
     torch.set_num_threads(threads)
     if seed is not None:
         random.seed(seed)

@@ -340,7 +340,7 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
             if it % args.save_every == 0:
                 save_checkpoint(run_dir / "checkpoint", net, {"algo": "distill", **asdict(args)}, info)
     bar.close()
-    info["time_s"] = budget.elapsed()
+    info.update(time_s=budget.elapsed(), threads=torch.get_num_threads())
     if run_dir is not None:
         save_checkpoint(run_dir / "checkpoint", net, {"algo": "distill", **asdict(args)}, info)
     if writer is not None:

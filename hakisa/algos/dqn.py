@@ -308,7 +308,8 @@ def train(
     bar.close()
     if writer is not None:
         writer.close()
-    metrics.update(summarize(recent), grad_steps=grad_steps, global_step=global_step, time_s=time.time() - start)
+    metrics.update(summarize(recent), grad_steps=grad_steps, global_step=global_step, time_s=time.time() - start,
+                   threads=torch.get_num_threads())
     if run_dir is not None:  # the final weights, whatever stopped the loop
         save_checkpoint(Path(run_dir) / "checkpoint", net, {"algo": "dqn", **asdict(args)}, metrics)
     return metrics
