@@ -147,14 +147,14 @@ class Rollout:
         shape = (args.num_steps, self.n)
         # frames stay uint8 (4x less memory and copying than float32); a vector obs (a state) keeps its dtype
         dtype = torch.from_numpy(np.zeros(0, space.dtype)).dtype
-        self.frames = len(space.shape) == 3
-        if self.frames:  # [T, n, C, H, W] in channels-last memory: each step's frames are laid out for the
+        if len(space.shape) == 3:  # [T, n, C, H, W] in channels-last memory: each step's frames are laid out for the
             # encoder once, as it reads them, and the update's minibatches are then row gathers of this very
             # memory (`minibatch_frames`) with no copy of the whole rollout (~45 ms of a 1.2 s update)
             c, h, w = space.shape
-            self.obs = torch.zeros(shape + (h, w, c), dtype=dtype).permute(0, 1, 4, 2, 3)
+            self._nhwc = torch.zeros(shape + (h, w, c), dtype=dtype)
+            self.obs = self._nhwc.permute(0, 1, 4, 2, 3)
         else:
-            self.obs = torch.zeros(shape + space.shape, dtype=dtype)
+            self._nhwc, self.obs = None, torch.zeros(shape + space.shape, dtype=dtype)
         self.act = torch.zeros(shape + (3,), dtype=torch.long)
         self.logp, self.rew, self.done, self.val = (torch.zeros(shape) for _ in range(4))
         next_obs, _ = envs.reset(seed=args.seed)
@@ -172,8 +172,11 @@ class Rollout:
         args, priv, envs = self.args, self.priv, self.envs
         finished = []
         for step in range(args.num_steps):
-            x = self.next_obs.contiguous(memory_format=torch.channels_last) if self.frames else self.next_obs
-            self.obs[step] = x
+            if self._nhwc is not None:  # interleaving the channel planes: 2x faster than a permuted copy_
+                torch.stack(self.next_obs.unbind(1), -1, out=self._nhwc[step])  # (16 duel frames: 0.19 vs 0.40 ms)
+            else:
+                self.obs[step] = self.next_obs
+            x = self.obs[step]  # frames: channels-last, as the encoder reads them
             self.done[step] = self.next_done
             with torch.inference_mode():
                 lc, lx, ly, value = net.policy(x)
