@@ -271,14 +271,19 @@ def run(args) -> int:
     time_sb3(num_envs, per_update, args.seed, obs=obs)
     ours, ours_bf16, sb3, sb3_alloc = [], [], [], []
     parts: dict[str, list[dict]] = {"fp32": [], "bf16": []}
-    fresh = multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1)  # a new process per SB3 run
+    spawn = multiprocessing.get_context("spawn")
     for r in range(repeats):
         order = [("ours", ours), ("sb3", sb3), ("bf16", ours_bf16), ("sb3_same_allocator", sb3_alloc)]
         if r % 2:
             order.reverse()
         for name, out in order:
             if name == "sb3":
-                out.append(fresh.apply(_sb3_fresh, (num_envs, steps, args.seed, obs, threads)))
+                # a new process per SB3 run, ended before the next run starts (a Pool that replaces its worker
+                # after each task starts that replacement, ~1.9 s of CPU importing torch, during the next run: ours)
+                with spawn.Pool(1) as fresh:
+                    out.append(fresh.apply(_sb3_fresh, (num_envs, steps, args.seed, obs, threads)))
+                    fresh.close()
+                    fresh.join()
             elif name == "sb3_same_allocator":
                 out.append(time_sb3(num_envs, steps, args.seed, obs=obs))
             else:
@@ -287,8 +292,6 @@ def run(args) -> int:
                 print(f"{name}: {out[-1]:.1f} env steps/s", flush=True)
         for name in parts:  # in every round, so the floor meets the same swings in the machine's speed as the runs
             parts[name].append(floor_parts(num_envs, args.seed, obs, bf16=name == "bf16"))
-    fresh.close()
-    fresh.join()
     best_sb3, best_sb3_alloc = max(sb3), max(sb3_alloc)
     best_default = max(ours_bf16) if native else max(ours)  # what `hakisa train` runs here
     floors = {}
