@@ -205,8 +205,8 @@ def test_rollout_stores_the_frames_it_saw_laid_out_so_the_update_gathers_them_wi
 
 def test_setup_torch_takes_one_thread_only_while_other_processes_keep_the_cores_busy():
     """threads=0 means every core up to 2, or 1 while other processes hold the cores, measured over a short
-    window now: busy spinners (this test's own, ended here) count; once they end they no longer do, though
-    the one-minute load average they raised still says the box is busy (what setup_torch used to read)."""
+    window now: busy spinners (this test's own, ended here) count at once (a second of them barely moves the
+    one-minute load average setup_torch used to read), and once they end they no longer do."""
     import os
     import subprocess
     import sys
