@@ -173,7 +173,8 @@ class Rollout:
         finished = []
         for step in range(args.num_steps):
             if self._nhwc is not None:  # interleaving the channel planes: 2x faster than a permuted copy_
-                torch.stack(self.next_obs.unbind(1), -1, out=self._nhwc[step])  # (16 frames of 4x90x160: 0.19 vs 0.40 ms)
+                # (16 frames of 4x90x160: 0.19 vs 0.40 ms)
+                torch.stack(self.next_obs.unbind(1), -1, out=self._nhwc[step])
             else:
                 self.obs[step] = self.next_obs
             x = self.obs[step]  # frames: channels-last, as the encoder reads them
