@@ -6,10 +6,12 @@ import json
 import os
 import random
 import sys
+import time
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import numpy as np
+import psutil
 import torch
 
 
@@ -48,10 +50,6 @@ def busy_cores_elsewhere(interval: float = 0.2) -> float:
     ours either). Not the load average: that is a one-minute moving average, so for a minute after any job
     ends (a previous run, the pip install before a demo, a learner's own first stage) it still reads ~2 on an
     idle 2-core box."""
-    import time
-
-    import psutil
-
     def busy(t) -> float:
         return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
 
