@@ -12,7 +12,8 @@ import torch
 
 from hakisa.data import EpisodeStore, EpisodeWriter, Transitions
 from hakisa.envs.duel.evaluate import evaluate_duel
-from hakisa.phases.study import StudyArgs, class_weights, study, validate
+from hakisa.algos.bc import class_weights, validate
+from hakisa.phases.study import StudyArgs, study
 from hakisa.preprocess import ObsSpec
 
 SPEC = ObsSpec(width=80, height=45)  # half resolution keeps the default test run short on 2 cores
@@ -69,8 +70,9 @@ def test_class_weights():
 
 def test_bc_learns_from_a_small_dataset(tmp_path):
     expert_wr = write_expert_dataset(tmp_path / "ds", fights=8, seed=3)
-    args = StudyArgs(dataset=str(tmp_path / "ds"), out=str(tmp_path / "run"), epochs=4, steps_per_epoch=40,
-                     batch_size=64, lr=1e-3, hidden=128, patience=4, val_fraction=0.25, progress=False, seed=0)
+    args = StudyArgs(dataset=str(tmp_path / "ds"), out=str(tmp_path / "run"), epochs=4, steps_per_epoch=60,
+                     batch_size=64, lr=1e-3, hidden=128, patience=4, val_fraction=0.25, progress=False, seed=0,
+                     encoder="small", shift=0, eval_episodes=0)
     res = study(args)
     from hakisa.model import HakisaNet, load_checkpoint
 
@@ -175,7 +177,7 @@ def test_shipped_perception_encoder_reads_the_state_better_than_an_untrained_one
 def test_random_shift_moves_whole_stacks_within_the_pad():
     import torch
 
-    from hakisa.phases.study import random_shift
+    from hakisa.algos.bc import random_shift
 
     obs = torch.zeros(64, 2, 12, 16, dtype=torch.uint8)
     obs[:, :, 6, 8] = 255  # one bright pixel, the same in both frames of every stack

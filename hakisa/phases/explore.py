@@ -91,6 +91,7 @@ def main(args) -> int:
             "obs_spec": env.obs_spec,
             "source": "explore",
             "game": game.name if game else args.env,
+            "game_file": str(game.path.resolve()) if game else None,
             "fps": fps,
             "agent": str(args.checkpoint or "untrained"),
             "epsilon": args.epsilon,
@@ -123,7 +124,8 @@ def main_ray(game, args, opts: dict, live: bool) -> int:
     )
     net, cfg = load_checkpoint(args.checkpoint) if args.checkpoint else (None, {})
     mode = act_mode(cfg, args.head, deterministic=args.greedy)
-    meta = {"source": "explore", "game": game.name if game else args.env, "agent": str(args.checkpoint or "untrained"),
+    meta = {"source": "explore", "game": game.name if game else args.env,
+            "game_file": str(game.path.resolve()) if game else None, "agent": str(args.checkpoint or "untrained"),
             "epsilon": args.epsilon, "mode": mode, "where": "live" if live else "sim"}
     s = explore_ray(recipe, net, args.workers, args.episodes, mode, lambda m: EpisodeWriter(args.out, m),
                     seed=args.seed, epsilon=args.epsilon, ray_address=args.ray_address, meta=meta,

@@ -267,7 +267,7 @@ class PPOLearner(Learner):
                 self.writer.add_scalar("charts/dropped_batches", self.dropped, self.env_steps)
 
     def _demo_loss(self) -> torch.Tensor:
-        from hakisa.phases.study import bc_loss
+        from hakisa.algos.bc import bc_loss
 
         data, weights = self.demos
         b = data.sample(self.args.num_steps, self.rng)

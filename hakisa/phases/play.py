@@ -213,6 +213,7 @@ def main(args) -> int:
                 "source": "play",
                 "fps": env.metadata.get("render_fps", 15),
                 "game": game.name if game else args.env,
+                "game_file": str(game.path.resolve()) if game else None,
                 "checkpoint": str(args.checkpoint or "untrained"),
             },
         )

@@ -1,27 +1,25 @@
 """`hakisa study DATASET --out runs/<name>`: behaviour cloning from recorded episodes.
 
-    hakisa study datasets/me --out runs/me-bc                     # train, early-stop, checkpoint
-    hakisa study datasets/me --out runs/me-bc --eval-episodes 20  # ... then play the game it was recorded on
-    hakisa study datasets/me --init pretrained:duel-perception     # start from an encoder that can already see
+    hakisa study datasets/me --out runs/me-bc                      # train, pick best/, report, play 10 games
+    hakisa study datasets/me --out runs/me-bc --eval-episodes 20   # ... play 20
+    hakisa study datasets/me --init pretrained:duel-perception      # start from an encoder that can already see
 
-The evaluation plays the dataset's game (or `--game`): in its simulator when its file names one, else
-live on its window (launched when its file says how); a dataset of no known game is not evaluated, and
-the run says so. A few dozen games are ~10-30k labelled frames, too few to learn both to SEE and to
-DECIDE. `--init` takes the encoder and trunk of another checkpoint (one pretrained to read a game's
-state, say) and fine-tunes everything; `--freeze` keeps those layers fixed instead. `--label-lag`
-re-derives the labels from the raw input log a little earlier (or, negative, later) than each grab.
+The defaults are meant to need no flags on a game nobody tuned them for (measured on the zoo of
+benchmarks/zoo): the training length is counted in gradient steps from the dataset's size, the rate warms
+up and decays, the frames are shifted a pixel or two (DrQ), and the encoder keeps an eighth of the frame's
+resolution with coordinate planes (`fine`). `--label-lag auto` picks, on held-out episodes, how far after
+each grab the player's input is that frame's label (a person answers what they see ~0.1-0.3 s later).
 
-The factorised heads are trained with cross-entropy: the command head always, the x/y heads only where
-the recorded command uses them (`input_map.uses_xy`), so keyboard-only steps teach the pointer nothing.
-People mostly press nothing, so plain cross-entropy learns "noop" first and often only that. `--balance`
-counters it: `sqrt` (default) weights each command by 1/sqrt(frequency), `inverse` by 1/frequency,
-`resample` draws minibatches with those inverse-frequency odds, `none` leaves the data as it is.
-Validation holds out whole EPISODES (neighbouring frames are near-copies; a frame split would leak) and
-reports per-head accuracy plus the command head's balanced accuracy (mean per-class recall), which a
-noop-only agent cannot fake. `best/` keeps the epoch with the best `select` score: by default the command
-head's balanced accuracy (times the x/y accuracy for a mouse game), which a constant policy cannot win,
-as it wins the loss when most frames are noops. Early stopping watches the same score; `checkpoint/` is
-the last epoch. Both are normal Hakisa checkpoints (`hakisa.model.load_checkpoint`).
+The evaluation plays the game the dataset was recorded with (its file's path is in the dataset), or
+`--game`: in its simulator when its file names one, else live on its window (launched when its file says
+how); when there is none the run says why in one line. `--init` takes the encoder and trunk of another
+checkpoint and fine-tunes everything; `--freeze` keeps those layers fixed instead.
+
+`best/` keeps the validation with the best `select` score: the command head's balanced accuracy (times the
+x/y heads' for a mouse game), which a constant policy cannot win, as it wins the loss when most frames are
+noops. `checkpoint/` is the last one. Both are normal Hakisa checkpoints (`hakisa.model.load_checkpoint`).
+`report.json` and `report.png` in the run folder say per head how it went, where the clone and the teacher
+disagree, and what to do when it went wrong (`hakisa.study_report`).
 """
 from __future__ import annotations
 
@@ -33,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 
 @dataclass
@@ -41,52 +38,56 @@ class StudyArgs:
     dataset: str
     """episode store directory (hakisa record / explore / play)"""
     out: str = "runs/study"
-    """run directory: config.json, TensorBoard events, best/, checkpoint/"""
+    """run directory: config.json, TensorBoard events, report.json/png, best/, checkpoint/"""
     stack: int = 0
     """frames per observation; 0 = the dataset's obs spec"""
     stack_stride: int = 1
     """stack every Nth recorded frame; every frame is still a labelled sample. A 60 fps recording with stride 4
     gives the 4-tick spacing of a 15 Hz stack (the duel recipe's) and a label per tick"""
-    encoder: str = "small"
-    """'small' | 'nature' | 'torchvision:<name>'"""
+    encoder: str = "auto"
+    """'fine' | 'small' | 'nature' | 'torchvision:<name>'; 'auto': --init's encoder, else 'fine'"""
     hidden: int = 256
     """trunk width"""
     init: str = ""
     """start the encoder + trunk from this checkpoint (e.g. `hakisa duel perception`'s)"""
     freeze: str = "none"
     """keep pretrained layers fixed: 'none' | 'encoder' | 'trunk' (encoder and trunk)"""
-    lr: float = 3e-4
-    """Adam learning rate"""
+    lr: float = 1e-3
+    """peak AdamW learning rate (after a warm-up, decayed by a cosine to a tenth)"""
     weight_decay: float = 1e-4
-    """a little L2: a few fights are a small dataset"""
+    """a little L2: a few games are a small dataset"""
     batch_size: int = 64
     """minibatch size"""
-    epochs: int = 30
-    """at most this many passes over the training episodes"""
+    steps: int = 0
+    """gradient steps in all; 0 = from the dataset: `min_steps`, or 30 passes when that is more, at most 20000"""
+    min_steps: int = 3000
+    """with steps 0: at least this many gradient steps, however small the dataset"""
+    epochs: int = 0
+    """validations (each after steps / epochs gradient steps); 0 = about one per pass, 10 to 40"""
     steps_per_epoch: int = 0
-    """0 = one pass over the training transitions per epoch"""
-    patience: int = 4
-    """stop after this many epochs without a better validation loss"""
+    """gradient steps between validations, overriding steps / epochs"""
+    patience: int = 0
+    """stop after this many validations without a better `select` score; 0 = train the whole schedule"""
     val_fraction: float = 0.2
     """share of EPISODES held out for validation"""
     balance: str = "sqrt"
     """noop imbalance: 'none' | 'sqrt' | 'inverse' | 'resample'"""
-    shift: int = 0
-    """augmentation: shift each training stack by up to this many pixels (DrQ); labels stay, so keep it well under
-    one x/y bin of a mouse game"""
-    label_lag: float = 0.0
-    """seconds: label each frame with the input this long BEFORE its grab (the game's input -> pixels round trip);
-    negative: what the player did just AFTER the grab (see Transitions.relabel)"""
+    shift: int = 2
+    """augmentation: shift each training stack by up to this many pixels (DrQ); labels stay, so keep it under one
+    x/y bin of a mouse game"""
+    label_lag: str = "auto"
+    """seconds: label each frame with the input this long BEFORE its grab; negative: what the player did just
+    AFTER it. 'auto': chosen on held-out episodes among 0 and 1-3 frames after (a recorded teacher only)"""
     seed: int = 0
     """split, init and sampling seed"""
     threads: int = 0
     """torch threads (0: up to 2)"""
     select: str = "balanced"
-    """which epoch is best/: 'balanced' (balanced command accuracy x x/y accuracy) | 'loss'"""
+    """which validation is best/: 'balanced' (balanced command accuracy x x/y balanced accuracy) | 'loss'"""
     game: str = ""
-    """the game to evaluate on (a name or file); default: the game the dataset was recorded on"""
-    eval_episodes: int = 0
-    """after training, play the game this many times (its simulator, else its window)"""
+    """the game to evaluate on (a name or file); default: the game file the dataset was recorded with"""
+    eval_episodes: int = 10
+    """after training, play the game this many times (its simulator, else its window); 0: do not"""
     eval_live: bool = False
     """evaluate on the game's window even when it has a simulator"""
     eval_opt: str = ""
@@ -103,95 +104,23 @@ class StudyArgs:
     """tqdm bars"""
 
 
-def class_weights(counts: np.ndarray, mode: str) -> np.ndarray:
-    """Per-command loss weights with mean 1 over the samples; unseen commands get 0 (nothing to learn)."""
-    counts = np.asarray(counts, np.float64)
-    seen = counts > 0
-    w = np.zeros_like(counts)
-    if mode in ("none", "resample"):
-        w[seen] = 1.0
-    elif mode == "sqrt":
-        w[seen] = 1.0 / np.sqrt(counts[seen])
-    elif mode == "inverse":
-        w[seen] = 1.0 / counts[seen]
-    else:
-        raise ValueError(f"unknown balance mode {mode!r}: none | sqrt | inverse | resample")
-    return w * counts.sum() / max((w * counts).sum(), 1e-12)
-
-
-def bc_loss(net, batch: dict, weights: torch.Tensor, uses_xy: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """Cross-entropy on the command head (class-weighted) + x/y heads where the command uses them."""
-    obs, act = batch["obs"], batch["actions"]
-    cmd, x, y, _ = net.policy(obs)
-    w = weights[act[:, 0]]
-    loss_cmd = (F.cross_entropy(cmd, act[:, 0], reduction="none") * w).sum() / w.sum().clamp_min(1e-8)
-    m = uses_xy[act[:, 0]].float()
-    loss_xy = torch.zeros((), device=obs.device)
-    if m.sum() > 0:  # masked mean: keyboard steps contribute exactly nothing to the pointer heads
-        lxy = F.cross_entropy(x, act[:, 1], reduction="none") + F.cross_entropy(y, act[:, 2], reduction="none")
-        loss_xy = (lxy * m).sum() / m.sum()
-    return loss_cmd + loss_xy, {"cmd": cmd.argmax(1), "x": x.argmax(1), "y": y.argmax(1), "loss_cmd": loss_cmd.detach(),
-                                "loss_xy": loss_xy.detach()}
-
-
-@torch.no_grad()
-def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256) -> dict:
-    """Loss and per-head accuracy over a whole view (streamed in batches)."""
-    net.eval()
-    tot = {"loss": 0.0, "n": 0, "cmd_ok": 0, "xy_n": 0, "x_ok": 0, "y_ok": 0}
-    conf = np.zeros((n_commands, n_commands), np.int64)  # [true, predicted]
-    for b in data.batches(batch_size, shuffle=False):
-        bt = {"obs": torch.from_numpy(b["obs"]), "actions": torch.from_numpy(b["actions"])}
-        loss, out = bc_loss(net, bt, weights, uses_xy)
-        a = bt["actions"]
-        n = len(a)
-        tot["loss"] += float(loss) * n
-        tot["n"] += n
-        tot["cmd_ok"] += int((out["cmd"] == a[:, 0]).sum())
-        np.add.at(conf, (a[:, 0].numpy(), out["cmd"].numpy()), 1)
-        m = uses_xy[a[:, 0]]
-        tot["xy_n"] += int(m.sum())
-        tot["x_ok"] += int(((out["x"] == a[:, 1]) & m).sum())
-        tot["y_ok"] += int(((out["y"] == a[:, 2]) & m).sum())
-    net.train()
-    seen = conf.sum(1) > 0
-    recall = conf.diagonal()[seen] / conf.sum(1)[seen]
-    n = max(tot["n"], 1)
-    return {
-        "loss": tot["loss"] / n,
-        "acc_cmd": tot["cmd_ok"] / n,
-        "balanced_acc_cmd": float(recall.mean()) if seen.any() else 0.0,
-        "acc_x": tot["x_ok"] / tot["xy_n"] if tot["xy_n"] else None,
-        "acc_y": tot["y_ok"] / tot["xy_n"] if tot["xy_n"] else None,
-        "majority_baseline": float(conf.sum(1).max() / n),
-        "n": tot["n"],
-    }
-
-
-def random_shift(obs: torch.Tensor, pad: int, rng: np.random.Generator) -> torch.Tensor:
-    """DrQ's augmentation: pad each stack by `pad` edge pixels and crop it back at a random offset, the same
-    offset for every frame of a stack. A few dozen recorded games are few frames; shifted copies teach the
-    encoder that a thing a few pixels away is the same thing, without any label beyond the actions."""
-    n, c, h, w = obs.shape
-    padded = F.pad(obs.float(), (pad, pad, pad, pad), mode="replicate")
-    dx, dy = rng.integers(0, 2 * pad + 1, n), rng.integers(0, 2 * pad + 1, n)
-    out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
-    return out.to(obs.dtype)
-
-
 def eval_game(args: StudyArgs, store):
-    """The game to evaluate on: --game, else the one the dataset was recorded on, when it is a game file."""
+    """The game to evaluate on: --game, else the game file the dataset was recorded with (its path is in the
+    store's meta), else a shipped game of the recorded name. None, with the reason, when there is none."""
     from hakisa.game import Game, GameFileError
 
-    name = args.game or store.meta.get("game")
-    if not name:
-        return None
-    try:
-        return Game.load(name)
-    except GameFileError:
-        if args.game:
-            raise
-        return None
+    if args.game:
+        return Game.load(args.game), ""
+    tried = [t for t in (store.meta.get("game_file"), store.meta.get("game")) if t]
+    reasons = []
+    for ref in tried:
+        try:
+            return Game.load(ref), ""
+        except GameFileError as e:
+            reasons.append(str(e).splitlines()[0])
+    if not tried:
+        return None, "the dataset names no game"
+    return None, f"the dataset's game {' / '.join(map(repr, tried))} did not load ({'; '.join(reasons)})"
 
 
 def evaluate_clone(net, game, args: StudyArgs, frame_skip: int) -> dict:
@@ -269,9 +198,11 @@ def init_features(net, checkpoint: str) -> None:
 
 
 def study(args: StudyArgs) -> dict:
+    from hakisa.algos.bc import choose_label_lag, class_weights, fit, plan_schedule
     from hakisa.algos.common import setup_torch, start_run
     from hakisa.data import EpisodeStore, Transitions
-    from hakisa.model import HakisaNet, save_checkpoint
+    from hakisa.model import HakisaNet, load_checkpoint, save_checkpoint
+    from hakisa.study_report import warnings_for, write_report
 
     setup_torch(args.threads, args.seed)
     store = EpisodeStore(args.dataset)
@@ -281,36 +212,54 @@ def study(args: StudyArgs) -> dict:
         spec = replace(spec, stack=args.stack)
     data = Transitions(store, stack=spec.stack, stride=args.stack_stride)
     fps = float(store.meta.get("fps", 15))
-    relabelled = 0.0
-    if args.label_lag:
-        relabelled = data.relabel(args.label_lag, 1.0 / fps)
-        print(
-            f"study: labels taken {args.label_lag * 1000:.0f} ms before each grab: {relabelled:.1%} of commands changed"
-        )
-    train, val = data.split(args.val_fraction, seed=args.seed)
-    if len(val) == 0:  # a single episode: no held-out data; early stopping then watches the training loss
-        print("study: only one episode, validating on the training data (no early-stopping signal)")
-        val = train
     n_cmd = len(imap.commands)
+
+    def weights_for(train):
+        counts = np.bincount(train.actions[train.indices, 0], minlength=n_cmd)
+        p = None
+        if args.balance == "resample":  # inverse-frequency odds per transition
+            inv = class_weights(counts, "inverse")[train.actions[train.indices, 0]]
+            p = inv / inv.sum()
+        return torch.as_tensor(class_weights(counts, args.balance), dtype=torch.float32), p
+
+    encoder, hidden = args.encoder, args.hidden
+    if encoder == "auto":
+        encoder = "fine"
+        if args.init:  # the donor's architecture, so --init works without repeating it
+            from hakisa.model import find_checkpoint, read_checkpoint_config
+
+            m = read_checkpoint_config(find_checkpoint(args.init))["model"]
+            encoder, hidden = m["encoder"], int(m["hidden"])
+
+    def make_net():
+        net = HakisaNet(spec, imap, encoder=encoder, hidden=hidden)
+        if args.init:
+            init_features(net, args.init)
+        frozen = {"none": (), "encoder": ("encoder.",), "trunk": ("encoder.", "trunk.")}[args.freeze]
+        for name, prm in net.named_parameters():
+            prm.requires_grad_(not name.startswith(frozen))
+        return net
+
+    lag_trials: list = []
+    if args.label_lag == "auto":
+        lag = 0.0
+        if store.meta.get("source") == "teacher" and len(data.episode_ids) >= 2:
+            lag, lag_trials = choose_label_lag(data, args, fps, make_net, weights_for)
+    else:
+        lag = float(args.label_lag)
+    relabelled = data.relabel(lag, 1.0 / fps) if lag else 0.0
+    if lag:
+        print(f"study: labels taken {-lag * 1000:.0f} ms after each grab: {relabelled:.1%} of commands changed")
+    train, val = data.split(args.val_fraction, seed=args.seed)
+    if len(val) == 0:  # a single episode: no held-out data
+        print("study: only one episode, validating on the training data (record a few more games)")
+        val = train
+    weights, sample_p = weights_for(train)
     counts = np.bincount(train.actions[train.indices, 0], minlength=n_cmd)
-    weights_np = class_weights(counts, args.balance)
-    weights = torch.as_tensor(weights_np, dtype=torch.float32)
-    uses_xy = torch.as_tensor(imap.uses_xy)
-    sample_p = None
-    if args.balance == "resample":  # inverse-frequency odds per transition
-        inv = class_weights(counts, "inverse")[train.actions[train.indices, 0]]
-        sample_p = inv / inv.sum()
-    net = HakisaNet(spec, imap, encoder=args.encoder, hidden=args.hidden)
-    if args.init:
-        init_features(net, args.init)
-    frozen = {"none": (), "encoder": ("encoder.",), "trunk": ("encoder.", "trunk.")}[args.freeze]
-    for name, prm in net.named_parameters():
-        prm.requires_grad_(not name.startswith(frozen))
-    opt = torch.optim.AdamW(
-        [q for q in net.parameters() if q.requires_grad], lr=args.lr, weight_decay=args.weight_decay
-    )
+    torch.manual_seed(args.seed)
+    net = make_net()
     out = Path(args.out)
-    game = eval_game(args, store)
+    game, no_game_why = eval_game(args, store)
     # a simulator that runs in ticks (its file's sim.tick_hz) steps as many ticks per decision as the recording
     tick_hz = (game.sim or {}).get("tick_hz") if game is not None else None
     frame_skip = max(1, int(round(tick_hz / fps))) if tick_hz else 1
@@ -318,6 +267,7 @@ def study(args: StudyArgs) -> dict:
         raise SystemExit(
             f"--eval-decision-ticks {args.eval_decision_ticks} must divide the recording's {frame_skip} ticks per frame"
         )
+    sched, every = plan_schedule(args, len(train))
     config = {
         "algo": "bc",
         "args": asdict(args),
@@ -327,104 +277,57 @@ def study(args: StudyArgs) -> dict:
         "dataset_fps": fps,
         "frame_skip": frame_skip,
         "stack_ticks": frame_skip * args.stack_stride,
+        "label_lag": lag,
+        "label_lag_trials": lag_trials,
         "relabelled": relabelled,
-        "class_weights": weights_np.tolist(),
+        "steps": sched.steps,
+        "validate_every": every,
+        "class_weights": weights.tolist(),
         "command_counts": counts.tolist(),
         "train_episodes": train.episode_ids.tolist(),
         "val_episodes": val.episode_ids.tolist(),
     }
     tb = start_run(out, args, config)
-    rng = np.random.default_rng(args.seed)
-    steps = args.steps_per_epoch or max(1, len(train) // args.batch_size)
-    best = {"score": -float("inf")}
-    bad, step, history = 0, 0, []
-    from tqdm import trange
-
     t0 = time.time()
-    for epoch in range(args.epochs):
-        losses = []
-        bar = trange(steps, desc=f"study epoch {epoch}", disable=not args.progress, leave=False)
-        order = rng.permutation(len(train))
-        for i in bar:
-            if sample_p is not None:
-                b = train.sample(args.batch_size, rng, p=sample_p)
-            else:
-                pos = order[(i * args.batch_size) % len(order) :][: args.batch_size]
-                if len(pos) < args.batch_size:
-                    pos = rng.choice(len(train), args.batch_size)
-                b = train.get(pos)
-            obs = torch.from_numpy(b["obs"])
-            bt = {
-                "obs": random_shift(obs, args.shift, rng) if args.shift else obs,
-                "actions": torch.from_numpy(b["actions"]),
-            }
-            loss, out_ = bc_loss(net, bt, weights, uses_xy)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gn = torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-            opt.step()
-            losses.append(loss.item())
-            step += 1
-            if tb and step % 20 == 0:
-                tb.add_scalar("losses/bc", losses[-1], step)
-                tb.add_scalar("losses/bc_cmd", float(out_["loss_cmd"]), step)
-                tb.add_scalar("charts/grad_norm", float(gn), step)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
-        v = validate(net, val, weights, uses_xy, n_cmd, batch_size=256)
-        v.update(epoch=epoch, train_loss=float(np.mean(losses)), step=step)
-        history.append(v)
-        if tb:
-            tb.add_scalar("losses/val", v["loss"], step)
-            tb.add_scalar("charts/val_acc_cmd", v["acc_cmd"], step)
-            tb.add_scalar("charts/val_balanced_acc_cmd", v["balanced_acc_cmd"], step)
-            if v["acc_x"] is not None:
-                tb.add_scalar("charts/val_acc_x", v["acc_x"], step)
-                tb.add_scalar("charts/val_acc_y", v["acc_y"], step)
-        print(
-            f"epoch {epoch}: train {v['train_loss']:.3f} val {v['loss']:.3f} acc_cmd {v['acc_cmd']:.3f} "
-            f"balanced {v['balanced_acc_cmd']:.3f} (majority {v['majority_baseline']:.3f})",
-            flush=True,
-        )
-        v["score"] = (
-            -v["loss"] if args.select == "loss" else v["balanced_acc_cmd"] * (v["acc_x"] or 1) * (v["acc_y"] or 1)
-        )
-        if v["score"] > best["score"]:
-            best, bad = v, 0
-            save_checkpoint(out / "best", net, config, {"val": v})
-        else:
-            bad += 1
-            if bad >= args.patience:
-                break
+    best, history = fit(net, train, val, args, weights, sample_p, tb=tb,
+                        on_best=lambda v: save_checkpoint(out / "best", net, config, {"val": v}))
     save_checkpoint(out / "checkpoint", net, config, {"val": history[-1]})
     result = {
         "run": str(out),
         "epochs": len(history),
-        "steps": step,
+        "steps": history[-1]["step"],
         "seconds": round(time.time() - t0, 1),
         "train_transitions": len(train),
         "val_transitions": len(val),
-        "best": best,
+        "label_lag": lag,
+        "best": {k: v for k, v in best.items() if k != "confusion"},
     }
+    best_net, _ = load_checkpoint(out / "best")
+    final = validate_for_report(best_net, val, weights)
+    warnings = warnings_for(data, train, final, history, imap)
+    for w in warnings:
+        print(f"study: warning: {w}", flush=True)
+    result["warnings"] = warnings
     if args.eval_episodes:
         if game is None:
-            print(
-                f"study: evaluation skipped: the dataset names no game file ({store.meta.get('game')!r}); "
-                "pass --game NAME|PATH to play it",
-                flush=True,
-            )
+            print(f"study: evaluation skipped: {no_game_why}; pass --game NAME|PATH to play it", flush=True)
             result["eval"] = None
         else:
-            from hakisa.model import load_checkpoint
-
-            best_net, _ = load_checkpoint(out / "best")
             result["eval"] = evaluate_clone(best_net, game, args, frame_skip)
             for k in ("win_rate", "mean_score"):
                 if tb and result["eval"].get(k) is not None:
-                    tb.add_scalar(f"charts/{k}", result["eval"][k], step)
+                    tb.add_scalar(f"charts/{k}", result["eval"][k], history[-1]["step"])
             save_checkpoint(out / "best", best_net, config, {"val": best, "eval": result["eval"]})
+    result["report"] = str(write_report(out, data, val, final, history, imap, warnings, result))
     if tb:
         tb.close()
     return result
+
+
+def validate_for_report(net, val, weights) -> dict:
+    from hakisa.algos.bc import validate
+
+    return validate(net, val, weights, net.uses_xy, len(net.input_map.commands), keep=12)
 
 
 def add_args(p: argparse.ArgumentParser) -> None:

@@ -121,7 +121,8 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
            spec: ObsSpec | None = None, judge=None, display: str | None = None,
            split_key: str = "f8", pause_key: str = "f9", stop_key: str = "f10",
            max_seconds: float | None = None, max_episodes: int | None = None, status: bool = True,
-           stop_event: threading.Event | None = None, game: str | None = None) -> Stats:
+           stop_event: threading.Event | None = None, game: str | None = None,
+           game_file: str | None = None) -> Stats:
     """Record until the stop hotkey, Ctrl-C/SIGTERM, `stop_event`, max_seconds or max_episodes.
 
     judge: a game's GameJudge (`Game.judge()`): episode starts, ends, rewards and outcomes from its rules;
@@ -153,6 +154,8 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
         "fps": fps,
         "source": "teacher",
         "game": game or imap.meta.get("game", imap.name),
+        # the file itself, so that study and the viewer find a user's game without being told
+        "game_file": game_file,
         "window": cap.title if window else None,
         "region": list(cap.region),
         "episode_ends": "rules" if judge is not None else "hotkey",
@@ -366,6 +369,7 @@ def main(args) -> int:
             max_episodes=args.episodes,
             status=not args.quiet,
             game=game.name if game else None,
+            game_file=str(game.path.resolve()) if game else None,
         )
     print(
         json.dumps(

@@ -1,0 +1,262 @@
+"""Behaviour cloning: the loss, the held-out check and the training loop `hakisa study` runs.
+
+The factorised heads are trained with cross-entropy: the command head always, the x/y heads only where the
+recorded command uses them (`input_map.uses_xy`), so keyboard-only steps teach the pointer nothing.
+People mostly press nothing, so plain cross-entropy learns "noop" first and often only that: `class_weights`
+counters it. Validation holds out whole EPISODES (neighbouring frames are near-copies; a frame split would
+leak) and reports, per head, accuracy, balanced accuracy (mean per-class recall, which a constant policy
+cannot fake) and a confusion matrix.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def class_weights(counts: np.ndarray, mode: str) -> np.ndarray:
+    """Per-command loss weights with mean 1 over the samples; unseen commands get 0 (nothing to learn)."""
+    counts = np.asarray(counts, np.float64)
+    seen = counts > 0
+    w = np.zeros_like(counts)
+    if mode in ("none", "resample"):
+        w[seen] = 1.0
+    elif mode == "sqrt":
+        w[seen] = 1.0 / np.sqrt(counts[seen])
+    elif mode == "inverse":
+        w[seen] = 1.0 / counts[seen]
+    else:
+        raise ValueError(f"unknown balance mode {mode!r}: none | sqrt | inverse | resample")
+    return w * counts.sum() / max((w * counts).sum(), 1e-12)
+
+
+def bc_loss(net, batch: dict, weights: torch.Tensor, uses_xy: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """Cross-entropy on the command head (class-weighted) + x/y heads where the command uses them."""
+    obs, act = batch["obs"], batch["actions"]
+    cmd, x, y, _ = net.policy(obs)
+    w = weights[act[:, 0]]
+    if "weight" in batch:  # per-sample weights (e.g. a person's corrections count more than demonstrations)
+        w = w * batch["weight"]
+    loss_cmd = (F.cross_entropy(cmd, act[:, 0], reduction="none") * w).sum() / w.sum().clamp_min(1e-8)
+    m = uses_xy[act[:, 0]].float()
+    loss_xy = torch.zeros((), device=obs.device)
+    if m.sum() > 0:  # masked mean: keyboard steps contribute exactly nothing to the pointer heads
+        lxy = F.cross_entropy(x, act[:, 1], reduction="none") + F.cross_entropy(y, act[:, 2], reduction="none")
+        loss_xy = (lxy * m).sum() / m.sum()
+    return loss_cmd + loss_xy, {"cmd": cmd.argmax(1), "x": x.argmax(1), "y": y.argmax(1), "loss_cmd": loss_cmd.detach(),
+                                "loss_xy": loss_xy.detach(), "logits": (cmd.detach(), x.detach(), y.detach())}
+
+
+def _balanced(conf: np.ndarray) -> float | None:
+    seen = conf.sum(1) > 0
+    return float((conf.diagonal()[seen] / conf.sum(1)[seen]).mean()) if seen.any() else None
+
+
+@torch.no_grad()
+def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256, keep: int = 0) -> dict:
+    """Loss, per-head accuracy, balanced accuracy and confusion matrices over a whole view (streamed).
+
+    keep: also return up to this many frame indices where the clone's command differs from the label, spread
+    over the view, with both actions (the study report draws them)."""
+    net.eval()
+    nvec = [int(v) for v in net.input_map.nvec]
+    conf = [np.zeros((n, n), np.int64) for n in nvec]  # [true, predicted] per head; x/y where used
+    loss_sum, n_all, spread = 0.0, 0, []
+    wrong: list[tuple[int, list, list]] = []
+    for b in data.batches(batch_size, shuffle=False):
+        bt = {"obs": torch.from_numpy(b["obs"]), "actions": torch.from_numpy(b["actions"])}
+        loss, out = bc_loss(net, bt, weights, uses_xy)
+        a = bt["actions"].numpy()
+        loss_sum += float(loss) * len(a)
+        n_all += len(a)
+        pred = np.stack([out["cmd"].numpy(), out["x"].numpy(), out["y"].numpy()], 1)
+        m = uses_xy[a[:, 0]].numpy()
+        np.add.at(conf[0], (a[:, 0], pred[:, 0]), 1)
+        for h in (1, 2):
+            np.add.at(conf[h], (a[m, h], pred[m, h]), 1)
+        spread.append(torch.cat([F.log_softmax(lg, 1) for lg in out["logits"]], 1).numpy())
+        if keep:
+            for j in np.flatnonzero(pred[:, 0] != a[:, 0]):
+                wrong.append((int(b["index"][j]), a[j].tolist(), pred[j].tolist()))
+    net.train()
+    n = max(n_all, 1)
+    xy_n = int(conf[1].sum())
+    # how much the heads' outputs move across frames: ~0 means the clone ignores the screen
+    lp = np.concatenate(spread) if spread else np.zeros((1, sum(nvec)))
+    res = {
+        "loss": loss_sum / n,
+        "acc_cmd": float(conf[0].trace() / n),
+        "balanced_acc_cmd": _balanced(conf[0]) or 0.0,
+        "acc_x": float(conf[1].trace() / xy_n) if xy_n else None,
+        "acc_y": float(conf[2].trace() / xy_n) if xy_n else None,
+        "balanced_acc_x": _balanced(conf[1]),
+        "balanced_acc_y": _balanced(conf[2]),
+        "majority_baseline": float(conf[0].sum(1).max() / n),
+        "predicted_share_top": float(conf[0].sum(0).max() / n),
+        "logit_spread": float(lp.std(0).mean()),
+        "n": n_all,
+        "confusion": [c.tolist() for c in conf],
+    }
+    if keep and wrong:
+        pick = np.linspace(0, len(wrong) - 1, min(keep, len(wrong))).round().astype(int)
+        res["disagreements"] = [wrong[i] for i in pick]
+    return res
+
+
+def select_score(v: dict) -> float:
+    """What best/ and early stopping follow: the command head's balanced accuracy, times the x/y balanced
+    accuracy for a mouse game. A constant policy cannot win it, as it wins the loss when most frames are noops."""
+    s = v["balanced_acc_cmd"]
+    for k in ("balanced_acc_x", "balanced_acc_y"):
+        if v.get(k) is not None:
+            s *= v[k]
+    return s
+
+
+def random_shift(obs: torch.Tensor, pad: int, rng: np.random.Generator) -> torch.Tensor:
+    """DrQ's augmentation: pad each stack by `pad` edge pixels and crop it back at a random offset, the same
+    offset for every frame of a stack. A few dozen recorded games are few frames; shifted copies teach the
+    encoder that a thing a few pixels away is the same thing, without any label beyond the actions."""
+    n, c, h, w = obs.shape
+    padded = F.pad(obs.float(), (pad, pad, pad, pad), mode="replicate")
+    dx, dy = rng.integers(0, 2 * pad + 1, n), rng.integers(0, 2 * pad + 1, n)
+    out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+    return out.to(obs.dtype)
+
+
+@dataclass
+class Schedule:
+    """How long to train and at which rate, from the dataset's size when not given.
+
+    A small recording is a few thousand frames: one pass is ~50 minibatches, too few for a network to get off
+    the "press the common key" plateau, so the length is counted in gradient steps, not passes."""
+
+    steps: int
+    warmup: int
+    lr: float
+
+    def lr_at(self, step: int) -> float:
+        # linear warm-up, then cosine to a tenth: a high rate early gets off the plateau, a low one late settles
+        if step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        t = (step - self.warmup) / max(1, self.steps - self.warmup)
+        return self.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+# ---- the loop (args: any object with StudyArgs' training fields) ----------------------------------------
+def plan_schedule(args, n_train: int):
+    """Gradient steps, steps between validations, and the rate schedule, from the dataset when not given."""
+    per_pass = max(1, n_train // args.batch_size)
+    if args.steps:
+        steps = args.steps
+    elif args.epochs and args.steps_per_epoch:
+        steps = args.epochs * args.steps_per_epoch
+    else:
+        steps = min(20000, max(args.min_steps, 30 * per_pass))
+    every = args.steps_per_epoch or (
+        -(-steps // args.epochs) if args.epochs else -(-steps // int(np.clip(steps // per_pass, 10, 40)))
+    )
+    return Schedule(steps=steps, warmup=max(1, steps // 20), lr=args.lr), max(1, every)
+
+
+def fit(net, train, val, args, weights, sample_p, tb=None, on_best=None, label: str = "study"):
+    """The training loop: `schedule.steps` AdamW steps on shifted minibatches, a validation every `every` steps;
+    returns (best validation, history). on_best(v): called with each new best (saves best/)."""
+    from tqdm import trange
+
+    n_cmd = len(net.input_map.commands)
+    uses_xy = net.uses_xy
+    sched, every = plan_schedule(args, len(train))
+    opt = torch.optim.AdamW([q for q in net.parameters() if q.requires_grad], lr=sched.lr,
+                            weight_decay=args.weight_decay)
+    rng = np.random.default_rng(args.seed)
+    best, bad, history, losses = {"score": -float("inf")}, 0, [], []
+    order = rng.permutation(len(train))
+    bar = trange(sched.steps, desc=label, disable=not args.progress, leave=False)
+    for step in bar:
+        for g in opt.param_groups:
+            g["lr"] = sched.lr_at(step)
+        if sample_p is not None:
+            b = train.sample(args.batch_size, rng, p=sample_p)
+        else:
+            i = (step % max(1, len(order) // args.batch_size)) * args.batch_size
+            if i == 0 and step:
+                order = rng.permutation(len(train))
+            b = train.get(order[i : i + args.batch_size])
+        obs = torch.from_numpy(b["obs"])
+        obs = random_shift(obs, args.shift, rng) if args.shift else obs
+        bt = {"obs": obs, "actions": torch.from_numpy(b["actions"])}
+        loss, out = bc_loss(net, bt, weights, uses_xy)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+        opt.step()
+        losses.append(loss.item())
+        if tb and step % 20 == 0:
+            tb.add_scalar("losses/bc", losses[-1], step)
+            tb.add_scalar("losses/bc_cmd", float(out["loss_cmd"]), step)
+            tb.add_scalar("charts/grad_norm", float(gn), step)
+            tb.add_scalar("charts/lr", sched.lr_at(step), step)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+        if (step + 1) % every and step + 1 < sched.steps:
+            continue
+        v = validate(net, val, weights, uses_xy, n_cmd, batch_size=256)
+        v.update(epoch=len(history), train_loss=float(np.mean(losses)), step=step + 1)
+        losses = []
+        v["score"] = -v["loss"] if args.select == "loss" else select_score(v)
+        history.append(v)
+        if tb:
+            for k in ("loss",):
+                tb.add_scalar("losses/val", v[k], step)
+            for k in ("acc_cmd", "balanced_acc_cmd", "acc_x", "acc_y", "balanced_acc_x", "balanced_acc_y"):
+                if v.get(k) is not None:
+                    tb.add_scalar(f"charts/val_{k}", v[k], step)
+        if args.progress:
+            bx, by = v.get("balanced_acc_x"), v.get("balanced_acc_y")
+            xy = f" x {bx:.3f} y {by:.3f}" if bx is not None and by is not None else ""
+            bar.write(f"{label} {step + 1}/{sched.steps}: train {v['train_loss']:.3f} val {v['loss']:.3f} "
+                      f"balanced cmd {v['balanced_acc_cmd']:.3f}{xy} (majority {v['majority_baseline']:.3f})")
+        if v["score"] > best["score"]:
+            best, bad = v, 0
+            if on_best is not None:
+                on_best(v)
+        else:
+            bad += 1
+            if args.patience and bad >= args.patience:
+                break
+    bar.close()
+    return best, history
+
+
+def choose_label_lag(data, args, fps: float, make_net, weights_for) -> tuple[float, list]:
+    """--label-lag auto: a short study per candidate lag (0 and 1-3 frames AFTER each grab); the one whose
+    held-out balanced accuracy is best wins. A recording samples a person who answers a frame ~0.1-0.3 s later;
+    which frame's input is the answer depends on the person and the game, so it is measured, not assumed."""
+    from hakisa.data import DataError
+
+    period = 1.0 / fps
+    tried = []
+    full = plan_schedule(args, len(data.split(args.val_fraction, args.seed)[0]))[0].steps
+    probe = replace(args, steps=max(300, full // 5), epochs=3, steps_per_epoch=0, patience=0, progress=False)
+    for k in (0, 1, 2, 3):
+        lag = -k * period
+        try:
+            data.relabel(lag, period)
+        except DataError as e:
+            print(f"study: label lag stays 0 ({str(e).splitlines()[0]})")
+            return 0.0, []
+        train, val = data.split(args.val_fraction, seed=args.seed)
+        w, p = weights_for(train)
+        torch.manual_seed(args.seed)
+        best, _ = fit(make_net(), train, val, probe, w, p, label=f"label lag {k} frames")
+        tried.append({"lag": lag, "frames_after": k, "score": best["score"]})
+        print(f"study: labels {k} frame(s) after the grab: held-out score {best['score']:.3f}", flush=True)
+    # a later lag must beat the earlier ones clearly: a tie means the player's answer is already in the frame
+    pick = tried[0]
+    for t in tried[1:]:
+        if t["score"] > pick["score"] + 0.02:
+            pick = t
+    return pick["lag"], tried
