@@ -93,7 +93,8 @@ def play(app, hands, teacher, rng: np.random.Generator, games: int | None, minut
                 scores.append(int(st["score"]))
                 print(f"game {len(scores)}: score {st['score']}, lives {st['lives']}", flush=True)
                 if on_score is not None:
-                    on_score(st)
+                    time.sleep(0.1)  # let the game-over screen reach the screen
+                    on_score(app.evaluate("hakisa.state()"))
                 done_games = games is not None and len(scores) >= games
                 done_time = minutes is not None and now - t0 >= 60 * minutes
                 if done_games or done_time:
