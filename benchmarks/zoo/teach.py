@@ -9,7 +9,9 @@ benchmarks/zoo/NAME_teacher.py, polls the page's `hakisa.state()` (what is drawn
 second, and does what the Teacher's hands do through real XTest events (hands.py). The recorder is a SEPARATE
 `hakisa record` process that sees only pixels and the X event stream. After each game over it pauses like a
 person and taps R; it stops after --games games or at the first game over after --minutes, taps F10 (the
-recorder's stop key) and releases every key. Last line of stdout: JSON with the teacher's scores.
+recorder's stop key) and releases every key. The page opens with `?autostart=0` where it supports it (Pop's
+convention), so that the first game starts with a real R press once everything is ready.
+Last line of stdout: JSON with the teacher's scores.
 """
 from __future__ import annotations
 
@@ -167,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     web = game_file.parent / doc["window"]["launch"]["web"]
     result: dict = {"game": args.name, "seed": args.seed}
     rec = None
-    with BrowserApp(web, query={"seed": args.seed}, size=tuple(doc["window"]["size"])) as app:
+    # autostart=0: the page waits for R, so the first game starts when the harness (and the recorder) is ready
+    query = {"seed": args.seed, "autostart": 0}
+    with BrowserApp(web, query=query, size=tuple(doc["window"]["size"])) as app:
         hands = hands_mod.Hands(app.display, app.canvas_region[:2], game_keys(doc))
         try:
             values: list[int] = []
