@@ -1,0 +1,144 @@
+"""The zoo protocol: for each game, record its teacher, study with no flags, play 20 games, compare.
+
+    python benchmarks/zoo/run.py catch clicker --minutes 6 --json benchmarks/zoo_2026-12-06.json
+    python benchmarks/zoo/run.py --all                                     # every game of the zoo
+
+Per game, each step a command a user would type (nothing imported from Hakisa's internals):
+  1. `python benchmarks/zoo/teach.py NAME --out WORK/NAME/data --minutes M`    the teacher, recorded
+  2. `hakisa play --game benchmarks/zoo/NAME.json --episodes N`                  an untrained agent
+  3. `hakisa study WORK/NAME/data --out WORK/NAME/bc`                            no other flag
+  4. `hakisa play --game benchmarks/zoo/NAME.json --checkpoint WORK/NAME/bc --episodes N`   the clone
+The teacher's mean is over the games it recorded. Every mean comes with its 95 % half-width (1.96 s/sqrt(n)).
+A game passes when the clone reaches half the teacher's mean and its interval lies above the untrained one.
+Steps run one after another, never beside each other: the agents play in real time. Last line: JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ZOO = Path(__file__).resolve().parent
+ROOT = ZOO.parent.parent
+HELD_OUT = {"hop", "whack"}  # written first, and nothing was chosen by looking at them: reported apart
+
+
+def games() -> list[str]:
+    return sorted(p.stem for p in ZOO.glob("*.json") if (ZOO / f"{p.stem}_teacher.py").exists())
+
+
+def run_json(cmd: list[str], log: Path, timeout: float) -> dict:
+    """Run a command, keep its output in `log`, return the JSON of its last line."""
+    t0 = time.monotonic()
+    with open(log, "w") as f:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=f, text=True, timeout=timeout, cwd=ROOT)
+        f.write(p.stdout)
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    if p.returncode != 0 or not lines:
+        raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode} (see {log})")
+    out = json.loads(lines[-1])
+    out["_seconds"] = round(time.monotonic() - t0, 1)
+    return out
+
+
+def interval(mean: float, hw: float) -> list[float]:
+    return [round(mean - hw, 3), round(mean + hw, 3)]
+
+
+def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, study_flags: list[str]) -> dict:
+    work.mkdir(parents=True, exist_ok=True)
+    hakisa = [sys.executable, "-m", "hakisa.cli"]
+    game_file = str(ZOO / f"{name}.json")
+    data = work / "data"
+    if data.exists():
+        raise SystemExit(f"{data} exists: give a fresh --work folder (a recording appends to a store)")
+    print(f"[zoo] {name}: recording the teacher for {minutes} min", flush=True)
+    teacher = run_json([sys.executable, str(ZOO / "teach.py"), name, "--out", str(data), "--minutes", str(minutes),
+                        "--seed", str(seed)], work / "teacher.log", timeout=minutes * 60 + 600)
+    print(f"[zoo] {name}: untrained agent, {episodes} games", flush=True)
+    untrained = run_json(hakisa + ["play", "--game", game_file, "--episodes", str(episodes), "--seed", str(seed + 1),
+                                   "--out", str(work / "untrained")], work / "untrained.log", timeout=3600)
+    print(f"[zoo] {name}: hakisa study {data} --out {work / 'bc'} {' '.join(study_flags)}", flush=True)
+    study = run_json(hakisa + ["study", str(data), "--out", str(work / "bc"), *study_flags], work / "study.log",
+                     timeout=7200)
+    print(f"[zoo] {name}: the clone, {episodes} games", flush=True)
+    clone = run_json(hakisa + ["play", "--game", game_file, "--checkpoint", str(work / "bc"), "--episodes",
+                               str(episodes), "--seed", str(seed + 2), "--out", str(work / "clone")],
+                     work / "clone.log", timeout=3600)
+    t_mean, u_mean, c_mean = teacher["mean_score"], untrained["mean_score"], clone["mean_score"]
+    c_ci = interval(c_mean, clone["score_ci95"])
+    u_ci = interval(u_mean, untrained["score_ci95"])
+    entry = {
+        "game": name,
+        "held_out": name in HELD_OUT,
+        "teacher_mean": t_mean,
+        "teacher_ci": interval(t_mean, teacher["score_ci95"]),
+        "teacher_games": teacher["games"],
+        "frames": (teacher.get("recorder") or {}).get("frames"),
+        "dropped": (teacher.get("recorder") or {}).get("dropped"),
+        "untrained_mean": u_mean,
+        "untrained_ci": u_ci,
+        "clone_mean": c_mean,
+        "clone_ci": c_ci,
+        "clone_share": round(c_mean / t_mean, 3) if t_mean else None,
+        "passes": bool(t_mean and c_mean >= 0.5 * t_mean and c_ci[0] > u_ci[1]),
+        "study": {k: study.get(k) for k in ("steps", "seconds", "label_lag", "warnings")}
+        | {"best": {k: (study.get("best") or {}).get(k) for k in ("balanced_acc_cmd", "balanced_acc_x",
+                                                                    "balanced_acc_y", "acc_cmd")},
+           "eval": {k: (study.get("eval") or {}).get(k) for k in ("episodes", "mean_score", "score_ci95")}},
+        "study_flags": study_flags,
+        "seconds": {"teacher": teacher["_seconds"], "untrained": untrained["_seconds"], "study": study["_seconds"],
+                    "clone": clone["_seconds"]},
+        "clone_late_steps": clone.get("late_steps"),
+    }
+    print(f"[zoo] {name}: teacher {t_mean:.2f}, untrained {u_mean:.2f}, clone {c_mean:.2f} "
+          f"({entry['clone_share']:.0%} of the teacher) {'PASS' if entry['passes'] else 'FAIL'}", flush=True)
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("games", nargs="*", help=f"zoo games (default with --all: {', '.join(games())})")
+    ap.add_argument("--all", action="store_true", help="every game of the zoo")
+    ap.add_argument("--minutes", type=float, default=6.0, help="minutes of the teacher recorded per game")
+    ap.add_argument("--episodes", type=int, default=20, help="games played by each agent")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work", default="runs/zoo", help="datasets and runs go to WORK/NAME/")
+    ap.add_argument("--json", help="also write the result here")
+    ap.add_argument("--study-flag", action="append", default=[], metavar="FLAG",
+                    help="a flag for study (the protocol gives none; for comparing candidates only)")
+    args = ap.parse_args(argv)
+    names = games() if args.all else args.games
+    unknown = [n for n in names if n not in games()]
+    if not names or unknown:
+        ap.error(f"zoo games: {', '.join(games())} (unknown: {unknown})")
+    t0 = time.time()
+    load0 = os.getloadavg()
+    entries = []
+    for n in names:
+        entries.append(one_game(n, Path(args.work) / n, args.minutes, args.episodes, args.seed, args.study_flag))
+    result = {
+        "protocol": "benchmarks/zoo/run.py",
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "load_at_start": [round(v, 2) for v in load0],
+        "load_at_end": [round(v, 2) for v in os.getloadavg()],
+        "seed": args.seed,
+        "minutes": args.minutes,
+        "episodes": args.episodes,
+        "seconds": round(time.time() - t0),
+        "games": entries,
+    }
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

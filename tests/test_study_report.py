@@ -1,0 +1,76 @@
+"""The study report's warnings fire on the recordings they describe, and only on those.
+
+Datasets are written through the EpisodeWriter as `hakisa record` writes them: a gray 48x32 frame with a
+bright 6x6 target in one cell of a 4x4 grid, and a click on that cell. In the "sliver" recording the clicks
+land where the frame shows nothing (the target is elsewhere, or not drawn yet): the click-visibility
+warning must fire on it and not on the honest one.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hakisa.data import EpisodeStore, EpisodeWriter, Transitions
+from hakisa.envs.toy import click_map
+from hakisa.preprocess import ObsSpec
+from hakisa.study_report import click_visibility, warnings_for
+
+SPEC = ObsSpec(width=48, height=32, gray=True, stack=2)
+
+
+def write_clicks(root, visible: bool, episodes: int = 4, frames: int = 40, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    imap = click_map(4)
+    with EpisodeWriter(root, {"input_map": imap, "obs_spec": SPEC, "fps": 15, "source": "teacher"}) as w:
+        for _ in range(episodes):
+            w.begin_episode()
+            for t in range(frames):
+                f = np.full((1, 32, 48), 30, np.uint8)
+                bx, by = rng.integers(0, 4, 2)
+                if visible:
+                    f[0, by * 8 + 1 : by * 8 + 7, bx * 12 + 3 : bx * 12 + 9] = 230
+                    click = (bx, by)
+                else:  # the target is drawn two cells away from where the click lands
+                    f[0, by * 8 + 1 : by * 8 + 7, bx * 12 + 3 : bx * 12 + 9] = 230
+                    click = ((bx + 2) % 4, (by + 2) % 4)
+                a = [2, *click] if t % 2 == 0 else [0, 0, 0]
+                w.add(f, a, 0.0, t == frames - 1, t=t / 15)
+            w.end_episode()
+
+
+def test_click_visibility_tells_clicks_on_targets_from_clicks_on_nothing(tmp_path):
+    write_clicks(tmp_path / "good", visible=True)
+    write_clicks(tmp_path / "sliver", visible=False)
+    imap = click_map(4)
+    good = Transitions(EpisodeStore(tmp_path / "good"), stack=2)
+    bad = Transitions(EpisodeStore(tmp_path / "sliver"), stack=2)
+    assert click_visibility(good, imap) > 0.9
+    assert click_visibility(bad, imap) < 0.1
+    # a keyboard-only recording has no clicks to judge
+    from hakisa.envs.toy import keypress_map
+
+    assert click_visibility(good, keypress_map()) is None
+
+
+def fake_validation(balanced: float, top_share: float, majority: float, spread: float, n_cmd: int = 3) -> dict:
+    conf = np.eye(n_cmd, dtype=int) * 10
+    return {"balanced_acc_cmd": balanced, "predicted_share_top": top_share, "majority_baseline": majority,
+            "logit_spread": spread, "balanced_acc_x": 0.9, "balanced_acc_y": 0.9,
+            "confusion": [conf.tolist(), np.eye(4, dtype=int).tolist(), np.eye(4, dtype=int).tolist()]}
+
+
+def test_warnings_name_what_went_wrong(tmp_path):
+    write_clicks(tmp_path / "sliver", visible=False)
+    write_clicks(tmp_path / "good", visible=True)
+    imap = click_map(4)
+    bad = Transitions(EpisodeStore(tmp_path / "sliver"), stack=2)
+    good = Transitions(EpisodeStore(tmp_path / "good"), stack=2)
+    history = [{}] * 12
+    healthy = fake_validation(0.8, 0.5, 0.5, 0.8)
+    w_bad = warnings_for(bad, bad, healthy, history, imap)
+    assert any("show nothing near the clicked cell" in w for w in w_bad), w_bad
+    w_good = warnings_for(good, good, healthy, history, imap)
+    assert not any("clicked cell" in w or "chance" in w or "copies" in w or "hardly change" in w for w in w_good)
+    at_chance = warnings_for(good, good, fake_validation(0.36, 0.97, 0.5, 0.01), history, imap)
+    assert any("command head is at chance after 12 validations" in w for w in at_chance), at_chance
+    assert any("copies the most common action" in w for w in at_chance), at_chance
+    assert any("hardly change with the screen" in w for w in at_chance), at_chance
