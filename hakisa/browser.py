@@ -205,7 +205,13 @@ class BrowserApp:
         self._pw = _playwright_acquire()
         self._browser = self._pw.chromium.connect_over_cdp(f"http://127.0.0.1:{port}", timeout=self.timeout * 1000)
         self._page = self._find_page()
-        self._page.wait_for_function(self.ready_js, timeout=self.timeout * 1000)
+        try:
+            self._page.wait_for_function(self.ready_js, timeout=self.timeout * 1000)
+        except Exception as e:  # Playwright's TimeoutError: say which test never held
+            if type(e).__name__ != "TimeoutError":
+                raise
+            raise TimeoutError(f"the page {self.url} was not ready in {self.timeout:g} s "
+                               f"({self.ready_js!r} stayed false)") from None
         self.window_title = self._page.title()
         self.canvas_region = self._canvas_region()
         return self
@@ -221,7 +227,7 @@ class BrowserApp:
                 if lines and lines[0].isdigit():
                     return int(lines[0])
             time.sleep(0.05)
-        raise TimeoutError("chromium did not open its DevTools port")
+        raise TimeoutError(f"chromium did not open its DevTools port in {self.timeout:g} s")
 
     def _find_page(self):
         deadline = time.monotonic() + self.timeout
@@ -231,7 +237,7 @@ class BrowserApp:
                     if p.url.startswith(self.url.split("?")[0]):
                         return p
             time.sleep(0.05)
-        raise TimeoutError(f"the page {self.url} did not appear in chromium")
+        raise TimeoutError(f"the page {self.url} did not appear in chromium in {self.timeout:g} s")
 
     def _canvas_region(self) -> tuple[int, int, int, int]:
         # The canvas's place in the viewport comes from the page; the viewport's place on the screen from X (the
@@ -347,4 +353,7 @@ def kill_group(proc: subprocess.Popen, timeout: float = 5.0) -> None:
             break  # only unreaped zombies can be left: they hold no resources
         time.sleep(0.05)
     if proc.poll() is None:
-        proc.wait()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:  # stuck in the kernel after SIGKILL: nothing more we can do
+            pass

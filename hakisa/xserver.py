@@ -10,6 +10,7 @@ requested position is honoured. `wm=None` (the default) starts one when the sele
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
 import tempfile
@@ -56,15 +57,19 @@ class Xvfb:
             pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         os.close(w)
         deadline, buf = time.monotonic() + 15, b""
-        with os.fdopen(r, "rb", buffering=0) as f:
+        with os.fdopen(r, "rb", buffering=0) as f:  # select: a server that never writes must not block us
             while not buf.endswith(b"\n") and time.monotonic() < deadline:
+                if not select.select([f], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                    break
                 chunk = f.read(16)
                 if not chunk:
                     break
                 buf += chunk
         if not buf.strip().isdigit():
+            code = self.proc.poll()
             self.stop()
-            raise RuntimeError("Xvfb did not start (no display number reported)")
+            raise RuntimeError("Xvfb did not report a display number in 15 s"
+                               + (f" (it exited with code {code})" if code is not None else ""))
         self.display = f":{int(buf)}"
         if self.wm:
             self._start_wm()
@@ -84,15 +89,50 @@ class Xvfb:
         from Xlib import X, display
 
         dpy = display.Display(self.display)
-        try:  # up once it has announced itself (EWMH _NET_SUPPORTING_WM_CHECK on the root)
-            atom, deadline = dpy.intern_atom("_NET_SUPPORTING_WM_CHECK"), time.monotonic() + 15
-            while dpy.screen().root.get_full_property(atom, X.AnyPropertyType) is None:
-                if time.monotonic() > deadline or self.wm_proc.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("openbox did not start on the Xvfb display")
-                time.sleep(0.02)
+        try:
+            self._wait_for_wm(dpy, X, deadline=time.monotonic() + 15)
         finally:
             dpy.close()
+
+    def _wait_for_wm(self, dpy, X, deadline: float) -> None:
+        """Return once openbox manages new windows. It announces itself (EWMH _NET_SUPPORTING_WM_CHECK on the
+        root) before its event loop runs, and a window mapped in between is never mapped (its MapRequest is
+        lost): on a busy machine a test's window then waits forever. So a probe window must be mapped by it,
+        and be gone from its client list, before anyone else maps one."""
+        root = dpy.screen().root
+        check, clients = dpy.intern_atom("_NET_SUPPORTING_WM_CHECK"), dpy.intern_atom("_NET_CLIENT_LIST")
+
+        def wait(cond, what: str) -> None:
+            while not cond():
+                code = self.wm_proc.poll()
+                if time.monotonic() > deadline or code is not None:
+                    self.stop()
+                    raise RuntimeError(f"openbox did not start on the Xvfb display in 15 s: {what}"
+                                       + (f" (it exited with code {code})" if code is not None else ""))
+                time.sleep(0.02)
+
+        wait(lambda: root.get_full_property(check, X.AnyPropertyType) is not None, "no _NET_SUPPORTING_WM_CHECK")
+        probe = root.create_window(-10, -10, 1, 1, 0, X.CopyFromParent)
+        probe.map()
+        last_map = [time.monotonic()]
+
+        def viewable() -> bool:
+            if probe.get_attributes().map_state == X.IsViewable:
+                return True
+            if time.monotonic() - last_map[0] > 0.5:  # a MapRequest sent before its loop ran: ask again
+                probe.map()
+                last_map[0] = time.monotonic()
+            return False
+
+        wait(viewable, "it did not map a probe window")
+        probe.destroy()
+        dpy.sync()
+
+        def unlisted() -> bool:
+            prop = root.get_full_property(clients, X.AnyPropertyType)
+            return prop is None or probe.id not in list(prop.value)
+
+        wait(unlisted, "the probe window stayed in its client list")
 
     def stop(self) -> None:
         if self.wm_proc is not None:

@@ -10,6 +10,7 @@
     def test_both(backend, xvfb, xwin):    # runs once per backend ("x11", "portable"): HAKISA_BACKEND is set,
         ...                                # and the portable run's Xvfb has a window manager (openbox)
 
+A child that reports on stdout: `read_line(proc, "what it is", expect="READY")`, a timeout with a message.
 Mark such tests `@pytest.mark.x11`. Subprocesses that need the display: `env=os.environ.copy()`
 (monkeypatch has already set DISPLAY and HAKISA_BACKEND there for the test's duration).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -53,6 +55,33 @@ def xvfb(request, monkeypatch):
         server.stop()
 
 
+def read_line(proc: subprocess.Popen, what: str, expect: str = "", timeout: float = 30.0) -> str:
+    """The next line `proc` prints on stdout (text mode), which must start with `expect`. A child that prints
+    nothing in `timeout` s, exits first, or prints something else is killed and named in an AssertionError
+    with its stderr (when it was piped), so a stuck child costs seconds, never the per-test timeout."""
+    box: list[str] = []
+    reader = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    line = box[0] if box else None
+    if line and line.startswith(expect):
+        return line
+    alive = proc.poll() is None
+    if alive:
+        proc.kill()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
+    err = ""
+    if proc.stderr is not None and proc.poll() is not None:
+        err = proc.stderr.read()
+        err = err.decode(errors="replace") if isinstance(err, bytes) else err
+    why = (f"printed {line!r}" if line else f"printed no line in {timeout:g} s" if alive
+           else f"exited with code {proc.returncode} before printing a line")
+    raise AssertionError(f"{what} {why}, {expect or 'a line'} expected (its stderr: {err.strip()[-2000:] or 'empty'})")
+
+
 class XWin:
     """Handle on a running tests/xwin.py window: id, absolute region, and its received-events log."""
 
@@ -82,7 +111,7 @@ class XWin:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait()
+                self.proc.wait(5)
 
 
 @pytest.fixture
@@ -95,11 +124,8 @@ def xwin(xvfb, tmp_path):
         proc = subprocess.Popen(
             [sys.executable, str(HERE / "xwin.py"), "--title", title, "--x", str(x), "--y", str(y),
              "--width", str(width), "--height", str(height), "--log", str(log)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=os.environ.copy(), text=True)
-        line = proc.stdout.readline()  # "READY <wid>" once mapped and drawn
-        if not line.startswith("READY"):
-            proc.kill()
-            raise RuntimeError(f"xwin did not start: {line!r}")
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(), text=True)
+        line = read_line(proc, f"the xwin child {title!r}", expect="READY")  # once mapped and drawn
         w = XWin(proc, int(line.split()[1]), log, title, (x, y, width, height))
         wins.append(w)
         return w

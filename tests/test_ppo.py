@@ -227,9 +227,18 @@ def test_setup_torch_takes_one_thread_only_while_other_processes_keep_the_cores_
         for h in hogs:
             h.kill()
             h.wait()
+    # once they end, 2 threads again, unless other processes of the machine still hold the cores: then
+    # every measurement while we retry must have seen them busy (a loaded CI runner, a user's other work)
     time.sleep(0.5)
-    setup_torch(0)
-    assert torch.get_num_threads() == min(2, cpus), busy_cores_elsewhere()
+    seen, deadline = [], time.monotonic() + 10
+    while True:
+        setup_torch(0)
+        if torch.get_num_threads() == min(2, cpus):
+            break
+        seen.append(round(busy_cores_elsewhere(), 2))
+        if time.monotonic() > deadline:
+            assert min(seen) > cpus - 1.0, f"1 thread although the cores were free: busy elsewhere {seen}"
+            break
     torch.set_num_threads(1)  # as this file's other tests expect
 
 

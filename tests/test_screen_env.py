@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import read_line
 
 from hakisa.game import Game
 from hakisa.input_map import InputMap
@@ -63,8 +64,7 @@ def lamp(xvfb, tmp_path):
         env=os.environ.copy(),
         text=True,
     )
-    line = proc.stdout.readline()
-    assert line.startswith("READY"), line
+    line = read_line(proc, "the lamp window", expect="READY")
     wid = int(line.split()[1])
     from conftest import set_focus
 

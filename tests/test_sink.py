@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import set_focus
+from conftest import read_line, set_focus
 
 from hakisa.input_map import Command, Decoded, InputMap
 from hakisa.sink import DryRunSink, KillSwitch, plan
@@ -190,8 +190,8 @@ def test_nothing_is_sent_while_another_window_has_focus(backend, xvfb, xwin):
 
 def _child(title: str, *extra: str) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, str(HERE / "live_child.py"), "--title", title, *extra],
-                            stdout=subprocess.PIPE, text=True, env=os.environ.copy())
-    assert proc.stdout.readline().strip() == "SENT"
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    read_line(proc, f"live_child.py on {title!r}", expect="SENT")
     assert wait_until(lambda: {LEFT, SPACE} <= keys_down())  # the loop is holding Left+Space
     return proc
 
