@@ -67,12 +67,13 @@ def play_checkpoint(checkpoint: str | Path, episodes: int, settings=None, seed: 
     """One agent: a cell per setting of its game's sweep option (e.g. the duel's tiers), else one cell.
     env: a game (name or file) or env id, instead of the checkpoint's own. env_kwargs go to the env
     constructor (e.g. {"max_episode_steps": 500} for a retro game)."""
+    from hakisa.game import recorded_game_file
     from hakisa.model import act_mode, find_checkpoint, load_checkpoint, read_checkpoint_config
     from hakisa.rollout import target_for
 
     ckpt = find_checkpoint(checkpoint)
     doc = read_checkpoint_config(ckpt)
-    target = target_for(doc, env)
+    target = target_for(doc, env or recorded_game_file(ckpt))
     name = name or _agent_name(Path(checkpoint))
 
     def agent(envs):
@@ -204,7 +205,7 @@ def run_arena(
     (default: the first checkpoint's game) when it has a simulator. threads: torch intra-op threads.
     Evaluation batches are tiny (one obs per env), where a second thread gains little and, on a busy
     machine, spin-waiting threads made forwards ~15x slower."""
-    from hakisa.game import Game
+    from hakisa.game import Game, recorded_game_file
     from hakisa.model import find_checkpoint, read_checkpoint_config
     from hakisa.rollout import target_for, torch_threads
 
@@ -212,7 +213,8 @@ def run_arena(
     names = [_agent_name(Path(ck)) for ck in checkpoints]
     names = [n if names.count(n) == 1 else f"{n} ({i})" for i, n in enumerate(names)]  # rows are keyed by name
     if game is None and checkpoints:
-        game = target_for(read_checkpoint_config(find_checkpoint(checkpoints[0])), env)
+        first = find_checkpoint(checkpoints[0])
+        game = target_for(read_checkpoint_config(first), env or recorded_game_file(first))
     game = Game.load(game) if isinstance(game, str) and not game.endswith("-v0") and "/" not in game else game
     with torch_threads(threads):
         for ck, name in zip(checkpoints, names):
@@ -350,8 +352,7 @@ def main(args) -> int:
     settings = tuple(t for t in args.settings.split(",") if t) or None
     baselines = tuple(b for b in args.baselines.split(",") if b)
     if not args.checkpoints and not (baselines and args.game):
-        print("hakisa arena: nothing to play (give checkpoints, or --game with --baselines)")
-        return 2
+        raise SystemExit("hakisa arena: nothing to play (give checkpoints, or --game with --baselines)")
     doc = run_arena(
         args.checkpoints,
         args.episodes,

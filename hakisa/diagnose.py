@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hakisa.rollout import collect_observations, torch_threads
+from hakisa.rollout import collect_observations, target_for, torch_threads
 
 HEAD_ATTRS = (("command", "cmd"), ("x", "x"), ("y", "y"))
 # layers that feed each head; a head with one bin (or x/y when no command uses them) gets no gradient
@@ -231,12 +231,15 @@ def diagnose(
 ) -> dict:
     """Run every check on `checkpoint`; write out/diagnose.json and the saliency PNGs; return the report.
     threads: torch intra-op threads for the rollout (tiny batches: 1 is fastest on a busy box; 0 = default)."""
-    from hakisa.model import load_checkpoint
+    from hakisa.game import recorded_game_file
+    from hakisa.model import find_checkpoint, load_checkpoint
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     net, config = load_checkpoint(checkpoint)
     net.eval()
+    env = env or recorded_game_file(find_checkpoint(checkpoint))
+    target_for(config, env)  # which game it plays, known before anything is written
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     with torch_threads(threads):
         data = collect_observations(config, n_obs, env=env, seed=seed, net=net, num_envs=num_envs, opts=opts)
         obs = torch.from_numpy(data["obs"])

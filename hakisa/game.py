@@ -42,22 +42,37 @@ The file (JSON or YAML; every field but `name`, `input_map` and `rules` is optio
 
 A game with `outcomes` in its rules is won or lost (win rate); any other game is a score game (mean
 score). Loading validates everything and names the file and field of the first problem:
-`games/mine.json: window.canvas: 4 numbers expected, got 3`.
+`games/mine.json: window.canvas: 4 numbers expected, got 3`. That includes a field no level of the file
+knows (named with the closest known one) and a key name no input backend can press, so a typo fails at
+`hakisa game check` or any verb's start, never mid-play.
 """
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from hakisa.input_map import KINDS, InputMap
+from hakisa.input_map import KINDS, InputMap, check_key_name
 from hakisa.preprocess import ObsSpec
 
 GAMES_DIR = Path(__file__).parent / "games"
-READER_TYPES = ("bar", "color_fraction", "mean_gray", "change", "digits", "reward_net")
+# each reader type's fields, besides `type` (what hakisa/rewards/game.py's build_reader reads)
+READER_FIELDS = {
+    "bar": ("region", "color", "tol", "min_coverage", "scale"),
+    "color_fraction": ("region", "color", "tol"),
+    "mean_gray": ("region",),
+    "change": ("region", "threshold"),
+    "digits": ("region", "templates"),
+    "reward_net": ("path",),
+}
+READER_TYPES = tuple(READER_FIELDS)
+RULES_FIELDS = ("readers", "reward", "done", "done_frames", "outcomes", "default_winner", "win_winner", "in_play",
+                "reward_when", "navigation", "kill_key", "probe", "refs", "canvas")
+TRAIN_FIELDS = ("algo", "num_envs", "obs", "opts", "live")  # and one entry per learner (hakisa/algos/NAME.py)
 
 
 class GameFileError(ValueError):
@@ -156,6 +171,7 @@ class Game:
             v.known(o, f"options.{k}", ("default", "choices", "query", "sim", "doc", "sweep"))
             if "choices" in o and o.get("default") not in o["choices"]:
                 v.fail(f"options.{k}.default", f"{o.get('default')!r} is not one of {o['choices']}")
+        v.train(doc.get("train") or {}, options)
         return cls(name=doc["name"], path=path, input_map=imap, rules=rules, obs_spec=spec, hz=float(hz),
                    stride=int(obs.get("stride", 1)), window=window, score=score, sim=sim, options=options, doc=doc)
 
@@ -387,7 +403,10 @@ class LiveGame:
             self._stack.callback(kill_group, proc)
         self.display = self.display or os.environ.get("DISPLAY")
         if not self.display:
-            raise RuntimeError(f"game {g.name!r}: no DISPLAY to find its window on (and no launch entry to open it)")
+            from hakisa.backends import DisplayError
+
+            raise DisplayError(f"{_show(g.path)}: game {g.name!r} has no window.launch entry, so its window is found "
+                               "on your display, and DISPLAY is not set (run it on your desktop, or set DISPLAY)")
         # pynput and mss talk to $DISPLAY: point it at the game's display while it is open
         self._old_display = os.environ.get("DISPLAY")
         os.environ["DISPLAY"] = self.display
@@ -447,6 +466,26 @@ def find_game(name_or_path: str | Path) -> Path:
     )
 
 
+def recorded_game_file(checkpoint_or_run: str | Path) -> str | None:
+    """The game file a checkpoint or a run was made with, as they record it: the checkpoint's config.json
+    (`algo.game_file`: study, live training), else its run's: runs/NAME/config.json (`game_file`) or the
+    game.json that `hakisa train` writes there. None when nothing recorded one that still exists (shipped
+    games are found by their input map's name)."""
+    p = Path(checkpoint_or_run)
+    for d in (p, p / "checkpoint", p.parent):
+        for name in ("config.json", "game.json"):
+            try:
+                doc = json.loads((d / name).read_text())
+            except (OSError, ValueError):
+                continue
+            algo = doc.get("algo") if isinstance(doc, dict) else None
+            found = (algo.get("game_file") if isinstance(algo, dict) else None) or (
+                doc.get("game_file") if isinstance(doc, dict) else None)
+            if isinstance(found, str) and Path(found).is_file():
+                return found
+    return None
+
+
 def parse_opts(items: list[str] | None) -> dict:
     """--opt KEY=VALUE pairs -> dict (numbers stay strings unless they look like numbers)."""
     out = {}
@@ -488,8 +527,17 @@ class _Validator:
 
     def known(self, d: dict, where: str, keys) -> None:
         for k in d:
-            if k not in keys and not k.startswith("_"):  # "_doc" style keys are comments
-                self.fail(f"{where}.{k}" if where else k, f"unknown field (known: {', '.join(keys)})")
+            if k not in keys and not str(k).startswith("_"):  # "_doc" style keys are comments
+                close = difflib.get_close_matches(str(k), list(keys), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                self.fail(f"{where}.{k}" if where else str(k), f"unknown field {k!r}{hint} (known: {', '.join(keys)})")
+
+    def key(self, name, where: str) -> None:
+        """A key name the input backends can press, checked here so that no display is needed."""
+        try:
+            check_key_name(name)
+        except ValueError as e:
+            self.fail(where, str(e))
 
     def typed(self, val, where: str, typ) -> None:
         if not isinstance(val, typ):
@@ -507,19 +555,30 @@ class _Validator:
         if isinstance(val, str):
             p = self.path.parent / val
             try:
-                return InputMap.load(p if p.is_file() else val)
-            except (FileNotFoundError, ValueError) as e:
+                imap = InputMap.load(p if p.is_file() else val)
+            except (FileNotFoundError, ValueError, TypeError) as e:
                 self.fail("input_map", str(e))
+            for i, c in enumerate(imap.commands):
+                for j, k in enumerate(c.keys):
+                    self.key(k, f"input_map ({val}): commands[{i}].keys[{j}]")
+            return imap
         self.typed(val, "input_map", dict)
         self.require(val, "input_map", ("commands",))
+        self.known(val, "input_map", ("name", "commands", "x_bins", "y_bins", "rel_max", "mu", "meta"))
         if not isinstance(val["commands"], list) or not val["commands"]:
             self.fail("input_map.commands", "a list of commands expected")
         for i, c in enumerate(val["commands"]):
             where = f"input_map.commands[{i}]"
             self.typed(c, where, dict)
             self.require(c, where, ("name", "kind"))
+            self.known(c, where, ("name", "kind", "keys"))
             if c["kind"] not in KINDS:
                 self.fail(f"{where}.kind", f"{c['kind']!r} is not one of {', '.join(KINDS)}")
+            keys = c.get("keys", [])
+            if not isinstance(keys, list):
+                self.fail(f"{where}.keys", f"a list of key names expected, got {keys!r}")
+            for j, k in enumerate(keys):
+                self.key(k, f"{where}.keys[{j}]")
         for k in ("x_bins", "y_bins"):
             if k in val and not (isinstance(val[k], int) and val[k] > 0):
                 self.fail(f"input_map.{k}", f"a positive whole number expected, got {val[k]!r}")
@@ -527,6 +586,22 @@ class _Validator:
             return InputMap.from_dict({"name": val.get("name", "game"), **val})
         except (ValueError, TypeError) as e:
             self.fail("input_map", str(e))
+
+    def train(self, val, options: dict) -> None:
+        """`train`'s own fields; each learner's entry holds its Args, which `hakisa train` checks by name."""
+        self.typed(val, "train", dict)
+        learners = sorted(f.stem for f in (Path(__file__).parent / "algos").glob("*.py")
+                          if "class Args" in f.read_text())
+        self.known(val, "train", (*TRAIN_FIELDS, *learners))
+        obs = val.get("obs") or {}
+        self.typed(obs, "train.obs", dict)
+        self.known(obs, "train.obs", tuple(f.name for f in fields(ObsSpec)))
+        opts = val.get("opts") or {}
+        self.typed(opts, "train.opts", dict)
+        self.known(opts, "train.opts", tuple(options))
+        live = val.get("live") or {}
+        self.typed(live, "train.live", dict)
+        self.known(live, "train.live", tuple(learners))
 
     def rules(self, val) -> dict:
         if isinstance(val, str):
@@ -536,6 +611,10 @@ class _Validator:
             val = json.loads(p.read_text())
         self.typed(val, "rules", dict)
         self.require(val, "rules", ("readers",))
+        self.known(val, "rules", RULES_FIELDS)
+        for ref, f in (val.get("refs") or {}).items():
+            if not (self.path.parent / str(f)).is_file():
+                self.fail(f"rules.refs.{ref}", f"no file {f!r} beside the game file")
         self.typed(val["readers"], "rules.readers", dict)
         for name, r in val["readers"].items():
             where = f"rules.readers.{name}"
@@ -543,6 +622,7 @@ class _Validator:
             self.require(r, where, ("type",))
             if r["type"] not in READER_TYPES:
                 self.fail(f"{where}.type", f"{r['type']!r} is not one of {', '.join(READER_TYPES)}")
+            self.known(r, where, ("type", *READER_FIELDS[r["type"]]))
             if r.get("region") is not None:
                 self.numbers(r["region"], f"{where}.region", 4)
             if "color" in r:
@@ -564,12 +644,16 @@ class _Validator:
             if key in val:
                 self.condition(val[key], f"rules.{key}", names)
         for i, o in enumerate(val.get("outcomes", [])):
+            self.typed(o, f"rules.outcomes[{i}]", dict)
             self.require(o, f"rules.outcomes[{i}]", ("winner", "when"))
+            self.known(o, f"rules.outcomes[{i}]", ("winner", "when"))
             self.condition(o["when"], f"rules.outcomes[{i}].when", names)
         for reading in (val.get("reward") or {}).get("deltas", {}):
             if reading not in names:
                 self.fail(f"rules.reward.deltas.{reading}", f"not one of the readers ({', '.join(sorted(names))})")
         rw = val.get("reward") or {}
+        self.typed(rw, "rules.reward", dict)
+        self.known(rw, "rules.reward", ("deltas", "max_abs_delta", "win", "lose", "names"))
         for alias, target in (rw.get("names") or {}).items():  # "dealt": "-deltas.boss_hp"
             head, _, leaf = str(target).lstrip("-").rpartition(".")
             box = rw.get(head) if head else rw
@@ -581,8 +665,18 @@ class _Validator:
                 where = f"rules.navigation.{nav}[{i}]"
                 if not isinstance(s, dict) or not set(s) & {"key", "click", "wait", "until"}:
                     self.fail(where, "a step {key: K} | {click: [x, y]} | {wait: s} | {until: condition} expected")
+                self.known(s, where, ("key", "click", "wait", "until", "timeout"))
+                if "key" in s:
+                    self.key(s["key"], f"{where}.key")
                 if "until" in s:
                     self.condition(s["until"], f"{where}.until", names)
+        if val.get("kill_key") is not None:
+            self.key(val["kill_key"], "rules.kill_key")
+        if "probe" in val:
+            self.typed(val["probe"], "rules.probe", dict)
+            self.require(val["probe"], "rules.probe", ("command", "region"))
+            self.known(val["probe"], "rules.probe", ("command", "region", "threshold"))
+            self.numbers(val["probe"]["region"], "rules.probe.region", 4)
         return val
 
     def condition(self, c, where: str, names: set) -> None:
@@ -592,12 +686,15 @@ class _Validator:
             self.fail(where, "a condition {reading, op, value} | {all: [...]} | {any: [...]} | {not: ...} expected")
         if "all" in c or "any" in c:
             key = "all" if "all" in c else "any"
+            self.known(c, where, (key,))
             for i, sub in enumerate(c[key]):
                 self.condition(sub, f"{where}.{key}[{i}]", names)
         elif "not" in c:
+            self.known(c, where, ("not",))
             self.condition(c["not"], f"{where}.not", names)
         else:
             self.require(c, where, ("reading", "value"))
+            self.known(c, where, ("reading", "op", "value"))
             if c["reading"] not in names:
                 self.fail(
                     f"{where}.reading", f"{c['reading']!r} is not one of the readers ({', '.join(sorted(names))})"

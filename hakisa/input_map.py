@@ -12,6 +12,7 @@ Key names are pynput's: letters as themselves, specials as pynput.keyboard.Key n
 """
 from __future__ import annotations
 
+import difflib
 import json
 import threading
 import time
@@ -23,6 +24,37 @@ import numpy as np
 KINDS = ("noop", "keys", "tap", "move", "click_left", "click_right", "rel_move")
 XY_KINDS = ("move", "click_left", "click_right", "rel_move")
 MAPS_DIR = Path(__file__).parent / "maps"
+# pynput's special keys (pynput.keyboard.Key), which both input backends press by these names. Written out
+# because importing pynput needs a display, and a game file's keys are checked when it loads, display or not
+# (tests/test_game.py keeps this list equal to pynput's).
+KEY_NAMES = (
+    "alt", "alt_gr", "alt_l", "alt_r", "backspace", "caps_lock", "cmd", "cmd_l", "cmd_r", "ctrl", "ctrl_l", "ctrl_r",
+    "delete", "down", "end", "enter", "esc", *(f"f{i}" for i in range(1, 21)), "home", "insert", "left",
+    "media_next", "media_play_pause", "media_previous", "media_volume_down", "media_volume_mute", "media_volume_up",
+    "menu", "num_lock", "page_down", "page_up", "pause", "print_screen", "right", "scroll_lock", "shift", "shift_l",
+    "shift_r", "space", "tab", "up",
+)
+MAP_FIELDS = ("name", "commands", "x_bins", "y_bins", "rel_max", "mu", "meta")
+COMMAND_FIELDS = ("name", "kind", "keys")
+
+
+def check_key_name(name) -> None:
+    """Raise ValueError, naming the closest known key, for a name no input backend can press: a key is one
+    character ("j", "1") or one of pynput's special keys (KEY_NAMES: "left", "space", "f12")."""
+    if isinstance(name, str) and (len(name) == 1 or name in KEY_NAMES):
+        return
+    close = difflib.get_close_matches(str(name), KEY_NAMES, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown key name {name!r}{hint} (a single character, or one of pynput's names: "
+                     "left, space, enter, shift, f1...f20, ...)")
+
+
+def _unknown_fields(d: dict, known: tuple[str, ...], where: str) -> None:
+    for k in d:
+        if k not in known and not str(k).startswith("_"):  # "_doc" style keys are comments
+            close = difflib.get_close_matches(str(k), known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"{where}: unknown field {k!r}{hint} (known: {', '.join(known)})")
 
 
 @dataclass(frozen=True)
@@ -64,6 +96,9 @@ class InputMap:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        for c in self.commands:
+            if isinstance(c, dict):
+                _unknown_fields(c, COMMAND_FIELDS, f"input map {self.name!r}: command {c.get('name')!r}")
         self.commands = [
             c if isinstance(c, Command) else Command(c["name"], c.get("kind", "keys"), tuple(c.get("keys", ())))
             for c in self.commands
@@ -203,6 +238,7 @@ class InputMap:
 
     @classmethod
     def from_dict(cls, d: dict) -> "InputMap":
+        _unknown_fields(d, MAP_FIELDS, f"input map {d.get('name')!r}")
         return cls(
             name=d["name"],
             commands=d["commands"],

@@ -209,8 +209,17 @@ def plot_runs(runs: list[str | Path], out: str | Path, smoothing: float = 0.6, a
       real observations from its env (when it has a checkpoint and action_obs > 0), else the run's
       logged `actions/*` histograms, if any.
     """
+    from hakisa.game import recorded_game_file
+    from hakisa.model import read_checkpoint_config
+    from hakisa.rollout import target_for
+
     out = Path(out)
     names = _unique_names([Path(r) for r in runs])
+    ckpts = {name: _checkpoint_or_none(r) if action_obs > 0 else None for name, r in zip(names, runs)}
+    # each checkpoint's game (--env, else the one its run recorded), found before anything is written
+    envs = {name: env or recorded_game_file(ck) for name, ck in ckpts.items() if ck is not None}
+    for name, e in envs.items():
+        target_for(read_checkpoint_config(ckpts[name]), e)
     scalars = {name: read_scalars(r) for name, r in zip(names, runs)}
     all_tags = sorted({t for s in scalars.values() for t in s})
     grad_tags = [t for t in all_tags if "grad_norm" in t]
@@ -223,15 +232,15 @@ def plot_runs(runs: list[str | Path], out: str | Path, smoothing: float = 0.6, a
     if grad_tags:
         files.append(plot_curves(scalars, grad_tags, out / "grad_norm.png", "gradient norms", smoothing, logy=True))
     for name, run in zip(names, runs):
-        ckpt = _checkpoint_or_none(run)
-        if ckpt is not None and action_obs > 0:
+        ckpt = ckpts[name]
+        if ckpt is not None:
             from hakisa.model import load_checkpoint
             from hakisa.rollout import collect_observations, torch_threads
 
             net, config = load_checkpoint(ckpt)
             net.eval()
             with torch_threads(1):  # one-obs-per-env rollouts: a 2nd thread only spins on a busy box
-                obs = collect_observations(config, action_obs, env=env, seed=seed, net=net)["obs"]
+                obs = collect_observations(config, action_obs, env=envs[name], seed=seed, net=net)["obs"]
                 probs = head_probabilities(net, obs)
             files.append(plot_action_heads(probs, head_labels(net.input_map), out / f"actions_{name}.png",
                                            f"{name}: policy heads on {len(obs)} observations"))
@@ -260,8 +269,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 def main(args) -> int:
     missing = [r for r in args.runs if not Path(r).exists()]
     if missing:
-        print(f"hakisa plot: no such run: {', '.join(missing)}")
-        return 2
+        raise SystemExit(f"hakisa plot: no such run: {', '.join(missing)}")
     files = plot_runs(args.runs, args.out, args.smoothing, args.action_obs, args.env, args.seed)
     if not files:
         print("hakisa plot: nothing to plot (no scalars, checkpoints or action histograms found)")

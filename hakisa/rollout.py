@@ -53,7 +53,7 @@ def target_for(config: dict, env: str | None = None):
     for name, env_id in (("toy-keypress", "Toy/KeyPress-v0"), ("toy-click", "Toy/Click-v0")):
         if config.get("input_map", {}).get("name") == name:
             return env_id
-    raise ValueError(f"cannot tell which game checkpoint input map {config.get('input_map', {}).get('name')!r} "
+    raise GameFileError(f"cannot tell which game checkpoint input map {config.get('input_map', {}).get('name')!r} "
                      "plays: pass --env GAME|ENV_ID")
 
 

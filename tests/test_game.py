@@ -14,6 +14,7 @@ import pytest
 from hakisa.game import GAMES_DIR, Game, GameFileError, find_game, parse_opts
 
 POP = json.loads((GAMES_DIR / "pop.json").read_text())
+LIVES_COLOUR = {("colour" if k == "color" else k): v for k, v in POP["rules"]["readers"]["lives"].items()}
 
 
 def test_shipped_games_load_and_say_how_they_are_judged():
@@ -40,10 +41,11 @@ def _set(doc: dict, path: str, value):
     keys = path.split(".")
     for k in keys[:-1]:
         d = d[int(k)] if isinstance(d, list) else d[k]
+    last = int(keys[-1]) if isinstance(d, list) else keys[-1]
     if value is KeyError:
-        del d[keys[-1]]
+        del d[last]
     else:
-        d[keys[-1]] = value
+        d[last] = value
 
 
 BAD = [  # (field to change, new value, what the message must say)
@@ -65,6 +67,24 @@ BAD = [  # (field to change, new value, what the message must say)
     ("score", "points", "score: 'points' is not one of the readers"),
     ("name", KeyError, "name: missing"),
     ("options.seed.default", 5, None),  # fine: no choices to check against
+    # unknown fields at every level, each with the closest known one
+    ("input_map.x_bin", 24, "input_map.x_bin: unknown field 'x_bin'; did you mean 'x_bins'?"),
+    ("input_map.commands.1.kyes", ["a"], "input_map.commands[1].kyes: unknown field 'kyes'; did you mean 'keys'?"),
+    ("rules.readers.lives", LIVES_COLOUR, "rules.readers.lives.colour: unknown field 'colour'; did you mean 'color'?"),
+    ("rules.done_frame", 2, "rules.done_frame: unknown field 'done_frame'; did you mean 'done_frames'?"),
+    ("rules.done.opp", ">", "rules.done.opp: unknown field 'opp'; did you mean 'op'?"),
+    ("rules.reward.delta", {}, "rules.reward.delta: unknown field 'delta'; did you mean 'deltas'?"),
+    ("rules.navigation.restart.1.timout", 5, "rules.navigation.restart[1].timout: unknown field 'timout'"),
+    ("rules.probe", {"command": "click", "region": [0, 0, 9, 9], "treshold": 3}, "rules.probe.treshold: unknown field"),
+    ("train", {"num_env": 8}, "train.num_env: unknown field 'num_env'; did you mean 'num_envs'?"),
+    ("train", {"ppo": {}, "live": {"dqm": {}}}, "train.live.dqm: unknown field 'dqm'; did you mean 'dqn'?"),
+    # key names, checked against the backends' key table when the file loads (no display needed)
+    ("input_map.commands.0", {"name": "go", "kind": "keys", "keys": ["leftt"]},
+     "input_map.commands[0].keys[0]: unknown key name 'leftt'; did you mean 'left'?"),
+    ("rules.navigation.restart.0.key", "spcae", "rules.navigation.restart[0].key: unknown key name 'spcae'; "
+     "did you mean 'space'?"),
+    ("rules.kill_key", "f21", "rules.kill_key: unknown key name 'f21'"),
+    ("input_map.commands.0", {"name": "go", "kind": "keys", "keys": ["J", "shift_l", "f20"]}, None),
 ]
 
 
@@ -82,6 +102,19 @@ def test_one_bad_field_one_message_naming_file_and_field(tmp_path, field, value,
     assert text.startswith(str(path)) or text.startswith("pop.json"), text
     assert message in text, text
     assert "\n" not in text
+
+
+def test_the_key_table_is_pynputs(xvfb):
+    """Game files' keys are checked against input_map.KEY_NAMES, written out so that no display is needed:
+    it must stay pynput's own table (pynput, which both backends press keys through, needs a display)."""
+    import os
+
+    from hakisa.input_map import KEY_NAMES
+
+    r = subprocess.run([sys.executable, "-c", "from pynput.keyboard import Key; print(' '.join(Key.__members__))"],
+                       capture_output=True, text=True, env=os.environ.copy(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert sorted(KEY_NAMES) == sorted(r.stdout.split())
 
 
 def test_not_json_and_no_such_game(tmp_path):
@@ -163,7 +196,20 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
     )
     (corrupt / "model.safetensors").write_bytes(b"not tensors at all")
     no_display = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    typo = copy.deepcopy(POP)
+    typo["input_map"]["commands"].append({"name": "go", "kind": "keys", "keys": ["leftt"]})
+    typo_dir = tmp_path / "typo"
+    typo_dir.mkdir()
+    typo_path = _write(typo_dir, typo)
+    window_only = copy.deepcopy(POP)  # found by its title on the user's display: there is none here
+    window_only["window"] = {"title": "My Game", "canvas": [0, 0, 480, 320]}
+    (tmp_path / "mine").mkdir()
+    window_only_path = _write(tmp_path / "mine", window_only)
     cases = [
+        (["game", "check", str(typo_path), "--out", str(out)], "input_map.commands[3].keys[0]: unknown key name "
+         "'leftt'; did you mean 'left'?"),
+        (["play", "--game", str(typo_path), "--episodes", "1", "--out", str(out)], "did you mean 'left'?"),
+        (["play", "--game", str(window_only_path), "--episodes", "1", "--out", str(out)], "DISPLAY is not set"),
         (["record", "--game", str(path), "--out", str(out)], "lives"),
         (["play", "--game", str(path), "--episodes", "1", "--out", str(out)], "lives"),
         (["study", str(tmp_path / "no-dataset"), "--out", str(out)], "no-dataset"),

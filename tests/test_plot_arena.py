@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -274,3 +275,86 @@ def test_play_expert_writes_a_consistent_teacher_dataset(tmp_path):
         returns.append(float(ep["rewards"].sum())), lengths.append(len(ep["actions"]))
     assert np.isclose(np.mean(returns), cell["mean_return"], atol=1e-3) and np.mean(lengths) == cell["mean_length"]
     assert (store.action_histogram() > 0).sum() >= 3  # the expert moves, attacks and defends
+
+
+def _users_duel(tmp_path):
+    """The duel as a user's own game file: an input map of its own name, so only the game file a run records
+    tells which game it plays."""
+    from hakisa.game import GAMES_DIR
+
+    doc = json.loads((GAMES_DIR / "duel.json").read_text())
+    doc["name"] = "my-duel"
+    doc["rules"]["refs"] = {"rules": str((GAMES_DIR.parent / "envs" / "duel" / "rules.json").resolve())}
+    doc.pop("window")
+    doc.pop("train")
+    doc["input_map"] = {**InputMap.load("duel").to_dict(), "name": "my-duel"}
+    path = tmp_path / "my-duel.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _one_line_exit_2(argv, cwd):
+    r = subprocess.run([sys.executable, "-m", "hakisa.cli", *argv], capture_output=True, text=True, cwd=cwd,
+                       timeout=300)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("hakisa: "), (argv, r.stderr[-2000:])
+    return lines[0]
+
+
+def test_a_sim_run_of_a_users_game_file_plays_that_file(tmp_path):
+    """`hakisa train --game FILE` in a simulator records FILE beside its run (game.json): plot, arena and
+    diagnose play the user's file (its name, its rules), not the shipped game whose input map it shares."""
+    from hakisa.cli import main
+
+    game = _users_duel(tmp_path)
+    cmd = [sys.executable, "-m", "hakisa.cli", "train", "--game", str(game), "--algo", "ppo", "--steps", "256",
+           "--num-envs", "4", "--run", "mine", "--runs-dir", str(tmp_path / "runs"), "--no-progress",
+           "--set", "threads=1", "--set", "num_steps=32"]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+    run = tmp_path / "runs" / "mine"
+    assert json.loads((run / "game.json").read_text())["game_file"] == str(game.resolve())
+    torch.set_num_threads(1)
+    assert main(["plot", str(run), "--out", str(tmp_path / "plot"), "--action-obs", "8"]) == 0
+    assert (tmp_path / "plot" / "actions_mine.png").exists()
+    assert diagnose(str(run), tmp_path / "diag", n_obs=8, frames=1, num_envs=2)["env"] == "my-duel"
+    doc = run_arena([str(run)], episodes=1, settings=("easy",), num_envs=1, baselines=(), out=None)
+    assert [row["agent"] for row in doc["boards"]["my-duel"]] == ["mine"]
+
+
+@pytest.mark.x11
+@pytest.mark.browser
+def test_a_live_run_of_a_users_game_file_knows_its_game(xvfb, tmp_path):
+    """A window-only game of the user's (tests/games/lights.json: no shipped game has its input map): its live
+    run records the file in its config and its checkpoints, so plot, arena and diagnose need no --env. A run
+    that recorded nothing (made before runs did) gets one line naming --env, exit 2, and nothing written."""
+    import os
+
+    lights = Path(__file__).parent / "games" / "lights.json"
+    runs_dir = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "hakisa.cli", "train", "--game", str(lights), "--algo", "ppo", "--steps", "64",
+           "--run", "lights", "--runs-dir", str(runs_dir), "--no-progress", "--set", "num_steps=32",
+           "--set", "threads=1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ.copy(), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = runs_dir / "lights"
+    ckpts = [d / "config.json" for d in (run / "checkpoint", run / "best") if (d / "config.json").exists()]
+    assert ckpts and all(json.loads(c.read_text())["algo"]["game_file"] == str(lights.resolve()) for c in ckpts)
+    torch.set_num_threads(1)
+    from hakisa.cli import main
+
+    assert main(["plot", str(run), "--out", str(tmp_path / "plot"), "--action-obs", "4"]) == 0
+    assert (tmp_path / "plot" / "actions_lights.png").exists()
+    doc = run_arena([str(run)], episodes=1, num_envs=1, baselines=(), out=None)
+    assert [row["agent"] for row in doc["boards"]["lights"]] == ["lights"]
+    for c in [run / "config.json", *ckpts]:  # as a run made before runs recorded their game file
+        d = json.loads(c.read_text())
+        d.pop("game_file", None)
+        if isinstance(d.get("algo"), dict):
+            d["algo"].pop("game_file", None)
+        c.write_text(json.dumps(d))
+    for argv in (["plot", str(run), "--out", str(tmp_path / "plot2")],
+                 ["arena", str(run), "--episodes", "1", "--out", str(tmp_path / "arena2")],
+                 ["diagnose", str(run), "--out", str(tmp_path / "diag2")]):
+        line = _one_line_exit_2(argv, tmp_path)
+        assert "cannot tell which game" in line and "--env" in line, (argv, line)
+    assert not any((tmp_path / d).exists() for d in ("plot2", "arena2", "diag2"))

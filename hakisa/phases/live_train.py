@@ -400,6 +400,7 @@ def _train(game, algo, args, live, run_dir, net, init_cfg, envs) -> dict:
         "algo": algo,
         "live": {k: v for k, v in asdict(live).items() if k != "curve"},
         "game": game.name,
+        "game_file": str(game.path.resolve()),  # plot, arena and diagnose find the game by it
         "obs_spec": envs.obs_spec.to_dict(),
         "input_map": envs.input_map.to_dict(),
     }
@@ -417,7 +418,7 @@ def _train(game, algo, args, live, run_dir, net, init_cfg, envs) -> dict:
     )
     actor = copy.deepcopy(net).eval()
     rng = np.random.default_rng(args.seed)
-    ck_cfg = {"algo": algo, **asdict(args), "live": cfg["live"]}
+    ck_cfg = {"algo": algo, **asdict(args), "live": cfg["live"], "game_file": cfg["game_file"]}
     score_key = "win_rate" if game.won_or_lost else "mean_score" if game.score else "mean_return"
 
     for i in range(n):

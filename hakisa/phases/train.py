@@ -147,6 +147,9 @@ def run_algo(algo, envs, a, args, **kw) -> tuple[Path, dict]:
 
         net, _ = load_checkpoint(args.init, input_map=envs.input_map, obs_spec=envs.obs_spec)
     run_dir = Path(args.runs_dir) / (args.run or f"{args.algo}-{args.env.replace('/', '-')}")
+    if getattr(args, "game_file", None):  # the run knows its game: plot, arena and diagnose need no --env
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "game.json").write_text(json.dumps({"game": args.env, "game_file": args.game_file}))
     try:
         return run_dir, algo.train(envs, a, run_dir, net=net, **kw)
     finally:
@@ -179,7 +182,7 @@ def main(args) -> int:
         return main_live(game, algo, args, opts)
     if game is not None:
         envs, recipe = game_envs(game, args.num_envs, args.seed, opts, getattr(args, "obs", None), args.algo)
-        args.env = game.name
+        args.env, args.game_file = game.name, str(game.path.resolve())
         if args.init is None and not fresh:  # the learner's recipe may name its start (the duel's distill's)
             args.init = recipe.get(args.algo, {}).get("init")
     else:
