@@ -1,4 +1,4 @@
-"""`hakisa data info|check|export-minari PATH`: inspect, validate and export an episode store."""
+"""`hakisa data info|check|view|export-minari PATH`: inspect, validate, look at and export an episode store."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from hakisa.data.store import DataError, EpisodeStore
+from hakisa.data.table import episode_rows, format_rows
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -18,6 +19,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     i = sub.add_parser("info", help="episodes, frames, duration, action histogram")
     i.add_argument("path")
     i.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    v = sub.add_parser("view", help="a local web page: the episodes, and a scrubber with the actions drawn")
+    v.add_argument("path")
+    v.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    v.add_argument("--no-open", action="store_true", help="print the URL only; do not open a browser")
     c = sub.add_parser("check", help="verify every chunk; name cut episodes; exit 1 on corruption")
     c.add_argument("path")
     c.add_argument("--json", action="store_true")
@@ -34,6 +39,7 @@ def info(store: EpisodeStore) -> dict:
     names = [c["name"] for c in store.meta["input_map"]["commands"]]
     hist = store.action_histogram()
     eps = store.episodes
+    rows = episode_rows(store)
     return {
         "path": str(store.root),
         "source": store.meta.get("source"),
@@ -45,9 +51,10 @@ def info(store: EpisodeStore) -> dict:
         "cut": [e.id for e in eps if not e.complete],
         "terminated": sum(e.terminated for e in eps),
         "frames": int(store.num_frames),
-        "duration_s": round(float(sum(e.duration for e in eps)), 3),
+        "duration_s": round(float(sum(r["duration_s"] for r in rows)), 3),
         "mean_return": float(np.mean([e.ret for e in eps if e.complete])) if any(e.complete for e in eps) else None,
         "actions": {n: int(c) for n, c in zip(names, hist)},
+        "per_episode": rows,
     }
 
 
@@ -63,6 +70,10 @@ def _print_info(d: dict) -> None:
     for name, c in d["actions"].items():
         bar = "#" * int(round(40 * c / total))
         print(f"  {name:<{width}} {c:>8} {100 * c / total:5.1f}% {bar}")
+    if d["per_episode"]:
+        print()
+        for line in format_rows(d["per_episode"]):
+            print("  " + line)
 
 
 def export_minari(store: EpisodeStore, dataset_id: str | None = None, out: str | None = None, stack: int = 1):
@@ -141,6 +152,10 @@ def main(args) -> int:
             d = info(store)
             print(json.dumps(d)) if args.json else _print_info(d)
             return 0
+        if args.action == "view":
+            from hakisa.data.view import serve
+
+            return serve(store, port=args.port, open_browser=not args.no_open)
         if args.action == "check":
             rep = store.check()
             if args.json:
