@@ -95,6 +95,37 @@ def test_info_per_episode_table(tmp_path):
     assert lines[head + 3].split()[-1] == "0" and "cut" in lines[head + 3]
 
 
+def test_played_episodes_keep_the_time_each_frame_was_seen(tmp_path):
+    """explore and play write an episode once it ends: its frames' timestamps must still be when they were
+    seen (a store of a live window once said 0.2 s for 644 frames at 15 Hz)."""
+    import time
+
+    import torch
+
+    from hakisa.envs.toy import TOY_SPEC, ClickEnv
+    from hakisa.model import HakisaNet
+    from hakisa.phases.play import evaluate
+
+    period = 0.02
+
+    class Paced(ClickEnv):  # a window's pace: one frame every `period` seconds
+        def step(self, action):
+            time.sleep(period)
+            return super().step(action)
+
+    torch.manual_seed(0)
+    env = Paced()
+    net = HakisaNet(TOY_SPEC, env.input_map, hidden=32)
+    meta = {"input_map": env.input_map, "obs_spec": TOY_SPEC, "source": "explore", "fps": 1 / period}
+    with EpisodeWriter(tmp_path / "d", meta) as w:
+        evaluate(net, env, 2, "sample", collect=w)
+    rows = _info(tmp_path / "d")["per_episode"]
+    assert [r["frames"] for r in rows] == [16, 16]
+    for r in rows:
+        assert 15 * period * 0.9 <= r["duration_s"] <= 15 * period * 3, r
+        assert r["dropped"] <= 8  # a loaded machine may sleep long, but never lose the clock entirely
+
+
 @pytest.fixture(scope="module")
 def viewer(tmp_path_factory):
     root = tmp_path_factory.mktemp("view") / "ds"

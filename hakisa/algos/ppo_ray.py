@@ -109,8 +109,8 @@ class EpisodeBuffer:
     def begin_episode(self, **info) -> None:
         self.episodes.append({"info": info, "steps": []})
 
-    def add(self, frame, action, reward=0.0, done=False, logp=None, value=None) -> None:
-        self.episodes[-1]["steps"].append((np.array(frame), np.array(action), reward, done, logp, value))
+    def add(self, frame, action, reward=0.0, done=False, t=None, logp=None, value=None) -> None:
+        self.episodes[-1]["steps"].append((np.array(frame), np.array(action), reward, done, t, logp, value))
 
     def end_episode(self, **info) -> None:
         self.episodes[-1]["info"].update(info)
@@ -118,8 +118,8 @@ class EpisodeBuffer:
     @staticmethod
     def write(ep: dict, writer) -> None:
         writer.begin_episode(**ep["info"])
-        for f, a, r, d, lp, v in ep["steps"]:
-            writer.add(f, a, r, d, logp=lp, value=v)
+        for f, a, r, d, t, lp, v in ep["steps"]:
+            writer.add(f, a, r, d, t=t, logp=lp, value=v)
         writer.end_episode()
 
 

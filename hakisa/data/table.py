@@ -61,7 +61,7 @@ def episode_rows(store: EpisodeStore) -> list[dict]:
             "frames": ep.frames,
             "duration_s": round(float(t[-1] - t[0]), 3) if len(t) > 1 else 0.0,
             "outcome": outcome(ep),
-            "score": ep.end.get("score"),
+            "score": ep.end.get("score", ep.begin.get("score")),
             "return": round(ep.ret, 4) if ep.complete else None,
             "dropped": dropped_frames(t, fps),
         }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -50,7 +51,7 @@ def evaluate(
     done_count = np.zeros(n, int)
     stats, eps = EpisodeStats(n), []
     c = net.obs_spec.channels
-    buf = [[] for _ in range(n)]  # per-env (frame, action, reward, done) until the episode ends
+    buf = [[] for _ in range(n)]  # per-env (frame, action, reward, done, logp, value, t) until the episode ends
     obs, _ = env.reset(seed=seed)
     obs = np.asarray(obs) if vec else np.asarray(obs)[None]
     retire = getattr(env, "retire", None)  # live windows (a Fleet): no game is started that will not be played
@@ -62,6 +63,9 @@ def evaluate(
     for _ in range(max_steps):
         if np.minimum(done_count, quota).sum() >= quota.sum():  # every env has played its share
             break
+        # when the frame was seen: episodes are written once they end, so the writer's own clock would give
+        # every frame of an episode the same few milliseconds
+        t_obs = time.time()
         with torch.inference_mode():
             o = torch.from_numpy(np.ascontiguousarray(obs))
             logged = collect is not None and mode == "sample"  # the log-prob and V go into the store
@@ -106,6 +110,7 @@ def evaluate(
                             float(r[i]),
                             bool(term[i]),
                             *((float(beh[0][i]), float(beh[1][i])) if beh is not None else (None, None)),
+                            t_obs,
                         )
                     )
         for i, ep in zip(np.flatnonzero(np.logical_or(term, trunc)), stats.update(r, term, trunc, info)):
@@ -113,9 +118,9 @@ def evaluate(
                 eps.append(ep)
                 bar.update(1)
                 if collect is not None:
-                    collect.begin_episode(**{k: v for k, v in ep.items() if k == "winner"})
-                    for f, act, rew, d, lp_i, v_i in buf[i]:
-                        collect.add(f, act, rew, d, logp=lp_i, value=v_i)
+                    collect.begin_episode(**{k: v for k, v in ep.items() if k in ("winner", "score")})
+                    for f, act, rew, d, lp_i, v_i, t_i in buf[i]:
+                        collect.add(f, act, rew, d, t=t_i, logp=lp_i, value=v_i)
                     collect.end_episode()
             buf[i] = []
             done_count[i] += 1
