@@ -95,6 +95,24 @@ def test_info_per_episode_table(tmp_path):
     assert lines[head + 3].split()[-1] == "0" and "cut" in lines[head + 3]
 
 
+def test_who_acted_per_episode(tmp_path):
+    """A store with the per-frame actor column (an agent played, a person took over): the table counts both."""
+    import inspect
+
+    if "actor" not in inspect.signature(EpisodeWriter.add).parameters:
+        pytest.skip("this store writes no actor column")
+    meta = {"input_map": IMAP, "obs_spec": {"width": 96, "height": 64, "gray": True, "stack": 2},
+            "fps": FPS, "source": "teacher"}
+    with EpisodeWriter(tmp_path / "d", meta) as w:
+        for actors in ([1] * 10 + [0] * 20, [0] * 5):
+            w.begin_episode()
+            for i, a in enumerate(actors):
+                w.add(_frame(i), [0, 0, 0], t=1000.0 + i / FPS, actor=a)
+            w.end_episode()
+    rows = _info(tmp_path / "d")["per_episode"]
+    assert rows[0]["actor"] == {"person": 20, "agent": 10} and rows[1]["actor"] == {"person": 5}
+
+
 def test_played_episodes_keep_the_time_each_frame_was_seen(tmp_path):
     """explore and play write an episode once it ends: its frames' timestamps must still be when they were
     seen (a store of a live window once said 0.2 s for 644 frames at 15 Hz)."""

@@ -13,7 +13,8 @@ import numpy as np
 
 from hakisa.data.store import EpisodeInfo, EpisodeStore
 
-# per-frame `actor` column (written by stores where a person and an agent take turns)
+# the store's per-frame `actor` column (0 the person, 1 the agent; written where both could act): a chunk
+# without it, in an episode where others have it, is the person's
 ACTORS = {0: "person", 1: "agent"}
 
 
@@ -49,12 +50,12 @@ def episode_rows(store: EpisodeStore) -> list[dict]:
     fps = store.meta.get("fps")
     rows = []
     for ep in store.episodes:
-        ts, actor = [], []
+        ts, actor, has_actor = [], [], False
         for rec in ep.chunks:
             c = _light_read(store, rec, ("timestamps", "actor"))
             ts.append(c["timestamps"])
-            if "actor" in c:
-                actor.append(c["actor"])
+            actor.append(c.get("actor", np.zeros(rec["n"], np.int64)))
+            has_actor = has_actor or "actor" in c
         t = np.concatenate(ts) if ts else np.zeros(0)
         row = {
             "episode": ep.id,
@@ -65,7 +66,7 @@ def episode_rows(store: EpisodeStore) -> list[dict]:
             "return": round(ep.ret, 4) if ep.complete else None,
             "dropped": dropped_frames(t, fps),
         }
-        if actor and len(actor) == len(ep.chunks):  # every chunk says who acted
+        if has_actor:
             counts = np.bincount(np.concatenate(actor).astype(np.int64), minlength=2)
             row["actor"] = {ACTORS.get(i, str(i)): int(n) for i, n in enumerate(counts) if n}
         rows.append(row)
