@@ -68,15 +68,16 @@ def test_a_slow_learner_never_slows_the_actor_and_no_key_stays_held(xvfb, tmp_pa
         m = train_live(game, "ppo", args, LiveArgs(windows=1, minutes=5), tmp_path / "run", envs=envs)
         st = page_state(envs.lives[0])
     tm = m["timing"]
+    print("timing", tm)
     assert m["steps"] >= 300 and m["weight_versions"] >= 5, m  # the learner did update, slowly
-    # the actor kept the game's rate. Bars loose enough for a loaded 2-core machine (a late step there is
-    # the scheduler's, not ours); an actor that waited for the learner's 0.5 s every 16 steps would have a
-    # mean period near 81 ms and a jitter near 2.4
-    assert tm["late_share"] < 0.10 and tm["jitter"] < 0.5, tm
-    assert abs(tm["period_ms_mean"] - 50.0) < 7.5, tm
+    # the actor kept the game's rate. An actor that waited for the learner would stall 0.5 s at each of its
+    # ~18 updates (6 % of the periods): a 99th-percentile deviation near 500 ms, a mean period near 80 ms, a
+    # jitter near 2.4. A busy machine (other processes on both cores) makes steps late too, but by a tick or
+    # two, not by the learner's half second: the bars sit between the two.
+    assert tm["period_ms_p99_dev"] < 250 and tm["jitter"] < 1.0, tm
+    assert 45.0 < tm["period_ms_mean"] < 72.0 and tm["late_share"] < 0.3, tm
     # the page's own view: presses arrived, none is down now, and none was held through a learner's stall
-    # (at most two 50 ms steps: one late step on a busy machine)
-    assert sum(st["keydowns"].values()) > 20 and st["down"] == [] and st["maxHeldMs"] < 100, st
+    assert sum(st["keydowns"].values()) > 20 and st["down"] == [] and st["maxHeldMs"] < 250, st
 
 
 def test_fleet_windows_live_on_private_displays_and_input_never_crosses(xvfb):

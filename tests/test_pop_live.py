@@ -76,7 +76,8 @@ def test_game_check_draws_every_region(xvfb, tmp_path):
         x, y, w, h = reader.region
         edge = img[y + h - 1, x + 1: x + w - 1].astype(int)
         assert (np.abs(edge - edge.mean(0)).max() < 60) and not np.allclose(edge[w // 2], [32, 24, 16], atol=20), name
-    assert out["last"]["lives"] == 3 and out["last"]["score"] == 0
+    # no clicks: no points; a target may time out (a life) before the second ends on a busy machine
+    assert out["last"]["lives"] in (2, 3) and out["last"]["score"] == 0
 
 
 def test_every_verb_runs_with_game_pop(xvfb, tmp_path):
