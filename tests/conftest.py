@@ -66,6 +66,11 @@ def read_line(proc: subprocess.Popen, what: str, expect: str = "", timeout: floa
     line = box[0] if box else None
     if line and line.startswith(expect):
         return line
+    if line == "":  # end of its stdout: it is exiting
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
     alive = proc.poll() is None
     if alive:
         proc.kill()
@@ -73,12 +78,14 @@ def read_line(proc: subprocess.Popen, what: str, expect: str = "", timeout: floa
         proc.wait(5)
     except subprocess.TimeoutExpired:
         pass
-    err = ""
-    if proc.stderr is not None and proc.poll() is not None:
-        err = proc.stderr.read()
-        err = err.decode(errors="replace") if isinstance(err, bytes) else err
-    why = (f"printed {line!r}" if line else f"printed no line in {timeout:g} s" if alive
-           else f"exited with code {proc.returncode} before printing a line")
+    err = [""]
+    if proc.stderr is not None:  # a grandchild may still hold the pipe open: read it with a timeout too
+        grab = threading.Thread(target=lambda: err.__setitem__(0, proc.stderr.read()), daemon=True)
+        grab.start()
+        grab.join(5)
+    err = err[0].decode(errors="replace") if isinstance(err[0], bytes) else err[0]
+    why = (f"printed {line!r}" if line else f"exited with code {proc.returncode} before printing a line"
+           if not alive else "closed its stdout" if line == "" else f"printed no line in {timeout:g} s")
     raise AssertionError(f"{what} {why}, {expect or 'a line'} expected (its stderr: {err.strip()[-2000:] or 'empty'})")
 
 
