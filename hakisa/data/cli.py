@@ -55,6 +55,9 @@ def info(store: EpisodeStore) -> dict:
         "mean_return": float(np.mean([e.ret for e in eps if e.complete])) if any(e.complete for e in eps) else None,
         "actions": {n: int(c) for n, c in zip(names, hist)},
         "per_episode": rows,
+        # who acted (hakisa record --agent): frames per actor, agent -> person takeovers; a teacher's: all person
+        "actors": store.actor_counts(),
+        "agent": store.meta.get("agent"),
     }
 
 
@@ -65,6 +68,10 @@ def _print_info(d: dict) -> None:
         f"cut: {d['cut'] or 'none'})"
     )
     print(f"  frames {d['frames']}, duration {d['duration_s']:.1f} s, mean return {d['mean_return']}")
+    if d["actors"]["agent"] or d["agent"]:
+        a = d["actors"]
+        print(f"  acted: person {a['person']} frames, agent {a['agent']} frames ({d['agent']}), "
+              f"takeovers {a['takeovers']}")
     total = max(1, sum(d["actions"].values()))
     width = max(len(n) for n in d["actions"])
     for name, c in d["actions"].items():

@@ -46,6 +46,11 @@ ARRAYS = ("frames", "actions", "rewards", "dones", "timestamps")
 # action and its value estimate, so `hakisa consolidate --algo ppo` can form PPO's ratio honestly.
 # Optional per chunk: a human teacher has neither.
 OPTIONAL = ("logp", "value")
+# who sent each step's action, when an agent played and a person could take over (`hakisa record --agent`):
+# 0 the person (teacher), 1 the agent. A chunk without it is all teacher. Its manifest record counts the
+# agent's frames and the takeovers (agent -> person) inside it, and names its first and last actor, so that
+# counting them needs no chunk read.
+PERSON, AGENT = 0, 1
 
 
 class DataError(RuntimeError):
@@ -132,7 +137,7 @@ class EpisodeWriter:
         self._manifest = open(self.root / "manifest.jsonl", "ab")
         _fsync_dir(self.root)
         self.ep: int | None = None
-        self._buf: dict[str, list] = {k: [] for k in (*ARRAYS, *OPTIONAL)}
+        self._buf: dict[str, list] = {k: [] for k in (*ARRAYS, *OPTIONAL, "actor")}
         self._events: list = []
         self._ep_frames = self._ep_chunks = 0
         self._ep_return = 0.0
@@ -166,11 +171,14 @@ class EpisodeWriter:
         return self.ep
 
     def add(self, frame: np.ndarray, action, reward: float = 0.0, done: bool = False, t: float | None = None,
-            logp: float | None = None, value: float | None = None) -> None:
+            logp: float | None = None, value: float | None = None, actor: int | None = None) -> None:
         """One step: the frame seen BEFORE `action`, then the reward/done that followed it. logp/value:
-        the acting policy's log-prob of `action` and its value estimate (agents only; see OPTIONAL)."""
+        the acting policy's log-prob of `action` and its value estimate (agents only; see OPTIONAL; NaN on
+        a frame the person acted on). actor: who sent `action` (PERSON or AGENT), when both could."""
         if self.ep is None:
             raise RuntimeError("EpisodeWriter.add before begin_episode()")
+        if actor is not None and actor not in (PERSON, AGENT):
+            raise ValueError(f"actor must be {PERSON} (person) or {AGENT} (agent), got {actor!r}")
         frame = np.asarray(frame)
         if frame.dtype != np.uint8 or frame.shape != self.frame_shape:
             raise ValueError(
@@ -191,6 +199,8 @@ class EpisodeWriter:
         for k, v in (("logp", logp), ("value", value)):
             if v is not None:
                 b[k].append(float(v))
+        if actor is not None:
+            b["actor"].append(int(actor))
         self._ep_return += float(reward)
         self._ep_done = bool(done)
 
@@ -215,6 +225,11 @@ class EpisodeWriter:
         for k in OPTIONAL:  # only when every step of the chunk has one
             if len(b[k]) == n:
                 arrays[k] = np.asarray(b[k], dtype=np.float32)
+        actors = {}
+        if len(b["actor"]) == n:
+            a = arrays["actor"] = np.asarray(b["actor"], dtype=np.int8)
+            actors = {"agent_frames": int(a.sum()), "takeovers": int(((a[:-1] == AGENT) & (a[1:] == PERSON)).sum()),
+                      "actor_first": int(a[0]), "actor_last": int(a[-1])}
         bio = io.BytesIO()
         np.savez_compressed(bio, **arrays)
         data = bio.getvalue()
@@ -233,11 +248,12 @@ class EpisodeWriter:
                 "events": len(arrays["events"]),
                 "bytes": len(data),
                 "sha256": hashlib.sha256(data).hexdigest(),
+                **actors,
             }
         )
         self._ep_frames += n
         self._ep_chunks += 1
-        self._buf = {k: [] for k in (*ARRAYS, *OPTIONAL)}
+        self._buf = {k: [] for k in (*ARRAYS, *OPTIONAL, "actor")}
         self._events = []
 
     def end_episode(self, **info) -> None:
@@ -401,7 +417,7 @@ class EpisodeStore:
         except Exception as e:  # zip/npy errors: still name the file
             raise DataError(f"chunk unreadable: {path} ({type(e).__name__}: {e})") from None
         n = rec["n"]
-        for k in (*ARRAYS, *(k for k in OPTIONAL if k in out)):
+        for k in (*ARRAYS, *(k for k in (*OPTIONAL, "actor") if k in out)):
             if k not in out or len(out[k]) != n:
                 raise DataError(f"chunk inconsistent: {path}: {k!r} missing or not {n} long")
         if out["frames"].shape[1:] != self.frame_shape or out["frames"].dtype != np.uint8:
@@ -421,7 +437,8 @@ class EpisodeStore:
                 yield ep, self.read_chunk(rec)
 
     def episode(self, i: int) -> dict[str, np.ndarray]:
-        """Episode at position i of `.episodes`: frames [T,C,H,W], actions [T,3], rewards, dones, timestamps, events."""
+        """Episode at position i of `.episodes`: frames [T,C,H,W], actions [T,3], rewards, dones, timestamps, events;
+        logp/value when every chunk has them; actor when any chunk has it (the others' frames are the person's)."""
         ep = self.episodes[i]
         parts = [self.read_chunk(rec) for rec in ep.chunks]
         if not parts:
@@ -434,7 +451,23 @@ class EpisodeStore:
                 "events": np.zeros(0, EVENT_DTYPE),
             }
         keys = [*ARRAYS, "events", *(k for k in OPTIONAL if all(k in p for p in parts))]
-        return {k: np.concatenate([p[k] for p in parts]) for k in keys}
+        out = {k: np.concatenate([p[k] for p in parts]) for k in keys}
+        if any("actor" in p for p in parts):
+            out["actor"] = np.concatenate([p.get("actor", np.zeros(len(p["actions"]), np.int8)) for p in parts])
+        return out
+
+    def actor_counts(self) -> dict:
+        """Frames per actor and takeovers (agent -> person switches inside an episode), from the manifest alone."""
+        agent = takeovers = 0
+        for ep in self.episodes:
+            last = PERSON
+            for rec in ep.chunks:
+                agent += rec.get("agent_frames", 0)
+                takeovers += rec.get("takeovers", 0)
+                first = rec.get("actor_first", PERSON)
+                takeovers += last == AGENT and first == PERSON
+                last = rec.get("actor_last", PERSON)
+        return {"person": int(self.num_frames - agent), "agent": int(agent), "takeovers": int(takeovers)}
 
     def action_histogram(self) -> np.ndarray:
         """Counts per command index (streams the chunks)."""
@@ -467,6 +500,8 @@ class EpisodeStore:
                 rep.chunks_ok += 1
                 rep.frames_ok += rec["n"]
                 a = c["actions"]
+                if "actor" in c and not np.isin(c["actor"], (PERSON, AGENT)).all():
+                    rep.errors.append(f"{self.root / rec['file']}: actor not {PERSON} (person) or {AGENT} (agent)")
                 if (a < 0).any() or (a >= nvec).any():
                     rep.errors.append(
                         f"{self.root / rec['file']}: action out of range for the input map {nvec.tolist()}"

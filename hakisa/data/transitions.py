@@ -36,7 +36,7 @@ class Transitions:
         self.frames = self._frame_cache(eps, cache_dir)
         # the small per-frame arrays live in RAM (~40 bytes a frame)
         cols: dict[str, list] = {"actions": [], "rewards": [], "dones": [], "timestamps": [], "logp": [], "value": [],
-                                 "events": []}
+                                 "events": [], "actor": []}
         ep_of, start_of = [], []
         pos = 0
         for e in eps:
@@ -45,6 +45,8 @@ class Transitions:
                 for k in cols:
                     if k in c:
                         cols[k].append(c[k])
+                if "actor" not in c:  # recorded without an agent: every frame is the person's
+                    cols["actor"].append(np.zeros(rec["n"], np.int8))
             ep_of.append(np.full(e.frames, e.id, np.int64))
             start_of.append(np.full(e.frames, pos, np.int64))
             pos += e.frames
@@ -58,6 +60,9 @@ class Transitions:
         # the behaviour policy's log-probs and values, when every chunk has them (explored episodes)
         self.logp = np.concatenate(cols["logp"]) if len(cols["logp"]) == n_chunks else None
         self.values = np.concatenate(cols["value"]) if len(cols["value"]) == n_chunks else None
+        # who acted on each frame (hakisa record --agent): 0 the person, 1 the agent; all 0 in a teacher's store.
+        # logp/value are NaN where the person acted. A switch point is where it changes inside an episode.
+        self.actor = np.concatenate(cols["actor"]).astype(np.int8)
         self.episode_of = np.concatenate(ep_of)
         self.ep_start = np.concatenate(start_of)
         # a step is usable when its next frame exists (same episode) or it ended the episode

@@ -17,6 +17,11 @@ hotkey is the manual fallback, and the only episode end without a game file.
 Hotkeys (pynput names): F8 split the episode, F9 pause/resume, F10 stop. Ctrl-C / SIGTERM stop cleanly;
 a `kill -9` loses at most the last ~1 s (see hakisa/data/store.py).
 
+    hakisa record --game pop --agent runs/pop-bc --out datasets/pop-corrections   # the agent plays, you correct
+
+With `--agent` the checkpoint plays and the person takes over by pressing a key or clicking; after
+`--idle-ms` of nothing, the agent has control again (hakisa/takeover.py). Every frame stores who acted.
+
 Alignment (the store's contract): frames[t] is what was on screen at tick t; actions[t] is what was held
 at that moment (plus anything pressed since the previous tick, so a quick tap is never lost); the
 reward and done of step t are read from frame t+1, which is why a step is written one tick late.
@@ -115,6 +120,7 @@ class Stats:
     losses: int = 0
     fps: float = 0.0
     paused: bool = False
+    takeovers: int = 0
 
 
 def record(out: str | Path, imap, *, window: str | None = None, region=None, fps: float = 30.0,
@@ -122,11 +128,12 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
            split_key: str = "f8", pause_key: str = "f9", stop_key: str = "f10",
            max_seconds: float | None = None, max_episodes: int | None = None, status: bool = True,
            stop_event: threading.Event | None = None, game: str | None = None,
-           game_file: str | None = None) -> Stats:
+           game_file: str | None = None, agent=None) -> Stats:
     """Record until the stop hotkey, Ctrl-C/SIGTERM, `stop_event`, max_seconds or max_episodes.
 
     judge: a game's GameJudge (`Game.judge()`): episode starts, ends, rewards and outcomes from its rules;
-    None records everything and splits episodes only on the hotkey."""
+    None records everything and splits episodes only on the hotkey. agent: a `hakisa.takeover.Takeover`
+    that plays while the person does not (its net's obs spec must be `spec`)."""
     from hakisa.capture import Capture
     from hakisa.data import EpisodeWriter
 
@@ -147,7 +154,12 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
         toggles["pause"] = True
 
     inp = InputState(hotkeys={split_key: on_split, pause_key: on_pause, stop_key: stop.set})
-    listeners = start_listeners(inp)
+    try:
+        listeners = start_listeners(agent.start(cap, inp) if agent is not None else inp)
+    except BaseException:
+        if agent is not None:
+            agent.close()
+        raise
     meta = {
         "input_map": imap,
         "obs_spec": spec,
@@ -160,6 +172,7 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
         "region": list(cap.region),
         "episode_ends": "rules" if judge is not None else "hotkey",
         "hotkeys": {"split": split_key, "pause": pause_key, "stop": stop_key},
+        **(agent.meta() if agent is not None else {}),
     }
     # 0.8 s chunks: with the write itself, a kill -9 then loses comfortably less than 1 s
     writer = _WriterThread(EpisodeWriter(out, meta, chunk_seconds=0.8))
@@ -169,14 +182,21 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
 
         bar = tqdm(unit="frame", desc=f"record {Path(out).name}", dynamic_ncols=True)
     in_episode, paused = False, False
-    pending: tuple | None = None  # (frame, action, t) of the step whose outcome the next frame tells
+    pending: tuple | None = None  # (frame, action, t, extras) of the step whose outcome the next frame tells
     pending_reward = 0.0  # reward read on skipped (not in play) frames, paid to the pending step
 
     def close_step(reward: float, done: bool) -> None:
         nonlocal pending
         if pending is not None:
-            writer("add", pending[0], pending[1], reward=reward, done=done, t=pending[2])
+            writer("add", pending[0], pending[1], reward=reward, done=done, t=pending[2], **pending[3])
             pending = None
+
+    def step(frame, person_action, t, playing=True, new=False, restart=True) -> tuple:
+        """The frame's pending step: the agent's action when it acted, else the person's (and who acted)."""
+        if agent is None:
+            return frame, person_action, t, {}
+        a, extras = agent.tick(frame, playing, new, restart)
+        return frame, (person_action if a is None else a), t, extras
 
     def end_episode(**info) -> None:
         nonlocal in_episode
@@ -193,12 +213,17 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
             old_handlers[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
         while not stop.is_set():
+            if agent is not None and agent.navigated:  # the agent restarted the game: not a late tick
+                agent.navigated = False
+                clock.restart()
             if ticks:  # we fell behind (a slow grab, a busy machine): whole ticks with no frame are dropped
                 stats.dropped += int(clock.tick(time.perf_counter())[0] * fps)
             now, t = time.monotonic(), time.time()
             bgra = cap.grab()
             frame = preprocess(bgra, spec)
             action, events = inp.snapshot(imap, cap.region)
+            if agent is not None:  # everything that reached the game, the agent's own input too
+                events = agent.events()
             view = bgra if spec.crop is None else _crop(bgra, spec.crop)  # what the rules judge
             ticks += 1
             if toggles["pause"]:
@@ -221,20 +246,26 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
                         end_episode(reason="done", **{k: info[k] for k in ("winner", "score") if k in info})
                         stats.wins += info.get("winner") == judge.win_winner
                         stats.losses += info.get("winner", 0) not in (0, judge.win_winner)
+                        step(frame, action, t, playing=False)
                     elif info["in_play"]:
                         close_step(reward + pending_reward, False)
-                        pending, pending_reward = (frame, action, t), 0.0
+                        pending, pending_reward = step(frame, action, t), 0.0
                         stats.frames += 1
                     else:  # a menu or overlay inside the episode: not a frame to learn from, its reward carries on
                         pending_reward += reward
+                        step(frame, action, t, playing=False)
                 elif in_episode:
                     close_step(0.0, False)
-                    pending = (frame, action, t)
+                    pending = step(frame, action, t)
                     stats.frames += 1
                 elif judge is None or _starts(judge, view):
                     writer("begin_episode")
-                    in_episode, pending, pending_reward = True, (frame, action, t), 0.0
+                    in_episode, pending, pending_reward = True, step(frame, action, t, new=True), 0.0
                     stats.frames += 1
+                else:
+                    step(frame, action, t, playing=False)
+            else:
+                step(frame, action, t, playing=False, restart=False)
             if now - last_status >= 0.5:
                 stats.fps = (ticks - ticks_at_status) / (now - last_status)
                 last_status, ticks_at_status = now, ticks
@@ -247,6 +278,7 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
                         W=stats.wins,
                         L=stats.losses,
                         paused=paused,
+                        **({"control": agent.control.upper(), "takeovers": agent.takeovers} if agent else {}),
                     )
             if (max_seconds and now - t_start >= max_seconds) or (max_episodes and stats.episodes >= max_episodes):
                 break
@@ -259,6 +291,9 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
         writer.close()
         for listener in listeners:
             listener.stop()
+        if agent is not None:
+            stats.takeovers = agent.takeovers
+            agent.close()
         cap.close()
         if bar is not None:
             bar.n = stats.frames
@@ -318,6 +353,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--episodes", type=int, default=None, help="stop after this many episodes")
     p.add_argument("--display", default=None, help="X display (default $DISPLAY)")
     p.add_argument("--quiet", action="store_true", help="no live status line")
+    p.add_argument("--agent", metavar="CHECKPOINT", default=None,
+                   help="this agent plays (a checkpoint, run dir, or 'untrained'); press a key or click to take over")
+    p.add_argument("--idle-ms", type=float, default=400.0,
+                   help="with --agent: the agent gets control back after the person did nothing for this long")
+    p.add_argument("--sample", action="store_true", help="with --agent: sample its actions (default: argmax)")
 
 
 def main(args) -> int:
@@ -342,6 +382,21 @@ def main(args) -> int:
         crop=args.crop,
     )
     fps = args.fps or (game.hz if game else 30.0)
+    net = None
+    if args.agent:
+        if game is None or args.map:
+            raise SystemExit("hakisa record --agent: give --game (the agent acts in the game's input map), not --map")
+        if args.width or args.height or args.rgb or args.stack or args.crop:
+            raise SystemExit("hakisa record --agent: the observation is the checkpoint's; drop --width/--height/"
+                             "--rgb/--stack/--crop")
+        import torch
+
+        from hakisa.phases.live_play import load_agent
+
+        torch.set_num_threads(1)  # one small forward per tick
+        net, _, mode, checkpoint = load_agent(args.agent, game, deterministic=not args.sample)
+        spec = net.obs_spec
+    live = None
     with ExitStack() as stack:
         window, region, display = args.window, args.region, args.display
         if game is not None and not (window or region):
@@ -353,6 +408,14 @@ def main(args) -> int:
             else:
                 live = stack.enter_context(game.open(display))  # finds the window (and its canvas) by title
                 region, display = live.region, live.display
+        agent = None
+        if net is not None:
+            from hakisa.takeover import Takeover
+
+            judge = game.judge()  # its own: the recorder's judge keeps the reward deltas, this one navigates
+            agent = Takeover(net, mode, idle=args.idle_ms / 1000, judge=judge,
+                             focus_window=getattr(live, "window_id", None), kill_key=judge.cfg.get("kill_key", "f12"),
+                             checkpoint=str(checkpoint or "untrained"))
         stats = record(
             args.out,
             imap,
@@ -370,6 +433,7 @@ def main(args) -> int:
             status=not args.quiet,
             game=game.name if game else None,
             game_file=str(game.path.resolve()) if game else None,
+            agent=agent,
         )
     print(
         json.dumps(
@@ -381,6 +445,7 @@ def main(args) -> int:
                 "wins": stats.wins,
                 "losses": stats.losses,
                 "fps": round(stats.fps, 2),
+                **({"takeovers": stats.takeovers} if args.agent else {}),
             }
         ),
         flush=True,
