@@ -362,7 +362,7 @@ async function main() {
   $("head").textContent = `${V.meta.path} · ${m.source} · ${m.game || "no game"} · ${m.fps} Hz · ` +
     `${V.rows.length} episodes · ${frames} frames · ${w}×${h}`;
   document.title = `Hakisa data view: ${V.meta.path}`;
-  V.scale = Math.max(1, Math.floor(Math.min(640 / w, 480 / h)));
+  V.scale = Math.max(1, Math.floor(Math.min(640 / w, 420 / h)));  // the frame, its controls and timeline fit a laptop screen
   $("frame").width = w * V.scale;
   $("frame").height = h * V.scale;
   V.off = document.createElement("canvas");
