@@ -43,7 +43,7 @@ class EchoLog:
         self._lock = threading.Lock()
         self._sent: deque = deque()  # [t, kind, key, x, y, used]
         self._held_since: dict[str, float] = {}  # key -> monotonic time it went down (held now)
-        self._released_at: dict[str, float] = {}
+        self._releasing: dict[str, float] = {}  # key -> when its release was sent, until the release is seen
 
     def sent(self, events) -> None:
         """The sink is about to send `events` (hakisa.sink's tuples): logged BEFORE they go out, so an echo
@@ -54,10 +54,11 @@ class EchoLog:
                 if e[0] == "press":
                     self._sent.append([t, "down", e[1], 0, 0, False])
                     self._held_since[e[1]] = t
+                    self._releasing.pop(e[1], None)
                 elif e[0] == "release":
                     self._sent.append([t, "up", e[1], 0, 0, False])
                     self._held_since.pop(e[1], None)
-                    self._released_at[e[1]] = t
+                    self._releasing[e[1]] = t
                 elif e[0] == "move":
                     self._sent.append([t, "move", "", e[1], e[2], False])
                 elif e[0] == "click":
@@ -79,9 +80,14 @@ class EchoLog:
                         return True
                 elif e[2] == key:
                     e[5] = True
+                    if kind == "up":
+                        self._releasing.pop(key, None)
                     return True
-            if kind in ("down", "up"):  # a held key's auto-repeat, also just after its release
-                return key in self._held_since or now - self._released_at.get(key, -1e9) <= self.window
+            # a held key's auto-repeat (the server's, on the agent's behalf), up to the echo of its release:
+            # the event stream is in server order, so a press seen after that is someone else's
+            if kind == "down" and now - self._releasing.get(key, -1e9) <= self.window:
+                return True
+            return kind in ("down", "up") and key in self._held_since
         return False
 
 

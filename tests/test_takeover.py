@@ -206,9 +206,12 @@ def test_echo_log_tells_the_agents_events_from_a_persons():
     assert log.is_echo("press", "left") and log.is_echo("release", "left")
     assert not log.is_echo("press", "left")  # a second click: the person's
     log.sent([("release", "j")])
+    assert log.is_echo("down", "j")  # a repeat the server made before the release, seen after it was sent
     assert log.is_echo("up", "j")
-    time.sleep(0.3)
-    assert not log.is_echo("down", "j")  # released long ago: a new J is the person's
+    assert not log.is_echo("down", "j")  # J pressed after the agent's release was seen: the person's
+    log.sent([("press", "k"), ("release", "k")])
+    time.sleep(0.3)  # the release's echo never came (lost): after the window, a K is the person's
+    assert not log.is_echo("down", "k")
     assert not log.is_echo("move", "", 100, 50)
 
 

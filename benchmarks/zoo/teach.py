@@ -3,6 +3,7 @@
     python benchmarks/zoo/teach.py catch --out datasets/zoo-catch --minutes 10   # record ~10 min of games
     python benchmarks/zoo/teach.py catch --no-record --games 10                   # the teacher's score only
     python benchmarks/zoo/teach.py catch --grab-digits runs/catch-digits --games 2   # canvas PNGs + true scores
+    python benchmarks/zoo/teach.py catch --out datasets/zoo-catch-fix --agent runs/catch-bc --minutes 5  # corrections
 
 It opens benchmarks/zoo/NAME.json's page (BrowserApp, on its own Xvfb), loads the Teacher class from
 benchmarks/zoo/NAME_teacher.py, polls the page's `hakisa.state()` (what is drawn this frame) ~150 times a
@@ -11,6 +12,9 @@ second, and does what the Teacher's hands do through real XTest events (hands.py
 person and taps R; it stops after --games games or at the first game over after --minutes, taps F10 (the
 recorder's stop key) and releases every key. The page opens with `?autostart=0` where it supports it (Pop's
 convention), so that the first game starts with a real R press once everything is ready.
+With --agent the recorder is `hakisa record --agent CHECKPOINT`: the agent plays, and the teacher takes over
+through real XTest input only where it would act differently (correct.py); the JSON then has the agent's
+scores, the teacher's takeovers and the frames each of them acted on.
 Last line of stdout: JSON with the teacher's scores.
 """
 from __future__ import annotations
@@ -43,16 +47,17 @@ def game_keys(doc: dict) -> set[str]:
     return {k for c in doc["input_map"].get("commands", []) for k in c.get("keys", [])}
 
 
-def start_recorder(game_file: Path, app, out: str) -> subprocess.Popen:
-    """`hakisa record` on the page's canvas, in its own process; returns once it is recording."""
+def start_recorder(game_file: Path, app, out: str, agent: str | None = None) -> subprocess.Popen:
+    """`hakisa record` on the page's canvas, in its own process; returns once it is recording. agent: a checkpoint
+    that plays while the teacher does not (`hakisa record --agent`)."""
     from hakisa.game import Game
 
     Game.load(game_file)  # the recorder needs a valid game file (digit templates included): fail here, clearly
     left, top, w, h = app.canvas_region
     cmd = [sys.executable, "-m", "hakisa.cli", "record", "--game", str(game_file),
-           "--region", f"{left},{top},{w},{h}", "--out", out, "--quiet"]
+           "--region", f"{left},{top},{w},{h}", "--out", out, "--quiet", *(["--agent", agent] if agent else [])]
     rec = subprocess.Popen(cmd, env={**os.environ, "DISPLAY": app.display}, stdout=subprocess.PIPE, text=True)
-    meta, deadline = Path(out) / "meta.json", time.monotonic() + 60
+    meta, deadline = Path(out) / "meta.json", time.monotonic() + 120  # an agent first loads torch and its net
     while not meta.exists() and rec.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     if rec.poll() is not None or not meta.exists():
@@ -139,6 +144,16 @@ def digit_grabber(app, out: Path, values: list[int]):
     return save
 
 
+def corrections(app, hands, teacher, doc: dict, args) -> tuple[list[int], dict]:
+    """--agent: the agent plays, the teacher corrects it (correct.py); (the agent's game scores, takeover stats)."""
+    corr = load_module(ZOO / "correct.py", "zoo_correct")
+    agent_keys = corr.AgentKeys(app.display, sorted(game_keys(doc)))
+    try:
+        return corr.correct(app, hands, teacher, agent_keys, args.games, args.minutes, args.poll_hz)
+    finally:
+        agent_keys.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("name", help="a zoo game: benchmarks/zoo/NAME.json and NAME_teacher.py")
@@ -150,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--games", type=int, help="stop after this many games (default 10 without --minutes)")
     ap.add_argument("--seed", type=int, default=0, help="the page's first game seed and the teacher's rng")
     ap.add_argument("--poll-hz", type=float, default=150.0, help="how often the page's state is read")
+    ap.add_argument("--agent", metavar="CHECKPOINT", help="with --out: this agent plays, the teacher corrects it "
+                    "('untrained': a fresh net)")
     args = ap.parse_args(argv)
+    if args.agent and not args.out:
+        ap.error("--agent records the corrections: give --out")
     if args.games is None and args.minutes is None:
         args.games = 10
 
@@ -172,19 +191,30 @@ def main(argv: list[str] | None = None) -> int:
     # autostart=0: the page waits for R, so the first game starts when the harness (and the recorder) is ready
     query = {"seed": args.seed, "autostart": 0}
     with BrowserApp(web, query=query, size=tuple(doc["window"]["size"])) as app:
-        hands = hands_mod.Hands(app.display, app.canvas_region[:2], game_keys(doc))
+        # with an agent, the teacher may hold shift_r (a key no zoo game reads) to take over and do nothing
+        keys = game_keys(doc) | ({"shift_r"} if args.agent else set())
+        hands = hands_mod.Hands(app.display, app.canvas_region[:2], keys)
         try:
             values: list[int] = []
             on_score = digit_grabber(app, Path(args.grab_digits), values) if args.grab_digits else None
             if args.out:
-                rec = start_recorder(game_file, app, args.out)
+                rec = start_recorder(game_file, app, args.out, args.agent)
             t0 = time.monotonic()
-            scores = play(app, hands, teacher, rng, args.games, args.minutes, args.poll_hz, on_score)
+            if args.agent:
+                scores = corrections(app, hands, teacher, doc, args)
+                result["corrections"] = scores[1]
+                scores = scores[0]
+            else:
+                scores = play(app, hands, teacher, rng, args.games, args.minutes, args.poll_hz, on_score)
             result["seconds"] = round(time.monotonic() - t0, 1)
             hands.release_all()
             if rec is not None:
                 summary, rc = stop_recorder(rec, hands)
                 result.update(recorder=summary, recorder_rc=rc, out=args.out)
+            if args.agent:
+                from hakisa.data import EpisodeStore
+
+                result.update(agent=args.agent, actors=EpisodeStore(args.out).actor_counts())
             if args.grab_digits:
                 (Path(args.grab_digits) / "values.txt").write_text(" ".join(map(str, values)) + "\n")
                 result.update(frames=len(values), values=values, dir=args.grab_digits)
