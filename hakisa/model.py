@@ -277,15 +277,19 @@ class HakisaNet(FactorisedPolicy, nn.Module):
         return {"encoder": self.encoder_name, "hidden": self.hidden}
 
 
-def act_mode(config: dict, head: str = "auto", deterministic: bool = True) -> str:
+def act_mode(config: dict, head: str = "auto", deterministic: bool | None = True) -> str:
     """The one rule for how a checkpoint plays: its `HakisaNet.act` mode. head "q" (or "auto" on a checkpoint a DQN
     learner wrote, `config["algo"]["algo"]`) is greedy on Q, since DQN trains only the Q heads; otherwise the policy
-    heads, "argmax" or "sample"."""
+    heads, "argmax" or "sample". deterministic None: the mode the checkpoint asks for (`config["algo"]["act"]`, which
+    `hakisa study` measures), else argmax."""
     if head not in ("auto", "policy", "q"):
         raise ValueError(f"head {head!r}: use 'auto', 'policy' or 'q'")
-    algo = str((config or {}).get("algo", {}).get("algo", "")).lower()
+    algo_cfg = (config or {}).get("algo", {})
+    algo = str(algo_cfg.get("algo", "")).lower()
     if head == "q" or (head == "auto" and algo == "dqn"):
         return "q"
+    if deterministic is None:
+        return algo_cfg.get("act") if algo_cfg.get("act") in ("argmax", "sample") else "argmax"
     return "argmax" if deterministic else "sample"
 
 

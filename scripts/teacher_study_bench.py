@@ -96,7 +96,7 @@ def study_stage(
             init=init,
             eval_episodes=eval_episodes,
             eval_opt=f"tier={tier}",
-            eval_deterministic=deterministic,
+            eval_act="argmax" if deterministic else "sample",
             eval_action_delay=action_delay,
             eval_decision_ticks=decision_ticks,
             label_lag=label_lag,

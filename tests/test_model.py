@@ -65,6 +65,10 @@ def test_act_is_the_one_action_path():
     assert (
         act_mode({}, deterministic=False) == "sample" and act_mode({"algo": {"algo": "dqn"}}, head="policy") == "argmax"
     )
+    # deterministic None: what the checkpoint asks for (a study measures it), else argmax; an explicit choice wins
+    clone = {"algo": {"algo": "bc", "act": "sample"}}
+    assert act_mode(clone, deterministic=None) == "sample" and act_mode(clone, deterministic=True) == "argmax"
+    assert act_mode({"algo": {"algo": "ppo"}}, deterministic=None) == "argmax"
 
 
 def test_branching_dueling_each_branch_mean_equals_shared_value():

@@ -186,3 +186,75 @@ def test_random_shift_moves_whole_stacks_within_the_pad():
     pos = [tuple(torch.nonzero(o[0] == 255)[0].tolist()) for o in out]
     assert all(abs(y - 6) <= 2 and abs(x - 8) <= 2 for y, x in pos) and len(set(pos)) > 10  # moved, within the pad
     assert all(torch.equal(o[0], o[1]) for o in out)  # one offset per stack: its frames stay aligned
+
+
+def test_shifted_clicks_follow_their_target():
+    """A mouse game's frames are shifted with their click labels: the label after a shift is the cell the
+    shifted target lies in, for every offset the shift draws."""
+    import torch
+
+    from hakisa.algos.bc import random_shift, shift_clicks
+
+    bins, size = (12, 8), (48, 32)  # 4x4-pixel cells
+    obs = torch.zeros(200, 1, 32, 48, dtype=torch.uint8)
+    obs[:, :, 13:15, 21:23] = 255  # a 2x2 target in cell (5, 3)
+    act = torch.tensor([[1, 5, 3]] * 200)
+    out, mx, my = random_shift(obs, 4, np.random.default_rng(0), with_offsets=True)
+    moved = shift_clicks(act, torch.tensor([False, True]), mx, my, size, bins)
+    for i in range(200):
+        ys, xs = np.nonzero(out[i, 0].numpy())
+        cx, cy = xs.mean(), ys.mean()  # where the target is now
+        assert abs((moved[i, 1] + 0.5) * 4 - cx) <= 2.5 and abs((moved[i, 2] + 0.5) * 4 - cy) <= 2.5, (i, mx[i], my[i])
+    assert len({(int(a), int(b)) for a, b in moved[:, 1:]}) > 4  # the labels did move
+    keys = shift_clicks(torch.tensor([[0, 5, 3]]), torch.tensor([False, True]), mx[:1], my[:1], size, bins)
+    assert keys.tolist() == [[0, 5, 3]]  # a keyboard step's x/y mean nothing and stay as they are
+
+
+def test_study_learns_from_corrections_and_not_from_the_agents_own_frames(tmp_path):
+    """A store where only a person's corrections show the right action for one situation: demonstrations never
+    show a block in the third slot; in the correction games the agent presses "right" there and the person takes
+    over and presses "left". The clone must answer "left" on that slot: it fails if the corrections are ignored,
+    and it fails if the agent's own frames are taken as labels."""
+    from hakisa.envs.toy import keypress_map
+    from hakisa.model import load_checkpoint
+
+    imap = keypress_map()  # noop, up, down, left, right
+    spec = ObsSpec(width=40, height=24, gray=True, stack=1)
+    rng = np.random.default_rng(0)
+
+    def frame(slot):
+        f = np.full((1, 24, 40), 20, np.uint8)
+        f[0, 8:16, slot * 8 + 2 : slot * 8 + 7] = 230
+        return f
+
+    with EpisodeWriter(tmp_path / "ds", {"input_map": imap, "obs_spec": spec, "fps": 15, "source": "teacher"}) as w:
+        for ep in range(12):
+            corrected = ep >= 6
+            w.begin_episode()
+            for t in range(60):
+                if corrected and t % 2 == 0:
+                    slot, actor = 2, int(t % 8 < 6)  # slot 2: mostly the agent (right), a quarter the person (left)
+                    act = 4 if actor else 3
+                else:
+                    slot, actor = int(rng.integers(0, 2)), 0
+                    act = (1, 2)[slot]  # demonstrations: slot 0 -> up, slot 1 -> down
+                w.add(frame(slot), [act, 0, 0], 0.0, t == 59, t=t / 15, actor=actor)
+            w.end_episode()
+    res = study(StudyArgs(dataset=str(tmp_path / "ds"), out=str(tmp_path / "run"), steps=300, label_lag="0",
+                          eval_episodes=0, progress=False, val_fraction=0.25))
+    net, _ = load_checkpoint(tmp_path / "run" / "best")
+    obs = torch.from_numpy(np.stack([frame(s) for s in (0, 1, 2)]))
+    picked = net.act(obs, "argmax")[:, 0].tolist()
+    print(res["best"], picked)
+    assert picked == [1, 2, 3], picked  # up, down, and the person's "left" where only corrections show it
+
+
+def test_a_clone_that_never_presses_a_rare_command_by_argmax_plays_sampled():
+    from hakisa.phases.study import preferred_act
+
+    # the player clicks on 10 % of frames at moments the frame does not pin down: argmax never clicks
+    unsure = {"confusion": [[[90, 0], [10, 0]]], "mean_probs": [0.88, 0.12]}
+    assert preferred_act(unsure)[0] == "sample"
+    # a clone that reads the screen: argmax presses as often as the player, sampling adds noise
+    sure = {"confusion": [[[88, 2], [2, 8]]], "mean_probs": [0.75, 0.25]}
+    assert preferred_act(sure)[0] == "argmax"

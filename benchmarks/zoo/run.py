@@ -55,14 +55,31 @@ def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, st
     hakisa = [sys.executable, "-m", "hakisa.cli"]
     game_file = str(ZOO / f"{name}.json")
     data = work / "data"
-    if data.exists():
-        raise SystemExit(f"{data} exists: give a fresh --work folder (a recording appends to a store)")
-    print(f"[zoo] {name}: recording the teacher for {minutes} min", flush=True)
-    teacher = run_json([sys.executable, str(ZOO / "teach.py"), name, "--out", str(data), "--minutes", str(minutes),
-                        "--seed", str(seed)], work / "teacher.log", timeout=minutes * 60 + 600)
-    print(f"[zoo] {name}: untrained agent, {episodes} games", flush=True)
-    untrained = run_json(hakisa + ["play", "--game", game_file, "--episodes", str(episodes), "--seed", str(seed + 1),
-                                   "--out", str(work / "untrained")], work / "untrained.log", timeout=3600)
+    if (work / "teacher.json").exists() and data.exists():  # a recording this protocol made before: study it again
+        teacher = json.loads((work / "teacher.json").read_text())
+        print(f"[zoo] {name}: reusing the teacher's recording {data} ({teacher['games']} games)", flush=True)
+    elif data.exists():
+        raise SystemExit(f"{data} exists without teacher.json: give a fresh --work folder")
+    else:
+        print(f"[zoo] {name}: recording the teacher for {minutes} min", flush=True)
+        teacher = run_json([sys.executable, str(ZOO / "teach.py"), name, "--out", str(data), "--minutes",
+                            str(minutes), "--seed", str(seed)], work / "teacher.log", timeout=minutes * 60 + 600)
+        (work / "teacher.json").write_text(json.dumps(teacher))
+    for old in ("bc", "clone"):  # a rerun studies and plays afresh
+        if (work / old).exists():
+            import shutil
+
+            shutil.rmtree(work / old)
+    cached = work / "untrained.json"
+    untrained = json.loads(cached.read_text()) if cached.exists() else None
+    if untrained is not None and untrained.get("episodes") == episodes:  # the same untrained net, seed and games
+        print(f"[zoo] {name}: reusing the untrained agent's {episodes} games", flush=True)
+    else:
+        print(f"[zoo] {name}: untrained agent, {episodes} games", flush=True)
+        untrained = run_json(hakisa + ["play", "--game", game_file, "--episodes", str(episodes), "--seed",
+                                       str(seed + 1), "--out", str(work / "untrained")], work / "untrained.log",
+                             timeout=3600)
+        cached.write_text(json.dumps(untrained))
     print(f"[zoo] {name}: hakisa study {data} --out {work / 'bc'} {' '.join(study_flags)}", flush=True)
     study = run_json(hakisa + ["study", str(data), "--out", str(work / "bc"), *study_flags], work / "study.log",
                      timeout=7200)
@@ -79,6 +96,7 @@ def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, st
         "teacher_mean": t_mean,
         "teacher_ci": interval(t_mean, teacher["score_ci95"]),
         "teacher_games": teacher["games"],
+        "teacher_seconds": teacher.get("seconds"),
         "frames": (teacher.get("recorder") or {}).get("frames"),
         "dropped": (teacher.get("recorder") or {}).get("dropped"),
         "untrained_mean": u_mean,
@@ -92,7 +110,7 @@ def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, st
                                                                     "balanced_acc_y", "acc_cmd")},
            "eval": {k: (study.get("eval") or {}).get(k) for k in ("episodes", "mean_score", "score_ci95")}},
         "study_flags": study_flags,
-        "seconds": {"teacher": teacher["_seconds"], "untrained": untrained["_seconds"], "study": study["_seconds"],
+        "seconds": {"teacher": teacher.get("_seconds"), "untrained": untrained["_seconds"], "study": study["_seconds"],
                     "clone": clone["_seconds"]},
         "clone_late_steps": clone.get("late_steps"),
     }

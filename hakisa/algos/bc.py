@@ -64,7 +64,7 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
     net.eval()
     nvec = [int(v) for v in net.input_map.nvec]
     conf = [np.zeros((n, n), np.int64) for n in nvec]  # [true, predicted] per head; x/y where used
-    loss_sum, n_all, spread = 0.0, 0, []
+    loss_sum, n_all, spread, prob_sum = 0.0, 0, [], np.zeros(nvec[0])
     wrong: list[tuple[int, list, list]] = []
     for b in data.batches(batch_size, shuffle=False):
         bt = {"obs": torch.from_numpy(b["obs"]), "actions": torch.from_numpy(b["actions"])}
@@ -78,6 +78,7 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
         for h in (1, 2):
             np.add.at(conf[h], (a[m, h], pred[m, h]), 1)
         spread.append(torch.cat([F.log_softmax(lg, 1) for lg in out["logits"]], 1).numpy())
+        prob_sum = prob_sum + F.softmax(out["logits"][0], 1).sum(0).numpy()
         if keep:
             for j in np.flatnonzero(pred[:, 0] != a[:, 0]):
                 wrong.append((int(b["index"][j]), a[j].tolist(), pred[j].tolist()))
@@ -97,6 +98,7 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
         "majority_baseline": float(conf[0].sum(1).max() / n),
         "predicted_share_top": float(conf[0].sum(0).max() / n),
         "logit_spread": float(lp.std(0).mean()),
+        "mean_probs": (prob_sum / n).tolist(),  # the command rates a sampling clone would have
         "n": n_all,
         "confusion": [c.tolist() for c in conf],
     }
@@ -116,15 +118,47 @@ def select_score(v: dict) -> float:
     return s
 
 
-def random_shift(obs: torch.Tensor, pad: int, rng: np.random.Generator) -> torch.Tensor:
+def random_shift(obs: torch.Tensor, pad: int, rng: np.random.Generator, with_offsets: bool = False):
     """DrQ's augmentation: pad each stack by `pad` edge pixels and crop it back at a random offset, the same
     offset for every frame of a stack. A few dozen recorded games are few frames; shifted copies teach the
-    encoder that a thing a few pixels away is the same thing, without any label beyond the actions."""
+    encoder that a thing a few pixels away is the same thing, without any label beyond the actions.
+    with_offsets: also return how far each stack's content moved ([n] x and y pixels, + is right/down)."""
     n, c, h, w = obs.shape
     padded = F.pad(obs.float(), (pad, pad, pad, pad), mode="replicate")
     dx, dy = rng.integers(0, 2 * pad + 1, n), rng.integers(0, 2 * pad + 1, n)
-    out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
-    return out.to(obs.dtype)
+    out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)]).to(obs.dtype)
+    return (out, pad - dx, pad - dy) if with_offsets else out
+
+
+def shift_clicks(actions: torch.Tensor, uses_xy: torch.Tensor, moved_x, moved_y, size: tuple[int, int],
+                 bins: tuple[int, int]) -> torch.Tensor:
+    """The x/y labels of shifted frames, moved with their content: a click on a target that the shift moved 3
+    pixels right lands 3 pixels right, in whichever cell that is. Keeps the shift honest on a mouse game, where
+    a fixed label on a moved frame would teach the pointer to miss by up to the shift."""
+    a = actions.clone()
+    m = uses_xy[a[:, 0]]
+    for col, moved, length, nb in ((1, moved_x, size[0], bins[0]), (2, moved_y, size[1], bins[1])):
+        if nb <= 1:
+            continue
+        cell = length / nb
+        centre = (a[:, col].double() + 0.5) * cell + torch.as_tensor(moved, dtype=torch.float64)
+        new = (centre / cell).floor().clamp(0, nb - 1).long()
+        a[:, col] = torch.where(m, new, a[:, col])
+    return a
+
+
+def correction_weights(data, weight: float) -> np.ndarray:
+    """Per-frame loss weights for a store that mixes demonstrations and correction rounds (`hakisa record
+    --agent`): the person's frames in an episode the agent also played are corrections, and count `weight`
+    times a demonstration frame; frames the agent acted on are not the person's labels and count 0 (HG-DAgger:
+    learn from the expert's interventions, never from the novice's own actions)."""
+    w = np.ones(len(data.actor), np.float32)
+    if not data.actor.any():
+        return w
+    agent_eps = np.unique(data.episode_of[data.actor == 1])
+    w[np.isin(data.episode_of, agent_eps) & (data.actor == 0)] = weight
+    w[data.actor == 1] = 0.0
+    return w
 
 
 @dataclass
@@ -162,12 +196,14 @@ def plan_schedule(args, n_train: int):
     return Schedule(steps=steps, warmup=max(1, steps // 20), lr=args.lr), max(1, every)
 
 
-def fit(net, train, val, args, weights, sample_p, tb=None, on_best=None, label: str = "study"):
+def fit(net, train, val, args, weights, sample_p, tb=None, on_best=None, label: str = "study", frame_weights=None):
     """The training loop: `schedule.steps` AdamW steps on shifted minibatches, a validation every `every` steps;
-    returns (best validation, history). on_best(v): called with each new best (saves best/)."""
+    returns (best validation, history). on_best(v): called with each new best (saves best/). frame_weights: a
+    loss weight per stored frame (`correction_weights`)."""
     from tqdm import trange
 
-    n_cmd = len(net.input_map.commands)
+    imap = net.input_map
+    n_cmd = len(imap.commands)
     uses_xy = net.uses_xy
     sched, every = plan_schedule(args, len(train))
     opt = torch.optim.AdamW([q for q in net.parameters() if q.requires_grad], lr=sched.lr,
@@ -186,9 +222,13 @@ def fit(net, train, val, args, weights, sample_p, tb=None, on_best=None, label: 
             if i == 0 and step:
                 order = rng.permutation(len(train))
             b = train.get(order[i : i + args.batch_size])
-        obs = torch.from_numpy(b["obs"])
-        obs = random_shift(obs, args.shift, rng) if args.shift else obs
-        bt = {"obs": obs, "actions": torch.from_numpy(b["actions"])}
+        obs, act = torch.from_numpy(b["obs"]), torch.from_numpy(b["actions"])
+        if args.shift:
+            obs, mx, my = random_shift(obs, args.shift, rng, with_offsets=True)
+            act = shift_clicks(act, uses_xy, mx, my, (obs.shape[-1], obs.shape[-2]), (imap.x_bins, imap.y_bins))
+        bt = {"obs": obs, "actions": act}
+        if frame_weights is not None:
+            bt["weight"] = torch.from_numpy(frame_weights[b["index"]])
         loss, out = bc_loss(net, bt, weights, uses_xy)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -223,7 +263,9 @@ def fit(net, train, val, args, weights, sample_p, tb=None, on_best=None, label: 
             best, bad = v, 0
             if on_best is not None:
                 on_best(v)
-        else:
+        elif best["score"] > history[0]["score"] + 0.05:
+            # patience counts only once learning has begun: a small dataset can sit on the "common key" plateau
+            # for a good share of the schedule before it moves at all
             bad += 1
             if args.patience and bad >= args.patience:
                 break

@@ -86,7 +86,7 @@ def play_live(
     opts: dict | None = None,
     window: str | None = None,
     episodes: int = 20,
-    deterministic: bool = False,
+    deterministic: bool | None = False,
     hz: float | None = None,
     probe_trials: int = 5,
     gif_episodes: int = 1,
@@ -296,7 +296,7 @@ class _PageLive:
         self.window_id, self.title = win.id, win.title
 
 
-def load_agent(checkpoint, game, deterministic: bool, head: str = "auto", seed: int = 0):
+def load_agent(checkpoint, game, deterministic: bool | None, head: str = "auto", seed: int = 0):
     """(net, act, its act mode, checkpoint path or None) for a checkpoint, or for a fresh untrained net (checkpoint None
     or "untrained") built for the game's observation and input map: the baseline every agent should beat."""
     from hakisa.model import HakisaNet, act_mode, load_checkpoint
@@ -318,8 +318,10 @@ def main(args) -> int:
     from hakisa.game import parse_opts
 
     g = lambda k, d=None: getattr(args, k, d)  # noqa: E731  (play.py may not define every live option)
-    # play.py's flags: --sample (default argmax, as its sim evaluate) and --head; ours: --deterministic
-    deterministic = (not args.sample) if hasattr(args, "sample") else g("deterministic", False)
+    from hakisa.phases.play import chosen_mode
+
+    # play.py's flags: --sample / --argmax (default: the checkpoint's preference); ours: --deterministic
+    deterministic = chosen_mode(args) if hasattr(args, "sample") else g("deterministic", False)
     game = g("game")
     if not game:
         raise SystemExit("hakisa play: give --game NAME|PATH (the screen rules of the window it plays)")

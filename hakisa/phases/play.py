@@ -163,13 +163,21 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--num-envs", type=int, default=16, help="parallel simulator envs")
     p.add_argument("--seed", type=int, default=12345, help="env seed (use one never trained on)")
-    p.add_argument("--sample", action="store_true", help="sample actions instead of argmax")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--sample", action="store_true", help="sample actions (default: what the checkpoint asks for, "
+                     "which `hakisa study` measures; else argmax)")
+    how.add_argument("--argmax", action="store_true", help="the most likely action at every step")
     p.add_argument("--head", choices=["auto", "policy", "q"], default="auto", help="auto: q for DQN checkpoints")
     p.add_argument("--collect", metavar="PATH", help="write the played episodes to this episode store")
     p.add_argument("--window", metavar="TITLE", help="play the window whose title contains this (live)")
     p.add_argument("--out", default=None, help="live play: folder for the GIF and play_live.json")
     p.add_argument("--progress", action="store_true")
     add_live_args(p)
+
+
+def chosen_mode(args) -> bool | None:
+    """--argmax: True, --sample: False, neither: None (the checkpoint's own preference)."""
+    return True if getattr(args, "argmax", False) else False if getattr(args, "sample", False) else None
 
 
 def main(args) -> int:
@@ -205,7 +213,7 @@ def main(args) -> int:
     else:
         torch.manual_seed(args.seed)
         net, cfg = HakisaNet(env.obs_spec, env.input_map), {}
-    mode = act_mode(cfg, args.head, deterministic=not args.sample)
+    mode = act_mode(cfg, args.head, deterministic=chosen_mode(args))
     writer = None
     if args.collect:
         from hakisa.data import EpisodeWriter

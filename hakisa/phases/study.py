@@ -6,9 +6,10 @@
 
 The defaults are meant to need no flags on a game nobody tuned them for (measured on the zoo of
 benchmarks/zoo): the training length is counted in gradient steps from the dataset's size, the rate warms
-up and decays, the frames are shifted a pixel or two (DrQ), and the encoder keeps an eighth of the frame's
-resolution with coordinate planes (`fine`). `--label-lag auto` picks, on held-out episodes, how far after
-each grab the player's input is that frame's label (a person answers what they see ~0.1-0.3 s later).
+up and decays, the frames are shifted by up to 4 pixels (DrQ; clicks move with them), and the encoder
+keeps an eighth of the frame's resolution with coordinate planes (`fine`). `--label-lag auto` picks, on held-out
+episodes, how far after each grab the player's input is that frame's label (a person answers what they see
+~0.1-0.3 s later).
 
 The evaluation plays the game the dataset was recorded with (its file's path is in the dataset), or
 `--game`: in its simulator when its file names one, else live on its window (launched when its file says
@@ -66,15 +67,16 @@ class StudyArgs:
     """validations (each after steps / epochs gradient steps); 0 = about one per pass, 10 to 40"""
     steps_per_epoch: int = 0
     """gradient steps between validations, overriding steps / epochs"""
-    patience: int = 0
-    """stop after this many validations without a better `select` score; 0 = train the whole schedule"""
+    patience: int = 10
+    """stop after this many validations without a better `select` score, counted once it has risen above the
+    first validation's; 0 = train the whole schedule"""
     val_fraction: float = 0.2
     """share of EPISODES held out for validation"""
     balance: str = "sqrt"
     """noop imbalance: 'none' | 'sqrt' | 'inverse' | 'resample'"""
-    shift: int = 2
-    """augmentation: shift each training stack by up to this many pixels (DrQ); labels stay, so keep it under one
-    x/y bin of a mouse game"""
+    shift: int = 4
+    """augmentation: shift each training stack by up to this many pixels (DrQ); a mouse game's click labels move
+    with the frame"""
     label_lag: str = "auto"
     """seconds: label each frame with the input this long BEFORE its grab; negative: what the player did just
     AFTER it. 'auto': chosen on held-out episodes among 0 and 1-3 frames after (a recorded teacher only)"""
@@ -82,6 +84,9 @@ class StudyArgs:
     """split, init and sampling seed"""
     threads: int = 0
     """torch threads (0: up to 2)"""
+    correction_weight: float = 2.0
+    """a person's frames in games the agent also played (`hakisa record --agent`) count this many times a
+    demonstration frame; the agent's own frames are never labels"""
     select: str = "balanced"
     """which validation is best/: 'balanced' (balanced command accuracy x x/y balanced accuracy) | 'loss'"""
     game: str = ""
@@ -92,8 +97,9 @@ class StudyArgs:
     """evaluate on the game's window even when it has a simulator"""
     eval_opt: str = ""
     """game options for the evaluation, 'key=value,key=value' (e.g. tier=hard)"""
-    eval_deterministic: bool = False
-    """argmax actions instead of sampling in the evaluation"""
+    eval_act: str = "auto"
+    """how the clone acts in the evaluation: 'argmax' | 'sample' | 'auto' (the one study measured as closer to the
+    player's action rates, which becomes the checkpoint's default in `hakisa play`)"""
     eval_action_delay: int = 0
     """simulators with ticks: ticks between a decision and its effect (a page's lag)"""
     eval_decision_ticks: int = 0
@@ -123,10 +129,11 @@ def eval_game(args: StudyArgs, store):
     return None, f"the dataset's game {' / '.join(map(repr, tried))} did not load ({'; '.join(reasons)})"
 
 
-def evaluate_clone(net, game, args: StudyArgs, frame_skip: int) -> dict:
+def evaluate_clone(net, game, args: StudyArgs, frame_skip: int, preferred: str) -> dict:
     """The clone plays its game: the simulator when there is one (unless eval_live), else the live window."""
     from hakisa.game import parse_opts
 
+    mode = preferred if args.eval_act == "auto" else args.eval_act
     opts = parse_opts([o for o in args.eval_opt.split(",") if o])
     if game.sim and not args.eval_live:
         from hakisa.phases.play import evaluate
@@ -141,7 +148,7 @@ def evaluate_clone(net, game, args: StudyArgs, frame_skip: int) -> dict:
         env = game.sim_vec(min(16, args.eval_episodes), seed=args.seed + 777, opts=opts, **kw)
         try:
             res = evaluate(
-                net, env, args.eval_episodes, "argmax" if args.eval_deterministic else "sample", seed=args.seed + 777
+                net, env, args.eval_episodes, mode, seed=args.seed + 777
             )
         finally:
             env.close()
@@ -150,7 +157,7 @@ def evaluate_clone(net, game, args: StudyArgs, frame_skip: int) -> dict:
             **res,
             "where": "sim",
             "options": game.resolve_options(opts),
-            "deterministic": args.eval_deterministic,
+            "act": mode,
             **{k: kw[k] for k in ("frame_skip", "action_delay", "stack_ticks") if k in kw},
         }
     from hakisa.phases.live_play import play_live
@@ -161,7 +168,7 @@ def evaluate_clone(net, game, args: StudyArgs, frame_skip: int) -> dict:
         game=game,
         opts=opts,
         episodes=args.eval_episodes,
-        deterministic=args.eval_deterministic,
+        deterministic=mode == "argmax",
         out=Path(args.out) / "eval_live",
         seed=args.seed,
         progress=args.progress,
@@ -171,7 +178,7 @@ def evaluate_clone(net, game, args: StudyArgs, frame_skip: int) -> dict:
         **{k: res[k] for k in ("episodes", "win_rate", "mean_score", "score_ci95", "mean_return") if k in res},
         "where": "live",
         "options": res["options"],
-        "deterministic": args.eval_deterministic,
+        "act": mode,
     }
 
 
@@ -198,7 +205,7 @@ def init_features(net, checkpoint: str) -> None:
 
 
 def study(args: StudyArgs) -> dict:
-    from hakisa.algos.bc import choose_label_lag, class_weights, fit, plan_schedule
+    from hakisa.algos.bc import choose_label_lag, class_weights, correction_weights, fit, plan_schedule
     from hakisa.algos.common import setup_torch, start_run
     from hakisa.data import EpisodeStore, Transitions
     from hakisa.model import HakisaNet, load_checkpoint, save_checkpoint
@@ -240,14 +247,23 @@ def study(args: StudyArgs) -> dict:
             prm.requires_grad_(not name.startswith(frozen))
         return net
 
+    frame_w = correction_weights(data, args.correction_weight)
+    data.indices = data.indices[frame_w[data.indices] > 0]  # the agent's own frames teach nothing
+    n_corr = int((np.isin(data.episode_of, data.episode_of[data.actor == 1]) & (data.actor == 0)).sum())
+    if data.actor.any():
+        print(f"study: {n_corr} correction frames (weight {args.correction_weight}), "
+              f"{int((data.actor == 1).sum())} agent frames left out")
     lag_trials: list = []
+    recorded = data.actions[:, 0].copy()
     if args.label_lag == "auto":
         lag = 0.0
         if store.meta.get("source") == "teacher" and len(data.episode_ids) >= 2:
             lag, lag_trials = choose_label_lag(data, args, fps, make_net, weights_for)
     else:
         lag = float(args.label_lag)
-    relabelled = data.relabel(lag, 1.0 / fps) if lag else 0.0
+    if lag or lag_trials:
+        data.relabel(lag, 1.0 / fps)
+    relabelled = float((data.actions[:, 0] != recorded).mean())
     if lag:
         print(f"study: labels taken {-lag * 1000:.0f} ms after each grab: {relabelled:.1%} of commands changed")
     train, val = data.split(args.val_fraction, seed=args.seed)
@@ -280,6 +296,7 @@ def study(args: StudyArgs) -> dict:
         "label_lag": lag,
         "label_lag_trials": lag_trials,
         "relabelled": relabelled,
+        "correction_frames": n_corr,
         "steps": sched.steps,
         "validate_every": every,
         "class_weights": weights.tolist(),
@@ -289,7 +306,7 @@ def study(args: StudyArgs) -> dict:
     }
     tb = start_run(out, args, config)
     t0 = time.time()
-    best, history = fit(net, train, val, args, weights, sample_p, tb=tb,
+    best, history = fit(net, train, val, args, weights, sample_p, tb=tb, frame_weights=frame_w,
                         on_best=lambda v: save_checkpoint(out / "best", net, config, {"val": v}))
     save_checkpoint(out / "checkpoint", net, config, {"val": history[-1]})
     result = {
@@ -304,6 +321,10 @@ def study(args: StudyArgs) -> dict:
     }
     best_net, _ = load_checkpoint(out / "best")
     final = validate_for_report(best_net, val, weights)
+    config["act"], result["act_rates"] = preferred_act(final)
+    print(f"study: the clone plays with {config['act']} actions (its command rates are closer to the player's)")
+    result["act"] = config["act"]
+    save_checkpoint(out / "best", best_net, config, {"val": best})
     warnings = warnings_for(data, train, final, history, imap)
     for w in warnings:
         print(f"study: warning: {w}", flush=True)
@@ -313,7 +334,7 @@ def study(args: StudyArgs) -> dict:
             print(f"study: evaluation skipped: {no_game_why}; pass --game NAME|PATH to play it", flush=True)
             result["eval"] = None
         else:
-            result["eval"] = evaluate_clone(best_net, game, args, frame_skip)
+            result["eval"] = evaluate_clone(best_net, game, args, frame_skip, config["act"])
             for k in ("win_rate", "mean_score"):
                 if tb and result["eval"].get(k) is not None:
                     tb.add_scalar(f"charts/{k}", result["eval"][k], history[-1]["step"])
@@ -322,6 +343,20 @@ def study(args: StudyArgs) -> dict:
     if tb:
         tb.close()
     return result
+
+
+def preferred_act(v: dict) -> tuple[str, dict]:
+    """'argmax' or 'sample', whichever presses each command about as often as the player did on held-out games
+    (total variation between the command rates). A player whose clicks or presses come at moments the frame
+    does not pin down (a reaction's timing) gives a clone that is never sure enough for argmax to press at all;
+    sampling keeps the player's rate. A clone that is sure of the screen gains nothing from sampling's noise."""
+    true = np.asarray(v["confusion"][0]).sum(1).astype(float)
+    arg = np.asarray(v["confusion"][0]).sum(0).astype(float)
+    smp = np.asarray(v["mean_probs"], float)
+    true, arg = true / max(true.sum(), 1), arg / max(arg.sum(), 1)
+    tv = {"argmax": 0.5 * float(np.abs(arg - true).sum()), "sample": 0.5 * float(np.abs(smp - true).sum())}
+    return min(tv, key=tv.get), {"player": true.round(3).tolist(), "argmax": arg.round(3).tolist(),
+                                 "sample": smp.round(3).tolist(), "tv": tv}
 
 
 def validate_for_report(net, val, weights) -> dict:
