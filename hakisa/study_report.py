@@ -74,7 +74,9 @@ def warnings_for(data, train, final: dict, history: list[dict], imap) -> list[st
         cf = np.asarray(final["confusion"][h])
         k = int((cf.sum(1) > 0).sum())
         b = final.get(f"balanced_acc_{name}")
-        if bins > 1 and k >= 2 and b is not None and b < 1.5 / k:
+        rows = cf.sum(1)
+        spread_out = rows.max() < 0.6 * max(rows.sum(), 1)  # one cell for most clicks: its majority is right
+        if bins > 1 and k >= 2 and b is not None and b < 1.5 / k and spread_out:
             out.append(f"the {name} head is near chance (balanced accuracy {b:.2f} over {k} bins): the clone does "
                        "not find where to point")
     if final.get("logit_spread", 1.0) < 0.05:

@@ -182,18 +182,19 @@ class Schedule:
 
 # ---- the loop (args: any object with StudyArgs' training fields) ----------------------------------------
 def plan_schedule(args, n_train: int):
-    """Gradient steps, steps between validations, and the rate schedule, from the dataset when not given."""
+    """Gradient steps, steps between validations, and the rate schedule: `steps` as given, else `epochs` passes
+    over the training data, else from the dataset's size (`min_steps`, or 30 passes when that is more)."""
     per_pass = max(1, n_train // args.batch_size)
     if args.steps:
         steps = args.steps
-    elif args.epochs and args.steps_per_epoch:
-        steps = args.epochs * args.steps_per_epoch
+        every = args.steps_per_epoch or -(-steps // int(np.clip(steps // per_pass, 10, 40)))
+    elif args.epochs:
+        every = args.steps_per_epoch or per_pass
+        steps = args.epochs * every
     else:
         steps = min(20000, max(args.min_steps, 30 * per_pass))
-    every = args.steps_per_epoch or (
-        -(-steps // args.epochs) if args.epochs else -(-steps // int(np.clip(steps // per_pass, 10, 40)))
-    )
-    return Schedule(steps=steps, warmup=max(1, steps // 20), lr=args.lr), max(1, every)
+        every = args.steps_per_epoch or -(-steps // int(np.clip(steps // per_pass, 10, 40)))
+    return Schedule(steps=steps, warmup=max(1, steps // 20), lr=args.lr), max(1, min(every, steps))
 
 
 def fit(net, train, val, args, weights, sample_p, tb=None, on_best=None, label: str = "study", frame_weights=None):
@@ -274,15 +275,16 @@ def fit(net, train, val, args, weights, sample_p, tb=None, on_best=None, label: 
 
 
 def choose_label_lag(data, args, fps: float, make_net, weights_for) -> tuple[float, list]:
-    """--label-lag auto: a short study per candidate lag (0 and 1-3 frames AFTER each grab); the one whose
+    """--label-lag auto: a full study per candidate lag (0 and 1-3 frames AFTER each grab); the one whose
     held-out balanced accuracy is best wins. A recording samples a person who answers a frame ~0.1-0.3 s later;
     which frame's input is the answer depends on the person and the game, so it is measured, not assumed."""
     from hakisa.data import DataError
 
     period = 1.0 / fps
     tried = []
-    full = plan_schedule(args, len(data.split(args.val_fraction, args.seed)[0]))[0].steps
-    probe = replace(args, steps=max(300, full // 5), epochs=3, steps_per_epoch=0, patience=0, progress=False)
+    # each candidate gets the real schedule: short probes mislead (on the zoo's Catch, 600-step probes preferred
+    # labels 2 frames late, which played at half the score of the lag-0 clone whose full run was also better held out)
+    probe = replace(args, progress=False)
     for k in (0, 1, 2, 3):
         lag = -k * period
         try:

@@ -7,9 +7,8 @@
 The defaults are meant to need no flags on a game nobody tuned them for (measured on the zoo of
 benchmarks/zoo): the training length is counted in gradient steps from the dataset's size, the rate warms
 up and decays, the frames are shifted by up to 4 pixels (DrQ; clicks move with them), and the encoder
-keeps an eighth of the frame's resolution with coordinate planes (`fine`). `--label-lag auto` picks, on held-out
-episodes, how far after each grab the player's input is that frame's label (a person answers what they see
-~0.1-0.3 s later).
+keeps an eighth of the frame's resolution with coordinate planes (`fine`). Each frame is labelled with what was held
+when it was grabbed (`--label-lag`; on the zoo's Catch, labels taken 2 frames later played half as well).
 
 The evaluation plays the game the dataset was recorded with (its file's path is in the dataset), or
 `--game`: in its simulator when its file names one, else live on its window (launched when its file says
@@ -60,13 +59,14 @@ class StudyArgs:
     batch_size: int = 64
     """minibatch size"""
     steps: int = 0
-    """gradient steps in all; 0 = from the dataset: `min_steps`, or 30 passes when that is more, at most 20000"""
+    """gradient steps in all; 0 = `epochs` passes, else from the dataset: `min_steps`, or 30 passes when that is
+    more, at most 20000 (validated 10 to 40 times)"""
     min_steps: int = 3000
-    """with steps 0: at least this many gradient steps, however small the dataset"""
+    """with steps and epochs 0: at least this many gradient steps, however small the dataset"""
     epochs: int = 0
-    """validations (each after steps / epochs gradient steps); 0 = about one per pass, 10 to 40"""
+    """with steps 0: this many passes over the training episodes, validated after each"""
     steps_per_epoch: int = 0
-    """gradient steps between validations, overriding steps / epochs"""
+    """gradient steps between validations (0: a pass, or the schedule's share)"""
     patience: int = 10
     """stop after this many validations without a better `select` score, counted once it has risen above the
     first validation's; 0 = train the whole schedule"""
@@ -77,9 +77,10 @@ class StudyArgs:
     shift: int = 4
     """augmentation: shift each training stack by up to this many pixels (DrQ); a mouse game's click labels move
     with the frame"""
-    label_lag: str = "auto"
+    label_lag: str = "0"
     """seconds: label each frame with the input this long BEFORE its grab; negative: what the player did just
-    AFTER it. 'auto': chosen on held-out episodes among 0 and 1-3 frames after (a recorded teacher only)"""
+    AFTER it. 'auto': a full study per candidate (0 and 1-3 frames after), the best on held-out episodes wins
+    (4x slower)"""
     seed: int = 0
     """split, init and sampling seed"""
     threads: int = 0
