@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from hakisa.algos.bc import class_weights, validate
 from hakisa.data import EpisodeStore, EpisodeWriter, Transitions
 from hakisa.envs.duel.evaluate import evaluate_duel
-from hakisa.algos.bc import class_weights, validate
 from hakisa.phases.study import StudyArgs, study
 from hakisa.preprocess import ObsSpec
 
