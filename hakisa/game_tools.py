@@ -9,7 +9,9 @@ an input map with a noop, a key and a click, and empty screen rules with notes o
 `check` opens the game as every verb would (launched when its file says how, else found by title),
 grabs frames for a few seconds and prints each reader's value with the in_play, done and outcome
 conditions, then draws every reader's region, labelled, on the last frame (check.png): a wrong region
-is obvious at a glance. `digits` fits a score reader's glyph templates (hakisa/rewards/fit_digits.py).
+is obvious at a glance. When `init`'s screenshot is beside the file, `check` finds how far the canvas has
+moved since (an infobar that pushed a page down, a resized layout) and says so with the fixed canvas.
+`digits` fits a score reader's glyph templates (hakisa/rewards/fit_digits.py).
 """
 from __future__ import annotations
 
@@ -112,6 +114,83 @@ def draw_regions(frame: np.ndarray, judge, readings: dict) -> np.ndarray:
     return img
 
 
+def _gray(img: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(np.ascontiguousarray(img[..., :3]), cv2.COLOR_BGR2GRAY).astype(np.float32)
+
+
+def _agreement(a: np.ndarray, b: np.ndarray, edges: np.ndarray, dx: int, dy: int, tol: float = 12.0) -> float:
+    """Share of a's edge pixels that b, shifted back by (dx, dy), shows within `tol` gray levels (where the
+    two overlap). Edges, because flat areas agree under any shift and tell nothing."""
+    h, w = a.shape
+    ys, xs = slice(max(0, -dy), h - max(0, dy)), slice(max(0, -dx), w - max(0, dx))
+    e = edges[ys, xs]
+    n = int(np.count_nonzero(e))
+    if n == 0:
+        return 0.0
+    bb = b[max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
+    return float(np.count_nonzero(np.abs(a[ys, xs] - bb)[e] <= tol)) / n
+
+
+def _best_shift(a, b, edges, candidates, slack: float = 0.03) -> tuple[float, int, int]:
+    """(agreement, dx, dy) of the best candidate; of those within `slack` of the best, the smallest shift
+    (a picture with long straight lines agrees almost as well along them)."""
+    scored = [(_agreement(a, b, edges, dx, dy), dx, dy) for dx, dy in candidates]
+    top = max(s for s, _, _ in scored)
+    return min((c for c in scored if c[0] >= top - slack), key=lambda c: abs(c[1]) + abs(c[2]))
+
+
+def _edges(g: np.ndarray) -> np.ndarray:
+    import cv2
+
+    lap = np.abs(cv2.Laplacian(g, cv2.CV_32F, ksize=3))
+    return cv2.dilate((lap > 16).astype(np.uint8), None) > 0
+
+
+def canvas_shift(reference: np.ndarray, frame: np.ndarray, min_px: int = 3) -> tuple[int, int] | None:
+    """(dx, dy) pixels by which the picture in `frame` sits away from where it was in `reference` (two
+    grabs of the same canvas box), or None when it has not moved or the two do not tell. Every shift up to
+    a third of the canvas is tried on a small copy, then refined at full size; a shift counts when most of
+    the reference's edges are found again there and far fewer are where they were, so a sprite that moved
+    (or a new screen) is not taken for a moved canvas."""
+    import cv2
+
+    if reference.shape[:2] != frame.shape[:2]:
+        return None
+    a, b = _gray(reference), _gray(frame)
+    h, w = a.shape
+    f = max(1, int(np.ceil(max(h, w) / 96)))  # the coarse search runs on at most 96 px a side
+    sa = cv2.resize(a, (w // f, h // f), interpolation=cv2.INTER_AREA)
+    sb = cv2.resize(b, (w // f, h // f), interpolation=cv2.INTER_AREA)
+    rx, ry = sa.shape[1] // 3, sa.shape[0] // 3
+    _, cx, cy = _best_shift(sa, sb, _edges(sa), [(x, y) for x in range(-rx, rx + 1) for y in range(-ry, ry + 1)])
+    e = _edges(a)
+    score, dx, dy = _best_shift(a, b, e, [(cx * f + x, cy * f + y) for x in range(-f, f + 1) for y in range(-f, f + 1)])
+    if max(abs(dx), abs(dy)) < min_px or score < 0.8 or _agreement(a, b, e, 0, 0) > score - 0.3:
+        return None
+    return dx, dy
+
+
+def moved_since_init(game, frame: np.ndarray) -> dict | None:
+    """Compare the canvas now with `game init`'s screenshot beside the game file (if there is one)."""
+    import cv2
+
+    shot = game.path.with_suffix(".png")
+    canvas = game.window.get("canvas")
+    if not shot.is_file() or (canvas is not None and not isinstance(canvas, list)):
+        return None
+    ref = cv2.imread(str(shot), cv2.IMREAD_COLOR)
+    if ref is None:
+        return None
+    x, y, w, h = canvas or (0, 0, ref.shape[1], ref.shape[0])
+    shift = canvas_shift(ref[y:y + h, x:x + w], frame)
+    if shift is None:
+        return {"screenshot": str(shot), "moved": None}
+    dx, dy = shift
+    return {"screenshot": str(shot), "moved": [dx, dy], "canvas_now": [x + dx, y + dy, w, h]}
+
+
 def check(args) -> int:
     import cv2
 
@@ -146,6 +225,14 @@ def check(args) -> int:
                "in_play_share": round(float(np.mean([r["in_play"] for r in rows])), 3),
                "unreadable": unreadable, "last": rows[-1]["readings"]}
     (out / "check.json").write_text(json.dumps({**summary, "rows": rows}, indent=1, default=str))
+    moved = moved_since_init(game, frame)
+    if moved is not None:
+        summary["since_init"] = moved
+    if moved and moved["moved"]:
+        dx, dy = moved["moved"]
+        print(f"warning: the canvas moved by ({dx:+d}, {dy:+d}) px since `game init` took {moved['screenshot']} "
+              f"(an infobar, a changed layout?): the readers read the wrong pixels; window.canvas "
+              f"{moved['canvas_now']} would put them back", flush=True)
     if unreadable:
         print(f"readers that could not read some frames: {', '.join(unreadable)}")
     print(f"regions drawn on the last frame: {png}")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from hakisa.envs.rules_watch import RulesMismatch, RulesWatch
 from hakisa.input_map import Command, InputMap
 from hakisa.live import TickClock, now
 from hakisa.preprocess import FrameStack, ObsSpec, preprocess
@@ -92,6 +93,9 @@ class ScreenEnv(gym.Env):
     wait). gate_input: send nothing while not in play. kill_key: the sink's kill-switch key ("auto": the
     rules' `kill_key`, else F12; it reaches the game too, so pick one the game ignores). display: the X
     display of the capture and the input. The sink runs on the capture's backend (hakisa.backends).
+    watch: a `RulesWatch` (hakisa.envs.rules_watch), "auto" (its defaults) or None: it warns, then stops with
+    `RulesMismatch`, when the screen stops matching the rules (no `in_play`, readings that never change, an
+    episode far longer than any before), so a moved canvas is never a silent wait.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
@@ -100,8 +104,11 @@ class ScreenEnv(gym.Env):
                  title: str | None = None, focus_window: int | None = None, obs_spec: ObsSpec | None = None,
                  hz: float = 15.0, max_steps: int | None = None, reset_timeout: float = 30.0,
                  gate_input: bool = True, kill_key: str | None = "auto", display: str | None = None,
-                 own_capture: bool | None = None):
+                 own_capture: bool | None = None, watch: RulesWatch | str | None = "auto"):
         self.input_map, self.judge = input_map, judge
+        self.watch = RulesWatch() if watch == "auto" else watch
+        if self.watch is not None and self.watch.names is None:
+            self.watch.attach(judge)
         self.obs_spec = obs_spec or ObsSpec()
         self._own_capture = capture is None if own_capture is None else own_capture  # closed with the env
         if capture is None:
@@ -178,7 +185,10 @@ class ScreenEnv(gym.Env):
         while True:  # at least one look, even with timeout 0
             frame = self._grab()
             readings = self.judge.read(frame)
-            if self.judge.in_play(readings) and not self.judge.is_done(readings):
+            playing = self.judge.in_play(readings)
+            if self.watch is not None:
+                self.watch.see(readings, playing)
+            if playing and not self.judge.is_done(readings):
                 return frame
             if now() >= deadline:
                 return None
@@ -192,8 +202,9 @@ class ScreenEnv(gym.Env):
         tries = 0
         while frame is None:
             if tries >= 3:
-                raise TimeoutError(f"ScreenEnv.reset: the game did not come back into play after {tries} restarts "
-                                   f"(last readings {self.judge.readings})")
+                hint = (self.watch or RulesWatch()).hint
+                raise RulesMismatch(f"the game did not come back into play after {tries} restarts (last readings "
+                                    f"{self.judge.readings}): {hint}")
             self.navigate("restart")
             frame = self._wait_in_play(self.reset_timeout)
             tries += 1
@@ -203,6 +214,8 @@ class ScreenEnv(gym.Env):
         self.steps, self.episode_return = 0, 0.0
         self.clock.restart()
         self._t_obs = now()
+        if self.watch is not None:
+            self.watch.episode_start()
         return obs, {"readings": readings, "navigations": tries}
 
     def step(self, action):
@@ -239,6 +252,14 @@ class ScreenEnv(gym.Env):
         self.steps += 1
         self.episode_return += reward
         truncated = self.max_steps is not None and self.steps >= self.max_steps and not terminated
+        if self.watch is not None:
+            try:
+                self.watch.see(jinfo["readings"], self._in_play)
+            except RulesMismatch:
+                self.sink.release_all()  # nothing stays held while the error travels up
+                raise
+            if terminated or truncated:
+                self.watch.episode_end()
         if terminated or truncated:
             self.sink.release_all()
         info = {**jinfo, "timing": vars(tm) | {"step_ms": tm.step_ms}, "late_ms": max(0.0, late * 1e3),

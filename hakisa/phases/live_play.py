@@ -39,6 +39,11 @@ def add_live_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gif-episodes", type=int, default=1, help="episodes recorded into the GIF (0: none)")
     p.add_argument("--max-steps", type=int, default=None, help="truncate an episode after this many steps")
     p.add_argument("--hz", type=float, default=None, help="decisions per second (default: the game file's hz)")
+    p.add_argument("--stuck-warn", type=float, default=30.0, metavar="S",
+                   help="warn when the screen stops matching the rules for S seconds (no in_play, readings that "
+                        "never change, an episode far longer than any before)")
+    p.add_argument("--stuck-stop", type=float, default=120.0, metavar="S",
+                   help="stop (one hakisa: line, exit 2) when it still does not after S seconds")
 
 
 def numpy_policy(net, mode: str):
@@ -98,6 +103,8 @@ def play_live(
     head: str = "auto",
     page=None,
     backend: str | None = None,
+    stuck_warn: float = 30.0,
+    stuck_stop: float = 120.0,
 ) -> dict:
     """Play `episodes` episodes on a game's live window; returns the summary (also written to out/play_live.json).
 
@@ -105,9 +112,12 @@ def play_live(
     baseline). live: an already-open `LiveGame` to reuse (benchmarks); otherwise the game is opened (launched
     when its file says how, else found by `window` or its title). page: an already-open BrowserApp (a
     benchmark's own page). backend: the capture and input backend (default $HAKISA_BACKEND, else auto).
+    stuck_warn, stuck_stop: seconds the screen may not match the rules before a warning, and before a stop
+    (RulesMismatch; hakisa.envs.rules_watch).
     """
     import torch
 
+    from hakisa.envs.rules_watch import RulesWatch, check_arg
     from hakisa.envs.screen import latency_probe
     from hakisa.game import Game
     from hakisa.sink import KillSwitch
@@ -147,7 +157,8 @@ def play_live(
             lambda: os.environ.__setitem__("DISPLAY", old_display) if old_display else os.environ.pop("DISPLAY", None)
         )
         os.environ["DISPLAY"] = live.display
-        env = game.screen_env(live, obs_spec=spec, hz=hz, max_steps=max_steps)
+        watch = RulesWatch(stuck_warn, stuck_stop, game_file=check_arg(game))
+        env = game.screen_env(live, obs_spec=spec, hz=hz, max_steps=max_steps, watch=watch)
         stack.callback(env.close)
         judge, capture = env.judge, env.capture
 
@@ -323,6 +334,8 @@ def main(args) -> int:
     # play.py's flags: --sample / --argmax (default: the checkpoint's preference); ours: --deterministic
     deterministic = chosen_mode(args) if hasattr(args, "sample") else g("deterministic", False)
     game = g("game")
+    if not 0 < g("stuck_warn", 30.0) <= g("stuck_stop", 120.0):
+        raise SystemExit("hakisa play: --stuck-warn must be over 0 and at most --stuck-stop")
     if not game:
         raise SystemExit("hakisa play: give --game NAME|PATH (the screen rules of the window it plays)")
     summary = play_live(
@@ -339,6 +352,8 @@ def main(args) -> int:
         out=g("out"),
         seed=g("seed", 0) or 0,
         max_steps=g("max_steps"),
+        stuck_warn=g("stuck_warn", 30.0),
+        stuck_stop=g("stuck_stop", 120.0),
     )
     print(json.dumps(summary))
     return 0
