@@ -357,7 +357,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="this agent plays (a checkpoint, run dir, or 'untrained'); press a key or click to take over")
     p.add_argument("--idle-ms", type=float, default=400.0,
                    help="with --agent: the agent gets control back after the person did nothing for this long")
-    p.add_argument("--sample", action="store_true", help="with --agent: sample its actions (default: argmax)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--sample", action="store_true", help="with --agent: sample its actions (default: the "
+                     "checkpoint's own act mode, as in `hakisa play`)")
+    how.add_argument("--argmax", action="store_true", help="with --agent: its most likely action at every step")
 
 
 def main(args) -> int:
@@ -394,7 +397,9 @@ def main(args) -> int:
         from hakisa.phases.live_play import load_agent
 
         torch.set_num_threads(1)  # one small forward per tick
-        net, _, mode, checkpoint = load_agent(args.agent, game, deterministic=not args.sample)
+        from hakisa.phases.play import chosen_mode
+
+        net, _, mode, checkpoint = load_agent(args.agent, game, deterministic=chosen_mode(args))
         spec = net.obs_spec
     live = None
     with ExitStack() as stack:
