@@ -2,7 +2,7 @@
 
 Every agent plays its game (or env id) for N episodes on fixed seeds, at every setting of the game
 file's sweep option (the duel: its tiers easy, normal, hard; a column each), else once. The play loop
-is `hakisa.phases.play.evaluate`, the same one `hakisa play` uses; a game with no simulator is played
+is `hakisa.evaluate.evaluate`, the same one `hakisa play` uses; a game with no simulator is played
 on its window.
 
 The table ranks agents per game by mean win rate (games that are won or lost), else by mean score (a
@@ -127,7 +127,7 @@ def _name(target) -> str:
 def _play(name, agent, target, episodes, settings, seed, num_envs, progress, env_kwargs,
           obs_spec=None, epsilon: float = 0.0) -> list[dict]:
     """Cells of one agent over the target's sweep settings: agent(envs) -> (net, act mode or "random", checkpoint)."""
-    from hakisa.phases.play import evaluate
+    from hakisa.evaluate import evaluate
     from hakisa.rollout import open_envs
 
     key, values = target.sweep if hasattr(target, "sweep") else (None, [None])

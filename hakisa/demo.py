@@ -39,10 +39,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def main(args) -> int:
     from hakisa.envs.make import make_vec
+    from hakisa.evaluate import evaluate
     from hakisa.model import find_checkpoint, load_checkpoint
-    from hakisa.phases import train
-    from hakisa.phases.live_play import play_live
-    from hakisa.phases.play import evaluate
+    from hakisa.play_live import play_live
 
     run_dir = Path(args.runs_dir) / args.run
     t0 = time.time()
@@ -50,12 +49,13 @@ def main(args) -> int:
         print(f"[demo] 1/4 training on the duel sim for {args.minutes:g} min with the game's recipe -> {run_dir}")
         from hakisa.cli import build_parser
 
-        # the train verb's own parser: the demo runs exactly what `hakisa train` would, with its defaults
+        # the train verb through the CLI's own parser and dispatch: the demo runs exactly what `hakisa train`
+        # would, with its defaults
         budget = ["--minutes", str(args.minutes)] + (["--steps", str(args.steps)] if args.steps else [])
         targs = build_parser("train").parse_args(
             ["train", "--game", "duel", *budget, "--run", args.run, "--runs-dir", args.runs_dir,
              "--seed", str(args.seed)])
-        train.main(targs)
+        targs._main(targs)
     else:
         print(f"[demo] 1/4 reusing the trained checkpoint in {run_dir} (--retrain to train again)")
     print(f"[demo] 2/4 sim check: {args.episodes * 4} fights vs {args.tier}")

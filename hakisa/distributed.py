@@ -65,7 +65,7 @@ class EnvRecipe:
     def make(self, seed: int | None = None):
         from hakisa.envs.make import make_vec
         from hakisa.game import Game
-        from hakisa.phases.train import game_envs, parse_obs
+        from hakisa.recipe import game_envs, parse_obs
 
         seed = self.seed if seed is None else seed
         spec = ObsSpec.from_dict(self.obs) if isinstance(self.obs, dict) else parse_obs(self.obs) if self.obs else None

@@ -152,7 +152,7 @@ def check_probe(game: str, opts: dict) -> dict:
     import tempfile
 
     from hakisa.game import Game
-    from hakisa.phases.live_play import play_live
+    from hakisa.play_live import play_live
 
     g = Game.load(game)
     if not g.judge().cfg.get("probe"):

@@ -56,10 +56,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from hakisa.game_file import GAMES_DIR, GameFileError
+from hakisa.game_file import show_path as _show
 from hakisa.input_map import KINDS, InputMap, check_key_name
 from hakisa.preprocess import ObsSpec
 
-GAMES_DIR = Path(__file__).parent / "games"
 # each reader type's fields, besides `type` (what hakisa/rewards/game.py's build_reader reads)
 READER_FIELDS = {
     "bar": ("region", "color", "tol", "min_coverage", "scale"),
@@ -73,10 +74,6 @@ READER_TYPES = tuple(READER_FIELDS)
 RULES_FIELDS = ("readers", "reward", "done", "done_frames", "outcomes", "default_winner", "win_winner", "in_play",
                 "reward_when", "navigation", "kill_key", "probe", "refs", "canvas")
 TRAIN_FIELDS = ("algo", "num_envs", "obs", "opts", "live")  # and one entry per learner (hakisa/algos/NAME.py)
-
-
-class GameFileError(ValueError):
-    """A game file that does not say what it must; the message names the file and the field."""
 
 
 @dataclass
@@ -502,13 +499,6 @@ def parse_opts(items: list[str] | None) -> dict:
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _show(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 class _Validator:

@@ -414,9 +414,9 @@ def run_trial(trial, cfg: SweepConfig, space: list[Param], game) -> float:
 
     from hakisa.dcargs import parse_overrides
     from hakisa.envs.make import make_vec
+    from hakisa.evaluate import evaluate
     from hakisa.game import parse_opts
-    from hakisa.phases.play import evaluate
-    from hakisa.phases.train import game_envs, learner_args, parse_obs
+    from hakisa.recipe import game_envs, learner_args, parse_obs
 
     learner, reward = {}, {}
     for p in space:

@@ -121,8 +121,8 @@ def test_played_episodes_keep_the_time_each_frame_was_seen(tmp_path):
     import torch
 
     from hakisa.envs.toy import TOY_SPEC, ClickEnv
+    from hakisa.evaluate import evaluate
     from hakisa.model import HakisaNet
-    from hakisa.phases.play import evaluate
 
     period = 0.02
 

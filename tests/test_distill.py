@@ -10,8 +10,8 @@ import torch
 
 from hakisa.algos import distill
 from hakisa.envs.make import make_vec
+from hakisa.evaluate import evaluate
 from hakisa.model import HakisaNet, load_checkpoint
-from hakisa.phases.play import evaluate
 
 
 class ClickWithState:

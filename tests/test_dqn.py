@@ -7,8 +7,8 @@ import torch
 from hakisa.algos import dqn
 from hakisa.algos.dqn import FrameReplay
 from hakisa.envs.make import make_vec
+from hakisa.evaluate import evaluate
 from hakisa.model import HakisaNet
-from hakisa.phases.play import evaluate
 
 torch.set_num_threads(1)
 

@@ -35,8 +35,8 @@ def test_heads_shapes_on_default_duel_obs(encoder):
 def test_act_is_the_one_action_path():
     """act "argmax" is each policy head's mode, "sample" draws with softmax's law (the Gumbel-max trick), "q" is
     greedy on the Q branches, all canonical; act_mode plays a DQN checkpoint on Q and anything else on its policy."""
+    from hakisa.agent import numpy_policy
     from hakisa.model import act_mode
-    from hakisa.phases.live_play import numpy_policy
 
     torch.manual_seed(0)
     net = HakisaNet(TOY_SPEC, click_map(bins=5), hidden=32).eval()
@@ -195,8 +195,8 @@ def test_shipped_duel_checkpoint_loads_and_still_wins_in_the_sim():
     """pretrained:duel-ppo (30 min of PPO, scripts/bench_duel_learning.py) against the current rules: a
     rules or renderer change that breaks what it learned shows up here. Random wins 0% of these fights."""
     from hakisa.envs.make import make_vec
+    from hakisa.evaluate import evaluate
     from hakisa.model import find_checkpoint, load_checkpoint
-    from hakisa.phases.play import evaluate
 
     net, doc = load_checkpoint(find_checkpoint("pretrained:duel-ppo"))
     env = make_vec("Hakisa/Duel-v0", 40, seed=777, tier="normal", obs_spec=net.obs_spec)

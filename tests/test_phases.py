@@ -257,9 +257,9 @@ def test_value_warmup_fits_the_critic_and_leaves_the_policy_alone(tmp_path):
     from hakisa.data import EpisodeStore, EpisodeWriter, Transitions
     from hakisa.envs.make import make_vec
     from hakisa.envs.toy import TOY_SPEC, keypress_map
+    from hakisa.evaluate import evaluate
     from hakisa.model import HakisaNet
     from hakisa.phases import consolidate as cons
-    from hakisa.phases.play import evaluate
 
     torch.manual_seed(0)
     net = HakisaNet(TOY_SPEC, keypress_map(), hidden=64)
@@ -361,8 +361,8 @@ def test_evaluate_gives_every_env_its_share_of_episodes():
     import gymnasium as gym
 
     from hakisa.envs.toy import KeyPressEnv
+    from hakisa.evaluate import evaluate
     from hakisa.model import HakisaNet
-    from hakisa.phases.play import evaluate
 
     envs = gym.vector.SyncVectorEnv(
         [lambda: KeyPressEnv(episode_len=3), lambda: KeyPressEnv(episode_len=9)],

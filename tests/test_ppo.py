@@ -8,8 +8,8 @@ import torch
 
 from hakisa.algos import ppo
 from hakisa.envs.make import make_vec
+from hakisa.evaluate import evaluate
 from hakisa.model import HakisaNet
-from hakisa.phases.play import evaluate
 
 torch.set_num_threads(1)  # also makes init bit-reproducible (QR results depend on the thread count)
 

@@ -13,8 +13,8 @@ from hakisa.algos import ppo  # noqa: E402
 from hakisa.algos.ppo_ray import train_ray  # noqa: E402
 from hakisa.distributed import EnvRecipe  # noqa: E402
 from hakisa.envs.make import make_vec  # noqa: E402
+from hakisa.evaluate import evaluate  # noqa: E402
 from hakisa.model import HakisaNet, load_checkpoint  # noqa: E402
-from hakisa.phases.play import evaluate  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("local_ray")  # one Ray for the module (conftest.py); train_ray and
 # RayEvaluator leave a Ray they did not start running

@@ -125,7 +125,7 @@ def test_reward_override_changes_what_the_sim_pays():
 
 
 def test_reward_flags_refuse_a_sim_that_ignores_them(tmp_path):
-    from hakisa.phases.train import reward_overrides
+    from hakisa.recipe import reward_overrides
 
     doc = json.loads((ROOT / "hakisa/games/duel.json").read_text())
     doc["sim"].pop("reward")

@@ -89,7 +89,7 @@ class RolloutWorker:
 
     def play(self, weights: dict, episodes: int, mode: str, seed: int, epsilon: float = 0.0) -> dict:
         """`episodes` episodes with these weights, recorded in memory for the driver's episode store."""
-        from hakisa.phases.play import evaluate
+        from hakisa.evaluate import evaluate
 
         self._load(weights, -2)
         buf = EpisodeBuffer()

@@ -257,7 +257,7 @@ def run(args) -> int:
     repeats = int(getattr(args, "repeats", 2))
     obs = getattr(args, "obs", None)
     if isinstance(obs, str):
-        from hakisa.phases.train import parse_obs
+        from hakisa.recipe import parse_obs
 
         obs = parse_obs(obs)
     quiet = getattr(args, "json_only", False)

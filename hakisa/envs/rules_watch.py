@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hakisa.game import GameFileError
+from hakisa.game_file import GAMES_DIR, GameFileError, show_path
 from hakisa.live import now
 
 
@@ -41,9 +41,7 @@ def condition_readings(cond) -> list[str]:
 
 def check_arg(game) -> str:
     """How `hakisa game check` names a Game: a shipped game by its name, a user's file by its path."""
-    from hakisa.game import GAMES_DIR, _show
-
-    return game.name if game.path.parent.resolve() == GAMES_DIR.resolve() else _show(game.path)
+    return game.name if game.path.parent.resolve() == GAMES_DIR.resolve() else show_path(game.path)
 
 
 def _fmt(v) -> str:

@@ -76,7 +76,7 @@ def main(args) -> int:
         raise SystemExit("hakisa evolve: give --game NAME|PATH (or --env ID)")
     # with workers this process only needs to know the game's frames and inputs: one sub-env does
     envs = dataclasses.replace(recipe, num_envs=1 if a.workers else a.pop_size * a.episodes_per_member).make()
-    from hakisa.phases.train import run_algo
+    from hakisa.recipe import run_algo
 
     run_dir, m = run_algo(algo, envs, a, args, recipe=recipe)
     print(json.dumps({"run": str(run_dir), "algo": args.algo, "env": args.env,

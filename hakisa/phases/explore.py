@@ -47,9 +47,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def main(args) -> int:
     from hakisa.data import EpisodeWriter
+    from hakisa.evaluate import evaluate
     from hakisa.game import Game, parse_opts
     from hakisa.model import HakisaNet, act_mode, checkpoint_obs_spec, load_checkpoint
-    from hakisa.phases.play import evaluate
 
     game = Game.load(args.game) if args.game else None
     if game is None and not args.env:

@@ -137,7 +137,7 @@ def evaluate_clone(net, game, args: StudyArgs, frame_skip: int, preferred: str) 
     mode = preferred if args.eval_act == "auto" else args.eval_act
     opts = parse_opts([o for o in args.eval_opt.split(",") if o])
     if game.sim and not args.eval_live:
-        from hakisa.phases.play import evaluate
+        from hakisa.evaluate import evaluate
 
         kw = {"obs_spec": replace(net.obs_spec, crop=None)}  # a simulator renders the canvas alone
         if frame_skip > 1 or args.eval_decision_ticks or args.eval_action_delay:
@@ -161,7 +161,7 @@ def evaluate_clone(net, game, args: StudyArgs, frame_skip: int, preferred: str) 
             "act": mode,
             **{k: kw[k] for k in ("frame_skip", "action_delay", "stack_ticks") if k in kw},
         }
-    from hakisa.phases.live_play import play_live
+    from hakisa.play_live import play_live
 
     print(f"study: evaluating on {game.name}'s window, {args.eval_episodes} episodes (no simulator)", flush=True)
     res = play_live(

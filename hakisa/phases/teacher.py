@@ -394,10 +394,10 @@ def main(args) -> int:
                              "--rgb/--stack/--crop")
         import torch
 
-        from hakisa.phases.live_play import load_agent
+        from hakisa.agent import load_agent
 
         torch.set_num_threads(1)  # one small forward per tick
-        from hakisa.phases.play import chosen_mode
+        from hakisa.agent import chosen_mode
 
         net, _, mode, checkpoint = load_agent(args.agent, game, deterministic=chosen_mode(args))
         spec = net.obs_spec

@@ -1,6 +1,6 @@
 """The duel's own evaluation: win rate and boss damage over fights on fixed seeds, with the sim's tick knobs.
 
-A game-agnostic evaluation is `hakisa.phases.play.evaluate`; this one adds what only the duel has: the
+A game-agnostic evaluation is `hakisa.evaluate.evaluate`; this one adds what only the duel has: the
 damage dealt to the boss (a graded signal where wins are still rare), per-tick decisions with frames
 stacked at another spacing, and keys that act some ticks late (a live page's lag).
 """

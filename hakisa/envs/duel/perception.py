@@ -100,7 +100,7 @@ def train_perception(args: PerceptionArgs) -> dict:
     from hakisa.algos.common import setup_torch, start_run
     from hakisa.envs.duel.env import DuelEnv
     from hakisa.model import HakisaNet, save_checkpoint
-    from hakisa.phases.train import parse_obs
+    from hakisa.recipe import parse_obs
 
     setup_torch(args.threads, args.seed)
     spec = parse_obs(args.obs)

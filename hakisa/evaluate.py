@@ -1,0 +1,136 @@
+"""One episode loop for a policy: `evaluate(net, env, episodes)` plays a checkpoint (or an untrained net)
+and returns the summary `hakisa play` prints.
+
+It is env-agnostic: any Gymnasium env or vector env with the Hakisa contract (uint8 frame-stack
+observations, [command, x, y] actions), so a simulator, stable-retro and the live ScreenEnv all go through
+it. The verbs (play, study, explore), the arena, sweeps, Ray PPO's evaluation and the benchmarks call it.
+"""
+from __future__ import annotations
+
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hakisa.algos.common import EpisodeStats, summarize
+from hakisa.model import HakisaNet
+
+
+def evaluate(
+    net: HakisaNet,
+    env,
+    episodes: int,
+    mode: str = "argmax",
+    seed: int | None = 0,
+    collect=None,
+    progress: bool = False,
+    max_steps: int = 10_000_000,
+    epsilon: float = 0.0,
+) -> dict:
+    """Play `episodes` episodes; returns {episodes, mean_return, std_return, mean_length[, win_rate]}.
+
+    env: a vector env (SAME_STEP autoreset) or a plain gym.Env. With n sub-envs each plays its share
+    (episodes // n, +1 for the first episodes % n), so short episodes are not over-counted.
+    mode: how the net acts, `HakisaNet.act`'s "argmax", "sample" or "q" (`act_mode` picks a checkpoint's).
+    collect: an `hakisa.data.EpisodeWriter`; each finished episode is written to it.
+    epsilon: probability of a uniformly random action per step (exploration; 0 for evaluation).
+    """
+    vec = isinstance(env, gym.vector.VectorEnv)
+    n = env.num_envs if vec else 1
+    quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
+    done_count = np.zeros(n, int)
+    stats, eps = EpisodeStats(n), []
+    c = net.obs_spec.channels
+    buf = [[] for _ in range(n)]  # per-env (frame, action, reward, done, logp, value, t) until the episode ends
+    obs, _ = env.reset(seed=seed)
+    obs = np.asarray(obs) if vec else np.asarray(obs)[None]
+    retire = getattr(env, "retire", None)  # live windows (a Fleet): no game is started that will not be played
+    if retire is not None:
+        for i in np.flatnonzero(quota <= 1):
+            retire(i)
+    bar = tqdm(total=episodes, disable=not progress, desc="play", unit="ep")
+    net.eval()
+    for _ in range(max_steps):
+        if np.minimum(done_count, quota).sum() >= quota.sum():  # every env has played its share
+            break
+        # when the frame was seen: episodes are written once they end, so the writer's own clock would give
+        # every frame of an episode the same few milliseconds
+        t_obs = time.time()
+        with torch.inference_mode():
+            o = torch.from_numpy(np.ascontiguousarray(obs))
+            logged = collect is not None and mode == "sample"  # the log-prob and V go into the store
+            if logged:
+                lc, lx, ly, v = net.policy(o)
+                a = net.pick((lc, lx, ly), sample=True)
+            else:
+                a = net.act(o, mode)
+        a = a.numpy()
+        if epsilon > 0:
+            rand = np.random.random(n) < epsilon
+            if rand.any():
+                space = env.single_action_space if vec else env.action_space
+                r_a = net.canonical(torch.from_numpy(np.stack([space.sample() for _ in range(n)]))).numpy()
+                a[rand] = r_a[rand]
+        # a sampling policy records what PPO needs to learn from these episodes later (consolidate):
+        # log pi(a|s) of the action sent and V(s). With epsilon the behaviour is a mixture, so its log-prob
+        # is log((1-eps) pi + eps / |A|) of the joint action (uniform over the valid triples).
+        beh = None
+        if logged:
+            with torch.inference_mode():
+                lp, _ = net.dist_logp_entropy(lc, lx, ly, torch.from_numpy(a))
+                if epsilon >= 1:
+                    lp = _uniform_logp(net, a).expand_as(lp)
+                elif epsilon > 0:
+                    lp = torch.logaddexp(lp + np.log1p(-epsilon), np.log(epsilon) + _uniform_logp(net, a))
+            beh = (lp.numpy(), v.numpy())
+        if vec:
+            nobs, r, term, trunc, info = env.step(a)
+        else:
+            nobs, r, term, trunc, info = env.step(a[0])
+            nobs, r, term, trunc = (np.asarray(v)[None] for v in (nobs, r, term, trunc))
+            info = {k: np.asarray([v]) for k, v in info.items()} if isinstance(info, dict) else {}
+        r = np.asarray(r, np.float64)
+        if collect is not None:
+            for i in range(n):
+                if done_count[i] < quota[i]:
+                    buf[i].append(
+                        (
+                            obs[i][-c:],
+                            a[i],
+                            float(r[i]),
+                            bool(term[i]),
+                            *((float(beh[0][i]), float(beh[1][i])) if beh is not None else (None, None)),
+                            t_obs,
+                        )
+                    )
+        for i, ep in zip(np.flatnonzero(np.logical_or(term, trunc)), stats.update(r, term, trunc, info)):
+            if done_count[i] < quota[i]:
+                eps.append(ep)
+                bar.update(1)
+                if collect is not None:
+                    collect.begin_episode(**{k: v for k, v in ep.items() if k in ("winner", "score")})
+                    for f, act, rew, d, lp_i, v_i, t_i in buf[i]:
+                        collect.add(f, act, rew, d, t=t_i, logp=lp_i, value=v_i)
+                    collect.end_episode()
+            buf[i] = []
+            done_count[i] += 1
+            if retire is not None and quota[i] - done_count[i] == 1:
+                retire(i)
+        if not vec and (term[0] or trunc[0]):
+            if done_count[0] >= quota[0]:
+                break  # never start a game that will not be played (a live window would restart it)
+            nobs, _ = env.reset()
+            nobs = np.asarray(nobs)[None]
+        obs = nobs
+    bar.close()
+    return summarize(eps)
+
+
+def _uniform_logp(net: HakisaNet, a: np.ndarray) -> torch.Tensor:
+    """log-prob of each canonical action under the uniform random action (command, then x and y only
+    where the command uses them)."""
+    m = net.uses_xy[torch.from_numpy(a[:, 0])].float()
+    return -np.log(net.pi_cmd.out_features) - m * np.log(net.pi_x.out_features * net.pi_y.out_features)
+

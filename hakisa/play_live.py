@@ -1,0 +1,269 @@
+"""A checkpoint plays a game's REAL window through the screen: `play_live(...)`, what `hakisa play --live`
+runs (hakisa/phases/live_play.py), as a function for `study`, `doctor`, `demo`, notebooks and benchmarks.
+
+The agent sees only pixels (Capture -> preprocess -> FrameStack, the same bytes as in a simulator) and
+acts only through the safe live sink. The summary: episodes, win_rate or mean_score with its 95 % interval,
+mean_return, step_ms_p50/p99 (capture + preprocess + forward + send), lag_ms from the latency probe, the
+screen readers' time (reward_ms_*) and a GIF of what the agent saw (live_play.gif).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+
+from hakisa.agent import load_agent
+from hakisa.algos.common import ci95
+from hakisa.model import PRETRAINED_DIR
+
+
+def write_gif(
+    path: Path, frames: list[np.ndarray], labels: list[str], fps: float, scale: int = 2, every: int = 2
+) -> Path:
+    """What the agent saw (the newest preprocessed frame), enlarged, with its chosen command written on it."""
+    import cv2
+    import imageio.v2 as imageio
+
+    out = []
+    for f, text in zip(frames[::every], labels[::every]):
+        img = f[0] if f.shape[0] == 1 else f.transpose(1, 2, 0)
+        img = cv2.resize(img, (img.shape[1] * scale, img.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.ndim == 2 else np.ascontiguousarray(img)
+        cv2.rectangle(img, (0, img.shape[0] - 18), (img.shape[1], img.shape[0]), (0, 0, 0), -1)
+        cv2.putText(img, text, (4, img.shape[0] - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1, cv2.LINE_AA)
+        out.append(img)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.mimsave(path, out, duration=1000 * every / fps, loop=0)
+    return path
+
+
+def pct(v, q):
+    return round(float(np.percentile(v, q)), 3) if len(v) else None
+
+
+def play_live(
+    checkpoint: str | Path | None,
+    *,
+    game,
+    opts: dict | None = None,
+    window: str | None = None,
+    episodes: int = 20,
+    deterministic: bool | None = False,
+    hz: float | None = None,
+    probe_trials: int = 5,
+    gif_episodes: int = 1,
+    out: str | Path | None = None,
+    seed: int = 0,
+    max_steps: int | None = None,
+    live=None,
+    progress: bool = True,
+    head: str = "auto",
+    page=None,
+    backend: str | None = None,
+    stuck_warn: float = 30.0,
+    stuck_stop: float = 120.0,
+) -> dict:
+    """Play `episodes` episodes on a game's live window; returns the summary (also written to out/play_live.json).
+
+    game: a Game, or a shipped name / path of a game file. checkpoint: None plays an untrained net (a
+    baseline). live: an already-open `LiveGame` to reuse (benchmarks); otherwise the game is opened (launched
+    when its file says how, else found by `window` or its title). page: an already-open BrowserApp (a
+    benchmark's own page). backend: the capture and input backend (default $HAKISA_BACKEND, else auto).
+    stuck_warn, stuck_stop: seconds the screen may not match the rules before a warning, and before a stop
+    (RulesMismatch; hakisa.envs.rules_watch).
+    """
+    import torch
+
+    from hakisa.envs.rules_watch import RulesWatch, check_arg
+    from hakisa.envs.screen import latency_probe
+    from hakisa.game import Game
+    from hakisa.sink import KillSwitch
+
+    game = game if isinstance(game, Game) else Game.load(game)
+    opts = dict(opts or {})
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)  # one small forward per step: a second thread only adds hand-off latency
+    net, act, mode, checkpoint = load_agent(checkpoint, game, deterministic, head, seed)
+    imap, spec = net.input_map, net.obs_spec
+    hz = hz or game.hz
+    if out is None:  # the run folder; a shipped checkpoint's GIF goes to runs/, never into the package
+        out = (
+            Path("runs") / f"{game.name}-untrained"
+            if checkpoint is None
+            else Path("runs") / f"pretrained-{checkpoint.name}"
+            if checkpoint.parent == PRETRAINED_DIR
+            else checkpoint.parent
+            if checkpoint.name in ("checkpoint", "best")
+            else checkpoint
+        )
+    out = Path(out)
+
+    with ExitStack() as stack:
+        if live is None and page is not None:
+            live = _PageLive(page, backend)
+        if live is None:
+            if window:
+                game.window = {k: v for k, v in game.window.items() if k not in ("launch", "region")} | {
+                    "title": window
+                }
+                if isinstance(game.window.get("canvas"), str):
+                    game.window.pop("canvas")
+            live = stack.enter_context(game.open(opts=opts, backend=backend))
+        old_display = os.environ.get("DISPLAY")
+        stack.callback(
+            lambda: os.environ.__setitem__("DISPLAY", old_display) if old_display else os.environ.pop("DISPLAY", None)
+        )
+        os.environ["DISPLAY"] = live.display
+        watch = RulesWatch(stuck_warn, stuck_stop, game_file=check_arg(game))
+        env = game.screen_env(live, obs_spec=spec, hz=hz, max_steps=max_steps, watch=watch)
+        stack.callback(env.close)
+        judge, capture = env.judge, env.capture
+
+        lag = {"lag_ms": None}
+        probe = judge.cfg.get("probe")
+        if probe_trials > 0 and probe:
+            env.reset()
+            cmd = next(i for i, c in enumerate(imap.commands) if c.name == probe["command"])
+            lag = latency_probe(
+                capture,
+                env.sink,
+                np.array([cmd, 0, 0]),
+                tuple(probe["region"]),
+                canvas=judge.canvas,
+                trials=probe_trials,
+                threshold=probe.get("threshold", 3.0),
+            )
+            env.navigate("restart")  # the probe spent some of that episode: start a fresh one
+
+        from tqdm import tqdm
+
+        results, step_ms, reward_ms, late, frames, labels = [], [], [], 0, [], []
+        parts: dict[str, list[float]] = {"capture": [], "preprocess": [], "forward": [], "send": []}
+        stopped, stopped_at = "episodes", None
+        bar = tqdm(total=episodes, desc=f"live {game.name}", unit="episode", disable=not progress)
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "live_tb"))  # per-episode curves beside the run's training curves
+        stack.callback(writer.close)
+        try:
+            for ep in range(episodes):
+                obs, info = env.reset()
+                t_fwd = 0.0
+                while True:
+                    t0 = time.perf_counter()
+                    a = act(obs)
+                    t_fwd = (time.perf_counter() - t0) * 1e3
+                    obs, r, term, trunc, info = env.step(a)
+                    tm = info["timing"]
+                    # the loop's own work per step; decide_ms also counts this Python loop and GIF bookkeeping
+                    step_ms.append(tm["capture_ms"] + tm["preprocess_ms"] + t_fwd + tm["send_ms"])
+                    reward_ms.append(tm["reward_ms"])
+                    for k, v in (
+                        ("capture", tm["capture_ms"]),
+                        ("preprocess", tm["preprocess_ms"]),
+                        ("forward", t_fwd),
+                        ("send", tm["send_ms"]),
+                    ):
+                        parts[k].append(v)
+                    late += info["missed_ticks"] > 0
+                    if ep < gif_episodes:
+                        frames.append(obs[-spec.channels :].copy())
+                        labels.append(
+                            f"ep{ep} t{info['step']:4d} {imap.commands[int(a[0])].name:11s} R{env.episode_return:+6.1f}"
+                        )
+                    if term or trunc:
+                        break
+                results.append(
+                    {
+                        "winner": info.get("winner"),
+                        "score": info.get("score"),
+                        "return": env.episode_return,
+                        "steps": info["step"],
+                        "final": info["readings"],
+                    }
+                )
+                writer.add_scalar("live/episodic_return", env.episode_return, ep)
+                post = {}
+                if judge.won_or_lost:
+                    post["win_rate"] = np.mean([e["winner"] == judge.win_winner for e in results])
+                if judge.score is not None:
+                    post["score"] = np.mean([e["score"] or 0 for e in results])
+                for k, v in post.items():
+                    writer.add_scalar(f"live/{k}", v, ep)
+                writer.add_scalar("live/step_ms_p50", float(np.percentile(step_ms, 50)), ep)
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.2f}" for k, v in post.items()})
+        except KillSwitch:
+            stopped = "kill_switch"
+            stopped_at = time.perf_counter()  # the loop has ended here (benchmarks time the kill switch by it)
+        finally:
+            bar.close()
+
+    gif = None
+    if frames:
+        gif = str(write_gif(out / "live_play.gif", frames, labels, fps=hz))
+    n = len(results)
+    summary = {"game": game.name, "episodes": n}
+    if judge.won_or_lost:
+        summary["win_rate"] = (
+            round(float(np.mean([e["winner"] == judge.win_winner for e in results])), 4) if n else None
+        )
+        summary["outcomes"] = [e["winner"] for e in results]
+    if judge.score is not None:
+        scores = [float(e["score"] or 0) for e in results]
+        summary.update(
+            mean_score=round(float(np.mean(scores)), 3) if n else None, score_ci95=round(ci95(scores), 3), scores=scores
+        )
+    summary.update(
+        {
+            "mean_return": round(float(np.mean([e["return"] for e in results])), 3) if n else None,
+            "step_ms_p50": pct(step_ms, 50),
+            "step_ms_p99": pct(step_ms, 99),
+            "lag_ms": None if lag["lag_ms"] is None or not np.isfinite(lag["lag_ms"]) else round(lag["lag_ms"], 2),
+            "reward_ms_p50": pct(reward_ms, 50),
+            "reward_ms_p99": pct(reward_ms, 99),
+            "parts_ms_p50": {k: pct(v, 50) for k, v in parts.items()},
+            "parts_ms_p99": {k: pct(v, 99) for k, v in parts.items()},
+            "late_steps": late,
+            "steps": len(step_ms),
+            "lag_probe": lag,
+            "options": game.resolve_options(opts),
+            "hz": hz,
+            "backend": capture.backend,
+            "stopped": stopped,
+            "stopped_at": stopped_at,
+            "gif": gif,
+            "mode": mode,
+            "checkpoint": str(checkpoint) if checkpoint else "untrained",
+            # what the screen showed at each episode's end (e.g. boss HP left): comparable with a simulator's info
+            "mean_final_readings": {
+                k: round(float(np.mean([e["final"][k] for e in results])), 3)
+                for k in (results[0]["final"] if results else {})
+                if isinstance(results[0]["final"][k], (int, float))
+            },
+        }
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "play_live.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+class _PageLive:
+    """An open BrowserApp seen as a LiveGame, for callers that opened the page themselves."""
+
+    def __init__(self, page, backend: str | None = None):
+        from hakisa.backends import select_backend
+        from hakisa.capture import find_window
+
+        os.environ["DISPLAY"] = page.display
+        if page.evaluate("hakisa.mode()") == "start" and hasattr(page, "click_to_focus"):
+            page.click_to_focus()  # a real X click: the window gets focus and the first fight starts
+        self.app, self.display, self.region = page, page.display, page.canvas_region
+        self.backend = select_backend(backend)
+        win = find_window(page.window_title, backend=self.backend)
+        self.window_id, self.title = win.id, win.title
+
