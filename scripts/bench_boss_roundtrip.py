@@ -20,7 +20,7 @@ from hakisa.envs.duel import league
 
 def page_fights(lg: league.League, boss: str, checkpoint: str, fights: int, tier: str, also_play: int = 0) -> dict:
     from hakisa.envs.duel.web import DuelPage
-    from hakisa.phases.live_play import play_live
+    from hakisa.play_live import play_live
 
     log = lg.root / "fights.jsonl"
     before = log.read_text().splitlines() if log.exists() else []

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from hakisa.envs.make import make_vec as _make_vec
+from hakisa.evaluate import evaluate
 from hakisa.game import Game
 from hakisa.model import act_mode, load_checkpoint
-from hakisa.phases.play import evaluate
 from hakisa.preprocess import ObsSpec
 
 EVAL_SEED = 1_000_003  # training fights draw their seeds from the training seed's generator

@@ -25,9 +25,9 @@ def loop_latency(checkpoint: str, steps: int = 600, hz: float = 60.0) -> dict:
     """capture + preprocess + forward + send on an empty private display (no game competing for the CPU)."""
     import torch
 
+    from hakisa.agent import numpy_policy
     from hakisa.capture import Capture
     from hakisa.model import act_mode, load_checkpoint
-    from hakisa.phases.live_play import numpy_policy
     from hakisa.preprocess import FrameStack, preprocess
     from hakisa.sink import XTestSink
     from hakisa.xserver import Xvfb
@@ -86,9 +86,9 @@ def sim_win_rate(
 
     import torch
 
+    from hakisa.agent import numpy_policy
     from hakisa.envs.duel.env import DuelVecEnv
     from hakisa.model import act_mode, load_checkpoint
-    from hakisa.phases.live_play import numpy_policy
 
     torch.manual_seed(seed)
     net, doc = load_checkpoint(checkpoint)
@@ -182,7 +182,7 @@ def kill_switch_timing(args, page, after_s: float = 4.0) -> dict:
     from Xlib.ext import xtest
 
     from hakisa.input_map import InputMap
-    from hakisa.phases.live_play import play_live
+    from hakisa.play_live import play_live
     from hakisa.sink import _keysym
 
     dpy = xdisplay.Display(page.display)
@@ -266,7 +266,7 @@ def live_with_witness(args) -> tuple[dict, dict]:
     import tempfile
 
     from hakisa.envs.duel.web import DuelPage
-    from hakisa.phases.live_play import play_live
+    from hakisa.play_live import play_live
 
     with DuelPage(tier=args.tier) as page, tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "DISPLAY": page.display}

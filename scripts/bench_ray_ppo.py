@@ -25,8 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_duel_learning as bdl  # noqa: E402  its recipe, training-curve hook and serial trainer
 
+from hakisa.evaluate import evaluate  # noqa: E402
 from hakisa.model import load_checkpoint  # noqa: E402
-from hakisa.phases.play import evaluate  # noqa: E402
 
 
 def ray_train(minutes: float, run_dir: Path, seed: int, tier: str, num_envs: int, workers: int, extra: dict,

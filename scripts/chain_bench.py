@@ -35,7 +35,7 @@ def sim_win_rate(ckpt: Path, tier: str, episodes: int, deterministic: bool) -> f
 
 def page_play(ckpt: Path, tier: str, fights: int, deterministic: bool, out: Path) -> dict:
     from hakisa.envs.duel.web import DuelPage
-    from hakisa.phases.live_play import play_live
+    from hakisa.play_live import play_live
 
     with DuelPage(tier=tier) as page:  # its own Xvfb and Chromium: never the user's display
         return play_live(
@@ -66,9 +66,9 @@ def explore_consolidate(
     """Alternate explore (sim) and consolidate (PPO) until the clock runs out; returns (last checkpoint, log)."""
     from hakisa.data import EpisodeStore, EpisodeWriter
     from hakisa.envs.make import make_vec
+    from hakisa.evaluate import evaluate
     from hakisa.model import checkpoint_obs_spec, load_checkpoint
     from hakisa.phases.consolidate import consolidate_ppo
-    from hakisa.phases.play import evaluate
 
     spec = checkpoint_obs_spec(start)
     env = make_vec("Hakisa/Duel-v0", num_envs, seed=777, tier=tier, obs_spec=spec)

@@ -256,11 +256,11 @@ envs.close()
 print({k: v for k, v in metrics.items() if not isinstance(v, (list, dict))})"""),
         new_markdown_cell("""\
 ## Score vs random on fixed seeds
-`hakisa play` / `hakisa arena` use `hakisa.phases.play.evaluate`; a random agent is the same loop with
+`hakisa play` / `hakisa arena` use `hakisa.evaluate.evaluate`; a random agent is the same loop with
 epsilon = 1 (every action uniformly random)."""),
         new_code_cell("""\
 from hakisa.model import find_checkpoint, load_checkpoint
-from hakisa.phases.play import evaluate
+from hakisa.evaluate import evaluate
 
 episodes = 2 if SMALL else 10
 net, _ = load_checkpoint(find_checkpoint(run))

@@ -55,7 +55,7 @@ def main() -> None:
     a = p.parse_args()
 
     from hakisa.game import Game, parse_opts
-    from hakisa.phases.live_play import play_live
+    from hakisa.play_live import play_live
 
     game, opts = Game.load(a.game), parse_opts(a.opt)
     proc, log, t0, load0 = psutil.Process(), [], time.monotonic(), os.getloadavg()
