@@ -130,6 +130,7 @@ def test_reward_flags_refuse_a_sim_that_ignores_them(tmp_path):
     doc = json.loads((ROOT / "hakisa/games/duel.json").read_text())
     doc["sim"].pop("reward")
     doc["window"]["launch"] = {"url": "http://127.0.0.1:1"}  # the copy has no web folder beside it
+    doc["rules"]["refs"] = {k: str((ROOT / "hakisa/games" / v).resolve()) for k, v in doc["rules"]["refs"].items()}
     f = tmp_path / "duel-copy.json"
     f.write_text(json.dumps(doc))
     with pytest.raises(SystemExit, match="does not pay the file's reward"):
