@@ -254,7 +254,27 @@ def test_a_clone_that_never_presses_a_rare_command_by_argmax_plays_sampled():
 
     # the player clicks on 10 % of frames at moments the frame does not pin down: argmax never clicks
     unsure = {"confusion": [[[90, 0], [10, 0]]], "mean_probs": [0.88, 0.12]}
-    assert preferred_act(unsure)[0] == "sample"
+    assert preferred_act(unsure)[0] == "sample" and preferred_act(unsure)[1]["collapsed"] == [1]
     # a clone that reads the screen: argmax presses as often as the player, sampling adds noise
     sure = {"confusion": [[[88, 2], [2, 8]]], "mean_probs": [0.75, 0.25]}
     assert preferred_act(sure)[0] == "argmax"
+
+
+def test_prior_correction_gives_back_the_players_rates():
+    """Cross-entropy with class weights w learns odds multiplied by w; adding -log w to the logits undoes it."""
+    from hakisa.algos.bc import class_weights, prior_correction
+
+    counts = np.array([900, 60, 40])
+    w = torch.as_tensor(class_weights(counts, "sqrt"), dtype=torch.float32)
+    logits = torch.zeros(3, requires_grad=True)  # the best constant predictor under the weighted loss
+    opt = torch.optim.SGD([logits], lr=0.5)
+    labels = torch.as_tensor(np.repeat([0, 1, 2], counts))
+    for _ in range(400):
+        loss = (torch.nn.functional.cross_entropy(logits.expand(len(labels), 3), labels, reduction="none")
+                * w[labels]).sum() / w[labels].sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    fixed = torch.softmax(logits.detach() + prior_correction(w), 0).numpy()
+    assert np.allclose(fixed, counts / counts.sum(), atol=0.01), fixed
+    assert prior_correction(torch.tensor([1.0, 0.0]))[1] == 0  # an unseen command is left alone

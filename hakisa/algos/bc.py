@@ -65,6 +65,7 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
     nvec = [int(v) for v in net.input_map.nvec]
     conf = [np.zeros((n, n), np.int64) for n in nvec]  # [true, predicted] per head; x/y where used
     loss_sum, n_all, spread, prob_sum = 0.0, 0, [], np.zeros(nvec[0])
+    prior_fix = prior_correction(weights)
     wrong: list[tuple[int, list, list]] = []
     for b in data.batches(batch_size, shuffle=False):
         bt = {"obs": torch.from_numpy(b["obs"]), "actions": torch.from_numpy(b["actions"])}
@@ -78,7 +79,7 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
         for h in (1, 2):
             np.add.at(conf[h], (a[m, h], pred[m, h]), 1)
         spread.append(torch.cat([F.log_softmax(lg, 1) for lg in out["logits"]], 1).numpy())
-        prob_sum = prob_sum + F.softmax(out["logits"][0], 1).sum(0).numpy()
+        prob_sum = prob_sum + F.softmax(out["logits"][0] + prior_fix, 1).sum(0).numpy()
         if keep:
             for j in np.flatnonzero(pred[:, 0] != a[:, 0]):
                 wrong.append((int(b["index"][j]), a[j].tolist(), pred[j].tolist()))
@@ -98,7 +99,8 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
         "majority_baseline": float(conf[0].sum(1).max() / n),
         "predicted_share_top": float(conf[0].sum(0).max() / n),
         "logit_spread": float(lp.std(0).mean()),
-        "mean_probs": (prob_sum / n).tolist(),  # the command rates a sampling clone would have
+        # the command rates a sampling clone has once its logits are freed of the class weights (prior_correction)
+        "mean_probs": (prob_sum / n).tolist(),
         "n": n_all,
         "confusion": [c.tolist() for c in conf],
     }
@@ -106,6 +108,14 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
         pick = np.linspace(0, len(wrong) - 1, min(keep, len(wrong))).round().astype(int)
         res["disagreements"] = [wrong[i] for i in pick]
     return res
+
+
+def prior_correction(weights: torch.Tensor) -> torch.Tensor:
+    """What to add to the command logits to undo the class weights: training with weight w_c multiplies class c's
+    odds by w_c, so -log w_c gives back the player's own rates (logit adjustment, Menon et al. 2021). A sampling
+    clone needs it; an argmax clone is better off with the weights' push toward rare commands. Unseen: 0."""
+    w = torch.as_tensor(weights, dtype=torch.float32)
+    return torch.where(w > 0, -torch.log(w.clamp_min(1e-12)), torch.zeros_like(w))
 
 
 def select_score(v: dict) -> float:

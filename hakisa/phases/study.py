@@ -323,7 +323,16 @@ def study(args: StudyArgs) -> dict:
     best_net, _ = load_checkpoint(out / "best")
     final = validate_for_report(best_net, val, weights)
     config["act"], result["act_rates"] = preferred_act(final)
-    print(f"study: the clone plays with {config['act']} actions (its command rates are closer to the player's)")
+    if config["act"] == "sample":  # sampled presses at the player's rates: the class weights come out of the logits
+        from hakisa.algos.bc import prior_correction
+
+        with torch.no_grad():
+            best_net.pi_cmd.bias += prior_correction(weights)
+        config["cmd_prior_corrected"] = True
+        missing = ", ".join(imap.commands[i].name for i in result["act_rates"]["collapsed"])
+        print(f"study: the clone plays sampled actions (by argmax it would almost never {missing})")
+    else:
+        print("study: the clone plays its most likely action (argmax presses each command about as often as you)")
     result["act"] = config["act"]
     save_checkpoint(out / "best", best_net, config, {"val": best})
     warnings = warnings_for(data, train, final, history, imap)
@@ -347,17 +356,20 @@ def study(args: StudyArgs) -> dict:
 
 
 def preferred_act(v: dict) -> tuple[str, dict]:
-    """'argmax' or 'sample', whichever presses each command about as often as the player did on held-out games
-    (total variation between the command rates). A player whose clicks or presses come at moments the frame
-    does not pin down (a reaction's timing) gives a clone that is never sure enough for argmax to press at all;
-    sampling keeps the player's rate. A clone that is sure of the screen gains nothing from sampling's noise."""
+    """'argmax', unless argmax as good as never presses a command the player uses (under half the player's rate,
+    for a command the player uses on 2 % of frames or more): then 'sample', with the class weights taken out of
+    the command logits so that it presses at the player's rates. A player whose clicks come at moments the frame
+    does not pin down (a reaction's timing) gives a clone that is never sure enough for argmax to click at all,
+    while it knows exactly where (the zoo's Whack: x/y 98 % right, argmax 0 clicks). A clone that reads the
+    screen gains nothing from sampling's noise."""
     true = np.asarray(v["confusion"][0]).sum(1).astype(float)
     arg = np.asarray(v["confusion"][0]).sum(0).astype(float)
     smp = np.asarray(v["mean_probs"], float)
     true, arg = true / max(true.sum(), 1), arg / max(arg.sum(), 1)
-    tv = {"argmax": 0.5 * float(np.abs(arg - true).sum()), "sample": 0.5 * float(np.abs(smp - true).sum())}
-    return min(tv, key=tv.get), {"player": true.round(3).tolist(), "argmax": arg.round(3).tolist(),
-                                 "sample": smp.round(3).tolist(), "tv": tv}
+    collapsed = (true >= 0.02) & (arg < 0.5 * true)
+    mode = "sample" if collapsed.any() else "argmax"
+    return mode, {"player": true.round(3).tolist(), "argmax": arg.round(3).tolist(), "sample": smp.round(3).tolist(),
+                  "collapsed": np.flatnonzero(collapsed).tolist()}
 
 
 def validate_for_report(net, val, weights) -> dict:
