@@ -87,6 +87,11 @@ def test_bc_learns_from_a_small_dataset(tmp_path):
     _, val = data.split(0.25, seed=0)
     weights = torch.ones(len(store.input_map.commands))
     uses_xy = torch.as_tensor(store.input_map.uses_xy)
+    if cfg["algo"].get("cmd_prior_corrected"):  # a clone that plays sampled had its class weights taken out
+        from hakisa.algos.bc import prior_correction
+
+        with torch.no_grad():
+            net.pi_cmd.bias -= prior_correction(torch.as_tensor(cfg["algo"]["class_weights"]))
     v_trained = validate(net, val, weights, uses_xy, len(store.input_map.commands))
     assert np.isclose(v_trained["acc_cmd"], res["best"]["acc_cmd"])  # the checkpoint is the reported one
     torch.manual_seed(0)
