@@ -30,7 +30,6 @@ def click_visibility(data, imap, sample: int = 400, seed: int = 0) -> float | No
     if len(idx) == 0:
         return None
     rng = np.random.default_rng(seed)
-    c = data.frame_shape[0]
     bg_idx = np.sort(rng.choice(data.indices, min(sample, len(data.indices)), replace=False))
     bg = np.median(np.asarray(data.frames[bg_idx], np.float32), axis=0)  # [C, H, W]
     _, h, w = bg.shape
@@ -44,7 +43,6 @@ def click_visibility(data, imap, sample: int = 400, seed: int = 0) -> float | No
         y0, y1 = int(max(0, cy - ch)), int(min(h, cy + ch + 1))
         diff = np.abs(np.asarray(data.frames[i][:, y0:y1, x0:x1], np.float32) - bg[:, y0:y1, x0:x1]).max(0)
         seen += int((diff > 30).sum() >= max(4, 0.25 * cw * ch))
-    del c
     return seen / len(pick)
 
 

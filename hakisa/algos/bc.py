@@ -260,8 +260,7 @@ def fit(net, train, val, args, weights, sample_p, tb=None, on_best=None, label: 
         v["score"] = -v["loss"] if args.select == "loss" else select_score(v)
         history.append(v)
         if tb:
-            for k in ("loss",):
-                tb.add_scalar("losses/val", v[k], step)
+            tb.add_scalar("losses/val", v["loss"], step)
             for k in ("acc_cmd", "balanced_acc_cmd", "acc_x", "acc_y", "balanced_acc_x", "balanced_acc_y"):
                 if v.get(k) is not None:
                     tb.add_scalar(f"charts/val_{k}", v[k], step)
