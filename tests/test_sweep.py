@@ -22,7 +22,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState  # noqa: E402
 
 from hakisa.game import Game, GameFileError  # noqa: E402
-from hakisa.sweep import parse_param, parse_space  # noqa: E402
+from hakisa.sweep.space import parse_param, parse_space  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ["--env", "Toy/KeyPress-v0", "--num-envs", "4", "--set", "num_steps=32", "--eval-episodes", "8",
