@@ -18,7 +18,8 @@ from typing import Iterator
 
 import numpy as np
 
-from hakisa.data.store import DataError, EpisodeStore
+from hakisa.data.format import DataError
+from hakisa.data.store import EpisodeStore
 
 
 class Transitions:
