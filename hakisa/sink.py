@@ -14,7 +14,7 @@
     input connection mirrors what is held through shared memory; when its pipe closes (the parent died,
     however) it releases every mirrored key and button and exits. The guardian also hosts the
     kill-switch Listener, so F12 works even while the loop is stuck, and the Listener's per-event work
-    never competes with the loop for the GIL.
+    never competes with the loop for the GIL. The guardian and the Listener live in hakisa/guardian.py.
 
 All of that is here, once. The platform calls (a key down, the pointer somewhere, which window has focus)
 come from the backend (hakisa.backends): x11 (XTest on our own connection, the default on Linux) or
@@ -29,13 +29,8 @@ grabs in (X pixels; physical pixels on Windows, DPI aware; points on macOS): see
 from __future__ import annotations
 
 import atexit
-import json
-import mmap
-import os
 import signal
 import subprocess
-import sys
-import tempfile
 import threading
 from typing import TYPE_CHECKING, Union
 
@@ -44,6 +39,7 @@ import numpy as np
 from hakisa import backends
 from hakisa.backends import BUTTONS, Region
 from hakisa.backends.x11 import keysym as _keysym  # noqa: F401  (scripts/bench_live.py names keys with it)
+from hakisa.guardian import kill_listener, start_guardian
 from hakisa.input_map import Decoded, InputMap
 
 if TYPE_CHECKING:
@@ -251,9 +247,10 @@ class LiveSink(_SinkBase):
             if self.focus_window is not None:
                 self._windows = be.Windows(display)
             if guardian:
-                self._guardian = self._start_guardian(kill_key)
+                self._guardian, self._shm = start_guardian(self.backend, display, kill_key,
+                                                           input_map.keys, self.kill)
             elif kill_key is not None:
-                self._listener = _kill_listener(kill_key, self.kill, display)
+                self._listener = kill_listener(kill_key, self.kill, display)
         except BaseException:
             self._input.close()
             if self._windows is not None:
@@ -277,39 +274,6 @@ class LiveSink(_SinkBase):
         if callable(old):
             return old(signum, frame)  # e.g. Python's SIGINT handler -> KeyboardInterrupt
         raise SystemExit(128 + signum)  # unwinds `with` blocks; the default action would skip them
-
-    def _start_guardian(self, kill_key: str | None) -> subprocess.Popen:
-        # What is held lives in a small shared-memory file: marking a key costs a byte store, not a
-        # pipe write that wakes the guardian (which, on a busy machine, preempts the loop). The pipe
-        # stays silent until close() says "quit"; EOF without it means we died.
-        size = len(self._key_slot) + len(self._button_slot)
-        fd, path = tempfile.mkstemp(prefix="hakisa-guardian-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-        os.ftruncate(fd, size)
-        self._shm = mmap.mmap(fd, size)
-        os.close(fd)
-        env = {**os.environ, "HAKISA_BACKEND": self.backend}
-        if self.display:
-            env["DISPLAY"] = self.display  # the guardian guards OUR display
-        # its own session: a Ctrl-C aimed at our process group must not take the guardian down with us
-        proc = subprocess.Popen([sys.executable, "-c", "import sys; from hakisa.sink import _guardian; "
-                                 "_guardian(sys.argv[1], sys.argv[2] or None, sys.argv[3])",
-                                 path, kill_key or "", json.dumps(self.input_map.keys)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True, env=env)
-        if proc.stdout.readline().strip() != b"ready":  # "ready": it has mapped the file and unlinked it
-            proc.kill()
-            proc.wait()
-            if os.path.exists(path):
-                os.unlink(path)
-            self._shm.close()
-            raise RuntimeError("the input guardian subprocess failed to start (see its stderr above)")
-
-        def watch():  # blocks in read (no GIL held) until the guardian reports the kill key, or exits
-            for line in proc.stdout:
-                if line.strip() == b"killed":
-                    self.kill()
-
-        threading.Thread(target=watch, name="hakisa-kill-watch", daemon=True).start()
-        return proc
 
     # ---- the hooks ------------------------------------------------------------------------------
     def send(self, action) -> list[Event]:
@@ -397,63 +361,3 @@ class XTestSink(LiveSink):
 def make_sink(input_map: InputMap, target: Target, *, backend: str | None = None, **kw) -> LiveSink:
     """The live sink for `target` on `backend` (default: the Capture's, else $HAKISA_BACKEND, else auto)."""
     return LiveSink(input_map, target, backend=backend, **kw)
-
-
-def _kill_listener(kill_key: str, on_kill, display: str | None = None):
-    """A started pynput keyboard Listener that calls on_kill() when `kill_key` goes down."""
-    with backends.on_display(display):  # pynput listens on $DISPLAY (X11)
-        from pynput import keyboard
-
-        kill = keyboard.Key[kill_key] if len(kill_key) > 1 else keyboard.KeyCode.from_char(kill_key)
-
-        def on_press(key):
-            if key == kill:
-                on_kill()
-                return False  # stops the listener
-
-        listener = keyboard.Listener(on_press=on_press)
-        listener.start()
-        listener.wait()  # its X RECORD context is live: a key pressed from now on is seen
-    return listener
-
-
-def _guardian(shm_path: str, kill_key: str | None, keys_json: str) -> None:
-    """The guardian subprocess: `shm_path` holds a byte per key of `keys_json` (then per button) that may be down.
-
-    When stdin reaches EOF without "quit" (the parent died, however) it releases all of them through the
-    parent's backend ($HAKISA_BACKEND, on $DISPLAY) and exits. It also hosts the kill-switch Listener: on
-    the kill key it releases everything itself (even if the parent is stuck) and tells the parent "killed".
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.nice(5)  # never preempt the loop it protects; ms of kill-switch latency don't matter
-    keys = json.loads(keys_json)
-    size = len(keys) + len(BUTTONS)
-    with open(shm_path, "r+b") as f:
-        shm = mmap.mmap(f.fileno(), size)
-    os.unlink(shm_path)  # mapped by both of us now; nothing is left behind whoever dies
-    inp = backends.get_backend().Input(os.environ.get("DISPLAY"), keys)
-    lock = threading.Lock()
-
-    def release() -> None:
-        with lock:
-            held = bytes(shm)
-            for i, k in enumerate(keys):
-                if held[i]:
-                    inp.release(k)
-            for j, b in enumerate(BUTTONS):
-                if held[len(keys) + j]:
-                    inp.button(b, False)
-            inp.sync()
-
-    def on_kill() -> None:
-        release()
-        sys.stdout.buffer.write(b"killed\n")
-        sys.stdout.flush()
-
-    if kill_key:
-        _kill_listener(kill_key, on_kill)
-    sys.stdout.buffer.write(b"ready\n")
-    sys.stdout.flush()
-    if sys.stdin.buffer.readline().strip() == b"quit":
-        return
-    release()  # EOF without "quit": the parent is gone with these (maybe) still down
