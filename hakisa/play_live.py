@@ -4,7 +4,8 @@ runs (hakisa/phases/live_play.py), as a function for `study`, `doctor`, `demo`, 
 The agent sees only pixels (Capture -> preprocess -> FrameStack, the same bytes as in a simulator) and
 acts only through the safe live sink. The summary: episodes, win_rate or mean_score with its 95 % interval,
 mean_return, step_ms_p50/p99 (capture + preprocess + forward + send), lag_ms from the latency probe, the
-screen readers' time (reward_ms_*) and a GIF of what the agent saw (live_play.gif).
+screen readers' time (reward_ms_*), a GIF of what the agent saw (live_play.gif) and, with `replay=PATH`, a
+video of the window itself with the agent's actions drawn (hakisa.video).
 """
 from __future__ import annotations
 
@@ -19,26 +20,7 @@ import numpy as np
 from hakisa.agent import load_agent
 from hakisa.algos.common import ci95
 from hakisa.model import PRETRAINED_DIR
-
-
-def write_gif(
-    path: Path, frames: list[np.ndarray], labels: list[str], fps: float, scale: int = 2, every: int = 2
-) -> Path:
-    """What the agent saw (the newest preprocessed frame), enlarged, with its chosen command written on it."""
-    import cv2
-    import imageio.v2 as imageio
-
-    out = []
-    for f, text in zip(frames[::every], labels[::every]):
-        img = f[0] if f.shape[0] == 1 else f.transpose(1, 2, 0)
-        img = cv2.resize(img, (img.shape[1] * scale, img.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB) if img.ndim == 2 else np.ascontiguousarray(img)
-        cv2.rectangle(img, (0, img.shape[0] - 18), (img.shape[1], img.shape[0]), (0, 0, 0), -1)
-        cv2.putText(img, text, (4, img.shape[0] - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1, cv2.LINE_AA)
-        out.append(img)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.mimsave(path, out, duration=1000 * every / fps, loop=0)
-    return path
+from hakisa.video import Replay, obs_box, observation_gif
 
 
 def pct(v, q):
@@ -66,6 +48,7 @@ def play_live(
     backend: str | None = None,
     stuck_warn: float = 30.0,
     stuck_stop: float = 120.0,
+    replay: str | Path | None = None,
 ) -> dict:
     """Play `episodes` episodes on a game's live window; returns the summary (also written to out/play_live.json).
 
@@ -74,138 +57,175 @@ def play_live(
     when its file says how, else found by `window` or its title). page: an already-open BrowserApp (a
     benchmark's own page). backend: the capture and input backend (default $HAKISA_BACKEND, else auto).
     stuck_warn, stuck_stop: seconds the screen may not match the rules before a warning, and before a stop
-    (RulesMismatch; hakisa.envs.rules_watch).
+    (RulesMismatch; hakisa.envs.rules_watch). gif_episodes: how many first episodes go into the observation
+    GIF and, with `replay` (an .mp4 or .gif path), into the video of the window with the actions drawn.
     """
     import torch
 
-    from hakisa.envs.rules_watch import RulesWatch, check_arg
-    from hakisa.envs.screen import latency_probe
     from hakisa.game import Game
-    from hakisa.sink import KillSwitch
 
     game = game if isinstance(game, Game) else Game.load(game)
-    opts = dict(opts or {})
     torch.manual_seed(seed)
     torch.set_num_threads(1)  # one small forward per step: a second thread only adds hand-off latency
     net, act, mode, checkpoint = load_agent(checkpoint, game, deterministic, head, seed)
-    imap, spec = net.input_map, net.obs_spec
     hz = hz or game.hz
-    if out is None:  # the run folder; a shipped checkpoint's GIF goes to runs/, never into the package
-        out = (
-            Path("runs") / f"{game.name}-untrained"
-            if checkpoint is None
-            else Path("runs") / f"pretrained-{checkpoint.name}"
-            if checkpoint.parent == PRETRAINED_DIR
-            else checkpoint.parent
-            if checkpoint.name in ("checkpoint", "best")
-            else checkpoint
-        )
-    out = Path(out)
-
+    out = Path(out) if out is not None else _default_out(game, checkpoint)
     with ExitStack() as stack:
-        if live is None and page is not None:
-            live = _PageLive(page, backend)
-        if live is None:
-            if window:
-                game.window = {k: v for k, v in game.window.items() if k not in ("launch", "region")} | {
-                    "title": window
-                }
-                if isinstance(game.window.get("canvas"), str):
-                    game.window.pop("canvas")
-            live = stack.enter_context(game.open(opts=opts, backend=backend))
-        old_display = os.environ.get("DISPLAY")
-        stack.callback(
-            lambda: os.environ.__setitem__("DISPLAY", old_display) if old_display else os.environ.pop("DISPLAY", None)
-        )
-        os.environ["DISPLAY"] = live.display
-        watch = RulesWatch(stuck_warn, stuck_stop, game_file=check_arg(game))
-        env = game.screen_env(live, obs_spec=spec, hz=hz, max_steps=max_steps, watch=watch)
-        stack.callback(env.close)
-        judge, capture = env.judge, env.capture
-
-        lag = {"lag_ms": None}
-        probe = judge.cfg.get("probe")
-        if probe_trials > 0 and probe:
-            env.reset()
-            cmd = next(i for i, c in enumerate(imap.commands) if c.name == probe["command"])
-            lag = latency_probe(
-                capture,
-                env.sink,
-                np.array([cmd, 0, 0]),
-                tuple(probe["region"]),
-                canvas=judge.canvas,
-                trials=probe_trials,
-                threshold=probe.get("threshold", 3.0),
-            )
-            env.navigate("restart")  # the probe spent some of that episode: start a fresh one
-
-        from tqdm import tqdm
-
-        results, step_ms, reward_ms, late, frames, labels = [], [], [], 0, [], []
-        parts: dict[str, list[float]] = {"capture": [], "preprocess": [], "forward": [], "send": []}
-        stopped, stopped_at = "episodes", None
-        bar = tqdm(total=episodes, desc=f"live {game.name}", unit="episode", disable=not progress)
+        env = _open_env(stack, game, net.obs_spec, dict(opts or {}), window, live, page, backend, hz, max_steps,
+                        stuck_warn, stuck_stop)
+        lag = _probe(env, net.input_map, probe_trials)
+        rec = _Recorder(env, gif_episodes, replay, hz)
+        stack.callback(rec.close)
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(out / "live_tb"))  # per-episode curves beside the run's training curves
         stack.callback(writer.close)
-        try:
-            for ep in range(episodes):
-                obs, info = env.reset()
-                t_fwd = 0.0
-                while True:
-                    t0 = time.perf_counter()
-                    a = act(obs)
-                    t_fwd = (time.perf_counter() - t0) * 1e3
-                    obs, r, term, trunc, info = env.step(a)
-                    tm = info["timing"]
-                    # the loop's own work per step; decide_ms also counts this Python loop and GIF bookkeeping
-                    step_ms.append(tm["capture_ms"] + tm["preprocess_ms"] + t_fwd + tm["send_ms"])
-                    reward_ms.append(tm["reward_ms"])
-                    for k, v in (
-                        ("capture", tm["capture_ms"]),
-                        ("preprocess", tm["preprocess_ms"]),
-                        ("forward", t_fwd),
-                        ("send", tm["send_ms"]),
-                    ):
-                        parts[k].append(v)
-                    late += info["missed_ticks"] > 0
-                    if ep < gif_episodes:
-                        frames.append(obs[-spec.channels :].copy())
-                        labels.append(
-                            f"ep{ep} t{info['step']:4d} {imap.commands[int(a[0])].name:11s} R{env.episode_return:+6.1f}"
-                        )
-                    if term or trunc:
-                        break
-                results.append(
-                    {
-                        "winner": info.get("winner"),
-                        "score": info.get("score"),
-                        "return": env.episode_return,
-                        "steps": info["step"],
-                        "final": info["readings"],
-                    }
-                )
-                writer.add_scalar("live/episodic_return", env.episode_return, ep)
-                post = {}
-                if judge.won_or_lost:
-                    post["win_rate"] = np.mean([e["winner"] == judge.win_winner for e in results])
-                if judge.score is not None:
-                    post["score"] = np.mean([e["score"] or 0 for e in results])
-                for k, v in post.items():
-                    writer.add_scalar(f"live/{k}", v, ep)
-                writer.add_scalar("live/step_ms_p50", float(np.percentile(step_ms, 50)), ep)
-                bar.update(1)
-                bar.set_postfix({k: f"{v:.2f}" for k, v in post.items()})
-        except KillSwitch:
-            stopped = "kill_switch"
-            stopped_at = time.perf_counter()  # the loop has ended here (benchmarks time the kill switch by it)
-        finally:
-            bar.close()
+        loop = _play_episodes(env, act, episodes, rec, writer, progress, game.name)
+    summary = _summary(game, env, loop, lag, rec, opts, hz, mode, checkpoint, out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "play_live.json").write_text(json.dumps(summary, indent=1))
+    return summary
 
-    gif = None
-    if frames:
-        gif = str(write_gif(out / "live_play.gif", frames, labels, fps=hz))
+
+def _default_out(game, checkpoint: Path | None) -> Path:
+    """The run folder; a shipped checkpoint's GIF goes to runs/, never into the package."""
+    if checkpoint is None:
+        return Path("runs") / f"{game.name}-untrained"
+    if checkpoint.parent == PRETRAINED_DIR:
+        return Path("runs") / f"pretrained-{checkpoint.name}"
+    return checkpoint.parent if checkpoint.name in ("checkpoint", "best") else checkpoint
+
+
+def _open_env(stack: ExitStack, game, spec, opts, window, live, page, backend, hz, max_steps, stuck_warn,
+              stuck_stop):
+    """The game's ScreenEnv on its window (opened here unless `live`/`page` is given); DISPLAY as it was after."""
+    from hakisa.envs.rules_watch import RulesWatch, check_arg
+
+    if live is None and page is not None:
+        live = _PageLive(page, backend)
+    if live is None:
+        if window:
+            game.window = {k: v for k, v in game.window.items() if k not in ("launch", "region")} | {"title": window}
+            if isinstance(game.window.get("canvas"), str):
+                game.window.pop("canvas")
+        live = stack.enter_context(game.open(opts=opts, backend=backend))
+    old_display = os.environ.get("DISPLAY")
+    stack.callback(
+        lambda: os.environ.__setitem__("DISPLAY", old_display) if old_display else os.environ.pop("DISPLAY", None)
+    )
+    os.environ["DISPLAY"] = live.display
+    watch = RulesWatch(stuck_warn, stuck_stop, game_file=check_arg(game))
+    env = game.screen_env(live, obs_spec=spec, hz=hz, max_steps=max_steps, watch=watch)
+    stack.callback(env.close)
+    return env
+
+
+def _probe(env, imap, trials: int) -> dict:
+    """The rules' latency probe (action -> pixel lag), then a fresh episode; {"lag_ms": None} without one."""
+    from hakisa.envs.screen import latency_probe
+
+    probe = env.judge.cfg.get("probe")
+    if trials <= 0 or not probe:
+        return {"lag_ms": None}
+    env.reset()
+    cmd = next(i for i, c in enumerate(imap.commands) if c.name == probe["command"])
+    lag = latency_probe(env.capture, env.sink, np.array([cmd, 0, 0]), tuple(probe["region"]),
+                        canvas=env.judge.canvas, trials=trials, threshold=probe.get("threshold", 3.0))
+    env.navigate("restart")  # the probe spent some of that episode: start a fresh one
+    return lag
+
+
+class _Recorder:
+    """The first `episodes` episodes: what the agent saw (for the observation GIF) and, with `replay`, the
+    window's own frames with the actions drawn (streamed to the video on a thread: hakisa.video.Replay)."""
+
+    def __init__(self, env, episodes: int, replay: str | Path | None, hz: float):
+        self.env, self.episodes, self.hz = env, episodes, hz
+        self.frames, self.actions, self.labels, self.gif, self.replay_info = [], [], [], None, None
+        self.box = obs_box(env.obs_spec.crop, env.capture.region[2:])
+        self.replay = Replay(replay, env.input_map, hz) if replay and episodes > 0 else None
+
+    def before(self, ep: int) -> np.ndarray | None:
+        """The full frame the next action is chosen on (the last grab), while this episode is recorded."""
+        return self.env.frame if self.replay is not None and ep < self.episodes else None
+
+    def after(self, ep: int, seen: np.ndarray | None, obs, a, r: float, term: bool, info: dict) -> None:
+        if ep >= self.episodes:
+            return
+        if seen is not None:
+            self.replay.add(seen, a, r, term)
+        c = self.env.obs_spec.channels
+        self.frames.append(obs[-c:].copy())
+        self.actions.append(np.asarray(a).copy())
+        name = self.env.input_map.commands[int(a[0])].name
+        self.labels.append(f"ep{ep} t{info['step']:4d} {name:11s} R{self.env.episode_return:+6.1f}")
+
+    def close(self) -> None:
+        if self.replay is not None:
+            self.replay_info, self.replay = self.replay.close(), None
+
+    def write_gif(self, out: Path) -> str | None:
+        if not self.frames:
+            return None
+        return str(observation_gif(out / "live_play.gif", self.frames, self.actions, self.labels,
+                                   self.env.input_map, self.hz, box=self.box))
+
+
+def _play_episodes(env, act, episodes: int, rec: _Recorder, writer, progress: bool, name: str) -> dict:
+    """The episode loop: results per episode and the loop's own timings; a kill switch ends it early."""
+    from tqdm import tqdm
+
+    from hakisa.sink import KillSwitch
+
+    judge = env.judge
+    results, step_ms, reward_ms, late = [], [], [], 0
+    parts: dict[str, list[float]] = {"capture": [], "preprocess": [], "forward": [], "send": []}
+    stopped, stopped_at = "episodes", None
+    bar = tqdm(total=episodes, desc=f"live {name}", unit="episode", disable=not progress)
+    try:
+        for ep in range(episodes):
+            obs, info = env.reset()
+            while True:
+                seen = rec.before(ep)
+                t0 = time.perf_counter()
+                a = act(obs)
+                t_fwd = (time.perf_counter() - t0) * 1e3
+                obs, r, term, trunc, info = env.step(a)
+                tm = info["timing"]
+                # the loop's own work per step; decide_ms also counts this Python loop and GIF bookkeeping
+                step_ms.append(tm["capture_ms"] + tm["preprocess_ms"] + t_fwd + tm["send_ms"])
+                reward_ms.append(tm["reward_ms"])
+                for k, v in (("capture", tm["capture_ms"]), ("preprocess", tm["preprocess_ms"]), ("forward", t_fwd),
+                             ("send", tm["send_ms"])):
+                    parts[k].append(v)
+                late += info["missed_ticks"] > 0
+                rec.after(ep, seen, obs, a, r, term, info)
+                if term or trunc:
+                    break
+            results.append({"winner": info.get("winner"), "score": info.get("score"), "return": env.episode_return,
+                            "steps": info["step"], "final": info["readings"]})
+            writer.add_scalar("live/episodic_return", env.episode_return, ep)
+            post = {}
+            if judge.won_or_lost:
+                post["win_rate"] = np.mean([e["winner"] == judge.win_winner for e in results])
+            if judge.score is not None:
+                post["score"] = np.mean([e["score"] or 0 for e in results])
+            for k, v in post.items():
+                writer.add_scalar(f"live/{k}", v, ep)
+            writer.add_scalar("live/step_ms_p50", float(np.percentile(step_ms, 50)), ep)
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.2f}" for k, v in post.items()})
+    except KillSwitch:
+        stopped = "kill_switch"
+        stopped_at = time.perf_counter()  # the loop has ended here (benchmarks time the kill switch by it)
+    finally:
+        bar.close()
+    return {"results": results, "step_ms": step_ms, "reward_ms": reward_ms, "parts": parts, "late": late,
+            "stopped": stopped, "stopped_at": stopped_at}
+
+
+def _summary(game, env, loop: dict, lag: dict, rec: _Recorder, opts, hz, mode, checkpoint, out: Path) -> dict:
+    judge, results, step_ms = env.judge, loop["results"], loop["step_ms"]
     n = len(results)
     summary = {"game": game.name, "episodes": n}
     if judge.won_or_lost:
@@ -218,25 +238,27 @@ def play_live(
         summary.update(
             mean_score=round(float(np.mean(scores)), 3) if n else None, score_ci95=round(ci95(scores), 3), scores=scores
         )
+    parts = loop["parts"]
     summary.update(
         {
             "mean_return": round(float(np.mean([e["return"] for e in results])), 3) if n else None,
             "step_ms_p50": pct(step_ms, 50),
             "step_ms_p99": pct(step_ms, 99),
             "lag_ms": None if lag["lag_ms"] is None or not np.isfinite(lag["lag_ms"]) else round(lag["lag_ms"], 2),
-            "reward_ms_p50": pct(reward_ms, 50),
-            "reward_ms_p99": pct(reward_ms, 99),
+            "reward_ms_p50": pct(loop["reward_ms"], 50),
+            "reward_ms_p99": pct(loop["reward_ms"], 99),
             "parts_ms_p50": {k: pct(v, 50) for k, v in parts.items()},
             "parts_ms_p99": {k: pct(v, 99) for k, v in parts.items()},
-            "late_steps": late,
+            "late_steps": loop["late"],
             "steps": len(step_ms),
             "lag_probe": lag,
-            "options": game.resolve_options(opts),
+            "options": game.resolve_options(dict(opts or {})),
             "hz": hz,
-            "backend": capture.backend,
-            "stopped": stopped,
-            "stopped_at": stopped_at,
-            "gif": gif,
+            "backend": env.capture.backend,
+            "stopped": loop["stopped"],
+            "stopped_at": loop["stopped_at"],
+            "gif": rec.write_gif(out),
+            "replay": rec.replay_info,
             "mode": mode,
             "checkpoint": str(checkpoint) if checkpoint else "untrained",
             # what the screen showed at each episode's end (e.g. boss HP left): comparable with a simulator's info
@@ -247,8 +269,6 @@ def play_live(
             },
         }
     )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "play_live.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 

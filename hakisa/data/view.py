@@ -26,6 +26,7 @@ import numpy as np
 
 from hakisa.data.store import EpisodeStore
 from hakisa.data.table import episode_rows
+from hakisa.video import obs_box
 
 WEB_DIR = Path(__file__).parent / "view_web"
 # arrays of a chunk that are not a per-frame value to plot (the raw input log has its own length)
@@ -33,14 +34,9 @@ NOT_SERIES = ("frames", "actions", "timestamps", "events")
 
 
 def frame_box(meta: dict) -> list[float]:
-    """The frame's rectangle as fractions of the capture region, which is what the mouse bins divide: the
-    whole region unless the observation is a crop of it (and the store knows the region's size)."""
-    crop, region = meta["obs_spec"].get("crop"), meta.get("region")
-    if not crop or not region:
-        return [0.0, 0.0, 1.0, 1.0]
-    left, top, w, h = crop
-    rw, rh = region[2], region[3]
-    return [left / rw, top / rh, (left + w) / rw, (top + h) / rh]
+    """The stored frame's rectangle as fractions of the capture region (a replay draws with the same box)."""
+    region = meta.get("region")
+    return list(obs_box(meta["obs_spec"].get("crop"), region[2:] if region else None))
 
 
 def _series(ep: dict) -> dict[str, list]:

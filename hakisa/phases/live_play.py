@@ -14,7 +14,9 @@ Prints JSON as its LAST line: episodes, win_rate (games that are won or lost) or
 interval (score games), mean_return, step_ms_p50/p99, lag_ms (+ details). step_ms = capture + preprocess +
 forward + send, the loop's work per step; the screen readers' time is reported separately (reward_ms_*).
 A GIF of what the agent saw, with its chosen command written on each frame, goes into the output folder
-(live_play.gif), with play_live.json and TensorBoard scalars (live_tb/).
+(live_play.gif), with play_live.json and TensorBoard scalars (live_tb/). --replay PATH (.mp4 or .gif) also
+films the window itself at its own size with the agent's held keys as labels and its clicks and moves as
+markers at their cells (hakisa.video; the same drawing as `hakisa data view`).
 
 `hakisa.play_live.play_live(...)` is the same thing as a function (for notebooks and benchmarks).
 """
@@ -30,7 +32,8 @@ from hakisa.play_live import play_live
 def add_live_args(p: argparse.ArgumentParser) -> None:
     """The live-only options; play.py exposes them."""
     p.add_argument("--probe-trials", type=int, default=5, help="latency probe presses before the episodes (0: skip)")
-    p.add_argument("--gif-episodes", type=int, default=1, help="episodes recorded into the GIF (0: none)")
+    p.add_argument("--gif-episodes", type=int, default=1,
+                   help="episodes recorded into the GIF and the --replay video (0: none)")
     p.add_argument("--max-steps", type=int, default=None, help="truncate an episode after this many steps")
     p.add_argument("--hz", type=float, default=None, help="decisions per second (default: the game file's hz)")
     p.add_argument("--stuck-warn", type=float, default=30.0, metavar="S",
@@ -67,6 +70,7 @@ def main(args) -> int:
         max_steps=g("max_steps"),
         stuck_warn=g("stuck_warn", 30.0),
         stuck_stop=g("stuck_stop", 120.0),
+        replay=g("replay"),
     )
     print(json.dumps(summary))
     return 0

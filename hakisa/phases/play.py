@@ -5,10 +5,13 @@
     hakisa play --game pop --checkpoint runs/pop-bc --episodes 20                       # no simulator: the window
     hakisa play --game pop --episodes 20                                                # an untrained net (baseline)
     hakisa play --env Hakisa/Duel-v0 --checkpoint runs/duel-ppo --collect datasets/duel-play
+    hakisa play --game duel --checkpoint runs/duel-ppo --episodes 20 --replay runs/duel-ppo/replay.mp4
 
 A game with a simulator is played there unless `--live` asks for the window; a game without one is
 played on its window (hakisa.phases.live_play). Won-or-lost games report win_rate, score games mean_score.
 The episodes are played by `hakisa.evaluate.evaluate`, the loop every caller shares.
+--replay PATH (.mp4 or .gif) films the first --gif-episodes episodes at the game's own size (a window's
+capture, a simulator's canvas) with the agent's actions drawn as the data viewer draws them (hakisa.video).
 """
 from __future__ import annotations
 
@@ -50,6 +53,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--collect", metavar="PATH", help="write the played episodes to this episode store")
     p.add_argument("--window", metavar="TITLE", help="play the window whose title contains this (live)")
     p.add_argument("--out", default=None, help="live play: folder for the GIF and play_live.json")
+    p.add_argument("--replay", metavar="PATH", default=None,
+                   help="write a video (.mp4 or .gif) of the first --gif-episodes episodes at the game's own size, "
+                        "the agent's keys and clicks drawn on it")
     p.add_argument("--progress", action="store_true")
     add_live_args(p)
 
@@ -74,8 +80,14 @@ def main(args) -> int:
 
         spec = checkpoint_obs_spec(args.checkpoint)
     n = min(args.num_envs, args.episodes)
-    if game is not None:
+    if game is not None and args.replay:
+        from hakisa.replay import open_filmed_sim
+
+        env = open_filmed_sim(game, n, args.seed, opts, spec)
+    elif game is not None:
         env = game.sim_vec(n, seed=args.seed, opts=opts, **({"obs_spec": spec} if spec else {}))
+    elif args.replay:
+        raise SystemExit("hakisa play --replay: give --game (an env id has no canvas to film)")
     else:
         from hakisa.envs.make import make_vec
 
@@ -104,12 +116,21 @@ def main(args) -> int:
                 "checkpoint": str(args.checkpoint or "untrained"),
             },
         )
+    rep = None
+    if args.replay:
+        from hakisa.video import RecordingVecEnv, Replay
+
+        rep = Replay(args.replay, env.input_map, env.metadata.get("render_fps", 15), bgra=False, block=True)
+        env = RecordingVecEnv(env, rep, max(1, args.gif_episodes))
     try:
         summary = evaluate(net, env, args.episodes, mode, seed=args.seed, collect=writer, progress=args.progress)
     finally:
         if writer is not None:
             writer.close()
         env.close()
+        filmed = rep.close() if rep is not None else None
+    if filmed is not None:
+        summary["replay"] = filmed
     summary.update(game=game.name if game else args.env, checkpoint=str(args.checkpoint or "untrained"), mode=mode)
     if game is not None:
         summary["options"] = game.resolve_options(opts)
