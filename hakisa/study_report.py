@@ -93,10 +93,26 @@ def _action_text(imap, a) -> str:
     return f"{c.name} @{int(a[1])},{int(a[2])}" if imap.uses_xy[int(a[0])] else c.name
 
 
+def disagreement_rows(data, found: list) -> list[dict]:
+    """validate()'s (frame index, teacher action, clone action) -> rows naming the episode (its id in the store)
+    and the frame within it, with the command that opens the data viewer there."""
+    from hakisa.data.view import view_command
+
+    root = Path(data.store.root).resolve()
+    rows = []
+    for i, teacher, clone in found:
+        ep, f = int(data.episode_of[i]), int(i - data.ep_start[i])
+        rows.append({"frame": int(i), "episode": ep, "episode_frame": f, "teacher": teacher, "clone": clone,
+                     "view": view_command(root, ep, f)})
+    return rows
+
+
 def write_report(out: Path, data, val, final: dict, history: list[dict], imap, warnings: list[str],
                  result: dict) -> Path:
     """report.json (per-head accuracy per validation, confusion matrices, disagreements, warnings) and
-    report.png (curves, confusion matrices, frames where teacher and clone disagree, both actions drawn)."""
+    report.png (curves, confusion matrices, frames where teacher and clone disagree, both actions drawn).
+    Each disagreement names its episode and frame and the `hakisa data view` command that opens it (`view`;
+    the first is printed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,12 +126,16 @@ def write_report(out: Path, data, val, final: dict, history: list[dict], imap, w
         "history": [{k: v.get(k) for k in keys} for v in history],
         "best": {k: final.get(k) for k in keys if k != "step"},
         "confusion": final["confusion"],
-        "disagreements": [{"frame": i, "teacher": t, "clone": c} for i, t, c in final.get("disagreements", [])],
+        "disagreements": disagreement_rows(data, final.get("disagreements", [])),
         "warnings": warnings,
         "label_lag": result.get("label_lag"),
         "eval": result.get("eval"),
     }
+    doc["view"] = [d["view"] for d in doc["disagreements"]]
     (out / "report.json").write_text(json.dumps(doc, indent=1))
+    if doc["view"]:
+        print(f"study: a frame where the clone and you disagree: {doc['view'][0]} "
+              f"({len(doc['view'])} such commands in {out / 'report.json'})", flush=True)
 
     mouse = imap.x_bins > 1 or imap.y_bins > 1
     strip = doc["disagreements"][:8]
@@ -152,7 +172,8 @@ def write_report(out: Path, data, val, final: dict, history: list[dict], imap, w
         for a, color in ((d["teacher"], "lime"), (d["clone"], "red")):
             if imap.uses_xy[int(a[0])]:
                 ax.plot((a[1] + 0.5) * w / imap.x_bins, (a[2] + 0.5) * h / imap.y_bins, "+", color=color, ms=12)
-        ax.set_title(f"T {_action_text(imap, d['teacher'])}\nC {_action_text(imap, d['clone'])}", fontsize=7)
+        ax.set_title(f"ep {d['episode']} #{d['episode_frame']}\nT {_action_text(imap, d['teacher'])}\n"
+                     f"C {_action_text(imap, d['clone'])}", fontsize=7)
         ax.axis("off")
     fig.suptitle("study: " + ("; ".join(warnings)[:160] if warnings else "no warnings"), fontsize=9)
     fig.tight_layout()

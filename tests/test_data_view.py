@@ -239,3 +239,36 @@ def test_view_page_in_chromium(viewer):
         page.keyboard.press(" ")
         s = app.evaluate("viewer.state()")
         assert not s["playing"] and 3 <= s["frame"] < 30
+
+        # `data view --episode 1 --frame 7` (the study report's links): the URL's query opens there
+        page.goto(_opened_at(root, url, 1, 7))
+        page.wait_for_function("window.viewer && viewer.ready()", timeout=10_000)
+        s = app.evaluate("viewer.state()")
+        assert (s["episode"], s["pos"], s["frame"]) == (1, 1, 7)
+
+
+def _opened_at(root, url: str, episode: int, frame: int) -> str:
+    """The URL `hakisa data view ROOT --episode E --frame F` prints, on the server the test already runs."""
+    from urllib.parse import urlsplit
+
+    from hakisa.data.view import start
+
+    server, other = start(EpisodeStore(root), episode=episode, frame=frame)
+    server.shutdown()
+    server.server_close()
+    return url.split("?")[0] + "?" + urlsplit(other).query
+
+
+def test_view_opens_at_an_episode_id_and_refuses_an_unknown_one(tmp_path):
+    from hakisa.data import DataError
+    from hakisa.data.view import start, view_command
+
+    _write(tmp_path / "ds")
+    store = EpisodeStore(tmp_path / "ds")
+    server, url = start(store, episode=2, frame=5)
+    server.shutdown()
+    server.server_close()
+    assert url.endswith("/index.html?episode=2&frame=5")
+    with pytest.raises(DataError, match="no episode 7"):
+        start(store, episode=7)
+    assert view_command(tmp_path / "my ds", 2, 5) == f"hakisa data view '{tmp_path / 'my ds'}' --episode 2 --frame 5"

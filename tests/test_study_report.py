@@ -74,3 +74,39 @@ def test_warnings_name_what_went_wrong(tmp_path):
     assert any("command head is at chance after 12 validations" in w for w in at_chance), at_chance
     assert any("copies the most common action" in w for w in at_chance), at_chance
     assert any("hardly change with the screen" in w for w in at_chance), at_chance
+
+
+def test_report_links_each_disagreement_to_its_episode_and_frame(tmp_path, capsys):
+    """A real validation of an untrained clone: every disagreement names the episode id and frame in the store
+    where the teacher did what the report says, and the `hakisa data view` command that opens it."""
+    import json
+    import shlex
+
+    import torch
+
+    from hakisa.algos.bc import validate
+    from hakisa.model import HakisaNet
+    from hakisa.study_report import write_report
+
+    write_clicks(tmp_path / "ds", visible=True, episodes=3, frames=30)
+    store = EpisodeStore(tmp_path / "ds")
+    data = Transitions(store, stack=2)
+    val = data.subset(data.episode_ids[1:])  # held-out episodes that do not start the store
+    imap = click_map(4)
+    torch.manual_seed(0)
+    net = HakisaNet(SPEC, imap, encoder="fine", hidden=32)  # study's encoder: a 48x32 frame is enough for it
+    final = validate(net, val, torch.ones(len(imap.commands)), net.uses_xy, len(imap.commands), keep=12)
+    assert final.get("disagreements"), "an untrained clone disagrees somewhere"
+    (tmp_path / "run").mkdir()
+    write_report(tmp_path / "run", data, val, final, [{"step": 0, **final}], imap, [], {})
+    doc = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert len(doc["disagreements"]) == len(final["disagreements"]) and doc["view"]
+    ids = [e.id for e in store.episodes]
+    for d in doc["disagreements"]:
+        assert d["episode"] in data.episode_ids[1:]
+        ep = store.episode(ids.index(d["episode"]))
+        assert ep["actions"][d["episode_frame"]].tolist() == d["teacher"]
+        argv = shlex.split(d["view"])
+        assert argv[:3] == ["hakisa", "data", "view"] and EpisodeStore(argv[3]).root.resolve() == store.root.resolve()
+        assert argv[4:] == ["--episode", str(d["episode"]), "--frame", str(d["episode_frame"])]
+    assert doc["view"][0] in capsys.readouterr().out  # the study prints the first

@@ -23,6 +23,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     v.add_argument("path")
     v.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
     v.add_argument("--no-open", action="store_true", help="print the URL only; do not open a browser")
+    v.add_argument("--episode", type=int, default=None, help="open this episode (its id, as `data info` lists it)")
+    v.add_argument("--frame", type=int, default=None, help="... at this frame (0 is the episode's first)")
     c = sub.add_parser("check", help="verify every chunk; name cut episodes; exit 1 on corruption")
     c.add_argument("path")
     c.add_argument("--json", action="store_true")
@@ -162,7 +164,8 @@ def main(args) -> int:
         if args.action == "view":
             from hakisa.data.view import serve
 
-            return serve(store, port=args.port, open_browser=not args.no_open)
+            return serve(store, port=args.port, open_browser=not args.no_open, episode=args.episode,
+                         frame=args.frame)
         if args.action == "check":
             rep = store.check()
             if args.json:

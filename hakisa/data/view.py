@@ -2,6 +2,7 @@
 
     server, url = start(EpisodeStore("datasets/pop"))   # a free port; server.shutdown() ends it
     serve(store)                                         # the verb: print the URL, serve until Ctrl-C
+    serve(store, episode=3, frame=120)                   # open at episode id 3, frame 120 (?episode=3&frame=120)
 
 The page (view_web/) asks for the episode list first, then one episode at a time:
     /api/meta.json          the store's meta, frame shape, where the frame lies in the mouse grid, episode rows
@@ -9,7 +10,10 @@ The page (view_web/) asks for the episode list first, then one episode at a time
     /api/frames/<i>.bin     the episode's frames as stored, raw uint8 [T,C,H,W] (the page paints them itself:
                             no image encoding per frame, so a long episode arrives in one request and scrubs
                             without waiting on the network)
-<i> is the episode's position in the store's list (as `EpisodeStore.episode(i)`).
+<i> is the episode's position in the store's list (as `EpisodeStore.episode(i)`). The page's own query,
+?episode=ID&frame=F, names an episode by its id (as `data info` lists them) and opens it at that frame.
+
+    view_command(store_root, episode_id, frame)   # the shell line that opens there (the study report's links)
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hakisa.data.store import EpisodeStore
+from hakisa.data.store import DataError, EpisodeStore
 from hakisa.data.table import episode_rows
 from hakisa.video import obs_box
 
@@ -105,14 +109,27 @@ class ViewData:
         }).encode()
 
 
-def start(store: EpisodeStore, port: int = 0):
-    """Serve the viewer for `store` in a daemon thread; returns (server, url)."""
+def start(store: EpisodeStore, port: int = 0, episode: int | None = None, frame: int | None = None):
+    """Serve the viewer for `store` in a daemon thread; returns (server, url). episode (an episode id, as
+    `data info` lists them) and frame: where the page opens (the URL's query says so)."""
+    from urllib.parse import urlencode
+
     from hakisa.browser import start_server
 
+    if episode is not None and all(e.id != episode for e in store.episodes):
+        raise DataError(f"{store.root}: no episode {episode} (ids: {', '.join(str(e.id) for e in store.episodes)})")
     data = ViewData(store)
     server = start_server(WEB_DIR, port=port, extra={"/api/": data.get})
     host, p = server.server_address[:2]
-    return server, f"http://{host}:{p}/index.html"
+    query = {k: v for k, v in (("episode", episode), ("frame", frame)) if v is not None}
+    return server, f"http://{host}:{p}/index.html" + (f"?{urlencode(query)}" if query else "")
+
+
+def view_command(root, episode: int, frame: int) -> str:
+    """`hakisa data view ROOT --episode E --frame F`, quoted for a shell: what a report prints to open a frame."""
+    import shlex
+
+    return f"hakisa data view {shlex.quote(str(root))} --episode {int(episode)} --frame {int(frame)}"
 
 
 def _can_open_browser() -> bool:
@@ -128,8 +145,9 @@ def _can_open_browser() -> bool:
     return True
 
 
-def serve(store: EpisodeStore, port: int = 0, open_browser: bool = True) -> int:
-    server, url = start(store, port)
+def serve(store: EpisodeStore, port: int = 0, open_browser: bool = True, episode: int | None = None,
+          frame: int | None = None) -> int:
+    server, url = start(store, port, episode, frame)
     print(url, flush=True)  # the first line: what a person opens, and what scripts read
     if open_browser and _can_open_browser():
         import webbrowser

@@ -370,7 +370,14 @@ async function main() {
   V.offCtx = V.off.getContext("2d");
   renderList();
   requestAnimationFrame(loop);
-  if (V.rows.length) await openEpisode(0);
+  // ?episode=ID&frame=F (`hakisa data view --episode --frame`, the study report's links): open there
+  const q = new URLSearchParams(location.search);
+  const want = q.has("episode") ? V.rows.findIndex((r) => String(r.episode) === q.get("episode")) : 0;
+  if (q.has("episode") && want < 0) $("head").textContent += ` · no episode ${q.get("episode")} in this store`;
+  if (V.rows.length) {
+    await openEpisode(Math.max(0, want));
+    if (want >= 0 && q.has("frame")) show(parseInt(q.get("frame"), 10) || 0);
+  }
   V.ready = true;
 }
 
