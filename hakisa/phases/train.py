@@ -34,9 +34,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default=None, help="an env id instead: Hakisa/Duel-v0, a stable-retro game id, Toy/...")
     p.add_argument("--opt", action="append", metavar="KEY=VALUE",
                    help="a game option (e.g. tier=hard, or tier=easy,hard: the envs take them in turn)")
-    p.add_argument("--algo", choices=["ppo", "distill", "dqn"], default=None,
+    p.add_argument("--algo", choices=["ppo", "distill", "dqn", "srdqn"], default=None,
                    help="ppo | distill (a state teacher, then a pixel student: needs a simulator with a state()) | "
-                        "dqn. Default: the game recipe's (the duel's: distill), else ppo")
+                        "dqn | srdqn (live only: the sample-efficient DQN of hakisa/algos/srdqn.py). Default: the "
+                        "game recipe's (the duel's: distill); live with no --init: srdqn; else ppo")
     p.add_argument("--obs", default=None, help="frame size WxH (default: the game's recipe)")
     p.add_argument("--steps", type=int, default=None, help="total env steps (default: 1M in a simulator, no cap live)")
     p.add_argument("--minutes", type=float, default=None,
@@ -47,10 +48,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
     add_backend_arg(p)  # live windows only
     p.add_argument("--windows", type=int, default=1,
                    help="live: windows played at once; more than one get private Xvfb displays")
-    p.add_argument("--replay-ratio", type=float, default=4.0, help="live dqn: gradient steps per env step, at most")
+    p.add_argument("--replay-ratio", type=float, default=4.0,
+                   help="live dqn, srdqn: gradient steps per env step, at most")
     p.add_argument("--cql", type=float, default=1.0, help="live dqn from a clone: conservative-Q penalty weight")
     p.add_argument("--demos", default=None, metavar="DATASET",
-                   help="live ppo: keep cloning this teacher store (the one --init studied), with a decaying weight")
+                   help="live ppo: keep cloning this teacher store (the one --init studied), with a decaying weight; "
+                        "srdqn: keep its frames in every update with a large-margin loss (DQfD)")
     p.add_argument("--num-envs", type=int, default=None, help="parallel envs (default: the game's recipe, else 16)")
     p.add_argument("--run", default=None, help="run name (default: <algo>-<env>)")
     p.add_argument("--runs-dir", default="runs")
@@ -64,12 +67,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reward", action="append", default=[], metavar="NAME=VALUE",
                    help="a reward coefficient of the game file's rules.reward, e.g. deltas.boss_hp=-0.5 or win=5 "
                         "(the window's reward, and the simulator's where its file says sim.reward: rules)")
-    from hakisa.algos import distill, dqn, ppo
+    from hakisa.algos import distill, dqn, ppo, srdqn
     from hakisa.dcargs import describe
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = "\n\n".join(f"{m.__name__.split('.')[-1]} Args (--set):\n{describe(m.Args)}"
-                           for m in (ppo, distill, dqn))
+                           for m in (ppo, distill, dqn, srdqn))
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--workers", type=int, default=0,
                    help="ppo: roll out on N Ray workers (hakisa[ray]); --num-envs is split among them (live: "
@@ -87,8 +90,13 @@ def main(args) -> int:
     if game is None and not args.env:
         raise SystemExit("hakisa train: give --game NAME|PATH (or --env ID)")
     in_sim = not getattr(args, "workers", 0) and (game is None or (game.sim and not args.live))
-    args.algo = recipe_algo(game, args.algo, in_sim)
     fresh = args.init == "none"  # --init none: from scratch, even where the recipe names a start
+    if args.algo is None and not in_sim and not getattr(args, "workers", 0) and (fresh or not args.init):
+        # live from scratch: the sample-efficient learner (docs/live_learning.md: why, and what it measured)
+        args.algo = "srdqn"
+    args.algo = recipe_algo(game, args.algo, in_sim)
+    if args.algo == "srdqn" and in_sim:
+        raise SystemExit("hakisa train --algo srdqn: a live learner (a game with no simulator, or --live)")
     args.init = None if fresh else args.init
     if args.algo == "distill" and not in_sim:
         raise SystemExit("hakisa train --algo distill: its teacher reads a simulator's true state, so it trains in "

@@ -1,0 +1,365 @@
+"""The live trainer's learners: background threads that update a net while the actor plays real time.
+
+Each learner takes transitions from the actor (`add`, `start_episode`), updates its net in its own thread
+and hands weights over through `publish`/`pull`: the actor takes the newest weights between two steps and
+never waits for a learner (the lock guards only a swap of references).
+
+Every learner is guarded (`Guard`): an update whose loss or Q values are not finite, or far above their
+running scale, is undone by loading the last good weights (snapshotted every `Guard.every` healthy updates)
+and clearing the optimizer's moments, which the bad step poisoned too. Rollbacks are counted
+(`charts/rollbacks`) and the bad weights are never published, so the actor keeps playing the good ones.
+
+- `DQNLearner`: branching double DQN (hakisa/algos/dqn.py `td_loss`, `FrameReplay`) at a replay ratio of
+  up to `replay_ratio` gradient steps per env step. Started from a policy checkpoint (a studied clone), its Q
+  advantages start as the policy's logits (`q_from_policy`).
+- `PPOLearner`: PPO's clipped update (hakisa/algos/ppo.py `update_policy`) on batches of per-window segments.
+- `SRDQNLearner` (hakisa/algos/srdqn.py): the sample-efficient learner for play from scratch.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import queue
+import threading
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from hakisa.algos.common import RunningMeanStd
+from hakisa.model import HakisaNet
+
+
+class Guard:
+    """Catches a diverging learner: `ok(loss, q)` is False for a non-finite value, or one over `factor` times
+    its running scale (an EMA of |value|, plus `floor` so a scale near 0 does not flag small noise) once
+    `warm` healthy updates have set that scale. Rewards in a game are a few units a step, so healthy Q values
+    move by percents per update, never by 100x: the bar sits far from learning and near an explosion."""
+
+    def __init__(self, factor: float = 100.0, warm: int = 50, every: int = 200, beta: float = 0.99,
+                 floor: float = 1.0):
+        self.factor, self.warm, self.every, self.beta, self.floor = factor, warm, every, beta, floor
+        self.scale: dict[str, float] = {}
+        self.seen = 0
+        self.rollbacks = 0
+        self.good: dict | None = None  # the last good weights (online + anything the learner adds)
+
+    def ok(self, **values: float) -> bool:
+        for k, v in values.items():
+            if not math.isfinite(v):
+                return False
+            s = self.scale.get(k)
+            if s is not None and self.seen >= self.warm and abs(v) > self.factor * (s + self.floor):
+                return False
+        for k, v in values.items():
+            s = self.scale.get(k)
+            self.scale[k] = abs(v) if s is None else self.beta * s + (1 - self.beta) * abs(v)
+        self.seen += 1
+        return True
+
+    def rebase(self) -> None:
+        """Forget the running scale (after a deliberate reset, whose losses are new again)."""
+        self.scale, self.seen = {}, 0
+
+
+def clone_state(*modules: torch.nn.Module) -> list[dict]:
+    return [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in modules]
+
+
+class Learner(threading.Thread):
+    """A background thread that updates `net` and hands weights to the actor through `pull`."""
+
+    def __init__(self, net: HakisaNet, args, writer):
+        super().__init__(name="hakisa-learner", daemon=True)
+        self.net, self.args, self.writer = net, args, writer
+        self.lock = threading.Lock()  # guards the shared data and the published weights
+        self.halt = threading.Event()
+        self.error: BaseException | None = None
+        self.version, self._pulled = 0, 0
+        self.grad_steps = 0
+        self.env_steps = 0
+        self._published = None
+        self.guard = Guard()
+        self.opt: torch.optim.Optimizer | None = None
+        self.publish()
+
+    def guarded_modules(self) -> tuple[torch.nn.Module, ...]:
+        """What a rollback restores: the online net, and (DQN learners) the target net."""
+        return (self.net,)
+
+    def healthy(self, **values: float) -> bool:
+        """After an update: True if it stands. Otherwise the last good weights are back, the optimizer's moments
+        are cleared and the rollback is logged; a good update past `Guard.every` becomes the new good point."""
+        g = self.guard
+        if g.good is None:
+            g.good = clone_state(*self.guarded_modules())
+        if g.ok(**values):
+            if g.seen % g.every == 0:
+                g.good = clone_state(*self.guarded_modules())
+            return True
+        for m, sd in zip(self.guarded_modules(), g.good):
+            m.load_state_dict(sd)
+        if self.opt is not None:
+            self.opt.state = defaultdict(dict)  # Adam's moments hold the explosion too
+        g.rollbacks += 1
+        if self.writer is not None:
+            self.writer.add_scalar("charts/rollbacks", g.rollbacks, self.env_steps)
+        return False
+
+    def publish(self) -> None:
+        sd = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        with self.lock:
+            self._published, self.version = sd, self.version + 1
+
+    def pull(self, actor: HakisaNet) -> bool:
+        """Load the newest published weights into the actor's net (between two steps); True if new."""
+        with self.lock:
+            if self.version == self._pulled:
+                return False
+            sd, self._pulled = self._published, self.version
+        actor.load_state_dict(sd)
+        return True
+
+    def run(self) -> None:
+        try:
+            self.loop()
+        except BaseException as e:  # re-raised in the actor's thread by `check`
+            self.error = e
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"the learner thread failed: {type(self.error).__name__}: {self.error}") from self.error
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join()
+        self.check()
+
+
+class ReplayLearner(Learner):
+    """What the Q learners share: a frame replay filled by the actor, a target net, a replay-ratio cap."""
+
+    def __init__(self, net, args, writer, n_envs: int, replay_ratio: float, publish_every: int):
+        from hakisa.algos.dqn import FrameReplay
+
+        super().__init__(net, args, writer)
+        self.rb = FrameReplay(n_envs, args.buffer_size, net.obs_spec.frame_shape, net.obs_spec.stack)
+        self.target = copy.deepcopy(net).requires_grad_(False)
+        self.replay_ratio, self.publish_every = replay_ratio, publish_every
+        self.rng = np.random.default_rng(args.seed)
+
+    def guarded_modules(self):
+        return (self.net, self.target)
+
+    def start_episode(self, i: int, obs) -> None:
+        with self.lock:
+            self.rb.start_episode(i, obs)
+
+    def add(self, i: int, action, reward, term, trunc, next_obs, logp=None, value=None) -> None:
+        with self.lock:
+            self.rb.add(i, action, reward, term, trunc, next_obs)
+            self.env_steps += 1
+
+    def wait_for_data(self) -> bool:
+        """True (after a short sleep) while the replay ratio is reached: it is an upper bound, never a debt."""
+        ready = self.env_steps - self.args.learning_starts
+        if ready <= 0 or self.grad_steps >= self.replay_ratio * ready:
+            time.sleep(0.005)
+            return True
+        return False
+
+    def log(self, loss: float, q: float) -> None:
+        if self.writer is not None and self.grad_steps % 100 == 0:
+            ready = max(1, self.env_steps - self.args.learning_starts)
+            self.writer.add_scalar("losses/td_loss", loss, self.env_steps)
+            self.writer.add_scalar("losses/q_values", q, self.env_steps)
+            self.writer.add_scalar("charts/replay_ratio", self.grad_steps / ready, self.env_steps)
+
+
+class DQNLearner(ReplayLearner):
+    def __init__(self, net, args, writer, n_envs: int, replay_ratio: float, publish_every: int, warmup: int = 0,
+                 cql: float = 0.0):
+        super().__init__(net, args, writer, n_envs, replay_ratio, publish_every)
+        self.warmup, self.cql = warmup * 100, cql
+        self.opt = torch.optim.Adam(net.parameters(), lr=args.lr, eps=1.5e-4)
+
+    def loop(self) -> None:
+        from hakisa.algos.dqn import cql_penalty, td_loss
+
+        a = self.args
+        frozen = freeze_features(self.net, self.warmup > 0)
+        while not self.halt.is_set():
+            if frozen and self.grad_steps >= self.warmup:
+                frozen = freeze_features(self.net, False)
+            if self.wait_for_data():
+                continue
+            with self.lock:
+                b = self.rb.sample(a.batch_size, a.n_step, a.gamma, self.rng)
+            loss, q_mean = td_loss(self.net, self.target, b)
+            if self.cql > 0:
+                loss = loss + self.cql * cql_penalty(self.net, b["obs"], b["actions"])
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), a.max_grad_norm)
+            self.opt.step()
+            self.grad_steps += 1
+            if not self.healthy(loss=loss.item(), q=q_mean.item()):
+                continue
+            if self.grad_steps % a.target_every == 0:
+                self.target.load_state_dict(self.net.state_dict())
+            if self.grad_steps % self.publish_every == 0:
+                self.publish()
+            self.log(loss.item(), q_mean.item())
+
+
+class PPOLearner(Learner):
+    """Batches of per-window segments arrive through a queue of one; while the learner is busy the actor
+    fills the next batch. If a second batch is ready before the first was taken, the older is dropped
+    (counted in `dropped`): the actor never waits."""
+
+    def __init__(self, net, args, writer, n_envs: int, warmup: int = 0, demos=None, demo_coef: float = 0.0,
+                 demo_decay: float = 1.0):
+        super().__init__(net, args, writer)
+        self.demos, self.demo_coef, self.demo_decay = demos, demo_coef, demo_decay
+        self.rng = np.random.default_rng(args.seed)
+        self.opt = torch.optim.Adam(net.parameters(), lr=args.lr, eps=1e-5)
+        self.warmup, self.n_envs = warmup, n_envs
+        self.batch_steps = args.num_steps * n_envs
+        self.q: queue.Queue = queue.Queue(maxsize=1)
+        self.seg = [[] for _ in range(n_envs)]
+        self.pending, self.dropped, self.updates = 0, 0, 0
+        self.ret_rms = RunningMeanStd()
+
+    def start_episode(self, i: int, obs) -> None:
+        pass
+
+    def add(self, i: int, action, reward, term, trunc, next_obs, logp=None, value=None) -> None:
+        self.env_steps += 1
+        self.seg[i].append((self._obs[i], action, logp, value, reward, term or trunc))
+        self._obs[i] = next_obs
+        self.pending += 1
+        if self.pending >= self.batch_steps:
+            batch = [(s, self._obs[i].copy()) for i, s in enumerate(self.seg) if s]
+            self.seg, self.pending = [[] for _ in range(self.n_envs)], 0
+            try:
+                self.q.put_nowait(batch)
+            except queue.Full:
+                try:
+                    self.q.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+                self.q.put_nowait(batch)
+
+    def begin(self, obs: np.ndarray) -> None:
+        self._obs = [o.copy() for o in obs]
+
+    def loop(self) -> None:
+        while not self.halt.is_set():
+            try:
+                batch = self.q.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            u = self.update(*self._gae(batch))
+            self.updates += 1
+            if not self.healthy(v_loss=u["v_loss"].item()):
+                continue
+            self.publish()
+            if self.writer is not None:
+                self.writer.add_scalar("losses/value_loss", u["v_loss"].item(), self.env_steps)
+                self.writer.add_scalar("losses/approx_kl", float(u["approx_kl"].item()), self.env_steps)
+                self.writer.add_scalar("charts/dropped_batches", self.dropped, self.env_steps)
+
+    def update(self, obs, act, logp, adv, ret, val) -> dict:
+        from hakisa.algos.ppo import update_policy
+
+        a, net = self.args, self.net
+        if self.updates < self.warmup:  # V only, on the clone's frozen features: the policy does not move
+            for _ in range(a.update_epochs):
+                with torch.no_grad():
+                    h = net.features(obs)
+                v_loss = 0.5 * ((net.v(h).squeeze(1) - ret) ** 2).mean()
+                self.opt.zero_grad(set_to_none=True)
+                (a.vf_coef * v_loss).backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), a.max_grad_norm)
+                self.opt.step()
+                self.grad_steps += 1
+            return {"v_loss": v_loss, "approx_kl": torch.tensor(0.0)}
+        coef = self.demo_coef * self.demo_decay ** (self.updates - self.warmup)
+        aux = (lambda: coef * self._demo_loss()) if self.demos is not None and coef > 1e-3 else None
+        u = update_policy(net, self.opt, a, obs, act, logp, adv, ret, val, max(1, len(act) // a.num_minibatches),
+                          aux_loss=aux)
+        self.grad_steps += u["grad_steps"]
+        return u
+
+    def _demo_loss(self) -> torch.Tensor:
+        from hakisa.algos.bc import bc_loss
+
+        data, weights = self.demos
+        b = data.sample(self.args.num_steps, self.rng)
+        loss, _ = bc_loss(
+            self.net,
+            {"obs": torch.from_numpy(b["obs"]), "actions": torch.from_numpy(b["actions"])},
+            weights,
+            self.net.uses_xy,
+        )
+        return loss
+
+    def _gae(self, batch):
+        """GAE per segment, with V of the obs after its last step from the current net; rewards scaled by a
+        running std of the discounted return (as ppo.py's norm_reward)."""
+        a = self.args
+        out = {k: [] for k in ("obs", "act", "logp", "adv", "ret", "val")}
+        for seg, last_obs in batch:
+            rew = np.array([s[4] for s in seg], np.float64)
+            done = np.array([s[5] for s in seg], bool)
+            val = np.array([s[3] for s in seg], np.float32)
+            if a.norm_reward:
+                acc, rets = 0.0, np.empty(len(rew))
+                for t in range(len(rew)):
+                    acc = acc * a.gamma + rew[t]
+                    rets[t] = acc
+                    acc = 0.0 if done[t] else acc
+                self.ret_rms.update(rets)  # one batched update per segment, not one per step
+                rew = rew / np.sqrt(self.ret_rms.var + 1e-8)
+            with torch.inference_mode():
+                last_v = float(self.net.policy(torch.from_numpy(last_obs[None]))[3])
+            adv, lastgae = np.zeros(len(seg), np.float32), 0.0
+            for t in reversed(range(len(seg))):
+                nextv = last_v if t == len(seg) - 1 else val[t + 1]
+                nonterminal = 0.0 if done[t] else 1.0
+                delta = rew[t] + a.gamma * nextv * nonterminal - val[t]
+                lastgae = delta + a.gamma * a.gae_lambda * nonterminal * lastgae
+                adv[t] = lastgae
+            out["obs"].append(np.stack([s[0] for s in seg]))
+            out["act"].append(np.stack([s[1] for s in seg]))
+            out["logp"].append(np.array([s[2] for s in seg], np.float32))
+            out["adv"].append(adv)
+            out["ret"].append(adv + val)
+            out["val"].append(val)
+        return tuple(torch.from_numpy(np.concatenate(out[k])) for k in ("obs", "act", "logp", "adv", "ret", "val"))
+
+
+def q_from_policy(net: HakisaNet, obs: np.ndarray) -> None:
+    """Start the Q heads where the policy is: each branch's advantages are the policy's logits, scaled so
+    that on `obs` the best action's advantage over the branch mean is 1 on average (a reward's size; the raw
+    logits of a sharp clone differ by tens, and the TD target's mean over branches would inherit that),
+    and V(s) starts at 0. Greedy-Q then acts as the policy's argmax."""
+    with torch.no_grad():
+        h = net.features(torch.from_numpy(np.ascontiguousarray(obs)))
+        for adv, pi in ((net.adv_cmd, net.pi_cmd), (net.adv_x, net.pi_x), (net.adv_y, net.pi_y)):
+            lg = pi(h)
+            gap = float((lg.max(1).values - lg.mean(1)).mean())
+            scale = 1.0 / max(gap, 1e-3)
+            adv.weight.copy_(pi.weight * scale)
+            adv.bias.copy_(pi.bias * scale)
+        net.q_v.weight.zero_()
+        net.q_v.bias.zero_()
+
+
+def freeze_features(net: HakisaNet, frozen: bool) -> bool:
+    """Freeze (or free) the encoder and trunk: heads-only warm-up updates leave the features as they are."""
+    for p in (*net.encoder.parameters(), *net.trunk.parameters()):
+        p.requires_grad_(not frozen)
+    return frozen
