@@ -11,8 +11,10 @@ interval) per setting, env steps per second and the number of parameters. It is 
 leaderboard.json and leaderboard.csv. A "champion" is just a checkpoint directory: the board links to
 each one, and `hakisa play --checkpoint <dir>` loads it.
 
-Baselines: `random` (uniform random commands, through the same evaluate loop) and `expert` (the game
-file's scripted baseline, `sim.expert`, where it has one), so a learned agent's numbers have a scale.
+Baselines, so a learned agent's numbers have a scale: `untrained` (a freshly initialised net acting as the
+agents do: what training must beat) and `random` (uniform random commands), both through the same evaluate
+loop on any game, a window's included; `expert` (the game file's scripted baseline, `sim.expert`) where the
+simulator has one.
 """
 from __future__ import annotations
 
@@ -24,9 +26,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
-BASELINES = ("random", "expert")
+BASELINES = ("untrained", "random", "expert")
 
 
 def wilson(wins: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -42,6 +45,7 @@ def wilson(wins: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 def _cell(agent: str, env_id: str, setting: str | None, summary: dict, seconds: float, params: int,
           checkpoint: str | None, mode: str, seed: int) -> dict:
+    """One agent at one setting: episodes, return, win rate (Wilson interval) or score (normal interval)."""
     n = int(summary.get("episodes", 0))
     steps = summary.get("mean_length", 0.0) * n  # agent decisions over the finished episodes
     cell = {"agent": agent, "env": env_id, "setting": setting, "seed": seed, "episodes": n,
@@ -86,14 +90,35 @@ def play_checkpoint(checkpoint: str | Path, episodes: int, settings=None, seed: 
                  obs_spec=doc["obs_spec"])
 
 
-def play_random(episodes: int, settings=None, seed: int = 12345, num_envs: int = 16, game=None) -> list[dict]:
+def play_random(episodes: int, settings=None, seed: int = 12345, num_envs: int = 16, game=None,
+                obs_spec=None) -> list[dict]:
     """Uniform random commands through the same evaluate loop (epsilon=1: every action is random)."""
-    from hakisa.game import Game
     from hakisa.model import HakisaNet
 
-    target = game if not isinstance(game, str) else Game.load(game)
+    target = _game(game)
     return _play("random", lambda envs: (HakisaNet(envs.obs_spec, envs.input_map), "random", None), target,
-                 episodes, settings, seed, num_envs, False, None, epsilon=1.0)
+                 episodes, settings, seed, num_envs, False, None, obs_spec=obs_spec, epsilon=1.0)
+
+
+def play_untrained(episodes: int, settings=None, seed: int = 12345, num_envs: int = 16, game=None, obs_spec=None,
+                   deterministic: bool = True) -> list[dict]:
+    """A freshly initialised net (seeded) acting as the agents act: what any training must beat. Its parameters
+    are not counted: it learned none of them."""
+    import torch
+
+    from hakisa.model import HakisaNet
+
+    def agent(envs):
+        torch.manual_seed(seed)
+        return HakisaNet(envs.obs_spec, envs.input_map), "argmax" if deterministic else "sample", None
+
+    return _play("untrained", agent, _game(game), episodes, settings, seed, num_envs, False, None, obs_spec=obs_spec)
+
+
+def _game(game):
+    from hakisa.game import Game
+
+    return game if not isinstance(game, str) else Game.load(game)
 
 
 def play_expert(episodes: int, settings=None, seed: int = 12345, num_envs: int = 16, game=None, collect=None,
@@ -102,9 +127,7 @@ def play_expert(episodes: int, settings=None, seed: int = 12345, num_envs: int =
     a cell per setting. collect: an EpisodeWriter the played episodes go to (a teacher dataset)."""
     import importlib
 
-    from hakisa.game import Game
-
-    target = game if not isinstance(game, str) else Game.load(game)
+    target = _game(game)
     entry = (target.sim or {}).get("expert")
     if not entry:
         return []
@@ -137,19 +160,33 @@ def _play(name, agent, target, episodes, settings, seed, num_envs, progress, env
         with open_envs(target, max(1, min(num_envs, episodes)), seed, opts, obs_spec, **(env_kwargs or {})) as envs:
             net, mode, ck = agent(envs)
             t0 = time.perf_counter()
-            summary = evaluate(
-                net,
-                envs,
-                episodes,
-                "argmax" if mode == "random" else mode,
-                seed=seed,
-                progress=progress,
-                epsilon=epsilon,
-            )
+            summary = evaluate(net, _EndInfo(envs), episodes, "argmax" if mode == "random" else mode, seed=seed,
+                               progress=progress, epsilon=epsilon)
             dt = time.perf_counter() - t0
-        params = 0 if mode == "random" else sum(p.numel() for p in net.parameters())
+        params = 0 if ck is None else sum(p.numel() for p in net.parameters())  # a baseline learned nothing
         cells.append(_cell(name, _name(target), value, summary, dt, params, ck, mode, seed))
     return cells
+
+
+class _EndInfo(gym.vector.VectorWrapper):
+    """The finished episode's winner and score on the step it ends. SyncVectorEnv (a window's env) puts the NEXT
+    episode's reset info at the top there and the finished one's in final_info: a score game lost its score
+    and was ranked by return. (The duel's vector env reports the finished fight at the top and in final_info.)"""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.obs_spec, self.input_map = env.obs_spec, env.input_map
+
+    def step(self, actions):
+        obs, r, term, trunc, info = self.env.step(actions)
+        end = info.get("final_info") if isinstance(info, dict) else None
+        if end:
+            for key in (k for k in ("winner", "score") if k in end):
+                mask = np.asarray(end.get(f"_{key}", True), bool) & np.asarray(info.get("_final_info", True), bool)
+                vals = np.array(info.get(key, [None] * len(term)), object)
+                vals[mask] = np.asarray(end[key], object)[mask]
+                info[key], info[f"_{key}"] = vals, np.asarray(info.get(f"_{key}", False), bool) | mask
+        return obs, r, term, trunc, info
 
 
 def leaderboard(cells: list[dict]) -> dict[str, list[dict]]:
@@ -170,14 +207,9 @@ def leaderboard(cells: list[dict]) -> dict[str, list[dict]]:
             sc = [c["mean_score"] for c in cs if "mean_score" in c]
             r["mean_score"] = float(np.mean(sc)) if sc else None
             r["steps_per_s"] = float(np.mean([c["steps_per_s"] for c in cs]))
-        ranked = sorted(
-            rows.values(),
-            key=lambda r: (
-                -(r["win_rate"] if r["win_rate"] is not None else -1),
-                -(r["mean_score"] if r["mean_score"] is not None else -1e9),
-                -r["mean_return"],
-            ),
-        )
+        # win rate first (won-or-lost games), then the score (score games), then the return (neither)
+        ranked = sorted(rows.values(), key=lambda r: (-(r["win_rate"] if r["win_rate"] is not None else -1),
+                        -(r["mean_score"] if r["mean_score"] is not None else -1e9), -r["mean_return"]))
         for i, r in enumerate(ranked, 1):
             r["rank"] = i
         out[env_id] = ranked
@@ -202,30 +234,23 @@ def run_arena(
     """Play everything, rank, and (if `out`) write leaderboard.json + leaderboard.csv. Returns the JSON doc.
 
     settings: values of the game's sweep option to play (default: all of them). Baselines play `game`
-    (default: the first checkpoint's game) when it has a simulator. threads: torch intra-op threads.
+    (default: the first checkpoint's game). threads: torch intra-op threads.
     Evaluation batches are tiny (one obs per env), where a second thread gains little and, on a busy
     machine, spin-waiting threads made forwards ~15x slower."""
-    from hakisa.game import Game, recorded_game_file
-    from hakisa.model import find_checkpoint, read_checkpoint_config
-    from hakisa.rollout import target_for, torch_threads
+    from hakisa.game import Game
+    from hakisa.rollout import torch_threads
 
     cells = []
     names = [_agent_name(Path(ck)) for ck in checkpoints]
     names = [n if names.count(n) == 1 else f"{n} ({i})" for i, n in enumerate(names)]  # rows are keyed by name
-    if game is None and checkpoints:
-        first = find_checkpoint(checkpoints[0])
-        game = target_for(read_checkpoint_config(first), env or recorded_game_file(first))
-    game = Game.load(game) if isinstance(game, str) and not game.endswith("-v0") and "/" not in game else game
+    game, obs_spec = _baseline_game(checkpoints, env, game)
     with torch_threads(threads):
         for ck, name in zip(checkpoints, names):
             cells += play_checkpoint(
                 ck, episodes, settings, seed, num_envs, deterministic, env, progress, env_kwargs, name
             )
-        if isinstance(game, Game) and game.sim:  # baselines need many episodes: a simulator's
-            if "random" in baselines:
-                cells += play_random(episodes, settings, seed, num_envs, game)
-            if "expert" in baselines:
-                cells += play_expert(episodes, settings, seed, num_envs, game)
+        if isinstance(game, Game):
+            cells += _baseline_cells(baselines, game, episodes, settings, seed, num_envs, obs_spec, deterministic)
     boards = leaderboard(cells)
     key, values = game.sweep if isinstance(game, Game) else (None, [None])
     doc = {
@@ -239,37 +264,54 @@ def run_arena(
         "champions": {e: next((r["checkpoint"] for r in rows if r["checkpoint"]), None) for e, rows in boards.items()},
     }
     if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "leaderboard.json").write_text(json.dumps(doc, indent=1))
-        cols = [
-            "env",
-            "agent",
-            "setting",
-            "episodes",
-            "wins",
-            "win_rate",
-            "mean_score",
-            "ci_low",
-            "ci_high",
-            "mean_return",
-            "std_return",
-            "mean_length",
-            "steps_per_s",
-            "params",
-            "mode",
-            "seed",
-            "checkpoint",
-        ]
-        with open(out / "leaderboard.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, cols, extrasaction="ignore")
-            w.writeheader()
-            for rows in boards.values():
-                for r in rows:
-                    for c in r["cells"].values():
-                        w.writerow(c)
-        doc["files"] = [str(out / "leaderboard.json"), str(out / "leaderboard.csv")]
+        doc["files"] = _write_board(doc, Path(out))
     return doc
+
+
+def _baseline_game(checkpoints, env, game):
+    """The game the baselines play (a Game, or an env id they cannot play) and the first checkpoint's observation
+    spec (an untrained net sees what the agents see)."""
+    from hakisa.game import Game, recorded_game_file
+    from hakisa.model import find_checkpoint, read_checkpoint_config
+    from hakisa.rollout import target_for
+
+    obs_spec = None
+    if checkpoints:
+        first = find_checkpoint(checkpoints[0])
+        doc = read_checkpoint_config(first)
+        obs_spec = doc["obs_spec"]
+        if game is None:
+            game = target_for(doc, env or recorded_game_file(first))
+    if isinstance(game, str) and (game.endswith((".json", ".yaml", ".yml")) or not ("/" in game or "-v0" in game)):
+        game = Game.load(game)  # a game's name or file; else an env id (Toy/KeyPress-v0), which has no baselines
+    return game, obs_spec
+
+
+def _baseline_cells(baselines, game, episodes, settings, seed, num_envs, obs_spec, deterministic) -> list[dict]:
+    """The untrained net and uniform random commands on any game (a window's too: the same episodes as an
+    agent, so every agent has a floor beside it), the scripted expert where the simulator has one."""
+    cells = []
+    if "untrained" in baselines:
+        cells += play_untrained(episodes, settings, seed, num_envs, game, obs_spec, deterministic)
+    if "random" in baselines:
+        cells += play_random(episodes, settings, seed, num_envs, game, obs_spec)
+    if "expert" in baselines and game.sim:
+        cells += play_expert(episodes, settings, seed, num_envs, game)
+    return cells
+
+
+CSV_COLUMNS = ("env", "agent", "setting", "episodes", "wins", "win_rate", "mean_score", "ci_low", "ci_high",
+               "mean_return", "std_return", "mean_length", "steps_per_s", "params", "mode", "seed", "checkpoint")
+
+
+def _write_board(doc: dict, out: Path) -> list[str]:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "leaderboard.json").write_text(json.dumps(doc, indent=1))
+    with open(out / "leaderboard.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, CSV_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(c for rows in doc["boards"].values() for r in rows for c in r["cells"].values())
+    return [str(out / "leaderboard.json"), str(out / "leaderboard.csv")]
 
 
 def print_leaderboard(doc: dict, console=None) -> None:
@@ -283,7 +325,8 @@ def print_leaderboard(doc: dict, console=None) -> None:
     for env_id, rows in doc["boards"].items():
         tiers = [t for t in doc["settings"] if any(t in r["cells"] for r in rows)]
         scored = any("mean_score" in c for r in rows for c in r["cells"].values())
-        what = "win % [95% Wilson interval]" if tiers else "score [95% interval]" if scored else "return [95% interval]"
+        won = any("win_rate" in c for r in rows for c in r["cells"].values())
+        what = "win % [95% Wilson interval]" if won else "score [95% interval]" if scored else "return [95% interval]"
         t = Table(title=f"{env_id}: {what}, {doc['episodes']} episodes per cell, seed {doc['seed']}")
         t.add_column("#", justify="right")
         t.add_column("agent")
@@ -294,31 +337,28 @@ def print_leaderboard(doc: dict, console=None) -> None:
         for col in ("mean return", "steps/s", "params", "checkpoint"):
             t.add_column(col, justify="right" if col != "checkpoint" else "left")
         for r in rows:
-            cells = []
-            for tier in tiers:
-                c = r["cells"].get(tier)
-                if c is None or "win_rate" not in c:
-                    cells.append("-")
-                    continue
-                text = f"{100 * c['win_rate']:.0f} [{100 * c['ci_low']:.0f}-{100 * c['ci_high']:.0f}]"
-                # the interval is over the fights actually counted; say so when that is not the N asked for
-                cells.append(text + (f" n={c['episodes']}" if c["episodes"] != doc["episodes"] else ""))
+            cells = [_cell_text(r["cells"].get(tier), doc["episodes"]) for tier in tiers]
             if not tiers:
-                c = r["cells"]["score"]
-                v = c.get("mean_score", c["mean_return"])
-                cells.append(f"{v:.1f} [{c.get('ci_low', float('nan')):.1f}, {c.get('ci_high', float('nan')):.1f}]")
+                cells.append(_cell_text(r["cells"]["score"], doc["episodes"]))
             ck = r["checkpoint"]
             link = f"[link=file://{ck}]{_short(ck)}[/link]" if ck else "-"
-            t.add_row(
-                str(r["rank"]),
-                r["agent"],
-                *cells,
-                f"{r['mean_return']:.2f}",
-                f"{r['steps_per_s']:.0f}",
-                f"{r['params']:,}" if r["params"] else "-",
-                link,
-            )
+            t.add_row(str(r["rank"]), r["agent"], *cells, f"{r['mean_return']:.2f}", f"{r['steps_per_s']:.0f}",
+                      f"{r['params']:,}" if r["params"] else "-", link)
         console.print(t)
+
+
+def _cell_text(c: dict | None, asked: int) -> str:
+    """A cell as the table shows it: win % with its Wilson interval, else the score (else the return) with its
+    95 % interval; the number of episodes when fewer finished than were asked for."""
+    if c is None:
+        return "-"
+    if "win_rate" in c:
+        text = f"{100 * c['win_rate']:.0f} [{100 * c['ci_low']:.0f}-{100 * c['ci_high']:.0f}]"
+    else:
+        v = c.get("mean_score", c["mean_return"])
+        text = f"{v:.1f} [{c.get('ci_low', float('nan')):.1f}, {c.get('ci_high', float('nan')):.1f}]"
+    # the interval is over the episodes actually counted; say so when that is not the N asked for
+    return text + (f" n={c['episodes']}" if c["episodes"] != asked else "")
 
 
 def _short(path: str, keep: int = 2) -> str:
@@ -332,13 +372,10 @@ def _agent_name(p: Path) -> str:
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoints", nargs="*", help="checkpoint dirs or run dirs (best/ then checkpoint/)")
     p.add_argument("--episodes", type=int, default=50, help="episodes per agent per setting")
-    p.add_argument(
-        "--settings",
-        default="",
-        help="values of the game's sweep option to play, comma-separated (default: all; the duel's are its tiers)",
-    )
+    p.add_argument("--settings", default="", help="values of the game's sweep option to play, comma-separated "
+                   "(default: all; the duel's are its tiers)")
     p.add_argument("--game", default=None, help="the game the baselines play (default: the first checkpoint's)")
-    p.add_argument("--baselines", default=",".join(BASELINES), help="random,expert or '' for none")
+    p.add_argument("--baselines", default=",".join(BASELINES), help="untrained,random,expert or '' for none")
     p.add_argument("--seed", type=int, default=12345, help="fixed env seed, the same for every agent")
     p.add_argument("--num-envs", type=int, default=16)
     p.add_argument("--sample", action="store_true", help="sample actions instead of argmax")
@@ -353,20 +390,8 @@ def main(args) -> int:
     baselines = tuple(b for b in args.baselines.split(",") if b)
     if not args.checkpoints and not (baselines and args.game):
         raise SystemExit("hakisa arena: nothing to play (give checkpoints, or --game with --baselines)")
-    doc = run_arena(
-        args.checkpoints,
-        args.episodes,
-        settings,
-        args.seed,
-        args.num_envs,
-        baselines,
-        args.out,
-        not args.sample,
-        args.env,
-        args.progress,
-        args.threads,
-        game=args.game,
-    )
+    doc = run_arena(args.checkpoints, args.episodes, settings, args.seed, args.num_envs, baselines, args.out,
+                    not args.sample, args.env, args.progress, args.threads, game=args.game)
     print_leaderboard(doc)
     for f in doc.get("files", []):
         print(f)

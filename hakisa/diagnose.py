@@ -6,8 +6,12 @@ ones it actually visits):
   - exploding / vanishing gradients: per-layer gradient norms of one sample A2C-style update (policy
     gradient + value + Q regression on the rollout's discounted returns); nothing is stepped;
   - action entropy per head (nats, and as a fraction of the uniform policy's);
+  - how much each head's outputs change across those frames (a clone whose heads ignore the screen is
+    flagged with study's "hardly change with the screen" warning);
   - saliency: |d chosen-command logit / d input| on a few frames, saved as PNGs.
-Writes DIR/diagnose.json (the report) and the images; `diagnose()` returns the report dict.
+With --data DATASET the frames come from an episode store instead (a recording of the game: what the
+player saw), and the checkpoint's game is not opened. Writes DIR/diagnose.json (the report) and the images;
+`diagnose()` returns the report dict.
 """
 from __future__ import annotations
 
@@ -158,6 +162,24 @@ def head_entropy(net, obs: torch.Tensor) -> dict:
     return out
 
 
+def head_spread(net, obs: torch.Tensor, q: bool = False) -> dict:
+    """Per head with more than one bin (x/y only where a command uses them): how much its outputs change across
+    the frames (study_report.output_spread), and whether that is too little to be reading the screen.
+    q: the Q heads, for a checkpoint that acts on Q (DQN)."""
+    from hakisa.study_report import SPREAD_MIN, output_spread
+
+    with torch.no_grad():
+        outs = [net(chunk) for chunk in obs.split(256)]
+    out = {}
+    for head, attr in HEAD_ATTRS:
+        logits = torch.cat([getattr(o, f"q_{attr}" if q else attr) for o in outs])
+        if logits.shape[1] < 2 or (head != "command" and not net.input_map.uses_xy.any()):
+            continue
+        spread = output_spread(logits)
+        out[head] = {"spread": round(spread, 5), "bins": int(logits.shape[1]), "still": spread < SPREAD_MIN}
+    return out
+
+
 def saliency(net, obs: torch.Tensor, out_dir: Path, frames: int = 4) -> list[dict]:
     """|grad of the greedy command's logit w.r.t. the input|, on up to `frames` observations chosen to
     show different commands. One PNG per frame: [latest frame | saliency | overlay]."""
@@ -228,25 +250,31 @@ def diagnose(
     frames: int = 4,
     num_envs: int = 8,
     threads: int = 1,
+    data: str | Path | None = None,
 ) -> dict:
     """Run every check on `checkpoint`; write out/diagnose.json and the saliency PNGs; return the report.
+    data: an episode store to take the frames from instead of playing the checkpoint's game.
     threads: torch intra-op threads for the rollout (tiny batches: 1 is fastest on a busy box; 0 = default)."""
     from hakisa.game import recorded_game_file
-    from hakisa.model import find_checkpoint, load_checkpoint
+    from hakisa.model import act_mode, find_checkpoint, load_checkpoint
 
     net, config = load_checkpoint(checkpoint)
     net.eval()
-    env = env or recorded_game_file(find_checkpoint(checkpoint))
-    target_for(config, env)  # which game it plays, known before anything is written
+    if data is None:
+        env = env or recorded_game_file(find_checkpoint(checkpoint))
+        target_for(config, env)  # which game it plays, known before anything is written
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with torch_threads(threads):
-        data = collect_observations(config, n_obs, env=env, seed=seed, net=net, num_envs=num_envs, opts=opts)
-        obs = torch.from_numpy(data["obs"])
-        acts, rets = torch.from_numpy(data["actions"]).long(), torch.from_numpy(data["returns"])
+        if data is not None:
+            d = observations_from_store(data, net, n_obs)
+        else:
+            d = collect_observations(config, n_obs, env=env, seed=seed, net=net, num_envs=num_envs, opts=opts)
+        obs = torch.from_numpy(d["obs"])
+        acts, rets = torch.from_numpy(d["actions"]).long(), torch.from_numpy(d["returns"])
         report = {
             "checkpoint": str(checkpoint),
-            "env": data["env_id"],
+            "env": d["env_id"],
             "options": opts or {},
             "observations": len(obs),
             "params": sum(p.numel() for p in net.parameters()),
@@ -254,9 +282,23 @@ def diagnose(
             "dead_units": dead_units(net, obs),
             "gradients": sample_update_gradients(net, obs, acts, rets),
             "entropy": head_entropy(net, obs),
+            "spread": head_spread(net, obs, q=act_mode(config) == "q"),
             "saliency": saliency(net, obs, out, frames),
         }
-    flags = [
+    report["flags"] = _flags(report)
+    (out / "diagnose.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def _flags(report: dict) -> list[str]:
+    """What a person should look at first: heads that ignore the screen, dead layers, bad gradients, a
+    command head that never hesitates."""
+    from hakisa.study_report import unchanging_outputs
+
+    n = report["observations"]
+    flags = [unchanging_outputs(v["spread"], f"the {head} head's outputs (over {n} frames)")
+             for head, v in report["spread"].items() if v["still"]]
+    flags += [
         f"{k}: {v['dead']}/{v['units']} dead units" for k, v in report["dead_units"].items() if v["dead_frac"] >= 0.5
     ]
     flags += [
@@ -267,9 +309,29 @@ def diagnose(
     ent = report["entropy"]["command"]
     if ent["bins"] > 1 and ent["normalized"] < 0.05:
         flags.append(f"command head nearly deterministic (entropy {ent['normalized']:.1%} of uniform)")
-    report["flags"] = flags
-    (out / "diagnose.json").write_text(json.dumps(report, indent=1))
-    return report
+    return flags
+
+
+def observations_from_store(path: str | Path, net, n: int) -> dict:
+    """Up to `n` stacked observations spread evenly over an episode store (the frames a player saw), their
+    recorded actions and discounted returns (within each episode), as collect_observations returns them."""
+    from hakisa.data import DataError, EpisodeStore, Transitions
+
+    store = EpisodeStore(path)
+    c, h, w = store.frame_shape
+    spec = net.obs_spec
+    if (c, h, w) != (spec.channels, spec.height, spec.width):
+        raise DataError(f"{path} holds {w}x{h}x{c} frames; the checkpoint sees {spec.width}x{spec.height}x"
+                         f"{spec.channels}")
+    data = Transitions(store, stack=spec.stack)
+    idx = data.indices[np.unique(np.linspace(0, len(data.indices) - 1, min(n, len(data.indices))).astype(int))]
+    ret, g = np.zeros(data.n_frames, np.float32), 0.0
+    for i in reversed(range(data.n_frames)):  # 0.99-discounted, restarting at each episode's end
+        last = data.dones[i] or i + 1 == data.n_frames or data.episode_of[i + 1] != data.episode_of[i]
+        g = data.rewards[i] + (0.0 if last else 0.99 * g)
+        ret[i] = g
+    return {"obs": data.stacked(idx), "actions": data.actions[idx].astype(np.int64), "returns": ret[idx],
+            "env_id": str(store.meta.get("game") or store.root)}
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -280,6 +342,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="a game option from its file")
     p.add_argument("--out", default=None, help="output dir (default: <checkpoint>/diagnose)")
     p.add_argument("--obs", type=int, default=256, help="real observations to collect")
+    p.add_argument("--data", default=None, metavar="DATASET",
+                   help="take the observations from this episode store instead of playing the game")
     p.add_argument("--frames", type=int, default=4, help="saliency frames")
     p.add_argument("--num-envs", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
@@ -303,6 +367,7 @@ def main(args) -> int:
         args.frames,
         args.num_envs,
         args.threads,
+        args.data,
     )
     con = Console()
     t = Table(title=f"dead units ({r['observations']} obs from {r['env']})")
@@ -325,6 +390,8 @@ def main(args) -> int:
             if e["bins"] > 1
         )
     )
+    con.print("output spread across frames: " + (", ".join(f"{h} {v['spread']:.3f}" for h, v in r["spread"].items())
+                                                 or "no head with more than one bin"))
     con.print("flags: " + ("; ".join(r["flags"]) or "none"))
     for s in r["saliency"]:
         print(s["file"])

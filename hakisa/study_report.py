@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _newest(frames: np.ndarray, channels: int) -> np.ndarray:
@@ -46,6 +50,25 @@ def click_visibility(data, imap, sample: int = 400, seed: int = 0) -> float | No
     return seen / len(pick)
 
 
+# below this, a head's log-probabilities hardly move from frame to frame (std over frames, mean over bins)
+SPREAD_MIN = 0.05
+
+
+def output_spread(logits: torch.Tensor) -> float:
+    """How much a head's outputs change across frames: the std over frames of its log-probabilities, averaged
+    over its bins (bc.validate's logit_spread over all heads at once). ~0: the same output whatever the screen."""
+    import torch.nn.functional as F
+
+    return float(F.log_softmax(logits.float(), 1).std(0).mean()) if len(logits) > 1 else 0.0
+
+
+def unchanging_outputs(spread: float, what: str = "the clone's outputs") -> str | None:
+    """The warning for outputs that do not move with the screen (study, and diagnose per head), else None."""
+    if spread >= SPREAD_MIN:
+        return None
+    return f"{what} hardly change with the screen (spread {spread:.3f}): it plays the same whatever it sees"
+
+
 def warnings_for(data, train, final: dict, history: list[dict], imap) -> list[str]:
     """Warnings a person can act on, from the best clone's held-out validation and the recording itself."""
     out = []
@@ -77,9 +100,9 @@ def warnings_for(data, train, final: dict, history: list[dict], imap) -> list[st
         if bins > 1 and k >= 2 and b is not None and b < 1.5 / k and spread_out:
             out.append(f"the {name} head is near chance (balanced accuracy {b:.2f} over {k} bins): the clone does "
                        "not find where to point")
-    if final.get("logit_spread", 1.0) < 0.05:
-        out.append(f"the clone's outputs hardly change with the screen (spread {final['logit_spread']:.3f}): it "
-                   "plays the same whatever it sees")
+    still = unchanging_outputs(final.get("logit_spread", 1.0))
+    if still:
+        out.append(still)
     vis = click_visibility(data, imap)
     if vis is not None and vis < 0.5:
         out.append(f"frames labelled click show nothing near the clicked cell on {1 - vis:.0%} of click frames: "
