@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from hakisa.algos import ppo
+from hakisa.algos.ppo_rollout import Rollout
+from hakisa.algos.privileged import privileged_heads
 from hakisa.envs.make import make_vec
 from hakisa.evaluate import evaluate
 from hakisa.model import HakisaNet
@@ -189,7 +191,7 @@ def test_rollout_stores_the_frames_it_saw_laid_out_so_the_update_gathers_them_wi
     seen = []
     step = envs.step
     envs.step = lambda a: (out := step(a), seen.append(np.asarray(out[0]).copy()))[0]
-    roll = ppo.Rollout(envs, _args(num_steps=5))
+    roll = Rollout(envs, _args(num_steps=5))
     first = np.asarray(roll.next_obs).copy()
     roll.collect(_net(envs))
     assert torch.equal(roll.obs, torch.from_numpy(np.stack([first] + seen[:-1])))
@@ -285,7 +287,7 @@ def test_privileged_critic_trains_but_stays_out_of_the_checkpoint(tmp_path):
     assert envs.state().shape[0] == 2  # the duel sim can show its true state...
     args = _args(total_steps=2 * 2 * 8, num_steps=8, num_minibatches=2, update_epochs=1, critic="state", aux_coef=1.0)
     torch.manual_seed(0)
-    priv = ppo.privileged_heads(envs, args, 64)
+    priv = privileged_heads(envs, args, 64)
     assert priv.critic is not None and priv.aux is not None
     net = _net(envs)
     before = {k: v.clone() for k, v in net.state_dict().items()}
@@ -311,4 +313,4 @@ def test_privileged_options_need_an_env_that_shows_its_state():
         ppo.train(envs, _args(total_steps=64, critic="state"), None, net=_net(envs))
     with pytest.raises(ValueError, match="critic='value'"):
         ppo.train(envs, _args(total_steps=64, critic="value"), None, net=_net(envs))
-    assert ppo.privileged_heads(envs, _args(), 64) is None  # the default needs nothing
+    assert privileged_heads(envs, _args(), 64) is None  # the default needs nothing

@@ -9,24 +9,29 @@ Differences from CleanRL, each for a reason:
   bootstrapped into that step's reward (a timeout is not a death);
 - the KL early stop breaks out of BOTH the minibatch and the epoch loop;
 - optional privileged heads (`critic="state"`, `aux_coef`) for envs that can show their true state
-  (`envs.state()`, PettingZoo's name): in training only, the value that scores actions may read it while
-  the policy reads pixels (the asymmetric actor-critic of Pinto et al. 2018), and the trunk may learn to
-  predict it. They live in `Privileged`, outside the HakisaNet, so a checkpoint never contains them.
+  (hakisa/algos/privileged.py), outside the HakisaNet, so a checkpoint never contains them.
+
+The pieces it composes, each a file of its own and shared with the Ray trainer (hakisa/algos/ppo_ray.py):
+`Rollout` (hakisa/algos/ppo_rollout.py: collection, reward normalisation, the time-limit bootstrap),
+`Recorder` (hakisa/algos/ppo_recorder.py: metrics, TensorBoard, checkpoint/ and best/), `Privileged`.
+Read here, top to bottom: Args, GAE, the lr schedule, `train` (the loop), the minibatch gather, the update.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from hakisa.algos.common import EpisodeStats, RunningMeanStd, native_bf16, setup_torch, start_run, summarize
+from hakisa.algos.common import native_bf16, setup_torch
+from hakisa.algos.ppo_recorder import Recorder
+from hakisa.algos.ppo_rollout import Rollout
+from hakisa.algos.privileged import Privileged, privileged_heads
 from hakisa.envs.make import contract
-from hakisa.model import HakisaNet, layer_init, save_checkpoint
+from hakisa.model import HakisaNet
 
 
 @dataclass
@@ -93,131 +98,6 @@ class Args:
     """show a tqdm progress bar"""
 
 
-class Privileged(nn.Module):
-    """Training-only heads that read the env's true state: a critic V(state) and a head that predicts the
-    state from the policy's trunk features. Kept out of the HakisaNet, so nothing privileged is saved."""
-
-    def __init__(self, state_dim: int, hidden: int, critic: bool, aux: bool):
-        super().__init__()
-        mlp = lambda: nn.Sequential(
-            layer_init(nn.Linear(state_dim, 256)), nn.ReLU(), layer_init(nn.Linear(256, 256)), nn.ReLU(),
-            layer_init(nn.Linear(256, 1), 1.0),
-        )
-        self.critic = mlp() if critic else None
-        self.aux = layer_init(nn.Linear(hidden, state_dim), 1.0) if aux else None
-
-    def value(self, state: torch.Tensor) -> torch.Tensor:
-        return self.critic(state).squeeze(1)
-
-    def loss(self, args: "Args", h: torch.Tensor, state: torch.Tensor, ret: torch.Tensor) -> torch.Tensor:
-        out = torch.zeros(())
-        if self.critic is not None:
-            out = out + args.vf_coef * 0.5 * ((self.value(state) - ret) ** 2).mean()
-        if self.aux is not None:
-            out = out + args.aux_coef * ((self.aux(h) - state) ** 2).mean()
-        return out
-
-
-def privileged_heads(envs, args: Args, hidden: int) -> Privileged | None:
-    """The Privileged heads `args` asks for, or None; a clear error when the env cannot show its state."""
-    if args.critic not in ("pixels", "state"):
-        raise ValueError(f"critic={args.critic!r}: use 'pixels' or 'state'")
-    if args.critic == "pixels" and not args.aux_coef:
-        return None
-    if not callable(getattr(envs, "state", None)):
-        raise ValueError(
-            f"critic={args.critic!r} / aux_coef={args.aux_coef}: this env has no state() to read the true "
-            "state from (a simulator may offer one; a live window never does)"
-        )
-    dim = int(np.asarray(envs.state()).shape[1])
-    return Privileged(dim, hidden, args.critic == "state", args.aux_coef > 0)
-
-
-class Rollout:
-    """PPO's experience collection on one SAME_STEP vector env, kept apart from the update so that the
-    serial trainer and Ray's rollout workers (hakisa.algos.ppo_ray) run the very same steps: reward
-    normalisation, the time-limit bootstrap and the episode bookkeeping cannot drift between the two.
-    What spans rollouts lives here: the next observation, the running std of the discounted return,
-    each env's unfinished episode. `collect(net)` fills the [num_steps, n] buffers and returns the
-    episodes that finished; `next_value(net)` is the bootstrap value GAE needs after the last step."""
-
-    def __init__(self, envs, args: Args, priv: Privileged | None = None):
-        space = getattr(envs, "single_observation_space", None) or envs.observation_space
-        self.envs, self.args, self.priv, self.n = envs, args, priv, envs.num_envs
-        shape = (args.num_steps, self.n)
-        # frames stay uint8 (4x less memory and copying than float32); a vector obs (a state) keeps its dtype
-        dtype = torch.from_numpy(np.zeros(0, space.dtype)).dtype
-        if len(space.shape) == 3:  # [T, n, C, H, W] in channels-last memory: each step's frames are laid out for the
-            # encoder once, as it reads them, and the update's minibatches are then row gathers of this very
-            # memory (`minibatch_frames`) with no copy of the whole rollout (~45 ms of a 1.2 s update)
-            c, h, w = space.shape
-            self._nhwc = torch.zeros(shape + (h, w, c), dtype=dtype)
-            self.obs = self._nhwc.permute(0, 1, 4, 2, 3)
-        else:
-            self._nhwc, self.obs = None, torch.zeros(shape + space.shape, dtype=dtype)
-        self.act = torch.zeros(shape + (3,), dtype=torch.long)
-        self.logp, self.rew, self.done, self.val = (torch.zeros(shape) for _ in range(4))
-        next_obs, _ = envs.reset(seed=args.seed)
-        self.next_obs = torch.from_numpy(np.asarray(next_obs))
-        self.next_state = self._state() if priv is not None else None
-        self.state = torch.zeros(shape + (self.next_state.shape[1],)) if priv is not None else None
-        self.next_done = torch.zeros(self.n)
-        self.ret_acc, self.ret_rms = np.zeros(self.n), RunningMeanStd()
-        self.stats = EpisodeStats(self.n)
-
-    def _state(self) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(self.envs.state(), np.float32))
-
-    def collect(self, net: HakisaNet) -> list[dict]:
-        args, priv, envs = self.args, self.priv, self.envs
-        finished = []
-        for step in range(args.num_steps):
-            if self._nhwc is not None:  # interleaving the channel planes: 2x faster than a permuted copy_
-                # (16 frames of 4x90x160: 0.19 vs 0.40 ms)
-                torch.stack(self.next_obs.unbind(1), -1, out=self._nhwc[step])
-            else:
-                self.obs[step] = self.next_obs
-            x = self.obs[step]  # frames: channels-last, as the encoder reads them
-            self.done[step] = self.next_done
-            with torch.inference_mode():
-                lc, lx, ly, value = net.policy(x)
-                a = net.pick((lc, lx, ly), sample=True)
-                logp, _ = net.dist_logp_entropy(lc, lx, ly, a)
-                if priv is not None:
-                    self.state[step] = self.next_state
-                    if priv.critic is not None:
-                        value = priv.value(self.next_state)
-            self.act[step], self.logp[step], self.val[step] = a, logp, value
-            obs, reward, term, trunc, infos = envs.step(a.numpy())
-            env_reward = np.asarray(reward, dtype=np.float32)
-            reward = env_reward.copy()
-            if args.norm_reward:
-                self.ret_acc = self.ret_acc * args.gamma + env_reward
-                self.ret_rms.update(self.ret_acc)
-                self.ret_acc[np.logical_or(term, trunc)] = 0.0
-                reward = (reward / np.sqrt(self.ret_rms.var + 1e-8)).astype(np.float32)
-            if np.any(trunc & ~term) and "final_obs" in infos:
-                # a time-limit cut: bootstrap with V(final obs) rather than treating it as a death
-                idx = np.flatnonzero(trunc & ~term & infos.get("_final_obs", trunc))
-                if len(idx):
-                    # the pixel V head (it learns the same returns as a state critic): the final state is gone
-                    fin = torch.from_numpy(np.stack([infos["final_obs"][i] for i in idx]))
-                    with torch.inference_mode():  # V is in normalised units, like reward here
-                        reward[idx] += args.gamma * net.policy(fin)[3].numpy()
-            self.rew[step] = torch.from_numpy(reward)
-            self.next_obs = torch.from_numpy(np.asarray(obs))
-            self.next_state = self._state() if priv is not None else None
-            self.next_done = torch.from_numpy(np.logical_or(term, trunc).astype(np.float32))
-            finished.extend(self.stats.update(env_reward, term, trunc, infos))
-        return finished
-
-    def next_value(self, net: HakisaNet) -> torch.Tensor:
-        with torch.inference_mode():
-            if self.priv is not None and self.priv.critic is not None:
-                return self.priv.value(self.next_state)
-            return net.policy(self.next_obs)[3]
-
-
 def gae(rew, val, done, next_value, next_done, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimates and returns over [T, n] buffers; done[t]: the obs at t began a
     new episode, next_done: the obs after the last step did."""
@@ -231,75 +111,6 @@ def gae(rew, val, done, next_value, next_done, gamma: float, lam: float) -> tupl
         lastgaelam = delta + gamma * lam * nonterminal * lastgaelam
         adv[t] = lastgaelam
     return adv, adv + val
-
-
-class Recorder:
-    """What PPO writes after an update, shared by the serial and the Ray trainer: the metrics dict,
-    TensorBoard scalars, checkpoint/ every save_every updates (and the last), best/ on the rolling
-    training score over the last 100 episodes."""
-
-    def __init__(self, run_dir, args: Args, extra: dict):
-        self.run_dir, self.args = (Path(run_dir) if run_dir is not None else None), args
-        self.writer = start_run(run_dir, args, extra)
-        self.recent: list[dict] = []
-        self.best_score, self.grad_steps, self.start = -np.inf, 0, time.time()
-
-    def elapsed(self) -> float:
-        return time.time() - self.start
-
-    def out_of_time(self) -> bool:
-        return bool(self.args.max_minutes) and self.elapsed() > 60 * self.args.max_minutes
-
-    def record(self, net, opt, update: int, global_step: int, u: dict, finished: list[dict],
-               scalars: dict | None = None) -> dict:
-        """scalars: extra charts/<name> values of this update (the Ray trainer's policy lag)."""
-        args, writer = self.args, self.writer
-        self.grad_steps += u["grad_steps"]
-        self.recent = (self.recent + finished)[-100:]
-        summ = summarize(self.recent)
-        info = {
-            "global_step": global_step,
-            "update": update,
-            "grad_steps": self.grad_steps,
-            "approx_kl": float(u["approx_kl"]),
-            "value_loss": u["v_loss"].item(),
-            "sps": global_step / self.elapsed(),
-            **summ,
-        }
-        if writer is not None:
-            for ep in finished:
-                writer.add_scalar("charts/episodic_return", ep["return"], global_step)
-                writer.add_scalar("charts/episodic_length", ep["length"], global_step)
-            if "win_rate" in summ:
-                writer.add_scalar("charts/win_rate", summ["win_rate"], global_step)
-            for k, v in (scalars or {}).items():
-                writer.add_scalar(f"charts/{k}", v, global_step)
-            if update % args.log_every == 0:
-                writer.add_scalar("charts/learning_rate", opt.param_groups[0]["lr"], global_step)
-                writer.add_scalar("charts/grad_norm", float(u["grad_norm"]), global_step)
-                writer.add_scalar("charts/sps", info["sps"], global_step)
-                writer.add_scalar("losses/value_loss", u["v_loss"].item(), global_step)
-                writer.add_scalar("losses/policy_loss", u["pg_loss"].item(), global_step)
-                writer.add_scalar("losses/entropy", u["ent_loss"].item(), global_step)
-                writer.add_scalar("losses/approx_kl", float(u["approx_kl"]), global_step)
-                writer.add_scalar("losses/clipfrac", float(np.mean(u["clipfracs"])), global_step)
-        return info
-
-    def save(self, net, update: int, info: dict, last: bool) -> None:
-        """best/ when the rolling score beats the best so far; checkpoint/ every save_every updates and at the end."""
-        args = self.args
-        if self.run_dir is not None:
-            enough = info.get("episodes", 0) >= 10
-            score = info.get("win_rate", info.get("mean_return", -np.inf)) if enough else -np.inf
-            if score > self.best_score:
-                self.best_score = score
-                save_checkpoint(self.run_dir / "best", net, {"algo": "ppo", **asdict(args)}, info)
-            if update % args.save_every == 0 or last or self.out_of_time():
-                save_checkpoint(self.run_dir / "checkpoint", net, {"algo": "ppo", **asdict(args)}, info)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
 
 
 def anneal(opt, args: Args, update: int, num_updates: int, elapsed: float) -> None:

@@ -6,8 +6,8 @@
     RAY_ADDRESS=auto hakisa train --game duel --workers 8   # on a running cluster (docs/distributed.md)
 
 Each worker builds its own vector env from a picklable `EnvRecipe` (a game's simulator, an env id, or a
-fleet of live windows on private displays) and runs `ppo.Rollout`, the serial trainer's own collection
-loop, with its own reward normaliser and a seed of its own. The learner sends weights through the object
+fleet of live windows on private displays) and runs `Rollout` (hakisa/algos/ppo_rollout.py), the serial trainer's
+own collection loop, with its own reward normaliser and a seed of its own. The learner sends weights through the object
 store (one `ray.put` per policy version) and gathers trajectories with `ray.wait` as they finish.
 
 How a batch is formed: one update consumes `workers` trajectories (whichever arrive first), concatenated
@@ -35,6 +35,8 @@ import torch
 
 from hakisa.algos import ppo
 from hakisa.algos.common import native_bf16, setup_torch
+from hakisa.algos.ppo_recorder import Recorder
+from hakisa.algos.ppo_rollout import Rollout
 from hakisa.distributed import DISPLAY_RESOURCE, EnvRecipe, init_ray, require_ray
 from hakisa.envs.make import contract
 from hakisa.input_map import InputMap
@@ -57,7 +59,7 @@ class RolloutWorker:
         self.net = HakisaNet(self.spec, self.imap, model["encoder"], model["hidden"])
         self.net.bf16 = native_bf16() if args.bf16 is None else bool(args.bf16)
         self.args, self.seed, self.version = replace(args, seed=seed), seed, -1
-        self.roll: ppo.Rollout | None = None  # made on the first rollout (explore never needs it)
+        self.roll: Rollout | None = None  # made on the first rollout (explore never needs it)
 
     def where(self) -> dict:
         import ray
@@ -78,7 +80,7 @@ class RolloutWorker:
         """num_steps steps on every env with the weights of `version`; the trajectory and its provenance."""
         self._load(weights, version)
         if self.roll is None:
-            self.roll = ppo.Rollout(self.envs, self.args)
+            self.roll = Rollout(self.envs, self.args)
         t0 = time.time()
         finished = self.roll.collect(self.net)
         r = self.roll
@@ -183,6 +185,75 @@ def _concat(trajs: list[dict]) -> dict:
     return out
 
 
+class _Feed:
+    """The learner's side of the rollout workers: hands each one work with the weights of the moment,
+    gathers the trajectories as they finish, drops those more than max_lag versions behind, and replaces
+    a worker that died (its trajectory is lost; the new actor starts on the current weights)."""
+
+    def __init__(self, ray, pool: WorkerPool, workers: int, max_lag: int, net: HakisaNet):
+        self.ray, self.pool, self.workers, self.max_lag = ray, pool, workers, max_lag
+        self.version, self.dropped = 0, 0
+        self.weights = ray.put(_weights(net))
+        self.pending: dict = {}  # ObjectRef -> slot
+        self.idle: list[int] = []  # max_lag=0: slots that wait for the next version
+        for slot in range(workers):
+            self.submit(slot)
+
+    def submit(self, slot: int) -> None:
+        self.pending[self.pool.actors[slot].rollout.remote(self.weights, self.version)] = slot
+
+    def gather(self, keep_going) -> list[dict] | None:
+        """The next `workers` trajectories, or None once keep_going() is False (checked before each wait)."""
+        from ray.exceptions import RayActorError, RayTaskError
+
+        ray, gathered = self.ray, []
+        while keep_going():
+            ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=STALL_S)
+            if not ready:  # e.g. a cluster without the CPUs or display slots the workers ask for
+                print(f"ray rollouts: no trajectory for {STALL_S:.0f} s; free resources: {ray.available_resources()}")
+                continue
+            ref = ready[0]
+            slot = self.pending.pop(ref)
+            try:
+                traj = ray.get(ref)
+            except (RayActorError, RayTaskError) as e:
+                self.pool.replace(slot, e)  # its trajectory is lost; the new actor starts on the current weights
+                self.submit(slot)
+                continue
+            lag = self.version - traj["policy_version"]
+            if lag > self.max_lag:  # too far behind the learner: not learned from, the worker is sent fresh weights
+                self.dropped += 1
+                self.submit(slot)
+                continue
+            traj["worker"], traj["lag"] = slot, lag
+            gathered.append(traj)
+            if self.max_lag >= 1:
+                self.submit(slot)  # keeps stepping while the learner updates: its next batch is one version old
+            else:
+                self.idle.append(slot)
+            if len(gathered) == self.workers:
+                return gathered
+        return None
+
+    def publish(self, net: HakisaNet) -> None:
+        """A new policy version: its weights go to the object store once; waiting workers get them now."""
+        self.version += 1
+        self.weights = self.ray.put(_weights(net))  # once per version; every later submit shares this object
+        for slot in self.idle:
+            self.submit(slot)
+        self.idle.clear()
+
+
+def _learn(net, opt, args: ppo.Args, rec: Recorder, gathered: list[dict], spec: ObsSpec, mb_size: int, update: int,
+           num_updates: int) -> dict:
+    """One PPO update on the gathered trajectories, concatenated along the env axis."""
+    ppo.anneal(opt, args, update, num_updates, rec.elapsed())
+    b = _concat(gathered)
+    adv, ret = ppo.gae(b["rew"], b["val"], b["done"], b["next_value"], b["next_done"], args.gamma, args.gae_lambda)
+    return ppo.update_policy(net, opt, args, b["obs"].reshape((-1,) + spec.shape), b["act"].reshape(-1, 3),
+                             b["logp"].reshape(-1), adv.reshape(-1), ret.reshape(-1), b["val"].reshape(-1), mb_size)
+
+
 def train_ray(recipe: EnvRecipe, args: ppo.Args, workers: int = 2, run_dir=None, net: HakisaNet | None = None,
               max_lag: int = 1, ray_address: str | None = None, on_update=None, worker_cpus: float | None = None,
               ) -> dict:
@@ -202,8 +273,6 @@ def train_ray(recipe: EnvRecipe, args: ppo.Args, workers: int = 2, run_dir=None,
     # and a 2-core box asked for 2 workers (plus this learner) should oversubscribe rather than hang
     cpus_needed = math.ceil(workers * (1 if worker_cpus is None else worker_cpus))
     init_ray(ray_address, num_cpus=max(os.cpu_count() or 1, cpus_needed))
-    from ray.exceptions import RayActorError, RayTaskError
-
     setup_torch(args.threads, args.seed)
     model = net.model_config() if net is not None else {"encoder": args.encoder, "hidden": args.hidden}
     pool = WorkerPool(ray, recipe, args, model, workers, worker_cpus)
@@ -212,67 +281,20 @@ def train_ray(recipe: EnvRecipe, args: ppo.Args, workers: int = 2, run_dir=None,
         net = net or HakisaNet(spec, imap, args.encoder, args.hidden)
         net.bf16 = native_bf16() if args.bf16 is None else bool(args.bf16)
         opt = torch.optim.Adam(net.parameters(), lr=args.lr, eps=1e-5)
-        rec = ppo.Recorder(run_dir, args, {"algo": "ppo", "obs_spec": spec.to_dict(), "input_map": imap.to_dict(),
-                                           "ray": {"workers": workers, "max_lag": max_lag, "recipe": vars(recipe)}})
+        rec = Recorder(run_dir, args, {"algo": "ppo", "obs_spec": spec.to_dict(), "input_map": imap.to_dict(),
+                                       "ray": {"workers": workers, "max_lag": max_lag, "recipe": vars(recipe)}})
         batch = workers * recipe.num_envs * args.num_steps
         mb_size = batch // args.num_minibatches
         num_updates = max(1, args.total_steps // batch)
-
-        version, update, global_step, dropped = 0, 0, 0, 0
-        weights = ray.put(_weights(net))
-        pending: dict = {}  # ObjectRef -> slot
-        idle: list[int] = []  # max_lag=0: slots that wait for the next version
-
-        def submit(slot: int) -> None:
-            pending[pool.actors[slot].rollout.remote(weights, version)] = slot
-
-        for slot in range(workers):
-            submit(slot)
-        gathered: list[dict] = []
-        lags: list[int] = []
-        nodes: set[str] = set()
-        info: dict = {}
-        while update < num_updates and not rec.out_of_time():
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=STALL_S)
-            if not ready:  # e.g. a cluster without the CPUs or display slots the workers ask for
-                print(f"ray rollouts: no trajectory for {STALL_S:.0f} s; free resources: {ray.available_resources()}")
-                continue
-            ref = ready[0]
-            slot = pending.pop(ref)
-            try:
-                traj = ray.get(ref)
-            except (RayActorError, RayTaskError) as e:
-                pool.replace(slot, e)  # its trajectory is lost; the new actor starts on the current weights
-                submit(slot)
-                continue
-            lag = version - traj["policy_version"]
-            if lag > max_lag:  # too far behind the learner: not learned from, the worker is sent fresh weights
-                dropped += 1
-                submit(slot)
-                continue
-            traj["worker"], traj["lag"] = slot, lag
-            gathered.append(traj)
-            if max_lag >= 1:
-                submit(slot)  # keeps stepping while the learner updates: its next batch is one version old
-            else:
-                idle.append(slot)
-            if len(gathered) < workers:
-                continue
-
-            # ---- one update on the gathered batches -----------------------------------------------------
+        feed = _Feed(ray, pool, workers, max_lag, net)
+        update, global_step, lags, nodes, info = 0, 0, [], set(), {}
+        while update < num_updates:
+            gathered = feed.gather(lambda: not rec.out_of_time())
+            if gathered is None:
+                break
             update += 1
-            ppo.anneal(opt, args, update, num_updates, rec.elapsed())
-            b = _concat(gathered)
-            adv, ret = ppo.gae(b["rew"], b["val"], b["done"], b["next_value"], b["next_done"], args.gamma,
-                               args.gae_lambda)
-            u = ppo.update_policy(net, opt, args, b["obs"].reshape((-1,) + spec.shape), b["act"].reshape(-1, 3),
-                                  b["logp"].reshape(-1), adv.reshape(-1), ret.reshape(-1), b["val"].reshape(-1),
-                                  mb_size)
-            version += 1
-            weights = ray.put(_weights(net))  # once per version; every later submit shares this object
-            for slot in idle:
-                submit(slot)
-            idle.clear()
+            u = _learn(net, opt, args, rec, gathered, spec, mb_size, update, num_updates)
+            feed.publish(net)
             global_step += sum(t["obs"].shape[0] * t["obs"].shape[1] for t in gathered)
             finished = [ep for t in gathered for ep in t["episodes"]]
             batch_lags = [t["lag"] for t in gathered]
@@ -280,10 +302,9 @@ def train_ray(recipe: EnvRecipe, args: ppo.Args, workers: int = 2, run_dir=None,
             nodes.update(t["node"] for t in gathered)
             info = rec.record(net, opt, update, global_step, u, finished,
                               scalars={"policy_lag": float(np.mean(batch_lags))})
-            info.update(policy_version=version, policy_lag=float(np.mean(batch_lags)),
+            info.update(policy_version=feed.version, policy_lag=float(np.mean(batch_lags)),
                         batches=[{k: t[k] for k in ("worker", "node", "pid", "policy_version", "lag")}
                                  for t in gathered])
-            gathered = []
             if on_update is not None:
                 on_update(net, info)
             rec.save(net, update, info, last=update == num_updates)
@@ -297,7 +318,7 @@ def train_ray(recipe: EnvRecipe, args: ppo.Args, workers: int = 2, run_dir=None,
     info.pop("batches", None)
     hist = {int(v): int(c) for v, c in zip(*np.unique(lags, return_counts=True))} if lags else {}
     info.update(time_s=rec.elapsed(), workers=workers, max_lag=max_lag, lag_mean=float(np.mean(lags)) if lags else 0.0,
-                lag_max=int(max(lags)) if lags else 0, lag_hist=hist, dropped_batches=dropped,
+                lag_max=int(max(lags)) if lags else 0, lag_hist=hist, dropped_batches=feed.dropped,
                 workers_replaced=pool.replaced, nodes=sorted(nodes))
     return info
 
