@@ -238,6 +238,72 @@ def train_teacher(senv: StateObs, args: Args, budget: _Budget, writer, on_stage=
     return teacher, m
 
 
+class _Replay:
+    """Stage 2's data: the latest `cap` frames the student saw, each with the teacher's logits and value."""
+
+    def __init__(self, cap: int, shape: tuple, sizes):
+        self.cap, self.filled, self.ptr = cap, 0, 0
+        self.obs = torch.zeros((cap,) + shape, dtype=torch.uint8)
+        self.logits = [torch.zeros(cap, k) for k in sizes]
+        self.value = torch.zeros(cap)
+
+    def add(self, o: torch.Tensor, logits, value: torch.Tensor) -> None:
+        n = len(o)
+        idx = (self.ptr + torch.arange(n)) % self.cap
+        self.obs[idx] = o
+        for buf, t in zip(self.logits, logits):
+            buf[idx] = t
+        self.value[idx] = value
+        self.ptr, self.filled = (self.ptr + n) % self.cap, min(self.cap, self.filled + n)
+
+    def sample(self, batch_size: int, gen: torch.Generator):
+        mb = torch.randint(0, self.filled, (batch_size,), generator=gen)
+        return self.obs[mb], [b[mb] for b in self.logits], self.value[mb]
+
+
+def _play(envs, net: HakisaNet, teacher, view, replay: _Replay, obs, state, beta: float, gen, stats, steps: int):
+    """`steps` steps of the student (the teacher's own action in a beta share of the envs), every frame
+    labelled with the teacher's logits and value into the replay. Returns (obs, state, finished episodes)."""
+    n, finished = envs.num_envs, []
+    for _ in range(steps):
+        o = torch.from_numpy(np.asarray(obs))
+        with torch.inference_mode():
+            *tl, tv = teacher.policy(state)
+            a = net.pick(net.policy(o)[:3], sample=True, generator=gen)
+            if beta > 0:  # the teacher's own action in a beta share of the envs
+                mine = torch.rand(n, generator=gen) < beta
+                a = torch.where(mine[:, None], teacher.pick(tl, sample=True, generator=gen), a)
+        replay.add(o, tl, tv)
+        obs, reward, term, trunc, infos = envs.step(a.numpy())
+        state = torch.from_numpy(view.state())
+        finished += stats.update(np.asarray(reward), term, trunc, infos)
+    return obs, state, finished
+
+
+def _learn(net: HakisaNet, opt, replay: _Replay, args: Args, gen, grad_steps: int) -> torch.Tensor:
+    for _ in range(grad_steps):
+        loss = distill_loss(net, *replay.sample(args.batch_size, gen), args.vf_coef)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), args.max_grad_norm)
+        opt.step()
+    return loss
+
+
+def _teacher(view, imap, args: Args, budget, writer, run_dir, observe):
+    """Stage 1, or the teacher `teacher_init` names: (the teacher, ready to label, its training metrics)."""
+    if args.teacher_init:
+        teacher, tm = StateNet.load(args.teacher_init, imap, view.names), {}
+    else:
+        teacher, tm = train_teacher(view, args, budget, writer,
+                                    lambda stage, m: observe(stage, {"global_step": m["global_step"],
+                                                                     "teacher_win_rate": m.get("win_rate")}))
+        if run_dir is not None:
+            teacher.save(run_dir / "teacher")
+    teacher.eval()
+    return teacher, tm
+
+
 def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | None = None,
           on_update=None) -> dict:
     """Distil a state teacher into a pixel student on a SAME_STEP vector env with a `state()` method.
@@ -263,24 +329,13 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
             budget.start += time.time() - t
 
     view = StateObs(envs, args.teacher_drop)
-    if args.teacher_init:
-        teacher, tm = StateNet.load(args.teacher_init, imap, view.names), {}
-    else:
-        teacher, tm = train_teacher(view, args, budget, writer,
-                                    lambda stage, m: observe(stage, {"global_step": m["global_step"],
-                                                                     "teacher_win_rate": m.get("win_rate")}))
-        if run_dir is not None:
-            teacher.save(run_dir / "teacher")
-    teacher.eval()
+    teacher, tm = _teacher(view, imap, args, budget, writer, run_dir, observe)
     info.update({"teacher_steps": tm.get("global_step", 0), "teacher_win_rate": tm.get("win_rate"),
                  "teacher_s": round(budget.elapsed(), 1)})
 
     # ---- stage 2: DAgger --------------------------------------------------------------------------------
-    n, cap = envs.num_envs, args.buffer_size
-    b_obs = torch.zeros((cap,) + spec.shape, dtype=torch.uint8)
-    b_logits = [torch.zeros(cap, k) for k in teacher.sizes]
-    b_value = torch.zeros(cap)
-    filled = ptr = 0
+    n = envs.num_envs
+    replay = _Replay(args.buffer_size, spec.shape, teacher.sizes)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, eps=1e-5)
     gen = torch.Generator().manual_seed(args.seed)
     stats, recent = EpisodeStats(n), []
@@ -292,35 +347,13 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
                disable=not args.progress, unit="step", desc="student")
     while budget.left():
         beta = max(0.0, 1.0 - s_steps / args.beta_steps) if args.beta_steps else 0.0
-        for _ in range(args.num_steps):
-            o = torch.from_numpy(np.asarray(obs))
-            with torch.inference_mode():
-                *tl, tv = teacher.policy(state)
-                a = net.pick(net.policy(o)[:3], sample=True, generator=gen)
-                if beta > 0:  # the teacher's own action in a beta share of the envs
-                    mine = torch.rand(n, generator=gen) < beta
-                    a = torch.where(mine[:, None], teacher.pick(tl, sample=True, generator=gen), a)
-            idx = (ptr + torch.arange(n)) % cap
-            b_obs[idx] = o
-            for buf, t in zip(b_logits, tl):
-                buf[idx] = t
-            b_value[idx] = tv
-            ptr, filled = (ptr + n) % cap, min(cap, filled + n)
-            obs, reward, term, trunc, infos = envs.step(a.numpy())
-            state = torch.from_numpy(view.state())
-            done = stats.update(np.asarray(reward), term, trunc, infos)
-            if beta == 0:  # the student's own play (an episode begun under beta > 0 ends within a fight's length)
-                recent = (recent + done)[-100:]
+        obs, state, finished = _play(envs, net, teacher, view, replay, obs, state, beta, gen, stats, args.num_steps)
+        if beta == 0:  # the student's own play (an episode begun under beta > 0 ends within a fight's length)
+            recent = (recent + finished)[-100:]
         s_steps += n * args.num_steps
         budget.steps += n * args.num_steps
         bar.update(n * args.num_steps)
-        for _ in range(grad_steps):
-            mb = torch.randint(0, filled, (args.batch_size,), generator=gen)
-            loss = distill_loss(net, b_obs[mb], [b[mb] for b in b_logits], b_value[mb], args.vf_coef)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), args.max_grad_norm)
-            opt.step()
+        loss = _learn(net, opt, replay, args, gen, grad_steps)
         it += 1
         info.update({"global_step": budget.steps, "student_steps": s_steps, "iteration": it, "beta": beta,
                      "loss": loss.item(), "sps": budget.steps / budget.elapsed(), **summarize(recent)})
