@@ -138,15 +138,19 @@ class Learner(threading.Thread):
 
 
 class ReplayLearner(Learner):
-    """What the Q learners share: a frame replay filled by the actor, a target net, a replay-ratio cap."""
+    """What the Q learners share: a frame replay filled by the actor, a target net, a replay-ratio cap, a
+    clone's heads-only warm-up, and the loop; a subclass says what one `update` and `after_update` are."""
 
-    def __init__(self, net, args, writer, n_envs: int, replay_ratio: float, publish_every: int):
+    def __init__(self, net, args, writer, n_envs: int, replay_ratio: float, publish_every: int, warmup: int = 0,
+                 cql: float = 0.0):
         from hakisa.algos.dqn import FrameReplay
 
         super().__init__(net, args, writer)
         self.rb = FrameReplay(n_envs, args.buffer_size, net.obs_spec.frame_shape, net.obs_spec.stack)
         self.target = copy.deepcopy(net).requires_grad_(False)
         self.replay_ratio, self.publish_every = replay_ratio, publish_every
+        self.warmup, self.cql = warmup * 100, cql
+        self.quiet_until = 0  # no weights handed over before this grad step
         self.rng = np.random.default_rng(args.seed)
 
     def guarded_modules(self):
@@ -169,6 +173,35 @@ class ReplayLearner(Learner):
             return True
         return False
 
+    def loop(self) -> None:
+        frozen = freeze_features(self.net, self.warmup > 0)
+        while not self.halt.is_set():
+            if frozen and self.grad_steps >= self.warmup:
+                frozen = freeze_features(self.net, False)
+            if self.wait_for_data():
+                continue
+            loss, q = self.update()
+            if not self.healthy(loss=loss, q=q):
+                continue
+            self.after_update()
+            if self.grad_steps % self.publish_every == 0 and self.grad_steps >= self.quiet_until:
+                self.publish()
+            self.log(loss, q)
+
+    def update(self) -> tuple[float, float]:
+        """One gradient step; (loss, mean Q of the taken actions)."""
+        raise NotImplementedError
+
+    def after_update(self) -> None:
+        """After a healthy update: the target net's move (and whatever else the learner does then)."""
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.args.max_grad_norm)
+        self.opt.step()
+        self.grad_steps += 1
+
     def log(self, loss: float, q: float) -> None:
         if self.writer is not None and self.grad_steps % 100 == 0:
             ready = max(1, self.env_steps - self.args.learning_starts)
@@ -180,37 +213,24 @@ class ReplayLearner(Learner):
 class DQNLearner(ReplayLearner):
     def __init__(self, net, args, writer, n_envs: int, replay_ratio: float, publish_every: int, warmup: int = 0,
                  cql: float = 0.0):
-        super().__init__(net, args, writer, n_envs, replay_ratio, publish_every)
-        self.warmup, self.cql = warmup * 100, cql
+        super().__init__(net, args, writer, n_envs, replay_ratio, publish_every, warmup, cql)
         self.opt = torch.optim.Adam(net.parameters(), lr=args.lr, eps=1.5e-4)
 
-    def loop(self) -> None:
+    def update(self) -> tuple[float, float]:
         from hakisa.algos.dqn import cql_penalty, td_loss
 
         a = self.args
-        frozen = freeze_features(self.net, self.warmup > 0)
-        while not self.halt.is_set():
-            if frozen and self.grad_steps >= self.warmup:
-                frozen = freeze_features(self.net, False)
-            if self.wait_for_data():
-                continue
-            with self.lock:
-                b = self.rb.sample(a.batch_size, a.n_step, a.gamma, self.rng)
-            loss, q_mean = td_loss(self.net, self.target, b)
-            if self.cql > 0:
-                loss = loss + self.cql * cql_penalty(self.net, b["obs"], b["actions"])
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.net.parameters(), a.max_grad_norm)
-            self.opt.step()
-            self.grad_steps += 1
-            if not self.healthy(loss=loss.item(), q=q_mean.item()):
-                continue
-            if self.grad_steps % a.target_every == 0:
-                self.target.load_state_dict(self.net.state_dict())
-            if self.grad_steps % self.publish_every == 0:
-                self.publish()
-            self.log(loss.item(), q_mean.item())
+        with self.lock:
+            b = self.rb.sample(a.batch_size, a.n_step, a.gamma, self.rng)
+        loss, q_mean = td_loss(self.net, self.target, b)
+        if self.cql > 0:
+            loss = loss + self.cql * cql_penalty(self.net, b["obs"], b["actions"])
+        self.step(loss)
+        return loss.item(), q_mean.item()
+
+    def after_update(self) -> None:
+        if self.grad_steps % self.args.target_every == 0:
+            self.target.load_state_dict(self.net.state_dict())
 
 
 class PPOLearner(Learner):

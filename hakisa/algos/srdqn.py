@@ -34,7 +34,7 @@ import torch
 
 from hakisa.algos.bc import random_shift
 from hakisa.algos.dqn import cql_penalty, td_loss
-from hakisa.algos.live_learners import ReplayLearner, freeze_features
+from hakisa.algos.live_learners import ReplayLearner
 from hakisa.model import HakisaNet
 
 
@@ -141,32 +141,15 @@ class SRDQNLearner(ReplayLearner):
 
     def __init__(self, net, args: Args, writer, n_envs: int, replay_ratio: float, publish_every: int,
                  resets: bool = True, demos=None, warmup: int = 0, cql: float = 0.0):
-        super().__init__(net, args, writer, n_envs, replay_ratio, publish_every)
+        super().__init__(net, args, writer, n_envs, replay_ratio, publish_every, warmup, cql)
         self.resets = resets and args.reset_every > 0
-        self.demos, self.warmup, self.cql = demos, warmup * 100, cql
+        self.demos = demos
         self.opt = self.make_opt()
-        self.last_reset, self.quiet_until, self.n_resets = 0, 0, 0
+        self.last_reset, self.n_resets = 0, 0
 
     def make_opt(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.net.parameters(), lr=self.args.lr, eps=1.5e-4,
                                  weight_decay=self.args.weight_decay)
-
-    def loop(self) -> None:
-        frozen = freeze_features(self.net, self.warmup > 0)
-        while not self.halt.is_set():
-            if frozen and self.grad_steps >= self.warmup:
-                frozen = freeze_features(self.net, False)
-            if self.wait_for_data():
-                continue
-            loss, q = self.update()
-            if not self.healthy(loss=loss, q=q):
-                continue
-            ema_(self.target, self.net, self.args.tau)
-            if self.resets and self.grad_steps - self.last_reset >= self.args.reset_every:
-                self.reset()
-            if self.grad_steps % self.publish_every == 0 and self.grad_steps >= self.quiet_until:
-                self.publish()
-            self.log(loss, q)
 
     def update(self) -> tuple[float, float]:
         """One gradient step on an augmented replay minibatch (and a demo minibatch); (loss, mean Q)."""
@@ -181,12 +164,13 @@ class SRDQNLearner(ReplayLearner):
             d = self.demos[0].sample(a.batch_size, self.rng)
             obs = augment(np.ascontiguousarray(d["obs"]), a.shift, self.rng)
             loss = loss + a.demo_coef * margin_loss(self.net, obs, d["actions"].astype(np.int64), a.margin)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.net.parameters(), a.max_grad_norm)
-        self.opt.step()
-        self.grad_steps += 1
+        self.step(loss)
         return loss.item(), q_mean.item()
+
+    def after_update(self) -> None:
+        ema_(self.target, self.net, self.args.tau)
+        if self.resets and self.grad_steps - self.last_reset >= self.args.reset_every:
+            self.reset()
 
     def reset(self) -> None:
         fresh = HakisaNet(self.net.obs_spec, self.net.input_map, self.net.encoder_name, self.net.hidden)
