@@ -2,7 +2,9 @@
 
 Each verb lives in its own module, imported only when that verb runs, so `hakisa --help` starts in
 well under a second (torch alone takes one to import). A module provides `add_args(parser)` and
-`main(args) -> int | None`. The table below is the whole dispatch: no registry, no plugins.
+`main(args) -> int | None`. The table below is the whole dispatch, plus one verb per shipped game whose file
+names a module of its own tools (`verbs`: `hakisa duel ...` is hakisa/games/duel/cli.py), so this table names
+no game.
 """
 from __future__ import annotations
 
@@ -14,9 +16,8 @@ import sys
 # verb: (module, one-line help)
 VERBS: dict[str, tuple[str, str]] = {
     "demo": ("hakisa.demo", "train briefly on the duel sim, then play the real browser page"),
-    "bench": ("hakisa.bench", "benchmarks that print JSON (io, duel, train)"),
+    "bench": ("hakisa.bench", "benchmarks that print JSON (io, train)"),
     "game": ("hakisa.game_tools", "make and check a game file: init, check, digits"),
-    "duel": ("hakisa.envs.duel.web", "serve / open the browser duel page"),
     "record": ("hakisa.phases.teacher", "human teacher: record a live window into an episode store"),
     "study": ("hakisa.phases.study", "behaviour cloning from recorded episodes"),
     "data": ("hakisa.data.cli", "inspect, validate and export episode stores"),
@@ -33,11 +34,29 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 
 
+def game_verbs() -> dict[str, tuple[str, str]]:
+    """{game name: (module, help)} for each shipped game file with `verbs` (read as JSON: nothing is imported)."""
+    import json
+
+    from hakisa.game_file import GAMES_DIR
+
+    out = {}
+    for f in sorted(GAMES_DIR.glob("*.json")):
+        doc = json.loads(f.read_text())
+        if isinstance(doc.get("verbs"), str):
+            out[doc["name"]] = (doc["verbs"], f"the {doc['name']} game's own tools (hakisa {doc['name']} --help)")
+    return out
+
+
+def all_verbs() -> dict[str, tuple[str, str]]:
+    return {**VERBS, **game_verbs()}
+
+
 def build_parser(verb: str | None = None, defaults: dict | None = None) -> argparse.ArgumentParser:
     """defaults: values for the verb's flags (a --config file's), below the ones given on the command line."""
     parser = argparse.ArgumentParser(prog="hakisa", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    for name, (module, help_) in VERBS.items():
+    for name, (module, help_) in all_verbs().items():
         p = sub.add_parser(name, help=help_, description=help_)
         if name == verb:  # only the chosen verb's module is imported
             mod = importlib.import_module(module)
@@ -82,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv or os.environ.get("HAKISA_DEBUG") == "1"
     argv = [a for a in argv if a != "--debug"]
     verb = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(verb if verb in VERBS else None)
+    parser = build_parser(verb if verb in all_verbs() else None)
     try:
         args = parser.parse_args(argv)
         if getattr(args, "config", None):  # a second pass: the file's values are defaults, given flags win

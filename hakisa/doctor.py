@@ -114,7 +114,7 @@ def check_capture(window: str | None, seconds: float, backend: str) -> dict:
 
 def check_input(backend: str, presses: int = 5) -> dict:
     """Type `presses` taps of J into a window of our own through the backend's sink and count what it got."""
-    from hakisa.bench.io import _window
+    from hakisa.bench.io import TEST_MAP, _window
     from hakisa.capture import Capture, give_focus
     from hakisa.input_map import InputMap
     from hakisa.sink import make_sink
@@ -128,8 +128,8 @@ def check_input(backend: str, presses: int = 5) -> dict:
             return _check("input", "fail", f"the test window did not open ({line.strip()!r})")
         wid = int(line.split()[1])
         give_focus(wid, backend=backend)
-        imap = InputMap.load("duel")
-        attack = next(i for i, c in enumerate(imap.commands) if c.name == "attack")
+        imap = InputMap.from_dict(TEST_MAP)
+        attack = next(i for i, c in enumerate(imap.commands) if c.name == "j")
         with Capture(window=wid, backend=backend) as cap, make_sink(imap, cap) as sink:
             for _ in range(presses):
                 for a in (attack, 0):  # hold J one step, then nothing: one press and one release

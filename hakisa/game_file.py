@@ -21,3 +21,22 @@ def show_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def shipped_with_sim(env_id: str) -> Path | None:
+    """The shipped game file whose simulator is `env_id` (its `sim.env`), if any."""
+    import json
+
+    for f in sorted(GAMES_DIR.glob("*.json")):
+        if (json.loads(f.read_text()).get("sim") or {}).get("env") == env_id:
+            return f
+    return None
+
+
+def sim_module(env_id: str) -> str | None:
+    """The package whose import registers `env_id` with Gymnasium, as the shipped game file of that simulator
+    names it (`sim.module`): how `make_vec("Hakisa/Duel-v0")` finds the duel without generic code naming it."""
+    import json
+
+    f = shipped_with_sim(env_id)
+    return (json.loads(f.read_text())["sim"].get("module")) if f else None

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hakisa.envs.duel import league
+from hakisa.games.duel import league
 
 
 def main() -> None:

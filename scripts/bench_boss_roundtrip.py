@@ -15,11 +15,11 @@ import os
 import time
 from pathlib import Path
 
-from hakisa.envs.duel import league
+from hakisa.games.duel import league
 
 
 def page_fights(lg: league.League, boss: str, checkpoint: str, fights: int, tier: str, also_play: int = 0) -> dict:
-    from hakisa.envs.duel.web import DuelPage
+    from hakisa.games.duel.web import DuelPage
     from hakisa.play_live import play_live
 
     log = lg.root / "fights.jsonl"

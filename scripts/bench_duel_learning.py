@@ -6,7 +6,7 @@
 
 Bars (issue 4): PPO beats Normal >= 90% over 200 fights and beats Hard more often than the scripted
 expert does; DQN should beat Normal >= 60%; ES reported as measured. The scripted expert (true-state
-policy, hakisa.envs.duel.expert) and a uniformly random player are measured on the same fight seeds.
+policy, hakisa.games.duel.expert) and a uniformly random player are measured on the same fight seeds.
 Evaluation seeds are disjoint from training seeds. The machine's load average is recorded, because
 on a shared box the same budget buys very different amounts of compute.
 
@@ -50,8 +50,8 @@ def tier_mix(tier: str, n: int):
 
 
 def scripted(player: str, tier: str, fights: int, seed: int) -> float:
-    from hakisa.envs.duel.expert import expert_keys
-    from hakisa.envs.duel.sim import COMMAND_KEYS, DuelSim
+    from hakisa.games.duel.expert import expert_keys
+    from hakisa.games.duel.sim import COMMAND_KEYS, DuelSim
 
     sim = DuelSim(n=fights, tier=tier, seed=seed)
     rng = np.random.default_rng(seed)

@@ -87,7 +87,7 @@ def sim_win_rate(
     import torch
 
     from hakisa.agent import numpy_policy
-    from hakisa.envs.duel.env import DuelVecEnv
+    from hakisa.games.duel.env import DuelVecEnv
     from hakisa.model import act_mode, load_checkpoint
 
     torch.manual_seed(seed)
@@ -243,8 +243,8 @@ def expert_lag_sensitivity(tier: str, delays=(0, 1, 2, 5), fights: int = 100) ->
     `d` 60 Hz ticks late: how much input lag the duel tolerates at all (the page's lag is lag_ms)."""
     from collections import deque
 
-    from hakisa.envs.duel.expert import expert_keys
-    from hakisa.envs.duel.sim import DuelSim
+    from hakisa.games.duel.expert import expert_keys
+    from hakisa.games.duel.sim import DuelSim
 
     out = {}
     for d in delays:
@@ -265,7 +265,7 @@ def live_with_witness(args) -> tuple[dict, dict]:
     import subprocess
     import tempfile
 
-    from hakisa.envs.duel.web import DuelPage
+    from hakisa.games.duel.web import DuelPage
     from hakisa.play_live import play_live
 
     with DuelPage(tier=args.tier) as page, tempfile.TemporaryDirectory() as tmp:
@@ -329,7 +329,7 @@ def main() -> int:
         "loadavg_start": [round(v, 2) for v in os.getloadavg()],
     }
     if args.kill_only:
-        from hakisa.envs.duel.web import DuelPage
+        from hakisa.games.duel.web import DuelPage
 
         with DuelPage(tier=args.tier) as page:
             os.environ["DISPLAY"] = page.display  # our own Xvfb: pynput binds to it on import
@@ -379,7 +379,7 @@ def main() -> int:
         )
     res["expert_sim_win_rate_vs_input_lag"] = expert_lag_sensitivity(args.tier)
     res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]  # the box is shared: say how busy it was
-    from hakisa.envs.duel.sim import load_rules
+    from hakisa.games.duel.sim import load_rules
 
     if "boss_hp" in live.get("mean_final_readings", {}):  # what the page's HUD showed at each fight's end
         res["page_mean_boss_damage"] = round(load_rules()["boss"]["hp"] - live["mean_final_readings"]["boss_hp"], 2)

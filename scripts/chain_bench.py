@@ -26,7 +26,7 @@ from teacher_study_bench import add_common, check_dataset, record_teacher, stack
 
 
 def sim_win_rate(ckpt: Path, tier: str, episodes: int, deterministic: bool) -> float:
-    from hakisa.envs.duel.evaluate import evaluate_duel
+    from hakisa.games.duel.evaluate import evaluate_duel
     from hakisa.model import load_checkpoint
 
     net, _ = load_checkpoint(ckpt)
@@ -34,7 +34,7 @@ def sim_win_rate(ckpt: Path, tier: str, episodes: int, deterministic: bool) -> f
 
 
 def page_play(ckpt: Path, tier: str, fights: int, deterministic: bool, out: Path) -> dict:
-    from hakisa.envs.duel.web import DuelPage
+    from hakisa.games.duel.web import DuelPage
     from hakisa.play_live import play_live
 
     with DuelPage(tier=tier) as page:  # its own Xvfb and Chromium: never the user's display

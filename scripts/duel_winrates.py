@@ -3,7 +3,7 @@
     .venv/bin/python scripts/duel_winrates.py [--fights 400] [--seed 0] [--delays 0 4 6]
 
 random = a uniformly random command of the duel input map (8 commands) held for 4 ticks;
-expert = hakisa.envs.duel.expert.expert_keys (the reference: waits for the reveal, rolls through, punishes;
+expert = hakisa.games.duel.expert.expert_keys (the reference: waits for the reveal, rolls through, punishes;
 it does NOT compensate for lag)
 deciding every 4 ticks on the true state; expert_block = the same with style="block" (shield up before the
 reveal instead of rolling: slower, chip damage), to show what a different line achieves.
@@ -21,8 +21,8 @@ from collections import deque
 
 import numpy as np
 
-from hakisa.envs.duel.expert import expert_keys
-from hakisa.envs.duel.sim import COMMAND_KEYS, DuelSim
+from hakisa.games.duel.expert import expert_keys
+from hakisa.games.duel.sim import COMMAND_KEYS, DuelSim
 
 
 def play(

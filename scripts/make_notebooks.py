@@ -55,7 +55,8 @@ The CLI equivalents are shown in each section."""),
 Observations are uint8 stacks of 4 gray 160x90 frames (`ObsSpec`); actions are `[command, x, y]` triples
 of the duel input map (x/y have one bin: keyboard only)."""),
         new_code_cell('''\
-from hakisa.envs.make import DUEL_ID, make_vec
+from hakisa.envs.make import make_vec
+from hakisa.games.duel import DUEL_ID
 
 envs = make_vec(DUEL_ID, 8, seed=0, tier="normal", render_mode="rgb_array")
 print(envs.single_observation_space, envs.single_action_space)
@@ -296,9 +297,10 @@ readers run on screen grabs of the page (`hakisa play --game duel --live` does).
         new_markdown_cell("## Record frames with the truth beside them"),
         new_code_cell("""\
 from hakisa.preprocess import rgb_to_bgra
-from hakisa.envs.duel.expert import expert_keys
-from hakisa.envs.duel.sim import COMMAND_KEYS
-from hakisa.envs.make import DUEL_ID, make_env
+from hakisa.games.duel.expert import expert_keys
+from hakisa.games.duel.sim import COMMAND_KEYS
+from hakisa.envs.make import make_env
+from hakisa.games.duel import DUEL_ID
 
 env = make_env(DUEL_ID, tier="normal", render_mode="rgb_array")
 sim = env.unwrapped.fights.sim  # the truth, to check the readers against; the readers never see it
@@ -318,7 +320,7 @@ print(len(frames), "frames;", "last truth:", truth[-1])"""),
 Find each HUD bar's colour by sampling the screenshot itself (the most common colour in the bar's box
 on a frame where the bar is full), then a `BarReader` counts the filled columns."""),
         new_code_cell("""\
-from hakisa.envs.duel.sim import load_rules
+from hakisa.games.duel.sim import load_rules
 from hakisa.rewards import BarReader
 
 rules = load_rules()

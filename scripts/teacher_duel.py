@@ -3,7 +3,7 @@
     python scripts/teacher_duel.py --fights 20 --tier normal --out datasets/teacher-duel
 
 What is real here: Chromium shows the page on its own Xvfb; the teacher reads the page's test hook
-(`hakisa.state()`) to decide with the scripted expert (hakisa.envs.duel.expert), and presses keys as
+(`hakisa.state()`) to decide with the scripted expert (hakisa.games.duel.expert), and presses keys as
 real X events through XTest (the same path xdotool uses), after a human-like reaction delay (~50 ms).
 Like a good player it acts on where the fight WILL be when its keys land: it steps a copy of the
 page's state forward with the sim (the same rules) over that delay. That matters: the expert's rolls
@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hakisa.envs.duel.expert import expert_keys
-from hakisa.envs.duel.sim import KEY_ATTACK, KEY_BLOCK, KEY_LEFT, KEY_RIGHT, KEY_ROLL, DuelSim
-from hakisa.envs.duel.web import DuelPage
+from hakisa.games.duel.expert import expert_keys
+from hakisa.games.duel.sim import KEY_ATTACK, KEY_BLOCK, KEY_LEFT, KEY_RIGHT, KEY_ROLL, DuelSim
+from hakisa.games.duel.web import DuelPage
 
 KEYSYMS = {KEY_LEFT: "Left", KEY_RIGHT: "Right", KEY_ROLL: "space", KEY_ATTACK: "j", KEY_BLOCK: "k"}
 

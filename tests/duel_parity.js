@@ -8,7 +8,7 @@
 "use strict";
 const fs = require("fs");
 const path = require("path");
-const DuelCore = require(path.join(__dirname, "..", "hakisa", "envs", "duel", "web", "core.js"));
+const DuelCore = require(path.join(__dirname, "..", "hakisa", "games", "duel", "web", "core.js"));
 
 const dir = process.argv[2];
 const job = JSON.parse(fs.readFileSync(path.join(dir, "job.json"), "utf8"));

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hakisa.envs.duel import league
-from hakisa.envs.duel.brain import (
+from hakisa.games.duel import league
+from hakisa.games.duel.brain import (
     FEATURES,
     N_OUT,
     BrainPool,
@@ -21,13 +21,13 @@ from hakisa.envs.duel.brain import (
     save_brain,
     with_brain,
 )
-from hakisa.envs.duel.sim import STATE_FIELDS, DuelSim, load_rules
+from hakisa.games.duel.sim import STATE_FIELDS, DuelSim, load_rules
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_duel_rules import node, parity_batches  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CORE = ROOT / "hakisa" / "envs" / "duel" / "web" / "core.js"
+CORE = ROOT / "hakisa" / "games" / "duel" / "web" / "core.js"
 
 
 def passive_brain() -> dict:
@@ -107,7 +107,7 @@ def test_brain_files_are_checked(tmp_path):
 
 
 def test_a_pool_gives_each_fight_its_brain():
-    from hakisa.envs.duel.env import DuelVecEnv
+    from hakisa.games.duel.env import DuelVecEnv
 
     env = DuelVecEnv(4, seed=0, boss=["scripted", passive_brain(), "scripted", passive_brain()])
     assert env.fights.sim.brains.idx.tolist() == [0, 1, 0, 1]
@@ -165,7 +165,7 @@ def test_boss_elo_cli_reads_a_league(tmp_path):
 def _logged_fights(n: int, seed: int) -> list[dict]:
     """Fights as the page logs them (fightlog's format), played by the lagging expert against the scripted
     boss in the sim: the keys of every tick, held for 4 ticks like an agent's."""
-    from hakisa.envs.duel.expert import expert_keys
+    from hakisa.games.duel.expert import expert_keys
 
     rules = load_rules()
     sim = DuelSim(n, tier="normal", seed=seed)
@@ -203,9 +203,11 @@ def test_boss_learn_clones_the_page_knight_and_decides_with_numbers(tmp_path):
 def test_each_generation_trains_an_exploiter_that_es_and_promotion_meet(tmp_path, monkeypatch):
     """A generation first trains an exploiter knight against the boss to beat alone; ES fights it and the
     promotion test counts it. A rerun after a failed generation keeps that exploiter instead of a second one."""
+    from hakisa.games.duel.league import folder
+
     met = []
     es = league.train_boss
-    monkeypatch.setattr(league, "train_boss", lambda start, knights, *rest: met.append([k.name for k in knights])
+    monkeypatch.setattr(folder, "train_boss", lambda start, knights, *rest: met.append([k.name for k in knights])
                         or es(start, knights, *rest))
     a = league.Args(generations=1, tries=1, es_iters=1, pop_size=4, fights=2, promote_fights=60, knight_seconds=0,
                     exploiter_seconds=2, knight_envs=8, pixel_knights="", clone_fights=4, clone_steps=50,

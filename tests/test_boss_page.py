@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from conftest import read_line
 
-from hakisa.envs.duel import brain, fightlog
-from hakisa.envs.duel.sim import COMMAND_KEYS, DuelSim, load_rules
+from hakisa.games.duel import brain, fightlog
+from hakisa.games.duel.sim import COMMAND_KEYS, DuelSim, load_rules
 
 HAS_BROWSER = bool(os.path.exists("/usr/bin/chromium") and shutil.which("Xvfb") and shutil.which("xdotool")
                    and importlib.util.find_spec("playwright"))
@@ -78,7 +78,7 @@ def dirs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(dirs):
-    from hakisa.envs.duel.web import DuelPage
+    from hakisa.games.duel.web import DuelPage
     from hakisa.xserver import Xvfb
 
     league, shipped = dirs
@@ -191,7 +191,7 @@ def test_brain_list_and_missing_brain(page):
     page.page.select_option("#boss", "gen1")
     page.page.wait_for_function("hakisa.boss() === 'gen1'", timeout=5000)
     assert page.evaluate("[hakisa.state().tick, hakisa.seed(), hakisa.tier]") == [0, 8, "normal"]
-    from hakisa.envs.duel.web import page_url
+    from hakisa.games.duel.web import page_url
 
     assert page_url(page._server, "hard", boss="gen1").endswith("/index.html?tier=hard&boss=gen1")  # duel open --boss
     # a bad POST is refused and nothing is written

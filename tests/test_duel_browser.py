@@ -16,8 +16,8 @@ import time
 import numpy as np
 import pytest
 
-from hakisa.envs.duel.render import ObsRenderer, palette_bgra, render_bgra
-from hakisa.envs.duel.sim import B_ACTIVE, B_RECOVER, B_WINDUP, COMMAND_KEYS, K_ROLL, DuelSim
+from hakisa.games.duel.render import ObsRenderer, palette_bgra, render_bgra
+from hakisa.games.duel.sim import B_ACTIVE, B_RECOVER, B_WINDUP, COMMAND_KEYS, K_ROLL, DuelSim
 from hakisa.preprocess import ObsSpec, preprocess, rgb_to_bgra
 
 pytestmark = [pytest.mark.browser, pytest.mark.x11]
@@ -33,7 +33,7 @@ FP = RULES["fp"]
 @pytest.fixture(scope="module")
 def page():
     """One page for the module (Chromium starts in ~1 s), on a private Xvfb: never a DISPLAY we did not create."""
-    from hakisa.envs.duel.web import DuelPage
+    from hakisa.games.duel.web import DuelPage
     from hakisa.xserver import Xvfb
 
     with Xvfb(1280, 720) as display, DuelPage(tier="normal", display=display) as p:
@@ -304,7 +304,7 @@ def test_tier_selector_changes_the_boss(page):
 
 def _finished_fight(tier: str = "easy") -> tuple[int, list[int], int]:
     """A whole fight played by the scripted expert in the Python sim: (seed, key trace, winner)."""
-    from hakisa.envs.duel.expert import expert_keys
+    from hakisa.games.duel.expert import expert_keys
 
     sim = DuelSim(1, tier=tier, seed=3)
     trace = []
@@ -321,7 +321,7 @@ def test_result_overlay_is_big_and_tells_who_won(page):
     crimson = defeat."""
     import mss
 
-    from hakisa.envs.duel.web import DEFEAT_RGB, RESULT_BAND, VICTORY_RGB
+    from hakisa.games.duel.web import DEFEAT_RGB, RESULT_BAND, VICTORY_RGB
 
     seed, trace, winner = _finished_fight()
     idle = [0] * RULES["time_limit"]  # a knight that never moves loses, on HP or on time
@@ -347,7 +347,7 @@ def test_result_overlay_is_big_and_tells_who_won(page):
 
 
 def test_duel_page_kills_everything_it_started(monkeypatch):
-    from hakisa.envs.duel.web import DuelPage
+    from hakisa.games.duel.web import DuelPage
 
     monkeypatch.delenv("DISPLAY", raising=False)  # no display: DuelPage must start (and stop) its own Xvfb
     with DuelPage(tier="hard", seed=9) as p:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import hakisa.envs  # noqa: F401  (registers Hakisa/Duel-v0)
-from hakisa.envs.duel.env import DuelEnv, DuelVecEnv
-from hakisa.envs.duel.render import ObsRenderer, palette_bgra, render_bgra
-from hakisa.envs.duel.sim import COMMAND_KEYS, DuelSim, load_rules
+import hakisa.games.duel  # noqa: F401  (registers Hakisa/Duel-v0)
+from hakisa.games.duel.env import DuelEnv, DuelVecEnv
+from hakisa.games.duel.render import ObsRenderer, palette_bgra, render_bgra
+from hakisa.games.duel.sim import COMMAND_KEYS, DuelSim, load_rules
 from hakisa.preprocess import ObsSpec, preprocess
 
 ATTACK, NOOP = 4, 0
@@ -225,7 +225,7 @@ def test_serve_serves_the_page_and_the_one_rules_file():
     import json
     import urllib.request
 
-    from hakisa.envs.duel.web import RULES_PATH, page_url, start_server
+    from hakisa.games.duel.web import RULES_PATH, page_url, start_server
 
     server = start_server(0)
     try:
@@ -249,7 +249,7 @@ def test_per_fight_tiers_and_bench_json(capsys):
     assert env.fights.sim.state["tier"].tolist() == [0, 1, 2]
     from hakisa.cli import main
 
-    assert main(["bench", "duel", "--num-envs", "8", "--steps", "5"]) == 0
+    assert main(["duel", "bench", "--num-envs", "8", "--steps", "5"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n_envs"] == 8 and result["sim_ticks_per_s"] > 0 and result["env_steps_per_s"] > 0
 
@@ -257,7 +257,7 @@ def test_per_fight_tiers_and_bench_json(capsys):
 def test_action_delay_holds_keys_back_exactly_that_many_ticks():
     """Walking right from the same fight: with action_delay=d the knight's x trail is the undelayed one
     shifted by d ticks (it stands still meanwhile), and a new fight starts with nothing in flight."""
-    from hakisa.envs.duel.env import DuelVecEnv
+    from hakisa.games.duel.env import DuelVecEnv
 
     def trail(delay: int) -> list[int]:
         env = DuelVecEnv(1, seed=5, frame_skip=1, action_delay=delay, obs_spec=ObsSpec(width=80, height=45))
@@ -283,7 +283,7 @@ def test_stack_ticks_decides_every_tick_but_stacks_frames_four_ticks_apart():
     """frame_skip=1, stack_ticks=4 (a per-tick clone of a 15 fps recording): holding each command for 4
     single-tick steps gives, at every 4th step, exactly the frame_skip=4 env's stack, also after a fight
     restarts; in between, the newest frame is the current tick's and the older ones 4, 8, 12 ticks back."""
-    from hakisa.envs.duel.env import DuelVecEnv
+    from hakisa.games.duel.env import DuelVecEnv
 
     spec = ObsSpec(width=80, height=45)
     coarse = DuelVecEnv(3, seed=11, frame_skip=4, obs_spec=spec)

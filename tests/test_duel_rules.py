@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hakisa.envs.duel.expert import expert_keys
-from hakisa.envs.duel.sim import (
+from hakisa.games.duel.expert import expert_keys
+from hakisa.games.duel.sim import (
     B_GUARD,
     B_WINDUP,
     COMMAND_KEYS,
@@ -101,7 +101,7 @@ def parity_batches(tmp_path: Path, n_fights: int, ticks: int, seed: int, batch: 
     """Half the fights use the shipped rules with the time limit cut to `ticks`; the other half a weak boss
     (low HP) so the knight wins some too. Batches of `batch` fights keep memory small. Returns the winners.
     brain: a learned boss brain both cores play (brain.py); None: the scripted boss."""
-    from hakisa.envs.duel.brain import with_brain
+    from hakisa.games.duel.brain import with_brain
 
     rules = with_brain(load_rules(), brain)
     rng = np.random.default_rng(seed)
@@ -139,8 +139,8 @@ def test_core_js_runs_as_a_plain_browser_script():
       const s = D.newState(R, "normal", 3); D.step(R, s, 2);
       console.log(JSON.stringify({fields: Object.keys(s), rects: D.drawRects(R, s).length, kx: s.kx}));
     """
-    core = ROOT / "hakisa" / "envs" / "duel" / "web" / "core.js"
-    rules = ROOT / "hakisa" / "envs" / "duel" / "rules.json"
+    core = ROOT / "hakisa" / "games" / "duel" / "web" / "core.js"
+    rules = ROOT / "hakisa" / "games" / "duel" / "rules.json"
     out = json.loads(
         subprocess.run(
             ["node", "-e", js, str(core), str(rules)], check=True, capture_output=True, text=True, timeout=60
@@ -464,7 +464,7 @@ def test_roll_margin_moves_the_roll_into_the_window_and_wins_more():
     """roll_margin=m rolls m ticks after the reference's first workable tick. Deciding every tick, the
     reference rolls with 13 ticks to the blow and (measured, 200 fights) wins ~86 % on normal, ~14 % on hard;
     7 ticks in it wins ~100 % / ~98 % (scripts/teacher_duel.py's teacher uses it)."""
-    from hakisa.envs.duel.sim import B_WINDUP, K_ROLL
+    from hakisa.games.duel.sim import B_WINDUP, K_ROLL
 
     def roll_starts(margin: int, tier: str, n: int = 48) -> tuple[list[int], float]:
         sim = DuelSim(n=n, tier=tier, seed=3)
@@ -486,7 +486,7 @@ def test_roll_margin_moves_the_roll_into_the_window_and_wins_more():
 def test_seen_only_pokes_without_the_hidden_cooldown():
     """The boss looks the same with its cooldown running or not; the reference pokes only while it runs,
     seen_only whenever the boss is free, not guarding and in reach (with a roll's stamina in reserve)."""
-    from hakisa.envs.duel.sim import KEY_ATTACK
+    from hakisa.games.duel.sim import KEY_ATTACK
 
     sim = DuelSim(n=2, tier="normal", seed=1)
     fp = sim.rules["fp"]

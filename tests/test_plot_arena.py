@@ -284,7 +284,7 @@ def _users_duel(tmp_path):
 
     doc = json.loads((GAMES_DIR / "duel.json").read_text())
     doc["name"] = "my-duel"
-    doc["rules"]["refs"] = {"rules": str((GAMES_DIR.parent / "envs" / "duel" / "rules.json").resolve())}
+    doc["rules"]["refs"] = {"rules": str((GAMES_DIR / "duel" / "rules.json").resolve())}
     doc.pop("window")
     doc.pop("train")
     doc["input_map"] = {**InputMap.load("duel").to_dict(), "name": "my-duel"}

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from hakisa.envs.duel.render import palette_bgra, render_bgra
-from hakisa.envs.duel.sim import COMMAND_KEYS, DuelSim, load_rules
 from hakisa.game import Game
+from hakisa.games.duel.render import palette_bgra, render_bgra
+from hakisa.games.duel.sim import COMMAND_KEYS, DuelSim, load_rules
 from hakisa.rewards import (
     BarReader,
     ChangeDetector,
@@ -269,7 +269,7 @@ def test_reward_net_learns_hp_buckets_and_beats_chance(tmp_path):
 # ---- the real page: the same readers on what Chromium puts on the screen ----------------------------
 @pytest.fixture(scope="module")
 def page():
-    from hakisa.envs.duel.web import DuelPage
+    from hakisa.games.duel.web import DuelPage
     from hakisa.xserver import Xvfb
 
     with Xvfb(1280, 720) as disp, DuelPage(tier="normal", display=disp) as p:
@@ -286,7 +286,7 @@ def grab_canvas(page) -> np.ndarray:
 
 def expert_trace(seed: int, tier: str = "normal", max_ticks: int = 5400):
     """Key masks per tick of the scripted expert (decides every 4 ticks) and who won, in the sim."""
-    from hakisa.envs.duel.expert import expert_keys
+    from hakisa.games.duel.expert import expert_keys
 
     sim = DuelSim(1, tier=tier, seed=seed)
     keys = []

@@ -201,8 +201,8 @@ def test_input_is_gated_while_not_in_play(lamp):
 def test_screen_env_plays_the_real_duel_page(xvfb):
     """Keys reach the page through X, the result overlay ends the episode, R restarts, the probe sees J."""
     from hakisa.capture import Capture, find_window
-    from hakisa.envs.duel.web import DuelPage
     from hakisa.envs.screen import ScreenEnv, latency_probe
+    from hakisa.games.duel.web import DuelPage
 
     with DuelPage(tier="normal", display=xvfb) as page:
         page.click_to_focus()
@@ -241,7 +241,7 @@ def test_screen_env_plays_the_real_duel_page(xvfb):
                     break
             assert term and info["winner"] == 2 and r < 0
             obs, info = env.reset()  # navigation: R, then wait for a fresh fight
-            from hakisa.envs.duel.sim import load_rules
+            from hakisa.games.duel.sim import load_rules
 
             assert info["navigations"] >= 1 and info["readings"]["knight_hp"] == load_rules()["knight"]["hp"]
             assert page.evaluate("hakisa.mode()") == "play" and page.evaluate("hakisa.state().tick") < 60

@@ -12,7 +12,7 @@ import torch
 
 from hakisa.algos.bc import class_weights, validate
 from hakisa.data import EpisodeStore, EpisodeWriter, Transitions
-from hakisa.envs.duel.evaluate import evaluate_duel
+from hakisa.games.duel.evaluate import evaluate_duel
 from hakisa.phases.study import StudyArgs, study
 from hakisa.preprocess import ObsSpec
 
@@ -21,9 +21,9 @@ SPEC = ObsSpec(width=80, height=45)  # half resolution keeps the default test ru
 
 def write_expert_dataset(root, fights: int, tier: str = "normal", seed: int = 0, n_envs: int = 4) -> float:
     """The scripted expert in the sim -> an episode store. Returns the expert's win rate."""
-    from hakisa.envs.duel.env import DuelVecEnv
-    from hakisa.envs.duel.expert import expert_keys
-    from hakisa.envs.duel.sim import COMMAND_KEYS
+    from hakisa.games.duel.env import DuelVecEnv
+    from hakisa.games.duel.expert import expert_keys
+    from hakisa.games.duel.sim import COMMAND_KEYS
 
     to_cmd = np.full(256, -1)
     to_cmd[COMMAND_KEYS] = np.arange(len(COMMAND_KEYS))
@@ -110,7 +110,7 @@ def test_bc_learns_from_a_small_dataset(tmp_path):
 def test_perception_pretraining_learns_to_read_the_duel_state(tmp_path):
     """`hakisa duel perception` on a tiny budget: its held-out error on the sim's true state must fall well
     below the untrained net's, and the positions (the easiest thing on screen) must be read clearly."""
-    from hakisa.envs.duel.perception import PerceptionArgs, train_perception
+    from hakisa.games.duel.perception import PerceptionArgs, train_perception
 
     res = train_perception(PerceptionArgs(out=str(tmp_path / "perc"), frames=6000, val_frames=1500, epochs=3,
                                           num_envs=12, progress=False))
@@ -125,7 +125,7 @@ def test_perception_pretraining_learns_to_read_the_duel_state(tmp_path):
 
 
 def test_study_init_takes_encoder_and_trunk_only_and_freeze_keeps_them(tmp_path):
-    from hakisa.envs.duel.env import DuelEnv
+    from hakisa.games.duel.env import DuelEnv
     from hakisa.model import HakisaNet, load_checkpoint, save_checkpoint
     from hakisa.phases.study import init_features
 
@@ -155,7 +155,7 @@ def test_study_init_takes_encoder_and_trunk_only_and_freeze_keeps_them(tmp_path)
 def test_shipped_perception_encoder_reads_the_state_better_than_an_untrained_one():
     """pretrained:duel-perception, probed the standard way: a least-squares linear read-out of its trunk
     features, fitted on 2,400 fresh sim frames and scored on 1,200 others (other seeds than its training)."""
-    from hakisa.envs.duel.perception import collect
+    from hakisa.games.duel.perception import collect
     from hakisa.model import HakisaNet, load_checkpoint
 
     net, cfg = load_checkpoint("pretrained:duel-perception")

@@ -24,8 +24,8 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from hakisa.envs.duel.expert import expert_keys
-from hakisa.envs.duel.sim import B_ACTIVE, B_RECOVER, B_WINDUP, K_ROLL, KEYS_TO_COMMAND
+from hakisa.games.duel.expert import expert_keys
+from hakisa.games.duel.sim import B_ACTIVE, B_RECOVER, B_WINDUP, K_ROLL, KEYS_TO_COMMAND
 
 
 def phase(s: dict, rules: dict) -> np.ndarray:
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=777)
     args = ap.parse_args(argv)
 
-    from hakisa.envs.duel.env import DuelVecEnv
+    from hakisa.games.duel.env import DuelVecEnv
     from hakisa.preprocess import ObsSpec
 
     torch.set_num_threads(2)

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=777)
     args = ap.parse_args(argv)
 
-    from hakisa.envs.duel.evaluate import evaluate_duel
+    from hakisa.games.duel.evaluate import evaluate_duel
     from hakisa.model import load_checkpoint
 
     torch.set_num_threads(2)

@@ -39,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from hakisa.capture import Capture
-    from hakisa.envs.duel.render import palette_bgra, render_bgra
-    from hakisa.envs.duel.sim import DuelSim
-    from hakisa.envs.duel.web import DuelPage
+    from hakisa.games.duel.render import palette_bgra, render_bgra
+    from hakisa.games.duel.sim import DuelSim
+    from hakisa.games.duel.web import DuelPage
 
     ticks: dict[int, tuple[float, dict]] = {}  # (fight, tick) key -> (first seen, state)
     grabs: list[tuple[float, np.ndarray]] = []

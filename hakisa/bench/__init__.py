@@ -1,10 +1,10 @@
-"""`hakisa bench io|duel|train`: benchmarks that print ONE JSON object as their last line.
+"""`hakisa bench io|train`: benchmarks that print ONE JSON object as their last line.
 
   io     the model-free live loop (capture -> preprocess -> decide -> send) against a real X window
                                               (hakisa.bench.io)
-  duel   the duel sim / vector env speed      (hakisa.bench.duel)
   train  learner throughput vs SB3            (hakisa.bench.train)
 
+A game's own benchmarks live in its package, under its verbs (`hakisa duel bench`).
 Each benchmark is a module of this package with `run(args)`, imported only when it runs.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="bench", metavar="WHICH", required=True)
     io = sub.add_parser("io", help="live capture/input loop timings against a real X window",
                         description="Times the model-free live loop (capture -> preprocess -> decide -> send) "
-                        "against a real 640x360 X window typing random duel commands, under a private Xvfb "
+                        "against a real 640x360 X window typing random keyboard commands, under a private Xvfb "
                         "unless --display is given. Prints one JSON line. Targets: capture+preprocess <= 1 ms "
                         "p50, loop p99 <= 3 ms (x11 backend) or <= 10 ms (portable).")
     io.add_argument("--steps", type=int, default=600, help="loop steps to time")
@@ -35,14 +35,6 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
     add_backend_arg(io)
     io.set_defaults(_run=lambda a: _delegate("hakisa.bench.io", a))
-
-    duel = sub.add_parser("duel", help="duel sim and vector env throughput (duel-page's bench)")
-    duel.add_argument("--num-envs", type=int, default=None, help="vector env width (default: the bench's own)")
-    duel.add_argument("--steps", type=int, default=None, help="steps to time (default: the bench's own)")
-    duel.add_argument("--tier", default="normal")
-    duel.add_argument("--seed", type=int, default=0)
-    duel.add_argument("--json-only", action="store_true", help="print only the JSON line")
-    duel.set_defaults(_run=lambda a: _delegate("hakisa.bench.duel", a))
 
     train = sub.add_parser("train", help="learner env steps/s, ours vs SB3 (learners' bench)")
     train.add_argument("--algo", default="ppo", help="learner to time")

@@ -1,5 +1,6 @@
 """`hakisa bench io`: the model-free live loop (capture -> preprocess -> decide -> send) timed against a real
-640x360 X window that types random duel commands, under a private Xvfb unless --display is given.
+640x360 X window that types random keyboard commands (`TEST_MAP`, no game's own), under a private Xvfb unless
+--display is given.
 Targets: capture+preprocess <= 1 ms p50, loop p99 <= 3 ms (x11) or <= 10 ms (portable: pynput waits for
 the X server after every event). The last line printed is one JSON object; its "backend" says which ran.
 """
@@ -15,6 +16,21 @@ import time
 import numpy as np
 
 BENCH_TITLE = "hakisa bench io window"
+# The keys the loop types and `hakisa doctor` presses: eight commands, two of them two-key chords, the shape of a
+# keyboard game's map. Defined here rather than borrowed from a game, so the bench and the doctor know no game.
+TEST_MAP = {
+    "name": "bench-keys",
+    "commands": [
+        {"name": "noop", "kind": "noop", "keys": []},
+        {"name": "left", "kind": "keys", "keys": ["left"]},
+        {"name": "right", "kind": "keys", "keys": ["right"]},
+        {"name": "space", "kind": "keys", "keys": ["space"]},
+        {"name": "j", "kind": "keys", "keys": ["j"]},
+        {"name": "k", "kind": "keys", "keys": ["k"]},
+        {"name": "left+space", "kind": "keys", "keys": ["left", "space"]},
+        {"name": "right+space", "kind": "keys", "keys": ["right", "space"]},
+    ],
+}
 LOOP_P99_TARGET_MS = {"x11": 3.0, "portable": 10.0}
 
 
@@ -115,11 +131,11 @@ def _time_loop(args: argparse.Namespace, wid: int) -> dict:
     from hakisa.sink import make_sink
 
     give_focus(wid, backend=args.backend)  # give our window the keyboard, as a click on it would
-    imap = InputMap.load("duel")
+    imap = InputMap.from_dict(TEST_MAP)
     rng = np.random.default_rng(args.seed)
     action = np.zeros(3, dtype=np.int64)
 
-    def decide(obs: np.ndarray) -> np.ndarray:  # model-free: a random duel command, held `hold` steps
+    def decide(obs: np.ndarray) -> np.ndarray:  # model-free: a random command, held `hold` steps
         decide.n += 1
         if (decide.n - 1) % max(1, args.hold) == 0:
             action[0] = rng.integers(len(imap.commands))

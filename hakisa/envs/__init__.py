@@ -1,17 +1,12 @@
-"""Gymnasium envs. Importing this registers "Hakisa/Duel-v0" (`import hakisa` imports it).
+"""Gymnasium envs: the screen, fleets of windows, stable-retro, toys, and `make_vec`, which builds any of them
+or a game's simulator by id. A game's simulator registers its own id from its package (hakisa/games/NAME/);
+its game file names that package (`sim.module`), so nothing here knows a game by name.
 
-    env = gymnasium.make("Hakisa/Duel-v0", tier="normal")                  # one fight: DuelEnv
-    vec = gymnasium.make_vec("Hakisa/Duel-v0", num_envs=64, vectorization_mode="vector_entry_point")  # DuelVecEnv
+    from hakisa.envs import make_vec
+    vec = make_vec("Hakisa/Duel-v0", 64, tier="normal")    # imports hakisa.games.duel, which registers the id
 The entry points are strings, so registering imports nothing heavy.
 """
 import gymnasium
-
-if "Hakisa/Duel-v0" not in gymnasium.registry:
-    gymnasium.register(
-        id="Hakisa/Duel-v0",
-        entry_point="hakisa.envs.duel.env:DuelEnv",
-        vector_entry_point="hakisa.envs.duel.env:DuelVecEnv",
-    )
 
 if "Hakisa/Airstriker-v0" not in gymnasium.registry:  # needs the `retro` extra only when made
     gymnasium.register(id="Hakisa/Airstriker-v0", entry_point="hakisa.envs.retro:RetroEnv",

@@ -1,27 +1,41 @@
-"""Pick an env by id: the one place that knows which constructor serves which game.
+"""Pick an env by id: the one place that maps an id to a constructor, knowing no game by name.
 
-    make_vec("Hakisa/Duel-v0", 8, tier="normal")   -> hakisa.envs.duel.env.DuelVecEnv (numpy-batched)
+    make_vec("Hakisa/Duel-v0", 8, tier="normal")   -> the vector_entry_point its game registered (DuelVecEnv)
     make_vec("Airstriker-Genesis-v0", 4)           -> hakisa.envs.retro.make_retro_vec (subprocesses)
     make_vec("Toy/KeyPress-v0", 8)                 -> SyncVectorEnv of the toy envs
-Every vector env here uses Gymnasium's SAME_STEP autoreset. `contract(env)` returns the
-(ObsSpec, InputMap) a learner needs to build a HakisaNet for it.
+A game's simulator registers its id with Gymnasium (string entry points) when its package is imported; the
+shipped game file that names the id (`sim.env`) also names that package (`sim.module`), so an id is found
+without anyone importing the game first (hakisa.game_file.sim_module). Every vector env here uses
+Gymnasium's SAME_STEP autoreset. `contract(env)` returns the (ObsSpec, InputMap) a learner needs to build a
+HakisaNet for it.
 """
 from __future__ import annotations
 
+import importlib
+
 import gymnasium as gym
 
+from hakisa.game_file import sim_module
 from hakisa.input_map import InputMap
 from hakisa.preprocess import ObsSpec
 
-DUEL_ID = "Hakisa/Duel-v0"
+
+def registered(env_id: str):
+    """The Gymnasium spec of `env_id`, importing the package a shipped game file names for it if need be;
+    None for an id nobody registers (a stable-retro game, a toy)."""
+    if env_id not in gym.registry and (module := sim_module(env_id)):
+        importlib.import_module(module)
+    return gym.registry.get(env_id)
 
 
 def make_vec(env_id: str, n: int, seed: int = 0, **kw) -> gym.vector.VectorEnv:
     """A SAME_STEP-autoreset vector env of `n` copies, with `.obs_spec` and `.input_map` set."""
-    if env_id == DUEL_ID:
-        from hakisa.envs.duel.env import DuelVecEnv
+    spec = None if env_id.startswith("Toy/") else registered(env_id)
+    if spec is not None and spec.vector_entry_point:  # a simulator that batches its own copies
+        from gymnasium.envs.registration import load_env_creator
 
-        envs = DuelVecEnv(n, seed=seed, **kw)
+        creator = load_env_creator(spec.vector_entry_point)
+        envs = creator(num_envs=n, seed=seed, **{**spec.kwargs, **kw})
     elif env_id.startswith("Toy/"):
         from hakisa.envs.toy import TOY_ENVS
 
@@ -44,9 +58,7 @@ def make_env(env_id: str, **kw) -> gym.Env:
         from hakisa.envs.toy import TOY_ENVS
 
         return TOY_ENVS[env_id](**kw)
-    if env_id == DUEL_ID:
-        import hakisa.envs.duel  # noqa: F401  registers the id
-
+    registered(env_id)
     return gym.make(env_id, **kw)
 
 
