@@ -248,6 +248,35 @@ def floor(parts: list[dict], num_envs: int, threads: int) -> dict:
             "update_ms_overlap": round(overlap, 1), "sps_serial": round(per_update / serial * 1e3, 1),
             "sps_overlap": round(per_update / overlap * 1e3, 1)}
 
+def _rounds(num_envs: int, steps: int, seed: int, obs: ObsSpec | None, threads: int, repeats: int, quiet: bool):
+    """`repeats` rounds of the four runs, their order reversed every other round, and the floor's parts in
+    each. Returns (ours, ours_bf16, sb3, sb3_same_allocator: env steps/s per round, parts per precision)."""
+    ours, ours_bf16, sb3, sb3_alloc = [], [], [], []
+    parts: dict[str, list[dict]] = {"fp32": [], "bf16": []}
+    spawn = multiprocessing.get_context("spawn")
+    for r in range(repeats):
+        order = [("ours", ours), ("sb3", sb3), ("bf16", ours_bf16), ("sb3_same_allocator", sb3_alloc)]
+        if r % 2:
+            order.reverse()
+        for name, out in order:
+            if name == "sb3":
+                # a new process per SB3 run, ended before the next run starts (a Pool that replaces its worker
+                # after each task starts that replacement, ~1.9 s of CPU importing torch, during the next run: ours)
+                with spawn.Pool(1) as fresh:
+                    out.append(fresh.apply(_sb3_fresh, (num_envs, steps, seed, obs, threads)))
+                    fresh.close()
+                    fresh.join()
+            elif name == "sb3_same_allocator":
+                out.append(time_sb3(num_envs, steps, seed, obs=obs))
+            else:
+                out.append(time_ours(num_envs, steps, seed, bf16=name == "bf16", obs=obs))
+            if not quiet:
+                print(f"{name}: {out[-1]:.1f} env steps/s", flush=True)
+        for name in parts:  # in every round, so the floor meets the same swings in the machine's speed as the runs
+            parts[name].append(floor_parts(num_envs, seed, obs, bf16=name == "bf16"))
+    return ours, ours_bf16, sb3, sb3_alloc, parts
+
+
 def run(args) -> int:
     if getattr(args, "algo", "ppo") != "ppo":
         raise SystemExit("hakisa bench train: only --algo ppo has an SB3 counterpart to compare with")
@@ -269,29 +298,7 @@ def run(args) -> int:
     load0 = os.getloadavg()[0]
     time_ours(num_envs, per_update, args.seed, obs=obs)  # warm-up: imports, allocator, oneDNN kernels
     time_sb3(num_envs, per_update, args.seed, obs=obs)
-    ours, ours_bf16, sb3, sb3_alloc = [], [], [], []
-    parts: dict[str, list[dict]] = {"fp32": [], "bf16": []}
-    spawn = multiprocessing.get_context("spawn")
-    for r in range(repeats):
-        order = [("ours", ours), ("sb3", sb3), ("bf16", ours_bf16), ("sb3_same_allocator", sb3_alloc)]
-        if r % 2:
-            order.reverse()
-        for name, out in order:
-            if name == "sb3":
-                # a new process per SB3 run, ended before the next run starts (a Pool that replaces its worker
-                # after each task starts that replacement, ~1.9 s of CPU importing torch, during the next run: ours)
-                with spawn.Pool(1) as fresh:
-                    out.append(fresh.apply(_sb3_fresh, (num_envs, steps, args.seed, obs, threads)))
-                    fresh.close()
-                    fresh.join()
-            elif name == "sb3_same_allocator":
-                out.append(time_sb3(num_envs, steps, args.seed, obs=obs))
-            else:
-                out.append(time_ours(num_envs, steps, args.seed, bf16=name == "bf16", obs=obs))
-            if not quiet:
-                print(f"{name}: {out[-1]:.1f} env steps/s", flush=True)
-        for name in parts:  # in every round, so the floor meets the same swings in the machine's speed as the runs
-            parts[name].append(floor_parts(num_envs, args.seed, obs, bf16=name == "bf16"))
+    ours, ours_bf16, sb3, sb3_alloc, parts = _rounds(num_envs, steps, args.seed, obs, threads, repeats, quiet)
     best_sb3, best_sb3_alloc = max(sb3), max(sb3_alloc)
     best_default = max(ours_bf16) if native else max(ours)  # what `hakisa train` runs here
     floors = {}
