@@ -58,39 +58,9 @@ def evaluate(
         # when the frame was seen: episodes are written once they end, so the writer's own clock would give
         # every frame of an episode the same few milliseconds
         t_obs = time.time()
-        with torch.inference_mode():
-            o = torch.from_numpy(np.ascontiguousarray(obs))
-            logged = collect is not None and mode == "sample"  # the log-prob and V go into the store
-            if logged:
-                lc, lx, ly, v = net.policy(o)
-                a = net.pick((lc, lx, ly), sample=True)
-            else:
-                a = net.act(o, mode)
-        a = a.numpy()
-        if epsilon > 0:
-            rand = np.random.random(n) < epsilon
-            if rand.any():
-                space = env.single_action_space if vec else env.action_space
-                r_a = net.canonical(torch.from_numpy(np.stack([space.sample() for _ in range(n)]))).numpy()
-                a[rand] = r_a[rand]
-        # a sampling policy records what PPO needs to learn from these episodes later (consolidate):
-        # log pi(a|s) of the action sent and V(s). With epsilon the behaviour is a mixture, so its log-prob
-        # is log((1-eps) pi + eps / |A|) of the joint action (uniform over the valid triples).
-        beh = None
-        if logged:
-            with torch.inference_mode():
-                lp, _ = net.dist_logp_entropy(lc, lx, ly, torch.from_numpy(a))
-                if epsilon >= 1:
-                    lp = _uniform_logp(net, a).expand_as(lp)
-                elif epsilon > 0:
-                    lp = torch.logaddexp(lp + np.log1p(-epsilon), np.log(epsilon) + _uniform_logp(net, a))
-            beh = (lp.numpy(), v.numpy())
-        if vec:
-            nobs, r, term, trunc, info = env.step(a)
-        else:
-            nobs, r, term, trunc, info = env.step(a[0])
-            nobs, r, term, trunc = (np.asarray(v)[None] for v in (nobs, r, term, trunc))
-            info = {k: np.asarray([v]) for k, v in info.items()} if isinstance(info, dict) else {}
+        logged = collect is not None and mode == "sample"  # the log-prob and V go into the store
+        a, beh = _act(net, env, obs, mode, epsilon, logged, vec)
+        nobs, r, term, trunc, info = _env_step(env, a, vec)
         r = np.asarray(r, np.float64)
         if collect is not None:
             for i in range(n):
@@ -110,10 +80,7 @@ def evaluate(
                 eps.append(ep)
                 bar.update(1)
                 if collect is not None:
-                    collect.begin_episode(**{k: v for k, v in ep.items() if k in ("winner", "score")})
-                    for f, act, rew, d, lp_i, v_i, t_i in buf[i]:
-                        collect.add(f, act, rew, d, t=t_i, logp=lp_i, value=v_i)
-                    collect.end_episode()
+                    _write_episode(collect, ep, buf[i])
             buf[i] = []
             done_count[i] += 1
             if retire is not None and quota[i] - done_count[i] == 1:
@@ -126,6 +93,55 @@ def evaluate(
         obs = nobs
     bar.close()
     return summarize(eps)
+
+
+def _act(net: HakisaNet, env, obs: np.ndarray, mode: str, epsilon: float, logged: bool, vec: bool):
+    """The step's actions [n, 3], and with `logged` the behaviour's (log-prob, value) of each, else None."""
+    n = len(obs)
+    with torch.inference_mode():
+        o = torch.from_numpy(np.ascontiguousarray(obs))
+        if logged:
+            lc, lx, ly, v = net.policy(o)
+            a = net.pick((lc, lx, ly), sample=True)
+        else:
+            a = net.act(o, mode)
+    a = a.numpy()
+    if epsilon > 0:
+        rand = np.random.random(n) < epsilon
+        if rand.any():
+            space = env.single_action_space if vec else env.action_space
+            r_a = net.canonical(torch.from_numpy(np.stack([space.sample() for _ in range(n)]))).numpy()
+            a[rand] = r_a[rand]
+    # a sampling policy records what PPO needs to learn from these episodes later (consolidate):
+    # log pi(a|s) of the action sent and V(s). With epsilon the behaviour is a mixture, so its log-prob
+    # is log((1-eps) pi + eps / |A|) of the joint action (uniform over the valid triples).
+    beh = None
+    if logged:
+        with torch.inference_mode():
+            lp, _ = net.dist_logp_entropy(lc, lx, ly, torch.from_numpy(a))
+            if epsilon >= 1:
+                lp = _uniform_logp(net, a).expand_as(lp)
+            elif epsilon > 0:
+                lp = torch.logaddexp(lp + np.log1p(-epsilon), np.log(epsilon) + _uniform_logp(net, a))
+        beh = (lp.numpy(), v.numpy())
+    return a, beh
+
+
+def _env_step(env, a: np.ndarray, vec: bool):
+    """env.step with a vector env's shapes, a plain gym.Env's step given a leading axis of 1."""
+    if vec:
+        return env.step(a)
+    nobs, r, term, trunc, info = env.step(a[0])
+    nobs, r, term, trunc = (np.asarray(v)[None] for v in (nobs, r, term, trunc))
+    info = {k: np.asarray([v]) for k, v in info.items()} if isinstance(info, dict) else {}
+    return nobs, r, term, trunc, info
+
+
+def _write_episode(collect, ep: dict, steps: list) -> None:
+    collect.begin_episode(**{k: v for k, v in ep.items() if k in ("winner", "score")})
+    for f, act, rew, d, lp_i, v_i, t_i in steps:
+        collect.add(f, act, rew, d, t=t_i, logp=lp_i, value=v_i)
+    collect.end_episode()
 
 
 def _uniform_logp(net: HakisaNet, a: np.ndarray) -> torch.Tensor:
