@@ -31,7 +31,6 @@ from __future__ import annotations
 # game), storage.py (the Optuna storage, resume: liveness, reap_stale, the ask lock, heartbeats),
 # trial.py (a worker's loop and one trial: suggest, train, score, prune), report.py (leaderboard, CSV,
 # plots, best.json). This file is the verb and its Python API, run_sweep.
-
 import argparse
 import dataclasses
 import json
