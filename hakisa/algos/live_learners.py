@@ -92,8 +92,6 @@ class Learner(threading.Thread):
         """After an update: True if it stands. Otherwise the last good weights are back, the optimizer's moments
         are cleared and the rollback is logged; a good update past `Guard.every` becomes the new good point."""
         g = self.guard
-        if g.good is None:
-            g.good = clone_state(*self.guarded_modules())
         if g.ok(**values):
             if g.seen % g.every == 0:
                 g.good = clone_state(*self.guarded_modules())
@@ -123,6 +121,7 @@ class Learner(threading.Thread):
 
     def run(self) -> None:
         try:
+            self.guard.good = clone_state(*self.guarded_modules())  # the starting weights are the first good ones
             self.loop()
         except BaseException as e:  # re-raised in the actor's thread by `check`
             self.error = e
