@@ -54,15 +54,9 @@ def test_a_click_is_drawn_at_its_cell_and_keys_as_labels():
     assert (img[100:200, 3] == COLORS["over"]).all()  # game over: the red border
 
 
-@pytest.mark.x11
-def test_live_play_replay_draws_each_click_where_the_window_got_it(xvfb, xwin, tmp_path, capsys):
-    """~10 s: 30 steps of an untrained agent (sampled: about a third of them clicks) on a real window."""
-    import argparse
-
-    import cv2
+def _clickpad(xwin, tmp_path):
+    """tests/xwin.py's window (640x360, focused) and a game file for it: clicks on an 8x6 grid, no game over."""
     from conftest import set_focus
-
-    from hakisa.phases import play
 
     w = xwin(title="hakisa replay pad", x=60, y=40, width=640, height=360)
     set_focus(w.wid)
@@ -79,6 +73,38 @@ def test_live_play_replay_draws_each_click_where_the_window_got_it(xvfb, xwin, t
         },
     }
     (tmp_path / "clickpad.json").write_text(json.dumps(game))
+    return w
+
+
+@pytest.mark.x11
+def test_write_replay_films_a_checkpoint_on_its_window(xvfb, xwin, tmp_path):
+    """~3 s: the function a trainer calls at each best/, on a window game: a GIF at the window's size."""
+    from PIL import Image
+
+    from hakisa.replay import write_replay
+
+    _clickpad(xwin, tmp_path)
+    info = write_replay(None, tmp_path / "clickpad.json", tmp_path / "best" / "replay.gif", max_steps=8)
+    assert info["path"] == str(tmp_path / "best" / "replay.gif") and info["summary"]["steps"] == 8
+    assert info["frames"] == 8 - info["dropped"] and info["size"] == [640, 360]
+    gif, ms = Image.open(tmp_path / "best" / "replay.gif"), 0
+    assert gif.size == (640, 360)
+    for k in range(gif.n_frames):  # a GIF writer merges identical frames into one longer one: count time
+        gif.seek(k)
+        ms += gif.info["duration"]
+    assert ms == pytest.approx(100 * info["frames"], abs=10 * gif.n_frames)  # 10 Hz
+
+
+@pytest.mark.x11
+def test_live_play_replay_draws_each_click_where_the_window_got_it(xvfb, xwin, tmp_path, capsys):
+    """~10 s: 30 steps of an untrained agent (sampled: about a third of them clicks) on a real window."""
+    import argparse
+
+    import cv2
+
+    from hakisa.phases import play
+
+    w = _clickpad(xwin, tmp_path)
     video = tmp_path / "replay.mp4"
     p = argparse.ArgumentParser()
     play.add_args(p)
