@@ -51,14 +51,32 @@ def expert_keys(state: dict[str, np.ndarray], rules: dict | None = None, style: 
     guarding and in reach (a roll is still kept in reserve).
     """
     r = rules or _RULES
-    fp, K, B = r["fp"], r["knight"], r["boss"]
-    kx, bx = state["kx"], state["bx"]
-    dist = np.abs(kx - bx) // fp                      # pixels
-    to_boss = np.where(bx >= kx, KEY_RIGHT, KEY_LEFT)
-    away = np.where(bx >= kx, KEY_LEFT, KEY_RIGHT)
-    st, ba, bt = state["k_st"], state["b_act"], state["b_t"]
-    rel = (kx - bx) * state["b_face"] // fp          # knight's position along the boss's facing, pixels
+    g = _geometry(state, r)
+    threatened, swinging, act_now, dodge, keep_out = _against_the_cleave(state, r, g, style, period, roll_margin)
+    K = r["knight"]
+    # before the reveal: close in (so the roll goes through and the punish is in reach)
+    wait = np.where(g["dist"] > K["attack_reach"] - 16, g["to_boss"], 0)
+    punish, punish_keys, neutral = _between_swings(state, r, g, seen_only)
+    keys = np.where(threatened, np.where(act_now, dodge, wait),
+                    np.where(swinging, keep_out, np.where(punish, punish_keys, neutral)))
+    return keys.astype(np.uint8)
 
+
+def _geometry(state: dict, r: dict) -> dict:
+    """Where the knight stands: distance in pixels, the keys towards and away from the boss, its position
+    along the boss's facing, its stamina and the boss's action and timer."""
+    fp, kx, bx = r["fp"], state["kx"], state["bx"]
+    return {"dist": np.abs(kx - bx) // fp, "to_boss": np.where(bx >= kx, KEY_RIGHT, KEY_LEFT),
+            "away": np.where(bx >= kx, KEY_LEFT, KEY_RIGHT), "st": state["k_st"], "ba": state["b_act"],
+            "bt": state["b_t"], "rel": (kx - bx) * state["b_face"] // fp}
+
+
+def _against_the_cleave(state: dict, r: dict, g: dict, style: str, period: int, roll_margin: int):
+    """(threatened, swinging, act_now, dodge, keep_out): whether a cleave can reach us, whether the boss is
+    swinging at all, whether to dodge now, the dodge's keys (a roll through, else the shield), and the keys
+    that stay out of a swing that cannot reach."""
+    fp, K, B = r["fp"], r["knight"], r["boss"]
+    dist, to_boss, away, st, ba, bt, rel = (g[k] for k in ("dist", "to_boss", "away", "st", "ba", "bt", "rel"))
     # ---- the cleave: when does its hitbox go live, and are we in it? ---------------------------
     roll_px = K["roll_speed"] * K["roll_len"] // fp  # how far a roll carries us
     until_active = np.where(ba == B_WINDUP, state["b_len"] - bt, 0)
@@ -89,8 +107,17 @@ def expert_keys(state: dict[str, np.ndarray], rules: dict | None = None, style: 
     if style == "block":  # shield up from well before the reveal (block_startup + a decision of slack)
         act_now = (ba == B_ACTIVE) | (until_active <= B["cleave_reveal"] + K["block_startup"] + 4)
         dodge = np.where(can_block, KEY_BLOCK, np.where(in_time & can_roll, roll_keys, away))
-    # before that: close in (so the roll goes through and the punish is in reach)
-    wait = np.where(dist > K["attack_reach"] - 16, to_boss, 0)
+    # a swing that cannot reach us (often a noisy boss's whim): stay out of it, then punish the recovery
+    keep_out = np.where(dist <= B["cleave_reach"] + lunge_px + 24, away, 0)
+    return threatened, swinging, act_now, dodge, keep_out
+
+
+def _between_swings(state: dict, r: dict, g: dict, seen_only: bool):
+    """(punish, punish_keys, neutral): whether the boss's recovery leaves time for a swing, the keys that
+    punish it, and the neutral game's keys (bait at swing range with a roll in reserve, poke on cooldown)."""
+    K, B = r["knight"], r["boss"]
+    dist, to_boss, away, st, ba, bt = (g[k] for k in ("dist", "to_boss", "away", "st", "ba", "bt"))
+    kx, bx = state["kx"], state["bx"]
     # ---- punish the recovery ---------------------------------------------------------------------
     in_reach = (dist <= K["attack_reach"] - 4) & (kx != bx)
     swing_fits = (B["cleave_recover"] - bt) > K["attack_windup"]
@@ -108,13 +135,7 @@ def expert_keys(state: dict[str, np.ndarray], rules: dict | None = None, style: 
     neutral = np.where(poke, KEY_ATTACK,
                        np.where(low_st, np.where(dist < B["cleave_reach"] + 40, away, 0),
                                 np.where(dist > K["attack_reach"] - 12, to_boss, 0)))
-
-    # a swing that cannot reach us (often a noisy boss's whim): stay out of it, then punish the recovery
-    keep_out = np.where(dist <= B["cleave_reach"] + lunge_px + 24, away, 0)
-
-    keys = np.where(threatened, np.where(act_now, dodge, wait),
-                    np.where(swinging, keep_out, np.where(punish, punish_keys, neutral)))
-    return keys.astype(np.uint8)
+    return punish, punish_keys, neutral
 
 
 def play_expert(episodes: int, opts: dict | None = None, seed: int = 12345, num_envs: int = 16, collect=None,
