@@ -16,7 +16,7 @@ Config (JSON or YAML), regions in canvas pixels (`canvas: [w, h]`):
               {until: condition, timeout: s}
 A condition is {reading, op, value} | {all: [...]} | {any: [...]} | {not: condition}.
 
-References: `refs: {rules: "../envs/duel/rules.json"}` names JSON files (relative to the game file);
+References: `refs: {rules: "duel/rules.json"}` names JSON files (relative to the game file);
 any string value "@rules:hud.knight_hp" is replaced by that file's value at the dotted path. A name
 that indexes a list is looked up in the sibling `<list>_names` ("@rules:palette.hp_knight"). So
 the duel config follows rules.json when its HUD, palette or HP totals change.
