@@ -15,7 +15,6 @@ import sys
 
 # verb: (module, one-line help)
 VERBS: dict[str, tuple[str, str]] = {
-    "demo": ("hakisa.demo", "train briefly on the duel sim, then play the real browser page"),
     "bench": ("hakisa.bench", "benchmarks that print JSON (io, train)"),
     "game": ("hakisa.game_tools", "make and check a game file: init, check, digits"),
     "record": ("hakisa.phases.teacher", "human teacher: record a live window into an episode store"),

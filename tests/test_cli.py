@@ -32,7 +32,8 @@ def test_bench_subcommand_help(which, capsys):
     assert e.value.code == 0 and "--json-only" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("which", ["serve", "open", "perception", "boss-train", "boss-elo", "boss-learn", "bench"])
+@pytest.mark.parametrize("which", ["serve", "open", "perception", "boss-train", "boss-elo", "boss-learn", "bench",
+                                   "demo"])
 def test_game_verb_subcommand_help(which, capsys):
     """The duel's tools are reached through its game file's `verbs`, not a table entry naming the duel."""
     with pytest.raises(SystemExit) as e:

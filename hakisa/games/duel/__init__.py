@@ -8,7 +8,8 @@ simulator's home (`sim.module`) and its verbs (`verbs`). Importing it registers 
     brain.py, bosses/ learned boss brains                    fightlog.py        the page's fight logs, replayed
     league/           boss self-play (pools, ES, knights, ratings, page learning)
     perception.py     encoder pretraining on the sim         evaluate.py        the sim's win-rate evaluator
-    bench.py          sim / vector env speed                 cli.py             `hakisa duel ...`
+    bench.py          sim / vector env speed                 demo.py            train, then play the page
+    cli.py            `hakisa duel ...`
 """
 import gymnasium
 

@@ -8,6 +8,8 @@ generic CLI reaches it through the game file and never names the duel.
     hakisa duel perception ...             # pretrain an encoder on the sim (perception.py)
     hakisa duel boss-train|boss-elo|boss-learn ...   # the boss league (league/)
     hakisa duel bench                      # sim and vector env speed (bench.py), one JSON line
+    hakisa duel demo                       # train 5 minutes on the sim, then play the real page (demo.py;
+                                           # scripts/demo.sh sets up and runs it)
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-SUBCOMMANDS = "serve|open|perception|boss-train|boss-elo|boss-learn|bench"
+SUBCOMMANDS = "serve|open|perception|boss-train|boss-elo|boss-learn|bench|demo"
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +57,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--tier", default="normal")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--json-only", action="store_true", help="print only the JSON line")
+    from hakisa.games.duel import demo
+
+    demo.add_args(sub.add_parser("demo", help="train briefly on the duel sim, then play the real browser page"))
 
 
 def main(args) -> int:
@@ -70,6 +75,10 @@ def main(args) -> int:
         from hakisa.games.duel import bench
 
         return bench.run(args)
+    if args.duel_cmd == "demo":
+        from hakisa.games.duel import demo
+
+        return demo.main(args)
     return serve(args)
 
 

@@ -1,4 +1,4 @@
-"""`hakisa demo`: the whole promise in one command.
+"""`hakisa duel demo` (scripts/demo.sh): the whole promise in one command.
 
 1. `hakisa train --game duel` for 5 minutes on the headless simulator, with the game's own recipe:
    a teacher that reads the simulator's true state, then a pixel agent that learns to play as it does
