@@ -58,7 +58,8 @@ def play_live(
     benchmark's own page). backend: the capture and input backend (default $HAKISA_BACKEND, else auto).
     stuck_warn, stuck_stop: seconds the screen may not match the rules before a warning, and before a stop
     (RulesMismatch; hakisa.envs.rules_watch). gif_episodes: how many first episodes go into the observation
-    GIF and, with `replay` (an .mp4 or .gif path), into the video of the window with the actions drawn.
+    GIF and, with `replay` (an .mp4 or .gif path; at least one episode), into the video of the window with the
+    actions drawn.
     """
     import torch
 
@@ -140,20 +141,21 @@ class _Recorder:
     window's own frames with the actions drawn (streamed to the video on a thread: hakisa.video.Replay)."""
 
     def __init__(self, env, episodes: int, replay: str | Path | None, hz: float):
-        self.env, self.episodes, self.hz = env, episodes, hz
+        # a replay asked for is at least one episode long, even with the GIF off (--gif-episodes 0)
+        self.env, self.episodes, self.filmed, self.hz = env, episodes, max(1, episodes), hz
         self.frames, self.actions, self.labels, self.gif, self.replay_info = [], [], [], None, None
         self.box = obs_box(env.obs_spec.crop, env.capture.region[2:])
-        self.replay = Replay(replay, env.input_map, hz) if replay and episodes > 0 else None
+        self.replay = Replay(replay, env.input_map, hz) if replay else None
 
     def before(self, ep: int) -> np.ndarray | None:
-        """The full frame the next action is chosen on (the last grab), while this episode is recorded."""
-        return self.env.frame if self.replay is not None and ep < self.episodes else None
+        """The full frame the next action is chosen on (the last grab), while this episode is filmed."""
+        return self.env.frame if self.replay is not None and ep < self.filmed else None
 
     def after(self, ep: int, seen: np.ndarray | None, obs, a, r: float, term: bool, info: dict) -> None:
-        if ep >= self.episodes:
-            return
         if seen is not None:
             self.replay.add(seen, a, r, term)
+        if ep >= self.episodes:
+            return
         c = self.env.obs_spec.channels
         self.frames.append(obs[-c:].copy())
         self.actions.append(np.asarray(a).copy())

@@ -33,7 +33,7 @@ def add_live_args(p: argparse.ArgumentParser) -> None:
     """The live-only options; play.py exposes them."""
     p.add_argument("--probe-trials", type=int, default=5, help="latency probe presses before the episodes (0: skip)")
     p.add_argument("--gif-episodes", type=int, default=1,
-                   help="episodes recorded into the GIF and the --replay video (0: none)")
+                   help="episodes recorded into the GIF (0: none) and the --replay video (at least 1)")
     p.add_argument("--max-steps", type=int, default=None, help="truncate an episode after this many steps")
     p.add_argument("--hz", type=float, default=None, help="decisions per second (default: the game file's hz)")
     p.add_argument("--stuck-warn", type=float, default=30.0, metavar="S",
