@@ -8,6 +8,10 @@ Per game, each step a command a user would type (nothing imported from Hakisa's 
   2. `hakisa play --game benchmarks/zoo/NAME.json --episodes N`                  an untrained agent
   3. `hakisa study WORK/NAME/data --out WORK/NAME/bc`                            no other flag
   4. `hakisa play --game benchmarks/zoo/NAME.json --checkpoint WORK/NAME/bc --episodes N`   the clone
+With --correct C (issue 35's correction rounds), then per round r = 1..--rounds, on a copy of the last store:
+  5. `python benchmarks/zoo/teach.py NAME --out WORK/NAME/data-r --agent WORK/NAME/bc[-(r-1)] --minutes C`
+     the agent plays and the teacher takes over where it would act otherwise (`hakisa record --agent`)
+  6. `hakisa study WORK/NAME/data-r --out WORK/NAME/bc-r`, then `hakisa play` as in 4: the corrected agent
 The teacher's mean is over the games it recorded. Every mean comes with its 95 % half-width (1.96 s/sqrt(n)).
 A game passes when the clone reaches half the teacher's mean and its interval lies above the untrained one.
 Steps run one after another, never beside each other: the agents play in real time. Last line: JSON.
@@ -18,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -50,7 +55,63 @@ def interval(mean: float, hw: float) -> list[float]:
     return [round(mean - hw, 3), round(mean + hw, 3)]
 
 
-def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, study_flags: list[str]) -> dict:
+def study_and_play(name: str, data: Path, work: Path, bc: str, out: str, episodes: int, seed: int,
+                   study_flags: list[str]) -> tuple[dict, dict]:
+    """Steps 3 and 4 (and 6): `hakisa study` with no flag but the dataset and run, then 20 games of its agent."""
+    hakisa = [sys.executable, "-m", "hakisa.cli"]
+    print(f"[zoo] {name}: hakisa study {data} --out {work / bc} {' '.join(study_flags)}", flush=True)
+    study = run_json(hakisa + ["study", str(data), "--out", str(work / bc), *study_flags], work / f"study-{bc}.log",
+                     timeout=7200)
+    (work / f"study-{bc}.json").write_text(json.dumps(study))
+    if bc == "bc":
+        (work / "study.json").write_text(json.dumps(study))
+    print(f"[zoo] {name}: {bc}'s agent, {episodes} games", flush=True)
+    clone = run_json(hakisa + ["play", "--game", str(ZOO / f"{name}.json"), "--checkpoint", str(work / bc),
+                               "--episodes", str(episodes), "--seed", str(seed + 2), "--out", str(work / out)],
+                     work / f"{out}.log", timeout=3600)
+    return study, clone
+
+
+def correction_rounds(name: str, work: Path, minutes: float, rounds: int, episodes: int, seed: int,
+                      study_flags: list[str], entry: dict) -> dict:
+    """Steps 5 and 6 per round: the last agent plays, the teacher corrects it into a copy of the last store, study
+    learns from the whole store (corrections weighted, the agent's own frames left out), 20 games are played."""
+    prev_data, prev_bc = work / "data", work / "bc"
+    curve = [{"teacher_minutes": round(entry["teacher_seconds"] / 60, 2) if entry.get("teacher_seconds") else None,
+              "round": 0, "mean": entry["clone_mean"], "ci": entry["clone_ci"]}]
+    spent = curve[0]["teacher_minutes"] or 0.0
+    for r in range(1, rounds + 1):
+        data = work / f"data-{r}"
+        if data.exists():
+            shutil.rmtree(data)
+        shutil.copytree(prev_data, data)
+        print(f"[zoo] {name}: correction round {r}, {minutes} min, agent {prev_bc}", flush=True)
+        rec = run_json([sys.executable, str(ZOO / "teach.py"), name, "--out", str(data), "--agent", str(prev_bc),
+                        "--minutes", str(minutes), "--seed", str(seed + 10 + r)], work / f"correct-{r}.log",
+                       timeout=minutes * 60 + 900)
+        (work / f"correct-{r}.json").write_text(json.dumps(rec))
+        study, played = study_and_play(name, data, work, f"bc-{r}", f"corrected-{r}", episodes, seed, study_flags)
+        in_control = (rec.get("corrections") or {}).get("seconds_in_control", 0.0) / 60
+        spent += in_control
+        curve.append({"round": r, "round_minutes": minutes, "teacher_minutes_in_control": round(in_control, 2),
+                      "teacher_minutes": round(spent, 2), "takeovers": (rec.get("corrections") or {}).get("takeovers"),
+                      "agent_mean_while_corrected": rec.get("mean_score"), "mean": played["mean_score"],
+                      "ci": interval(played["mean_score"], played["score_ci95"]),
+                      "balanced_acc_cmd": (study.get("best") or {}).get("balanced_acc_cmd"),
+                      "act": study.get("act")})
+        print(f"[zoo] {name}: after round {r}: {played['mean_score']:.2f} "
+              f"({played['mean_score'] / entry['teacher_mean']:.0%} of the teacher)", flush=True)
+        prev_data, prev_bc = data, work / f"bc-{r}"
+    last = curve[1]  # the issue's bar is on one round; later rounds make the curve
+    t_mean = entry["teacher_mean"]
+    return {"corrected_mean": last["mean"], "corrected_ci": last["ci"],
+            "corrected_share": round(last["mean"] / t_mean, 3) if t_mean else None,
+            "corrected_passes": bool(t_mean and last["mean"] >= 0.7 * t_mean and last["mean"] > entry["clone_mean"]),
+            "correction_curve": curve}
+
+
+def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, study_flags: list[str],
+             correct: float = 0.0, rounds: int = 1, reuse_clone: bool = False) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     hakisa = [sys.executable, "-m", "hakisa.cli"]
     game_file = str(ZOO / f"{name}.json")
@@ -65,10 +126,9 @@ def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, st
         teacher = run_json([sys.executable, str(ZOO / "teach.py"), name, "--out", str(data), "--minutes",
                             str(minutes), "--seed", str(seed)], work / "teacher.log", timeout=minutes * 60 + 600)
         (work / "teacher.json").write_text(json.dumps(teacher))
-    for old in ("bc", "clone"):  # a rerun studies and plays afresh
+    reuse = reuse_clone and (work / "clone" / "play_live.json").exists() and (work / "study.json").exists()
+    for old in ("bc", "clone") if not reuse else ():  # a rerun studies and plays afresh
         if (work / old).exists():
-            import shutil
-
             shutil.rmtree(work / old)
     cached = work / "untrained.json"
     untrained = json.loads(cached.read_text()) if cached.exists() else None
@@ -80,13 +140,12 @@ def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, st
                                        str(seed + 1), "--out", str(work / "untrained")], work / "untrained.log",
                              timeout=3600)
         cached.write_text(json.dumps(untrained))
-    print(f"[zoo] {name}: hakisa study {data} --out {work / 'bc'} {' '.join(study_flags)}", flush=True)
-    study = run_json(hakisa + ["study", str(data), "--out", str(work / "bc"), *study_flags], work / "study.log",
-                     timeout=7200)
-    print(f"[zoo] {name}: the clone, {episodes} games", flush=True)
-    clone = run_json(hakisa + ["play", "--game", game_file, "--checkpoint", str(work / "bc"), "--episodes",
-                               str(episodes), "--seed", str(seed + 2), "--out", str(work / "clone")],
-                     work / "clone.log", timeout=3600)
+    if reuse:
+        print(f"[zoo] {name}: reusing the clone studied and played before ({work / 'bc'})", flush=True)
+        study = json.loads((work / "study.json").read_text())
+        clone = json.loads((work / "clone" / "play_live.json").read_text()) | {"_seconds": None}
+    else:
+        study, clone = study_and_play(name, data, work, "bc", "clone", episodes, seed, study_flags)
     t_mean, u_mean, c_mean = teacher["mean_score"], untrained["mean_score"], clone["mean_score"]
     c_ci = interval(c_mean, clone["score_ci95"])
     u_ci = interval(u_mean, untrained["score_ci95"])
@@ -110,10 +169,12 @@ def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, st
                                                                     "balanced_acc_y", "acc_cmd")},
            "eval": {k: (study.get("eval") or {}).get(k) for k in ("episodes", "mean_score", "score_ci95")}},
         "study_flags": study_flags,
-        "seconds": {"teacher": teacher.get("_seconds"), "untrained": untrained["_seconds"], "study": study["_seconds"],
-                    "clone": clone["_seconds"]},
+        "seconds": {"teacher": teacher.get("_seconds"), "untrained": untrained.get("_seconds"),
+                    "study": study.get("_seconds"), "clone": clone.get("_seconds")},
         "clone_late_steps": clone.get("late_steps"),
     }
+    if correct:
+        entry |= correction_rounds(name, work, correct, rounds, episodes, seed, study_flags, entry)
     print(f"[zoo] {name}: teacher {t_mean:.2f}, untrained {u_mean:.2f}, clone {c_mean:.2f} "
           f"({entry['clone_share']:.0%} of the teacher) {'PASS' if entry['passes'] else 'FAIL'}", flush=True)
     return entry
@@ -130,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="also write the result here")
     ap.add_argument("--study-flag", action="append", default=[], metavar="FLAG",
                     help="a flag for study (the protocol gives none; for comparing candidates only)")
+    ap.add_argument("--correct", type=float, default=0.0, metavar="MINUTES",
+                    help="then correction rounds of this many minutes each (issue 35); 0: none")
+    ap.add_argument("--rounds", type=int, default=1, help="with --correct: how many rounds, each on the last agent")
+    ap.add_argument("--reuse-clone", action="store_true",
+                    help="keep a clone this protocol studied and played before in WORK/NAME (for --correct)")
     args = ap.parse_args(argv)
     names = games() if args.all else args.games
     unknown = [n for n in names if n not in games()]
@@ -139,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     load0 = os.getloadavg()
     entries = []
     for n in names:
-        entries.append(one_game(n, Path(args.work) / n, args.minutes, args.episodes, args.seed, args.study_flag))
+        entries.append(one_game(n, Path(args.work) / n, args.minutes, args.episodes, args.seed, args.study_flag,
+                                args.correct, args.rounds, args.reuse_clone))
     result = {
         "protocol": "benchmarks/zoo/run.py",
         "date": time.strftime("%Y-%m-%d %H:%M"),
