@@ -148,7 +148,7 @@ def load_demos(path: str | None, net: HakisaNet, init_cfg: dict | None):
     study = (init_cfg or {}).get("algo", {})
     # stacked as the clone studied them: a 60 fps recording studied with stride 4 is a 15 Hz stack
     data = Transitions(store, stack=net.obs_spec.stack, stride=int(study.get("args", {}).get("stack_stride", 1) or 1))
-    lag = study.get("args", {}).get("label_lag", 0.0)
+    lag = float(study.get("label_lag") or 0.0)  # the lag study chose (its args' "auto" or "0" is the request)
     if lag:
         data.relabel(lag, 1.0 / float(store.meta.get("fps", 15)))
     w = study.get("class_weights") or [1.0] * len(net.input_map.commands)
