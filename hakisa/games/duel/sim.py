@@ -2,8 +2,9 @@
 
 One `step` is ONE 60 Hz tick for every fight. All state is integer (positions are fixed-point
 sub-pixels, `rules["fp"]` per canvas pixel) so Python and JS agree bit for bit; the only randomness
-is one xorshift32 word per fight. The scalar twin of this file is web/core.js: the two are written
-in the same order, line for line, so a diff of their logic stays readable. Keep them in step.
+is one xorshift32 word per fight. The scalar twin of these files is web/core.js: the two are written
+in the same order, line for line (state.py, step.py, boss_policy.py, draw.py in turn), so a diff of their
+logic stays readable. Keep them in step.
 
 Key bitmask per tick: bit0 left, bit1 right, bit2 roll (Space), bit3 attack (J), bit4 block (K held).
 Keys are LEVEL-triggered: a held J starts a new swing as soon as the knight is free, so an agent that

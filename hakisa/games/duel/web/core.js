@@ -1,4 +1,4 @@
-// DuelCore: the duel's rules for ONE fight, bit-identical to hakisa/games/duel/sim.py (numpy, N fights).
+// DuelCore: the duel's rules for ONE fight, bit-identical to hakisa/games/duel/sim.py and step.py (numpy, N fights).
 // Runs in the page (globalThis.DuelCore) and under Node (module.exports). The two files are written
 // in the same order, statement by statement: change one, change the other, run tests/test_duel_rules.py.
 //
