@@ -255,7 +255,7 @@ def test_study_learns_from_corrections_and_not_from_the_agents_own_frames(tmp_pa
 
 
 def test_a_clone_that_never_presses_a_rare_command_by_argmax_plays_sampled():
-    from hakisa.phases.study import preferred_act
+    from hakisa.algos.bc import preferred_act
 
     # the player clicks on 10 % of frames at moments the frame does not pin down: argmax never clicks
     unsure = {"confusion": [[[90, 0], [10, 0]]], "mean_probs": [0.88, 0.12]}

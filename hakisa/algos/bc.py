@@ -313,3 +313,34 @@ def choose_label_lag(data, args, fps: float, make_net, weights_for) -> tuple[flo
         if t["score"] > pick["score"] + 0.02:
             pick = t
     return pick["lag"], tried
+
+
+def preferred_act(v: dict) -> tuple[str, dict]:
+    """'argmax', unless argmax as good as never presses a command the player uses (under half the player's rate,
+    for a command the player uses on 2 % of frames or more): then 'sample', with the class weights taken out of
+    the command logits so that it presses at the player's rates. A player whose clicks come at moments the frame
+    does not pin down (a reaction's timing) gives a clone that is never sure enough for argmax to click at all,
+    while it knows exactly where (the zoo's Whack: x/y 98 % right, argmax 0 clicks). A clone that reads the
+    screen gains nothing from sampling's noise."""
+    true = np.asarray(v["confusion"][0]).sum(1).astype(float)
+    arg = np.asarray(v["confusion"][0]).sum(0).astype(float)
+    smp = np.asarray(v["mean_probs"], float)
+    true, arg = true / max(true.sum(), 1), arg / max(arg.sum(), 1)
+    collapsed = (true >= 0.02) & (arg < 0.5 * true)
+    mode = "sample" if collapsed.any() else "argmax"
+    return mode, {"player": true.round(3).tolist(), "argmax": arg.round(3).tolist(), "sample": smp.round(3).tolist(),
+                  "collapsed": np.flatnonzero(collapsed).tolist()}
+
+
+def choose_act(best_net, config: dict, result: dict, final: dict, weights, imap) -> None:
+    """How the clone acts (`preferred_act`); a sampled clone gets the class weights taken back out of its logits."""
+    config["act"], result["act_rates"] = preferred_act(final)
+    if config["act"] == "sample":  # sampled presses at the player's rates: the class weights come out of the logits
+        with torch.no_grad():
+            best_net.pi_cmd.bias += prior_correction(weights)
+        config["cmd_prior_corrected"] = True
+        missing = ", ".join(imap.commands[i].name for i in result["act_rates"]["collapsed"])
+        print(f"study: the clone plays sampled actions (by argmax it would almost never {missing})")
+    else:
+        print("study: the clone plays its most likely action (argmax presses each command about as often as you)")
+    result["act"] = config["act"]

@@ -205,30 +205,10 @@ def init_features(net, checkpoint: str) -> None:
     net.load_state_dict(own)
 
 
-def study(args: StudyArgs) -> dict:
-    from hakisa.algos.bc import choose_label_lag, class_weights, correction_weights, fit, plan_schedule
-    from hakisa.algos.common import setup_torch, start_run
-    from hakisa.data import EpisodeStore, Transitions
-    from hakisa.model import HakisaNet, load_checkpoint, save_checkpoint
-    from hakisa.study_report import warnings_for, write_report
-
-    setup_torch(args.threads, args.seed)
-    store = EpisodeStore(args.dataset)
-    imap = store.input_map
-    spec = store.obs_spec
-    if args.stack:
-        spec = replace(spec, stack=args.stack)
-    data = Transitions(store, stack=spec.stack, stride=args.stack_stride)
-    fps = float(store.meta.get("fps", 15))
-    n_cmd = len(imap.commands)
-
-    def weights_for(train):
-        counts = np.bincount(train.actions[train.indices, 0], minlength=n_cmd)
-        p = None
-        if args.balance == "resample":  # inverse-frequency odds per transition
-            inv = class_weights(counts, "inverse")[train.actions[train.indices, 0]]
-            p = inv / inv.sum()
-        return torch.as_tensor(class_weights(counts, args.balance), dtype=torch.float32), p
+def net_factory(args: StudyArgs, spec, imap):
+    """make_net(): a fresh net of the study's architecture (--init's when 'auto'), its pretrained layers loaded
+    and frozen as --freeze says; a label-lag trial and the study itself each start from one."""
+    from hakisa.model import HakisaNet
 
     encoder, hidden = args.encoder, args.hidden
     if encoder == "auto":
@@ -247,6 +227,29 @@ def study(args: StudyArgs) -> dict:
         for name, prm in net.named_parameters():
             prm.requires_grad_(not name.startswith(frozen))
         return net
+
+    return make_net
+
+
+def weights_fn(args: StudyArgs, n_cmd: int):
+    """weights_for(train): the command head's class weights and, with --balance resample, sampling odds."""
+    from hakisa.algos.bc import class_weights
+
+    def weights_for(train):
+        counts = np.bincount(train.actions[train.indices, 0], minlength=n_cmd)
+        p = None
+        if args.balance == "resample":  # inverse-frequency odds per transition
+            inv = class_weights(counts, "inverse")[train.actions[train.indices, 0]]
+            p = inv / inv.sum()
+        return torch.as_tensor(class_weights(counts, args.balance), dtype=torch.float32), p
+
+    return weights_for
+
+
+def labelled_frames(args: StudyArgs, store, data, fps: float, make_net, weights_for) -> dict:
+    """Which frames teach (the agent's own frames of a correction round do not; the person's count
+    --correction-weight times) and which input labels each (--label-lag); returns what the config records."""
+    from hakisa.algos.bc import choose_label_lag, correction_weights
 
     frame_w = correction_weights(data, args.correction_weight)
     data.indices = data.indices[frame_w[data.indices] > 0]  # the agent's own frames teach nothing
@@ -267,42 +270,57 @@ def study(args: StudyArgs) -> dict:
     relabelled = float((data.actions[:, 0] != recorded).mean())
     if lag:
         print(f"study: labels taken {-lag * 1000:.0f} ms after each grab: {relabelled:.1%} of commands changed")
-    train, val = data.split(args.val_fraction, seed=args.seed)
-    if len(val) == 0:  # a single episode: no held-out data
-        print("study: only one episode, validating on the training data (record a few more games)")
-        val = train
-    weights, sample_p = weights_for(train)
-    counts = np.bincount(train.actions[train.indices, 0], minlength=n_cmd)
-    torch.manual_seed(args.seed)
-    net = make_net()
-    out = Path(args.out)
-    game, no_game_why = eval_game(args, store)
-    # a simulator that runs in ticks (its file's sim.tick_hz) steps as many ticks per decision as the recording
+    return {"frame_weights": frame_w, "correction_frames": n_corr, "label_lag": lag, "label_lag_trials": lag_trials,
+            "relabelled": relabelled}
+
+
+def eval_frame_skip(args: StudyArgs, game, fps: float) -> int:
+    """A simulator that runs in ticks (its file's sim.tick_hz) steps as many ticks per decision as the recording."""
     tick_hz = (game.sim or {}).get("tick_hz") if game is not None else None
     frame_skip = max(1, int(round(tick_hz / fps))) if tick_hz else 1
     if args.eval_decision_ticks and frame_skip % args.eval_decision_ticks:
         raise SystemExit(
             f"--eval-decision-ticks {args.eval_decision_ticks} must divide the recording's {frame_skip} ticks per frame"
         )
+    return frame_skip
+
+
+def study(args: StudyArgs) -> dict:
+    from hakisa.algos.bc import choose_act, fit, plan_schedule
+    from hakisa.algos.common import setup_torch, start_run
+    from hakisa.data import EpisodeStore, Transitions
+    from hakisa.model import load_checkpoint, save_checkpoint
+    from hakisa.study_report import warnings_for, write_report
+
+    setup_torch(args.threads, args.seed)
+    store = EpisodeStore(args.dataset)
+    imap = store.input_map
+    spec = replace(store.obs_spec, stack=args.stack) if args.stack else store.obs_spec
+    data = Transitions(store, stack=spec.stack, stride=args.stack_stride)
+    fps = float(store.meta.get("fps", 15))
+    weights_for = weights_fn(args, len(imap.commands))
+    make_net = net_factory(args, spec, imap)
+    labels = labelled_frames(args, store, data, fps, make_net, weights_for)
+    frame_w = labels.pop("frame_weights")
+    train, val = data.split(args.val_fraction, seed=args.seed)
+    if len(val) == 0:  # a single episode: no held-out data
+        print("study: only one episode, validating on the training data (record a few more games)")
+        val = train
+    weights, sample_p = weights_for(train)
+    counts = np.bincount(train.actions[train.indices, 0], minlength=len(imap.commands))
+    torch.manual_seed(args.seed)
+    net = make_net()
+    out = Path(args.out)
+    game, no_game_why = eval_game(args, store)
+    frame_skip = eval_frame_skip(args, game, fps)
     sched, every = plan_schedule(args, len(train))
     config = {
-        "algo": "bc",
-        "args": asdict(args),
-        "dataset": str(Path(args.dataset).resolve()),
+        "algo": "bc", "args": asdict(args), "dataset": str(Path(args.dataset).resolve()),
         "game": game.name if game is not None else store.meta.get("game"),
         "game_file": str(game.path.resolve()) if game is not None else None,
-        "dataset_fps": fps,
-        "frame_skip": frame_skip,
-        "stack_ticks": frame_skip * args.stack_stride,
-        "label_lag": lag,
-        "label_lag_trials": lag_trials,
-        "relabelled": relabelled,
-        "correction_frames": n_corr,
-        "steps": sched.steps,
-        "validate_every": every,
-        "class_weights": weights.tolist(),
-        "command_counts": counts.tolist(),
-        "train_episodes": train.episode_ids.tolist(),
+        "dataset_fps": fps, "frame_skip": frame_skip, "stack_ticks": frame_skip * args.stack_stride,
+        **labels, "steps": sched.steps, "validate_every": every, "class_weights": weights.tolist(),
+        "command_counts": counts.tolist(), "train_episodes": train.episode_ids.tolist(),
         "val_episodes": val.episode_ids.tolist(),
     }
     tb = start_run(out, args, config)
@@ -310,35 +328,16 @@ def study(args: StudyArgs) -> dict:
     best, history = fit(net, train, val, args, weights, sample_p, tb=tb, frame_weights=frame_w,
                         on_best=lambda v: save_checkpoint(out / "best", net, config, {"val": v}))
     save_checkpoint(out / "checkpoint", net, config, {"val": history[-1]})
-    result = {
-        "run": str(out),
-        "epochs": len(history),
-        "steps": history[-1]["step"],
-        "seconds": round(time.time() - t0, 1),
-        "train_transitions": len(train),
-        "val_transitions": len(val),
-        "label_lag": lag,
-        "best": {k: v for k, v in best.items() if k != "confusion"},
-    }
+    result = {"run": str(out), "epochs": len(history), "steps": history[-1]["step"],
+              "seconds": round(time.time() - t0, 1), "train_transitions": len(train), "val_transitions": len(val),
+              "label_lag": labels["label_lag"], "best": {k: v for k, v in best.items() if k != "confusion"}}
     best_net, _ = load_checkpoint(out / "best")
     final = validate_for_report(best_net, val, weights)
-    config["act"], result["act_rates"] = preferred_act(final)
-    if config["act"] == "sample":  # sampled presses at the player's rates: the class weights come out of the logits
-        from hakisa.algos.bc import prior_correction
-
-        with torch.no_grad():
-            best_net.pi_cmd.bias += prior_correction(weights)
-        config["cmd_prior_corrected"] = True
-        missing = ", ".join(imap.commands[i].name for i in result["act_rates"]["collapsed"])
-        print(f"study: the clone plays sampled actions (by argmax it would almost never {missing})")
-    else:
-        print("study: the clone plays its most likely action (argmax presses each command about as often as you)")
-    result["act"] = config["act"]
+    choose_act(best_net, config, result, final, weights, imap)
     save_checkpoint(out / "best", best_net, config, {"val": best})
-    warnings = warnings_for(data, train, final, history, imap)
-    for w in warnings:
+    result["warnings"] = warnings_for(data, train, final, history, imap)
+    for w in result["warnings"]:
         print(f"study: warning: {w}", flush=True)
-    result["warnings"] = warnings
     if args.eval_episodes:
         if game is None:
             print(f"study: evaluation skipped: {no_game_why}; pass --game NAME|PATH to play it", flush=True)
@@ -349,27 +348,10 @@ def study(args: StudyArgs) -> dict:
                 if tb and result["eval"].get(k) is not None:
                     tb.add_scalar(f"charts/{k}", result["eval"][k], history[-1]["step"])
             save_checkpoint(out / "best", best_net, config, {"val": best, "eval": result["eval"]})
-    result["report"] = str(write_report(out, data, val, final, history, imap, warnings, result))
+    result["report"] = str(write_report(out, data, val, final, history, imap, result["warnings"], result))
     if tb:
         tb.close()
     return result
-
-
-def preferred_act(v: dict) -> tuple[str, dict]:
-    """'argmax', unless argmax as good as never presses a command the player uses (under half the player's rate,
-    for a command the player uses on 2 % of frames or more): then 'sample', with the class weights taken out of
-    the command logits so that it presses at the player's rates. A player whose clicks come at moments the frame
-    does not pin down (a reaction's timing) gives a clone that is never sure enough for argmax to click at all,
-    while it knows exactly where (the zoo's Whack: x/y 98 % right, argmax 0 clicks). A clone that reads the
-    screen gains nothing from sampling's noise."""
-    true = np.asarray(v["confusion"][0]).sum(1).astype(float)
-    arg = np.asarray(v["confusion"][0]).sum(0).astype(float)
-    smp = np.asarray(v["mean_probs"], float)
-    true, arg = true / max(true.sum(), 1), arg / max(arg.sum(), 1)
-    collapsed = (true >= 0.02) & (arg < 0.5 * true)
-    mode = "sample" if collapsed.any() else "argmax"
-    return mode, {"player": true.round(3).tolist(), "argmax": arg.round(3).tolist(), "sample": smp.round(3).tolist(),
-                  "collapsed": np.flatnonzero(collapsed).tolist()}
 
 
 def validate_for_report(net, val, weights) -> dict:
