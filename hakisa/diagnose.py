@@ -336,9 +336,8 @@ def observations_from_store(path: str | Path, net, n: int) -> dict:
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="checkpoint dir, or a run dir (best/ then checkpoint/)")
-    p.add_argument(
-        "--env", default=None, help="a game file or env id to draw observations from (default: the checkpoint's)"
-    )
+    p.add_argument("--game", "--env", dest="env", metavar="GAME", default=None,
+                   help="a game file or env id to draw observations from (default: the checkpoint's)")
     p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="a game option from its file")
     p.add_argument("--out", default=None, help="output dir (default: <checkpoint>/diagnose)")
     p.add_argument("--obs", type=int, default=256, help="real observations to collect")

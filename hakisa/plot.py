@@ -261,8 +261,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--smoothing", type=float, default=0.6, help="EMA weight as in TensorBoard (0 = raw)")
     p.add_argument("--action-obs", type=int, default=256,
                    help="observations to evaluate each checkpoint's heads on (0 = use logged histograms only)")
-    p.add_argument("--env", default=None,
-                   help="override the env the observations come from (default: the checkpoint's)")
+    p.add_argument("--game", "--env", dest="env", metavar="GAME", default=None,
+                   help="a game file or env id the observations come from (default: the checkpoint's)")
     p.add_argument("--seed", type=int, default=0)
 
 

@@ -50,3 +50,15 @@ def test_dataclass_flags_carry_their_field_docstrings(capsys):
     assert "--label-lag LABEL_LAG seconds: label each frame with the input this long BEFORE its grab" in out
     assert "best on held-out episodes wins (4x slower) (default: 0)" in out  # the continuation line, then the default
     assert "--lr LR peak AdamW learning rate (after a warm-up, decayed by a cosine to a tenth) (default: 0.001)" in out
+
+
+# every verb that opens or plays a game names it the same way (issue 36 item 4); `game` and `data` are tool groups
+GAME_VERBS = ["record", "study", "explore", "play", "train", "evolve", "sweep", "plot", "arena", "diagnose", "doctor"]
+
+
+@pytest.mark.parametrize("verb", GAME_VERBS)
+def test_every_verb_that_opens_a_game_takes_game(verb, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([verb, "--help"])
+    assert e.value.code == 0
+    assert "--game" in capsys.readouterr().out, f"hakisa {verb} has no --game"
