@@ -195,13 +195,8 @@ def cql_penalty(net: HakisaNet, obs: np.ndarray, actions: np.ndarray) -> torch.T
     return (per[0] + m * (per[1] + per[2])).mean()
 
 
-def train(
-    envs,
-    args: Args,
-    run_dir: str | Path | None = None,
-    net: HakisaNet | None = None,
-    on_update: Callable[[int, HakisaNet, HakisaNet], None] | None = None,
-) -> dict:
+def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | None = None,
+          on_update: Callable[[int, HakisaNet, HakisaNet], None] | None = None) -> dict:
     """Train branching DQN on a SAME_STEP vector env. `on_update(grad_step, online, target)` is
     called after every gradient step (tests use it to watch the target net); its time is not charged to max_minutes."""
     setup_torch(args.threads, args.seed)
@@ -209,9 +204,7 @@ def train(
     spec, imap = contract(envs)
     n = envs.num_envs
     net = net or HakisaNet(spec, imap, args.encoder, args.hidden)
-    target = copy.deepcopy(net)
-    for p in target.parameters():
-        p.requires_grad_(False)
+    target = copy.deepcopy(net).requires_grad_(False)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, eps=1.5e-4)  # Rainbow's eps
     writer = start_run(run_dir, args, {"algo": "dqn", "obs_spec": spec.to_dict(), "input_map": imap.to_dict()})
     rb = FrameReplay(n, args.buffer_size, spec.frame_shape, spec.stack)
@@ -231,17 +224,8 @@ def train(
     while global_step < args.total_steps:
         if args.max_minutes and time.time() - start > 60 * args.max_minutes:
             break
-        eps = max(
-            args.eps_end,
-            args.eps_start
-            - (args.eps_start - args.eps_end) * global_step / max(1, args.eps_fraction * args.total_steps),
-        )
-        actions = net.act(torch.from_numpy(np.asarray(obs)), "q").numpy()
-        explore = rng.random(n) < eps
-        if explore.any():
-            rand = np.stack([aspace.sample() for _ in range(n)])
-            rand = net.canonical(torch.from_numpy(rand)).numpy()
-            actions[explore] = rand[explore]
+        eps = epsilon(args, global_step)
+        actions = choose_actions(net, obs, eps, rng, aspace)
         next_obs, reward, term, trunc, infos = envs.step(actions)
         for e in range(n):
             rb.add(e, actions[e], float(reward[e]), bool(term[e]), bool(trunc[e]), next_obs[e])
@@ -250,8 +234,8 @@ def train(
         for ep in stats.update(np.asarray(reward, np.float64), term, trunc, infos):
             recent.append(ep)
             if writer is not None:
-                writer.add_scalar("charts/episodic_return", ep["return"], global_step)
-                writer.add_scalar("charts/episodic_length", ep["length"], global_step)
+                log_scalars(writer, global_step, {"charts/episodic_return": ep["return"],
+                                                  "charts/episodic_length": ep["length"]})
         obs = next_obs
         global_step += n
         since_train += n
@@ -260,12 +244,8 @@ def train(
         if global_step >= args.learning_starts:
             while since_train >= args.train_every:
                 since_train -= args.train_every
-                b = rb.sample(args.batch_size, args.n_step, args.gamma, rng)
-                loss, q_mean = td_loss(net, target, b)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = nn.utils.clip_grad_norm_(net.parameters(), args.max_grad_norm)
-                opt.step()
+                loss, q_mean, grad_norm = gradient_step(net, target, opt, rb.sample(args.batch_size, args.n_step,
+                                                                                  args.gamma, rng), args)
                 grad_steps += 1
                 if grad_steps % args.target_every == 0:
                     target.load_state_dict(net.state_dict())  # the only place the target moves
@@ -274,37 +254,18 @@ def train(
                     on_update(grad_steps, net, target)
                     start += time.time() - t_hook  # an observer's time (a sweep's evaluations) is not training time
                 if writer is not None and grad_steps % 100 == 0:
-                    writer.add_scalar("losses/td_loss", loss.item(), global_step)
-                    writer.add_scalar("losses/q_values", q_mean.item(), global_step)
-                    writer.add_scalar("charts/grad_norm", float(grad_norm), global_step)
-                    writer.add_scalar("charts/epsilon", eps, global_step)
-                    writer.add_scalar("charts/sps", global_step / (time.time() - start), global_step)
+                    log_scalars(writer, global_step, {"losses/td_loss": loss.item(), "losses/q_values": q_mean.item(),
+                                                      "charts/grad_norm": float(grad_norm), "charts/epsilon": eps,
+                                                      "charts/sps": global_step / (time.time() - start)})
         else:
             since_train = 0
 
         recent = recent[-100:]
         if global_step >= next_save or global_step >= args.total_steps:
             next_save += args.save_every
-            summ = summarize(recent)
-            metrics = {
-                "global_step": global_step,
-                "grad_steps": grad_steps,
-                "epsilon": eps,
-                "td_loss": loss.item(),
-                "sps": global_step / (time.time() - start),
-                **summ,
-            }
-            if writer is not None and "win_rate" in summ:
-                writer.add_scalar("charts/win_rate", summ["win_rate"], global_step)
-            bar.set_postfix({k: round(summ[k], 3) for k in ("mean_return", "win_rate") if k in summ})
-            if run_dir is not None:
-                save_checkpoint(Path(run_dir) / "checkpoint", net, {"algo": "dqn", **asdict(args)}, metrics)
-                score = (
-                    summ.get("win_rate", summ.get("mean_return", -np.inf)) if summ.get("episodes", 0) >= 10 else -np.inf
-                )
-                if score > best_score:
-                    best_score = score
-                    save_checkpoint(Path(run_dir) / "best", net, {"algo": "dqn", **asdict(args)}, metrics)
+            metrics, best_score = save_progress(run_dir, net, args, recent, writer, bar, best_score, {
+                "global_step": global_step, "grad_steps": grad_steps, "epsilon": eps, "td_loss": loss.item(),
+                "sps": global_step / (time.time() - start)})
     bar.close()
     if writer is not None:
         writer.close()
@@ -313,3 +274,54 @@ def train(
     if run_dir is not None:  # the final weights, whatever stopped the loop
         save_checkpoint(Path(run_dir) / "checkpoint", net, {"algo": "dqn", **asdict(args)}, metrics)
     return metrics
+
+
+def epsilon(args: Args, global_step: int) -> float:
+    """Linear decay from eps_start to eps_end over eps_fraction of the steps, then flat."""
+    return max(args.eps_end, args.eps_start - (args.eps_start - args.eps_end) * global_step
+               / max(1, args.eps_fraction * args.total_steps))
+
+
+def choose_actions(net: HakisaNet, obs, eps: float, rng: np.random.Generator, aspace) -> np.ndarray:
+    """Greedy on Q, each env's action replaced by a uniform random one with probability eps (canonical: the bins
+    a command ignores set to 0, as the net's own actions have them)."""
+    n = len(obs)
+    actions = net.act(torch.from_numpy(np.asarray(obs)), "q").numpy()
+    explore = rng.random(n) < eps
+    if explore.any():
+        rand = np.stack([aspace.sample() for _ in range(n)])
+        rand = net.canonical(torch.from_numpy(rand)).numpy()
+        actions[explore] = rand[explore]
+    return actions
+
+
+def gradient_step(net: HakisaNet, target: HakisaNet, opt, batch: dict, args: Args):
+    """One TD update on a sampled batch; returns (loss, mean Q, gradient norm before clipping)."""
+    loss, q_mean = td_loss(net, target, batch)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = nn.utils.clip_grad_norm_(net.parameters(), args.max_grad_norm)
+    opt.step()
+    return loss, q_mean, grad_norm
+
+
+def save_progress(run_dir, net: HakisaNet, args: Args, recent: list, writer, bar, best_score: float, metrics: dict):
+    """Every save_every steps: the last 100 episodes' summary, checkpoint/, and best/ when the win rate (else the
+    mean return) over at least 10 episodes beats the best so far. Returns (metrics, best score)."""
+    summ = summarize(recent)
+    metrics = {**metrics, **summ}
+    if writer is not None and "win_rate" in summ:
+        writer.add_scalar("charts/win_rate", summ["win_rate"], metrics["global_step"])
+    bar.set_postfix({k: round(summ[k], 3) for k in ("mean_return", "win_rate") if k in summ})
+    if run_dir is not None:
+        save_checkpoint(Path(run_dir) / "checkpoint", net, {"algo": "dqn", **asdict(args)}, metrics)
+        score = summ.get("win_rate", summ.get("mean_return", -np.inf)) if summ.get("episodes", 0) >= 10 else -np.inf
+        if score > best_score:
+            best_score = score
+            save_checkpoint(Path(run_dir) / "best", net, {"algo": "dqn", **asdict(args)}, metrics)
+    return metrics, best_score
+
+
+def log_scalars(writer, step: int, values: dict) -> None:
+    for k, v in values.items():
+        writer.add_scalar(k, v, step)
