@@ -152,7 +152,8 @@ def play_expert(episodes: int, opts: dict | None = None, seed: int = 12345, num_
     from hakisa.games.duel.sim import KEYS_TO_COMMAND
 
     n = max(1, min(num_envs, episodes))
-    envs = Game.load("duel").sim_vec(n, seed=seed, opts=opts, **({"obs_spec": obs_spec} if obs_spec else {}))
+    game = Game.load("duel")
+    envs = game.sim_vec(n, seed=seed, opts=opts, **({"obs_spec": obs_spec} if obs_spec else {}))
     c = envs.obs_spec.channels
     quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])  # as evaluate: no short-episode bias
     count, stats, eps, buf = np.zeros(n, int), EpisodeStats(n), [], [[] for _ in range(n)]
@@ -171,8 +172,8 @@ def play_expert(episodes: int, opts: dict | None = None, seed: int = 12345, num_
                     eps.append(ep)
                     if collect is not None:
                         collect.begin_episode(**(opts or {}), **{k: v for k, v in ep.items() if k == "winner"})
-                        for f, act, rew, d in buf[i]:
-                            collect.add(f, act, rew, d)
+                        for k, (f, act, rew, d) in enumerate(buf[i]):  # sim time: a frame every 1/hz s
+                            collect.add(f, act, rew, d, t=k / game.hz)
                         collect.end_episode()
                 buf[i] = []
                 count[i] += 1
