@@ -26,7 +26,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 
 BASELINES = ("untrained", "random", "expert")
@@ -160,33 +159,12 @@ def _play(name, agent, target, episodes, settings, seed, num_envs, progress, env
         with open_envs(target, max(1, min(num_envs, episodes)), seed, opts, obs_spec, **(env_kwargs or {})) as envs:
             net, mode, ck = agent(envs)
             t0 = time.perf_counter()
-            summary = evaluate(net, _EndInfo(envs), episodes, "argmax" if mode == "random" else mode, seed=seed,
+            summary = evaluate(net, envs, episodes, "argmax" if mode == "random" else mode, seed=seed,
                                progress=progress, epsilon=epsilon)
             dt = time.perf_counter() - t0
         params = 0 if ck is None else sum(p.numel() for p in net.parameters())  # a baseline learned nothing
         cells.append(_cell(name, _name(target), value, summary, dt, params, ck, mode, seed))
     return cells
-
-
-class _EndInfo(gym.vector.VectorWrapper):
-    """The finished episode's winner and score on the step it ends. SyncVectorEnv (a window's env) puts the NEXT
-    episode's reset info at the top there and the finished one's in final_info: a score game lost its score
-    and was ranked by return. (The duel's vector env reports the finished fight at the top and in final_info.)"""
-
-    def __init__(self, env):
-        super().__init__(env)
-        self.obs_spec, self.input_map = env.obs_spec, env.input_map
-
-    def step(self, actions):
-        obs, r, term, trunc, info = self.env.step(actions)
-        end = info.get("final_info") if isinstance(info, dict) else None
-        if end:
-            for key in (k for k in ("winner", "score") if k in end):
-                mask = np.asarray(end.get(f"_{key}", True), bool) & np.asarray(info.get("_final_info", True), bool)
-                vals = np.array(info.get(key, [None] * len(term)), object)
-                vals[mask] = np.asarray(end[key], object)[mask]
-                info[key], info[f"_{key}"] = vals, np.asarray(info.get(f"_{key}", False), bool) | mask
-        return obs, r, term, trunc, info
 
 
 def leaderboard(cells: list[dict]) -> dict[str, list[dict]]:

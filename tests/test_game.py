@@ -170,6 +170,20 @@ def test_score_games_report_mean_score_and_won_games_win_rate():
     assert summarize(eps)["win_rate"] == 0.5
 
 
+def test_episode_stats_read_the_finished_episode_from_final_info():
+    """Gymnasium's SyncVectorEnv (a window game's env) puts the NEXT episode's reset info at the top of the step
+    that ends one, and the finished episode's in final_info: the score must come from there."""
+    from hakisa.algos.common import EpisodeStats
+
+    st = EpisodeStats(2)
+    done = np.array([True, False])
+    top = {"score": np.array([0.0, 7.0], object), "_score": np.array([True, True])}  # env 0: its new game's 0
+    final = {"score": np.array([12.0, None], object), "_score": np.array([True, False])}
+    (ep,) = st.update(np.array([1.0, 0.0]), done, np.zeros(2, bool), {**top, "final_info": final,
+                                                                        "_final_info": done})
+    assert ep["score"] == 12.0
+
+
 def _cli(argv, cwd, env=None):
     return subprocess.run([sys.executable, "-m", "hakisa.cli", *argv], capture_output=True, text=True, cwd=cwd, env=env)
 

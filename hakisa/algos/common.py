@@ -98,7 +98,9 @@ class EpisodeStats:
     """Per-env running return/length; `update` returns the episodes that just finished.
 
     Works with SAME_STEP autoreset: the step that ends an episode carries its last reward, and its
-    info (read with the `_key` masks, Gymnasium's convention) describes the finished episode.
+    info (read with the `_key` masks, Gymnasium's convention) describes the finished episode. Where the env
+    also gives `final_info` (Gymnasium's SyncVectorEnv, a window game's env: its top-level info on that step
+    is already the NEXT episode's reset info), the finished episode's winner/score are read from there.
     """
 
     def __init__(self, n: int):
@@ -112,15 +114,25 @@ class EpisodeStats:
         out = []
         if done.any():
             infos = infos if isinstance(infos, dict) else {}
+            final = infos.get("final_info") if isinstance(infos.get("final_info"), dict) else {}
             for i in np.flatnonzero(done):
                 ep = {"return": float(self.ret[i]), "length": int(self.len[i])}
+                src = final if final and np.asarray(infos.get("_final_info", np.ones(len(done), bool)))[i] else infos
                 for key in ("winner", "score"):  # won-or-lost games report a winner, score games a score
-                    if key in infos and infos.get(f"_{key}", np.ones(len(done), bool))[i] and infos[key][i] is not None:
-                        ep[key] = int(infos[key][i]) if key == "winner" else float(infos[key][i])
+                    v = _masked(src, key, i, len(done))
+                    if v is not None:
+                        ep[key] = int(v) if key == "winner" else float(v)
                 out.append(ep)
                 self.ret[i] = 0.0
                 self.len[i] = 0
         return out
+
+
+def _masked(info: dict, key: str, i: int, n: int):
+    """info[key][i] where Gymnasium's mask info["_key"] says env i has it, else None."""
+    if key not in info or not np.asarray(info.get(f"_{key}", np.ones(n, bool)))[i]:
+        return None
+    return info[key][i]
 
 
 def summarize(episodes: list[dict]) -> dict:
