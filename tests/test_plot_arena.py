@@ -304,6 +304,22 @@ def _one_line_exit_2(argv, cwd):
     return lines[0]
 
 
+def _video_frames(path: Path) -> tuple[int, tuple[int, int]]:
+    """(frames, (width, height)) of a video file, decoded with opencv."""
+    import cv2
+
+    assert path.exists(), path
+    cap = cv2.VideoCapture(str(path))
+    n, size = 0, (0, 0)
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        n, size = n + 1, (frame.shape[1], frame.shape[0])
+    cap.release()
+    return n, size
+
+
 def test_a_sim_run_of_a_users_game_file_plays_that_file(tmp_path):
     """`hakisa train --game FILE` in a simulator records FILE beside its run (game.json): plot, arena and
     diagnose play the user's file (its name, its rules), not the shipped game whose input map it shares."""
@@ -312,9 +328,12 @@ def test_a_sim_run_of_a_users_game_file_plays_that_file(tmp_path):
     game = _users_duel(tmp_path)
     cmd = [sys.executable, "-m", "hakisa.cli", "train", "--game", str(game), "--algo", "ppo", "--steps", "256",
            "--num-envs", "4", "--run", "mine", "--runs-dir", str(tmp_path / "runs"), "--no-progress",
-           "--set", "threads=1", "--set", "num_steps=32"]
-    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+           "--set", "threads=1", "--set", "num_steps=32", "--replay"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600).stdout
     run = tmp_path / "runs" / "mine"
+    # --replay: one fight of the run's agent filmed at the canvas's own size (issue 39 item 3: train at best/)
+    ck = run / "best" if (run / "best" / "config.json").exists() else run / "checkpoint"
+    assert f"train: replay of {ck.name}/" in out and _video_frames(ck / "replay.mp4")[0] > 10, out[-2000:]
     assert json.loads((run / "game.json").read_text())["game_file"] == str(game.resolve())
     torch.set_num_threads(1)
     assert main(["plot", str(run), "--out", str(tmp_path / "plot"), "--action-obs", "8"]) == 0
@@ -336,10 +355,13 @@ def test_a_live_run_of_a_users_game_file_knows_its_game(xvfb, tmp_path):
     runs_dir = tmp_path / "runs"
     cmd = [sys.executable, "-m", "hakisa.cli", "train", "--game", str(lights), "--algo", "ppo", "--steps", "64",
            "--run", "lights", "--runs-dir", str(runs_dir), "--no-progress", "--set", "num_steps=32",
-           "--set", "threads=1"]
+           "--set", "threads=1", "--replay"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ.copy(), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     run = runs_dir / "lights"
+    ck = run / "best" if (run / "best" / "config.json").exists() else run / "checkpoint"
+    n, (w, h) = _video_frames(ck / "replay.mp4")
+    assert n > 0 and (w, h) == tuple(json.loads(lights.read_text())["window"]["canvas"][2:]), (n, w, h)
     ckpts = [d / "config.json" for d in (run / "checkpoint", run / "best") if (d / "config.json").exists()]
     assert ckpts and all(json.loads(c.read_text())["algo"]["game_file"] == str(lights.resolve()) for c in ckpts)
     torch.set_num_threads(1)

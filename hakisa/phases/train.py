@@ -55,6 +55,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="live ppo: keep cloning this teacher store (the one --init studied), with a decaying weight; "
                         "srdqn: keep its frames in every update with a large-margin loss (DQfD)")
     p.add_argument("--num-envs", type=int, default=None, help="parallel envs (default: the game's recipe, else 16)")
+    p.add_argument("--replay", action="store_true",
+                   help="after training, play one episode of best/ (else checkpoint/) and write best/replay.mp4: the "
+                        "game at its own size with the agent's actions drawn (a live game plays its window again)")
     p.add_argument("--run", default=None, help="run name (default: <algo>-<env>)")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--seed", type=int, default=0)
@@ -122,6 +125,8 @@ def main(args) -> int:
     a = learner_args(algo, recipe, steps=args.steps, minutes=args.minutes, seed=args.seed, encoder=args.encoder,
                      progress=not args.no_progress, overrides=parse_overrides(algo.Args, args.set))
     run_dir, metrics = run_algo(algo, envs, a, args)
+    if getattr(args, "replay", False):
+        write_run_replay(Path(run_dir), game, opts, args.seed)
     print(
         json.dumps(
             {
@@ -170,6 +175,8 @@ def main_live(game, algo, args, opts: dict) -> int:
         net, init_cfg = load_checkpoint(args.init, input_map=game.input_map)
     run_dir = Path(args.runs_dir) / (args.run or f"{name}-{game.name}-live")
     m = train_live(game, name, a, live, run_dir, net=net, opts=opts, init_cfg=init_cfg)
+    if getattr(args, "replay", False):
+        write_run_replay(run_dir, game, opts, args.seed)
     print(
         json.dumps(
             {
@@ -182,6 +189,19 @@ def main_live(game, algo, args, opts: dict) -> int:
         )
     )
     return 0
+
+
+def write_run_replay(run_dir: Path, game, opts: dict, seed: int) -> None:
+    """--replay: one episode of the run's best/ (else checkpoint/), filmed with its actions (hakisa/replay.py)."""
+    from hakisa.replay import write_replay
+
+    if game is None:
+        print("train: no replay: an env id has no game file to film (give --game)")
+        return
+    ck = run_dir / "best" if (run_dir / "best" / "config.json").exists() else run_dir / "checkpoint"
+    # a barely trained agent may never end a game: a minute of play at most
+    r = write_replay(ck, game, ck / "replay.mp4", seed=seed, opts=opts, max_steps=int(60 * game.hz))
+    print(f"train: replay of {ck.name}/: {ck / 'replay.mp4'} ({r.get('frames')} frames)", flush=True)
 
 
 def main_ray(game, args, opts: dict) -> int:
