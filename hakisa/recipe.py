@@ -72,6 +72,11 @@ def reward_overrides(game, pairs: list[str] | None, sim: bool = True):
     return game.with_reward(values)
 
 
+def run_dir_of(args) -> Path:
+    """runs/<--run>, else runs/<algo>-<env id> (train and evolve)."""
+    return Path(args.runs_dir) / (args.run or f"{args.algo}-{args.env.replace('/', '-')}")
+
+
 def run_algo(algo, envs, a, args, **kw) -> tuple[Path, dict]:
     """Shared by train and evolve: optional --init weights, runs/<name>, train(..., **kw), close the envs."""
     net = None
@@ -79,7 +84,7 @@ def run_algo(algo, envs, a, args, **kw) -> tuple[Path, dict]:
         from hakisa.model import load_checkpoint
 
         net, _ = load_checkpoint(args.init, input_map=envs.input_map, obs_spec=envs.obs_spec)
-    run_dir = Path(args.runs_dir) / (args.run or f"{args.algo}-{args.env.replace('/', '-')}")
+    run_dir = run_dir_of(args)
     if getattr(args, "game_file", None):  # the run knows its game: plot, arena and diagnose need no --env
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "game.json").write_text(json.dumps({"game": args.env, "game_file": args.game_file}))

@@ -9,6 +9,13 @@ is the call for code that has a checkpoint and wants to see it play, e.g. a trai
 """
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 
@@ -70,3 +77,92 @@ class _Contract:
 
     def __init__(self, game, env):
         self.obs_spec, self.input_map, self.name = env.obs_spec, env.input_map, game.name
+
+
+class BestFilms:
+    """`hakisa train --replay` in a simulator: each new best/ filmed while the run trains, into
+    RUN/replays/best-NNN.mp4, listed in RUN/replays/index.json (film, when, the best/'s metrics).
+
+    A film is `hakisa play --replay` on a copy of best/ in a second, niced process: the trainer never waits
+    for it, and a copy is filmed because best/ may be replaced mid-read. At most one film runs at a time and
+    one starts per `every` seconds (the newest best/ waiting goes next), so on a 2-core machine filming
+    takes a sliver of the training's CPU however often best/ improves. `close()` lets the running film end
+    (then kills it after `timeout` seconds); train then films the final best/ itself (best/replay.mp4)."""
+
+    def __init__(self, run_dir, game, opts: dict | None, seed: int, every: float = 60.0, poll: float = 2.0,
+                 nice: int = 10):
+        self.run_dir, self.game, self.opts, self.seed = Path(run_dir), game, dict(opts or {}), seed
+        self.every, self.poll, self.nice = every, poll, nice
+        self.dir = self.run_dir / "replays"
+        self.films: list[dict] = []
+        self._proc, self._pending, self._seen, self._last = None, None, None, float("-inf")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="best-films", daemon=True)
+
+    def start(self) -> "BestFilms":
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll):
+            self._tick()
+
+    def _signature(self):
+        try:
+            return (self.run_dir / "best" / "model.safetensors").stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _tick(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                return
+            self._finish()
+        sig = self._signature()
+        if sig is None or sig == self._seen or time.monotonic() - self._last < self.every:
+            return
+        n = len(self.films) + 1
+        self.dir.mkdir(parents=True, exist_ok=True)
+        snap = self.dir / f".best-{n:03d}"
+        shutil.rmtree(snap, ignore_errors=True)
+        try:
+            shutil.copytree(self.run_dir / "best", snap)
+        except (OSError, shutil.Error):  # best/ was being replaced: the next poll copies the new one
+            shutil.rmtree(snap, ignore_errors=True)
+            return
+        film = self.dir / f"best-{n:03d}.mp4"
+        cmd = [sys.executable, "-m", "hakisa.cli", "play", "--game", str(self.game.path), "--checkpoint", str(snap),
+               "--episodes", "1", "--num-envs", "1", "--seed", str(self.seed), "--replay", str(film)]
+        for k, v in self.opts.items():
+            cmd += ["--opt", f"{k}={v}"]
+        log = open(self.dir / f"best-{n:03d}.log", "w")
+        self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      preexec_fn=lambda: os.nice(self.nice))
+        log.close()
+        self._seen, self._last, self._pending = sig, time.monotonic(), (n, snap, film)
+
+    def _finish(self) -> None:
+        n, snap, film = self._pending
+        rc, self._proc, self._pending = self._proc.returncode, None, None
+        try:
+            metrics = json.loads((snap / "config.json").read_text()).get("metrics", {})
+        except (OSError, ValueError):
+            metrics = {}
+        shutil.rmtree(snap, ignore_errors=True)
+        if rc == 0 and film.exists():
+            self.films.append({"film": film.name, "metrics": metrics})
+            (self.dir / "index.json").write_text(json.dumps(self.films, indent=1))
+        else:
+            print(f"train: filming best/ failed (exit {rc}); see {film.with_suffix('.log')}", flush=True)
+
+    def close(self, timeout: float = 120.0) -> list[dict]:
+        self._stop.set()
+        self._thread.join()
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._finish()
+        return self.films

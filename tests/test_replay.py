@@ -165,3 +165,55 @@ def test_a_simulator_replay_films_its_canvas_with_the_keys_held(tmp_path):
     for f in frames:
         yellow = (np.abs(f[:40, :120, :3].astype(int) - [255, 224, 102]) < 60).all(-1)
         assert yellow.sum() > 10  # the held key's label
+
+
+
+def test_train_films_each_new_best_while_it_trains(tmp_path):
+    """`hakisa train --replay` in a simulator (hakisa.replay.BestFilms): each best/ a run saves is filmed by a
+    second process into RUN/replays/best-NNN.mp4 at the canvas's size and listed with its metrics; a best/
+    saved while a film runs is filmed next."""
+    import time
+
+    import cv2
+    import torch
+
+    from hakisa.game import Game
+    from hakisa.model import HakisaNet, save_checkpoint
+    from hakisa.replay import BestFilms, open_filmed_sim
+
+    game = Game.load("duel")
+    env = open_filmed_sim(game, 1, 0, None)
+    env.reset(seed=0)
+    spec, imap, canvas = env.obs_spec, env.input_map, env.render()[0].shape[:2]
+    env.close()
+    run = tmp_path / "run"
+    # not niced here: on a loaded CI machine a niced film could wait minutes for a core
+    films = BestFilms(run, game, {"tier": "hard"}, seed=0, every=0.0, poll=0.2, nice=0).start()
+
+    def wait_for(cond, what: str, seconds: float = 240.0) -> None:
+        deadline = time.monotonic() + seconds
+        while not cond():
+            assert time.monotonic() < deadline, f"no {what} after {seconds:.0f} s"
+            time.sleep(0.1)
+
+    try:
+        torch.manual_seed(0)
+        save_checkpoint(run / "best", HakisaNet(spec, imap), {"algo": "test"}, {"step": 100})
+        wait_for(lambda: films._proc is not None or films.films, "first film started")
+        torch.manual_seed(1)  # a second best/ while the first is being filmed
+        save_checkpoint(run / "best", HakisaNet(spec, imap), {"algo": "test"}, {"step": 200})
+        wait_for(lambda: len(films.films) == 2, "second film")
+    finally:
+        done = films.close(timeout=120)
+    assert [f["film"] for f in done] == ["best-001.mp4", "best-002.mp4"], done
+    assert [f["metrics"]["step"] for f in done] == [100, 200]
+    assert json.loads((run / "replays" / "index.json").read_text()) == done
+    for f in done:
+        cap = cv2.VideoCapture(str(run / "replays" / f["film"]))
+        n = 0
+        while cap.read()[0]:
+            n += 1
+        size = (int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)))
+        cap.release()
+        assert n > 10 and size == canvas, (f, n, size, canvas)
+    assert not list((run / "replays").glob(".best-*"))  # the copies it filmed are gone

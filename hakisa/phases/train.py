@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hakisa.dcargs import parse_overrides
 from hakisa.envs.make import make_vec
-from hakisa.recipe import game_envs, learner_args, parse_obs, recipe_algo, reward_overrides, run_algo
+from hakisa.recipe import game_envs, learner_args, parse_obs, recipe_algo, reward_overrides, run_algo, run_dir_of
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -57,7 +57,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-envs", type=int, default=None, help="parallel envs (default: the game's recipe, else 16)")
     p.add_argument("--replay", action="store_true",
                    help="after training, play one episode of best/ (else checkpoint/) and write best/replay.mp4: the "
-                        "game at its own size with the agent's actions drawn (a live game plays its window again)")
+                        "game at its own size with the agent's actions drawn (a live game plays its window again); "
+                        "in a simulator, also each new best/ while it trains (RUN/replays/, --replay-every)")
+    p.add_argument("--replay-every", type=float, default=60.0, metavar="SECONDS",
+                   help="with --replay in a simulator: at most one film of best/ started per this many seconds")
     p.add_argument("--run", default=None, help="run name (default: <algo>-<env>)")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--seed", type=int, default=0)
@@ -124,7 +127,18 @@ def main(args) -> int:
                         **({"obs_spec": parse_obs(args.obs)} if getattr(args, "obs", None) else {}))
     a = learner_args(algo, recipe, steps=args.steps, minutes=args.minutes, seed=args.seed, encoder=args.encoder,
                      progress=not args.no_progress, overrides=parse_overrides(algo.Args, args.set))
-    run_dir, metrics = run_algo(algo, envs, a, args)
+    films = None
+    if getattr(args, "replay", False) and game is not None:  # each new best/ filmed while it trains
+        from hakisa.replay import BestFilms
+
+        films = BestFilms(run_dir_of(args), game, opts, args.seed, every=getattr(args, "replay_every", 60.0)).start()
+    try:
+        run_dir, metrics = run_algo(algo, envs, a, args)
+    finally:
+        if films is not None:
+            films.close()
+    if films is not None and films.films:
+        print(f"train: {len(films.films)} best/ filmed while training: {Path(run_dir) / 'replays'}", flush=True)
     if getattr(args, "replay", False):
         write_run_replay(Path(run_dir), game, opts, args.seed)
     print(
