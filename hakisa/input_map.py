@@ -59,6 +59,11 @@ def _unknown_fields(d: dict, known: tuple[str, ...], where: str) -> None:
 
 @dataclass(frozen=True)
 class Command:
+    """One entry of an input map: a `name`, a `kind` (one of KINDS) and the `keys` it holds or taps.
+
+    `keys` and `tap` commands must name keys; `uses_xy` is True for the mouse kinds (XY_KINDS), the only
+    ones whose x and y heads mean anything."""
+
     name: str
     kind: str = "keys"
     keys: tuple[str, ...] = ()
@@ -87,6 +92,13 @@ class Decoded:
 
 @dataclass
 class InputMap:
+    """A game's action vocabulary: `commands` plus the mouse bins; plain data (`load`: a shipped map or a JSON/YAML file).
+
+    Actions are `MultiDiscrete([len(commands), x_bins, y_bins])` (`action_space`). `decode` turns a triple into
+    what the sink presses (`Decoded`); `encode` turns what a person did during a frame into the nearest triple,
+    with unused x/y heads set to 0. `uses_xy` is the per-command mask learners multiply into the x/y losses.
+    Unknown fields, unknown kinds and duplicate command names raise ValueError."""
+
     name: str
     commands: list[Command]
     x_bins: int = 1

@@ -26,6 +26,8 @@ CHECKPOINT_NAMES = ("best", "checkpoint")  # where a run keeps its checkpoint, p
 
 @dataclass
 class Series:
+    """One scalar tag of a run: `steps` (int64, ascending, unique) and `values` (float64) at those steps."""
+
     steps: np.ndarray
     values: np.ndarray
 

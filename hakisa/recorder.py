@@ -98,6 +98,12 @@ class _WriterThread:
 # ---- the recorder ----------------------------------------------------------------------------------
 @dataclass
 class Stats:
+    """What `record` returns and its status line shows, counted as it runs.
+
+    frames: frames written into episodes; episodes: episodes ended (by the rules, a hotkey or a pause);
+    dropped: whole ticks lost because the loop fell behind; wins/losses: outcomes the rules judged;
+    fps: the measured tick rate (refreshed every 0.5 s); takeovers: the person taking over from `--agent`."""
+
     frames: int = 0
     episodes: int = 0
     dropped: int = 0

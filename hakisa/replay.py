@@ -150,6 +150,7 @@ class BestFilms:
             metrics = {}
         shutil.rmtree(snap, ignore_errors=True)
         if rc == 0 and film.exists():
+            film.with_suffix(".log").unlink(missing_ok=True)  # kept only to say why a film failed
             self.films.append({"film": film.name, "metrics": metrics})
             (self.dir / "index.json").write_text(json.dumps(self.films, indent=1))
         else:

@@ -46,6 +46,11 @@ from hakisa.model import FactorisedPolicy, HakisaNet, layer_init, save_checkpoin
 
 @dataclass
 class Args:
+    """The distill learner's settings (`train(envs, args)`): the state teacher's PPO stage, then the pixel student.
+
+    `hakisa train --set KEY=VALUE` and a game file's train recipe set them; each field's docstring below is its
+    help, listed by `hakisa train --help`. Saved in the run's config.json."""
+
     total_steps: int = 3_000_000
     """env steps of both stages together"""
     max_minutes: float = 0.0

@@ -32,6 +32,11 @@ from hakisa.model import HakisaNet, save_checkpoint
 
 @dataclass
 class Args:
+    """The branching dueling DQN learner's settings (`train(envs, args)`; also the live `DQNLearner`).
+
+    `hakisa train --set KEY=VALUE` and a game file's train recipe set them; each field's docstring below is its
+    help, listed by `hakisa train --help`. Saved in the run's config.json."""
+
     total_steps: int = 500_000
     """total env steps (summed over the vector envs)"""
     buffer_size: int = 100_000

@@ -30,6 +30,11 @@ from hakisa.model import HakisaNet, save_checkpoint
 
 @dataclass
 class Args:
+    """OpenAI-ES's settings (`train(envs, args)`, `hakisa evolve --algo es`, the default).
+
+    `hakisa evolve` sets some from its flags, `--set KEY=VALUE` any; each field's docstring below documents
+    it. Saved in the run's config.json."""
+
     generations: int = 100
     """number of generations (parameter updates)"""
     pop_size: int = 32

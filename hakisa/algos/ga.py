@@ -27,6 +27,11 @@ from hakisa.model import HakisaNet, save_checkpoint
 
 @dataclass
 class Args:
+    """The genetic algorithm's settings (`train(envs, args)`, `hakisa evolve --algo ga`).
+
+    `hakisa evolve` sets some from its flags, `--set KEY=VALUE` any; each field's docstring below documents
+    it. Saved in the run's config.json."""
+
     generations: int = 50
     """number of generations"""
     pop_size: int = 32

@@ -210,6 +210,10 @@ class ReplayLearner(Learner):
 
 
 class DQNLearner(ReplayLearner):
+    """The live `dqn` learner: branching double DQN (`dqn.td_loss` on n-step samples of the frame replay), Adam,
+    plus `cql` x `cql_penalty` when started from a clone, and a hard copy into the target net every
+    `args.target_every` gradient steps. `args` is a `hakisa.algos.dqn.Args`."""
+
     def __init__(self, net, args, writer, n_envs: int, replay_ratio: float, publish_every: int, warmup: int = 0,
                  cql: float = 0.0):
         super().__init__(net, args, writer, n_envs, replay_ratio, publish_every, warmup, cql)

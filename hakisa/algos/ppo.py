@@ -36,6 +36,11 @@ from hakisa.model import HakisaNet
 
 @dataclass
 class Args:
+    """The PPO learner's settings (`train(envs, args)`; also the live `PPOLearner` and the Ray trainer).
+
+    `hakisa train --set KEY=VALUE` and a game file's train recipe set them; each field's docstring below is its
+    help, listed by `hakisa train --help`. Saved in the run's config.json."""
+
     total_steps: int = 1_000_000
     """total env steps (summed over the vector envs)"""
     num_steps: int = 128

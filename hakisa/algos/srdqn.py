@@ -40,6 +40,11 @@ from hakisa.model import HakisaNet
 
 @dataclass
 class Args:
+    """The SR-DQN live learner's settings (`SRDQNLearner`, run by `hakisa train` on a window).
+
+    `hakisa train --set KEY=VALUE` and a game file's `train.live.srdqn` entry set them; each field's docstring
+    below is its help, listed by `hakisa train --help`."""
+
     total_steps: int = 10**12
     """total env steps (live: the budget is --minutes)"""
     buffer_size: int = 100_000

@@ -44,6 +44,9 @@ class RegionError(ValueError):
 
 
 class WindowInfo(NamedTuple):
+    """One titled top-level window as a backend lists it: its handle, title, inside region, and whether it is
+    shown now (mapped on X11; visible and not minimised on the portable backend)."""
+
     id: int  # the backend's window handle: an X window id, a Win32 HWND (macOS: pywinctl's (app, title))
     title: str
     region: Region  # the window's inside (client area), absolute

@@ -46,6 +46,10 @@ def _sb3_vec(envs):
     from stable_baselines3.common.vec_env import VecEnv
 
     class Adapter(VecEnv):
+        """SB3's VecEnv over `envs`: done = terminated | truncated, and each finished episode's info carries
+        SB3's `terminal_observation` (Gymnasium's `final_obs`) and `TimeLimit.truncated`. `get_attr` reads the
+        vector env's attribute; set_attr, env_method and seed do nothing; `close` closes `envs`."""
+
         def __init__(self):
             super().__init__(envs.num_envs, envs.single_observation_space, envs.single_action_space)
             self._actions = None

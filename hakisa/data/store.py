@@ -15,6 +15,9 @@ from hakisa.data.format import AGENT, ARRAYS, EVENT_DTYPE, FORMAT, OPTIONAL, PER
 
 @dataclass
 class EpisodeInfo:
+    """One episode as the store's manifest lists it: its chunk records (in frame order), its begin and end
+    records, and what the end record says (`complete`, `terminated`, `ret`). No frames are read to build it."""
+
     id: int
     chunks: list[dict] = field(default_factory=list)
     complete: bool = False  # has an "end" record; False = cut (the recorder died mid-episode)
@@ -242,6 +245,9 @@ class EpisodeStore:
 
 @dataclass
 class CheckReport:
+    """What `EpisodeStore.check` found: errors (corruption; `ok` is False when there are any), warnings,
+    the ids of cut episodes (no end record), and how many chunks and frames read back intact."""
+
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     cut: list[int] = field(default_factory=list)

@@ -23,6 +23,13 @@ from hakisa.data.store import EpisodeStore
 
 
 class Transitions:
+    """An episode store's frames as learnable transitions, stacked `stack` deep (every `stride`-th frame).
+
+    A view: `indices` are the usable steps (the next frame is in the same episode, or the step ended it);
+    `len` counts them, `split` and `subset` make views by episode. `get`/`sample`/`batches` return dicts of
+    obs and next_obs (uint8 [B, stack*C, H, W]), actions, rewards, dones, episode and index. Per-frame `actor`,
+    `logp` and `values` come along when the store has them. Raises DataError for a store with no frames."""
+
     def __init__(self, store: EpisodeStore, stack: int | None = None, cache_dir: str | Path | None = None,
                  stride: int = 1):
         stack = stack or int(store.meta["obs_spec"].get("stack", 4))  # default: the stack the store was recorded for

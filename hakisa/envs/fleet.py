@@ -28,6 +28,13 @@ from hakisa.live import TickClock
 
 
 class Fleet(gym.vector.VectorEnv):
+    """`n` live windows of one game as a Gymnasium vector env: one `ScreenEnv` per window, one shared tick.
+
+    Observation and action spaces: the `ScreenEnv`'s (uint8 `obs_spec.shape`; the game's MultiDiscrete
+    [command, x, y]), batched over the windows. Reward and episode end: each window's judge and `max_steps`;
+    SAME_STEP autoreset (`info["final_obs"]`), except a `retire`d window, which then idles. Info: winner,
+    score, episode, final_obs, late_ms, missed_ticks, masked per window. Closing it closes every env and window."""
+
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP, "render_fps": 15}
 
     def __init__(self, game, n: int = 1, *, opts: dict | None = None, obs_spec=None, private: bool | None = None,

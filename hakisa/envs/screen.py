@@ -39,6 +39,11 @@ def nav_keys(judge: GameJudge) -> list[str]:
 
 @dataclass
 class StepTiming:
+    """Milliseconds of one live step's parts, reported as `info["timing"]` (with `step_ms`, their sum).
+
+    decide_ms: from the previous observation's return to this `send` (the caller choosing the action);
+    send_ms: the sink sending it; capture_ms, preprocess_ms, reward_ms: grabbing, preprocessing, judging."""
+
     capture_ms: float = 0.0
     preprocess_ms: float = 0.0
     reward_ms: float = 0.0

@@ -76,6 +76,13 @@ class _ToyEnv(gym.Env):
 
 
 class KeyPressEnv(_ToyEnv):
+    """`Toy/KeyPress-v0`: a bright block in one of 5 columns; the right command is the column's index.
+
+    Observation: uint8 `obs_spec.shape` (gray 40x40, stack 2 by default). Action: MultiDiscrete of
+    `keypress_map()` ([noop, up, down, left, right], one x and one y bin). Reward: 1 when the command matches the
+    block shown in the last observation, else 0. Episode end: never terminated; truncated after `episode_len`
+    steps. Info: {"correct": bool}."""
+
     def __init__(self, obs_spec: ObsSpec = TOY_SPEC, episode_len: int = 16, render_mode=None):
         super().__init__(keypress_map(), obs_spec, episode_len, render_mode)
 
@@ -92,6 +99,13 @@ class KeyPressEnv(_ToyEnv):
 
 
 class ClickEnv(_ToyEnv):
+    """`Toy/Click-v0`: one lit cell of a `bins` x `bins` grid; click it.
+
+    Observation: uint8 `obs_spec.shape` (gray 40x40, stack 2 by default). Action: MultiDiscrete of
+    `click_map(bins)` ([noop, "a", click_left] x bins x bins). Reward: 1 for click_left at the lit cell's (x, y)
+    bin in the last observation, else 0. Episode end: never terminated; truncated after `episode_len` steps.
+    Info: {"correct": bool}."""
+
     def __init__(self, obs_spec: ObsSpec = TOY_SPEC, episode_len: int = 16, bins: int = 4, render_mode=None):
         super().__init__(click_map(bins), obs_spec, episode_len, render_mode)
 

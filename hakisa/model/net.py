@@ -26,6 +26,9 @@ from hakisa.preprocess import ObsSpec
 
 
 class Heads(NamedTuple):
+    """Every head's output for a batch of B observations (`HakisaNet.forward`): the policy logits, V(s) for PPO,
+    and the branching-dueling Q values, one branch per action dimension, for DQN."""
+
     cmd: torch.Tensor  # policy logits [B, n_commands]
     x: torch.Tensor  # policy logits [B, x_bins]
     y: torch.Tensor  # policy logits [B, y_bins]
@@ -66,6 +69,13 @@ class FactorisedPolicy:
 
 
 class HakisaNet(FactorisedPolicy, nn.Module):
+    """The pixel agent for one `ObsSpec` and one `InputMap`: an encoder (`encoders.py`) and a ReLU trunk under
+    policy heads (command, x, y), a value head and branching-dueling Q heads.
+
+    Takes uint8 observations [B, stack*C, H, W] and scales them itself. `act` is the one way an agent picks
+    canonical actions [B, 3]; `model_config()` is what a checkpoint stores to rebuild it. `bf16` is a runtime
+    switch (not saved) that runs the encoder under bfloat16 autocast; the heads stay float32."""
+
     def __init__(self, obs_spec: ObsSpec, input_map: InputMap, encoder: str = "small", hidden: int = 256):
         super().__init__()
         self.obs_spec, self.input_map = obs_spec, input_map

@@ -33,6 +33,9 @@ from tqdm import tqdm
 
 @dataclass
 class ConsolidateArgs:
+    """The options of `hakisa consolidate` (offline DQN, or a PPO update on explored episodes): one flag per
+    field (`add_dataclass_args`), and each field's docstring below is its flag's help. `data` is required."""
+
     data: str
     """episode store directory"""
     algo: str = "dqn"

@@ -67,6 +67,12 @@ Q_LEARNERS = ("dqn", "srdqn")  # checkpoints of both act greedily on Q, and say 
 
 @dataclass
 class LiveArgs:
+    """The live trainer's own settings, beside the learner's Args: windows, budget, judged games, checkpoints.
+
+    `hakisa train` (`main_live`) fills windows, minutes, replay_ratio, demos and cql from its flags; the other
+    fields keep these defaults. Each field's docstring below says what it does. Saved under "live" in
+    config.json and the checkpoint, without `curve`."""
+
     windows: int = 1
     """live windows played at once (more than one: each on a private Xvfb display)"""
     minutes: float = 10.0

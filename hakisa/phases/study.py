@@ -35,6 +35,10 @@ import torch
 
 @dataclass
 class StudyArgs:
+    """The options of `hakisa study` (behaviour cloning, `hakisa/algos/bc.py`): one flag per field, `dataset` the
+    positional argument, and each field's docstring below is its flag's help. `study(args)` takes one; the run's
+    config.json keeps it under "args"."""
+
     dataset: str
     """episode store directory (hakisa record / explore / play)"""
     out: str = "runs/study"

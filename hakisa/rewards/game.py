@@ -96,6 +96,13 @@ def build_reader(spec: dict, canvas, base: Path):
 
 
 class GameJudge:
+    """A game's screen rules, applied frame by frame: its readers, delta reward, in-play, done and outcomes.
+
+    `step(frame)` returns (reward, done, info): reward is the coefficient-weighted change of the readings (only
+    while they are trusted: `reward_when`, default in play) plus the win/lose bonus at the end; done holds after
+    `done_frames` frames in a row of the `done` rule; info has "readings", "in_play", "winner" (when the rules
+    name outcomes) and "score". `reset(frame)` starts the deltas from that frame's readings."""
+
     def __init__(self, cfg: dict, base: Path | None = None, score: str | None = None):
         """score: the reading that is the game's score (a game file's `score`), reported as info["score"]."""
         base = base or Path(".")

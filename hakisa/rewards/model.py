@@ -23,6 +23,11 @@ from hakisa.rewards.readers import Region, crop
 
 @dataclass
 class RewardNetConfig:
+    """What a `RewardNet` reads and how it is built; saved as JSON beside its weights (`reward_net.json`).
+
+    classes: the labels it tells apart; values: the reading each class stands for; region/canvas: the crop, in
+    pixels of a `canvas` (w, h) frame (rescaled to the frame actually grabbed, as `readers.crop` does)."""
+
     classes: list[str]
     values: list[float] | None = None  # the reading of each class (default: its index)
     region: Region | None = None  # where to crop in canvas pixels; None = the whole frame
@@ -37,6 +42,12 @@ class RewardNetConfig:
 
 
 class RewardNet(nn.Module):
+    """A learned screen reader: three small convolutions and a linear head classifying one crop into `cfg.classes`.
+
+    `read(frame)` crops a whole BGR(A) frame and returns the predicted class's value, a reading like any
+    hand-written reader's. `fit` trains on labelled crops and returns held-out accuracy beside the majority
+    share; `save`/`load` use safetensors + JSON (loading runs no code)."""
+
     def __init__(self, cfg: RewardNetConfig):
         super().__init__()
         self.cfg, c, w = cfg, cfg.channels, cfg.width

@@ -9,6 +9,9 @@ from pathlib import Path
 
 @dataclass
 class Param:
+    """One searched parameter, as `parse_param` builds it from a `--param NAME=RANGE` item or a `--space` file:
+    a learner Args field or a reward coefficient, and the Optuna distribution its trials draw from."""
+
     name: str  # the study's parameter name: "ppo.lr", "reward.dealt"
     kind: str  # "learner" (an Args field) or "reward" (a rules.reward coefficient)
     key: str  # the Args field, or the coefficient's name as Game.reward_path reads it

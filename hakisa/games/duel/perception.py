@@ -37,6 +37,10 @@ TIERS = ("easy", "normal", "hard")
 
 @dataclass
 class PerceptionArgs:
+    """The options of `hakisa duel perception` (an encoder trained to read the duel's state off its pixels): one
+    flag per field, and each field's docstring below, where it has one, is its flag's help. `train_perception`
+    takes one; the run's config.json keeps it under "args"."""
+
     out: str = "runs/duel-perception"
     """run directory: config.json, TensorBoard, checkpoint/"""
     obs: str = "80x45"

@@ -6,6 +6,11 @@ from dataclasses import dataclass
 
 @dataclass
 class Args:
+    """The boss league's settings: ES bosses against a knight pool, promotion tests, PPO knights, ratings.
+
+    One flag per field of `hakisa duel boss-train` (and of `boss-learn`, less the generation, knight and rating
+    fields); each field's docstring below is its flag's help."""
+
     generations: int = 5
     """boss generations to add (each must be promoted)"""
     es_iters: int = 30
