@@ -92,7 +92,7 @@ class Decoded:
 
 @dataclass
 class InputMap:
-    """A game's action vocabulary: `commands` plus the mouse bins; plain data (`load`: a shipped map or a JSON/YAML file).
+    """A game's action vocabulary: `commands` and mouse bins; plain data (`load`: a shipped map or a JSON/YAML file).
 
     Actions are `MultiDiscrete([len(commands), x_bins, y_bins])` (`action_space`). `decode` turns a triple into
     what the sink presses (`Decoded`); `encode` turns what a person did during a frame into the nearest triple,

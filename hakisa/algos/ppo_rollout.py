@@ -26,7 +26,7 @@ class Rollout:
         dtype = torch.from_numpy(np.zeros(0, space.dtype)).dtype
         if len(space.shape) == 3:  # [T, n, C, H, W] in channels-last memory: each step's frames are laid out for the
             # encoder once, as it reads them, and the update's minibatches are then row gathers of this very
-            # memory (`minibatch_frames`) with no copy of the whole rollout (~45 ms of a 1.2 s update)
+            # memory (`minibatch_frames`) with no copy of the whole rollout (measured: benchmarks/README.md)
             c, h, w = space.shape
             self._nhwc = torch.zeros(shape + (h, w, c), dtype=dtype)
             self.obs = self._nhwc.permute(0, 1, 4, 2, 3)
@@ -50,7 +50,6 @@ class Rollout:
         finished = []
         for step in range(args.num_steps):
             if self._nhwc is not None:  # interleaving the channel planes: 2x faster than a permuted copy_
-                # (16 frames of 4x90x160: 0.19 vs 0.40 ms)
                 torch.stack(self.next_obs.unbind(1), -1, out=self._nhwc[step])
             else:
                 self.obs[step] = self.next_obs

@@ -106,11 +106,11 @@ class HakisaNet(FactorisedPolicy, nn.Module):
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         # uint8 in, scaled here: replay buffers and rollouts stay 4x smaller than float32
-        # channels-last: oneDNN's CPU convolutions run ~2x faster in NHWC (measured: small encoder,
-        # minibatch 512 fwd+bwd, 2 threads: 216 -> 93 ms); the weights follow in __init__. The layout
-        # change is done on the uint8 tensor (4x fewer bytes to move than after the float conversion).
+        # channels-last: oneDNN's CPU convolutions run ~2x faster in NHWC (measured: benchmarks/README.md,
+        # "Notes moved out of code comments"); the weights follow in __init__. The layout change is done on
+        # the uint8 tensor (4x fewer bytes to move than after the float conversion).
         # Under bf16 the frames go straight to bfloat16: half the bytes of a float32 copy, which the
-        # autocast would cast down anyway (measured: a 1024-frame 80x45 minibatch, 22 -> 12 ms).
+        # autocast would cast down anyway.
         dtype = torch.bfloat16 if self.bf16 else torch.float32
         try:
             x = obs.contiguous(memory_format=torch.channels_last).to(dtype).mul_(1.0 / 255.0)

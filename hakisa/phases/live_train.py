@@ -53,8 +53,8 @@ from hakisa.model import HakisaNet, save_checkpoint
 
 # Defaults for live play. dqn and ppo are tuned for a start from a studied clone: a short DQN warm-up and a
 # constant small epsilon (a uniform random click costs a life); PPO batches of 128 steps per window (8.5 s
-# of play at 15 Hz), a small step (lr 5e-5, KL stop 0.03) and no entropy bonus, which on Pop kept the
-# clone's sampled score (~20 a game) through the first updates where lr 1e-4 with 64-step batches halved it.
+# of play at 15 Hz), a small step (lr 5e-5, KL stop 0.03) and no entropy bonus, so the first updates keep the
+# clone's score instead of halving it (measured on Pop: benchmarks/README.md, "Notes moved out of code comments").
 # srdqn's are its Args' (hakisa/algos/srdqn.py). A game file's `train.live.<algo>` entry and --set override them.
 LIVE_DEFAULTS = {
     "dqn": {"learning_starts": 500, "buffer_size": 60_000, "batch_size": 64, "target_every": 250, "lr": 1e-4,

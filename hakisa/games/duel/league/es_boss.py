@@ -53,9 +53,9 @@ def train_boss(start: dict, knights: list[Knight], a: Args, name: str, seed: int
                    np.tile(seeds, nk * p), a.tier)
         per = boss_fitness(res).reshape(nk, p, f).mean(2)  # knight x member
         # prioritised fictitious self-play (AlphaStar): weight each knight by how often it still beats the
-        # boss. Knights every member beats add noise and no direction; so do knights no member beats (the
-        # seen-only expert wins ~94 %), which "hard" weighting favours most: gen5 stalled under both, and
-        # "variance" weighting (the knights that win about half) is the one that moved it
+        # boss. Knights every member beats add noise and no direction; so do knights no member beats, which
+        # "hard" weighting favours most. "variance" weighting (the knights that win about half) is the one that
+        # moved a stalled league (measured on gen5: benchmarks/README.md, "Notes moved out of code comments")
         lost = 1 - (res["winner"] == 2).reshape(nk, p * f).mean(1)
         if not a.pfsp:
             w = np.ones(nk)

@@ -103,8 +103,8 @@ def train_league(root: str | Path, a: Args) -> dict:
         if a.exploiter_seconds > 0 and f"exploiter-gen{gen}" in {k["name"] for k in lg.doc["knights"]}:
             say(f"exploiter gen{gen}: kept from an earlier run")  # a rerun after a failed generation
         elif a.exploiter_seconds > 0:
-            # a knight that beats the boss to beat: the 60 s pool knights fall behind (knight-gen4 won 14 % of
-            # 200 fights against gen4), so without one ES had few fights left to learn from
+            # a knight that beats the boss to beat: the 60 s pool knights fall behind it (measured:
+            # benchmarks/README.md), so without one ES had few fights left to learn from
             say(f"exploiter gen{gen}: PPO against {prev_name} alone for {a.exploiter_seconds:.0f} s")
             start = lg.main_knights()[-1]["path"] if lg.main_knights() else None
             m = train_knight([prev], lg.root / f"knights/exploiter{gen}", a.exploiter_seconds, a.seed + 500 + gen,
