@@ -1,7 +1,7 @@
 """Airstriker from pixels: PPO (hakisa.algos.ppo) for a fixed wall-clock budget, then its score vs random.
 
-    nice -n 10 python scripts/bench_airstriker.py                      # the issue's bar: 30 min on 2 cores
-    python scripts/bench_airstriker.py --cpu-minutes 4 --eval-episodes 5   # a quick look
+    nice -n 10 python benchmarks/bench_airstriker.py                      # the issue's bar: 30 min on 2 cores
+    python benchmarks/bench_airstriker.py --cpu-minutes 4 --eval-episodes 5   # a quick look
 
 Budget: "30 minutes of CPU" means 30 minutes of an exclusive 2-core box, i.e. 60 CPU-minutes. The
 box this was written on is shared, so wall time says little; the budget is counted in CPU seconds of

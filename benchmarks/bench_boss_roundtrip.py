@@ -2,7 +2,7 @@
 own Xvfb and Chromium, real XTest keys), the page logs every fight to the league, `boss-learn` fine-tunes
 the boss on them and promotes or rejects it, and the page then serves the new boss.
 
-    .venv/bin/python scripts/bench_boss_roundtrip.py --league runs/boss --fights 10 \
+    .venv/bin/python benchmarks/bench_boss_roundtrip.py --league runs/boss --fights 10 \
         --out benchmarks/boss_roundtrip.json
 
 The LAST line printed is one JSON object (also written to --out).

@@ -1,8 +1,8 @@
 """Duel from pixels: train within a wall-clock budget, then evaluate over N fights per tier. JSON last line.
 
-    nice -n 10 .venv/bin/python scripts/bench_duel_learning.py --algo ppo --minutes 30 --fights 200
-    nice -n 10 .venv/bin/python scripts/bench_duel_learning.py --algo dqn --minutes 30
-    nice -n 10 .venv/bin/python scripts/bench_duel_learning.py --algo es --minutes 30
+    nice -n 10 .venv/bin/python benchmarks/bench_duel_learning.py --algo ppo --minutes 30 --fights 200
+    nice -n 10 .venv/bin/python benchmarks/bench_duel_learning.py --algo dqn --minutes 30
+    nice -n 10 .venv/bin/python benchmarks/bench_duel_learning.py --algo es --minutes 30
 
 Bars (issue 4): PPO beats Normal >= 90% over 200 fights and beats Hard more often than the scripted
 expert does; DQN should beat Normal >= 60%; ES reported as measured. The scripted expert (true-state
@@ -13,9 +13,9 @@ on a shared box the same budget buys very different amounts of compute.
 Win rate against wall time (PPO): a copy of the weights every minute of training, each judged after
 training on the same `--curve-fights` Normal fights (judging costs the training clock nothing), plus the
 final weights on `--fights`; `minutes_to_90` is the first point at 90 %. Issue 21's levers:
-    python scripts/bench_duel_learning.py --minutes 5 --init pretrained:duel-perception --set critic=state
+    python benchmarks/bench_duel_learning.py --minutes 5 --init pretrained:duel-perception --set critic=state
 The default recipe (`hakisa train --game duel`, a state teacher distilled into the pixel agent):
-    python scripts/bench_duel_learning.py --algo distill --minutes 5 --curve-every 30
+    python benchmarks/bench_duel_learning.py --algo distill --minutes 5 --curve-every 30
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Live steps/s with 1, 2 and 4 windows while the learner trains: throughput, CPU use, late steps, jitter.
 
-    python scripts/bench_fleet.py --game pop --init runs/bench-pop/study-lead/best --windows 1 2 4 --seconds 90
+    python benchmarks/bench_fleet.py --game pop --init runs/bench-pop/study-lead/best --windows 1 2 4 --seconds 90
 
 For each N, `train_live` (what `hakisa train --game G --windows N` runs) plays N windows (N > 1: each on
 its own private Xvfb) for `--seconds` with the DQN learner training in the background. Reported per N:

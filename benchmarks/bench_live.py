@@ -1,6 +1,6 @@
 """Live-play benchmark: step latency, action->pixel lag, and sim-vs-page win rate for one checkpoint.
 
-    python scripts/bench_live.py --checkpoint runs/duel --fights 20 --tier normal
+    python benchmarks/bench_live.py --checkpoint runs/duel --fights 20 --tier normal
 
 1. loop latency WITHOUT a game (a private Xvfb, a 640x360 region): capture + preprocess + forward + send,
    the cost of the loop itself (bar: p50 <= 3 ms, p99 <= 10 ms on 2 cores);

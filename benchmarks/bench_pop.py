@@ -1,9 +1,9 @@
 """Hakisa Pop, the mouse game with no simulator: teacher -> record -> study -> play, all on the real page.
 
-    python scripts/bench_pop.py --games 30 --eval-games 20 --work runs/bench-pop        # the whole path
-    python scripts/bench_pop.py --dataset datasets/pop-teacher --work runs/bench-pop    # reuse a recording
+    python benchmarks/bench_pop.py --games 30 --eval-games 20 --work runs/bench-pop     # the whole path
+    python benchmarks/bench_pop.py --dataset datasets/pop-teacher --work runs/bench-pop # reuse a recording
 
-1. The scripted teacher (scripts/teacher_pop.py) clicks the page with real XTest mouse events while
+1. The scripted teacher (benchmarks/teacher_pop.py) clicks the page with real XTest mouse events while
    `hakisa record --game pop` records it (pixels and X events only).
 2. An untrained agent plays `--eval-games` games through `hakisa play --game pop` (the baseline).
 3. `hakisa study --game pop` clones the teacher, once per variant in `--variants`, one change at a time:
@@ -70,7 +70,7 @@ def main() -> int:
         teacher = json.loads((work / "teacher.json").read_text()) if (work / "teacher.json").exists() else None
     else:
         ds = work / "dataset"
-        teacher = run([sys.executable, "scripts/teacher_pop.py", "--games", str(args.games), "--out", str(ds),
+        teacher = run([sys.executable, "benchmarks/teacher_pop.py", "--games", str(args.games), "--out", str(ds),
                        "--seed", "100"], work / "teacher.log")
         (work / "teacher.json").write_text(json.dumps(teacher))
     if teacher:

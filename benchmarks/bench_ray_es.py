@@ -1,7 +1,7 @@
 """OpenAI-ES on the duel's simulator, serially and on Ray with 1 and 2 workers: the same seed and population
 must give the same fitness at every generation; the wall time of each says what the workers buy here.
 
-    .venv/bin/python scripts/bench_ray_es.py --generations 10 --pop 16 --out benchmarks/ray_es_duel.json
+    .venv/bin/python benchmarks/bench_ray_es.py --generations 10 --pop 16 --out benchmarks/ray_es_duel.json
 
 Each run builds the same net (seed) and calls `hakisa.algos.es.train`; the Ray runs start Ray first, so
 wall_s counts the generations only (each worker still makes its envs on its first piece, inside the time).

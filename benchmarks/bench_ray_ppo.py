@@ -2,9 +2,9 @@
 recipe; env steps/s, the training win rate against wall time, and each final checkpoint judged on the same
 fixed fights. The LAST line printed is one JSON object (also written to --out).
 
-    nice -n 10 .venv/bin/python scripts/bench_ray_ppo.py --minutes 5 --workers 2 --out benchmarks/ray_ppo.json
+    nice -n 10 .venv/bin/python benchmarks/bench_ray_ppo.py --minutes 5 --workers 2 --out benchmarks/ray_ppo.json
 
-Both runs take `hakisa train --game duel`'s recipe (scripts/bench_duel_learning.py's `train` for the serial
+Both runs take `hakisa train --game duel`'s recipe (benchmarks/bench_duel_learning.py's `train` for the serial
 one). The Ray run splits the same --num-envs among --workers, so an update sees as many samples in both and
 only where the envs step differs. Each run's --minutes count from its first step: Ray's start and the
 workers' (seconds) come before it, and show in wall_s and on the curve's time axis (from the run's start).

@@ -1,8 +1,8 @@
 """Issue 6's whole chain on the real page, as one table of win rates per stage. Last line: JSON.
 
-    python scripts/chain_bench.py --fights 20 --tier normal --minutes 15 --work runs/chain
+    python benchmarks/chain_bench.py --fights 20 --tier normal --minutes 15 --work runs/chain
 
-1. teacher: scripts/teacher_duel.py plays the duel page (Chromium, own Xvfb) with real X key events
+1. teacher: benchmarks/teacher_duel.py plays the duel page (Chromium, own Xvfb) with real X key events
    while `hakisa record` (its own process: pixels and X events only) writes the episode store;
 2. study: `hakisa study` clones it; the clone fights the sim and the page;
 3. explore + consolidate, in the sim: rounds of `hakisa explore` (the current agent samples its

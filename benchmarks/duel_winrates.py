@@ -1,6 +1,6 @@
 """Win-rate table of the duel: {random, expert, expert_block} x {easy, normal, hard}, N fights per cell.
 
-    .venv/bin/python scripts/duel_winrates.py [--fights 400] [--seed 0] [--delays 0 4 6]
+    .venv/bin/python benchmarks/duel_winrates.py [--fights 400] [--seed 0] [--delays 0 4 6]
 
 random = a uniformly random command of the duel input map (8 commands) held for 4 ticks;
 expert = hakisa.games.duel.expert.expert_keys (the reference: waits for the reveal, rolls through, punishes;

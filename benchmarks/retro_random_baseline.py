@@ -1,7 +1,7 @@
 """A uniform-random agent's score on a stable-retro game, the bar a learner must beat (issue 4: 3x random).
 
-    python scripts/retro_random_baseline.py                        # Airstriker, 25 episodes
-    python scripts/retro_random_baseline.py --episodes 5 --no-raw  # quick look
+    python benchmarks/retro_random_baseline.py                        # Airstriker, 25 episodes
+    python benchmarks/retro_random_baseline.py --episodes 5 --no-raw  # quick look
 
 "score" = the episode's sum of score deltas (the scenario reward; `info["game_score"]` at the end).
 Two random agents, because "random" depends on the action set:

@@ -1,6 +1,6 @@
 """Soak: a live agent plays a game's real window for a long time; does anything leak or drift?
 
-    python scripts/soak.py --game duel --checkpoint pretrained:duel-ppo --minutes 30 --out benchmarks/soak_duel.json
+    python benchmarks/soak.py --game duel --checkpoint pretrained:duel-ppo --minutes 30 --out benchmarks/soak_duel.json
 
 The game is launched on a private Xvfb (nothing touches your desktop). The agent plays it through
 `play_live`, the product's own loop, in chunks of `--chunk` episodes; each chunk builds and closes a

@@ -1,6 +1,6 @@
 """The scripted teacher: plays the REAL duel page like a person while `hakisa record` watches.
 
-    python scripts/teacher_duel.py --fights 20 --tier normal --out datasets/teacher-duel
+    python benchmarks/teacher_duel.py --fights 20 --tier normal --out datasets/teacher-duel
 
 What is real here: Chromium shows the page on its own Xvfb; the teacher reads the page's test hook
 (`hakisa.state()`) to decide with the scripted expert (hakisa.games.duel.expert), and presses keys as

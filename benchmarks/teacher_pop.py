@@ -1,7 +1,7 @@
 """The scripted teacher for Hakisa Pop: clicks the real page with real X mouse events while `hakisa record` watches.
 
-    python scripts/teacher_pop.py --games 30 --out datasets/pop-teacher         # record 30 games
-    python scripts/teacher_pop.py --grab-digits runs/pop-digits --games 1       # frames + true scores, for
+    python benchmarks/teacher_pop.py --games 30 --out datasets/pop-teacher      # record 30 games
+    python benchmarks/teacher_pop.py --grab-digits runs/pop-digits --games 1    # frames + true scores, for
                                                                                 #   `hakisa game digits`
 
 What is real: Chromium shows the page (hakisa/games/pop) on its own Xvfb; the teacher reads the page's test

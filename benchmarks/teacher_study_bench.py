@@ -1,11 +1,11 @@
 """The real test of issue 5, end to end: teacher on the real page -> `hakisa record` -> `hakisa study` -> sim.
 
-    python scripts/teacher_study_bench.py --fights 20 --tier normal --work /tmp/bench5
+    python benchmarks/teacher_study_bench.py --fights 20 --tier normal --work /tmp/bench5
     # what meets the bar (benchmarks/teacher_study_60fps.json: teacher 50/50, clone 84 % over 200 sim fights):
-    python scripts/teacher_study_bench.py --fights 50 --work runs/ts60 --eval-deterministic \
+    python benchmarks/teacher_study_bench.py --fights 50 --work runs/ts60 --eval-deterministic \
         --init pretrained:duel-perception
 
-1. scripts/teacher_duel.py plays >= 20 fights on the duel page in Chromium under Xvfb with real X key
+1. benchmarks/teacher_duel.py plays >= 20 fights on the duel page in Chromium under Xvfb with real X key
    events while `hakisa record` (a separate process: pixels + X events only) writes the episode store;
 2. `hakisa data check` validates it;
 3. `hakisa study` clones the teacher (early stopping on held-out fights), from scratch or, with
@@ -15,7 +15,7 @@ Recording at 60 fps (the default) gives a label at every game tick, and the stud
 (--stack-stride), so the clone sees the 15 Hz stack of the duel recipe and decides every tick in the sim,
 as the teacher did on the page.
 The bar: studied win rate >= 70 % of the teacher's win rate on the page. Last line: JSON.
-scripts/chain_bench.py goes on from here (explore/consolidate, then play on the page).
+benchmarks/chain_bench.py goes on from here (explore/consolidate, then play on the page).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def record_teacher(work: Path, fights: int, tier: str, fps: float, obs: str, reu
     p = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "scripts" / "teacher_duel.py"),
+            str(ROOT / "benchmarks" / "teacher_duel.py"),
             "--fights",
             str(fights),
             "--tier",

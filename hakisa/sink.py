@@ -38,7 +38,7 @@ import numpy as np
 
 from hakisa import backends
 from hakisa.backends import BUTTONS, Region
-from hakisa.backends.x11 import keysym as _keysym  # noqa: F401  (scripts/bench_live.py names keys with it)
+from hakisa.backends.x11 import keysym as _keysym  # noqa: F401  (benchmarks/bench_live.py names keys with it)
 from hakisa.guardian import kill_listener, start_guardian
 from hakisa.input_map import Decoded, InputMap
 

@@ -139,7 +139,7 @@ A teacher plays, Hakisa watches, then studies (behaviour cloning). The dataset i
 recorded with.
 
 * With a display (or Xvfb + Chromium) and `HAKISA_NB_RECORD=1`, the scripted teacher plays the **real
-  page** through X key events while `hakisa record` watches the screen (`scripts/teacher_duel.py`).
+  page** through X key events while `hakisa record` watches the screen (`benchmarks/teacher_duel.py`).
 * Otherwise (CI) the same scripted expert plays the **sim** and its fights are written in the same
   format through `EpisodeWriter`, by the arena's expert baseline (`hakisa.arena.play_expert`)."""),
         new_code_cell(SETUP),
@@ -156,7 +156,7 @@ from hakisa.input_map import InputMap
 data = Path("datasets/notebooks/teacher-duel")
 fights = 8 if SMALL else 100
 if os.environ.get("HAKISA_NB_RECORD") == "1":  # the real page, real X events, a separate recorder
-    script = Path(hakisa.__file__).resolve().parents[1] / "scripts" / "teacher_duel.py"
+    script = Path(hakisa.__file__).resolve().parents[1] / "benchmarks" / "teacher_duel.py"
     subprocess.run([sys.executable, str(script), "--fights", str(fights), "--out", str(data)], check=True)
 elif not (data / "meta.json").exists():
     # 80x45: the duel recipe's frames, and what the shipped perception encoder (below) was trained on

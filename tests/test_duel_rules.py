@@ -463,7 +463,7 @@ def test_expert_survives_the_real_page_input_lag():
 def test_roll_margin_moves_the_roll_into_the_window_and_wins_more():
     """roll_margin=m rolls m ticks after the reference's first workable tick. Deciding every tick, the
     reference rolls with 13 ticks to the blow and (measured, 200 fights) wins ~86 % on normal, ~14 % on hard;
-    7 ticks in it wins ~100 % / ~98 % (scripts/teacher_duel.py's teacher uses it)."""
+    7 ticks in it wins ~100 % / ~98 % (benchmarks/teacher_duel.py's teacher uses it)."""
     from hakisa.games.duel.sim import B_WINDUP, K_ROLL
 
     def roll_starts(margin: int, tier: str, n: int = 48) -> tuple[list[int], float]:

@@ -192,7 +192,7 @@ def test_torchvision_encoder_fails_with_a_clear_message():
 
 
 def test_shipped_duel_checkpoint_loads_and_still_wins_in_the_sim():
-    """pretrained:duel-ppo (30 min of PPO, scripts/bench_duel_learning.py) against the current rules: a
+    """pretrained:duel-ppo (30 min of PPO, benchmarks/bench_duel_learning.py) against the current rules: a
     rules or renderer change that breaks what it learned shows up here. Random wins 0% of these fights."""
     from hakisa.envs.make import make_vec
     from hakisa.evaluate import evaluate

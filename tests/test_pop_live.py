@@ -84,7 +84,7 @@ def test_every_verb_runs_with_game_pop(xvfb, tmp_path):
     """record (the scripted teacher's real clicks) -> data check -> study (evaluated live) -> play -> explore
     (live, with behaviour log-probs) -> consolidate, each as a user runs it, with small budgets."""
     ds = tmp_path / "ds"
-    r = subprocess.run([sys.executable, "scripts/teacher_pop.py", "--games", "1", "--out", str(ds), "--seed", "4"],
+    r = subprocess.run([sys.executable, "benchmarks/teacher_pop.py", "--games", "1", "--out", str(ds), "--seed", "4"],
                        capture_output=True, text=True, timeout=180, env=os.environ.copy(), cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     teacher = json.loads(r.stdout.strip().splitlines()[-1])

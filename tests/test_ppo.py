@@ -99,7 +99,7 @@ def test_ppo_learns_to_click_where_the_dot_is():
 
 
 def test_ppo_runs_on_the_duel_env_and_its_checkpoint_plays(tmp_path):
-    # integration only (learning the duel is scripts/bench_duel_learning.py's job): contract, info, checkpoint
+    # integration only (learning the duel is benchmarks/bench_duel_learning.py's job): contract, info, checkpoint
     envs = make_vec("Hakisa/Duel-v0", 2, seed=0, tier="normal")
     assert envs.obs_spec.shape == (4, 90, 160) and envs.input_map.name == "duel"
     m = ppo.train(envs, _args(total_steps=2 * 2 * 8, num_steps=8, num_minibatches=2, update_epochs=1), tmp_path / "run")

@@ -2,7 +2,7 @@
 
 The dataset: the scripted expert fighting the duel sim, written through the EpisodeWriter exactly as the
 recorder would (one frame, the action held, reward, done). The full browser version (real page, real X
-keys, >= 20 fights, the >= 70 % bar) is scripts/teacher_study_bench.py.
+keys, >= 20 fights, the >= 70 % bar) is benchmarks/teacher_study_bench.py.
 """
 from __future__ import annotations
 

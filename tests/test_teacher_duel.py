@@ -1,6 +1,6 @@
 """The real teacher on the real page, small: Chromium under Xvfb, real X key events, `hakisa record` as a
 separate process. Two fights; the full >= 20-fight run with study and the 70 % bar is
-scripts/teacher_study_bench.py."""
+benchmarks/teacher_study_bench.py."""
 from __future__ import annotations
 
 import json
@@ -29,7 +29,7 @@ def test_scripted_teacher_records_the_page(tmp_path):
     p = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "scripts" / "teacher_duel.py"),
+            str(ROOT / "benchmarks" / "teacher_duel.py"),
             "--fights",
             "2",
             "--tier",

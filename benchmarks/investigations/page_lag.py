@@ -2,7 +2,7 @@
 
     python benchmarks/investigations/page_lag.py --seconds 40
 
-A person (or scripts/teacher_duel.py) presses keys for the fight as it is NOW, but a frame grabbed now
+A person (or benchmarks/teacher_duel.py) presses keys for the fight as it is NOW, but a frame grabbed now
 shows the fight as it was a little earlier: the page draws after its tick, Chromium composites, Xvfb
 gets the pixels, mss reads them. A clone trained on (frame, keys held at the grab) therefore learns to
 act for a state it cannot see yet. This script measures that lag directly:

@@ -41,7 +41,7 @@ def expert_keys(state: dict[str, np.ndarray], rules: dict | None = None, style: 
     come too late for that roll, raise the shield now instead. `period` = ticks until its next decision.
     style "block": raise the shield before every strike instead of rolling (a turtle line; the chip
     damage and the stamina it costs lose to the follow-up swings). Measured beside the reference in
-    scripts/duel_winrates.py.
+    benchmarks/duel_winrates.py.
     roll_margin: roll this many ticks INTO the roll window instead of on its first tick. The reference (0)
     rolls at the earliest tick that works, the edge of a cliff: one tick earlier and the blow's last active
     frames land. A player whose timing wobbles (a person; a clone of one) aims for the window's middle.

@@ -15,7 +15,7 @@ The frames come from noisy experts and a few random fighters (per-fight noise 0.
 random), over all three tiers, so the encoder also sees the states a half-trained clone drifts into.
 The result is a normal Hakisa checkpoint (the heads are untrained): `hakisa study --init` copies its
 encoder and trunk. Measured in the sim with the expert as teacher (18 / 60 fights, 200 argmax fights):
-see scripts/teacher_study_bench.py and the README.
+see benchmarks/teacher_study_bench.py and the README.
 """
 from __future__ import annotations
 
