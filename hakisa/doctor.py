@@ -37,6 +37,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json-only", action="store_true", help="print only the JSON line")
 
 
+def cores_in_use(seconds: float = 1.0) -> tuple[float, int]:
+    """(cores' worth of CPU the other processes used over `seconds`, this machine's cores): measured while
+    this process waits, so it is what a job started now would have to share. A load average would lag a
+    minute behind and count processes waiting on disk."""
+    import psutil
+
+    return psutil.cpu_percent(interval=seconds) / 100.0 * (os.cpu_count() or 1), os.cpu_count() or 1
+
+
 def _check(name: str, status: str, detail: str, **data) -> dict:
     return {"check": name, "status": status, "detail": detail, **data}
 

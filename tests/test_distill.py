@@ -67,6 +67,40 @@ def test_distill_teaches_a_pixel_student_to_click_where_the_dot_is(tmp_path):
     assert teacher.columns == columns
 
 
+class ClickWithWinner(ClickWithState):
+    """ClickWithState whose episodes report a winner (1: at least 12 of its 16 clicks hit), as a won-or-lost
+    game's do; with no winner, student_target could never be read."""
+
+    def __init__(self, n: int, seed: int):
+        super().__init__(n, seed)
+        self.ret = np.zeros(n)
+
+    def step(self, actions):
+        obs, r, term, trunc, infos = self.envs.step(actions)
+        self.ret += r
+        done = term | trunc
+        infos = dict(infos)
+        # on the step an episode ends, its info is final_info (Gymnasium's autoreset): the winner goes there
+        infos["final_info"] = {**infos.get("final_info", {}), "winner": np.where(self.ret >= 12, 1, 2),
+                               "_winner": done}
+        self.ret[done] = 0
+        return obs, r, term, trunc, infos
+
+
+def test_distill_stops_once_its_student_wins_the_target(tmp_path):
+    """student_target: the run ends on what the student learned, not on its step budget (issue 38: a busy
+    machine only makes it slower). A student that learned nothing never wins (chance hits ~0.3 of 16), so it
+    would play the whole 400k-step budget out and the test fails."""
+    envs = ClickWithWinner(8, seed=0)
+    net = _student(envs)
+    args = distill.Args(total_steps=400_000, teacher_frac=0.1, teacher_lr=3e-3, teacher_num_steps=32,
+                        teacher_target=0.9, beta_steps=4096, lr=1e-3, batch_size=128, replay_ratio=2.0,
+                        buffer_size=8192, threads=1, progress=False, student_target=0.8)
+    m = distill.train(envs, args, tmp_path / "run", net=net)
+    assert m.get("stopped") == "student_target" and m["win_rate"] >= 0.8, m
+    assert m["global_step"] < 200_000, m
+
+
 def test_distilled_checkpoint_is_the_pixel_agent_alone(tmp_path):
     """`hakisa train --game duel` (the recipe's learner is distill): the saved agent has exactly a fresh
     HakisaNet's tensors, its config names no state, and it plays an env that cannot show its state."""

@@ -75,6 +75,9 @@ class Args:
     """the teacher's PPO epochs per rollout"""
     teacher_clip: float = 0.2
     """the teacher's PPO clip coefficient"""
+    student_target: float = 0.0
+    """stop once the student's own win rate over its last 100 training episodes reaches this (0: play the
+    budget out): a run then ends on what it learned, and a busy machine only makes it slower"""
     lr: float = 5e-4
     """the student's Adam learning rate"""
     num_steps: int = 32
@@ -377,6 +380,9 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
                 save_checkpoint(run_dir / "best", net, {"algo": "distill", **asdict(args)}, info)
             if it % args.save_every == 0:
                 save_checkpoint(run_dir / "checkpoint", net, {"algo": "distill", **asdict(args)}, info)
+        if args.student_target and len(recent) >= 100 and info.get("win_rate", -1.0) >= args.student_target:
+            info["stopped"] = "student_target"
+            break
     bar.close()
     info.update(time_s=budget.elapsed(), threads=torch.get_num_threads())
     if run_dir is not None:
