@@ -1,8 +1,10 @@
 """`hakisa duel demo` (scripts/demo.sh): the whole promise in one command.
 
-1. `hakisa train --game duel` for 5 minutes on the headless simulator, with the game's own recipe:
-   a teacher that reads the simulator's true state, then a pixel agent that learns to play as it does
-   (hakisa/algos/distill.py). The agent itself sees only pixels and acts through factorised heads.
+1. `hakisa train --game duel` on the headless simulator, with the game's own recipe: a teacher that reads
+   the simulator's true state, then a pixel agent that learns to play as it does (hakisa/algos/distill.py).
+   The agent itself sees only pixels and acts through factorised heads. Training stops once that agent wins
+   90 % of its last 100 fights (about 5 minutes on 2 idle cores), at the recipe's steps, or at 15 minutes: a
+   busy machine makes the demo slower, not its agent weaker, and the demo says so before it starts.
 2. A quick check in the simulator, then the trained agent plays the REAL browser page through the
    screen: mss capture, the same preprocess, real key events. With no DISPLAY it brings up its own Xvfb
    + server + Chromium; on a desktop the page opens visibly.
