@@ -81,8 +81,9 @@ def setup_torch(threads: int = 0, seed: int | None = None) -> None:
         torch.manual_seed(seed)
 
 
-def start_run(run_dir: str | os.PathLike | None, args, extra: dict | None = None):
-    """Create runs/<name>/, write config.json, return a TensorBoard SummaryWriter (or None)."""
+def start_run(run_dir: str | os.PathLike | None, args, extra: dict | None = None, purge_step: int | None = None):
+    """Create runs/<name>/, write config.json, return a TensorBoard SummaryWriter (or None). purge_step (a
+    resumed run): TensorBoard hides the earlier events at or after this step, so the curve reads as one run."""
     if run_dir is None:
         return None
     from torch.utils.tensorboard import SummaryWriter
@@ -91,7 +92,7 @@ def start_run(run_dir: str | os.PathLike | None, args, extra: dict | None = None
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = {"args": asdict(args) if is_dataclass(args) else dict(args), **(extra or {})}
     (run_dir / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
-    return SummaryWriter(str(run_dir))
+    return SummaryWriter(str(run_dir), purge_step=purge_step)
 
 
 class EpisodeStats:

@@ -128,10 +128,11 @@ def anneal(opt, args: Args, update: int, num_updates: int, elapsed: float) -> No
 
 
 def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | None = None,
-          on_update=None) -> dict:
+          on_update=None, resume: bool = False) -> dict:
     """Train PPO on a SAME_STEP vector env. Returns metrics; writes run_dir/{config.json, TB, checkpoint, best}.
     on_update(net, metrics), if given, is called after every update (a benchmark's snapshots, a sweep's
-    evaluations); its time is not charged to max_minutes, and returning True ends training there."""
+    evaluations); its time is not charged to max_minutes, and returning True ends training there.
+    resume: continue run_dir's checkpoint/ (weights, optimizer, counters, minutes spent) within the same budget."""
     setup_torch(args.threads, args.seed)
     spec, imap = contract(envs)
     n = envs.num_envs
@@ -141,17 +142,21 @@ def train(envs, args: Args, run_dir: str | Path | None = None, net: HakisaNet | 
     params = list(net.parameters()) + (list(priv.parameters()) if priv is not None else [])
     opt = torch.optim.Adam(params, lr=args.lr, eps=1e-5)
     roll = Rollout(envs, args, priv)
-    rec = Recorder(run_dir, args, {"algo": "ppo", "obs_spec": spec.to_dict(), "input_map": imap.to_dict()})
+    if resume and priv is not None:
+        raise SystemExit("hakisa train --resume: a run with privileged heads cannot resume (they are not saved)")
+    rec = Recorder(run_dir, args, {"algo": "ppo", "obs_spec": spec.to_dict(), "input_map": imap.to_dict()},
+                   resume=resume)
+    rec.opt = opt
     batch = n * args.num_steps
     mb_size = batch // args.num_minibatches
     num_updates = max(1, args.total_steps // batch)
-    global_step = 0
+    first, global_step = rec.resume(net, opt) if resume else (1, 0)
     info_last: dict = {}
     # with a time budget the step cap is only a cap (the CLI sets it huge): no total, so no false ETA
     bar = tqdm(total=None if args.max_minutes else num_updates * batch, disable=not args.progress, unit="step",
                desc="ppo")
-
-    for update in range(1, num_updates + 1):
+    bar.update(global_step)
+    for update in range(first, num_updates + 1):
         if rec.out_of_time():
             break  # out of time: the last checkpoint below was written at the previous update
         anneal(opt, args, update, num_updates, rec.elapsed())

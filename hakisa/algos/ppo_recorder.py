@@ -1,6 +1,7 @@
 """What PPO writes after each update (`Recorder`), shared by the serial and the Ray trainer."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -16,11 +17,36 @@ class Recorder:
     TensorBoard scalars, checkpoint/ every save_every updates (and the last), best/ on the rolling
     training score over the last 100 episodes."""
 
-    def __init__(self, run_dir, args, extra: dict):  # args: a ppo.Args
+    def __init__(self, run_dir, args, extra: dict, resume: bool = False):  # args: a ppo.Args
         self.run_dir, self.args = (Path(run_dir) if run_dir is not None else None), args
-        self.writer = start_run(run_dir, args, extra)
         self.recent: list[dict] = []
         self.best_score, self.grad_steps, self.start = -np.inf, 0, time.time()
+        self.opt = None  # the trainer's optimizer: checkpoint/ keeps its state, for --resume
+        self.resumed = None
+        if resume:  # the counters first: TensorBoard drops the killed run's events after its checkpoint (one curve)
+            if self.run_dir is None or not (self.run_dir / "checkpoint" / "config.json").exists():
+                raise SystemExit(f"hakisa train --resume: {self.run_dir} has no checkpoint/ to resume from")
+            self.resumed = json.loads((self.run_dir / "checkpoint" / "config.json").read_text()).get("resume")
+            if self.resumed is None:
+                raise SystemExit(f"hakisa train --resume: {self.run_dir / 'checkpoint'} keeps no training state "
+                                 "(made by an older Hakisa, or not by PPO)")
+        self.writer = start_run(run_dir, args, extra,
+                                purge_step=self.resumed["global_step"] + 1 if self.resumed else None)
+
+    def resume(self, net, opt) -> tuple[int, int]:
+        """Load checkpoint/'s weights, optimizer and counters (after `Recorder(..., resume=True)`); return the
+        next update and the env steps done."""
+        from safetensors.torch import load_file
+
+        from hakisa.model import load_training_state
+
+        ck = self.run_dir / "checkpoint"
+        net.load_state_dict(load_file(str(ck / "model.safetensors")))
+        r = load_training_state(ck, opt)
+        self.grad_steps, self.recent = r["grad_steps"], list(r.get("recent", []))
+        self.best_score = -np.inf if r.get("best_score") is None else r["best_score"]
+        self.start = time.time() - r["time_s"]  # the budget in minutes counts the killed run's time too
+        return r["update"] + 1, r["global_step"]
 
     def elapsed(self) -> float:
         return time.time() - self.start
@@ -73,7 +99,11 @@ class Recorder:
                 self.best_score = score
                 save_checkpoint(self.run_dir / "best", net, {"algo": "ppo", **asdict(args)}, info)
             if update % args.save_every == 0 or last or self.out_of_time():
-                save_checkpoint(self.run_dir / "checkpoint", net, {"algo": "ppo", **asdict(args)}, info)
+                resume = {"update": update, "global_step": info["global_step"], "grad_steps": self.grad_steps,
+                          "time_s": self.elapsed(), "recent": self.recent,
+                          "best_score": None if self.best_score == -np.inf else self.best_score}
+                save_checkpoint(self.run_dir / "checkpoint", net, {"algo": "ppo", **asdict(args)}, info,
+                                optimizer=self.opt, resume=resume if self.opt is not None else None)
 
     def close(self) -> None:
         if self.writer is not None:

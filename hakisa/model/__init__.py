@@ -12,6 +12,7 @@ from hakisa.model.checkpoint import (
     checkpoint_obs_spec,
     find_checkpoint,
     load_checkpoint,
+    load_training_state,
     read_checkpoint_config,
     save_checkpoint,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "find_checkpoint",
     "layer_init",
     "load_checkpoint",
+    "load_training_state",
     "read_checkpoint_config",
     "save_checkpoint",
 ]

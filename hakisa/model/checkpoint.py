@@ -26,12 +26,16 @@ CHECKPOINT_VERSION = 1
 
 
 def save_checkpoint(
-    dir: str | os.PathLike, net: HakisaNet, config: dict | None = None, metrics: dict | None = None
+    dir: str | os.PathLike, net: HakisaNet, config: dict | None = None, metrics: dict | None = None,
+    optimizer=None, resume: dict | None = None,
 ) -> Path:
     """Write `dir/model.safetensors` + `dir/config.json` atomically.
 
     Everything goes to a temporary sibling directory first, which then replaces `dir`: a crash or
-    Ctrl-C mid-save leaves the previous checkpoint intact, never a half-written one.
+    Ctrl-C mid-save leaves the previous checkpoint intact, never a half-written one. With `optimizer` and
+    `resume` (the trainer's counters), the optimizer's tensors go to `optimizer.safetensors` and the rest of
+    its state and the counters to config.json's "resume", in the same atomic step: `hakisa train --resume`
+    (`load_training_state`) continues from exactly this point.
     """
     dir = Path(dir)
     dir.parent.mkdir(parents=True, exist_ok=True)
@@ -44,10 +48,16 @@ def save_checkpoint(
         "algo": _jsonable(config or {}),
         "metrics": _jsonable(metrics or {}),
     }
+    opt_tensors = None
+    if optimizer is not None:
+        opt_tensors, opt_doc = _optimizer_state(optimizer)
+        doc["resume"] = {**_jsonable(resume or {}), "optimizer": opt_doc}
     tmp = Path(tempfile.mkdtemp(prefix=f".{dir.name}.tmp-", dir=dir.parent))
     try:
         tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
         save_file(tensors, str(tmp / "model.safetensors"))
+        if opt_tensors is not None:
+            save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
         (tmp / "config.json").write_text(json.dumps(doc, indent=1))
         if dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{dir.name}.old-", dir=dir.parent))
@@ -135,6 +145,39 @@ def load_checkpoint(
         msg = str(e).splitlines()[0]
         raise CheckpointError(f"{dir}: corrupt checkpoint, its weights do not load ({msg})") from None
     return net, doc
+
+
+def _optimizer_state(opt) -> tuple[dict, dict]:
+    """An optimizer's state_dict as safetensors tensors ("<param id>.<name>") and JSON (param groups, scalars)."""
+    import torch
+
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{pid}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars[f"{pid}.{k}"] = v
+    return tensors, {"param_groups": _jsonable(sd["param_groups"]), "scalars": _jsonable(scalars)}
+
+
+def load_training_state(dir: str | os.PathLike, optimizer) -> dict:
+    """Load what `save_checkpoint(..., optimizer=, resume=)` wrote into `optimizer`; return the counters.
+    CheckpointError when the checkpoint holds no training state (saved without it, or by an older Hakisa)."""
+    dir = Path(dir)
+    doc = read_checkpoint_config(dir)
+    if "resume" not in doc or not (dir / "optimizer.safetensors").exists():
+        raise CheckpointError(f"{dir}: this checkpoint keeps no training state (optimizer and counters) to resume")
+    state: dict = {}
+    for key, v in load_file(str(dir / "optimizer.safetensors")).items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = v
+    for key, v in doc["resume"]["optimizer"]["scalars"].items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = v
+    optimizer.load_state_dict({"state": state, "param_groups": doc["resume"]["optimizer"]["param_groups"]})
+    return {k: v for k, v in doc["resume"].items() if k != "optimizer"}
 
 
 def _jsonable(x):

@@ -59,6 +59,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="after training, play one episode of best/ (else checkpoint/) and write best/replay.mp4: the "
                         "game at its own size with the agent's actions drawn (a live game plays its window again); "
                         "in a simulator, also each new best/ while it trains (RUN/replays/, --replay-every)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue --run's checkpoint/ after a crash or kill -9 (its weights, optimizer, counters and "
+                        "minutes spent; the same command plus --resume): ppo in a simulator")
     p.add_argument("--replay-every", type=float, default=60.0, metavar="SECONDS",
                    help="with --replay in a simulator: at most one film of best/ started per this many seconds")
     p.add_argument("--run", default=None, help="run name (default: <algo>-<env>)")
@@ -112,6 +115,10 @@ def main(args) -> int:
     if getattr(args, "reward", None) and getattr(args, "workers", 0):
         raise SystemExit("hakisa train: --reward with --workers is not supported (the workers load the game file)")
     game = reward_overrides(game, getattr(args, "reward", None), sim=not args.live)
+    if getattr(args, "resume", False) and (args.algo != "ppo" or getattr(args, "workers", 0)
+                                           or (game is not None and (args.live or not game.sim))):
+        raise SystemExit("hakisa train --resume: only ppo in a simulator (in this process) keeps what it needs to "
+                         "resume; other runs start again from their checkpoint with --init RUN/checkpoint")
     if getattr(args, "workers", 0):
         return main_ray(game, args, opts)
     if game is not None and (args.live or not game.sim):
@@ -133,7 +140,7 @@ def main(args) -> int:
 
         films = BestFilms(run_dir_of(args), game, opts, args.seed, every=getattr(args, "replay_every", 60.0)).start()
     try:
-        run_dir, metrics = run_algo(algo, envs, a, args)
+        run_dir, metrics = run_algo(algo, envs, a, args, **({"resume": True} if getattr(args, "resume", False) else {}))
     finally:
         if films is not None:
             films.close()

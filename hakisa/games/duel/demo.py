@@ -60,7 +60,8 @@ def main(args) -> int:
         if busy >= 0.5:  # what a user must know before waiting: the run ends on learning, so it takes longer
             free = max(cores - busy, 0.25)
             print(f"[demo]     the machine is busy: other processes use {busy:.1f} of its {cores} cores, so "
-                  f"training should take about {min(args.minutes, 5.0 * cores / free):.0f} min instead of 5", flush=True)
+                  f"training should take about {min(args.minutes, 5.0 * cores / free):.0f} min instead of 5",
+                  flush=True)
 
         # the train verb through the CLI's own parser and dispatch: the demo runs exactly what `hakisa train`
         # would, with its defaults
