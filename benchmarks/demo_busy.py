@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{d['sim_win_rate']:.2f}, {rows[-1]['wall_s']:.0f} s, stop {rows[-1]['train']['stopped']}", flush=True)
     doc = {"benchmark": "benchmarks/demo_busy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-           "load_at_start": [round(v, 2) for v in os.getloadavg()], "seed": args.seed, "rows": rows,
+           "load_at_end": [round(v, 2) for v in os.getloadavg()], "seed": args.seed, "rows": rows,
            "bars": {f"page>=0.8 with {r['spinners']} spinners": r["demo"]["page_win_rate"] >= 0.8 for r in rows}}
     if args.json:
         Path(args.json).write_text(json.dumps(doc, indent=1))
