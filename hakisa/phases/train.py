@@ -67,7 +67,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", default=None, help="run name (default: <algo>-<env>)")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--encoder", default="small", help="small | nature | torchvision:<name>")
+    p.add_argument("--encoder", default=None,
+                   help="small | nature | fine | torchvision:<name> (default: the recipe's; small, live srdqn: fine)")
     p.add_argument("--init", metavar="CHECKPOINT",
                    help="start from this checkpoint's weights (default: the recipe's, e.g. the duel's "
                         "pretrained:duel-perception for distill; none: from scratch)")
@@ -132,7 +133,8 @@ def main(args) -> int:
         recipe = {}
         envs = make_vec(args.env, args.num_envs or 16, seed=args.seed,
                         **({"obs_spec": parse_obs(args.obs)} if getattr(args, "obs", None) else {}))
-    a = learner_args(algo, recipe, steps=args.steps, minutes=args.minutes, seed=args.seed, encoder=args.encoder,
+    a = learner_args(algo, recipe, steps=args.steps, minutes=args.minutes, seed=args.seed,
+                     encoder=args.encoder or "small",
                      progress=not args.no_progress, overrides=parse_overrides(algo.Args, args.set))
     films = None
     if getattr(args, "replay", False) and game is not None:  # each new best/ filmed while it trains
@@ -176,9 +178,10 @@ def main_live(game, algo, args, opts: dict) -> int:
         **{
             "total_steps": args.steps or 10**12,
             "seed": args.seed,
-            "encoder": args.encoder,
+            "encoder": "small",
             "progress": not args.no_progress,
             **recipe,
+            **({"encoder": args.encoder} if args.encoder else {}),  # the command line wins over the recipe
             **parse_overrides(algo.Args, args.set),
         }
     )
@@ -267,7 +270,7 @@ def main_ray(game, args, opts: dict) -> int:
         **{
             **budget,
             "seed": args.seed,
-            "encoder": args.encoder,
+            "encoder": args.encoder or "small",
             "progress": False,  # a bar per update says little when batches arrive from other processes
             **learner,
             **parse_overrides(ppo.Args, args.set),
