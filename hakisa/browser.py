@@ -286,6 +286,20 @@ class BrowserApp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
+    def fault(self) -> str | None:
+        """Why this page can no longer be played (Chromium exited, the window was closed, the page's renderer
+        crashed), or None. Cheap enough to ask once a second: it asks Playwright's driver, never the page
+        (a hung renderer does not block it; a live env's RulesWatch catches a hung game by its screen)."""
+        if self._proc is None or self._page is None:
+            return "the browser is closed"
+        if self._proc.poll() is not None:
+            return f"chromium exited (code {self._proc.returncode})"
+        try:  # runs in the driver, and delivers the events that mark a page crashed or closed
+            self._page.wait_for_timeout(0)
+        except Exception as e:
+            return f"the page stopped ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        return None
+
     # ---- use ------------------------------------------------------------------------------------
     @property
     def page(self):

@@ -29,6 +29,7 @@ class LiveGame:
         self.backend = select_backend(backend)
         self._wm = self.backend == "portable"  # a private Xvfb needs a window manager for pywinctl
         self.app = self.region = self.window_id = self.title = None
+        self._xvfb = self._proc = None  # the private X server and the game's program, when started here
         self._stack = ExitStack()
         self._old_display = None
 
@@ -57,7 +58,8 @@ class LiveGame:
                 )
             from hakisa.xserver import Xvfb
 
-            self.display = self._stack.enter_context(Xvfb(1280, 720, wm=self._wm))
+            self._xvfb = Xvfb(1280, 720, wm=self._wm)
+            self.display = self._stack.enter_context(self._xvfb)
         if launch and ("web" in launch or "url" in launch):
             from hakisa.browser import BrowserApp
 
@@ -85,8 +87,9 @@ class LiveGame:
             if not self.display:
                 from hakisa.xserver import Xvfb
 
-                self.display = self._stack.enter_context(Xvfb(1280, 720, wm=self._wm))
-            proc = subprocess.Popen(
+                self._xvfb = Xvfb(1280, 720, wm=self._wm)
+                self.display = self._stack.enter_context(self._xvfb)
+            self._proc = proc = subprocess.Popen(
                 launch["command"],
                 env={**os.environ, "DISPLAY": self.display},
                 start_new_session=True,
@@ -119,6 +122,29 @@ class LiveGame:
             wl, wt, ww, wh = win.region
             box = w.get("canvas") if isinstance(w.get("canvas"), list) else [0, 0, ww, wh]
             self.region = (wl + box[0], wt + box[1], box[2], box[3])
+
+    @property
+    def launched(self) -> bool:
+        """Whether this window was opened here (a page or a command), so that it can be opened again."""
+        return bool(self.game.window.get("launch"))
+
+    def fault(self) -> str | None:
+        """Why the game's window can no longer be played, or None: its private X server, its program or its
+        page died, or (a window found by title) it is gone. A Fleet asks about once a second."""
+        if self._xvfb is not None and (self._xvfb.proc is None or self._xvfb.proc.poll() is not None):
+            return f"the X server {self.display} exited"
+        if self.app is not None:
+            return self.app.fault()
+        if self._proc is not None and self._proc.poll() is not None:
+            return f"the game's program exited (code {self._proc.returncode})"
+        if self.window_id is not None:
+            from hakisa.capture import WindowNotFound, window_region
+
+            try:
+                window_region(self.window_id, backend=self.backend, display=self.display)
+            except WindowNotFound:
+                return f"the window {self.title!r} is gone"
+        return None
 
     def close(self) -> None:
         self._stack.close()

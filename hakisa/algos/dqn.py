@@ -92,6 +92,9 @@ class FrameReplay:
     def __init__(self, n_envs: int, capacity: int, frame_shape: tuple, stack: int):
         self.E, self.cap, self.k, self.C = n_envs, max(capacity // n_envs, stack + 8), stack, frame_shape[0]
         self.frames = np.zeros((self.E, self.cap) + tuple(frame_shape), np.uint8)
+        # written once now, so its memory is taken at the start: a run that cannot hold its replay fails in its
+        # first second, not an hour in, and the process's size stays flat afterwards (a growing RSS is a leak)
+        self.frames.fill(0)
         self.actions = np.zeros((self.E, self.cap, 3), np.int64)
         self.rewards = np.zeros((self.E, self.cap), np.float32)
         self.dones = np.zeros((self.E, self.cap), bool)

@@ -218,8 +218,13 @@ class Windows(backends.Windows):
         return int(scr.width_in_pixels), int(scr.height_in_pixels)
 
     def close(self) -> None:
+        from Xlib.error import ConnectionClosedError
+
         if self._own and self.dpy is not None:
-            self.dpy.close()
+            try:
+                self.dpy.close()
+            except (ConnectionClosedError, OSError):
+                pass  # the X server is gone: nothing to close
             self.dpy = None
 
 
@@ -303,7 +308,7 @@ class Input(backends.Input):
             return
         try:
             self.dpy.sync()
+            self.dpy.close()
         except (ConnectionClosedError, OSError):
             pass  # the X server is gone, and every key with it
-        self.dpy.close()
         self.dpy = None

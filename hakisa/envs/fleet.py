@@ -15,15 +15,26 @@ last frame stack), unless the window was `retire`d: then it is left idle with ev
 no new game is started. Resets navigate (a restart key, a wait for the game), so the clock restarts
 after them and their time is never counted as a late step. `timing()` reports the step period, its
 jitter and the late-step share.
+
+Faults: a window whose browser crashes or is closed, whose page's renderer dies, whose program exits, or
+whose private X server dies (asked about once a second, `LiveGame.fault`, and whenever its input or capture
+raises), or whose launched game stops matching its rules (a hung page: the `RulesWatch`), is handled in
+the step that sees it: its keys are released, its game in progress ends as truncated (`info["fault"]` says
+why), and the window is opened again (a launched game: a new browser, on a new private display when it had
+one) or waited for (a window found by title: up to `wait_s`, saying so). The other windows wait while it
+reopens (the clock restarts after). A window that fails `relaunch_tries` times without finishing a game
+in between is retired for good; when every window is, the step raises. `faults` lists what happened.
 """
 from __future__ import annotations
 
+import sys
 import time
 from contextlib import ExitStack
 
 import gymnasium as gym
 import numpy as np
 
+from hakisa.envs.rules_watch import RulesMismatch
 from hakisa.live import TickClock
 
 
@@ -38,24 +49,28 @@ class Fleet(gym.vector.VectorEnv):
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP, "render_fps": 15}
 
     def __init__(self, game, n: int = 1, *, opts: dict | None = None, obs_spec=None, private: bool | None = None,
-                 hz: float | None = None, max_steps: int | None = None, kill_key: str | None = "auto"):
-        """private: one Xvfb display per window (default: when n > 1). kill_key: as ScreenEnv's."""
+                 hz: float | None = None, max_steps: int | None = None, kill_key: str | None = "auto",
+                 check_s: float = 1.0, relaunch_tries: int = 3, wait_s: float = 300.0, out=None):
+        """private: one Xvfb display per window (default: when n > 1). kill_key: as ScreenEnv's. check_s: how
+        often each window is asked whether it still works; relaunch_tries, wait_s: see Faults above; out: where
+        fault lines go (stderr, through tqdm)."""
         self.game, self.num_envs = game, int(n)
-        private = self.num_envs > 1 if private is None else private
+        self._private = self.num_envs > 1 if private is None else private
         self.obs_spec, self.input_map = obs_spec or game.obs_spec, game.input_map
         self.hz = float(hz or game.hz)
         self.metadata = {**self.metadata, "render_fps": self.hz}
-        self._stack = ExitStack()
+        self._opts, self._max_steps, self._kill_key = opts, max_steps, kill_key
+        self.check_s, self.relaunch_tries, self.wait_s, self.out = float(check_s), int(relaunch_tries), wait_s, out
+        self._stacks: list[ExitStack] = []  # one per window: a faulty window is closed and opened alone
         self.lives, self.envs = [], []
+        self.faults: list[dict] = []  # {window, reason, step, outcome, seconds}
+        self._dead = np.zeros(self.num_envs, bool)  # retired for good after repeated faults
+        self._strikes = np.zeros(self.num_envs, np.int64)  # faults since the window last finished a game
         try:
             for _ in range(self.num_envs):
-                live = self._stack.enter_context(game.open(opts=opts, private=private))
-                env = game.screen_env(live, obs_spec=self.obs_spec, hz=self.hz, max_steps=max_steps, kill_key=kill_key)
-                self._stack.callback(env.close)  # LIFO: the env lets go of its keys before its window closes
-                self.lives.append(live)
-                self.envs.append(env)
+                self._open()
         except BaseException:
-            self._stack.close()
+            self.close_extras()
             raise
         self.single_observation_space = self.envs[0].observation_space
         self.single_action_space = self.envs[0].action_space
@@ -69,21 +84,52 @@ class Fleet(gym.vector.VectorEnv):
         self._late: list[int] = []  # ticks missed per step
         self._reset_after: list[bool] = []  # a reset ran in that step (its period is not a real-time step)
         self.resets = 0
+        self._next_check = time.perf_counter() + self.check_s
+
+    def _open(self, i: int | None = None) -> None:
+        """Open window i (None: a new one at the end) and its ScreenEnv."""
+        stack = ExitStack()
+        try:
+            live = stack.enter_context(self.game.open(opts=self._opts, private=self._private))
+            env = self.game.screen_env(live, obs_spec=self.obs_spec, hz=self.hz, max_steps=self._max_steps,
+                                       kill_key=self._kill_key)
+            stack.callback(env.close)  # LIFO: the env lets go of its keys before its window closes
+        except BaseException:
+            stack.close()
+            raise
+        if i is None:
+            self._stacks.append(stack)
+            self.lives.append(live)
+            self.envs.append(env)
+        else:
+            self._stacks[i], self.lives[i], self.envs[i] = stack, live, env
 
     # ---- gym API --------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         for i, env in enumerate(self.envs):
-            self._obs[i], _ = env.reset(seed=None if seed is None else seed + i)
-        self.active[:] = True
+            if not self._dead[i]:
+                self._obs[i], _ = env.reset(seed=None if seed is None else seed + i)
+        self.active[:] = ~self._dead
         self._retired[:] = False
         self.clock.restart()
         return self._obs.copy(), {}
 
     def step(self, actions):
         actions = np.asarray(actions)
+        faulty: dict[int, str] = {}  # window -> why it cannot be played now
+        if time.perf_counter() >= self._next_check:
+            self._next_check = time.perf_counter() + self.check_s
+            for i in np.flatnonzero(self.active):
+                reason = self.lives[i].fault()
+                if reason is not None:
+                    faulty[i] = reason
         t_sent = time.perf_counter()
         for i in np.flatnonzero(self.active):
-            t_sent = self.envs[i].send(actions[i])
+            if i not in faulty:
+                try:
+                    t_sent = self.envs[i].send(actions[i])
+                except Exception as e:
+                    faulty[i] = self._fault_of(i, e)
         late, missed = self.clock.tick(t_sent, self._kill_event())
         self._ticks.append(time.perf_counter())
         self._late.append(missed)
@@ -92,23 +138,113 @@ class Fleet(gym.vector.VectorEnv):
         infos: dict = {}
         reset_any = False
         for i in np.flatnonzero(self.active):
-            env = self.envs[i]
-            obs, r, te, tr, info = env.observe(late, missed)
-            rew[i], term[i], trunc[i] = r, te, tr
-            if te or tr:
-                info = {**info, "final_obs": obs}
-                if self._retired[i]:
-                    self.active[i] = False  # no new game: it stays idle, every key released (the env did)
-                else:
-                    obs, _ = env.reset()
-                    reset_any = True
-                    self.resets += 1
+            if i not in faulty:
+                env = self.envs[i]
+                try:
+                    obs, r, te, tr, info = env.observe(late, missed)
+                    rew[i], term[i], trunc[i] = r, te, tr
+                    if te or tr:
+                        info = {**info, "final_obs": obs}
+                        self._strikes[i] = 0
+                        if self._retired[i]:
+                            self.active[i] = False  # no new game: it stays idle, every key released (the env did)
+                        else:
+                            obs, _ = env.reset()
+                            reset_any = True
+                            self.resets += 1
+                except Exception as e:
+                    faulty[i] = self._fault_of(i, e)
+            if i in faulty:  # its game ends here, cut short (truncated, as by a time limit), from its last frame
+                info = {"final_obs": self._obs[i].copy(), "fault": faulty[i]}
+                rew[i], term[i], trunc[i] = 0.0, False, True
+                obs = self._recover(i, faulty[i])
+                reset_any = True
             self._obs[i] = obs
             _add_info(infos, info, i, n)
         if reset_any:
             self.clock.restart()
         self._reset_after.append(reset_any)
         return self._obs.copy(), rew, term, trunc, infos
+
+    # ---- faults -----------------------------------------------------------------------------------
+    def _fault_of(self, i: int, e: Exception) -> str:
+        """Why window i failed; re-raises `e` when the window is fine (a bug is not a fault)."""
+        if isinstance(e, RulesMismatch):
+            if not self.lives[i].launched:
+                raise e  # a user's own window: its game file needs fixing, and a relaunch cannot help
+            return f"the screen stopped matching the rules ({e})"  # a hung or broken page: open it again
+        deadline = time.monotonic() + 2.0  # a dying X server closes its sockets a moment before it can be reaped
+        while (reason := self.lives[i].fault()) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if reason is None:
+            raise e
+        return f"{reason} ({type(e).__name__})"
+
+    def _say(self, line: str) -> None:
+        if self.out is None:  # through tqdm: a progress bar on stderr is cleared first, then redrawn
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stderr)
+        else:
+            print(line, file=self.out, flush=True)
+
+    def _recover(self, i: int, reason: str) -> np.ndarray:
+        """Release window i's keys, close it, open it again (or wait for it) and start a game: its first frame
+        stack. After `relaunch_tries` faults with no finished game between them the window is retired."""
+        t0 = time.perf_counter()
+        try:
+            self.envs[i].sink.release_all()  # first, at once: nothing stays held while the window reopens
+        except Exception:
+            pass  # its X server is gone, and every key with it
+        try:
+            self._stacks[i].close()
+        except Exception:
+            pass  # closing what already died
+        launched = self.lives[i].launched
+        title = self.lives[i].title
+        outcome, err = "retired", None
+        deadline = time.monotonic() + (self.wait_s if not launched else 0.0)
+        waiting_said = False
+        while self._strikes[i] < self.relaunch_tries:
+            if launched:
+                self._strikes[i] += 1
+                self._say(f"hakisa: window {i}: {reason}; its keys are released, opening it again "
+                          f"(try {self._strikes[i]} of {self.relaunch_tries})")
+            try:
+                self._open(i)
+                obs, _ = self.envs[i].reset()
+                outcome = "relaunched" if launched else "came back"
+                break
+            except Exception as e:  # any failure to reopen is a strike, reported below
+                err = e
+                try:
+                    self._stacks[i].close()
+                except Exception:
+                    pass
+                if not launched:
+                    if not waiting_said:
+                        self._say(f"hakisa: window {i}: {reason}; its keys are released, waiting up to "
+                                  f"{self.wait_s:g} s for a window titled {title!r} to come back")
+                        waiting_said = True
+                    if time.monotonic() > deadline:
+                        self._strikes[i] = self.relaunch_tries
+                        break
+                    time.sleep(1.0)
+        self.faults.append({"window": int(i), "reason": reason, "step": len(self._ticks), "outcome": outcome,
+                            "seconds": round(time.perf_counter() - t0, 2)})
+        if outcome != "retired":
+            return obs
+        self._dead[i], self.active[i] = True, False
+        self._say(f"hakisa: window {i} retired: {reason}; the last try to open it again: {err}")
+        if self._dead.all():
+            raise RuntimeError(f"every window of {self.game.name!r} failed; the last: {reason} ({err})")
+        return self._obs[i].copy()
+
+    def release_all(self) -> None:
+        """Release every held key and button in every window still open (a retired one's died with it)."""
+        for i, env in enumerate(self.envs):
+            if not self._dead[i]:
+                env.sink.release_all()
 
     def retire(self, i: int) -> None:
         """When window i's current episode ends, start no other (it idles with its keys released)."""
@@ -121,7 +257,18 @@ class Fleet(gym.vector.VectorEnv):
         self.close()
 
     def close_extras(self, **kwargs) -> None:
-        self._stack.close()
+        stacks, self._stacks = self._stacks, []
+        # a window already dead (retired, or its X server gone) may fail to close: that is no news
+        working = [not self._dead[i] and self.lives[i].fault() is None for i in range(len(stacks))]
+        errors = []
+        for i in reversed(range(len(stacks))):  # every window closes, even after one that fails to
+            try:
+                stacks[i].close()
+            except Exception as e:
+                if working[i]:
+                    errors.append(e)
+        if errors:
+            raise errors[0]
 
     # ---- reports --------------------------------------------------------------------------------
     def timing(self) -> dict:
@@ -151,7 +298,7 @@ class Fleet(gym.vector.VectorEnv):
 
 def _add_info(infos: dict, info: dict, i: int, n: int) -> None:
     """Gymnasium's vector info layout: infos[key][i] with a boolean mask infos["_key"]."""
-    for k in ("winner", "score", "episode", "final_obs", "late_ms", "missed_ticks"):
+    for k in ("winner", "score", "episode", "final_obs", "late_ms", "missed_ticks", "fault"):
         if k in info and info[k] is not None:
             if k not in infos:
                 infos[k] = np.empty(n, object)

@@ -270,8 +270,7 @@ class Actor:
             self.bar.close()
             learner.halt.set()
             learner.join()
-            for env in envs.envs:
-                env.sink.release_all()
+            envs.release_all()
         learner.check()
         return self.finish(time.perf_counter() - self.start)
 
@@ -372,7 +371,7 @@ class Actor:
             "grad_steps": self.learner.grad_steps, "sps": round(self.steps / elapsed, 2),
             "replay_ratio": round(self.learner.grad_steps / max(1, self.steps), 3),
             "weight_versions": self.learner.version, "rollbacks": self.learner.guard.rollbacks,
-            "timing": tm, **summarize(self.episodes),
+            "timing": tm, "faults": list(getattr(self.envs, "faults", [])), **summarize(self.episodes),
             "score_first10": summarize(self.episodes[:10]).get(key),
             "score_last10": summarize(self.episodes[-10:]).get(key),
             "judged_games": len(judged), "judged_last5": summarize(judged[-5:]).get(key),

@@ -165,13 +165,39 @@ def main(args) -> int:
 
 def main_live(game, algo, args, opts: dict) -> int:
     """The live path: the window(s) of a game, an actor/learner pair (hakisa/phases/live_train.py)."""
-    from hakisa.phases.live_train import LIVE_DEFAULTS, LiveArgs, train_live
+    from hakisa.phases.live_train import train_live
 
     if not game.window.get("launch") and args.windows > 1:
         raise SystemExit(
             f"hakisa train --windows {args.windows}: game {game.name!r} has no window.launch entry, "
             "so only its one window on your display can be played"
         )
+    name = args.algo
+    a, live, net, init_cfg = live_setup(game, algo, args)
+    run_dir = Path(args.runs_dir) / (args.run or f"{name}-{game.name}-live")
+    m = train_live(game, name, a, live, run_dir, net=net, opts=opts, init_cfg=init_cfg)
+    if getattr(args, "replay", False):
+        write_run_replay(run_dir, game, opts, args.seed)
+    print(
+        json.dumps(
+            {
+                "run": str(run_dir),
+                "algo": name,
+                "game": game.name,
+                "where": "live",
+                **{k: v for k, v in m.items() if k != "curve"},
+            }
+        )
+    )
+    return 0
+
+
+def live_setup(game, algo, args):
+    """(learner Args, LiveArgs, init net, init config) of a live run, from the command line's args: the
+    learner's LIVE_DEFAULTS, then the game file's `train.live.<algo>`, then the command line. benchmarks/soak_live.py
+    builds its run through this too."""
+    from hakisa.phases.live_train import LIVE_DEFAULTS, LiveArgs
+
     name = args.algo
     recipe = {**LIVE_DEFAULTS[name], **(game.doc.get("train", {}).get("live", {}).get(name, {}))}
     a = algo.Args(
@@ -197,22 +223,7 @@ def main_live(game, algo, args, opts: dict) -> int:
         from hakisa.model import load_checkpoint
 
         net, init_cfg = load_checkpoint(args.init, input_map=game.input_map)
-    run_dir = Path(args.runs_dir) / (args.run or f"{name}-{game.name}-live")
-    m = train_live(game, name, a, live, run_dir, net=net, opts=opts, init_cfg=init_cfg)
-    if getattr(args, "replay", False):
-        write_run_replay(run_dir, game, opts, args.seed)
-    print(
-        json.dumps(
-            {
-                "run": str(run_dir),
-                "algo": name,
-                "game": game.name,
-                "where": "live",
-                **{k: v for k, v in m.items() if k != "curve"},
-            }
-        )
-    )
-    return 0
+    return a, live, net, init_cfg
 
 
 def write_run_replay(run_dir: Path, game, opts: dict, seed: int) -> None:
