@@ -1,28 +1,18 @@
-"""The model-free live loop: capture -> preprocess -> decide -> send, at a fixed rate.
+"""The clock of every fixed-rate live loop: `TickClock` (and `sleep_until`, `now`).
 
-`run_loop(capture, sink, decide, steps=600, hz=60)` is what `hakisa bench io` times and what a live
-`ScreenEnv` does one step of. `TickClock` is the one clock of every fixed-rate loop (this one, ScreenEnv,
-the Fleet, the recorder): when a step overruns, the next one starts at once and the lateness is *reported*;
-missed ticks are dropped instead of replayed in a burst, so the loop never drifts and never catches up by
-sending a flurry of stale actions.
+The live loop itself is `ScreenEnv.step` (send, tick, capture, preprocess, judge; hakisa/envs/screen.py): what
+`hakisa play`, live training (a `Fleet` of them) and `hakisa bench io` run. The recorder ticks on the same clock.
+When a step overruns, the next one starts at once and the lateness is *reported*; missed ticks are dropped
+instead of replayed in a burst, so a loop never drifts and never catches up by sending a flurry of stale actions.
 """
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable
 
-import numpy as np
-
-from hakisa.capture import Capture
-from hakisa.preprocess import preprocess
 from hakisa.sink import KillSwitch
 
 now = time.perf_counter
-STAGES = ("capture", "preprocess", "decide", "send", "loop")
-# loop_cpu: CPU time this thread spent on the step. On a busy machine wall-clock p99s mostly measure
-# the scheduler (and the X server's turn), loop_cpu shows how much of that is our own work.
 
 
 def sleep_until(t: float, stop: threading.Event | None = None) -> bool:
@@ -69,65 +59,3 @@ class TickClock:
         if sleep_until(self.next, stop):
             raise KillSwitch()
         return 0.0, 0
-
-
-@dataclass
-class LoopStats:
-    """Per-step timings in milliseconds (one list per stage, plus lateness) and how the loop ended."""
-
-    ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES + ("loop_cpu",)})
-    late_ms: list[float] = field(default_factory=list)
-    steps: int = 0
-    stopped: str = "steps"  # "steps" | "kill_switch" | "decide" (decide returned None)
-    wall_s: float = 0.0
-
-    def summary(self) -> dict:
-        out: dict = {"steps": self.steps, "stopped": self.stopped, "wall_s": round(self.wall_s, 3),
-                     "hz_achieved": round(self.steps / self.wall_s, 2) if self.wall_s else 0.0}
-        for stage, v in self.ms.items():
-            if v:
-                a = np.asarray(v)
-                out[f"{stage}_ms_p50"] = round(float(np.percentile(a, 50)), 4)
-                out[f"{stage}_ms_p99"] = round(float(np.percentile(a, 99)), 4)
-        if self.late_ms:
-            late = np.asarray(self.late_ms)
-            out["late_ms_p99"] = round(float(np.percentile(late, 99)), 4)
-            out["late_steps"] = int((late > 0).sum())
-        return out
-
-
-def run_loop(capture: Capture, sink, decide: Callable[[np.ndarray], object], steps: int = 600, hz: float = 60.0,
-             on_step: Callable[[int, np.ndarray, object], None] | None = None) -> LoopStats:
-    """Run the live loop for `steps` steps (or until the kill switch / `decide` returns None).
-
-    decide(obs) gets the frame stack uint8 [k*C, h, w] and returns an action triple. `loop` timing is
-    the work of one step (capture..send), not the sleep. Releases nothing itself: the sink's context
-    manager does that, and the kill switch already has.
-    """
-    clock, stats = TickClock(hz), LoopStats()
-    t_start = time.perf_counter()
-    try:
-        for i in range(steps):
-            c0, t0 = time.thread_time(), time.perf_counter()
-            frame = capture.grab()
-            t1 = time.perf_counter()
-            obs = capture.stack.push(preprocess(frame, capture.spec))
-            t2 = time.perf_counter()
-            action = decide(obs)
-            t3 = time.perf_counter()
-            if action is None:
-                stats.stopped = "decide"
-                break
-            sink.send(action)
-            t4, c4 = time.perf_counter(), time.thread_time()
-            stats.ms["loop_cpu"].append((c4 - c0) * 1e3)
-            for stage, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
-                stats.ms[stage].append(dt * 1e3)
-            stats.steps += 1
-            if on_step is not None:
-                on_step(i, obs, action)
-            stats.late_ms.append(clock.tick(now(), getattr(sink, "kill_event", None))[0] * 1e3)
-    except KillSwitch:
-        stats.stopped = "kill_switch"
-    stats.wall_s = time.perf_counter() - t_start
-    return stats

@@ -1,4 +1,4 @@
-"""The fixed-rate live loop: pacing without drift or bursts, stop conditions, and a real capture."""
+"""The fixed-rate live loop (`ScreenEnv.step`): pacing without drift or bursts, the kill switch, a real capture."""
 from __future__ import annotations
 
 import time
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from hakisa.input_map import InputMap
-from hakisa.live import TickClock, run_loop
+from hakisa.live import TickClock
 from hakisa.preprocess import ObsSpec
-from hakisa.sink import DryRunSink
+from hakisa.sink import DryRunSink, KillSwitch
 
 
 def test_clock_reports_lateness_and_does_not_burst():
@@ -24,38 +24,48 @@ def test_clock_reports_lateness_and_does_not_burst():
 
 
 @pytest.mark.x11
-def test_run_loop_on_a_real_window(backend, xvfb, xwin):
+def test_the_live_loop_on_a_real_window(backend, xvfb, xwin):
+    """`ScreenEnv.step`, the one live loop (play, train, bench io), on a window no game file describes."""
     from hakisa.capture import Capture
+    from hakisa.envs.screen import ScreenEnv
+    from hakisa.rewards.game import GameJudge
 
     xwin(title="loop target")
     imap = InputMap.load("duel")
-    seen = []
-
-    def decide(obs):
-        seen.append(obs)
-        return None if len(seen) > 30 else [len(seen) % 8, 0, 0]
-
     with Capture(title="loop target", spec=ObsSpec(stack=4), backend=backend) as cap:
         sink = DryRunSink(imap, cap)
-        stats = run_loop(cap, sink, decide, steps=100, hz=200)
-        assert stats.stopped == "decide" and stats.steps == 30
+
+        def env_at(hz):
+            return ScreenEnv(imap, GameJudge.blank(), capture=cap, sink=sink, hz=hz, gate_input=False, watch=None,
+                             own_capture=False)
+
+        env = env_at(200)
+        env.reset()
+        seen = []
+        for i in range(30):
+            obs, r, te, tr, info = env.step([(i + 1) % 8, 0, 0])
+            seen.append(obs)
         assert seen[0].shape == (4, 90, 160) and seen[0].dtype == np.uint8
         assert seen[0].max() > seen[0].min()  # the window's rectangles, not a blank frame
-        s = stats.summary()
-        assert s["loop_ms_p50"] >= s["capture_ms_p50"] and s["hz_achieved"] > 0
-        assert [e for _, e in sink.log][:1] == [("press", "left")]  # decide's first action reached the sink
+        tm = info["timing"]
+        assert tm["step_ms"] >= tm["capture_ms"] > 0 and info["step"] == 30 and not (te or tr)
+        assert [e for _, e in sink.log][:1] == [("press", "left")]  # the first action reached the sink
 
         sink.killed = True  # what the kill switch sets
-        assert run_loop(cap, sink, lambda o: [1, 0, 0], steps=10, hz=0).stopped == "kill_switch"
+        with pytest.raises(KillSwitch):
+            env_at(0).step([1, 0, 0])
 
-        # a kill that lands while the loop sleeps to its next tick ends the loop then, not a tick later
+        # a kill that lands while the loop sleeps to its next tick ends the step then, not a tick later
         import threading
 
         sink.killed = False
+        env = env_at(0.5)  # a 2 s period
+        env.reset()
+        env.step([0, 0, 0])  # the clock's first tick is now + 2 s
         threading.Timer(0.3, sink.kill).start()
         t0 = time.perf_counter()
-        stats = run_loop(cap, sink, lambda o: [0, 0, 0], steps=10, hz=0.5)  # a 2 s period
-        assert stats.stopped == "kill_switch" and stats.steps == 1
+        with pytest.raises(KillSwitch):
+            env.step([0, 0, 0])
         assert time.perf_counter() - t0 < 1.5  # woke at the kill (~0.3 s), long before the 2 s tick
 
 

@@ -133,7 +133,8 @@ class ScreenEnv(gym.Env):
             sink = make_sink(self.nav_map, capture, kill_key=kill_key,
                              require_focus=False if focus is None else focus)
         self.sink = sink
-        self.hz, self.period = float(hz), 1.0 / float(hz)
+        self.hz = float(hz)
+        self.period = 1.0 / self.hz if self.hz > 0 else 0.0  # hz <= 0: flat out (benchmarks, tests)
         self.max_steps, self.reset_timeout, self.gate_input = max_steps, reset_timeout, gate_input
         self.observation_space = gym.spaces.Box(0, 255, self.obs_spec.shape, np.uint8)
         self.action_space = input_map.action_space

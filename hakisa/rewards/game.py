@@ -120,6 +120,12 @@ class GameJudge:
         self.readings: dict = {}
 
     @classmethod
+    def blank(cls) -> "GameJudge":
+        """Rules that read nothing: always in play, never done, no reward. For a ScreenEnv over a window that no
+        game file describes (`hakisa bench io`, the live loop's tests)."""
+        return cls({"readers": {}})
+
+    @classmethod
     def load(cls, path: str | Path) -> "GameJudge":
         """A bare rules file (JSON/YAML: readers, reward, done, ...). A game's own rules: `Game.load(name).judge()`."""
         p = Path(path)
