@@ -194,9 +194,12 @@ class BrowserApp:
         self.url = self.page_url()
         self._tmp = tempfile.mkdtemp(prefix="hakisa-chromium-")
         env = {**os.environ, "DISPLAY": self.display}
+        from hakisa.xserver import die_with_parent
+
         self._proc = subprocess.Popen(
             chromium_cmd(self.url, self._tmp, self.size),
             env=env,
+            preexec_fn=die_with_parent,  # a killed run leaves no browser behind (its helpers exit with it)
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

@@ -82,6 +82,7 @@ class LiveGame:
             import subprocess
 
             from hakisa.browser import kill_group
+            from hakisa.xserver import die_with_parent
 
             self.display = self.display or os.environ.get("DISPLAY")
             if not self.display:
@@ -93,6 +94,7 @@ class LiveGame:
                 launch["command"],
                 env={**os.environ, "DISPLAY": self.display},
                 start_new_session=True,
+                preexec_fn=die_with_parent,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

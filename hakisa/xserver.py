@@ -32,6 +32,31 @@ OPENBOX_RC = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+def die_with_parent() -> None:
+    """A `preexec_fn` for what the live tools start (Xvfb, Chromium, a game's command): Linux sends the child
+    SIGKILL when the process that started it dies, even by `kill -9`, so a killed run leaves no browser or X
+    server behind (a resumed run would find the old window by its title). Elsewhere, or without prctl: nothing."""
+    if _prctl is not None:
+        _prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+
+
+def _find_prctl():
+    # resolved once, here, not in the forked child: a preexec_fn should do as little as it can
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _find_prctl()
+
+
 class Xvfb:
     """`with Xvfb(1280, 720) as display: ...` -> ":N". Also `start()` / `stop()`."""
 
@@ -54,7 +79,8 @@ class Xvfb:
         self.proc = subprocess.Popen(
             ["Xvfb", "-displayfd", str(w), "-screen", "0", f"{self.width}x{self.height}x{self.depth}",
              "-nolisten", "tcp", "-noreset", "+extension", "XTEST"],
-            pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=die_with_parent)
         os.close(w)
         deadline, buf = time.monotonic() + 15, b""
         with os.fdopen(r, "rb", buffering=0) as f:  # select: a server that never writes must not block us
@@ -85,7 +111,8 @@ class Xvfb:
             f.write(OPENBOX_RC)
         self.wm_proc = subprocess.Popen(["openbox", "--config-file", self._rc, "--sm-disable"],
                                         env={**os.environ, "DISPLAY": self.display}, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, start_new_session=True)
+                                        stderr=subprocess.DEVNULL, start_new_session=True,
+                                        preexec_fn=die_with_parent)
         from Xlib import X, display
 
         dpy = display.Display(self.display)

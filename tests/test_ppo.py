@@ -245,7 +245,7 @@ def test_setup_torch_takes_one_thread_only_while_other_processes_keep_the_cores_
 
 
 def test_bench_train_runs_both_learners_and_prints_its_json():
-    """`hakisa bench train` end to end at a tiny size: both learners really run on the same env and net
+    """`hakisa duel bench-train` end to end at a tiny size: both learners really run on the same env and net
     (SB3 through our encoder), and the JSON carries both rates, their ratio and the floor (what a PPO with
     no overhead would reach). Speed is the benchmark's business, not this test's."""
     import json
@@ -254,8 +254,8 @@ def test_bench_train_runs_both_learners_and_prints_its_json():
 
     pytest.importorskip("stable_baselines3")
     out = subprocess.run(
-        [sys.executable, "-m", "hakisa.cli", "bench", "train", "--num-envs", "2", "--steps", "256", "--repeats", "1",
-         "--json-only"],
+        [sys.executable, "-m", "hakisa.cli", "duel", "bench-train", "--num-envs", "2", "--steps", "256",
+         "--repeats", "1", "--json-only"],
         capture_output=True,
         text=True,
         timeout=600,

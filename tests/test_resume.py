@@ -1,5 +1,6 @@
 """`hakisa train --resume` (issue 38 part 5): a PPO run killed with SIGKILL goes on from its last checkpoint/,
-with its optimizer, counters and minutes, and its TensorBoard curve reads as one run."""
+with its optimizer, counters and minutes, and its TensorBoard curve reads as one run; a live run killed the same
+way leaves no browser behind and goes on with its books (steps, games, minutes) and its curve."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import psutil
+import pytest
 import torch
 
 from hakisa.model import HakisaNet, load_training_state, save_checkpoint
@@ -85,4 +88,60 @@ def test_resume_is_refused_where_it_cannot_work(tmp_path):
     r = subprocess.run([c if c != "ppo" else "dqn" for c in CMD] + ["--runs-dir", str(tmp_path), "--resume"],
                        capture_output=True, text=True, timeout=300)
     lines = r.stderr.strip().splitlines()
-    assert r.returncode == 2 and len(lines) == 1 and "only ppo in a simulator" in lines[0], r.stderr[-2000:]
+    assert r.returncode == 2 and len(lines) == 1 and "every live run" in lines[0], r.stderr[-2000:]
+
+
+@pytest.mark.x11
+@pytest.mark.browser
+def test_a_live_run_outlives_a_crashed_page_and_a_kill_9_and_resumes_with_its_books(xvfb, tmp_path):
+    """One run, two faults: its page's renderer is killed (the Fleet reopens the page and training goes on), then
+    the run is SIGKILLed (it leaves no browser behind), and `--resume` goes on with its steps, games, minutes and
+    curve (tests/test_fleet_faults.py has the X server's death and a retired window)."""
+    from pathlib import Path
+
+    lights = Path(__file__).parent / "games" / "lights.json"
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "hakisa.cli", "train", "--game", str(lights), "--algo", "ppo", "--minutes", "0.6",
+           "--save-minutes", "0.05", "--run", "r", "--runs-dir", str(runs), "--no-progress"]
+    ck = runs / "r" / "checkpoint" / "config.json"
+
+    def books_at(steps: int, what: str) -> dict:
+        deadline = time.monotonic() + 120
+        while not (ck.exists() and json.loads(ck.read_text()).get("resume", {}).get("steps", 0) >= steps):
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            assert time.monotonic() < deadline, f"no checkpoint past {steps} steps {what} in 120 s"
+            time.sleep(0.1)
+        return json.loads(ck.read_text())["resume"]
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        books_at(100, "before the crash")
+        kids = psutil.Process(proc.pid).children(recursive=True)  # its browser (a session of its own) among them
+        renderers = [k for k in kids if "--type=renderer" in " ".join(k.cmdline())]
+        assert renderers, [k.name() for k in kids]
+        for k in renderers:
+            k.kill()
+        crashed_at = json.loads(ck.read_text())["resume"]["steps"]
+        books_at(crashed_at + 150, "after the page crashed")  # it went on playing and learning
+        kids = psutil.Process(proc.pid).children(recursive=True)  # the reopened browser's
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert "the page stopped" in proc.stderr.read()  # the one line the fault printed
+    killed = json.loads(ck.read_text())["resume"]
+    episodes = json.loads((runs / "r" / "curve.json").read_text())["episodes"]
+    assert killed["minutes"] < 0.6 and sum(killed["games"]) >= len(episodes) > 0
+    assert any(e["truncated"] for e in episodes)  # the crashed game, cut short
+    _, alive = psutil.wait_procs(kids, timeout=15)  # nothing the killed run started outlives it
+    assert not alive, [" ".join(k.cmdline())[:80] for k in alive]
+
+    r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads(r.stdout.strip().splitlines()[-1])
+    done = json.loads(ck.read_text())["resume"]
+    assert done["steps"] == m["steps"] > killed["steps"] and done["grad_steps"] > killed["grad_steps"]
+    # the budget is the first run's: minutes before the kill count, and the windows played out their last game
+    assert 0.6 <= done["minutes"] < 0.6 + 1.0, done
+    after = json.loads((runs / "r" / "curve.json").read_text())["episodes"]
+    assert after[:len(episodes)] == episodes and len(after) > len(episodes)  # one curve: it went on
+    assert all(e["minute"] >= killed["minutes"] - 0.2 for e in after[len(episodes):]), after[len(episodes):][:2]

@@ -2,7 +2,7 @@
 
     python benchmarks/investigations/allocator.py --rounds 3
 
-`ppo.train` at `hakisa bench train`'s settings (16 duel envs, 160x90, 4 updates of 2048 steps, 2 threads),
+`ppo.train` at `hakisa duel bench-train`'s settings (16 duel envs, 160x90, 4 updates of 2048 steps, 2 threads),
 fp32 and bf16, with the setting (what every hakisa learner does since setup_torch makes it) and without it
 (glibc's default for tensors above 32 MB: a fresh mmap each, page-faulted in), each run in a new process
 after a one-update warm-up there, alternating, `--rounds` times each. Prints env steps/s; the JSON is the
@@ -18,8 +18,8 @@ import time
 
 import hakisa.algos.common as common
 import hakisa.algos.ppo as ppo
-from hakisa.bench.train import PPO_SETTINGS
 from hakisa.envs.make import make_vec
+from hakisa.games.duel.bench_train import PPO_SETTINGS
 
 N, UPDATES = 16, 4
 

@@ -17,8 +17,8 @@ import time
 import torch
 
 import hakisa.algos.ppo as ppo
-from hakisa.bench.train import PPO_SETTINGS
 from hakisa.envs.make import make_vec
+from hakisa.games.duel.bench_train import PPO_SETTINGS
 from hakisa.model import HakisaNet
 
 

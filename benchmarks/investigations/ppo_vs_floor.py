@@ -1,4 +1,4 @@
-"""Where our PPO's time goes, against `hakisa bench train`'s floor, in one process.
+"""Where our PPO's time goes, against `hakisa duel bench-train`'s floor, in one process.
 
     python benchmarks/investigations/ppo_vs_floor.py
 
@@ -17,8 +17,8 @@ import torch
 
 import hakisa.algos.ppo as ppo
 from hakisa.algos.common import setup_torch
-from hakisa.bench.train import PPO_SETTINGS, floor_parts
 from hakisa.envs.make import make_vec
+from hakisa.games.duel.bench_train import PPO_SETTINGS, floor_parts
 
 UPDATES, N = 4, 16
 

@@ -3,7 +3,7 @@
     python benchmarks/investigations/update_schedules.py --schedule split [--bf16]
     python benchmarks/investigations/update_schedules.py --schedule data-parallel [--bf16]
 
-The work is one update of `hakisa bench train` (160x90 frames, 16 duel envs, 128 steps, 4 epochs x 4
+The work is one update of `hakisa duel bench-train` (160x90 frames, 16 duel envs, 128 steps, 4 epochs x 4
 minibatches of 512, the small encoder), timed three times after a warm-up:
   * serial: collect (128 x (env step + forward pass)) then the update's 16 forward+backward+Adam
     minibatches, in one process at 2 threads: what our PPO and SB3 both do;

@@ -82,7 +82,26 @@ class Learner(threading.Thread):
         self._published = None
         self.guard = Guard()
         self.opt: torch.optim.Optimizer | None = None
+        self.snapshot_wanted = threading.Event()  # the actor asks for a resumable checkpoint's state
+        self.snapshot: dict | None = None
         self.publish()
+
+    def serve_snapshot(self) -> None:
+        """Between two updates, when the actor asked: a copy of the weights and the optimizer's state that belong
+        together (what `hakisa train --resume` needs), left in `snapshot` for the actor, which never waits for it."""
+        if not self.snapshot_wanted.is_set():
+            return
+        snap = {"net": clone_state(self.net)[0], "grad_steps": self.grad_steps,
+                "opt": None if self.opt is None else copy.deepcopy(self.opt.state_dict())}
+        with self.lock:
+            self.snapshot = snap
+        self.snapshot_wanted.clear()
+
+    def take_snapshot(self) -> dict | None:
+        """The snapshot served since the actor asked, once (None: not yet)."""
+        with self.lock:
+            snap, self.snapshot = self.snapshot, None
+        return snap
 
     def guarded_modules(self) -> tuple[torch.nn.Module, ...]:
         """What a rollback restores: the online net, and (DQN learners) the target net."""
@@ -175,6 +194,7 @@ class ReplayLearner(Learner):
     def loop(self) -> None:
         frozen = freeze_features(self.net, self.warmup > 0)
         while not self.halt.is_set():
+            self.serve_snapshot()
             if frozen and self.grad_steps >= self.warmup:
                 frozen = freeze_features(self.net, False)
             if self.wait_for_data():
@@ -280,6 +300,7 @@ class PPOLearner(Learner):
 
     def loop(self) -> None:
         while not self.halt.is_set():
+            self.serve_snapshot()
             try:
                 batch = self.q.get(timeout=0.05)
             except queue.Empty:

@@ -1,10 +1,10 @@
-"""`hakisa bench io|train`: benchmarks that print ONE JSON object as their last line.
+"""`hakisa bench io`: benchmarks that print ONE JSON object as their last line.
 
-  io     the model-free live loop (capture -> preprocess -> decide -> send) against a real X window
-                                              (hakisa.bench.io)
-  train  learner throughput vs SB3            (hakisa.bench.train)
+  io     the live loop agents run (ScreenEnv.step: send, tick, capture, preprocess, judge) against a real X
+         window                               (hakisa.bench.io)
 
-A game's own benchmarks live in its package, under its verbs (`hakisa duel bench`).
+A game's own benchmarks live in its package, under its verbs (`hakisa duel bench`, and `hakisa duel bench-train`:
+learner throughput against SB3 on the duel's simulator).
 Each benchmark is a module of this package with `run(args)`, imported only when it runs.
 """
 from __future__ import annotations
@@ -16,10 +16,10 @@ import importlib
 def add_args(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="bench", metavar="WHICH", required=True)
     io = sub.add_parser("io", help="live capture/input loop timings against a real X window",
-                        description="Times the model-free live loop (capture -> preprocess -> decide -> send) "
-                        "against a real 640x360 X window typing random keyboard commands, under a private Xvfb "
-                        "unless --display is given. Prints one JSON line. Targets: capture+preprocess <= 1 ms "
-                        "p50, loop p99 <= 3 ms (x11 backend) or <= 10 ms (portable).")
+                        description="Times the live loop agents run (ScreenEnv.step: send, tick, capture, "
+                        "preprocess, judge) against a real 640x360 X window typing random keyboard commands, "
+                        "under a private Xvfb unless --display is given. Prints one JSON line. Targets: "
+                        "capture+preprocess <= 1 ms p50, loop p99 <= 3 ms (x11 backend) or <= 10 ms (portable).")
     io.add_argument("--steps", type=int, default=600, help="loop steps to time")
     io.add_argument("--hz", type=float, default=120.0, help="loop rate (0: as fast as possible)")
     io.add_argument("--width", type=int, default=640, help="window width")
@@ -35,17 +35,6 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
     add_backend_arg(io)
     io.set_defaults(_run=lambda a: _delegate("hakisa.bench.io", a))
-
-    train = sub.add_parser("train", help="learner env steps/s, ours vs SB3 (learners' bench)")
-    train.add_argument("--algo", default="ppo", help="learner to time")
-    train.add_argument("--num-envs", type=int, default=None, help="vector env width (default: the bench's own)")
-    train.add_argument("--steps", type=int, default=None, help="env steps to time (default: the bench's own)")
-    train.add_argument("--obs", default=None,
-                       help="frame size WxH for both learners (default: the env's own, 160x90; the recipe's: 80x45)")
-    train.add_argument("--repeats", type=int, default=2, help="rounds of ours/SB3/ours-bf16, order alternating")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--json-only", action="store_true", help="print only the JSON line")
-    train.set_defaults(_run=lambda a: _delegate("hakisa.bench.train", a))
 
 
 def main(args: argparse.Namespace) -> int | None:

@@ -3,24 +3,19 @@
     hakisa train --game G --minutes 30 --windows 2 --run G-live                               # from scratch: srdqn
     hakisa train --game pop --init runs/pop-bc/best --algo srdqn --demos DATA --minutes 30    # from a clone
     hakisa train --game pop --init runs/pop-bc/best --windows 4 --minutes 30                  # live PPO
-    hakisa train --game duel --live --init runs/duel-bc --minutes 20                          # the page, not the sim
-
-A game with no simulator is trained here, on its window; `--live` sends a game that has one here too.
+    hakisa train --game duel --live --init runs/duel-bc --minutes 20       # the page, not the sim (--live)
 
 The ACTOR is the main thread (this file). It plays every window (a `Fleet`) at the game's decision rate and
 never waits for the learner: it acts with its own copy of the net and loads the learner's newest weights
 between two steps, when there are new ones. A step that overruns its tick is counted, not stretched
 (`charts/late_share`, `charts/jitter`). The LEARNER is a thread (hakisa/algos/live_learners.py) that
 updates the net as data arrives (torch releases the GIL inside its ops, so the two share the CPU's cores):
-- `srdqn` (hakisa/algos/srdqn.py): branching double DQN with augmentation, n-step returns, an EMA target
-  and shrink-and-perturb resets at a high replay ratio; the default from scratch;
-- `dqn`: branching double DQN (hakisa/algos/dqn.py) at a replay ratio of up to `replay_ratio`;
-- `ppo`: PPO's clipped update on each batch of `num_steps` x windows steps.
-Every learner is guarded: an update whose loss or Q values explode is rolled back to the last good weights
-(`charts/rollbacks`), and the actor keeps playing the weights it has.
-From a checkpoint of another kind (a studied clone), the heads it never trained (V, Q) first learn alone
-on its frozen features (`warmup`): a random critic's gradients through the shared trunk would otherwise
-undo the cloning before the first useful update.
+`srdqn` (hakisa/algos/srdqn.py; the default from scratch), `dqn` (hakisa/algos/dqn.py) or `ppo` (a clipped
+update per `num_steps` x windows steps). Every learner is guarded: an update whose loss or Q values explode is
+rolled back to the last good weights (`charts/rollbacks`). From a checkpoint of another kind (a studied clone),
+the heads it never trained (V, Q) first learn alone on its frozen features (`warmup`): a random critic's
+gradients through the shared trunk would otherwise undo the cloning. A window that fails (a crashed page, a
+dead X server) is reopened by the Fleet; its game counts as truncated and training goes on.
 
 JUDGED GAMES. A Q learner's actor explores (epsilon-greedy); its training games say how the exploring
 agent does, not what the greedy agent `hakisa play` runs would score. So every `judge_every`-th game of each
@@ -37,7 +32,6 @@ every game and whether it was judged).
 from __future__ import annotations
 
 import copy
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -49,7 +43,8 @@ from tqdm import tqdm
 
 from hakisa.algos.common import EpisodeStats, keep_freed_memory, start_run, summarize
 from hakisa.algos.live_learners import DQNLearner, Learner, PPOLearner, q_from_policy
-from hakisa.model import HakisaNet, save_checkpoint
+from hakisa.model import HakisaNet, load_training_state, save_checkpoint
+from hakisa.phases import live_resume
 
 # Defaults for live play. dqn and ppo are tuned for a start from a studied clone: a short DQN warm-up and a
 # constant small epsilon (a uniform random click costs a life); PPO batches of 128 steps per window (8.5 s
@@ -122,10 +117,12 @@ def train_live(
     opts: dict | None = None,
     init_cfg: dict | None = None,
     envs=None,
+    resume: bool = False,
 ) -> dict:
     """Learn on the game's live windows for `live.minutes` (and at most args.total_steps env steps).
     net, init_cfg: the starting checkpoint (`load_checkpoint`'s pair). envs: an already-open Fleet (tests);
-    otherwise `live.windows` windows are opened and closed here."""
+    otherwise `live.windows` windows are opened and closed here. resume: go on from run_dir's checkpoint/ (net and
+    init_cfg are its own) with its books, within the same budget (hakisa/phases/live_resume.py)."""
     from hakisa.envs.fleet import Fleet
 
     torch.set_num_threads(1)  # one core for the actor's forward, one for the learner's updates
@@ -136,7 +133,8 @@ def train_live(
     own = envs is None
     envs = envs if envs is not None else Fleet(game, live.windows, opts=opts, obs_spec=net.obs_spec if net else None)
     try:
-        return Actor(game, algo, args, live, run_dir, net, init_cfg, envs).run()
+        books = live_resume.books(run_dir) if resume else None
+        return Actor(game, algo, args, live, run_dir, net, init_cfg, envs, books).run()
     finally:
         sys.setswitchinterval(old_switch)
         if own:
@@ -194,7 +192,8 @@ def epsilon(args, steps: int, from_checkpoint: bool) -> float:
 class Actor:
     """The main thread's loop over the fleet: act, step, hand transitions over, keep the books."""
 
-    def __init__(self, game, algo, args, live: LiveArgs, run_dir, net, init_cfg, envs):
+    def __init__(self, game, algo, args, live: LiveArgs, run_dir, net, init_cfg, envs, resume: dict | None = None):
+        """resume: the killed run's books (`live_resume.books`); net then holds its checkpoint/'s weights."""
         self.game, self.algo, self.args, self.live, self.envs = game, algo, args, live, envs
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.n = n = envs.num_envs
@@ -202,7 +201,7 @@ class Actor:
         self.net = net or HakisaNet(envs.obs_spec, envs.input_map, args.encoder, args.hidden)
         self.q = algo in Q_LEARNERS
         family = "dqn" if algo in Q_LEARNERS else algo
-        from_other = init_algo not in (None, family)  # e.g. a studied clone: its V/Q never trained
+        from_other = not resume and init_algo not in (None, family)  # e.g. a studied clone: its V/Q never trained
         cfg = {
             "algo": algo,
             "live": {k: v for k, v in asdict(live).items() if k != "curve"},
@@ -211,14 +210,15 @@ class Actor:
             "obs_spec": envs.obs_spec.to_dict(),
             "input_map": envs.input_map.to_dict(),
         }
-        self.writer = start_run(run_dir, args, cfg)
+        self.writer = start_run(run_dir, args, cfg, purge_step=resume["steps"] + 1 if resume else None)
         self.obs, _ = envs.reset(seed=args.seed)
         if self.q and from_other:
             q_from_policy(self.net, self.obs)
-        self.learner = make_learner(algo, self.net, args, self.writer, n, live, from_other, init_cfg)
+        self.from_checkpoint = resume["from_checkpoint"] if resume else init_cfg is not None
+        self.learner = make_learner(algo, self.net, args, self.writer, n, live, from_other,
+                                    init_cfg if self.from_checkpoint else None)
         self.actor = copy.deepcopy(self.net).eval()
         self.rng = np.random.default_rng(args.seed)
-        self.from_checkpoint = init_cfg is not None
         # a Q learner's checkpoint says "dqn" so that `hakisa play` acts greedily on Q; `learner` says which
         self.ck_cfg = {"algo": family, "learner": algo, **asdict(args), "live": cfg["live"],
                        "game_file": cfg["game_file"]}
@@ -228,6 +228,11 @@ class Actor:
         self.judging = self._judged(self.games)
         self.best, self.best_sd = -np.inf, None  # best judged rolling mean, and the weights that ended it
         self.best_metrics: dict = {}
+        self.spent, self.grad_steps_before = 0.0, 0  # seconds played and gradient steps before a resume
+        if resume:
+            live_resume.restore(self, resume)
+            if self.learner.opt is not None:
+                load_training_state(self.run_dir / "checkpoint", self.learner.opt)
 
     def _judged(self, games: np.ndarray) -> np.ndarray:
         if not self.q:
@@ -242,9 +247,10 @@ class Actor:
         if self.algo == "ppo":
             learner.begin(self.obs)
         learner.start()
-        self.start = time.perf_counter()
+        self.start = time.perf_counter() - self.spent  # a resumed run goes on within the same budget
         budget_s = 60.0 * self.live.minutes
-        next_save, winding_down = self.live.save_minutes * 60, False
+        every = self.live.save_minutes * 60
+        next_save, winding_down = (self.spent // every + 1) * every, False
         self.bar = tqdm(total=int(budget_s), unit="s", desc=f"live {self.algo} x{self.n}",
                         disable=not self.args.progress,
                         bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s [{elapsed}<{remaining}{postfix}]")
@@ -264,8 +270,11 @@ class Actor:
                 if self.steps % 100 < self.n:
                     self.report(now_s)
                 if self.run_dir is not None and now_s >= next_save:
-                    next_save += self.live.save_minutes * 60
+                    next_save += every
                     self.save()
+                if self.run_dir is not None and (snap := learner.take_snapshot()) is not None:
+                    live_resume.write_checkpoint(self, snap, {"steps": self.steps, **summarize(self.episodes[-10:])},
+                                                 now_s / 60)
         finally:
             self.bar.close()
             learner.halt.set()
@@ -349,27 +358,25 @@ class Actor:
             self.writer.add_scalar("charts/sps", self.steps / now_s, self.steps)
 
     def save(self) -> None:
-        """checkpoint/: the newest published weights; best/: the weights that ended the best judged games."""
-        with self.learner.lock:  # the published weights: a consistent copy, whatever the learner is doing
-            sd = self.learner._published
-        net = copy.deepcopy(self.learner.net)
-        net.load_state_dict(sd)
-        save_checkpoint(self.run_dir / "checkpoint", net, self.ck_cfg,
-                        {"steps": self.steps, **summarize(self.episodes[-10:])})
+        """best/: the weights that ended the best judged games. checkpoint/ (resumable) is written once the learner
+        has served its snapshot, between two of its updates (`run`); the actor does not wait for it."""
+        self.learner.snapshot_wanted.set()
         if self.best_sd is not None:
+            net = copy.deepcopy(self.learner.net)
             net.load_state_dict(self.best_sd)
             save_checkpoint(self.run_dir / "best", net, self.ck_cfg, self.best_metrics)
             self.best_sd = None  # written; a better one replaces it
 
     def finish(self, elapsed: float) -> dict:
         live, key = self.live, self.score_key
-        live.curve = curve(self.episodes, key)
+        live.curve = live_resume.curve(self.episodes, key)
         judged = [e for e in self.episodes if e["judged"]]
         tm = self.envs.timing()
         metrics = {
             "steps": self.steps, "minutes": round(elapsed / 60, 3), "windows": self.n,
-            "grad_steps": self.learner.grad_steps, "sps": round(self.steps / elapsed, 2),
-            "replay_ratio": round(self.learner.grad_steps / max(1, self.steps), 3),
+            "grad_steps": self.grad_steps_before + self.learner.grad_steps,
+            "sps": round(self.steps / elapsed, 2),  # a resumed run: since its first start
+            "replay_ratio": round((self.grad_steps_before + self.learner.grad_steps) / max(1, self.steps), 3),
             "weight_versions": self.learner.version, "rollbacks": self.learner.guard.rollbacks,
             "timing": tm, "faults": list(getattr(self.envs, "faults", [])), **summarize(self.episodes),
             "score_first10": summarize(self.episodes[:10]).get(key),
@@ -381,24 +388,13 @@ class Actor:
             "curve": live.curve,
         }
         if self.run_dir is not None:
-            self.save()
-            save_checkpoint(self.run_dir / "checkpoint", self.net, self.ck_cfg,
-                            {k: v for k, v in metrics.items() if k != "curve"})
+            self.save()  # best/; the learner has stopped, so its snapshot is served here
+            self.learner.serve_snapshot()
+            flat = {k: v for k, v in metrics.items() if k != "curve"}
+            live_resume.write_checkpoint(self, self.learner.take_snapshot(), flat, elapsed / 60)
             if not (self.run_dir / "best").exists():  # no judged window yet: the final weights stand in
-                save_checkpoint(self.run_dir / "best", self.net, self.ck_cfg,
-                                {k: v for k, v in metrics.items() if k != "curve"})
-            (self.run_dir / "curve.json").write_text(
-                json.dumps({"score_key": key, "curve": live.curve, "episodes": self.episodes}, indent=1))
+                save_checkpoint(self.run_dir / "best", self.net, self.ck_cfg, flat)
         if self.writer is not None:
             self.writer.close()
         return metrics
 
-
-def curve(episodes: list, key: str) -> list:
-    """[minute, that minute's mean score (or win rate / return), games] for each minute of play."""
-    out = []
-    for m in range(int(max((e["minute"] for e in episodes), default=0)) + 1):
-        eps = [e for e in episodes if m <= e["minute"] < m + 1]
-        if eps:
-            out.append([m + 1, round(summarize(eps)[key], 3), len(eps)])
-    return out

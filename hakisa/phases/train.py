@@ -59,9 +59,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="after training, play one episode of best/ (else checkpoint/) and write best/replay.mp4: the "
                         "game at its own size with the agent's actions drawn (a live game plays its window again); "
                         "in a simulator, also each new best/ while it trains (RUN/replays/, --replay-every)")
+    p.add_argument("--save-minutes", type=float, default=2.0,
+                   help="live: minutes between two checkpoint/ saves (what --resume goes on from)")
     p.add_argument("--resume", action="store_true",
                    help="continue --run's checkpoint/ after a crash or kill -9 (its weights, optimizer, counters and "
-                        "minutes spent; the same command plus --resume): ppo in a simulator")
+                        "minutes spent; the same command plus --resume): ppo in a simulator, and live runs (whose "
+                        "replay starts empty again)")
     p.add_argument("--replay-every", type=float, default=60.0, metavar="SECONDS",
                    help="with --replay in a simulator: at most one film of best/ started per this many seconds")
     p.add_argument("--run", default=None, help="run name (default: <algo>-<env>)")
@@ -116,10 +119,10 @@ def main(args) -> int:
     if getattr(args, "reward", None) and getattr(args, "workers", 0):
         raise SystemExit("hakisa train: --reward with --workers is not supported (the workers load the game file)")
     game = reward_overrides(game, getattr(args, "reward", None), sim=not args.live)
-    if getattr(args, "resume", False) and (args.algo != "ppo" or getattr(args, "workers", 0)
-                                           or (game is not None and (args.live or not game.sim))):
-        raise SystemExit("hakisa train --resume: only ppo in a simulator (in this process) keeps what it needs to "
-                         "resume; other runs start again from their checkpoint with --init RUN/checkpoint")
+    live = game is not None and (args.live or not game.sim)
+    if getattr(args, "resume", False) and (getattr(args, "workers", 0) or (not live and args.algo != "ppo")):
+        raise SystemExit("hakisa train --resume: ppo in a simulator and every live run (in this process) keep what "
+                         "they need to resume; other runs start again from their checkpoint with --init RUN/checkpoint")
     if getattr(args, "workers", 0):
         return main_ray(game, args, opts)
     if game is not None and (args.live or not game.sim):
@@ -173,9 +176,18 @@ def main_live(game, algo, args, opts: dict) -> int:
             "so only its one window on your display can be played"
         )
     name = args.algo
-    a, live, net, init_cfg = live_setup(game, algo, args)
     run_dir = Path(args.runs_dir) / (args.run or f"{name}-{game.name}-live")
-    m = train_live(game, name, a, live, run_dir, net=net, opts=opts, init_cfg=init_cfg)
+    resume = getattr(args, "resume", False)
+    if resume:  # the killed run's own weights; its books come with them (hakisa/phases/live_resume.py)
+        from hakisa.phases.live_resume import books
+
+        books(run_dir)  # a run with nothing to resume says so in one line, before any window opens
+        args.init = str(run_dir / "checkpoint")
+    a, live, net, init_cfg = live_setup(game, algo, args)
+    if resume:
+        print(f"train: resuming {run_dir} from its checkpoint/ (the replay and a batch in progress start empty)",
+              flush=True)
+    m = train_live(game, name, a, live, run_dir, net=net, opts=opts, init_cfg=init_cfg, resume=resume)
     if getattr(args, "replay", False):
         write_run_replay(run_dir, game, opts, args.seed)
     print(
@@ -214,6 +226,7 @@ def live_setup(game, algo, args):
     live = LiveArgs(
         windows=args.windows,
         minutes=args.minutes or 10.0,
+        save_minutes=args.save_minutes,
         replay_ratio=args.replay_ratio,
         demos=args.demos,
         cql=args.cql,

@@ -8,6 +8,7 @@ generic CLI reaches it through the game file and never names the duel.
     hakisa duel perception ...             # pretrain an encoder on the sim (perception.py)
     hakisa duel boss-train|boss-elo|boss-learn ...   # the boss league (league/)
     hakisa duel bench                      # sim and vector env speed (bench.py), one JSON line
+    hakisa duel bench-train                # our PPO's env steps/s vs SB3's on the sim (bench_train.py)
     hakisa duel demo                       # train 5 minutes on the sim, then play the real page (demo.py;
                                            # scripts/demo.sh sets up and runs it)
 """
@@ -22,7 +23,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-SUBCOMMANDS = "serve|open|perception|boss-train|boss-elo|boss-learn|bench|demo"
+SUBCOMMANDS = "serve|open|perception|boss-train|boss-elo|boss-learn|bench|bench-train|demo"
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +58,15 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--tier", default="normal")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--json-only", action="store_true", help="print only the JSON line")
+    t = sub.add_parser("bench-train", help="learner env steps/s on the duel's simulator, ours vs SB3; one JSON line")
+    t.add_argument("--algo", default="ppo", help="learner to time")
+    t.add_argument("--num-envs", type=int, default=None, help="vector env width (default: the bench's own)")
+    t.add_argument("--steps", type=int, default=None, help="env steps to time (default: the bench's own)")
+    t.add_argument("--obs", default=None,
+                   help="frame size WxH for both learners (default: the env's own, 160x90; the recipe's: 80x45)")
+    t.add_argument("--repeats", type=int, default=2, help="rounds of ours/SB3/ours-bf16, order alternating")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--json-only", action="store_true", help="print only the JSON line")
     from hakisa.games.duel import demo
 
     demo.add_args(sub.add_parser("demo", help="train briefly on the duel sim, then play the real browser page"))
@@ -75,6 +85,10 @@ def main(args) -> int:
         from hakisa.games.duel import bench
 
         return bench.run(args)
+    if args.duel_cmd == "bench-train":
+        from hakisa.games.duel import bench_train
+
+        return bench_train.run(args)
     if args.duel_cmd == "demo":
         from hakisa.games.duel import demo
 

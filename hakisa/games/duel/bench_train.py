@@ -1,4 +1,4 @@
-"""`hakisa bench train`: our PPO's env steps/s vs Stable-Baselines3 PPO on Hakisa/Duel-v0.
+"""`hakisa duel bench-train`: our PPO's env steps/s vs Stable-Baselines3 PPO on the duel's simulator (Hakisa/Duel-v0).
 
 Both learners get the same vector env (DuelVecEnv, N fights), the same network (HakisaNet's encoder
 + trunk feeding the command/x/y logits and the value; SB3 gets it as a features extractor with an
@@ -283,7 +283,7 @@ def _rounds(num_envs: int, steps: int, seed: int, obs: ObsSpec | None, threads: 
 
 def run(args) -> int:
     if getattr(args, "algo", "ppo") != "ppo":
-        raise SystemExit("hakisa bench train: only --algo ppo has an SB3 counterpart to compare with")
+        raise SystemExit("hakisa duel bench-train: only --algo ppo has an SB3 counterpart to compare with")
     num_envs = args.num_envs or 16
     per_update = num_envs * PPO_SETTINGS["num_steps"]
     steps = max(per_update, (args.steps or 4 * per_update) // per_update * per_update)  # whole updates only
