@@ -111,3 +111,46 @@ def test_fleet_windows_live_on_private_displays_and_input_never_crosses(xvfb):
         # both windows step together on one clock
         obs, r, term, trunc, info = envs.step(np.zeros((2, 3), np.int64))
         assert obs.shape == (2,) + envs.single_observation_space.shape
+
+
+def test_a_window_that_restarts_does_not_pause_the_others(xvfb):
+    """Background resets (what live training uses): while one window restarts, the other keeps its steps."""
+    from hakisa.envs.fleet import Fleet
+
+    game = Game.load(LIGHTS)
+    left = next(i for i, c in enumerate(game.input_map.commands) if c.name == "left")
+    with Fleet(game, 2, kill_key=None, background_resets=True) as envs:
+        envs.reset()
+        restart = envs.envs[0].navigate
+
+        def slow_restart(name="restart"):  # a game whose restart takes 1.5 s before its key is even pressed
+            time.sleep(1.5)
+            return restart(name)
+
+        envs.envs[0].navigate = slow_restart
+        a = np.zeros((2, 3), np.int64)
+        a[0, 0] = left  # window 0 presses until its game of 20 presses ends; window 1 does nothing
+        deadline = time.monotonic() + 30
+        while True:
+            obs, r, term, trunc, info = envs.step(a)
+            if term[0]:
+                break
+            assert time.monotonic() < deadline, "window 0's game did not end in 30 s"
+        assert envs.resetting[0] and not envs.active[0] and envs.active[1]
+        periods, deadline = [], time.monotonic() + 30
+        while envs.resetting[0]:
+            t = time.perf_counter()
+            obs, r, term, trunc, info = envs.step(np.zeros((2, 3), np.int64))
+            periods.append(time.perf_counter() - t)
+            assert envs.active[1] and time.monotonic() < deadline, "window 0's restart did not end in 30 s"
+        # window 1 stepped on through window 0's restart (~30 steps at 20 Hz); a reset that blocked the fleet
+        # would have taken one step of 1.5 s or more
+        assert len(periods) >= 10 and max(periods) < 0.75, (len(periods), max(periods))
+        assert info["_started"][0] and not info["_started"][1] and envs.active.all()
+        before = page_state(envs.lives[0])
+        obs, r, term, trunc, info = envs.step(a)  # and it plays its new game
+        envs.envs[0].sink.sync()
+        deadline = time.monotonic() + 10
+        while page_state(envs.lives[0])["keydowns"].get("ArrowLeft", 0) <= before["keydowns"].get("ArrowLeft", 0):
+            assert time.monotonic() < deadline, "the restarted window's page saw no press in 10 s"
+            time.sleep(0.02)

@@ -16,6 +16,11 @@ no new game is started. Resets navigate (a restart key, a wait for the game), so
 after them and their time is never counted as a late step. `timing()` reports the step period, its
 jitter and the late-step share.
 
+Background resets (`background_resets=True`, what live training uses): a window whose game ended restarts in a
+thread of its own while the others play on; it leaves `active` (it is `resetting`) until its new game is in play,
+and the step that brings it back marks it in `info["started"]`, with the new game's first frame stack as its obs.
+Without them a reset blocks every window for its navigation (a restart key, a wait for the game).
+
 Faults: a window whose browser crashes or is closed, whose page's renderer dies, whose program exits, or
 whose private X server dies (asked about once a second, `LiveGame.fault`, and whenever its input or capture
 raises), or whose launched game stops matching its rules (a hung page: the `RulesWatch`), is handled in
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 
 import gymnasium as gym
@@ -36,6 +42,7 @@ import numpy as np
 
 from hakisa.envs.rules_watch import RulesMismatch
 from hakisa.live import TickClock
+from hakisa.sink import KillSwitch
 
 
 class Fleet(gym.vector.VectorEnv):
@@ -50,16 +57,20 @@ class Fleet(gym.vector.VectorEnv):
 
     def __init__(self, game, n: int = 1, *, opts: dict | None = None, obs_spec=None, private: bool | None = None,
                  hz: float | None = None, max_steps: int | None = None, kill_key: str | None = "auto",
-                 check_s: float = 1.0, relaunch_tries: int = 3, wait_s: float = 300.0, out=None):
+                 check_s: float = 1.0, relaunch_tries: int = 3, wait_s: float = 300.0, out=None,
+                 background_resets: bool = False):
         """private: one Xvfb display per window (default: when n > 1). kill_key: as ScreenEnv's. check_s: how
         often each window is asked whether it still works; relaunch_tries, wait_s: see Faults above; out: where
-        fault lines go (stderr, through tqdm)."""
+        fault lines go (stderr, through tqdm). background_resets: see above (off: SAME_STEP autoreset)."""
         self.game, self.num_envs = game, int(n)
         self._private = self.num_envs > 1 if private is None else private
         self.obs_spec, self.input_map = obs_spec or game.obs_spec, game.input_map
         self.hz = float(hz or game.hz)
         self.metadata = {**self.metadata, "render_fps": self.hz}
         self._opts, self._max_steps, self._kill_key = opts, max_steps, kill_key
+        self.background_resets = bool(background_resets)
+        self._pending: dict[int, Future] = {}  # window -> its reset running in a thread
+        self._pool: ThreadPoolExecutor | None = None
         self.check_s, self.relaunch_tries, self.wait_s, self.out = float(check_s), int(relaunch_tries), wait_s, out
         self._stacks: list[ExitStack] = []  # one per window: a faulty window is closed and opened alone
         self.lives, self.envs = [], []
@@ -78,6 +89,7 @@ class Fleet(gym.vector.VectorEnv):
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
         self.clock = TickClock(self.hz)
         self.active = np.ones(self.num_envs, bool)  # False: idle, no input, not observed
+        self.resetting = np.zeros(self.num_envs, bool)  # a background reset is under way (not active meanwhile)
         self._retired = np.zeros(self.num_envs, bool)
         self._obs = np.zeros(self.observation_space.shape, np.uint8)
         self._ticks: list[float] = []  # when each step's tick fired
@@ -105,7 +117,13 @@ class Fleet(gym.vector.VectorEnv):
             self._stacks[i], self.lives[i], self.envs[i] = stack, live, env
 
     # ---- gym API --------------------------------------------------------------------------------
+    @property
+    def running(self) -> np.ndarray:
+        """Windows that play, or will again once their background reset ends."""
+        return self.active | self.resetting
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        self._wait_pending()
         for i, env in enumerate(self.envs):
             if not self._dead[i]:
                 self._obs[i], _ = env.reset(seed=None if seed is None else seed + i)
@@ -116,6 +134,9 @@ class Fleet(gym.vector.VectorEnv):
 
     def step(self, actions):
         actions = np.asarray(actions)
+        infos: dict = {}
+        n = self.num_envs
+        self._collect_resets(infos)
         faulty: dict[int, str] = {}  # window -> why it cannot be played now
         if time.perf_counter() >= self._next_check:
             self._next_check = time.perf_counter() + self.check_s
@@ -133,9 +154,7 @@ class Fleet(gym.vector.VectorEnv):
         late, missed = self.clock.tick(t_sent, self._kill_event())
         self._ticks.append(time.perf_counter())
         self._late.append(missed)
-        n = self.num_envs
         rew, term, trunc = np.zeros(n, np.float32), np.zeros(n, bool), np.zeros(n, bool)
-        infos: dict = {}
         reset_any = False
         for i in np.flatnonzero(self.active):
             if i not in faulty:
@@ -148,6 +167,8 @@ class Fleet(gym.vector.VectorEnv):
                         self._strikes[i] = 0
                         if self._retired[i]:
                             self.active[i] = False  # no new game: it stays idle, every key released (the env did)
+                        elif self.background_resets:
+                            self._start_reset(i)
                         else:
                             obs, _ = env.reset()
                             reset_any = True
@@ -165,6 +186,42 @@ class Fleet(gym.vector.VectorEnv):
             self.clock.restart()
         self._reset_after.append(reset_any)
         return self._obs.copy(), rew, term, trunc, infos
+
+    # ---- background resets ------------------------------------------------------------------------
+    def _start_reset(self, i: int) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.num_envs, thread_name_prefix="hakisa-reset")
+        self.active[i], self.resetting[i] = False, True
+        self._pending[i] = self._pool.submit(self.envs[i].reset)  # only that thread touches window i meanwhile
+        self.resets += 1
+
+    def _collect_resets(self, infos: dict) -> None:
+        """Bring back the windows whose reset has ended (`info["started"]`); a failed one is a fault. Nothing
+        waited for them: the others' clock runs on."""
+        for i in [i for i, f in self._pending.items() if f.done()]:
+            f = self._pending.pop(i)
+            self.resetting[i] = False
+            try:
+                obs, _ = f.result()
+            except KillSwitch:
+                raise
+            except Exception as e:  # a page that never came back into play, a window that died meanwhile
+                obs = self._recover(i, self._fault_of(i, e))
+                if self._dead[i]:
+                    continue
+            if self._retired[i]:
+                continue  # the budget ended meanwhile: it starts no game
+            self._obs[i], self.active[i] = obs, True
+            _add_info(infos, {"started": True}, i, self.num_envs)
+
+    def _wait_pending(self) -> None:
+        for i, f in list(self._pending.items()):
+            try:
+                f.result(timeout=120)  # a reset ends within its navigation's timeouts
+            except Exception:
+                pass  # closing, or a reset() of every window next: what failed is reopened or reported there
+            self._pending.pop(i, None)
+            self.resetting[i] = False
 
     # ---- faults -----------------------------------------------------------------------------------
     def _fault_of(self, i: int, e: Exception) -> str:
@@ -257,6 +314,10 @@ class Fleet(gym.vector.VectorEnv):
         self.close()
 
     def close_extras(self, **kwargs) -> None:
+        self._wait_pending()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         stacks, self._stacks = self._stacks, []
         # a window already dead (retired, or its X server gone) may fail to close: that is no news
         working = [not self._dead[i] and self.lives[i].fault() is None for i in range(len(stacks))]
@@ -298,7 +359,7 @@ class Fleet(gym.vector.VectorEnv):
 
 def _add_info(infos: dict, info: dict, i: int, n: int) -> None:
     """Gymnasium's vector info layout: infos[key][i] with a boolean mask infos["_key"]."""
-    for k in ("winner", "score", "episode", "final_obs", "late_ms", "missed_ticks", "fault"):
+    for k in ("winner", "score", "episode", "final_obs", "late_ms", "missed_ticks", "fault", "started"):
         if k in info and info[k] is not None:
             if k not in infos:
                 infos[k] = np.empty(n, object)

@@ -3,12 +3,10 @@
     hakisa train --game G --minutes 30 --windows 2 --run G-live                               # from scratch: srdqn
     hakisa train --game pop --init runs/pop-bc/best --algo srdqn --demos DATA --minutes 30    # from a clone
     hakisa train --game pop --init runs/pop-bc/best --windows 4 --minutes 30                  # live PPO
-    hakisa train --game duel --live --init runs/duel-bc --minutes 20       # the page, not the sim (--live)
 
-The ACTOR is the main thread (this file). It plays every window (a `Fleet`) at the game's decision rate and
-never waits for the learner: it acts with its own copy of the net and loads the learner's newest weights
-between two steps, when there are new ones. A step that overruns its tick is counted, not stretched
-(`charts/late_share`, `charts/jitter`). The LEARNER is a thread (hakisa/algos/live_learners.py) that
+The ACTOR is the main thread (this file). It plays every window (a `Fleet`, whose windows restart in the
+background) at the game's decision rate, never waits for the learner, and loads its newest weights between two
+steps. A step that overruns its tick is counted, not stretched (`charts/late_share`, `charts/jitter`). The LEARNER is a thread (hakisa/algos/live_learners.py) that
 updates the net as data arrives (torch releases the GIL inside its ops, so the two share the CPU's cores):
 `srdqn` (hakisa/algos/srdqn.py; the default from scratch), `dqn` (hakisa/algos/dqn.py) or `ppo` (a clipped
 update per `num_steps` x windows steps). Every learner is guarded: an update whose loss or Q values explode is
@@ -17,11 +15,9 @@ the heads it never trained (V, Q) first learn alone on its frozen features (`war
 gradients through the shared trunk would otherwise undo the cloning. A window that fails (a crashed page, a
 dead X server) is reopened by the Fleet; its game counts as truncated and training goes on.
 
-JUDGED GAMES. A Q learner's actor explores (epsilon-greedy); its training games say how the exploring
-agent does, not what the greedy agent `hakisa play` runs would score. So every `judge_every`-th game of each
-window is played near greedily (`judge_eps`), and `best/` is the weights that ended the judged games whose
-rolling mean (of `judge_window`) is the best so far. PPO plays as it learns (sampled): all its finished
-games are judged.
+JUDGED GAMES. A Q learner's actor explores (epsilon-greedy), so every `judge_every`-th game of each window is
+played near greedily (`judge_eps`), and `best/` is the weights that ended the judged games whose rolling mean (of
+`judge_window`) is the best so far. PPO plays as it learns (sampled): all its finished games are judged.
 
 The budget is `--minutes` of play (and/or `--steps`). When it is spent every window plays out its game
 and starts no other; then the learner stops. Writes runs/<name>/: config.json, TensorBoard (charts/score,
@@ -131,7 +127,8 @@ def train_live(
     old_switch = sys.getswitchinterval()
     sys.setswitchinterval(0.001)  # the actor waits at most ~1 ms for the GIL when the learner is in Python
     own = envs is None
-    envs = envs if envs is not None else Fleet(game, live.windows, opts=opts, obs_spec=net.obs_spec if net else None)
+    envs = envs if envs is not None else Fleet(game, live.windows, opts=opts, obs_spec=net.obs_spec if net else None,
+                                               background_resets=True)  # a restart never pauses the other windows
     try:
         books = live_resume.books(run_dir) if resume else None
         return Actor(game, algo, args, live, run_dir, net, init_cfg, envs, books).run()
@@ -255,7 +252,7 @@ class Actor:
                         disable=not self.args.progress,
                         bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} s [{elapsed}<{remaining}{postfix}]")
         try:
-            while envs.active.any():
+            while envs.running.any():
                 if not winding_down and (time.perf_counter() - self.start >= budget_s
                                          or self.steps >= self.args.total_steps):
                     winding_down = True  # every window plays out its game, then idles: no game is left half-started
@@ -304,6 +301,9 @@ class Actor:
             self.record(ep)
             self.games[i] += 1
         self.judging = np.where(ended, self._judged(self.games), self.judging)
+        for i in np.flatnonzero(infos.get("_started", ())):  # back from a background reset: a new game begins
+            learner.start_episode(i, nobs[i])
+            self.stats.ret[i], self.stats.len[i] = 0.0, 0  # the steps it sat out are not its next game's
         self.obs = nobs
 
     def record(self, ep: dict) -> None:
