@@ -74,4 +74,7 @@ def parse_overrides(args_cls, pairs: list[str]) -> dict:
 def describe(cls) -> str:
     """Every field with its default and docstring, for --help epilogs (`hakisa train --help` lists the learners')."""
     docs = field_docs(cls)
-    return "\n".join(f"  {f.name} = {f.default!r}: {docs.get(f.name, '')}" for f in dataclasses.fields(cls))
+    def default(f):
+        return f.default_factory() if f.default is dataclasses.MISSING and callable(f.default_factory) else f.default
+
+    return "\n".join(f"  {f.name} = {default(f)!r}: {docs.get(f.name, '')}" for f in dataclasses.fields(cls))

@@ -371,3 +371,28 @@ def test_evaluate_gives_every_env_its_share_of_episodes():
     net = HakisaNet(KeyPressEnv().obs_spec, KeyPressEnv().input_map, hidden=16)
     s = evaluate(net, envs, 4, seed=0)
     assert s["episodes"] == 4 and s["mean_length"] == (3 + 3 + 9 + 9) / 4
+
+
+def test_a_live_runs_settings_come_from_its_flags_then_set():
+    """`hakisa train` on a window: the learner's Args and the live trainer's LiveArgs, each field settable by --set
+    (no hand copy of LiveArgs fields), the flags that exist for some of them, and an unknown key named."""
+    import argparse
+    import importlib
+    from pathlib import Path
+
+    from hakisa.game import Game
+    from hakisa.phases import train
+
+    p = argparse.ArgumentParser()
+    train.add_args(p)
+    lights = Path(__file__).parent / "games" / "lights.json"
+    game, srdqn = Game.load(lights), importlib.import_module("hakisa.algos.srdqn")
+    base = ["--game", str(lights), "--algo", "srdqn"]
+    a, live, net, cfg = train.live_setup(game, srdqn, p.parse_args(
+        base + ["--windows", "2", "--minutes", "3", "--save-minutes", "0.5", "--set", "judge_every=5",
+                "--set", "lr=0.0002", "--set", "judge_eps=0.0"]))
+    assert (live.windows, live.minutes, live.save_minutes, live.judge_every, live.judge_eps) == (2, 3.0, 0.5, 5, 0.0)
+    assert a.lr == 2e-4 and (a.reset_every, a.encoder) == (0, "fine")  # srdqn's live defaults stand
+    assert net is None and cfg is None
+    with pytest.raises(SystemExit, match="judge_evry"):
+        train.live_setup(game, srdqn, p.parse_args(base + ["--set", "judge_evry=5"]))

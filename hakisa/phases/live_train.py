@@ -6,8 +6,8 @@
 
 The ACTOR is the main thread (this file). It plays every window (a `Fleet`, whose windows restart in the
 background) at the game's decision rate, never waits for the learner, and loads its newest weights between two
-steps. A step that overruns its tick is counted, not stretched (`charts/late_share`, `charts/jitter`). The LEARNER is a thread (hakisa/algos/live_learners.py) that
-updates the net as data arrives (torch releases the GIL inside its ops, so the two share the CPU's cores):
+steps. A step that overruns its tick is counted, not stretched (`charts/late_share`, `charts/jitter`).
+The LEARNER, a thread (hakisa/algos/live_learners.py; torch releases the GIL, so the two share the cores), is
 `srdqn` (hakisa/algos/srdqn.py; the default from scratch), `dqn` (hakisa/algos/dqn.py) or `ppo` (a clipped
 update per `num_steps` x windows steps). Every learner is guarded: an update whose loss or Q values explode is
 rolled back to the last good weights (`charts/rollbacks`). From a checkpoint of another kind (a studied clone),
@@ -62,9 +62,9 @@ Q_LEARNERS = ("dqn", "srdqn")  # checkpoints of both act greedily on Q, and say 
 class LiveArgs:
     """The live trainer's own settings, beside the learner's Args: windows, budget, judged games, checkpoints.
 
-    `hakisa train` (`main_live`) fills windows, minutes, replay_ratio, demos and cql from its flags; the other
-    fields keep these defaults. Each field's docstring below says what it does. Saved under "live" in
-    config.json and the checkpoint, without `curve`."""
+    `hakisa train` fills windows, minutes, save_minutes, replay_ratio, demos and cql from its flags, and any field
+    from `--set KEY=VALUE` (a key the learner's Args do not have). Saved under "live" in config.json and the
+    checkpoint, without `curve`."""
 
     windows: int = 1
     """live windows played at once (more than one: each on a private Xvfb display)"""

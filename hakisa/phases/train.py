@@ -84,8 +84,12 @@ def add_args(p: argparse.ArgumentParser) -> None:
     from hakisa.dcargs import describe
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.epilog = "\n\n".join(f"{m.__name__.split('.')[-1]} Args (--set):\n{describe(m.Args)}"
-                           for m in (ppo, distill, dqn, srdqn))
+    from hakisa.phases.live_train import LiveArgs
+
+    p.epilog = "\n\n".join([*(f"{m.__name__.split('.')[-1]} Args (--set):\n{describe(m.Args)}"
+                              for m in (ppo, distill, dqn, srdqn)),
+                            f"live runs, LiveArgs (--set, where the learner's Args have no such key):\n"
+                            f"{describe(LiveArgs)}"])
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--workers", type=int, default=0,
                    help="ppo: roll out on N Ray workers (hakisa[ray]); --num-envs is split among them (live: "
@@ -208,10 +212,16 @@ def live_setup(game, algo, args):
     """(learner Args, LiveArgs, init net, init config) of a live run, from the command line's args: the
     learner's LIVE_DEFAULTS, then the game file's `train.live.<algo>`, then the command line. benchmarks/soak_live.py
     builds its run through this too."""
+    import dataclasses
+
     from hakisa.phases.live_train import LIVE_DEFAULTS, LiveArgs
 
     name = args.algo
     recipe = {**LIVE_DEFAULTS[name], **(game.doc.get("train", {}).get("live", {}).get(name, {}))}
+    # --set KEY=VALUE sets a field of the learner's Args or, when it has none by that name, of LiveArgs
+    learner_fields = {f.name for f in dataclasses.fields(algo.Args)}
+    live_fields = {f.name for f in dataclasses.fields(LiveArgs)} - learner_fields - {"curve"}
+    live_sets = [kv for kv in args.set if kv.partition("=")[0] in live_fields]
     a = algo.Args(
         **{
             "total_steps": args.steps or 10**12,
@@ -220,17 +230,13 @@ def live_setup(game, algo, args):
             "progress": not args.no_progress,
             **recipe,
             **({"encoder": args.encoder} if args.encoder else {}),  # the command line wins over the recipe
-            **parse_overrides(algo.Args, args.set),
+            **parse_overrides(algo.Args, [kv for kv in args.set if kv not in live_sets]),
         }
     )
-    live = LiveArgs(
-        windows=args.windows,
-        minutes=args.minutes or 10.0,
-        save_minutes=args.save_minutes,
-        replay_ratio=args.replay_ratio,
-        demos=args.demos,
-        cql=args.cql,
-    )
+    # LiveArgs: its fields that are flags of their own (--windows, --minutes, --save-minutes, --replay-ratio,
+    # --demos, --cql), then --set
+    flags = {k: getattr(args, k) for k in live_fields if getattr(args, k, None) is not None}
+    live = LiveArgs(**{**flags, "minutes": args.minutes or 10.0, **parse_overrides(LiveArgs, live_sets)})
     net, init_cfg = None, None
     if args.init:
         from hakisa.model import load_checkpoint
