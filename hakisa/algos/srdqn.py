@@ -69,8 +69,10 @@ class Args:
     """target net = EMA of the online net, this share a gradient step"""
     shift: int = 4
     """random-shift augmentation: pixels of padding (0: none)"""
-    reset_every: int = 8000
-    """gradient steps between shrink-and-perturb resets (0: never; always off from a clone)"""
+    reset_every: int = 0
+    """gradient steps between shrink-and-perturb resets (0: never, the default: on the zoo's Catch from scratch,
+    resets every 8,000 kept it at the untrained level with both encoders, docs/live_learning.md; always off from a
+    clone)"""
     shrink: float = 0.5
     """at a reset, the share of its weights the encoder keeps (the rest: a fresh init)"""
     reset_quiet: int = 1000
@@ -89,8 +91,9 @@ class Args:
     """global gradient-norm clip"""
     seed: int = 0
     """torch/numpy seed"""
-    encoder: str = "small"
-    """encoder: small | nature | fine | torchvision:<name>"""
+    encoder: str = "fine"
+    """encoder: fine (an eighth of the frame's resolution, with coordinate planes: what learned Catch from scratch)
+    | small | nature | torchvision:<name>"""
     hidden: int = 256
     """trunk width"""
     progress: bool = True

@@ -51,9 +51,7 @@ LIVE_DEFAULTS = {
     "dqn": {"learning_starts": 500, "buffer_size": 60_000, "batch_size": 64, "target_every": 250, "lr": 1e-4,
             "eps_start": 0.05, "eps_end": 0.05},
     "ppo": {"num_steps": 128, "num_minibatches": 2, "update_epochs": 4, "lr": 5e-5, "ent_coef": 0.0, "target_kl": 0.03},
-    # from scratch on the zoo's Catch (one seed each, docs/live_learning.md): resets every 8,000 gradient steps kept
-    # it at the untrained level with both encoders; with none, `fine` rose from ~3.4 to 6-10 a game in 12 minutes
-    "srdqn": {"reset_every": 0, "encoder": "fine"},
+    "srdqn": {},  # a live learner only: its Args' defaults are its live ones
 }
 Q_LEARNERS = ("dqn", "srdqn")  # checkpoints of both act greedily on Q, and say algo "dqn" (model.act_mode)
 

@@ -226,7 +226,6 @@ def live_setup(game, algo, args):
         **{
             "total_steps": args.steps or 10**12,
             "seed": args.seed,
-            "encoder": "small",
             "progress": not args.no_progress,
             **recipe,
             **({"encoder": args.encoder} if args.encoder else {}),  # the command line wins over the recipe
