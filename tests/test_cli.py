@@ -25,7 +25,7 @@ def test_verb_help(verb, capsys):
     assert "usage: hakisa " + verb in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("which", ["io", "train"])
+@pytest.mark.parametrize("which", ["io"])
 def test_bench_subcommand_help(which, capsys):
     with pytest.raises(SystemExit) as e:
         main(["bench", which, "--help"])
@@ -33,7 +33,7 @@ def test_bench_subcommand_help(which, capsys):
 
 
 @pytest.mark.parametrize("which", ["serve", "open", "perception", "boss-train", "boss-elo", "boss-learn", "bench",
-                                   "demo"])
+                                   "bench-train", "demo"])
 def test_game_verb_subcommand_help(which, capsys):
     """The duel's tools are reached through its game file's `verbs`, not a table entry naming the duel."""
     with pytest.raises(SystemExit) as e:
