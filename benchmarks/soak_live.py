@@ -92,7 +92,8 @@ def main() -> None:
     stop = threading.Event()
     t0 = time.perf_counter()
 
-    with Fleet(game, a.windows, private=True, obs_spec=net.obs_spec if net else None) as envs:
+    with Fleet(game, a.windows, private=True, obs_spec=net.obs_spec if net else None,
+               background_resets=True) as envs:  # the Fleet train_live opens
         def watch() -> None:  # the sampler and the killer: one thread, one clock
             next_sample, next_kill, k = 60.0, a.kill_every * 60, 0
             while not stop.wait(1.0):
