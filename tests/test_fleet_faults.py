@@ -56,3 +56,20 @@ def test_a_dead_x_server_is_reopened_or_retired_and_the_others_go_on(xvfb):
         envs.lives[0]._xvfb.proc.kill()
         with pytest.raises(RuntimeError, match="every window"):
             step_until(envs, lambda *_: False, "the end of every window", timeout=30)
+
+
+def test_a_window_that_fails_after_its_last_game_is_not_opened_again(xvfb):
+    """Winding down (every window retired: its game plays out, no other starts), a window that dies is let go:
+    no relaunch for a game it would not play, and the fleet's key release at the end still works."""
+    from hakisa.envs.fleet import Fleet
+
+    game = Game.load(LIGHTS)
+    with Fleet(game, 2, kill_key=None, check_s=0.2) as envs:
+        envs.reset()
+        envs.retire(1)
+        old = envs.lives[1]
+        old._xvfb.proc.kill()
+        step_until(envs, lambda o, r, te, tr, i: not envs.active[1], "window 1's end")
+        assert envs.faults[-1]["outcome"].startswith("retired") and envs.lives[1] is old, envs.faults
+        assert envs.active[0] and len(envs.faults) == 1
+        envs.release_all()  # the dead window's keys went with its server: no error

@@ -178,8 +178,15 @@ class Fleet(gym.vector.VectorEnv):
             if i in faulty:  # its game ends here, cut short (truncated, as by a time limit), from its last frame
                 info = {"final_obs": self._obs[i].copy(), "fault": faulty[i]}
                 rew[i], term[i], trunc[i] = 0.0, False, True
-                obs = self._recover(i, faulty[i])
-                reset_any = True
+                if self._retired[i]:  # it was to play no other game: no need to open it again
+                    obs = self._obs[i].copy()
+                    self.active[i] = False
+                    self._release_quietly(i)
+                    self.faults.append({"window": int(i), "reason": faulty[i], "step": len(self._ticks),
+                                        "outcome": "retired (its budget was spent)", "seconds": 0.0})
+                else:
+                    obs = self._recover(i, faulty[i])
+                    reset_any = True
             self._obs[i] = obs
             _add_info(infos, info, i, n)
         if reset_any:
@@ -245,14 +252,17 @@ class Fleet(gym.vector.VectorEnv):
         else:
             print(line, file=self.out, flush=True)
 
+    def _release_quietly(self, i: int) -> None:
+        try:
+            self.envs[i].sink.release_all()
+        except Exception:
+            pass  # its X server is gone, and every key with it
+
     def _recover(self, i: int, reason: str) -> np.ndarray:
         """Release window i's keys, close it, open it again (or wait for it) and start a game: its first frame
         stack. After `relaunch_tries` faults with no finished game between them the window is retired."""
         t0 = time.perf_counter()
-        try:
-            self.envs[i].sink.release_all()  # first, at once: nothing stays held while the window reopens
-        except Exception:
-            pass  # its X server is gone, and every key with it
+        self._release_quietly(i)  # first, at once: nothing stays held while the window reopens
         try:
             self._stacks[i].close()
         except Exception:
@@ -300,8 +310,13 @@ class Fleet(gym.vector.VectorEnv):
     def release_all(self) -> None:
         """Release every held key and button in every window still open (a retired one's died with it)."""
         for i, env in enumerate(self.envs):
-            if not self._dead[i]:
+            if self._dead[i]:
+                continue
+            try:
                 env.sink.release_all()
+            except Exception:
+                if self.lives[i].fault() is None:
+                    raise  # a working window that cannot release its keys is news; a dead one's went with it
 
     def retire(self, i: int) -> None:
         """When window i's current episode ends, start no other (it idles with its keys released)."""
