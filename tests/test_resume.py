@@ -93,6 +93,7 @@ def test_resume_is_refused_where_it_cannot_work(tmp_path):
 
 @pytest.mark.x11
 @pytest.mark.browser
+@pytest.mark.slow  # 50 s (two live runs in real time): over CI's 20 minutes on a slow day; `pytest -m slow` runs it
 def test_a_live_run_outlives_a_crashed_page_and_a_kill_9_and_resumes_with_its_books(xvfb, tmp_path):
     """One run, two faults: its page's renderer is killed (the Fleet reopens the page and training goes on), then
     the run is SIGKILLed (it leaves no browser behind), and `--resume` goes on with its steps, games, minutes and
