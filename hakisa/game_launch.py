@@ -31,7 +31,6 @@ class LiveGame:
         self.app = self.region = self.window_id = self.title = None
         self._xvfb = self._proc = None  # the private X server and the game's program, when started here
         self._stack = ExitStack()
-        self._old_display = None
 
     def __enter__(self) -> "LiveGame":
         try:
@@ -105,21 +104,18 @@ class LiveGame:
 
             raise DisplayError(f"{_show(g.path)}: game {g.name!r} has no window.launch entry, so its window is found "
                                "on your display, and DISPLAY is not set (run it on your desktop, or set DISPLAY)")
-        # pynput and mss talk to $DISPLAY: point it at the game's display while it is open
-        self._old_display = os.environ.get("DISPLAY")
-        os.environ["DISPLAY"] = self.display
         if "region" in w and not launch:
             self.region, self.title = tuple(w["region"]), None
             return
         title = self.title or w.get("title")
         if not title:
             raise GameFileError(f"{_show(g.path)}: window: a title or a region is needed to find the game")
-        win = _wait_for_window(title, 30.0 if launch else 0.0, self.backend)
+        win = _wait_for_window(title, 30.0 if launch else 0.0, self.backend, self.display)
         self.window_id, self.title = win.id, win.title
         if launch:  # a window we opened gets the keyboard, as a window manager would give a new window
             from hakisa.capture import give_focus
 
-            give_focus(win.id, backend=self.backend)
+            give_focus(win.id, backend=self.backend, display=self.display)
         if self.region is None:
             wl, wt, ww, wh = win.region
             box = w.get("canvas") if isinstance(w.get("canvas"), list) else [0, 0, ww, wh]
@@ -150,13 +146,9 @@ class LiveGame:
 
     def close(self) -> None:
         self._stack.close()
-        if self._old_display is not None:
-            os.environ["DISPLAY"] = self._old_display
-        elif self.display and os.environ.get("DISPLAY") == self.display and self.app is not None:
-            os.environ.pop("DISPLAY", None)
 
 
-def _wait_for_window(title: str, timeout: float, backend: str | None = None):
+def _wait_for_window(title: str, timeout: float, backend: str | None = None, display: str | None = None):
     """find_window, retried while a just-launched program opens its window."""
     import time
 
@@ -165,7 +157,7 @@ def _wait_for_window(title: str, timeout: float, backend: str | None = None):
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return find_window(title, backend=backend)
+            return find_window(title, backend=backend, display=display)
         except WindowNotFound:
             if time.monotonic() > deadline:
                 raise

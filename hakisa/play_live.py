@@ -10,7 +10,6 @@ video of the window itself with the agent's actions drawn (hakisa.video).
 from __future__ import annotations
 
 import json
-import os
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -99,7 +98,7 @@ def _default_out(game, checkpoint: Path | None) -> Path:
 
 def _open_env(stack: ExitStack, game, spec, opts, window, live, page, backend, hz, max_steps, stuck_warn,
               stuck_stop):
-    """The game's ScreenEnv on its window (opened here unless `live`/`page` is given); DISPLAY as it was after."""
+    """The game's ScreenEnv on its window (opened here unless `live`/`page` is given)."""
     from hakisa.envs.rules_watch import RulesWatch, check_arg
 
     if live is None and page is not None:
@@ -110,11 +109,6 @@ def _open_env(stack: ExitStack, game, spec, opts, window, live, page, backend, h
             if isinstance(game.window.get("canvas"), str):
                 game.window.pop("canvas")
         live = stack.enter_context(game.open(opts=opts, backend=backend))
-    old_display = os.environ.get("DISPLAY")
-    stack.callback(
-        lambda: os.environ.__setitem__("DISPLAY", old_display) if old_display else os.environ.pop("DISPLAY", None)
-    )
-    os.environ["DISPLAY"] = live.display
     watch = RulesWatch(stuck_warn, stuck_stop, game_file=check_arg(game))
     env = game.screen_env(live, obs_spec=spec, hz=hz, max_steps=max_steps, watch=watch)
     stack.callback(env.close)
@@ -281,11 +275,10 @@ class _PageLive:
         from hakisa.backends import select_backend
         from hakisa.capture import find_window
 
-        os.environ["DISPLAY"] = page.display
         if page.evaluate("hakisa.mode()") == "start" and hasattr(page, "click_to_focus"):
             page.click_to_focus()  # a real X click: the window gets focus and the first fight starts
         self.app, self.display, self.region = page, page.display, page.canvas_region
         self.backend = select_backend(backend)
-        win = find_window(page.window_title, backend=self.backend)
+        win = find_window(page.window_title, backend=self.backend, display=page.display)
         self.window_id, self.title = win.id, win.title
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hakisa.backends import stop_listeners
 from hakisa.input_map import InputState
 from hakisa.live import TickClock
 from hakisa.preprocess import ObsSpec, preprocess
@@ -45,8 +46,16 @@ def key_name(key) -> str:
     return f"<{getattr(key, 'vk', '?')}>"
 
 
-def start_listeners(state: InputState) -> list:
-    """pynput keyboard + mouse listener threads feeding `state`. Imported here: pynput needs a DISPLAY."""
+def start_listeners(state: InputState, display: str | None = None) -> list:
+    """pynput keyboard + mouse listener threads feeding `state`, on X display `display` (default $DISPLAY).
+    pynput connects to $DISPLAY when imported and when a listener starts: both happen inside `on_display`."""
+    from hakisa.backends import on_display
+
+    with on_display(display):
+        return _listen(state)
+
+
+def _listen(state: InputState) -> list:
     from pynput import keyboard, mouse
 
     kb = keyboard.Listener(on_press=lambda k: state.key(True, key_name(k)),
@@ -277,7 +286,7 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
     )
     inp, toggles = _input_state(split_key, pause_key, stop_key, stop)
     try:
-        listeners = start_listeners(agent.start(cap, inp) if agent is not None else inp)
+        listeners = start_listeners(agent.start(cap, inp) if agent is not None else inp, cap.display_name)
     except BaseException:
         if agent is not None:
             agent.close()
@@ -320,8 +329,7 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
             signal.signal(sig, h)
         eps.stop()
         writer.close()
-        for listener in listeners:
-            listener.stop()
+        stop_listeners(*listeners)  # before a display opened for this recording goes away under their threads
         if agent is not None:
             stats.takeovers = agent.takeovers
             agent.close()

@@ -330,8 +330,7 @@ class LiveSink(_SinkBase):
                 pass
             self._closed = True
         if self._listener is not None:
-            self._listener.stop()
-            self._listener.join(2)
+            backends.stop_listeners(self._listener)
         for sig, old in self._old_handlers.items():
             if signal.getsignal(sig) == self._on_signal:
                 signal.signal(sig, old)

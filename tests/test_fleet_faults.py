@@ -6,6 +6,7 @@ crashes while `hakisa train` learns, then a kill -9 and --resume: tests/test_res
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def test_a_dead_x_server_is_reopened_or_retired_and_the_others_go_on(xvfb):
     game = Game.load(LIGHTS)
     with Fleet(game, 2, kill_key=None, check_s=0.2, relaunch_tries=2) as envs:
         envs.reset()
+        # each window on its own X server, passed to what needs it: the process's DISPLAY stays the test's
+        assert os.environ["DISPLAY"] == xvfb and {lg.display for lg in envs.lives}.isdisjoint({xvfb})
         old = envs.lives[1]
         old._xvfb.proc.kill()  # window 1's X server dies (its Chromium goes with it)
         obs, r, term, trunc, info = step_until(envs, lambda o, r, te, tr, i: tr[1], "window 1's fault")

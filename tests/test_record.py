@@ -168,3 +168,31 @@ def test_input_state_taps_chords_and_hotkeys():
     assert imap.commands[st.snapshot(imap, region)[0][0]].name == "left+roll"  # still held
     st.key(True, "f9")
     assert fired == ["pause"] and not any(e[2] == "f9" for e in st.events)
+
+
+@pytest.mark.x11
+@pytest.mark.browser
+def test_record_launches_its_game_on_a_private_display_without_one(tmp_path):
+    """No DISPLAY at all: `record --launch` opens the game on its own Xvfb, its listeners listen there (they
+    were on $DISPLAY, which only a process-wide change made right), and it ends cleanly: no thread left to die
+    with a traceback when that display goes."""
+    from pathlib import Path
+
+    game = Path(__file__).parent / "games" / "lights.json"
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    p = subprocess.run([sys.executable, "-m", "hakisa.cli", "record", "--game", str(game), "--launch", "--out",
+                        str(tmp_path / "rec"), "--seconds", "2", "--quiet"], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr[-3000:]
+    assert json.loads(p.stdout.strip().splitlines()[-1])["frames"] >= 10, p.stdout
+
+
+@pytest.mark.x11
+def test_listeners_on_a_quiet_display_stop_at_once(xvfb):
+    """pynput 1.8 alone leaves a listener's thread waiting for the next input event; stop_listeners ends it."""
+    from hakisa.backends import stop_listeners
+    from hakisa.recorder import start_listeners
+
+    listeners = start_listeners(InputState(), xvfb)
+    stop_listeners(*listeners, timeout=10.0)
+    assert not any(listener.is_alive() for listener in listeners)

@@ -154,6 +154,25 @@ def on_display(display: str | None):
                 os.environ["DISPLAY"] = old
 
 
+def stop_listeners(*listeners, timeout: float = 2.0) -> None:
+    """Stop pynput listeners and wait (up to `timeout` s each) for their threads to end.
+
+    On X11, pynput 1.8 asks its recording connection to disable the RECORD context, and the server reads that
+    connection only once an input event arrives: on a quiet display the thread lives on until the server dies,
+    and then prints a traceback. Disabling it through the listener's other connection ends it at once."""
+    for listener in listeners:
+        listener.stop()
+        stop_dpy, context = getattr(listener, "_display_stop", None), getattr(listener, "_context", None)
+        if stop_dpy is not None and context is not None and listener.is_alive():
+            try:
+                stop_dpy.record_disable_context(context)
+                stop_dpy.flush()
+            except Exception:  # the display is gone, and the listener's thread with it
+                pass
+    for listener in listeners:
+        listener.join(timeout)
+
+
 def grab_failed(region: Region, error: Exception) -> DisplayError:
     """What a failed grab (mss's `XGetImage() failed` and the like) means, as our DisplayError."""
     why = wayland_status() or ("Is the region on this screen, and is the display (or Xvfb) still running? On macOS, "

@@ -88,17 +88,16 @@ def run(args: argparse.Namespace) -> int:
     from hakisa.xserver import Xvfb
 
     args.backend = use_backend(getattr(args, "backend", None))  # before the Xvfb: portable needs a WM on it
-    server, outer_display = None, os.environ.get("DISPLAY")
+    server = None
     if args.display is None:  # a private server: never draw on, or type into, someone's desktop
         server = Xvfb(1280, 720)
-        os.environ["DISPLAY"] = server.start()
-    else:
-        os.environ["DISPLAY"] = args.display
+        args.display, args.own_display = server.start(), True
     win = None
     try:
         win = subprocess.Popen([sys.executable, "-c", f"from hakisa.bench.io import _window; "
                                 f"_window({BENCH_TITLE!r}, {args.width}, {args.height})"],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "DISPLAY": args.display})
         line = win.stdout.readline()
         if not line.startswith("READY"):
             raise RuntimeError(f"the bench window did not start ({line!r})")
@@ -111,10 +110,6 @@ def run(args: argparse.Namespace) -> int:
             win.kill()
         if server is not None:
             server.stop()
-        if outer_display is None:  # callable from a notebook: leave DISPLAY as we found it
-            os.environ.pop("DISPLAY", None)
-        else:
-            os.environ["DISPLAY"] = outer_display
     if not args.json_only:
         print(f"[bench io] {summary['steps']} steps at {summary['hz_target']} Hz on a "
               f"{args.width}x{args.height} window ({summary['display']}, {args.backend} backend): capture+preprocess "
@@ -134,7 +129,7 @@ def _time_loop(args: argparse.Namespace, wid: int) -> dict:
     from hakisa.rewards.game import GameJudge
     from hakisa.sink import KillSwitch, make_sink
 
-    give_focus(wid, backend=args.backend)  # give our window the keyboard, as a click on it would
+    give_focus(wid, backend=args.backend, display=args.display)  # give our window the keyboard, as a click on it would
     imap = InputMap.from_dict(TEST_MAP)
     rng = np.random.default_rng(args.seed)
     action = np.zeros(3, dtype=np.int64)
@@ -142,7 +137,7 @@ def _time_loop(args: argparse.Namespace, wid: int) -> dict:
     ms: dict[str, list[float]] = {k: [] for k in stages}
     late: list[float] = []
     stopped = "steps"
-    with Capture(window=wid, backend=args.backend) as cap, make_sink(imap, cap) as sink:
+    with Capture(window=wid, backend=args.backend, display=args.display) as cap, make_sink(imap, cap) as sink:
         env = ScreenEnv(imap, GameJudge.blank(), capture=cap, sink=sink, hz=args.hz, gate_input=False,
                         watch=None, own_capture=False)
         env.reset()
@@ -174,7 +169,7 @@ def _time_loop(args: argparse.Namespace, wid: int) -> dict:
                late_steps=int((late_a > 0).sum()), steps=len(ms["step"]), stopped=stopped, hz_target=args.hz,
                hz_achieved=round(len(ms["step"]) / wall, 2) if wall > 0 else 0.0, loop="ScreenEnv.step",
                window=[args.width, args.height], obs_shape=list(cap.spec.shape), hold=args.hold,
-               focused_at_end=focused, display="own Xvfb" if args.display is None else args.display,
+               focused_at_end=focused, display="own Xvfb" if getattr(args, "own_display", False) else args.display,
                backend=args.backend, loop_p99_target_ms=LOOP_P99_TARGET_MS[args.backend],
                load_avg_1m=round(os.getloadavg()[0], 2), cpus=os.cpu_count())
     out["meets_targets"] = bool(out["steps"] and out["capture_plus_preprocess_ms_p50"] <= 1.0
