@@ -28,6 +28,12 @@ import pytest
 HERE = Path(__file__).parent
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `long` (minutes of real-time play) go first: with `-n 2` (scripts/test.sh) a worker takes
+    one at the start instead of leaving it for the end, when the other worker has nothing left to run."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: the rest keep their order
+
+
 BACKENDS = ["x11", "portable"]
 
 

@@ -345,6 +345,7 @@ def test_a_sim_run_of_a_users_game_file_plays_that_file(tmp_path):
 
 @pytest.mark.x11
 @pytest.mark.browser
+@pytest.mark.long
 def test_a_live_run_of_a_users_game_file_knows_its_game(xvfb, tmp_path):
     """A window-only game of the user's (tests/games/lights.json: no shipped game has its input map): its live
     run records the file in its config and its checkpoints, so plot, arena and diagnose need no --env. A run

@@ -80,6 +80,7 @@ def test_game_check_draws_every_region(xvfb, tmp_path):
     assert out["last"]["lives"] in (2, 3) and out["last"]["score"] == 0
 
 
+@pytest.mark.long
 def test_every_verb_runs_with_game_pop(xvfb, tmp_path):
     """record (the scripted teacher's real clicks) -> data check -> study (evaluated live) -> play -> explore
     (live, with behaviour log-probs) -> consolidate, each as a user runs it, with small budgets."""
