@@ -252,8 +252,11 @@ def write_run_replay(run_dir: Path, game, opts: dict, seed: int) -> None:
         print("train: no replay: an env id has no game file to film (give --game)")
         return
     ck = run_dir / "best" if (run_dir / "best" / "config.json").exists() else run_dir / "checkpoint"
-    # a barely trained agent may never end a game: a minute of play at most
-    r = write_replay(ck, game, ck / "replay.mp4", seed=seed, opts=opts, max_steps=int(60 * game.hz))
+    # a barely trained agent may never end a game, and a film of it idling says nothing after a few seconds:
+    # three of the run's mean game lengths, at least 10 s and at most a minute of play
+    metrics = json.loads((ck / "config.json").read_text()).get("metrics") or {}
+    cap = int(min(60 * game.hz, max(10 * game.hz, 3 * (metrics.get("mean_length") or 60 * game.hz))))
+    r = write_replay(ck, game, ck / "replay.mp4", seed=seed, opts=opts, max_steps=cap)
     print(f"train: replay of {ck.name}/: {ck / 'replay.mp4'} ({r.get('frames')} frames)", flush=True)
 
 
