@@ -1,8 +1,8 @@
 """What `hakisa study` tells a person about a clone: report.json + report.png in the run folder, and warnings.
 
 A clone that plays no better than an untrained agent usually says why in its numbers: a command head at
-chance, a head that copies the most common action, x/y heads that never find the target, outputs that do
-not move with the screen, or clicks recorded on frames that show nothing where they landed. Each warning
+chance, a head that copies the most common action or its own last move, x/y heads that never find the target,
+outputs that do not move with the screen, or clicks recorded on frames that show nothing where they landed. Each warning
 names what was measured and what to try.
 """
 from __future__ import annotations
@@ -86,6 +86,15 @@ def warnings_for(data, train, final: dict, history: list[dict], imap) -> list[st
                        f"{final['balanced_acc_cmd']:.2f}, chance {chance:.2f}): the frames may not show what the "
                        "player reacted to (check the obs size and region with `hakisa game check`), or the "
                        "recording is too short")
+        rep = final.get("repeat_baseline")
+        if rep is not None and rep >= chance + 0.1 and final["balanced_acc_cmd"] < rep + 0.05:
+            onsets = final.get("acc_cmd_on_onsets")
+            out.append(f"the command head scores about what repeating the frame before's command scores (balanced "
+                       f"accuracy {final['balanced_acc_cmd']:.2f} vs {rep:.2f}"
+                       + (f"; right on {onsets:.0%} of the frames where the player starts a command" if onsets
+                          is not None else "") + "): a stack of frames shows the last move, and the clone may "
+                       "copy it instead of reacting to the screen; if one frame shows what matters, try "
+                       "`--stack 1`, else record more games")
         if final["predicted_share_top"] >= 0.9 and final["majority_baseline"] < 0.85:
             top = imap.commands[int(conf.sum(0).argmax())].name
             out.append(f"the clone copies the most common action: it says {top!r} on "
@@ -143,7 +152,8 @@ def write_report(out: Path, data, val, final: dict, history: list[dict], imap, w
 
     out = Path(out)
     keys = ("step", "loss", "train_loss", "acc_cmd", "balanced_acc_cmd", "acc_x", "acc_y", "balanced_acc_x",
-            "balanced_acc_y", "majority_baseline", "predicted_share_top", "logit_spread")
+            "balanced_acc_y", "majority_baseline", "repeat_baseline", "acc_cmd_on_onsets", "predicted_share_top",
+            "logit_spread")
     doc = {
         "commands": [c.name for c in imap.commands],
         "history": [{k: v.get(k) for k in keys} for v in history],

@@ -110,3 +110,45 @@ def test_report_links_each_disagreement_to_its_episode_and_frame(tmp_path, capsy
         assert argv[:3] == ["hakisa", "data", "view"] and EpisodeStore(argv[3]).root.resolve() == store.root.resolve()
         assert argv[4:] == ["--episode", str(d["episode"]), "--frame", str(d["episode_frame"])]
     assert doc["view"][0] in capsys.readouterr().out  # the study prints the first
+
+
+def test_validation_knows_what_repeating_the_last_command_scores(tmp_path):
+    """Held keys: each command runs 4 frames, so repeating the frame before's command is right on 3 of 4 frames
+    of every command (the copycat baseline), and each run of a key is one onset."""
+    import torch
+
+    from hakisa.algos.bc import validate
+    from hakisa.envs.toy import keypress_map
+    from hakisa.model import HakisaNet
+
+    imap, frames, run = keypress_map(), 48, 4
+    n_cmd = len(imap.commands)
+    with EpisodeWriter(tmp_path / "held", {"input_map": imap, "obs_spec": SPEC, "fps": 15, "source": "teacher"}) as w:
+        for e in range(3):
+            w.begin_episode()
+            for t in range(frames):
+                cmd = (t // run + e) % n_cmd
+                w.add(np.full((1, 32, 48), 20 * cmd, np.uint8), [cmd, 0, 0], 0.0, t == frames - 1, t=t / 15)
+            w.end_episode()
+    data = Transitions(EpisodeStore(tmp_path / "held"), stack=2)
+    torch.manual_seed(0)
+    net = HakisaNet(SPEC, imap, encoder="fine", hidden=32)
+    v = validate(net, data, torch.ones(n_cmd), net.uses_xy, n_cmd)
+    # the first frame of an episode has no frame before; the usable frames end one before each episode's last
+    assert abs(v["repeat_baseline"] - 0.75) < 0.05, v["repeat_baseline"]
+    idle = next(i for i, c in enumerate(imap.commands) if c.kind == "noop")
+    acts = data.actions[data.indices, 0]
+    starts = data.indices > data.ep_start[data.indices]
+    expected = int((starts & (acts != data.actions[data.indices - 1, 0]) & (acts != idle)).sum())
+    assert v["onsets"] == expected > 0 and 0.0 <= v["acc_cmd_on_onsets"] <= 1.0
+
+
+def test_a_clone_no_better_than_repeating_its_last_command_is_told(tmp_path):
+    write_clicks(tmp_path / "good", visible=True)
+    good = Transitions(EpisodeStore(tmp_path / "good"), stack=2)
+    imap, history = click_map(4), [{}] * 12
+    copycat = fake_validation(0.66, 0.5, 0.5, 0.8) | {"repeat_baseline": 0.62, "acc_cmd_on_onsets": 0.38}
+    warned = warnings_for(good, good, copycat, history, imap)
+    assert any("repeating the frame before's command" in w and "38%" in w and "--stack 1" in w for w in warned), warned
+    reacting = fake_validation(0.9, 0.5, 0.5, 0.8) | {"repeat_baseline": 0.62, "acc_cmd_on_onsets": 0.9}
+    assert not any("repeating" in w for w in warnings_for(good, good, reacting, history, imap))

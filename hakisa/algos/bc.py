@@ -67,6 +67,9 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
     loss_sum, n_all, spread, prob_sum = 0.0, 0, [], np.zeros(nvec[0])
     prior_fix = prior_correction(weights)
     wrong: list[tuple[int, list, list]] = []
+    repeat = np.zeros((nvec[0], nvec[0]), np.int64)  # [true, the frame before's label]: the copycat baseline
+    on_change = np.zeros(2, np.int64)  # frames where the player starts a command (not noop): [right, all]
+    idle = next((i for i, c in enumerate(net.input_map.commands) if c.kind == "noop"), -1)
     for b in data.batches(batch_size, shuffle=False):
         bt = {"obs": torch.from_numpy(b["obs"]), "actions": torch.from_numpy(b["actions"])}
         loss, out = bc_loss(net, bt, weights, uses_xy)
@@ -76,6 +79,12 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
         pred = np.stack([out["cmd"].numpy(), out["x"].numpy(), out["y"].numpy()], 1)
         m = uses_xy[a[:, 0]].numpy()
         np.add.at(conf[0], (a[:, 0], pred[:, 0]), 1)
+        idx = np.asarray(b["index"])
+        has_prev = idx > data.ep_start[idx]
+        prev = data.actions[np.maximum(idx - 1, 0), 0]
+        np.add.at(repeat, (a[has_prev, 0], prev[has_prev]), 1)
+        changed = has_prev & (prev != a[:, 0]) & (a[:, 0] != idle)  # onsets: a command (not the noop) starts
+        on_change += [int((pred[changed, 0] == a[changed, 0]).sum()), int(changed.sum())]
         for h in (1, 2):
             np.add.at(conf[h], (a[m, h], pred[m, h]), 1)
         spread.append(torch.cat([F.log_softmax(lg, 1) for lg in out["logits"]], 1).numpy())
@@ -97,6 +106,12 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
         "balanced_acc_x": _balanced(conf[1]),
         "balanced_acc_y": _balanced(conf[2]),
         "majority_baseline": float(conf[0].sum(1).max() / n),
+        # what repeating the frame before's command scores, and the clone on the frames where the player starts
+        # a command: a stack of frames shows the last move, and a clone can score well by copying it (the
+        # copycat problem, Wen et al. 2020) while it never reacts to what the screen shows
+        "repeat_baseline": _balanced(repeat) or 0.0,
+        "acc_cmd_on_onsets": float(on_change[0] / on_change[1]) if on_change[1] else None,
+        "onsets": int(on_change[1]),
         "predicted_share_top": float(conf[0].sum(0).max() / n),
         "logit_spread": float(lp.std(0).mean()),
         # the command rates a sampling clone has once its logits are freed of the class weights (prior_correction)
