@@ -34,6 +34,8 @@ def one_run(i: int, args, base: Path) -> dict:
     clone = base / f"run{i}" / "hakisa"
     clone.parent.mkdir(parents=True)
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=300)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True,
+                          check=True).stdout.strip()  # each run tests the HEAD of its own start
     shared = ROOT.parent / "shared"
     if shared.is_dir():
         (clone.parent / "shared").symlink_to(shared)
@@ -56,7 +58,7 @@ def one_run(i: int, args, base: Path) -> dict:
     failed = [s.split(" ", 1)[1] for s in text if s.startswith("FAILED ")]
     if not args.keep:
         shutil.rmtree(clone.parent, ignore_errors=True)
-    return {"run": i, "rc": r.returncode, "wall_s": round(wall, 1), "summary": summary, "failed": failed,
+    return {"run": i, "head": head, "rc": r.returncode, "wall_s": round(wall, 1), "summary": summary, "failed": failed,
             "slowest": [{"s": s, "test": t} for s, t in durations[:8]],
             "over_300_s": [t for s, t in durations if s > 300], "log": str(log),
             "load_at_end": [round(v, 2) for v in os.getloadavg()]}
