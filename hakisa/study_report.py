@@ -87,7 +87,8 @@ def warnings_for(data, train, final: dict, history: list[dict], imap) -> list[st
                        "player reacted to (check the obs size and region with `hakisa game check`), or the "
                        "recording is too short")
         rep = final.get("repeat_baseline")
-        if rep is not None and rep >= chance + 0.1 and final["balanced_acc_cmd"] < rep + 0.05:
+        # only a stack can show the last move; on one frame a clone this weak just reads too little
+        if rep is not None and rep >= chance + 0.1 and final["balanced_acc_cmd"] < rep + 0.05 and train.stack > 1:
             onsets = final.get("acc_cmd_on_onsets")
             out.append(f"the command head scores about what repeating the frame before's command scores (balanced "
                        f"accuracy {final['balanced_acc_cmd']:.2f} vs {rep:.2f}"
