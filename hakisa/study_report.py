@@ -94,8 +94,8 @@ def warnings_for(data, train, final: dict, history: list[dict], imap) -> list[st
                        f"accuracy {final['balanced_acc_cmd']:.2f} vs {rep:.2f}"
                        + (f"; right on {onsets:.0%} of the frames where the player starts a command" if onsets
                           is not None else "") + "): a stack of frames shows the last move, and the clone may "
-                       "copy it instead of reacting to the screen; if one frame shows what matters, try "
-                       "`--stack 1`, else record more games")
+                       "copy it instead of reacting to the screen; the frames where you start a command are what it "
+                       "must learn (report.png shows where it disagrees): record more games")
         if final["predicted_share_top"] >= 0.9 and final["majority_baseline"] < 0.85:
             top = imap.commands[int(conf.sum(0).argmax())].name
             out.append(f"the clone copies the most common action: it says {top!r} on "
