@@ -141,6 +141,12 @@ def test_validation_knows_what_repeating_the_last_command_scores(tmp_path):
     starts = data.indices > data.ep_start[data.indices]
     expected = int((starts & (acts != data.actions[data.indices - 1, 0]) & (acts != idle)).sum())
     assert v["onsets"] == expected > 0 and 0.0 <= v["acc_cmd_on_onsets"] <= 1.0
+    # study's --onset-weight counts the same frames (all of them, not only the usable ones) that many times
+    from hakisa.algos.bc import onset_weights
+
+    w = onset_weights(data, imap, 3.0)
+    starts = [e * frames + t for e in range(3) for t in range(run, frames, run) if (t // run + e) % n_cmd != idle]
+    assert np.flatnonzero(w == 3.0).tolist() == starts and set(np.unique(w)) == {1.0, 3.0}
 
 
 def test_a_clone_no_better_than_repeating_its_last_command_is_told(tmp_path):

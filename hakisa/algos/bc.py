@@ -186,6 +186,19 @@ def correction_weights(data, weight: float) -> np.ndarray:
     return w
 
 
+def onset_weights(data, input_map, weight: float) -> np.ndarray:
+    """Per-frame loss weights that count each frame where the player starts a command (not the noop, and not
+    the frame before's command) `weight` times: the moments a clone must time, few among frames where a key is
+    simply held (keyframe weighting, Wen et al. 2021). Uses the labels as they are now (after a label lag)."""
+    a = data.actions[:, 0]
+    idle = next((i for i, c in enumerate(input_map.commands) if c.kind == "noop"), -1)
+    i = np.arange(len(a))
+    onset = (i > data.ep_start) & (a != np.roll(a, 1)) & (a != idle)
+    w = np.ones(len(a), np.float32)
+    w[onset] = weight
+    return w
+
+
 @dataclass
 class Schedule:
     """How long to train and at which rate, from the dataset's size when not given.

@@ -92,6 +92,9 @@ class StudyArgs:
     correction_weight: float = 2.0
     """a person's frames in games the agent also played (`hakisa record --agent`) count this many times a
     demonstration frame; the agent's own frames are never labels"""
+    onset_weight: float = 1.0
+    """frames where the player starts a command (not the noop, not the frame before's command) count this many
+    times in the loss; 1: no extra weight"""
     select: str = "balanced"
     """which validation is best/: 'balanced' (balanced command accuracy x x/y balanced accuracy) | 'loss'"""
     game: str = ""
@@ -272,6 +275,10 @@ def labelled_frames(args: StudyArgs, store, data, fps: float, make_net, weights_
     if lag or lag_trials:
         data.relabel(lag, 1.0 / fps)
     relabelled = float((data.actions[:, 0] != recorded).mean())
+    if args.onset_weight != 1.0:
+        from hakisa.algos.bc import onset_weights
+
+        frame_w = frame_w * onset_weights(data, store.input_map, args.onset_weight)
     if lag:
         print(f"study: labels taken {-lag * 1000:.0f} ms after each grab: {relabelled:.1%} of commands changed")
     return {"frame_weights": frame_w, "correction_frames": n_corr, "label_lag": lag, "label_lag_trials": lag_trials,
