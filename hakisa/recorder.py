@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hakisa.backends import stop_listeners
+from hakisa.backends import on_display, stop_listeners
 from hakisa.input_map import InputState
 from hakisa.live import TickClock
 from hakisa.preprocess import ObsSpec, preprocess
@@ -49,8 +49,6 @@ def key_name(key) -> str:
 def start_listeners(state: InputState, display: str | None = None) -> list:
     """pynput keyboard + mouse listener threads feeding `state`, on X display `display` (default $DISPLAY).
     pynput connects to $DISPLAY when imported and when a listener starts: both happen inside `on_display`."""
-    from hakisa.backends import on_display
-
     with on_display(display):
         return _listen(state)
 

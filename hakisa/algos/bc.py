@@ -68,8 +68,8 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
     prior_fix = prior_correction(weights)
     wrong: list[tuple[int, list, list]] = []
     repeat = np.zeros((nvec[0], nvec[0]), np.int64)  # [true, the frame before's label]: the copycat baseline
-    on_change = np.zeros(2, np.int64)  # frames where the player starts a command (not noop): [right, all]
-    idle = next((i for i, c in enumerate(net.input_map.commands) if c.kind == "noop"), -1)
+    on_change = np.zeros(2, np.int64)  # frames where the player starts a command: [right, all]
+    starts = onsets(data, net.input_map)
     for b in data.batches(batch_size, shuffle=False):
         bt = {"obs": torch.from_numpy(b["obs"]), "actions": torch.from_numpy(b["actions"])}
         loss, out = bc_loss(net, bt, weights, uses_xy)
@@ -83,7 +83,7 @@ def validate(net, data, weights, uses_xy, n_commands: int, batch_size: int = 256
         has_prev = idx > data.ep_start[idx]
         prev = data.actions[np.maximum(idx - 1, 0), 0]
         np.add.at(repeat, (a[has_prev, 0], prev[has_prev]), 1)
-        changed = has_prev & (prev != a[:, 0]) & (a[:, 0] != idle)  # onsets: a command (not the noop) starts
+        changed = starts[idx]
         on_change += [int((pred[changed, 0] == a[changed, 0]).sum()), int(changed.sum())]
         for h in (1, 2):
             np.add.at(conf[h], (a[m, h], pred[m, h]), 1)
@@ -186,16 +186,19 @@ def correction_weights(data, weight: float) -> np.ndarray:
     return w
 
 
-def onset_weights(data, input_map, weight: float) -> np.ndarray:
-    """Per-frame loss weights that count each frame where the player starts a command (not the noop, and not
-    the frame before's command) `weight` times: the moments a clone must time, few among frames where a key is
-    simply held (keyframe weighting, Wen et al. 2021). Uses the labels as they are now (after a label lag)."""
+def onsets(data, input_map) -> np.ndarray:
+    """Per stored frame: does the player start a command there (not the noop, and not the frame before's
+    command in the same episode)? Uses the labels as they are now (after a label lag)."""
     a = data.actions[:, 0]
     idle = next((i for i, c in enumerate(input_map.commands) if c.kind == "noop"), -1)
-    i = np.arange(len(a))
-    onset = (i > data.ep_start) & (a != np.roll(a, 1)) & (a != idle)
-    w = np.ones(len(a), np.float32)
-    w[onset] = weight
+    return (np.arange(len(a)) > data.ep_start) & (a != np.roll(a, 1)) & (a != idle)
+
+
+def onset_weights(data, input_map, weight: float) -> np.ndarray:
+    """Per-frame loss weights that count each onset (`onsets`) `weight` times: the moments a clone must time,
+    few among frames where a key is simply held (keyframe weighting, Wen et al. 2021)."""
+    w = np.ones(len(data.actions), np.float32)
+    w[onsets(data, input_map)] = weight
     return w
 
 
