@@ -30,7 +30,7 @@ def main() -> None:
     from hakisa.algos import dqn, ppo
     from hakisa.game import Game
     from hakisa.model import load_checkpoint
-    from hakisa.phases.live_train import LIVE_DEFAULTS, LiveArgs, train_live
+    from hakisa.phases.live_train import LiveArgs, train_live
 
     game = Game.load(a.game)
     algo = dqn if a.algo == "dqn" else ppo
@@ -38,7 +38,7 @@ def main() -> None:
     load0 = os.getloadavg()
     for n in a.windows:
         net, cfg = load_checkpoint(a.init, input_map=game.input_map) if a.init else (None, None)
-        args = algo.Args(**{**LIVE_DEFAULTS[a.algo], "total_steps": 10**12, "progress": False})
+        args = algo.LiveArgs(total_steps=10**12, progress=False)
         psutil.cpu_percent(None)  # start the interval
         cpu_times0 = psutil.cpu_times()
         with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,14 @@ import textwrap
 
 
 def field_docs(cls) -> dict[str, str]:
-    """{field: the docstring under it}, on one line."""
+    """{field: the docstring under it}, on one line; a subclass (a learner's LiveArgs) inherits its bases' docs."""
+    out: dict[str, str] = {}
+    for c in reversed(cls.__mro__[:-1]):  # object has no fields
+        out.update(_own_field_docs(c))
+    return out
+
+
+def _own_field_docs(cls) -> dict[str, str]:
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     except (OSError, TypeError):  # installed without sources: flags without help, still working

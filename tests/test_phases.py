@@ -396,3 +396,11 @@ def test_a_live_runs_settings_come_from_its_flags_then_set():
     assert net is None and cfg is None
     with pytest.raises(SystemExit, match="judge_evry"):
         train.live_setup(game, srdqn, p.parse_args(base + ["--set", "judge_evry=5"]))
+    # ppo on a window: its LiveArgs' defaults, under the game file's train.live.ppo entry, under --set
+    ppo = importlib.import_module("hakisa.algos.ppo")
+    args = p.parse_args(["--game", str(lights), "--algo", "ppo", "--set", "ent_coef=0.001"])
+    a, *_ = train.live_setup(game, ppo, args)
+    assert type(a) is ppo.LiveArgs and (a.lr, a.target_kl, a.ent_coef) == (5e-5, 0.03, 0.001)
+    game.doc.setdefault("train", {}).setdefault("live", {})["ppo"] = {"lr": 1e-4, "ent_coef": 0.005}
+    a, *_ = train.live_setup(game, ppo, args)
+    assert (a.lr, a.ent_coef, a.num_minibatches) == (1e-4, 0.001, 2), a

@@ -79,6 +79,19 @@ class Args:
     """show a tqdm progress bar"""
 
 
+@dataclass
+class LiveArgs(Args):
+    """Branching DQN on a live window, where it starts from a studied clone: a short warm-up (500 steps), a
+    constant small epsilon (a uniformly random click can cost a life) and a target copied every 250 gradient
+    steps. A game file's `train.live.dqn` entry and `--set` override these."""
+
+    buffer_size: int = 60_000
+    learning_starts: int = 500
+    target_every: int = 250
+    eps_start: float = 0.05
+    eps_end: float = 0.05
+
+
 class FrameReplay:
     """Per-env rings of SINGLE frames; a transition's stacks are rebuilt from consecutive slots.
 

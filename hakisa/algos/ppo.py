@@ -103,6 +103,20 @@ class Args:
     """show a tqdm progress bar"""
 
 
+@dataclass
+class LiveArgs(Args):
+    """PPO on a live window (`hakisa train` where the game has no simulator, or `--live`), where it most often
+    starts from a studied clone: a small step (lr 5e-5, a KL stop at 0.03), two minibatches of the 128-step
+    batch of each window (8.5 s of play at 15 Hz) and no entropy bonus, so that the first updates keep the clone's
+    score (on Pop, lr 1e-4 with 64-step batches halved it: benchmarks/README.md). A game file's
+    `train.live.ppo` entry and `--set` override these."""
+
+    lr: float = 5e-5
+    num_minibatches: int = 2
+    ent_coef: float = 0.0
+    target_kl: float | None = 0.03
+
+
 def gae(rew, val, done, next_value, next_done, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimates and returns over [T, n] buffers; done[t]: the obs at t began a
     new episode, next_done: the obs after the last step did."""

@@ -38,21 +38,11 @@ import torch
 from tqdm import tqdm
 
 from hakisa.algos.common import EpisodeStats, keep_freed_memory, start_run, summarize
-from hakisa.algos.live_learners import DQNLearner, Learner, PPOLearner, q_from_policy
+from hakisa.algos.live_learners import DQNLearner, Learner, q_from_policy
+from hakisa.algos.live_ppo import PPOLearner
 from hakisa.model import HakisaNet, load_training_state, save_checkpoint
 from hakisa.phases import live_resume
 
-# Defaults for live play. dqn and ppo are tuned for a start from a studied clone: a short DQN warm-up and a
-# constant small epsilon (a uniform random click costs a life); PPO batches of 128 steps per window (8.5 s
-# of play at 15 Hz), a small step (lr 5e-5, KL stop 0.03) and no entropy bonus, so the first updates keep the
-# clone's score instead of halving it (measured on Pop: benchmarks/README.md, "Notes moved out of code comments").
-# srdqn's are its Args' (hakisa/algos/srdqn.py). A game file's `train.live.<algo>` entry and --set override them.
-LIVE_DEFAULTS = {
-    "dqn": {"learning_starts": 500, "buffer_size": 60_000, "batch_size": 64, "target_every": 250, "lr": 1e-4,
-            "eps_start": 0.05, "eps_end": 0.05},
-    "ppo": {"num_steps": 128, "num_minibatches": 2, "update_epochs": 4, "lr": 5e-5, "ent_coef": 0.0, "target_kl": 0.03},
-    "srdqn": {},  # a live learner only: its Args' defaults are its live ones
-}
 Q_LEARNERS = ("dqn", "srdqn")  # checkpoints of both act greedily on Q, and say algo "dqn" (model.act_mode)
 
 
@@ -175,13 +165,13 @@ def make_learner(algo: str, net, args, writer, n: int, live: LiveArgs, from_othe
 def epsilon(args, steps: int, from_checkpoint: bool) -> float:
     """The actor's exploration rate: srdqn decays over `eps_steps` env steps (from a checkpoint: eps_end
     throughout); dqn over eps_fraction of total_steps."""
-    if hasattr(args, "eps_steps"):
-        if from_checkpoint:
-            return args.eps_end
-        frac = min(1.0, steps / max(1, args.eps_steps))
-    else:
-        frac = min(1.0, steps / max(1.0, args.eps_fraction * args.total_steps))
-    return args.eps_start + (args.eps_end - args.eps_start) * frac
+    if not hasattr(args, "eps_steps"):
+        from hakisa.algos.dqn import epsilon as dqn_epsilon
+
+        return dqn_epsilon(args, steps)
+    if from_checkpoint:
+        return args.eps_end
+    return args.eps_start + (args.eps_end - args.eps_start) * min(1.0, steps / max(1, args.eps_steps))
 
 
 class Actor:

@@ -10,7 +10,7 @@ A game file's `train` entry is its measured recipe (env count, frame size, optio
 --num-envs, --obs, --opt and --set override it. A game with no simulator (or `--live`) learns on its
 real window(s) instead, in hakisa/phases/live_train.py: an actor that keeps the game's rate and a learner
 in a background thread, for `--minutes` of play on `--windows` windows (its recipe: the file's
-`train.live.<algo>` entry over live_train.LIVE_DEFAULTS).
+`train.live.<algo>` entry over the learner's live defaults, its `LiveArgs` where it has one).
 
 Writes runs/<name>/: config.json, TensorBoard events, checkpoint/ (latest) and best/ (best rolling
 training score). Any Args field of the learner can be set with --set key=value.
@@ -86,7 +86,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     from hakisa.phases.live_train import LiveArgs
 
-    p.epilog = "\n\n".join([*(f"{m.__name__.split('.')[-1]} Args (--set):\n{describe(m.Args)}"
+    p.epilog = "\n\n".join([*(f"{m.__name__.split('.')[-1]} Args (--set):\n{describe(m.Args)}{live_changes(m)}"
                               for m in (ppo, distill, dqn, srdqn)),
                             f"live runs, LiveArgs (--set, where the learner's Args have no such key):\n"
                             f"{describe(LiveArgs)}"])
@@ -208,28 +208,37 @@ def main_live(game, algo, args, opts: dict) -> int:
     return 0
 
 
+def live_changes(algo) -> str:
+    """The learner's live defaults where they differ from its Args' (`hakisa train --help`)."""
+    if not hasattr(algo, "LiveArgs"):
+        return ""
+    base, live = algo.Args(), algo.LiveArgs()
+    diff = [f"{k}={v!r}" for k, v in vars(live).items() if v != getattr(base, k)]
+    return "\n  on a live window: " + ", ".join(diff)
+
+
 def live_setup(game, algo, args):
     """(learner Args, LiveArgs, init net, init config) of a live run, from the command line's args: the
-    learner's LIVE_DEFAULTS, then the game file's `train.live.<algo>`, then the command line. benchmarks/soak_live.py
-    builds its run through this too."""
+    learner's live defaults (`algo.LiveArgs`, else its Args), then the game file's `train.live.<algo>`, then the
+    command line. benchmarks/soak_live.py builds its run through this too."""
     import dataclasses
 
-    from hakisa.phases.live_train import LIVE_DEFAULTS, LiveArgs
+    from hakisa.phases.live_train import LiveArgs
 
-    name = args.algo
-    recipe = {**LIVE_DEFAULTS[name], **(game.doc.get("train", {}).get("live", {}).get(name, {}))}
+    cls = getattr(algo, "LiveArgs", algo.Args)  # srdqn is live-only: its Args are its live defaults
+    recipe = game.doc.get("train", {}).get("live", {}).get(args.algo, {})
     # --set KEY=VALUE sets a field of the learner's Args or, when it has none by that name, of LiveArgs
-    learner_fields = {f.name for f in dataclasses.fields(algo.Args)}
+    learner_fields = {f.name for f in dataclasses.fields(cls)}
     live_fields = {f.name for f in dataclasses.fields(LiveArgs)} - learner_fields - {"curve"}
     live_sets = [kv for kv in args.set if kv.partition("=")[0] in live_fields]
-    a = algo.Args(
+    a = cls(
         **{
             "total_steps": args.steps or 10**12,
             "seed": args.seed,
             "progress": not args.no_progress,
             **recipe,
             **({"encoder": args.encoder} if args.encoder else {}),  # the command line wins over the recipe
-            **parse_overrides(algo.Args, [kv for kv in args.set if kv not in live_sets]),
+            **parse_overrides(cls, [kv for kv in args.set if kv not in live_sets]),
         }
     )
     # LiveArgs: its fields that are flags of their own (--windows, --minutes, --save-minutes, --replay-ratio,
@@ -280,10 +289,9 @@ def main_ray(game, args, opts: dict) -> int:
         raise SystemExit("hakisa train --workers: --demos (the cloning term) is for the one-process live trainer; "
                          "drop --workers, or --demos")
     recipe = game.doc.get("train", {}) if game is not None else {}
+    args_cls = ppo.LiveArgs if live else ppo.Args
     if live:
-        from hakisa.phases.live_train import LIVE_DEFAULTS
-
-        learner = {**LIVE_DEFAULTS["ppo"], **recipe.get("live", {}).get("ppo", {})}
+        learner = recipe.get("live", {}).get("ppo", {})
         obs = None
         if args.init:  # the windows are grabbed at the checkpoint's frame size
             from hakisa.model import checkpoint_obs_spec
@@ -298,14 +306,14 @@ def main_ray(game, args, opts: dict) -> int:
                         num_envs=max(1, total // args.workers), seed=args.seed, opts=opts,
                         obs=getattr(args, "obs", None))
         budget = {"total_steps": args.steps or 1_000_000, **({"max_minutes": args.minutes} if args.minutes else {})}
-    a = ppo.Args(
+    a = args_cls(
         **{
             **budget,
             "seed": args.seed,
             "encoder": args.encoder or "small",
             "progress": False,  # a bar per update says little when batches arrive from other processes
             **learner,
-            **parse_overrides(ppo.Args, args.set),
+            **parse_overrides(args_cls, args.set),
         }
     )
     net = None
