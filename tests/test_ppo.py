@@ -314,3 +314,38 @@ def test_privileged_options_need_an_env_that_shows_its_state():
     with pytest.raises(ValueError, match="critic='value'"):
         ppo.train(envs, _args(total_steps=64, critic="value"), None, net=_net(envs))
     assert privileged_heads(envs, _args(), 64) is None  # the default needs nothing
+
+
+def test_a_live_windows_segment_gets_the_rollouts_gae_and_reward_scale():
+    """The live PPO learner's batches (per-window segments, `done` = that step ended a game) go through ppo.py's
+    `gae` and the rollout's `RewardScaler`: checked against the recursion by hand, a game ending mid-segment."""
+    from hakisa.algos.common import RewardScaler
+    from hakisa.algos.live_ppo import PPOLearner
+
+    envs = make_vec("Toy/KeyPress-v0", 1, seed=0)
+    net = _net(envs)
+    args = ppo.LiveArgs(gamma=0.9, gae_lambda=0.5, norm_reward=False, progress=False)
+    learner = PPOLearner(net, args, None, n_envs=2)
+    obs = np.zeros(envs.single_observation_space.shape, np.uint8)
+    rew, val, done = [1.0, 0.0, 2.0, 0.5], [0.5, 0.2, 0.1, 0.3], [False, True, False, False]
+    seg = [(obs, np.zeros(3, np.int64), -1.0, v, r, d) for r, v, d in zip(rew, val, done)]
+    with torch.inference_mode():
+        last_v = float(net.policy(torch.from_numpy(obs[None]))[3])
+    _, _, _, adv, ret, v = learner._gae([(1, seg, obs)])
+    want, run = np.zeros(4), 0.0
+    for t in reversed(range(4)):
+        nextv = last_v if t == 3 else val[t + 1]
+        delta = rew[t] + 0.9 * nextv * (not done[t]) - val[t]
+        run = delta + 0.9 * 0.5 * (not done[t]) * run
+        want[t] = run
+    assert adv.numpy() == pytest.approx(want, abs=1e-5)
+    assert ret.numpy() == pytest.approx(want + np.array(val), abs=1e-5)
+
+    # the scale: each window's discounted return carries over its segments, and resets where a game ended
+    s = RewardScaler(2, 0.9)
+    a = s.segment(0, np.array([1.0, 1.0]), np.array([False, False]))
+    b = s.segment(0, np.array([1.0]), np.array([True]))
+    assert s.acc.tolist() == [0.0, 0.0] and s.rms.count == pytest.approx(3, abs=1e-3)
+    assert s.rms.mean == pytest.approx(np.mean([1.0, 1.9, 2.71]), rel=1e-3)
+    assert a[0] == a[1] != 1.0  # one statistics update per segment: one scale for all its steps
+    assert b[0] == pytest.approx(1.0 / np.sqrt(s.rms.var + 1e-8))  # the stats after the segment's own update

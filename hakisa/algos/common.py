@@ -174,3 +174,30 @@ class RunningMeanStd:
         self.mean = self.mean + delta * b_n / tot
         m2 = self.var * self.count + b_var * b_n + delta ** 2 * self.count * b_n / tot
         self.var, self.count = m2 / tot, tot
+
+
+class RewardScaler:
+    """Rewards divided by a running std of each env's discounted return (Gymnasium's NormalizeReward), so a value
+    head sees O(1) targets whatever the game's reward scale. One for PPO in a simulator (`step`, all envs at
+    once) and on live windows (`segment`, one window's steps at a time)."""
+
+    def __init__(self, n: int, gamma: float):
+        self.gamma, self.acc, self.rms = gamma, np.zeros(n), RunningMeanStd()
+
+    def step(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
+        """One step of every env: reward [n], done [n] (the step ended its episode) -> scaled rewards."""
+        self.acc = self.acc * self.gamma + reward
+        self.rms.update(self.acc)
+        self.acc[done] = 0.0
+        return (reward / np.sqrt(self.rms.var + 1e-8)).astype(np.float32)
+
+    def segment(self, i: int, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
+        """T steps of env i at once: one statistics update for the segment, not one per step."""
+        rets = np.empty(len(reward))
+        for t in range(len(reward)):
+            self.acc[i] = self.acc[i] * self.gamma + reward[t]
+            rets[t] = self.acc[i]
+            if done[t]:
+                self.acc[i] = 0.0
+        self.rms.update(rets)
+        return (reward / np.sqrt(self.rms.var + 1e-8)).astype(np.float32)

@@ -12,14 +12,13 @@ and clearing the optimizer's moments, which the bad step poisoned too. Rollbacks
 - `DQNLearner`: branching double DQN (hakisa/algos/dqn.py `td_loss`, `FrameReplay`) at a replay ratio of
   up to `replay_ratio` gradient steps per env step. Started from a policy checkpoint (a studied clone), its Q
   advantages start as the policy's logits (`q_from_policy`).
-- `PPOLearner`: PPO's clipped update (hakisa/algos/ppo.py `update_policy`) on batches of per-window segments.
+- `PPOLearner` (hakisa/algos/live_ppo.py): PPO's clipped update on batches of per-window segments.
 - `SRDQNLearner` (hakisa/algos/srdqn.py): the sample-efficient learner for play from scratch.
 """
 from __future__ import annotations
 
 import copy
 import math
-import queue
 import threading
 import time
 from collections import defaultdict
@@ -27,7 +26,6 @@ from collections import defaultdict
 import numpy as np
 import torch
 
-from hakisa.algos.common import RunningMeanStd
 from hakisa.model import HakisaNet
 
 
@@ -254,135 +252,6 @@ class DQNLearner(ReplayLearner):
     def after_update(self) -> None:
         if self.grad_steps % self.args.target_every == 0:
             self.target.load_state_dict(self.net.state_dict())
-
-
-class PPOLearner(Learner):
-    """Batches of per-window segments arrive through a queue of one; while the learner is busy the actor
-    fills the next batch. If a second batch is ready before the first was taken, the older is dropped
-    (counted in `dropped`): the actor never waits."""
-
-    def __init__(self, net, args, writer, n_envs: int, warmup: int = 0, demos=None, demo_coef: float = 0.0,
-                 demo_decay: float = 1.0):
-        super().__init__(net, args, writer)
-        self.demos, self.demo_coef, self.demo_decay = demos, demo_coef, demo_decay
-        self.rng = np.random.default_rng(args.seed)
-        self.opt = torch.optim.Adam(net.parameters(), lr=args.lr, eps=1e-5)
-        self.warmup, self.n_envs = warmup, n_envs
-        self.batch_steps = args.num_steps * n_envs
-        self.q: queue.Queue = queue.Queue(maxsize=1)
-        self.seg = [[] for _ in range(n_envs)]
-        self.pending, self.dropped, self.updates = 0, 0, 0
-        self.ret_rms = RunningMeanStd()
-
-    def start_episode(self, i: int, obs) -> None:
-        pass
-
-    def add(self, i: int, action, reward, term, trunc, next_obs, logp=None, value=None) -> None:
-        self.env_steps += 1
-        self.seg[i].append((self._obs[i], action, logp, value, reward, term or trunc))
-        self._obs[i] = next_obs
-        self.pending += 1
-        if self.pending >= self.batch_steps:
-            batch = [(s, self._obs[i].copy()) for i, s in enumerate(self.seg) if s]
-            self.seg, self.pending = [[] for _ in range(self.n_envs)], 0
-            try:
-                self.q.put_nowait(batch)
-            except queue.Full:
-                try:
-                    self.q.get_nowait()
-                    self.dropped += 1
-                except queue.Empty:
-                    pass
-                self.q.put_nowait(batch)
-
-    def begin(self, obs: np.ndarray) -> None:
-        self._obs = [o.copy() for o in obs]
-
-    def loop(self) -> None:
-        while not self.halt.is_set():
-            self.serve_snapshot()
-            try:
-                batch = self.q.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            u = self.update(*self._gae(batch))
-            self.updates += 1
-            if not self.healthy(v_loss=u["v_loss"].item()):
-                continue
-            self.publish()
-            if self.writer is not None:
-                self.writer.add_scalar("losses/value_loss", u["v_loss"].item(), self.env_steps)
-                self.writer.add_scalar("losses/approx_kl", float(u["approx_kl"].item()), self.env_steps)
-                self.writer.add_scalar("charts/dropped_batches", self.dropped, self.env_steps)
-
-    def update(self, obs, act, logp, adv, ret, val) -> dict:
-        from hakisa.algos.ppo import update_policy
-
-        a, net = self.args, self.net
-        if self.updates < self.warmup:  # V only, on the clone's frozen features: the policy does not move
-            for _ in range(a.update_epochs):
-                with torch.no_grad():
-                    h = net.features(obs)
-                v_loss = 0.5 * ((net.v(h).squeeze(1) - ret) ** 2).mean()
-                self.opt.zero_grad(set_to_none=True)
-                (a.vf_coef * v_loss).backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), a.max_grad_norm)
-                self.opt.step()
-                self.grad_steps += 1
-            return {"v_loss": v_loss, "approx_kl": torch.tensor(0.0)}
-        coef = self.demo_coef * self.demo_decay ** (self.updates - self.warmup)
-        aux = (lambda: coef * self._demo_loss()) if self.demos is not None and coef > 1e-3 else None
-        u = update_policy(net, self.opt, a, obs, act, logp, adv, ret, val, max(1, len(act) // a.num_minibatches),
-                          aux_loss=aux)
-        self.grad_steps += u["grad_steps"]
-        return u
-
-    def _demo_loss(self) -> torch.Tensor:
-        from hakisa.algos.bc import bc_loss
-
-        data, weights = self.demos
-        b = data.sample(self.args.num_steps, self.rng)
-        loss, _ = bc_loss(
-            self.net,
-            {"obs": torch.from_numpy(b["obs"]), "actions": torch.from_numpy(b["actions"])},
-            weights,
-            self.net.uses_xy,
-        )
-        return loss
-
-    def _gae(self, batch):
-        """GAE per segment, with V of the obs after its last step from the current net; rewards scaled by a
-        running std of the discounted return (as ppo.py's norm_reward)."""
-        a = self.args
-        out = {k: [] for k in ("obs", "act", "logp", "adv", "ret", "val")}
-        for seg, last_obs in batch:
-            rew = np.array([s[4] for s in seg], np.float64)
-            done = np.array([s[5] for s in seg], bool)
-            val = np.array([s[3] for s in seg], np.float32)
-            if a.norm_reward:
-                acc, rets = 0.0, np.empty(len(rew))
-                for t in range(len(rew)):
-                    acc = acc * a.gamma + rew[t]
-                    rets[t] = acc
-                    acc = 0.0 if done[t] else acc
-                self.ret_rms.update(rets)  # one batched update per segment, not one per step
-                rew = rew / np.sqrt(self.ret_rms.var + 1e-8)
-            with torch.inference_mode():
-                last_v = float(self.net.policy(torch.from_numpy(last_obs[None]))[3])
-            adv, lastgae = np.zeros(len(seg), np.float32), 0.0
-            for t in reversed(range(len(seg))):
-                nextv = last_v if t == len(seg) - 1 else val[t + 1]
-                nonterminal = 0.0 if done[t] else 1.0
-                delta = rew[t] + a.gamma * nextv * nonterminal - val[t]
-                lastgae = delta + a.gamma * a.gae_lambda * nonterminal * lastgae
-                adv[t] = lastgae
-            out["obs"].append(np.stack([s[0] for s in seg]))
-            out["act"].append(np.stack([s[1] for s in seg]))
-            out["logp"].append(np.array([s[2] for s in seg], np.float32))
-            out["adv"].append(adv)
-            out["ret"].append(adv + val)
-            out["val"].append(val)
-        return tuple(torch.from_numpy(np.concatenate(out[k])) for k in ("obs", "act", "logp", "adv", "ret", "val"))
 
 
 def q_from_policy(net: HakisaNet, obs: np.ndarray) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hakisa.algos.common import EpisodeStats, RunningMeanStd
+from hakisa.algos.common import EpisodeStats, RewardScaler
 from hakisa.algos.privileged import Privileged
 from hakisa.model import HakisaNet
 
@@ -39,7 +39,7 @@ class Rollout:
         self.next_state = self._state() if priv is not None else None
         self.state = torch.zeros(shape + (self.next_state.shape[1],)) if priv is not None else None
         self.next_done = torch.zeros(self.n)
-        self.ret_acc, self.ret_rms = np.zeros(self.n), RunningMeanStd()
+        self.scaler = RewardScaler(self.n, args.gamma)
         self.stats = EpisodeStats(self.n)
 
     def _state(self) -> torch.Tensor:
@@ -68,10 +68,7 @@ class Rollout:
             env_reward = np.asarray(reward, dtype=np.float32)
             reward = env_reward.copy()
             if args.norm_reward:
-                self.ret_acc = self.ret_acc * args.gamma + env_reward
-                self.ret_rms.update(self.ret_acc)
-                self.ret_acc[np.logical_or(term, trunc)] = 0.0
-                reward = (reward / np.sqrt(self.ret_rms.var + 1e-8)).astype(np.float32)
+                reward = self.scaler.step(env_reward, np.logical_or(term, trunc))
             if np.any(trunc & ~term) and "final_obs" in infos:
                 # a time-limit cut: bootstrap with V(final obs) rather than treating it as a death
                 idx = np.flatnonzero(trunc & ~term & infos.get("_final_obs", trunc))

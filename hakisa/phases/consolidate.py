@@ -149,6 +149,8 @@ def episode_gae(tr, gamma: float = 0.99, lam: float = 0.95, values: np.ndarray |
     NormalizeReward), so V's targets are O(1). A terminated episode bootstraps 0 after its last step;
     a cut one (time limit, stopped recording) uses its last step only as the bootstrap V.
     Returns (step indices, advantages, returns, reward scale)."""
+    from hakisa.algos.ppo import gae
+
     v_all = tr.values if values is None else values
     if tr.logp is None or v_all is None:
         raise ValueError(f"{tr.store.root}: these episodes carry no behaviour log-probs/values (a teacher's, or "
@@ -168,18 +170,13 @@ def episode_gae(tr, gamma: float = 0.99, lam: float = 0.95, values: np.ndarray |
         last = e if term else e - 1  # steps with a known successor
         if last <= s:
             continue
-        r = tr.rewards[s:last] / scale
-        v = v_all[s:last].astype(np.float64)
-        nxt = np.r_[v[1:], 0.0 if term else float(v_all[e - 1])]
-        delta = r + gamma * nxt - v
-        a = np.zeros(last - s)
-        run = 0.0
-        for t in range(last - s - 1, -1, -1):
-            run = delta[t] + gamma * lam * run
-            a[t] = run
+        r = torch.from_numpy((tr.rewards[s:last] / scale).astype(np.float32))[:, None]
+        v = torch.from_numpy(v_all[s:last].astype(np.float32))[:, None]
+        boot = torch.tensor([0.0 if term else float(v_all[e - 1])])  # V after the last step kept
+        a, rt = gae(r, v, torch.zeros_like(r), boot, 0.0, gamma, lam)  # no episode starts inside the slice
         idx.append(np.arange(s, last))
-        adv.append(a)
-        ret.append(a + v)
+        adv.append(a[:, 0].numpy())
+        ret.append(rt[:, 0].numpy())
     if not idx:
         raise ValueError(f"{tr.store.root}: no episode has two steps to learn from")
     return np.concatenate(idx), np.concatenate(adv).astype(np.float32), np.concatenate(ret).astype(np.float32), scale
