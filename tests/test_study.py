@@ -182,7 +182,7 @@ def test_shipped_perception_encoder_reads_the_state_better_than_an_untrained_one
 def test_random_shift_moves_whole_stacks_within_the_pad():
     import torch
 
-    from hakisa.algos.bc import random_shift
+    from hakisa.algos.augment import random_shift
 
     obs = torch.zeros(64, 2, 12, 16, dtype=torch.uint8)
     obs[:, :, 6, 8] = 255  # one bright pixel, the same in both frames of every stack
@@ -198,7 +198,7 @@ def test_shifted_clicks_follow_their_target():
     shifted target lies in, for every offset the shift draws."""
     import torch
 
-    from hakisa.algos.bc import random_shift, shift_clicks
+    from hakisa.algos.augment import random_shift, shift_clicks
 
     bins, size = (12, 8), (48, 32)  # 4x4-pixel cells
     obs = torch.zeros(200, 1, 32, 48, dtype=torch.uint8)

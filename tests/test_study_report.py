@@ -8,6 +8,7 @@ warning must fire on it and not on the honest one.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from hakisa.data import EpisodeStore, EpisodeWriter, Transitions
 from hakisa.envs.toy import click_map
@@ -147,6 +148,23 @@ def test_validation_knows_what_repeating_the_last_command_scores(tmp_path):
     w = onset_weights(data, imap, 3.0)
     starts = [e * frames + t for e in range(3) for t in range(run, frames, run) if (t // run + e) % n_cmd != idle]
     assert np.flatnonzero(w == 3.0).tolist() == starts and set(np.unique(w)) == {1.0, 3.0}
+    # --onset-tolerance 1: the frame before each onset (held keys: the frame after already has it) gets its action
+    from hakisa.algos.bc import ALT_WEIGHT, bc_loss, onset_neighbours
+
+    alt = onset_neighbours(data, imap, 1)
+    assert np.flatnonzero(alt[:, 0] >= 0).tolist() == [s - 1 for s in starts]
+    assert (alt[np.array(starts) - 1] == data.actions[starts]).all()
+    # and the loss counts it at ALT_WEIGHT beside the frame's own label, class weights included
+    i = np.array(starts[:3]) - 1
+    obs, act = torch.from_numpy(data.get(i)["obs"]), torch.from_numpy(data.actions[i])
+    cw = torch.linspace(0.5, 1.5, n_cmd)
+    with torch.no_grad():
+        both, _ = bc_loss(net, {"obs": obs, "actions": act, "alt": torch.from_numpy(alt[i])}, cw, net.uses_xy)
+        lc = torch.log_softmax(net.policy(obs)[0], 1)
+    own, other = -lc[range(3), act[:, 0]], -lc[range(3), torch.from_numpy(alt[i, 0])]
+    w_own, w_alt = cw[act[:, 0]], ALT_WEIGHT * cw[torch.from_numpy(alt[i, 0])]
+    want = ((own * w_own).sum() + (other * w_alt).sum()) / (w_own.sum() + w_alt.sum())
+    assert float(both) == pytest.approx(float(want), rel=1e-5)
 
 
 def test_a_clone_no_better_than_repeating_its_last_command_is_told(tmp_path):

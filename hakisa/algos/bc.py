@@ -16,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hakisa.algos.augment import random_shift, shift_clicks
+
 
 def class_weights(counts: np.ndarray, mode: str) -> np.ndarray:
     """Per-command loss weights with mean 1 over the samples; unseen commands get 0 (nothing to learn)."""
@@ -33,19 +35,34 @@ def class_weights(counts: np.ndarray, mode: str) -> np.ndarray:
     return w * counts.sum() / max((w * counts).sum(), 1e-12)
 
 
+ALT_WEIGHT = 0.5  # a neighbour's onset counts half as much as the frame's own label: the frame's own stays the likelier
+
+
 def bc_loss(net, batch: dict, weights: torch.Tensor, uses_xy: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """Cross-entropy on the command head (class-weighted) + x/y heads where the command uses them."""
+    """Cross-entropy on the command head (class-weighted) + x/y heads where the command uses them. batch may hold
+    "weight" (per sample) and "alt" (a second action per sample, -1 where none: `onset_neighbours`)."""
     obs, act = batch["obs"], batch["actions"]
     cmd, x, y, _ = net.policy(obs)
     w = weights[act[:, 0]]
     if "weight" in batch:  # per-sample weights (e.g. a person's corrections count more than demonstrations)
         w = w * batch["weight"]
-    loss_cmd = (F.cross_entropy(cmd, act[:, 0], reduction="none") * w).sum() / w.sum().clamp_min(1e-8)
+    num, den = (F.cross_entropy(cmd, act[:, 0], reduction="none") * w).sum(), w.sum()
     m = uses_xy[act[:, 0]].float()
-    loss_xy = torch.zeros((), device=obs.device)
-    if m.sum() > 0:  # masked mean: keyboard steps contribute exactly nothing to the pointer heads
-        lxy = F.cross_entropy(x, act[:, 1], reduction="none") + F.cross_entropy(y, act[:, 2], reduction="none")
-        loss_xy = (lxy * m).sum() / m.sum()
+    lxy = F.cross_entropy(x, act[:, 1], reduction="none") + F.cross_entropy(y, act[:, 2], reduction="none")
+    num_xy, den_xy = (lxy * m).sum(), m.sum()  # masked: keyboard steps teach the pointer heads nothing
+    if "alt" in batch:  # a second label on frames next to an onset (`onset_neighbours`), at ALT_WEIGHT
+        alt = batch["alt"]
+        has = alt[:, 0] >= 0
+        if has.any():
+            a2, w2 = alt[has], ALT_WEIGHT * weights[alt[has, 0]] * (batch["weight"][has] if "weight" in batch else 1.0)
+            num = num + (F.cross_entropy(cmd[has], a2[:, 0], reduction="none") * w2).sum()
+            den = den + w2.sum()
+            m2 = ALT_WEIGHT * uses_xy[a2[:, 0]].float()
+            l2 = (F.cross_entropy(x[has], a2[:, 1], reduction="none")
+                  + F.cross_entropy(y[has], a2[:, 2], reduction="none"))
+            num_xy, den_xy = num_xy + (l2 * m2).sum(), den_xy + m2.sum()
+    loss_cmd = num / den.clamp_min(1e-8)
+    loss_xy = num_xy / den_xy if den_xy > 0 else torch.zeros((), device=obs.device)
     return loss_cmd + loss_xy, {"cmd": cmd.argmax(1), "x": x.argmax(1), "y": y.argmax(1), "loss_cmd": loss_cmd.detach(),
                                 "loss_xy": loss_xy.detach(), "logits": (cmd.detach(), x.detach(), y.detach())}
 
@@ -143,35 +160,6 @@ def select_score(v: dict) -> float:
     return s
 
 
-def random_shift(obs: torch.Tensor, pad: int, rng: np.random.Generator, with_offsets: bool = False):
-    """DrQ's augmentation: pad each stack by `pad` edge pixels and crop it back at a random offset, the same
-    offset for every frame of a stack. A few dozen recorded games are few frames; shifted copies teach the
-    encoder that a thing a few pixels away is the same thing, without any label beyond the actions.
-    with_offsets: also return how far each stack's content moved ([n] x and y pixels, + is right/down)."""
-    n, c, h, w = obs.shape
-    padded = F.pad(obs.float(), (pad, pad, pad, pad), mode="replicate")
-    dx, dy = rng.integers(0, 2 * pad + 1, n), rng.integers(0, 2 * pad + 1, n)
-    out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)]).to(obs.dtype)
-    return (out, pad - dx, pad - dy) if with_offsets else out
-
-
-def shift_clicks(actions: torch.Tensor, uses_xy: torch.Tensor, moved_x, moved_y, size: tuple[int, int],
-                 bins: tuple[int, int]) -> torch.Tensor:
-    """The x/y labels of shifted frames, moved with their content: a click on a target that the shift moved 3
-    pixels right lands 3 pixels right, in whichever cell that is. Keeps the shift honest on a mouse game, where
-    a fixed label on a moved frame would teach the pointer to miss by up to the shift."""
-    a = actions.clone()
-    m = uses_xy[a[:, 0]]
-    for col, moved, length, nb in ((1, moved_x, size[0], bins[0]), (2, moved_y, size[1], bins[1])):
-        if nb <= 1:
-            continue
-        cell = length / nb
-        centre = (a[:, col].double() + 0.5) * cell + torch.as_tensor(moved, dtype=torch.float64)
-        new = (centre / cell).floor().clamp(0, nb - 1).long()
-        a[:, col] = torch.where(m, new, a[:, col])
-    return a
-
-
 def correction_weights(data, weight: float) -> np.ndarray:
     """Per-frame loss weights for a store that mixes demonstrations and correction rounds (`hakisa record
     --agent`): the person's frames in an episode the agent also played are corrections, and count `weight`
@@ -192,6 +180,25 @@ def onsets(data, input_map) -> np.ndarray:
     a = data.actions[:, 0]
     idle = next((i for i, c in enumerate(input_map.commands) if c.kind == "noop"), -1)
     return (np.arange(len(a)) > data.ep_start) & (a != np.roll(a, 1)) & (a != idle)
+
+
+def onset_neighbours(data, input_map, k: int) -> np.ndarray:
+    """Per stored frame, a second label [N, 3] (-1 where none): the action of an onset (`onsets`) up to k frames
+    before or after it in the same episode, where the frame's own command differs (the nearest onset wins). A
+    person starts a command a frame or two earlier or later from one time to the next on screens that look alike;
+    a clone taught only the exact frame learns that the onset's look means "probably not yet" (label smoothing
+    in time)."""
+    a = data.actions
+    alt = np.full(a.shape, -1, np.int64)
+    on = np.flatnonzero(onsets(data, input_map))
+    ep = data.episode_of
+    for d in sorted({s * j for j in range(k, 0, -1) for s in (1, -1)}, key=abs, reverse=True):  # nearest last
+        j = on + d
+        ok = (j >= 0) & (j < len(a))
+        src, j = on[ok], j[ok]
+        ok = (ep[j] == ep[src]) & (a[j, 0] != a[src, 0])
+        alt[j[ok]] = a[src[ok]]
+    return alt
 
 
 def onset_weights(data, input_map, weight: float) -> np.ndarray:
@@ -238,10 +245,12 @@ def plan_schedule(args, n_train: int):
     return Schedule(steps=steps, warmup=max(1, steps // 20), lr=args.lr), max(1, min(every, steps))
 
 
-def fit(net, train, val, args, weights, sample_p, tb=None, on_best=None, label: str = "study", frame_weights=None):
+def fit(net, train, val, args, weights, sample_p, tb=None, on_best=None, label: str = "study", frame_weights=None,
+        alt_actions=None):
     """The training loop: `schedule.steps` AdamW steps on shifted minibatches, a validation every `every` steps;
     returns (best validation, history). on_best(v): called with each new best (saves best/). frame_weights: a
-    loss weight per stored frame (`correction_weights`)."""
+    loss weight per stored frame (`correction_weights`); alt_actions: a second label per stored frame
+    (`onset_neighbours`). Validation scores the frames' own labels only."""
     from tqdm import trange
 
     imap = net.input_map
@@ -265,10 +274,15 @@ def fit(net, train, val, args, weights, sample_p, tb=None, on_best=None, label: 
                 order = rng.permutation(len(train))
             b = train.get(order[i : i + args.batch_size])
         obs, act = torch.from_numpy(b["obs"]), torch.from_numpy(b["actions"])
+        alt = torch.from_numpy(alt_actions[b["index"]]) if alt_actions is not None else None
         if args.shift:
             obs, mx, my = random_shift(obs, args.shift, rng, with_offsets=True)
-            act = shift_clicks(act, uses_xy, mx, my, (obs.shape[-1], obs.shape[-2]), (imap.x_bins, imap.y_bins))
-        bt = {"obs": obs, "actions": act}
+            size, bins = (obs.shape[-1], obs.shape[-2]), (imap.x_bins, imap.y_bins)
+            act = shift_clicks(act, uses_xy, mx, my, size, bins)
+            if alt is not None:
+                has = alt[:, 0] >= 0
+                alt[has] = shift_clicks(alt[has], uses_xy, mx[has.numpy()], my[has.numpy()], size, bins)
+        bt = {"obs": obs, "actions": act} | ({"alt": alt} if alt is not None else {})
         if frame_weights is not None:
             bt["weight"] = torch.from_numpy(frame_weights[b["index"]])
         loss, out = bc_loss(net, bt, weights, uses_xy)

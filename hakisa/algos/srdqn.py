@@ -6,7 +6,7 @@
 What it takes from the Atari-100k learners (each measured there on 100k agent steps, the budget of 30
 minutes of live play on four windows):
 - DrQ (Kostrikov et al. 2020), DrQ(eps) (Agarwal et al. 2021): each sampled stack is shifted by up to `shift`
-  pixels (hakisa/algos/bc.py `random_shift`), obs and next obs apart, so the Q net cannot memorise pixels
+  pixels (hakisa/algos/augment.py `random_shift`), obs and next obs apart, so the Q net cannot memorise pixels
   of the few frames it has; epsilon decays to 0.01 in a few thousand steps, not a million.
 - n-step returns (`n_step`; BBF anneals 10 -> 3 after each reset: `n_step_start`, `anneal_steps`).
 - SR-SPR (D'Oro et al. 2023) / BBF (Schwarzer et al. 2023): a high replay ratio (`--replay-ratio`, gradient
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hakisa.algos.bc import random_shift
+from hakisa.algos.augment import random_shift
 from hakisa.algos.dqn import cql_penalty, td_loss
 from hakisa.algos.live_learners import ReplayLearner
 from hakisa.model import HakisaNet

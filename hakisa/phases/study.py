@@ -95,6 +95,9 @@ class StudyArgs:
     onset_weight: float = 1.0
     """frames where the player starts a command (not the noop, not the frame before's command) count this many
     times in the loss; 1: no extra weight"""
+    onset_tolerance: int = 0
+    """frames: a frame up to this many before or after one where the player starts a command is also taught that
+    command, at half weight (a person's timing varies by a frame or two); 0: off"""
     select: str = "balanced"
     """which validation is best/: 'balanced' (balanced command accuracy x x/y balanced accuracy) | 'loss'"""
     game: str = ""
@@ -279,10 +282,15 @@ def labelled_frames(args: StudyArgs, store, data, fps: float, make_net, weights_
         from hakisa.algos.bc import onset_weights
 
         frame_w = frame_w * onset_weights(data, store.input_map, args.onset_weight)
+    alt = None
+    if args.onset_tolerance:
+        from hakisa.algos.bc import onset_neighbours
+
+        alt = onset_neighbours(data, store.input_map, args.onset_tolerance)
     if lag:
         print(f"study: labels taken {-lag * 1000:.0f} ms after each grab: {relabelled:.1%} of commands changed")
-    return {"frame_weights": frame_w, "correction_frames": n_corr, "label_lag": lag, "label_lag_trials": lag_trials,
-            "relabelled": relabelled}
+    return {"frame_weights": frame_w, "alt_actions": alt, "correction_frames": n_corr, "label_lag": lag,
+            "label_lag_trials": lag_trials, "relabelled": relabelled}
 
 
 def eval_frame_skip(args: StudyArgs, game, fps: float) -> int:
@@ -312,7 +320,7 @@ def study(args: StudyArgs) -> dict:
     weights_for = weights_fn(args, len(imap.commands))
     make_net = net_factory(args, spec, imap)
     labels = labelled_frames(args, store, data, fps, make_net, weights_for)
-    frame_w = labels.pop("frame_weights")
+    frame_w, alt = labels.pop("frame_weights"), labels.pop("alt_actions")
     train, val = data.split(args.val_fraction, seed=args.seed)
     if len(val) == 0:  # a single episode: no held-out data
         print("study: only one episode, validating on the training data (record a few more games)")
@@ -336,7 +344,7 @@ def study(args: StudyArgs) -> dict:
     }
     tb = start_run(out, args, config)
     t0 = time.time()
-    best, history = fit(net, train, val, args, weights, sample_p, tb=tb, frame_weights=frame_w,
+    best, history = fit(net, train, val, args, weights, sample_p, tb=tb, frame_weights=frame_w, alt_actions=alt,
                         on_best=lambda v: save_checkpoint(out / "best", net, config, {"val": v}))
     save_checkpoint(out / "checkpoint", net, config, {"val": history[-1]})
     result = {"run": str(out), "epochs": len(history), "steps": history[-1]["step"],
