@@ -52,7 +52,7 @@ def test_zoo_protocol_catch_clone_learned(tmp_path):
 
 
 @pytest.mark.x11
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.timeout(1100)
 def test_zoo_protocol_clicker_clone_learned(tmp_path):
     e = run_protocol("clicker", tmp_path / "zoo")

@@ -72,25 +72,39 @@ def study_and_play(name: str, data: Path, work: Path, bc: str, out: str, episode
     return study, clone
 
 
+def one_round(name: str, work: Path, r: int, minutes: float, prev_data: Path, prev_bc: Path, episodes: int,
+              seed: int, study_flags: list[str]) -> tuple[dict, dict, dict]:
+    """Round r: the last agent corrected into a copy of the last store, studied, played."""
+    data = work / f"data-{r}"
+    if data.exists():
+        shutil.rmtree(data)
+    shutil.copytree(prev_data, data)
+    print(f"[zoo] {name}: correction round {r}, {minutes} min, agent {prev_bc}", flush=True)
+    rec = run_json([sys.executable, str(ZOO / "teach.py"), name, "--out", str(data), "--agent", str(prev_bc),
+                    "--minutes", str(minutes), "--seed", str(seed + 10 + r)], work / f"correct-{r}.log",
+                   timeout=minutes * 60 + 900)
+    (work / f"correct-{r}.json").write_text(json.dumps(rec))
+    study, played = study_and_play(name, data, work, f"bc-{r}", f"corrected-{r}", episodes, seed, study_flags)
+    return rec, study, played
+
+
 def correction_rounds(name: str, work: Path, minutes: float, rounds: int, episodes: int, seed: int,
-                      study_flags: list[str], entry: dict) -> dict:
+                      study_flags: list[str], entry: dict, from_round: int = 1) -> dict:
     """Steps 5 and 6 per round: the last agent plays, the teacher corrects it into a copy of the last store, study
-    learns from the whole store (corrections weighted, the agent's own frames left out), 20 games are played."""
+    learns from the whole store (corrections weighted, the agent's own frames left out), 20 games are played.
+    from_round R: the rounds before R are the ones this protocol ran before in `work`, read back, not rerun."""
     prev_data, prev_bc = work / "data", work / "bc"
     curve = [{"teacher_minutes": round(entry["teacher_seconds"] / 60, 2) if entry.get("teacher_seconds") else None,
               "round": 0, "mean": entry["clone_mean"], "ci": entry["clone_ci"]}]
     spent = curve[0]["teacher_minutes"] or 0.0
     for r in range(1, rounds + 1):
-        data = work / f"data-{r}"
-        if data.exists():
-            shutil.rmtree(data)
-        shutil.copytree(prev_data, data)
-        print(f"[zoo] {name}: correction round {r}, {minutes} min, agent {prev_bc}", flush=True)
-        rec = run_json([sys.executable, str(ZOO / "teach.py"), name, "--out", str(data), "--agent", str(prev_bc),
-                        "--minutes", str(minutes), "--seed", str(seed + 10 + r)], work / f"correct-{r}.log",
-                       timeout=minutes * 60 + 900)
-        (work / f"correct-{r}.json").write_text(json.dumps(rec))
-        study, played = study_and_play(name, data, work, f"bc-{r}", f"corrected-{r}", episodes, seed, study_flags)
+        if r < from_round:
+            print(f"[zoo] {name}: reusing correction round {r} ({work / f'data-{r}'})", flush=True)
+            rec = json.loads((work / f"correct-{r}.json").read_text())
+            study = json.loads((work / f"study-bc-{r}.json").read_text())
+            played = json.loads((work / f"corrected-{r}" / "play_live.json").read_text())
+        else:
+            rec, study, played = one_round(name, work, r, minutes, prev_data, prev_bc, episodes, seed, study_flags)
         in_control = (rec.get("corrections") or {}).get("seconds_in_control", 0.0) / 60
         spent += in_control
         curve.append({"round": r, "round_minutes": minutes, "teacher_minutes_in_control": round(in_control, 2),
@@ -101,7 +115,7 @@ def correction_rounds(name: str, work: Path, minutes: float, rounds: int, episod
                       "act": study.get("act")})
         print(f"[zoo] {name}: after round {r}: {played['mean_score']:.2f} "
               f"({played['mean_score'] / entry['teacher_mean']:.0%} of the teacher)", flush=True)
-        prev_data, prev_bc = data, work / f"bc-{r}"
+        prev_data, prev_bc = work / f"data-{r}", work / f"bc-{r}"
     last = curve[1]  # the issue's bar is on one round; later rounds make the curve
     t_mean = entry["teacher_mean"]
     return {"corrected_mean": last["mean"], "corrected_ci": last["ci"],
@@ -111,7 +125,7 @@ def correction_rounds(name: str, work: Path, minutes: float, rounds: int, episod
 
 
 def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, study_flags: list[str],
-             correct: float = 0.0, rounds: int = 1, reuse_clone: bool = False) -> dict:
+             correct: float = 0.0, rounds: int = 1, reuse_clone: bool = False, from_round: int = 1) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     hakisa = [sys.executable, "-m", "hakisa.cli"]
     game_file = str(ZOO / f"{name}.json")
@@ -174,7 +188,7 @@ def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, st
         "clone_late_steps": clone.get("late_steps"),
     }
     if correct:
-        entry |= correction_rounds(name, work, correct, rounds, episodes, seed, study_flags, entry)
+        entry |= correction_rounds(name, work, correct, rounds, episodes, seed, study_flags, entry, from_round)
     print(f"[zoo] {name}: teacher {t_mean:.2f}, untrained {u_mean:.2f}, clone {c_mean:.2f} "
           f"({entry['clone_share']:.0%} of the teacher) {'PASS' if entry['passes'] else 'FAIL'}", flush=True)
     return entry
@@ -194,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--correct", type=float, default=0.0, metavar="MINUTES",
                     help="then correction rounds of this many minutes each (issue 35); 0: none")
     ap.add_argument("--rounds", type=int, default=1, help="with --correct: how many rounds, each on the last agent")
+    ap.add_argument("--from-round", type=int, default=1, metavar="R",
+                    help="with --correct: rounds before R ran before in WORK/NAME; read them back and go on from R")
     ap.add_argument("--reuse-clone", action="store_true",
                     help="keep a clone this protocol studied and played before in WORK/NAME (for --correct)")
     args = ap.parse_args(argv)
@@ -206,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     entries = []
     for n in names:
         entries.append(one_game(n, Path(args.work) / n, args.minutes, args.episodes, args.seed, args.study_flag,
-                                args.correct, args.rounds, args.reuse_clone))
+                                args.correct, args.rounds, args.reuse_clone, args.from_round))
     result = {
         "protocol": "benchmarks/zoo/run.py",
         "date": time.strftime("%Y-%m-%d %H:%M"),
