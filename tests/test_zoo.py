@@ -1,4 +1,4 @@
-"""The zoo protocol with tiny budgets, as a user runs it: Catch (keyboard) in every run, Clicker (mouse) as slow.
+"""The zoo protocol with tiny budgets, as a user runs it, on two games: Catch (keyboard) and Clicker (mouse).
 
 Each run is benchmarks/zoo/run.py: the scripted teacher plays the real page in Chromium on its own Xvfb with
 real XTest input while `hakisa record` records it; `hakisa play` plays an untrained agent; `hakisa study`
@@ -11,7 +11,8 @@ two spinning processes: 4 recorded games leave 3 to learn from) but fail for a c
 its held-out accuracy stays at chance. Four games are too few to rank agents that are close, so play is held
 to a small share of the teacher's lead. Clicker's command head needs more than 1.5 minutes of clicks to leave
 chance (its 6-minute protocol run reaches 66 % of the teacher; benchmarks/zoo/README.md): here its pointer
-heads are the check, and the run is marked slow, since both games would take about half of CI's 20 minutes.
+heads are the check. Both are marked long (collected first, so that CI's two workers run them side by side:
+about 7 minutes together on an idle machine, 2026-12-07).
 """
 from __future__ import annotations
 
