@@ -33,3 +33,16 @@ def shift_clicks(actions: torch.Tensor, uses_xy: torch.Tensor, moved_x, moved_y,
         new = (centre / cell).floor().clamp(0, nb - 1).long()
         a[:, col] = torch.where(m, new, a[:, col])
     return a
+
+
+def shift_batch(obs: torch.Tensor, actions: torch.Tensor, alt: torch.Tensor | None, pad: int,
+                rng: np.random.Generator, uses_xy: torch.Tensor, bins: tuple[int, int]):
+    """A study minibatch shifted (`random_shift`) with its click labels moved along (`shift_clicks`), and the
+    second labels too where a frame has one (alt: -1 rows where none)."""
+    obs, mx, my = random_shift(obs, pad, rng, with_offsets=True)
+    size = (obs.shape[-1], obs.shape[-2])
+    actions = shift_clicks(actions, uses_xy, mx, my, size, bins)
+    if alt is not None:
+        has = alt[:, 0] >= 0
+        alt[has] = shift_clicks(alt[has], uses_xy, mx[has.numpy()], my[has.numpy()], size, bins)
+    return obs, actions, alt

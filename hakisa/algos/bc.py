@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hakisa.algos.augment import random_shift, shift_clicks
+from hakisa.algos.augment import shift_batch
 
 
 def class_weights(counts: np.ndarray, mode: str) -> np.ndarray:
@@ -276,12 +276,7 @@ def fit(net, train, val, args, weights, sample_p, tb=None, on_best=None, label: 
         obs, act = torch.from_numpy(b["obs"]), torch.from_numpy(b["actions"])
         alt = torch.from_numpy(alt_actions[b["index"]]) if alt_actions is not None else None
         if args.shift:
-            obs, mx, my = random_shift(obs, args.shift, rng, with_offsets=True)
-            size, bins = (obs.shape[-1], obs.shape[-2]), (imap.x_bins, imap.y_bins)
-            act = shift_clicks(act, uses_xy, mx, my, size, bins)
-            if alt is not None:
-                has = alt[:, 0] >= 0
-                alt[has] = shift_clicks(alt[has], uses_xy, mx[has.numpy()], my[has.numpy()], size, bins)
+            obs, act, alt = shift_batch(obs, act, alt, args.shift, rng, uses_xy, (imap.x_bins, imap.y_bins))
         bt = {"obs": obs, "actions": act} | ({"alt": alt} if alt is not None else {})
         if frame_weights is not None:
             bt["weight"] = torch.from_numpy(frame_weights[b["index"]])
