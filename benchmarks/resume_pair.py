@@ -55,8 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default="runs/resume-pair")
     ap.add_argument("--train-flag", action="append", default=[], help="passed on to both `hakisa train` runs")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--plays", default="final,best",
+                    help="which weights of each run play: final (checkpoint/), best (best/) or both")
     args = ap.parse_args(argv)
     work = Path(args.work)
+    plays = [k for k in args.plays.split(",") if k]
+    if not plays or set(plays) - {"final", "best"}:
+        ap.error("--plays: final, best or final,best")
     work.mkdir(parents=True, exist_ok=True)
     game_file = str(ROOT / "benchmarks" / "zoo" / f"{args.game}.json")
     load0, t0 = os.getloadavg(), time.time()
@@ -94,13 +99,16 @@ def main(argv: list[str] | None = None) -> int:
         d = work / run
         b = books(d)
         rows[run] = {
-            "final": play(game_file, d / "checkpoint", work / f"{run}-final-play", args.episodes, args.seed + 2),
-            "best": play(game_file, d / "best", work / f"{run}-best-play", args.episodes, args.seed + 2),
+            **{k: play(game_file, d / ("checkpoint" if k == "final" else "best"), work / f"{run}-{k}-play",
+                       args.episodes, args.seed + 2) for k in plays},
             "steps": b.get("steps"), "grad_steps": b.get("grad_steps"), "minutes": b.get("minutes"),
             "curve": json.loads((d / "curve.json").read_text()).get("curve"),
         }
     rows["killed"]["killed_at"] = {"saved_minutes": saved.get("minutes"), "saved_steps": saved.get("steps"),
                                    "lost_seconds": args.lost}
+    # what the resumed run said it kept (the replay's transitions, or why not)
+    rows["killed"]["resumed_said"] = [ln.strip() for ln in (work / "killed-resumed.log").read_text().splitlines()
+                                      if ln.startswith(("resume:", "train: resuming"))]
 
     def overlap(a, b) -> bool:
         return a["ci"][0] <= b["ci"][1] and b["ci"][0] <= a["ci"][1]
@@ -112,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_at_start": [round(x, 2) for x in load0], "load_at_end": [round(x, 2) for x in os.getloadavg()],
         "seconds": round(time.time() - t0), "game": args.game, "minutes": args.minutes, "windows": args.windows,
         "seed": args.seed, "episodes": args.episodes, **rows,
-        "within_noise": {k: overlap(rows["straight"][k], rows["killed"][k]) for k in ("final", "best")},
+        "within_noise": {k: overlap(rows["straight"][k], rows["killed"][k]) for k in plays},
     }
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1) + "\n")

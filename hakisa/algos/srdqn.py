@@ -155,6 +155,15 @@ class SRDQNLearner(ReplayLearner):
         self.opt = self.make_opt()
         self.last_reset, self.n_resets = 0, 0
 
+    def state(self) -> tuple[dict, dict]:
+        arrays, scalars = super().state()
+        return arrays, {**scalars, "last_reset": self.last_reset, "n_resets": self.n_resets}
+
+    def restore(self, arrays: dict, scalars: dict, steps: int, grad_steps: int) -> bool:
+        ok = super().restore(arrays, scalars, steps, grad_steps)
+        self.last_reset, self.n_resets = int(scalars.get("last_reset", 0)), int(scalars.get("n_resets", 0))
+        return ok
+
     def make_opt(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.net.parameters(), lr=self.args.lr, eps=1.5e-4,
                                  weight_decay=self.args.weight_decay)

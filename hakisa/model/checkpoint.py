@@ -8,7 +8,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from safetensors import SafetensorError
+from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import load_file, save_file
 
 from hakisa.input_map import InputMap
@@ -27,7 +29,7 @@ CHECKPOINT_VERSION = 1
 
 def save_checkpoint(
     dir: str | os.PathLike, net: HakisaNet, config: dict | None = None, metrics: dict | None = None,
-    optimizer=None, resume: dict | None = None,
+    optimizer=None, resume: dict | None = None, arrays: dict[str, dict] | None = None,
 ) -> Path:
     """Write `dir/model.safetensors` + `dir/config.json` atomically.
 
@@ -35,7 +37,8 @@ def save_checkpoint(
     Ctrl-C mid-save leaves the previous checkpoint intact, never a half-written one. With `optimizer` and
     `resume` (the trainer's counters), the optimizer's tensors go to `optimizer.safetensors` and the rest of
     its state and the counters to config.json's "resume", in the same atomic step: `hakisa train --resume`
-    (`load_training_state`) continues from exactly this point.
+    (`load_training_state`) continues from exactly this point. `arrays` ({name: {key: numpy array}}) go to
+    `name.safetensors` in that step too (a live learner's replay: `Learner.state`).
     """
     dir = Path(dir)
     dir.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +61,11 @@ def save_checkpoint(
         save_file(tensors, str(tmp / "model.safetensors"))
         if opt_tensors is not None:
             save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
+        for name, group in (arrays or {}).items():
+            if group:
+                # safetensors writes an array's buffer as it lies: a strided view (a transposed weight, the
+                # filled part of a replay's rings) must be made C-ordered first or it reads back scrambled
+                save_numpy({k: np.ascontiguousarray(v) for k, v in group.items()}, str(tmp / f"{name}.safetensors"))
         (tmp / "config.json").write_text(json.dumps(doc, indent=1))
         if dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{dir.name}.old-", dir=dir.parent))

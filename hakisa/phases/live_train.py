@@ -214,6 +214,7 @@ class Actor:
         self.best, self.best_sd = -np.inf, None  # best judged rolling mean, and the weights that ended it
         self.best_metrics: dict = {}
         self.spent, self.grad_steps_before = 0.0, 0  # seconds played and gradient steps before a resume
+        self.saver = live_resume.Saver()
         if resume:
             live_resume.restore(self, resume)
             if self.learner.opt is not None:
@@ -258,13 +259,14 @@ class Actor:
                     next_save += every
                     self.save()
                 if self.run_dir is not None and (snap := learner.take_snapshot()) is not None:
-                    live_resume.write_checkpoint(self, snap, {"steps": self.steps, **summarize(self.episodes[-10:])},
-                                                 now_s / 60)
+                    metrics = {"steps": self.steps, **summarize(self.episodes[-10:])}
+                    self.saver.save(live_resume.checkpoint_job(self, snap, metrics, now_s / 60))
         finally:
             self.bar.close()
             learner.halt.set()
             learner.join()
             envs.release_all()
+            self.saver.close()
         learner.check()
         return self.finish(time.perf_counter() - self.start)
 
@@ -379,7 +381,8 @@ class Actor:
             self.save()  # best/; the learner has stopped, so its snapshot is served here
             self.learner.serve_snapshot()
             flat = {k: v for k, v in metrics.items() if k != "curve"}
-            live_resume.write_checkpoint(self, self.learner.take_snapshot(), flat, elapsed / 60)
+            job = live_resume.checkpoint_job(self, self.learner.take_snapshot(), flat, elapsed / 60)
+            self.saver.save(job, wait=True)
             if not (self.run_dir / "best").exists():  # no judged window yet: the final weights stand in
                 save_checkpoint(self.run_dir / "best", self.net, self.ck_cfg, flat)
         if self.writer is not None:

@@ -189,7 +189,7 @@ def main_live(game, algo, args, opts: dict) -> int:
         args.init = str(run_dir / "checkpoint")
     a, live, net, init_cfg = live_setup(game, algo, args)
     if resume:
-        print(f"train: resuming {run_dir} from its checkpoint/ (the replay and a batch in progress start empty)",
+        print(f"train: resuming {run_dir} from its checkpoint/ (a PPO batch in progress starts empty)",
               flush=True)
     m = train_live(game, name, a, live, run_dir, net=net, opts=opts, init_cfg=init_cfg, resume=resume)
     if getattr(args, "replay", False):
