@@ -146,3 +146,59 @@ def test_a_live_run_outlives_a_crashed_page_and_a_kill_9_and_resumes_with_its_bo
     after = json.loads((runs / "r" / "curve.json").read_text())["episodes"]
     assert after[:len(episodes)] == episodes and len(after) > len(episodes)  # one curve: it went on
     assert all(e["minute"] >= killed["minutes"] - 0.2 for e in after[len(episodes):]), after[len(episodes):][:2]
+
+
+def test_a_live_q_learners_replay_goes_through_checkpoint_and_back(tmp_path, capsys):
+    """The live trainer's path for a Q learner's state, without a window: `checkpoint_job` written by the `Saver`'s
+    thread, then `books` and `restore` into a fresh learner, which gets the replay and goes on counting; a learner
+    of other windows cannot take that replay and says so in one line, and counts from 0 again."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from hakisa.algos.srdqn import Args, SRDQNLearner
+    from hakisa.input_map import InputMap
+    from hakisa.phases import live_resume
+    from hakisa.preprocess import ObsSpec
+
+    SPEC = ObsSpec(width=64, height=48, gray=True, stack=2)
+    imap = InputMap.from_dict({"name": "t", "commands": [{"name": "noop", "kind": "noop"},
+                                                         {"name": "left", "kind": "keys", "keys": ["left"]}]})
+
+    def net(seed: int) -> HakisaNet:
+        torch.manual_seed(seed)
+        return HakisaNet(SPEC, imap, "small", 32)
+
+    args = Args(learning_starts=0, batch_size=8, buffer_size=2000)
+    first = SRDQNLearner(net(0), args, None, 1, 4.0, 5)
+    rng = np.random.default_rng(0)
+    first.start_episode(0, rng.integers(0, 255, SPEC.shape, dtype=np.uint8))
+    for t in range(120):
+        first.add(0, np.array([t % 2, 0, 0]), 1.0, False, False, rng.integers(0, 255, SPEC.shape, dtype=np.uint8))
+    for _ in range(10):
+        first.update()
+        first.after_update()
+    first.snapshot_wanted.set()
+    first.serve_snapshot()
+
+    def actor(learner, **kw):
+        return SimpleNamespace(learner=learner, steps=120, games=np.array([3] * learner.rb.E), best=-np.inf,
+                               best_metrics={}, from_checkpoint=False, grad_steps_before=0, run_dir=tmp_path,
+                               score_key="mean_score", episodes=[], ck_cfg={}, _judged=lambda g: g >= 0, **kw)
+
+    saver = live_resume.Saver()
+    saver.save(live_resume.checkpoint_job(actor(first), first.take_snapshot(), {}, 1.5))
+    saver.close()
+    b = live_resume.books(tmp_path)
+    assert b["grad_steps"] == 10 and (tmp_path / "checkpoint" / "learner.safetensors").exists()
+
+    same = actor(SRDQNLearner(net(1), args, None, 1, 4.0, 5))
+    live_resume.restore(same, b)
+    assert len(same.learner.rb) == 120 and same.learner.grad_steps == 10 and same.grad_steps_before == 0
+    assert "replay is back (120 transitions)" in capsys.readouterr().out
+
+    other = actor(SRDQNLearner(net(1), args, None, 2, 4.0, 5))  # two windows: another replay's shape
+    live_resume.restore(other, b)
+    said = capsys.readouterr().out.strip().splitlines()
+    assert len(said) == 1 and "not restored" in said[0], said
+    assert len(other.learner.rb) == 0 and other.learner.grad_steps == 0 and other.grad_steps_before == 10
