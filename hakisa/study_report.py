@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hakisa.algos.labels import click_visibility
+
 if TYPE_CHECKING:
     import torch
 
@@ -21,33 +23,6 @@ def _newest(frames: np.ndarray, channels: int) -> np.ndarray:
     """[k*C, H, W] stack -> the newest frame as [H, W] (gray) or [H, W, 3]."""
     f = frames[-channels:]
     return f[0] if channels == 1 else np.moveaxis(f, 0, -1)
-
-
-def click_visibility(data, imap, sample: int = 400, seed: int = 0) -> float | None:
-    """Share of click frames that show something near the clicked cell: some pixels within a cell of the click
-    differ clearly from the background (the per-pixel median of the recording). None without clicks.
-
-    A teacher that clicks a target as it enters the screen, when it is a 1-2 pixel sliver of the observation,
-    labels frames that show nothing to click; no learner can copy that."""
-    clicks = np.array([c.kind.startswith("click") for c in imap.commands])
-    idx = data.indices[clicks[data.actions[data.indices, 0]]]
-    if len(idx) == 0:
-        return None
-    rng = np.random.default_rng(seed)
-    bg_idx = np.sort(rng.choice(data.indices, min(sample, len(data.indices)), replace=False))
-    bg = np.median(np.asarray(data.frames[bg_idx], np.float32), axis=0)  # [C, H, W]
-    _, h, w = bg.shape
-    cw, ch = w / imap.x_bins, h / imap.y_bins
-    seen = 0
-    pick = np.sort(rng.choice(idx, min(sample, len(idx)), replace=False))
-    for i in pick:
-        a = data.actions[i]
-        cx, cy = (a[1] + 0.5) * cw, (a[2] + 0.5) * ch
-        x0, x1 = int(max(0, cx - cw)), int(min(w, cx + cw + 1))
-        y0, y1 = int(max(0, cy - ch)), int(min(h, cy + ch + 1))
-        diff = np.abs(np.asarray(data.frames[i][:, y0:y1, x0:x1], np.float32) - bg[:, y0:y1, x0:x1]).max(0)
-        seen += int((diff > 30).sum() >= max(4, 0.25 * cw * ch))
-    return seen / len(pick)
 
 
 # below this, a head's log-probabilities hardly move from frame to frame (std over frames, mean over bins)

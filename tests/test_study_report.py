@@ -179,3 +179,59 @@ def test_a_clone_no_better_than_repeating_its_last_command_is_told(tmp_path):
     assert not any("repeating" in w for w in warnings_for(one_frame, one_frame, copycat, history, imap))
     reacting = fake_validation(0.9, 0.5, 0.5, 0.8) | {"repeat_baseline": 0.62, "acc_cmd_on_onsets": 0.9}
     assert not any("repeating" in w for w in warnings_for(good, good, reacting, history, imap))
+
+
+def write_whacks(root, vanish: bool, episodes: int = 4, seed: int = 0) -> None:
+    """A teacher's recording of a toy whack game, events and all: a target shows for 3 frames, and the click on
+    it comes between the 3rd frame's grab and the next. With `vanish` the clicked target is gone from the frame
+    the click is filed with (as in the zoo's click games and Pop); without, it stays one frame more."""
+    rng = np.random.default_rng(seed)
+    imap, fps = click_map(4), 15.0
+    meta = {"input_map": imap, "obs_spec": SPEC, "fps": fps, "source": "teacher", "region": [0, 0, 48, 32]}
+    with EpisodeWriter(root, meta) as w:
+        for ep in range(episodes):
+            w.begin_episode()
+            for rnd in range(10):
+                bx, by = (int(v) for v in rng.integers(0, 4, 2))
+                for j in range(5):  # shown on frames 0-2 (and 3 when it does not vanish), then 5 frames of nothing
+                    t = 60.0 * ep + (rnd * 5 + j) / fps  # one clock for the whole recording, as a recorder's
+                    if j == 3:  # the click, pressed half a frame before this grab
+                        cx, cy = bx * 12 + 6, by * 8 + 4
+                        w.add_events([(t - 0.5 / fps, "move", "", cx, cy), (t - 0.5 / fps, "press", "left", cx, cy),
+                                      (t - 0.4 / fps, "release", "left", cx, cy)])
+                    f = np.full((1, 32, 48), 30, np.uint8)
+                    if j < 3 or (j == 3 and not vanish):
+                        f[0, by * 8 + 1 : by * 8 + 7, bx * 12 + 3 : bx * 12 + 9] = 230
+                    a = [2, bx, by] if j == 3 else [0, 0, 0]  # as `hakisa record` files it: with the grab after
+                    w.add(f, a, 0.0, rnd == 9 and j == 4, t=t)
+            w.end_episode()
+
+
+def test_the_default_label_lag_files_a_click_with_the_frame_that_shows_what_it_clicked(tmp_path):
+    """study's 'visible' label lag (hakisa/algos/labels.py): where a clicked target vanishes before the next grab,
+    the click belongs to the frame before; where it stays, or the game has no clicks, the labels stay as recorded."""
+    from hakisa.algos.labels import lag_from_clicks
+    from hakisa.envs.toy import keypress_map
+
+    write_whacks(tmp_path / "vanish", vanish=True)
+    write_whacks(tmp_path / "stays", vanish=False)
+    data = Transitions(EpisodeStore(tmp_path / "vanish"), stack=2)
+    recorded = data.actions.copy()
+    lag, tried = lag_from_clicks(data, click_map(4), 15.0)
+    assert lag == pytest.approx(-1 / 15) and tried[0]["click_visibility"] < 0.1 < 0.9 < tried[1]["click_visibility"]
+    assert np.array_equal(data.actions, recorded)  # measured without changing the labels: study relabels with it
+    data.relabel(lag, 1 / 15)
+    assert click_visibility(data, click_map(4)) > 0.9
+
+    # the onset tolerance teaches the frame before each click, never the frame after, which shows the target gone
+    from hakisa.algos.bc import onset_neighbours
+
+    clicks = np.flatnonzero(data.actions[:, 0] == 2)
+    alt = onset_neighbours(data, click_map(4), 1)
+    assert np.flatnonzero(alt[:, 0] >= 0).tolist() == (clicks - 1).tolist()
+    assert (alt[clicks - 1] == data.actions[clicks]).all()
+
+    kept = Transitions(EpisodeStore(tmp_path / "stays"), stack=2)
+    lag, tried = lag_from_clicks(kept, click_map(4), 15.0)
+    assert lag == 0.0 and tried[0]["click_visibility"] > 0.9
+    assert lag_from_clicks(kept, keypress_map(), 15.0) == (0.0, [])
