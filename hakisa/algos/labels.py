@@ -74,6 +74,8 @@ def lag_from_clicks(data, imap, fps: float, frames: int = 2, margin: float = 0.2
     base = tried[0]["click_visibility"] if tried else None
     for t in tried[1:]:
         if base is not None and t["click_visibility"] is not None and t["click_visibility"] >= base + margin:
+            print(f"study: clicks filed {t['frames_after']} frame(s) earlier: the clicked cell shows something on "
+                  f"{t['click_visibility']:.0%} of click frames that way, {base:.0%} as recorded", flush=True)
             return t["lag"], tried
     return 0.0, tried
 

@@ -263,7 +263,7 @@ def weights_fn(args: StudyArgs, n_cmd: int):
 def labelled_frames(args: StudyArgs, store, data, fps: float, make_net, weights_for) -> dict:
     """Which frames teach (the agent's own frames of a correction round do not; the person's count
     --correction-weight times) and which input labels each (--label-lag); returns what the config records."""
-    from hakisa.algos.bc import correction_weights
+    from hakisa.algos.bc import correction_weights, onset_neighbours, onset_weights
     from hakisa.algos.labels import choose_label_lag, lag_from_clicks
 
     frame_w = correction_weights(data, args.correction_weight)
@@ -280,24 +280,14 @@ def labelled_frames(args: StudyArgs, store, data, fps: float, make_net, weights_
             lag, lag_trials = choose_label_lag(data, args, fps, make_net, weights_for)
     elif args.label_lag == "visible":
         lag, lag_trials = lag_from_clicks(data, store.input_map, fps)
-        if lag:
-            seen = {t["frames_after"]: t["click_visibility"] for t in lag_trials}
-            print(f"study: clicks filed {-lag * fps:.0f} frame(s) earlier: the clicked cell shows something on "
-                  f"{seen[round(-lag * fps)]:.0%} of click frames that way, {seen[0]:.0%} as recorded")
     else:
         lag = float(args.label_lag)
     if lag or args.label_lag == "auto" and lag_trials:
         data.relabel(lag, 1.0 / fps)
     relabelled = float((data.actions[:, 0] != recorded).mean())
     if args.onset_weight != 1.0:
-        from hakisa.algos.bc import onset_weights
-
         frame_w = frame_w * onset_weights(data, store.input_map, args.onset_weight)
-    alt = None
-    if args.onset_tolerance:
-        from hakisa.algos.bc import onset_neighbours
-
-        alt = onset_neighbours(data, store.input_map, args.onset_tolerance)
+    alt = onset_neighbours(data, store.input_map, args.onset_tolerance) if args.onset_tolerance else None
     if lag:
         print(f"study: labels taken {-lag * 1000:.0f} ms after each grab: {relabelled:.1%} of commands changed")
     return {"frame_weights": frame_w, "alt_actions": alt, "correction_frames": n_corr, "label_lag": lag,
