@@ -48,7 +48,7 @@ def test_dataclass_flags_carry_their_field_docstrings(capsys):
         main(["study", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "--label-lag LABEL_LAG seconds: label each frame with the input this long BEFORE its grab" in out
-    assert "best on held-out episodes wins (4x slower) (default: 0)" in out  # the continuation line, then the default
+    assert "best on held-out episodes wins (4x slower) (default: visible)" in out  # a continuation line, the default
     assert "--lr LR peak AdamW learning rate (after a warm-up, decayed by a cosine to a tenth) (default: 0.001)" in out
 
 
