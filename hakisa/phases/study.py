@@ -8,7 +8,8 @@ The defaults are meant to need no flags on a game nobody tuned them for (measure
 benchmarks/zoo): the training length is counted in gradient steps from the dataset's size, the rate warms
 up and decays, the frames are shifted by up to 4 pixels (DrQ; clicks move with them), and the encoder
 keeps an eighth of the frame's resolution with coordinate planes (`fine`). Each frame is labelled with what was held
-when it was grabbed (`--label-lag`; on the zoo's Catch, labels taken 2 frames later played half as well).
+when it was grabbed (on the zoo's Catch, labels taken 2 frames later played half as well), except that a click is
+filed with the frame before when that is the one showing what it clicked (`--label-lag visible`, algos/labels.py).
 
 The evaluation plays the game the dataset was recorded with (its file's path is in the dataset), or
 `--game`: in its simulator when its file names one, else live on its window (launched when its file says
