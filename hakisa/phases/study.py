@@ -86,7 +86,7 @@ class StudyArgs:
     """seconds: label each frame with the input this long BEFORE its grab; negative: what the player did just
     AFTER it. 'visible': for a game with clicks, 0 or 1-2 frames after, the first whose click frames show something
     where the click lands clearly more often (a clicked target vanishes before the next grab; with it and the
-    one-sided onset tolerance Pop's clone went from 3 to 42 points), else 0. 'auto': a full study per candidate
+    one-sided onset tolerance, Pop's clone: 3 -> 42 points), else 0. 'auto': a full study per candidate
     (0 and 1-3 frames after), the best on held-out episodes wins (4x slower)"""
     seed: int = 0
     """split, init and sampling seed"""
