@@ -265,6 +265,52 @@ def test_a_clone_that_never_presses_a_rare_command_by_argmax_plays_sampled():
     assert preferred_act(sure)[0] == "argmax"
 
 
+@pytest.mark.parametrize("scores, offline, chosen", [({"argmax": 10.0, "sample": 14.0}, "argmax", "sample"),
+                                                    ({"argmax": 21.0, "sample": 4.0}, "sample", "argmax"),
+                                                    ({"argmax": 7.0, "sample": 7.0}, "sample", "sample")])
+def test_study_plays_both_ways_and_keeps_the_one_that_scored_more(monkeypatch, scores, offline, chosen):
+    """What a wrong press costs is the game's, so with enough games study plays argmax and sampled and keeps the
+    better (a tie keeps the offline rule's). Each way plays with its own logits: sampled with the class weights
+    taken out (the player's rates), argmax with them in; best/ is saved before each game, and the net is left
+    in the chosen way."""
+    from hakisa import study_eval
+    from hakisa.algos.bc import prior_correction, set_act
+    from hakisa.input_map import InputMap
+    from hakisa.model import HakisaNet
+
+    imap = InputMap.from_dict({"name": "t", "x_bins": 1, "y_bins": 1, "commands": [
+        {"name": "noop", "kind": "noop"}, {"name": "a", "kind": "keys", "keys": ["a"]}]})
+    net = HakisaNet(ObsSpec(width=80, height=45), imap, encoder="small", hidden=16)
+    weights = torch.tensor([0.5, 3.0])
+    raw = net.pi_cmd.bias.detach().clone()
+    config = {"act": "argmax"}
+    if offline == "sample":
+        set_act(net, config, "sample", weights)
+    played, saved = [], []
+
+    def fake_play(net_, game, args, frame_skip, mode, tag=""):  # the window is what this replaces; scores given
+        want = raw + (prior_correction(weights) if mode == "sample" else 0)
+        played.append((mode, torch.allclose(net_.pi_cmd.bias, want), config["act"] == mode, tag))
+        return {"episodes": 10, "mean_score": scores[mode], "score_ci95": 1.0}
+
+    monkeypatch.setattr(study_eval, "evaluate_clone", fake_play)
+    args = StudyArgs(dataset="unused", eval_episodes=10)
+    result = {}
+    ev = study_eval.evaluate_and_choose(net, None, args, 1, config, result, weights, lambda: saved.append(1))
+    assert [m for m, *_ in played] == [offline, "argmax" if offline == "sample" else "sample"]
+    assert all(ok and cfg_ok and tag == f"-{m}" for m, ok, cfg_ok, tag in played), played
+    assert len(saved) == 2
+    assert result["act"] == config["act"] == chosen and ev["mean_score"] == scores[chosen]
+    assert config["cmd_prior_corrected"] == (chosen == "sample")
+    assert torch.allclose(net.pi_cmd.bias, raw + (prior_correction(weights) if chosen == "sample" else 0))
+    assert set(result["eval_by_act"]) == {"argmax", "sample"}
+    # with too few games to tell the ways apart, the offline rule's way plays alone
+    played.clear()
+    study_eval.evaluate_and_choose(net, None, StudyArgs(dataset="unused", eval_episodes=3), 1, config, {}, weights,
+                                   lambda: None)
+    assert [m for m, *_ in played] == [chosen]
+
+
 def test_prior_correction_gives_back_the_players_rates():
     """Cross-entropy with class weights w learns odds multiplied by w; adding -log w to the logits undoes it."""
     from hakisa.algos.bc import class_weights, prior_correction

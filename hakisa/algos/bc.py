@@ -345,12 +345,20 @@ def preferred_act(v: dict) -> tuple[str, dict]:
 def choose_act(best_net, config: dict, result: dict, final: dict, weights, imap) -> None:
     """How the clone acts (`preferred_act`); a sampled clone gets the class weights taken back out of its logits."""
     config["act"], result["act_rates"] = preferred_act(final)
-    if config["act"] == "sample":  # sampled presses at the player's rates: the class weights come out of the logits
-        with torch.no_grad():
-            best_net.pi_cmd.bias += prior_correction(weights)
-        config["cmd_prior_corrected"] = True
+    if config["act"] == "sample":
+        set_act(best_net, config, "sample", weights)
         missing = ", ".join(imap.commands[i].name for i in result["act_rates"]["collapsed"])
         print(f"study: the clone plays sampled actions (by argmax it would almost never {missing})")
     else:
         print("study: the clone plays its most likely action (argmax presses each command about as often as you)")
     result["act"] = config["act"]
+
+
+def set_act(net, config: dict, mode: str, weights) -> None:
+    """Make `net` act by `mode`: a sampled clone presses at the player's rates only with the class weights taken
+    out of its command logits (`prior_correction`), an argmax clone keeps them; `config` records which."""
+    corrected = bool(config.get("cmd_prior_corrected"))
+    if (mode == "sample") != corrected:
+        with torch.no_grad():
+            net.pi_cmd.bias += prior_correction(weights) * (1 if mode == "sample" else -1)
+    config["act"], config["cmd_prior_corrected"] = mode, mode == "sample"

@@ -126,78 +126,6 @@ class StudyArgs:
     """tqdm bars"""
 
 
-def eval_game(args: StudyArgs, store):
-    """The game to evaluate on: --game, else the game file the dataset was recorded with (its path is in the
-    store's meta), else a shipped game of the recorded name. None, with the reason, when there is none."""
-    from hakisa.game import Game, GameFileError
-
-    if args.game:
-        return Game.load(args.game), ""
-    tried = [t for t in (store.meta.get("game_file"), store.meta.get("game")) if t]
-    reasons = []
-    for ref in tried:
-        try:
-            return Game.load(ref), ""
-        except GameFileError as e:
-            reasons.append(str(e).splitlines()[0])
-    if not tried:
-        return None, "the dataset names no game"
-    return None, f"the dataset's game {' / '.join(map(repr, tried))} did not load ({'; '.join(reasons)})"
-
-
-def evaluate_clone(net, game, args: StudyArgs, frame_skip: int, preferred: str) -> dict:
-    """The clone plays its game: the simulator when there is one (unless eval_live), else the live window."""
-    from hakisa.game import parse_opts
-
-    mode = preferred if args.eval_act == "auto" else args.eval_act
-    opts = parse_opts([o for o in args.eval_opt.split(",") if o])
-    if game.sim and not args.eval_live:
-        from hakisa.evaluate import evaluate
-
-        kw = {"obs_spec": replace(net.obs_spec, crop=None)}  # a simulator renders the canvas alone
-        if frame_skip > 1 or args.eval_decision_ticks or args.eval_action_delay:
-            kw.update(
-                frame_skip=args.eval_decision_ticks or frame_skip,
-                action_delay=args.eval_action_delay,
-                stack_ticks=frame_skip * args.stack_stride,
-            )
-        env = game.sim_vec(min(16, args.eval_episodes), seed=args.seed + 777, opts=opts, **kw)
-        try:
-            res = evaluate(
-                net, env, args.eval_episodes, mode, seed=args.seed + 777
-            )
-        finally:
-            env.close()
-        net.train()
-        return {
-            **res,
-            "where": "sim",
-            "options": game.resolve_options(opts),
-            "act": mode,
-            **{k: kw[k] for k in ("frame_skip", "action_delay", "stack_ticks") if k in kw},
-        }
-    from hakisa.play_live import play_live
-
-    print(f"study: evaluating on {game.name}'s window, {args.eval_episodes} episodes (no simulator)", flush=True)
-    res = play_live(
-        Path(args.out) / "best",
-        game=game,
-        opts=opts,
-        episodes=args.eval_episodes,
-        deterministic=mode == "argmax",
-        out=Path(args.out) / "eval_live",
-        seed=args.seed,
-        progress=args.progress,
-        probe_trials=0,
-    )
-    return {
-        **{k: res[k] for k in ("episodes", "win_rate", "mean_score", "score_ci95", "mean_return") if k in res},
-        "where": "live",
-        "options": res["options"],
-        "act": mode,
-    }
-
-
 def init_features(net, checkpoint: str) -> None:
     """Copy encoder + trunk weights from another checkpoint (the heads stay fresh).
 
@@ -295,22 +223,12 @@ def labelled_frames(args: StudyArgs, store, data, fps: float, make_net, weights_
             "label_lag_trials": lag_trials, "relabelled": relabelled}
 
 
-def eval_frame_skip(args: StudyArgs, game, fps: float) -> int:
-    """A simulator that runs in ticks (its file's sim.tick_hz) steps as many ticks per decision as the recording."""
-    tick_hz = (game.sim or {}).get("tick_hz") if game is not None else None
-    frame_skip = max(1, int(round(tick_hz / fps))) if tick_hz else 1
-    if args.eval_decision_ticks and frame_skip % args.eval_decision_ticks:
-        raise SystemExit(
-            f"--eval-decision-ticks {args.eval_decision_ticks} must divide the recording's {frame_skip} ticks per frame"
-        )
-    return frame_skip
-
-
 def study(args: StudyArgs) -> dict:
     from hakisa.algos.bc import choose_act, fit, plan_schedule
     from hakisa.algos.common import setup_torch, start_run
     from hakisa.data import EpisodeStore, Transitions
     from hakisa.model import load_checkpoint, save_checkpoint
+    from hakisa.study_eval import eval_frame_skip, eval_game, evaluate_and_choose
     from hakisa.study_report import warnings_for, write_report
 
     setup_torch(args.threads, args.seed)
@@ -364,7 +282,8 @@ def study(args: StudyArgs) -> dict:
             print(f"study: evaluation skipped: {no_game_why}; pass --game NAME|PATH to play it", flush=True)
             result["eval"] = None
         else:
-            result["eval"] = evaluate_clone(best_net, game, args, frame_skip, config["act"])
+            result["eval"] = evaluate_and_choose(best_net, game, args, frame_skip, config, result, weights,
+                                                 lambda: save_checkpoint(out / "best", best_net, config, {"val": best}))
             for k in ("win_rate", "mean_score"):
                 if tb and result["eval"].get(k) is not None:
                     tb.add_scalar(f"charts/{k}", result["eval"][k], history[-1]["step"])
