@@ -13,7 +13,8 @@ filed with the frame before when that is the one showing what it clicked (`--lab
 
 The evaluation plays the game the dataset was recorded with (its file's path is in the dataset), or
 `--game`: in its simulator when its file names one, else live on its window (launched when its file says
-how); when there is none the run says why in one line. `--init` takes the encoder and trunk of another
+how); when there is none the run says why in one line. It plays the clone both ways, argmax and sampled, and
+keeps the better as the checkpoint's way to act (hakisa/study_eval.py). `--init` takes the encoder and trunk of another
 checkpoint and fine-tunes everything; `--freeze` keeps those layers fixed instead.
 
 `best/` keeps the validation with the best `select` score: the command head's balanced accuracy (times the
@@ -114,8 +115,9 @@ class StudyArgs:
     eval_opt: str = ""
     """game options for the evaluation, 'key=value,key=value' (e.g. tier=hard)"""
     eval_act: str = "auto"
-    """how the clone acts in the evaluation: 'argmax' | 'sample' | 'auto' (the one study measured as closer to the
-    player's action rates, which becomes the checkpoint's default in `hakisa play`)"""
+    """how the clone acts in the evaluation: 'argmax' | 'sample' | 'auto': with 5 games or more, both ways, and the
+    one that scored more becomes the checkpoint's default in `hakisa play`; with fewer, the way whose presses come
+    closer to the player's rates on held-out frames"""
     eval_action_delay: int = 0
     """simulators with ticks: ticks between a decision and its effect (a page's lag)"""
     eval_decision_ticks: int = 0
