@@ -3,7 +3,8 @@ and returns the summary `hakisa play` prints.
 
 It is env-agnostic: any Gymnasium env or vector env with the Hakisa contract (uint8 frame-stack
 observations, [command, x, y] actions), so a simulator, stable-retro and the live ScreenEnv all go through
-it. The verbs (play, study, explore), the arena, sweeps, Ray PPO's evaluation and the benchmarks call it.
+it. The verbs (play, study, explore), the arena, sweeps, Ray PPO's evaluation, `play_live` (its timings,
+GIF and video through an `observer`) and the benchmarks call it.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def evaluate(
     progress: bool = False,
     max_steps: int = 10_000_000,
     epsilon: float = 0.0,
+    observer=None,
 ) -> dict:
     """Play `episodes` episodes; returns {episodes, mean_return, std_return, mean_length[, win_rate]}.
 
@@ -36,14 +38,16 @@ def evaluate(
     mode: how the net acts, `HakisaNet.act`'s "argmax", "sample" or "q" (`act_mode` picks a checkpoint's).
     collect: an `hakisa.data.EpisodeWriter`; each finished episode is written to it.
     epsilon: probability of a uniformly random action per step (exploration; 0 for evaluation).
+    observer: with a plain env, told of every step: `before()` just before the action is chosen,
+    `after(obs, action, reward, terminated, truncated, info, forward_ms)` with the env's own info and the
+    policy's time, and `episode(ep)` with each counted episode's summary (play_live's timings, GIF, video).
     """
     vec = isinstance(env, gym.vector.VectorEnv)
     n = env.num_envs if vec else 1
     quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
-    done_count = np.zeros(n, int)
     stats, eps = EpisodeStats(n), []
-    c = net.obs_spec.channels
-    buf = [[] for _ in range(n)]  # per-env (frame, action, reward, done, logp, value, t) until the episode ends
+    if observer is not None and vec:
+        raise ValueError("evaluate: an observer watches a plain env, not a vector env")
     obs, _ = env.reset(seed=seed)
     obs = np.asarray(obs) if vec else np.asarray(obs)[None]
     retire = getattr(env, "retire", None)  # live windows (a Fleet): no game is started that will not be played
@@ -52,6 +56,21 @@ def evaluate(
             retire(i)
     bar = tqdm(total=episodes, disable=not progress, desc="play", unit="ep")
     net.eval()
+    try:
+        _loop(net, env, obs, quota, mode, epsilon, collect, observer, max_steps, bar, stats, eps)
+    finally:
+        bar.close()
+    return summarize(eps)
+
+
+def _loop(net, env, obs, quota, mode, epsilon, collect, observer, max_steps, bar, stats, eps) -> None:
+    """evaluate's steps until every env has played its quota (or max_steps); finished episodes go to `eps`."""
+    vec = isinstance(env, gym.vector.VectorEnv)
+    n = len(quota)
+    done_count = np.zeros(n, int)
+    c = net.obs_spec.channels
+    buf = [[] for _ in range(n)]  # per-env (frame, action, reward, done, logp, value, t) until the episode ends
+    retire = getattr(env, "retire", None)  # live windows (a Fleet): no game is started that will not be played
     for _ in range(max_steps):
         if np.minimum(done_count, quota).sum() >= quota.sum():  # every env has played its share
             break
@@ -59,8 +78,14 @@ def evaluate(
         # every frame of an episode the same few milliseconds
         t_obs = time.time()
         logged = collect is not None and mode == "sample"  # the log-prob and V go into the store
+        if observer is not None:
+            observer.before()
+        t0 = time.perf_counter()
         a, beh = _act(net, env, obs, mode, epsilon, logged, vec)
-        nobs, r, term, trunc, info = _env_step(env, a, vec)
+        forward_ms = (time.perf_counter() - t0) * 1e3
+        nobs, r, term, trunc, info, raw = _env_step(env, a, vec)
+        if observer is not None:
+            observer.after(nobs[0], a[0], float(r[0]), bool(term[0]), bool(trunc[0]), raw, forward_ms)
         r = np.asarray(r, np.float64)
         if collect is not None:
             for i in range(n):
@@ -79,6 +104,8 @@ def evaluate(
             if done_count[i] < quota[i]:
                 eps.append(ep)
                 bar.update(1)
+                if observer is not None:
+                    observer.episode(ep)
                 if collect is not None:
                     _write_episode(collect, ep, buf[i])
             buf[i] = []
@@ -91,8 +118,6 @@ def evaluate(
             nobs, _ = env.reset()
             nobs = np.asarray(nobs)[None]
         obs = nobs
-    bar.close()
-    return summarize(eps)
 
 
 def _act(net: HakisaNet, env, obs: np.ndarray, mode: str, epsilon: float, logged: bool, vec: bool):
@@ -128,13 +153,15 @@ def _act(net: HakisaNet, env, obs: np.ndarray, mode: str, epsilon: float, logged
 
 
 def _env_step(env, a: np.ndarray, vec: bool):
-    """env.step with a vector env's shapes, a plain gym.Env's step given a leading axis of 1."""
+    """env.step with a vector env's shapes, a plain gym.Env's step given a leading axis of 1; and the env's own
+    info (a plain env's before it is given that axis)."""
     if vec:
-        return env.step(a)
-    nobs, r, term, trunc, info = env.step(a[0])
+        out = env.step(a)
+        return (*out, out[4])
+    nobs, r, term, trunc, raw = env.step(a[0])
     nobs, r, term, trunc = (np.asarray(v)[None] for v in (nobs, r, term, trunc))
-    info = {k: np.asarray([v]) for k, v in info.items()} if isinstance(info, dict) else {}
-    return nobs, r, term, trunc, info
+    info = {k: np.asarray([v]) for k, v in raw.items()} if isinstance(raw, dict) else {}
+    return nobs, r, term, trunc, info, raw
 
 
 def _write_episode(collect, ep: dict, steps: list) -> None:

@@ -67,7 +67,7 @@ def play_live(
     game = game if isinstance(game, Game) else Game.load(game)
     torch.manual_seed(seed)
     torch.set_num_threads(1)  # one small forward per step: a second thread only adds hand-off latency
-    net, act, mode, checkpoint = load_agent(checkpoint, game, deterministic, head, seed)
+    net, _, mode, checkpoint = load_agent(checkpoint, game, deterministic, head, seed)
     hz = hz or game.hz
     out = Path(out) if out is not None else _default_out(game, checkpoint)
     with ExitStack() as stack:
@@ -80,7 +80,7 @@ def play_live(
 
         writer = SummaryWriter(str(out / "live_tb"))  # per-episode curves beside the run's training curves
         stack.callback(writer.close)
-        loop = _play_episodes(env, act, episodes, rec, writer, progress, game.name)
+        loop = _play_episodes(env, net, mode, episodes, rec, writer, progress, game.name, seed)
     summary = _summary(game, env, loop, lag, rec, opts, hz, mode, checkpoint, out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "play_live.json").write_text(json.dumps(summary, indent=1))
@@ -167,57 +167,69 @@ class _Recorder:
                                    self.env.input_map, self.hz, box=self.box))
 
 
-def _play_episodes(env, act, episodes: int, rec: _Recorder, writer, progress: bool, name: str) -> dict:
-    """The episode loop: results per episode and the loop's own timings; a kill switch ends it early."""
-    from tqdm import tqdm
+class _Watch:
+    """What play_live keeps beside evaluate's episode loop (its `observer`): per step the loop's own timings and
+    late ticks, the GIF and video frames; per episode the result, TensorBoard's curves and the progress bar."""
 
+    def __init__(self, env, rec: _Recorder, writer, episodes: int, progress: bool, name: str):
+        from tqdm import tqdm
+
+        self.env, self.rec, self.writer, self.ep, self.seen, self.last = env, rec, writer, 0, None, {}
+        self.results, self.step_ms, self.reward_ms, self.late = [], [], [], 0
+        self.parts: dict[str, list[float]] = {"capture": [], "preprocess": [], "forward": [], "send": []}
+        self.bar = tqdm(total=episodes, desc=f"live {name}", unit="episode", disable=not progress)
+
+    def before(self) -> None:
+        self.seen = self.rec.before(self.ep)
+
+    def after(self, obs, a, r: float, term: bool, trunc: bool, info: dict, forward_ms: float) -> None:
+        tm = info["timing"]
+        # the loop's own work per step; decide_ms also counts this Python loop and GIF bookkeeping
+        self.step_ms.append(tm["capture_ms"] + tm["preprocess_ms"] + forward_ms + tm["send_ms"])
+        self.reward_ms.append(tm["reward_ms"])
+        for k, v in (("capture", tm["capture_ms"]), ("preprocess", tm["preprocess_ms"]), ("forward", forward_ms),
+                     ("send", tm["send_ms"])):
+            self.parts[k].append(v)
+        self.late += info["missed_ticks"] > 0
+        self.rec.after(self.ep, self.seen, obs, a, r, term, info)
+        self.last = info
+
+    def episode(self, ep: dict) -> None:
+        info, judge, results = self.last, self.env.judge, self.results
+        results.append({"winner": info.get("winner"), "score": info.get("score"), "return": ep["return"],
+                        "steps": info["step"], "final": info["readings"]})
+        self.writer.add_scalar("live/episodic_return", ep["return"], self.ep)
+        post = {}
+        if judge.won_or_lost:
+            post["win_rate"] = np.mean([e["winner"] == judge.win_winner for e in results])
+        if judge.score is not None:
+            post["score"] = np.mean([e["score"] or 0 for e in results])
+        for k, v in post.items():
+            self.writer.add_scalar(f"live/{k}", v, self.ep)
+        self.writer.add_scalar("live/step_ms_p50", float(np.percentile(self.step_ms, 50)), self.ep)
+        self.bar.update(1)
+        self.bar.set_postfix({k: f"{v:.2f}" for k, v in post.items()})
+        self.ep += 1
+
+
+def _play_episodes(env, net, mode: str, episodes: int, rec: _Recorder, writer, progress: bool, name: str,
+                   seed: int) -> dict:
+    """The episodes, through evaluate's loop: results per episode and the loop's own timings; the kill switch
+    ends it early."""
+    from hakisa.evaluate import evaluate
     from hakisa.sink import KillSwitch
 
-    judge = env.judge
-    results, step_ms, reward_ms, late = [], [], [], 0
-    parts: dict[str, list[float]] = {"capture": [], "preprocess": [], "forward": [], "send": []}
+    watch = _Watch(env, rec, writer, episodes, progress, name)
     stopped, stopped_at = "episodes", None
-    bar = tqdm(total=episodes, desc=f"live {name}", unit="episode", disable=not progress)
     try:
-        for ep in range(episodes):
-            obs, info = env.reset()
-            while True:
-                seen = rec.before(ep)
-                t0 = time.perf_counter()
-                a = act(obs)
-                t_fwd = (time.perf_counter() - t0) * 1e3
-                obs, r, term, trunc, info = env.step(a)
-                tm = info["timing"]
-                # the loop's own work per step; decide_ms also counts this Python loop and GIF bookkeeping
-                step_ms.append(tm["capture_ms"] + tm["preprocess_ms"] + t_fwd + tm["send_ms"])
-                reward_ms.append(tm["reward_ms"])
-                for k, v in (("capture", tm["capture_ms"]), ("preprocess", tm["preprocess_ms"]), ("forward", t_fwd),
-                             ("send", tm["send_ms"])):
-                    parts[k].append(v)
-                late += info["missed_ticks"] > 0
-                rec.after(ep, seen, obs, a, r, term, info)
-                if term or trunc:
-                    break
-            results.append({"winner": info.get("winner"), "score": info.get("score"), "return": env.episode_return,
-                            "steps": info["step"], "final": info["readings"]})
-            writer.add_scalar("live/episodic_return", env.episode_return, ep)
-            post = {}
-            if judge.won_or_lost:
-                post["win_rate"] = np.mean([e["winner"] == judge.win_winner for e in results])
-            if judge.score is not None:
-                post["score"] = np.mean([e["score"] or 0 for e in results])
-            for k, v in post.items():
-                writer.add_scalar(f"live/{k}", v, ep)
-            writer.add_scalar("live/step_ms_p50", float(np.percentile(step_ms, 50)), ep)
-            bar.update(1)
-            bar.set_postfix({k: f"{v:.2f}" for k, v in post.items()})
+        evaluate(net, env, episodes, mode, seed=seed, observer=watch)
     except KillSwitch:
         stopped = "kill_switch"
         stopped_at = time.perf_counter()  # the loop has ended here (benchmarks time the kill switch by it)
     finally:
-        bar.close()
-    return {"results": results, "step_ms": step_ms, "reward_ms": reward_ms, "parts": parts, "late": late,
-            "stopped": stopped, "stopped_at": stopped_at}
+        watch.bar.close()
+    return {"results": watch.results, "step_ms": watch.step_ms, "reward_ms": watch.reward_ms, "parts": watch.parts,
+            "late": watch.late, "stopped": stopped, "stopped_at": stopped_at}
 
 
 def _summary(game, env, loop: dict, lag: dict, rec: _Recorder, opts, hz, mode, checkpoint, out: Path) -> dict:

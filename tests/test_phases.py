@@ -373,6 +373,38 @@ def test_evaluate_gives_every_env_its_share_of_episodes():
     assert s["episodes"] == 4 and s["mean_length"] == (3 + 3 + 9 + 9) / 4
 
 
+def test_evaluate_tells_its_observer_every_step_and_each_counted_episode():
+    """play_live's timings, GIF and video ride on evaluate's loop through an observer: it must see each step (the
+    env's own info, the action sent, the policy's time) and each episode the summary counts, no more."""
+    from hakisa.envs.toy import KeyPressEnv
+    from hakisa.evaluate import evaluate
+    from hakisa.model import HakisaNet
+
+    class Watch:
+        def __init__(self):
+            self.calls, self.steps, self.episodes = [], [], []
+
+        def before(self):
+            self.calls.append("before")
+
+        def after(self, obs, a, r, term, trunc, info, forward_ms):
+            self.calls.append("after")
+            assert obs.shape == env.observation_space.shape and a.shape == (3,) and forward_ms > 0
+            self.steps.append((r, float(info["correct"]), trunc))
+
+        def episode(self, ep):
+            self.episodes.append(ep)
+
+    env = KeyPressEnv(episode_len=5)
+    net = HakisaNet(env.obs_spec, env.input_map, hidden=16)
+    w = Watch()
+    s = evaluate(net, env, 3, "sample", seed=0, observer=w)
+    assert w.calls == ["before", "after"] * 15  # 3 episodes of 5 steps, and no 4th game started
+    assert all(r == c for r, c, _ in w.steps) and [t for *_, t in w.steps].count(True) == 3
+    assert [e["length"] for e in w.episodes] == [5, 5, 5] and s["episodes"] == 3
+    assert np.isclose(sum(e["return"] for e in w.episodes), sum(r for r, *_ in w.steps))
+
+
 def test_a_live_runs_settings_come_from_its_flags_then_set():
     """`hakisa train` on a window: the learner's Args and the live trainer's LiveArgs, each field settable by --set
     (no hand copy of LiveArgs fields), the flags that exist for some of them, and an unknown key named."""
