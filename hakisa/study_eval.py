@@ -92,7 +92,8 @@ def evaluate_clone(net, game, args, frame_skip: int, preferred: str, tag: str = 
         }
     from hakisa.play_live import play_live
 
-    print(f"study: evaluating on {game.name}'s window, {args.eval_episodes} episodes (no simulator)", flush=True)
+    print(f"study: evaluating on {game.name}'s window, {args.eval_episodes} episodes, {mode} (no simulator)",
+          flush=True)
     res = play_live(
         Path(args.out) / "best",
         game=game,

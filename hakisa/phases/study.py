@@ -226,6 +226,8 @@ def labelled_frames(args: StudyArgs, store, data, fps: float, make_net, weights_
 
 
 def study(args: StudyArgs) -> dict:
+    """Clone the recording in `args.dataset` into `args.out` (best/, checkpoint/, report.json/png), play the clone
+    when there is a game to play, and return the summary `hakisa study` prints last."""
     from hakisa.algos.bc import choose_act, fit, plan_schedule
     from hakisa.algos.common import setup_torch, start_run
     from hakisa.data import EpisodeStore, Transitions
