@@ -47,8 +47,7 @@ def main(args) -> int:
     from hakisa.game import parse_opts
 
     g = lambda k, d=None: getattr(args, k, d)  # noqa: E731  (play.py may not define every live option)
-    # play.py's flags: --sample / --argmax (default: the checkpoint's preference); ours: --deterministic
-    deterministic = chosen_mode(args) if hasattr(args, "sample") else g("deterministic", False)
+    deterministic = chosen_mode(args)  # --argmax / --sample, else the checkpoint's own way (`hakisa study` measures it)
     game = g("game")
     if not 0 < g("stuck_warn", 30.0) <= g("stuck_stop", 120.0):
         raise SystemExit("hakisa play: --stuck-warn must be over 0 and at most --stuck-stop")
