@@ -213,7 +213,8 @@ def labelled_frames(args: StudyArgs, store, data, fps: float, make_net, weights_
         lag, lag_trials = lag_from_clicks(data, store.input_map, fps)
     else:
         lag = float(args.label_lag)
-    if lag or args.label_lag == "auto" and lag_trials:
+    # 'auto' leaves its last candidate's labels in place, so even a chosen 0 relabels ('visible' puts them back)
+    if lag or (args.label_lag == "auto" and lag_trials):
         data.relabel(lag, 1.0 / fps)
     relabelled = float((data.actions[:, 0] != recorded).mean())
     if args.onset_weight != 1.0:
