@@ -124,8 +124,21 @@ def correction_rounds(name: str, work: Path, minutes: float, rounds: int, episod
             "correction_curve": curve}
 
 
+def untrained_row(name: str, path: str) -> dict:
+    """The untrained agent's games from an earlier protocol JSON. An untrained agent's score is the game's (its
+    net learned nothing of this recording): 20 games measured once pin it down better than 4 played again."""
+    protocol = json.loads(Path(path).read_text())
+    rows = [g for g in protocol["games"] if g["game"] == name]
+    if not rows:
+        raise SystemExit(f"{path} has no row for {name}")
+    lo, hi = rows[0]["untrained_ci"]
+    return {"mean_score": rows[0]["untrained_mean"], "score_ci95": round((hi - lo) / 2, 3),
+            "episodes": rows[0].get("untrained_games") or protocol["episodes"], "_seconds": 0.0, "from": path}
+
+
 def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, study_flags: list[str],
-             correct: float = 0.0, rounds: int = 1, reuse_clone: bool = False, from_round: int = 1) -> dict:
+             correct: float = 0.0, rounds: int = 1, reuse_clone: bool = False, from_round: int = 1,
+             untrained_from: str | None = None) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     hakisa = [sys.executable, "-m", "hakisa.cli"]
     game_file = str(ZOO / f"{name}.json")
@@ -146,7 +159,10 @@ def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, st
             shutil.rmtree(work / old)
     cached = work / "untrained.json"
     untrained = json.loads(cached.read_text()) if cached.exists() else None
-    if untrained is not None and untrained.get("episodes") == episodes:  # the same untrained net, seed and games
+    if untrained_from is not None:
+        untrained = untrained_row(name, untrained_from)
+        print(f"[zoo] {name}: the untrained agent's {untrained['episodes']} games from {untrained_from}", flush=True)
+    elif untrained is not None and untrained.get("episodes") == episodes:  # the same net, seed and games
         print(f"[zoo] {name}: reusing the untrained agent's {episodes} games", flush=True)
     else:
         print(f"[zoo] {name}: untrained agent, {episodes} games", flush=True)
@@ -174,6 +190,8 @@ def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, st
         "dropped": (teacher.get("recorder") or {}).get("dropped"),
         "untrained_mean": u_mean,
         "untrained_ci": u_ci,
+        "untrained_games": untrained.get("episodes"),
+        **({"untrained_from": untrained["from"]} if "from" in untrained else {}),
         "clone_mean": c_mean,
         "clone_ci": c_ci,
         "clone_share": round(c_mean / t_mean, 3) if t_mean else None,
@@ -212,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --correct: rounds before R ran before in WORK/NAME; read them back and go on from R")
     ap.add_argument("--reuse-clone", action="store_true",
                     help="keep a clone this protocol studied and played before in WORK/NAME (for --correct)")
+    ap.add_argument("--untrained", metavar="JSON",
+                    help="take the untrained agent's row from this earlier protocol JSON instead of playing it")
     args = ap.parse_args(argv)
     names = games() if args.all else args.games
     unknown = [n for n in names if n not in games()]
@@ -222,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     entries = []
     for n in names:
         entries.append(one_game(n, Path(args.work) / n, args.minutes, args.episodes, args.seed, args.study_flag,
-                                args.correct, args.rounds, args.reuse_clone, args.from_round))
+                                args.correct, args.rounds, args.reuse_clone, args.from_round, args.untrained))
     result = {
         "protocol": "benchmarks/zoo/run.py",
         "date": time.strftime("%Y-%m-%d %H:%M"),
