@@ -176,6 +176,7 @@ class _Watch:
 
         self.env, self.rec, self.writer, self.ep, self.seen, self.last = env, rec, writer, 0, None, {}
         self.results, self.step_ms, self.reward_ms, self.late = [], [], [], 0
+        self.commands = np.zeros(len(env.input_map.commands), np.int64)  # how often each command was sent
         self.parts: dict[str, list[float]] = {"capture": [], "preprocess": [], "forward": [], "send": []}
         self.bar = tqdm(total=episodes, desc=f"live {name}", unit="episode", disable=not progress)
 
@@ -191,6 +192,7 @@ class _Watch:
                      ("send", tm["send_ms"])):
             self.parts[k].append(v)
         self.late += info["missed_ticks"] > 0
+        self.commands[int(a[0])] += 1
         self.rec.after(self.ep, self.seen, obs, a, r, term, info)
         self.last = info
 
@@ -229,7 +231,7 @@ def _play_episodes(env, net, mode: str, episodes: int, rec: _Recorder, writer, p
     finally:
         watch.bar.close()
     return {"results": watch.results, "step_ms": watch.step_ms, "reward_ms": watch.reward_ms, "parts": watch.parts,
-            "late": watch.late, "stopped": stopped, "stopped_at": stopped_at}
+            "late": watch.late, "commands": watch.commands, "stopped": stopped, "stopped_at": stopped_at}
 
 
 def _summary(game, env, loop: dict, lag: dict, rec: _Recorder, opts, hz, mode, checkpoint, out: Path) -> dict:
@@ -259,6 +261,9 @@ def _summary(game, env, loop: dict, lag: dict, rec: _Recorder, opts, hz, mode, c
             "parts_ms_p99": {k: pct(v, 99) for k, v in parts.items()},
             "late_steps": loop["late"],
             "steps": len(step_ms),
+            # what the agent did: each command's share of the steps (an agent stuck on one key shows here)
+            "command_shares": {c.name: round(float(k) / max(1, len(step_ms)), 4)
+                               for c, k in zip(env.input_map.commands, loop["commands"])},
             "lag_probe": lag,
             "options": game.resolve_options(dict(opts or {})),
             "hz": hz,

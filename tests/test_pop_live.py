@@ -111,6 +111,9 @@ def test_every_verb_runs_with_game_pop(xvfb, tmp_path):
     assert res["episodes"] == 1 and "win_rate" not in res and res["steps"] <= 30
     # the step's own work fits the 67 ms period (15 Hz) with room; p99 allows a busy machine's stalls
     assert res["step_ms_p50"] < 50 and res["step_ms_p99"] < 200 and Path(res["gif"]).exists()
+    # what it did, per command: every step counted once
+    assert set(res["command_shares"]) == {"noop", "move", "click"}
+    assert abs(sum(res["command_shares"].values()) - 1) < 1e-3, res["command_shares"]
     exp = tmp_path / "explore"
     res = _cli("explore", "--game", "pop", "--checkpoint", str(run), "--episodes", "2", "--out", str(exp))
     assert res["where"] == "live" and res["episodes"] == 2
