@@ -49,6 +49,34 @@ def test_glyphs_that_do_not_fit_read_none(reader):
     assert reader.read_crop(np.full((28, 110, 3), 30, np.uint8)) is None  # nothing there
 
 
+def _slanted(text: str, rng, pitch: int = 13) -> np.ndarray:
+    """A zero-padded counter in a slanted font whose glyphs touch their neighbours (xjump's floor counter):
+    upright glyphs at a fixed pitch, sheared so that each one's top leans over its right neighbour's bottom."""
+    img = np.zeros((28, 24 + pitch * len(text), 3), np.uint8)
+    x0 = int(rng.integers(3, 6))
+    for i, ch in enumerate(text):
+        cv2.putText(img, ch, (x0 + i * pitch, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.75, (255,) * 3, 2)
+    shear = np.float32([[1, -0.15, 0.15 * 28], [0, 1, 0]])
+    return cv2.warpAffine(img, shear, (img.shape[1], img.shape[0]))
+
+
+def test_a_font_whose_glyphs_all_touch_is_cut_at_its_pitch():
+    """Before, fit found no crop whose runs were its characters and gave up ("no glyphs found")."""
+    from hakisa.rewards.readers import _run_widths
+
+    rng = np.random.default_rng(4)
+    train = [f"{v:06d}" for v in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 47, 58, 69, 390)]
+    crops = [_slanted(t, rng) for t in train]
+    assert all(len(_run_widths(c, 60)) < len(t) for c, t in zip(crops, train))  # no crop shows glyphs apart
+    r = DigitReader(fg_tol=60).fit(crops, train)
+    assert set(r.templates) == set("0123456789") and 12 <= r.glyph_w <= 14  # its pitch
+    values = list(range(0, 400, 7))
+    got = [r.read_crop(_slanted(f"{v:06d}", rng)) for v in values]
+    # a vertical cut through slanted glyphs leaves a sliver of a neighbour in each: most read right, not all
+    # (xjump's real counter: 34 of 34 on frames of another recording, benchmarks/zoo/README.md)
+    assert sum(g == v for g, v in zip(got, values)) >= 0.9 * len(values), list(zip(got, values))
+
+
 def test_scaled_window_reads_right_or_none():
     """Fit on frames of a few window sizes: reads at other sizes are right (or None), never wrong."""
     rng = np.random.default_rng(3)

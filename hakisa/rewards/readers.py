@@ -153,14 +153,7 @@ def _segments(img: np.ndarray, fg_tol: float, glyph_w: float | None = None) -> l
     fit) is cut into that many equal parts. Width and height (crop px, before resizing) let the
     reader reject pieces no glyph in fit looked like (a '.', a '-', several glyphs left uncut).
     """
-    g = (
-        img
-        if img.ndim == 2
-        else cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
-    )
-    g = g.astype(np.float32)
-    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
-    fg = np.abs(g - np.median(border)) > fg_tol
+    fg = _foreground(img, fg_tol)
     cols = fg.any(axis=0)
     runs, x = [], 0
     while x < len(cols):
@@ -183,17 +176,28 @@ def _segments(img: np.ndarray, fg_tol: float, glyph_w: float | None = None) -> l
     return out
 
 
-def _run_widths(img: np.ndarray, fg_tol: float) -> list[int]:
+def _foreground(img: np.ndarray, fg_tol: float) -> np.ndarray:
+    """Pixels far (> fg_tol gray levels) from the crop's border colour: a HUD number's ink."""
     g = (
-        cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
-        if img.ndim == 3
-        else img
+        img
+        if img.ndim == 2
+        else cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
     )
     g = g.astype(np.float32)
     border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
-    cols = (np.abs(g - np.median(border)) > fg_tol).any(axis=0).astype(np.int8)
+    return np.abs(g - np.median(border)) > fg_tol
+
+
+def _run_widths(img: np.ndarray, fg_tol: float) -> list[int]:
+    cols = _foreground(img, fg_tol).any(axis=0).astype(np.int8)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], cols, [0]])))
     return list(edges[1::2] - edges[::2])
+
+
+def _span(img: np.ndarray, fg_tol: float) -> int:
+    """Columns from the first foreground column to the last (0: none)."""
+    cols = np.flatnonzero(_foreground(img, fg_tol).any(axis=0))
+    return int(cols[-1] - cols[0] + 1) if len(cols) else 0
 
 
 def _glyph_dist(g: np.ndarray, bank: np.ndarray) -> np.ndarray:
@@ -241,6 +245,11 @@ class DigitReader:
             for w in _run_widths(img, self.fg_tol)
             if len(_run_widths(img, self.fg_tol)) == len(str(label))
         ]
+        if not widths:
+            # every crop has touching glyphs (a slanted font: xjump's floor counter): its pitch, the
+            # number's width over its characters, is the typical width to cut runs by
+            widths = [_span(img, self.fg_tol) / len(str(label)) for img, label in zip(crops, labels)
+                      if _span(img, self.fg_tol)]
         self.glyph_w = float(np.median(widths)) if widths else None
         acc: dict[str, list[np.ndarray]] = {}
         sizes = []
