@@ -5,13 +5,14 @@
     python benchmarks/zoo/teach.py catch --grab-digits runs/catch-digits --games 2   # canvas PNGs + true scores
     python benchmarks/zoo/teach.py catch --out datasets/zoo-catch-fix --agent runs/catch-bc --minutes 5  # corrections
 
-It opens benchmarks/zoo/NAME.json's page (BrowserApp, on its own Xvfb), loads the Teacher class from
-benchmarks/zoo/NAME_teacher.py, polls the page's `hakisa.state()` (what is drawn this frame) ~150 times a
-second, and does what the Teacher's hands do through real XTest events (hands.py). The recorder is a SEPARATE
-`hakisa record` process that sees only pixels and the X event stream. After each game over it pauses like a
-person and taps R; it stops after --games games or at the first game over after --minutes, taps F10 (the
-recorder's stop key) and releases every key. The page opens with `?autostart=0` where it supports it (Pop's
-convention), so that the first game starts with a real R press once everything is ready.
+It opens benchmarks/zoo/NAME.json's page (BrowserApp, on its own Xvfb; a desktop game's command through
+desktop.py, its state read from its pixels), loads the Teacher class from benchmarks/zoo/NAME_teacher.py,
+polls the page's `hakisa.state()` (what is drawn this frame) ~150 times a second, and does what the Teacher's
+hands do through real XTest events (hands.py). The recorder is a SEPARATE `hakisa record` process that sees
+only pixels and the X event stream. After each game over it pauses like a person and taps the game file's
+restart key (R on the pages); it stops after --games games or at the first game over after --minutes, taps
+F10 (the recorder's stop key) and releases every key. The page opens with `?autostart=0` where it supports it
+(Pop's convention), so that the first game starts with a real R press once everything is ready.
 With --agent the recorder is `hakisa record --agent CHECKPOINT`: the agent plays, and the teacher takes over
 through real XTest input only where it would act differently (correct.py); the JSON then has the agent's
 scores, the teacher's takeovers and the frames each of them acted on.
@@ -43,8 +44,14 @@ def load_module(path: Path, name: str):
 
 
 def game_keys(doc: dict) -> set[str]:
-    """Every key the game file's input map may hold or tap: the keys the Hands must be able to press."""
-    return {k for c in doc["input_map"].get("commands", []) for k in c.get("keys", [])}
+    """Every key the game file's input map may hold or tap, and its restart key: the keys the Hands must press."""
+    return {k for c in doc["input_map"].get("commands", []) for k in c.get("keys", [])} | {restart_key(doc)}
+
+
+def restart_key(doc: dict) -> str:
+    """The key that starts the next game: the first key of the game file's restart navigation (the pages: R)."""
+    steps = doc.get("rules", {}).get("navigation", {}).get("restart", [])
+    return next((s["key"] for s in steps if "key" in s), "r")
 
 
 def start_recorder(game_file: Path, app, out: str, agent: str | None = None) -> subprocess.Popen:
@@ -81,22 +88,24 @@ def stop_recorder(rec: subprocess.Popen, hands) -> tuple[dict | None, int]:
 
 
 def play(app, hands, teacher, rng: np.random.Generator, games: int | None, minutes: float | None,
-         poll_hz: float = 150.0, on_score=None) -> list[int]:
+         poll_hz: float = 150.0, on_score=None, restart: str = "r", game_seconds: float = 20.0) -> list[int]:
     """Play until `games` games or the first game over after `minutes`; returns the scores.
     on_score(state): called at each new score and at each game over (frames for digit templates)."""
     scores: list[int] = []
     t0 = time.monotonic()
-    # no game lasts over 20 s: a page that stops answering must not hang the harness
-    hard_end = t0 + 60 * (minutes or 0) + 40 * (games or 0) + 120
+    # no zoo page's game lasts over 20 s (a desktop game says its own): a game that stops answering must not
+    # hang the harness
+    hard_end = t0 + 60 * (minutes or 0) + (game_seconds + 20) * (games or 0) + 120
     last_score = None
     teacher.reset()
     period, next_t = 1.0 / poll_hz, time.monotonic()
+    started = False  # a desktop game may open on its game-over screen (xjump's high scores): not a game played
     while time.monotonic() < hard_end:
         st = app.evaluate("hakisa.state()")
         now = time.monotonic()
         if st["mode"] != "play":
             hands.release_all()  # a person's hands come off the keys between games
-            if st["mode"] == "over":
+            if st["mode"] == "over" and started:
                 scores.append(int(st["score"]))
                 print(f"game {len(scores)}: score {st['score']}, lives {st['lives']}", flush=True)
                 if on_score is not None:
@@ -107,14 +116,14 @@ def play(app, hands, teacher, rng: np.random.Generator, games: int | None, minut
                 if done_games or done_time:
                     return scores
                 time.sleep(0.6 + rng.uniform(0, 0.3))  # look at the score, then start the next game
-            hands.tap("r")
+            hands.tap(restart)
             wait_end = time.monotonic() + 10
             while app.evaluate("hakisa.mode()") != "play":
                 if time.monotonic() > wait_end:
-                    raise RuntimeError("the page did not start a new game after R")
+                    raise RuntimeError(f"the game did not start a new game after {restart!r}")
                 time.sleep(0.02)
             teacher.reset()
-            last_score, next_t = None, time.monotonic()
+            last_score, next_t, started = None, time.monotonic(), True
             continue
         if on_score is not None and st["score"] != last_score:
             time.sleep(0.1)  # let the new score reach the screen
@@ -185,12 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     teacher = teacher_mod.Teacher(np.random.default_rng(args.seed + 1))
     # SIGTERM ends the run through the finally blocks below, so keys are released and everything closes
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    web = game_file.parent / doc["window"]["launch"]["web"]
+    launch = doc["window"]["launch"]
     result: dict = {"game": args.name, "seed": args.seed}
     rec = None
-    # autostart=0: the page waits for R, so the first game starts when the harness (and the recorder) is ready
-    query = {"seed": args.seed, "autostart": 0}
-    with BrowserApp(web, query=query, size=tuple(doc["window"]["size"])) as app:
+    if "command" in launch:  # a desktop program: its state is read from its pixels (desktop.py)
+        opened = load_module(ZOO / "desktop.py", "zoo_desktop").DesktopApp(game_file, teacher_mod.read_state)
+    else:  # autostart=0: the page waits for R, so the first game starts when the harness (and recorder) is ready
+        opened = BrowserApp(game_file.parent / launch["web"], query={"seed": args.seed, "autostart": 0},
+                            size=tuple(doc["window"]["size"]))
+    with opened as app:
         # with an agent, the teacher may hold shift_r (a key no zoo game reads) to take over and do nothing
         keys = game_keys(doc) | ({"shift_r"} if args.agent else set())
         hands = hands_mod.Hands(app.display, app.canvas_region[:2], keys)
@@ -205,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                 result["corrections"] = scores[1]
                 scores = scores[0]
             else:
-                scores = play(app, hands, teacher, rng, args.games, args.minutes, args.poll_hz, on_score)
+                scores = play(app, hands, teacher, rng, args.games, args.minutes, args.poll_hz, on_score,
+                              restart_key(doc), getattr(teacher_mod, "GAME_SECONDS", 20.0))
             result["seconds"] = round(time.monotonic() - t0, 1)
             hands.release_all()
             if rec is not None:
