@@ -39,16 +39,19 @@ class DesktopApp:
         if self._live is not None:
             self._live.close()
 
+    def _mode(self, readings: dict) -> str:
+        return "play" if self.judge.in_play(readings) else "over" if self.judge.is_done(readings) else "menu"
+
     def state(self) -> dict:
         frame = self._cap.grab()  # BGRA, as the recorder grabs it
         readings = self.judge.read(frame)
-        mode = "play" if self.judge.in_play(readings) else "over" if self.judge.is_done(readings) else "menu"
         score = readings.get(self.game.score) if self.game.score else None
         rgb = np.ascontiguousarray(frame[..., 2::-1])
-        return {"mode": mode, "score": int(score) if score is not None else None,
+        return {"mode": self._mode(readings), "score": int(score) if score is not None else None,
                 "lives": readings.get("lives"), **self.read_state(rgb)}
 
     def evaluate(self, expr: str):
-        """The two page expressions teach.py asks: hakisa.state() and hakisa.mode()."""
-        st = self.state()
-        return st["mode"] if expr.strip() == "hakisa.mode()" else st
+        """The two page expressions teach.py asks: hakisa.state() and hakisa.mode() (the readers alone)."""
+        if expr.strip() == "hakisa.mode()":
+            return self._mode(self.judge.read(self._cap.grab()))
+        return self.state()

@@ -95,8 +95,10 @@ class Teacher:
             self.keys, self.goal, self.last = set(), None, None
             return {"keys": self.keys}
         px, feet = state["player"]
-        dt = max(now - self.last[0], 1e-3) if self.last is not None else 1.0
-        vx, vy = ((px - self.last[1]) / dt, (feet - self.last[2]) / dt) if self.last is not None else (0.0, 0.0)
+        vx = vy = 0.0
+        if self.last is not None:
+            dt = max(now - self.last[0], 1e-3)
+            vx, vy = (px - self.last[1]) / dt, (feet - self.last[2]) / dt
         self.last = (now, px, feet)
         # on a floor: feet at its top, not on the way up (a jump passes through floors from below)
         under = [sp for y, spans in state["floors"] if abs(y - feet) <= LAND and vy > -60

@@ -239,17 +239,13 @@ class DigitReader:
         self.crop_h = int(np.median([img.shape[0] for img in crops]))
         crops = [self._rescale(img) for img in crops]
         # typical width: from the crops whose runs are exactly their characters (no touching glyphs)
-        widths = [
-            w
-            for img, label in zip(crops, labels)
-            for w in _run_widths(img, self.fg_tol)
-            if len(_run_widths(img, self.fg_tol)) == len(str(label))
-        ]
+        runs = [_run_widths(img, self.fg_tol) for img in crops]
+        widths = [w for r, label in zip(runs, labels) if len(r) == len(str(label)) for w in r]
         if not widths:
             # every crop has touching glyphs (a slanted font: xjump's floor counter): its pitch, the
             # number's width over its characters, is the typical width to cut runs by
-            widths = [_span(img, self.fg_tol) / len(str(label)) for img, label in zip(crops, labels)
-                      if _span(img, self.fg_tol)]
+            spans = [_span(img, self.fg_tol) for img in crops]
+            widths = [sp / len(str(label)) for sp, label in zip(spans, labels) if sp]
         self.glyph_w = float(np.median(widths)) if widths else None
         acc: dict[str, list[np.ndarray]] = {}
         sizes = []
