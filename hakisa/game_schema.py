@@ -68,8 +68,8 @@ READER_FIELDS = {
     "reward_net": ("path",),
 }
 READER_TYPES = tuple(READER_FIELDS)
-RULES_FIELDS = ("readers", "reward", "done", "done_frames", "outcomes", "default_winner", "win_winner", "in_play",
-                "reward_when", "navigation", "kill_key", "probe", "refs", "canvas")
+RULES_FIELDS = ("readers", "reward", "done", "done_frames", "start_frames", "outcomes", "default_winner",
+                "win_winner", "in_play", "reward_when", "navigation", "kill_key", "probe", "refs", "canvas")
 TOP_FIELDS = ("name", "window", "obs", "hz", "input_map", "rules", "score", "sim", "options", "train", "verbs")
 TRAIN_FIELDS = ("algo", "num_envs", "obs", "opts", "live")  # and one entry per learner (hakisa/algos/NAME.py)
 
@@ -282,6 +282,9 @@ class Validator:
                     )
         if "canvas" in val:
             self.numbers(val["canvas"], "rules.canvas", 2)
+        for key in ("done_frames", "start_frames"):
+            if key in val and not (isinstance(val[key], int) and val[key] > 0):
+                self.fail(f"rules.{key}", f"{val[key]!r} is not a whole number of frames (1 or more)")
         names = set(val["readers"])
         for key in ("done", "in_play", "reward_when"):
             if key in val:

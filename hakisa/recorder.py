@@ -339,9 +339,9 @@ def record(out: str | Path, imap, *, window: str | None = None, region=None, fps
 
 
 def _starts(judge, view: np.ndarray) -> bool:
-    """A new episode starts on a frame that is in play and not already done; the rules' deltas start here."""
-    readings = judge.read(view)
-    if judge.in_play(readings) and not judge.is_done(readings):
+    """A new episode starts on a frame that is in play and not already done (for the rules' `start_frames` looks
+    in a row); the rules' deltas start here."""
+    if judge.starts(judge.read(view)):
         judge.reset(view)
         return True
     return False

@@ -72,6 +72,8 @@ BAD = [  # (field to change, new value, what the message must say)
     ("input_map.commands.1.kyes", ["a"], "input_map.commands[1].kyes: unknown field 'kyes'; did you mean 'keys'?"),
     ("rules.readers.lives", LIVES_COLOUR, "rules.readers.lives.colour: unknown field 'colour'; did you mean 'color'?"),
     ("rules.done_frame", 2, "rules.done_frame: unknown field 'done_frame'; did you mean 'done_frames'?"),
+    ("rules.start_frames", "two", "rules.start_frames: 'two' is not a whole number of frames (1 or more)"),
+    ("rules.start_frames", 2, None),
     ("rules.done.opp", ">", "rules.done.opp: unknown field 'opp'; did you mean 'op'?"),
     ("rules.reward.delta", {}, "rules.reward.delta: unknown field 'delta'; did you mean 'deltas'?"),
     ("rules.navigation.restart.1.timout", 5, "rules.navigation.restart[1].timout: unknown field 'timout'"),

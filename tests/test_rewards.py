@@ -326,3 +326,36 @@ def test_readers_on_real_page_screenshots(page):
         assert judge.is_done(r) and judge.winner(r) == 2 and not judge.in_play(r)
     finally:
         page.evaluate("hakisa.resume()")
+
+
+def test_start_frames_skip_a_counter_that_still_shows_the_last_game():
+    """xjump's floor counter shows the last game's floor on the first frame of the next (measured: 3, then 1):
+    a start there pays -2 on the next step. `start_frames: 2` starts the game one look later, on the counter
+    that is reset."""
+    def frame(score_gray: int, playing: bool = True) -> np.ndarray:
+        f = np.zeros((20, 40, 4), np.uint8)
+        f[:, :20, :3] = score_gray        # the "counter"
+        f[:, 20:, :3] = 200 if playing else 0
+        return f
+
+    rules = {"readers": {"score": {"type": "mean_gray", "region": [0, 0, 20, 20]},
+                         "arena": {"type": "mean_gray", "region": [20, 0, 20, 20]}},
+             "in_play": {"reading": "arena", "op": ">", "value": 100},
+             "reward": {"deltas": {"score": 1.0}}}
+    looks = [frame(0, playing=False), frame(30), frame(10), frame(10), frame(20)]  # over, stale, fresh, ...
+
+    def rewards(start_frames: int) -> tuple[int, list[float]]:
+        judge = GameJudge(dict(rules, start_frames=start_frames))
+        for i, f in enumerate(looks):
+            if judge.starts(judge.read(f)):
+                judge.reset(f)
+                return i, [round(judge.step(g)[0]) for g in looks[i + 1:]]
+        raise AssertionError("never started")
+
+    assert rewards(1) == (1, [-20, 0, 10])  # the stale counter's drop is paid as a loss
+    assert rewards(2) == (2, [0, 10])       # the game starts on the reset counter: only the real point pays
+    judge = GameJudge(dict(rules, start_frames=2))
+    judge.starts(judge.read(looks[1]))
+    assert judge.starting()  # one look in play of two: a waiter does not give up on it yet
+    judge.starts(judge.read(looks[0]))
+    assert not judge.starting()  # out of play again: the run starts over

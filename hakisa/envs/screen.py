@@ -188,15 +188,14 @@ class ScreenEnv(gym.Env):
 
     def _wait_in_play(self, timeout: float) -> np.ndarray | None:
         deadline = now() + timeout
-        while True:  # at least one look, even with timeout 0
+        while True:  # at least one look, even with timeout 0, and the rules' start_frames once play shows
             frame = self._grab()
             readings = self.judge.read(frame)
-            playing = self.judge.in_play(readings)
             if self.watch is not None:
-                self.watch.see(readings, playing)
-            if playing and not self.judge.is_done(readings):
+                self.watch.see(readings, self.judge.in_play(readings))
+            if self.judge.starts(readings):
                 return frame
-            if now() >= deadline:
+            if now() >= deadline and not self.judge.starting():
                 return None
             time.sleep(self.period / 2)
 

@@ -8,6 +8,8 @@ Config (JSON or YAML), regions in canvas pixels (`canvas: [w, h]`):
   readers:   name -> {type: bar|color_fraction|mean_gray|change|digits|reward_net, region, ...}
   reward:    {deltas: {reading: coef}, max_abs_delta: {reading: x}, win: r, lose: r}
   done:      condition; `done_frames`: consecutive frames it must hold (debounces a fading overlay)
+  start_frames: consecutive looks in play (and not done) that start a game (default 1; 2 for a counter that
+             still shows the last game's score on the first frame of the next)
   outcomes:  [{winner: int, when: condition}, ...] checked in order once done (else `default_winner`)
   in_play:   condition: the game accepts input (not a menu, not an overlay); input is gated on it
   reward_when: condition under which the readings are trusted for deltas (default: in_play); e.g. the
@@ -115,6 +117,8 @@ class GameJudge:
         self.delta = DeltaReward(rw.get("deltas", {}), rw.get("max_abs_delta"))
         self.win_bonus, self.lose_bonus = float(rw.get("win", 0.0)), float(rw.get("lose", 0.0))
         self.done_frames = int(cfg.get("done_frames", 1))
+        self.start_frames = int(cfg.get("start_frames", 1))
+        self._start_run = 0
         self.navigation: dict[str, list[dict]] = cfg.get("navigation", {})
         self._done_run = 0
         self.readings: dict = {}
@@ -147,6 +151,17 @@ class GameJudge:
     def in_play(self, readings: dict | None = None) -> bool:
         return condition_holds(self.cfg.get("in_play"), self.readings if readings is None else readings)
 
+    def starts(self, readings: dict) -> bool:
+        """Is this look (its readings) the first frame of a game: in play and not done for `start_frames` looks
+        in a row. Call it once per look until it says True, then `reset` on that frame."""
+        fresh = self.in_play(readings) and not self.is_done(readings)
+        self._start_run = self._start_run + 1 if fresh else 0
+        return self._start_run >= self.start_frames
+
+    def starting(self) -> bool:
+        """A game is on its way in (some looks in play, fewer than `start_frames`): do not give up on it yet."""
+        return 0 < self._start_run < self.start_frames
+
     def is_done(self, readings: dict | None = None) -> bool:
         return "done" in self.cfg and condition_holds(self.cfg["done"], self.readings if readings is None else readings)
 
@@ -163,7 +178,7 @@ class GameJudge:
             if isinstance(r, ChangeDetector):
                 r.reset(frame)
         self.delta.reset(readings)
-        self._done_run = 0
+        self._done_run = self._start_run = 0
         return readings
 
     def step(self, frame) -> tuple[float, bool, dict]:
