@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent setup for a fresh Debian/Python 3.11 box (or a desktop).
-#   - system packages (xvfb, xdotool, chromium, chromium-driver, xjump, ...) with apt when root, else a hint;
+#   - system packages (xvfb, xdotool, chromium, chromium-driver, xjump, circuslinux, ...) with apt when root, else a hint;
 #   - a virtualenv in .venv with the CPU torch wheel installed *first*, so no dependency can
 #     drag in a multi-GB CUDA build;
 #   - hakisa itself (editable) with the extras in HAKISA_EXTRAS (default: dev,retro,minari,ray,sweep,portable).
@@ -19,8 +19,10 @@ missing=()
 for bin in "${!pkg_for[@]}"; do command -v "$bin" >/dev/null 2>&1 || missing+=("${pkg_for[$bin]}"); done
 # fonts make the page's HUD text legible; they are not needed for the canvas itself
 [[ -d /usr/share/fonts/truetype/dejavu ]] || missing+=(fonts-dejavu-core)
-# xjump: the zoo's desktop game (benchmarks/zoo/jump.json), a real X11 program launched by its game file
+# xjump and circuslinux: the zoo's desktop games (benchmarks/zoo/jump.json, circus.json), real X11 / SDL programs
+# launched by their game files
 [[ -x /usr/games/xjump ]] || missing+=(xjump)
+[[ -x /usr/games/circuslinux ]] || missing+=(circuslinux)
 if ((${#missing[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     echo "[setup] apt-get install ${missing[*]}"

@@ -77,6 +77,26 @@ def test_a_font_whose_glyphs_all_touch_is_cut_at_its_pitch():
     assert sum(g == v for g, v in zip(got, values)) >= 0.9 * len(values), list(zip(got, values))
 
 
+def test_red_digits_on_a_dithered_panel():
+    """Circus Linux draws its score in red on a checker of black and slate: in gray the panel's two colours (0, 54)
+    are as far apart as the ink (76) is from the slate, so a one-colour border rule found one glyph-less blob."""
+    from hakisa.rewards.readers import _run_widths
+
+    def crop(n: int) -> np.ndarray:
+        img = np.zeros((32, 150, 3), np.uint8)
+        yy, xx = np.mgrid[:32, :150]
+        img[((yy + xx) % 2 == 1) & (xx % 10 != 0)] = (80, 50, 50)  # BGR slate on nearly every other pixel
+        cv2.putText(img, str(n), (4, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 255), 2, cv2.LINE_8)
+        return img
+
+    train = [0, 4, 10, 16, 25, 35, 42, 50, 68, 76, 83, 97, 109, 1134, 1284]
+    assert max(_run_widths(crop(1284), 40)) < 30  # glyphs apart, not the whole panel as one run
+    r = DigitReader(fg_tol=40).fit([crop(n) for n in train], train)
+    assert set(r.templates) == set("0123456789")
+    values = [3, 61, 128, 507, 999, 2468, 1357]
+    assert [r.read_crop(crop(v)) for v in values] == values
+
+
 def test_scaled_window_reads_right_or_none():
     """Fit on frames of a few window sizes: reads at other sizes are right (or None), never wrong."""
     rng = np.random.default_rng(3)

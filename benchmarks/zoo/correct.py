@@ -9,7 +9,9 @@ nothing while it watches) differ from the keys it wants for more than `disagree_
 then plays for `hold_s` (a person's correction burst) and lets go; the recorder gives the agent control back
 after its idle gap, and the teacher watches again. Wanting no key while the agent holds one, it holds `still`,
 a key the game ignores, which the recorder stores as the map's noop. The agent restarts each game itself
-(the game file's navigation); the teacher only taps R if nothing has restarted the game for `restart_s`.
+(the game file's navigation); the teacher only runs that navigation itself (R on the pages, clicks on a desktop
+game's menus: `restart`) if nothing has restarted the game for `restart_s`. A game-over screen seen
+before any play (xjump opens on its high scores) is not a game.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ class AgentKeys:
 
 def correct(app, hands, teacher, agent_keys, games: int | None, minutes: float | None, poll_hz: float = 150.0,
             disagree_s: float = 0.15, hold_s: float = 1.0, idle_s: float = 0.4, still: str = "shift_r",
-            restart_s: float = 10.0) -> tuple[list[int], dict]:
+            restart_s: float = 10.0, restart=None) -> tuple[list[int], dict]:
     """Watch and correct until `games` games or the first game over after `minutes`; returns (scores, stats)."""
     scores: list[int] = []
     stats = {"takeovers": 0, "seconds_in_control": 0.0}
@@ -45,6 +47,7 @@ def correct(app, hands, teacher, agent_keys, games: int | None, minutes: float |
     hard_end = t0 + 60 * (minutes or 0) + 40 * (games or 0) + 120
     period, next_t = 1.0 / poll_hz, time.monotonic()
     prev_mode, taking, took_at, let_go_at, since, idle_since = None, False, 0.0, -1e9, None, time.monotonic()
+    played = False  # a game over counts only after some play was seen
 
     def let_go(now: float) -> None:
         nonlocal taking, let_go_at
@@ -58,7 +61,7 @@ def correct(app, hands, teacher, agent_keys, games: int | None, minutes: float |
         now = time.monotonic()
         if st["mode"] != "play":
             let_go(now)
-            if st["mode"] == "over" and prev_mode != "over":
+            if st["mode"] == "over" and prev_mode != "over" and played:
                 scores.append(int(st["score"]))
                 print(f"game {len(scores)}: score {st['score']}, lives {st['lives']}", flush=True)
                 if (games is not None and len(scores) >= games) or (minutes is not None and now - t0 >= 60 * minutes):
@@ -66,7 +69,7 @@ def correct(app, hands, teacher, agent_keys, games: int | None, minutes: float |
             if prev_mode == "play" or prev_mode is None:
                 idle_since = now
             if now - idle_since > restart_s:  # the agent did not restart the game: a person would press R
-                hands.tap("r")
+                restart() if restart is not None else hands.tap("r")
                 idle_since = now
             prev_mode = st["mode"]
             time.sleep(0.05)
@@ -74,7 +77,7 @@ def correct(app, hands, teacher, agent_keys, games: int | None, minutes: float |
         if prev_mode != "play":
             teacher.reset()
             since = None
-        prev_mode = "play"
+        prev_mode, played = "play", True
         want = teacher.act(st, now)
         keys = set(want.get("keys") or ())
         if taking:

@@ -9,10 +9,11 @@ It opens benchmarks/zoo/NAME.json's page (BrowserApp, on its own Xvfb; a desktop
 desktop.py, its state read from its pixels), loads the Teacher class from benchmarks/zoo/NAME_teacher.py,
 polls the page's `hakisa.state()` (what is drawn this frame) ~150 times a second, and does what the Teacher's
 hands do through real XTest events (hands.py). The recorder is a SEPARATE `hakisa record` process that sees
-only pixels and the X event stream. After each game over it pauses like a person and taps the game file's
-restart key (R on the pages); it stops after --games games or at the first game over after --minutes, taps
-F10 (the recorder's stop key) and releases every key. The page opens with `?autostart=0` where it supports it
-(Pop's convention), so that the first game starts with a real R press once everything is ready.
+only pixels and the X event stream. After each game over it pauses like a person and does the game file's
+restart navigation (R on the pages, clicks on a desktop game's menus); it stops after --games games or at the
+first game over after --minutes, taps F10 (the recorder's stop key) and releases every key. The page opens with
+`?autostart=0` where it supports it (Pop's convention), so that the first game starts with a real R press once
+everything is ready.
 With --agent the recorder is `hakisa record --agent CHECKPOINT`: the agent plays, and the teacher takes over
 through real XTest input only where it would act differently (correct.py); the JSON then has the agent's
 scores, the teacher's takeovers and the frames each of them acted on.
@@ -44,14 +45,28 @@ def load_module(path: Path, name: str):
 
 
 def game_keys(doc: dict) -> set[str]:
-    """Every key the game file's input map may hold or tap, and its restart key: the keys the Hands must press."""
-    return {k for c in doc["input_map"].get("commands", []) for k in c.get("keys", [])} | {restart_key(doc)}
+    """Every key the game file's input map may hold or tap, and its restart keys: the keys the Hands must press."""
+    return ({k for c in doc["input_map"].get("commands", []) for k in c.get("keys", [])}
+            | {s["key"] for s in restart_steps(doc) if "key" in s})
 
 
-def restart_key(doc: dict) -> str:
-    """The key that starts the next game: the first key of the game file's restart navigation (the pages: R)."""
-    steps = doc.get("rules", {}).get("navigation", {}).get("restart", [])
-    return next((s["key"] for s in steps if "key" in s), "r")
+def restart_steps(doc: dict) -> list[dict]:
+    """The game file's restart navigation (the pages: R; Circus Linux: clicks on its menus), R if it has none."""
+    return doc.get("rules", {}).get("navigation", {}).get("restart") or [{"key": "r"}]
+
+
+def restarter(doc: dict, hands):
+    """What a person does to start the next game: the restart navigation's keys, clicks and waits, through the
+    Hands (its `until` is the caller's: it waits for play)."""
+    def restart() -> None:
+        for s in restart_steps(doc):
+            if "key" in s:
+                hands.tap(s["key"])
+            if "click" in s:
+                hands.click(*s["click"])
+            if "wait" in s:
+                time.sleep(float(s["wait"]))
+    return restart
 
 
 def start_recorder(game_file: Path, app, out: str, agent: str | None = None) -> subprocess.Popen:
@@ -88,7 +103,7 @@ def stop_recorder(rec: subprocess.Popen, hands) -> tuple[dict | None, int]:
 
 
 def play(app, hands, teacher, rng: np.random.Generator, games: int | None, minutes: float | None,
-         poll_hz: float = 150.0, on_score=None, restart: str = "r", game_seconds: float = 20.0) -> list[int]:
+         poll_hz: float = 150.0, on_score=None, restart=None, game_seconds: float = 20.0) -> list[int]:
     """Play until `games` games or the first game over after `minutes`; returns the scores.
     on_score(state): called at each new score and at each game over (frames for digit templates)."""
     scores: list[int] = []
@@ -116,11 +131,11 @@ def play(app, hands, teacher, rng: np.random.Generator, games: int | None, minut
                 if done_games or done_time:
                     return scores
                 time.sleep(0.6 + rng.uniform(0, 0.3))  # look at the score, then start the next game
-            hands.tap(restart)
+            restart() if restart is not None else hands.tap("r")
             wait_end = time.monotonic() + 10
             while app.evaluate("hakisa.mode()") != "play":
                 if time.monotonic() > wait_end:
-                    raise RuntimeError(f"the game did not start a new game after {restart!r}")
+                    raise RuntimeError("the game did not start a new game after its restart navigation")
                 time.sleep(0.02)
             teacher.reset()
             last_score, next_t, started = None, time.monotonic(), True
@@ -158,7 +173,8 @@ def corrections(app, hands, teacher, doc: dict, args) -> tuple[list[int], dict]:
     corr = load_module(ZOO / "correct.py", "zoo_correct")
     agent_keys = corr.AgentKeys(app.display, sorted(game_keys(doc)))
     try:
-        return corr.correct(app, hands, teacher, agent_keys, args.games, args.minutes, args.poll_hz)
+        return corr.correct(app, hands, teacher, agent_keys, args.games, args.minutes, args.poll_hz,
+                            restart=restarter(doc, hands))
     finally:
         agent_keys.close()
 
@@ -218,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                 scores = scores[0]
             else:
                 scores = play(app, hands, teacher, rng, args.games, args.minutes, args.poll_hz, on_score,
-                              restart_key(doc), getattr(teacher_mod, "GAME_SECONDS", 20.0))
+                              restarter(doc, hands), getattr(teacher_mod, "GAME_SECONDS", 20.0))
             result["seconds"] = round(time.monotonic() - t0, 1)
             hands.release_all()
             if rec is not None:

@@ -177,7 +177,19 @@ def _segments(img: np.ndarray, fg_tol: float, glyph_w: float | None = None) -> l
 
 
 def _foreground(img: np.ndarray, fg_tol: float) -> np.ndarray:
-    """Pixels far (> fg_tol gray levels) from the crop's border colour: a HUD number's ink."""
+    """Pixels far (> fg_tol gray levels) from the crop's border colour: a HUD number's ink.
+
+    A patterned panel (a dithered checker of two colours, as SDL games draw them) has no one border colour, and its
+    colours may be as far apart in gray as the ink is from either (Circus Linux: black and slate, red ink). There
+    the ink is what is far (> fg_tol in some channel) from every colour that covers a fifth of the border."""
+    if img.ndim == 3:
+        c = np.ascontiguousarray(img[..., :3])
+        border = np.concatenate([c[0], c[-1], c[:, 0], c[:, -1]])
+        colours, counts = np.unique(border, axis=0, return_counts=True)
+        dominant = colours[counts >= 0.2 * len(border)].astype(np.int16)
+        if len(dominant) >= 2:
+            dist = np.min([np.abs(c.astype(np.int16) - d).max(axis=2) for d in dominant], axis=0)
+            return dist > fg_tol
     g = (
         img
         if img.ndim == 2
