@@ -44,16 +44,27 @@ def evaluate_and_choose(net, game, args, frame_skip: int, config: dict, result: 
     ways = (first, "argmax" if first == "sample" else "sample")
     print(f"study: playing {args.eval_episodes} games each way ({', '.join(ways)}) to choose how the clone acts",
           flush=True)
-    runs = {}
+    from hakisa.envs.rules_watch import RulesMismatch
+
+    runs, stalled = {}, {}
     for mode in ways:
         set_act(net, config, mode, weights)
         save()
-        runs[mode] = evaluate_clone(net, game, args, frame_skip, mode, tag=f"-{mode}")
-    key = next(k for k in ("win_rate", "mean_score", "mean_return") if runs[first].get(k) is not None)
-    chosen = max(ways, key=lambda m: (runs[m][key], m == first))
+        try:
+            runs[mode] = evaluate_clone(net, game, args, frame_skip, mode, tag=f"-{mode}")
+        except RulesMismatch as e:
+            # a game that waits for a press (Circus Linux launches each clown on a click) stalls for good under a
+            # clone that never makes it that way: that way loses, the other may still play
+            stalled[mode] = str(e).splitlines()[0]
+            print(f"study: the clone's {mode} games stopped, so it will not act that way: {stalled[mode]}", flush=True)
+    if not runs:
+        raise RulesMismatch(f"the clone's games stopped both ways: {stalled[first]}")
+    key = next(k for k in ("win_rate", "mean_score", "mean_return") if next(iter(runs.values())).get(k) is not None)
+    chosen = max(runs, key=lambda m: (runs[m][key], m == first))
     set_act(net, config, chosen, weights)
     result["act"] = chosen
     result["eval_by_act"] = {m: {k: r.get(k) for k in ("episodes", key, "score_ci95")} for m, r in runs.items()}
+    result["eval_by_act"].update({m: {"stopped": why} for m, why in stalled.items()})
     print(f"study: the clone plays {chosen} actions ({key}: "
           + ", ".join(f"{m} {r[key]:.3g}" for m, r in runs.items()) + ")", flush=True)
     return runs[chosen]

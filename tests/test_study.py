@@ -311,6 +311,37 @@ def test_study_plays_both_ways_and_keeps_the_one_that_scored_more(monkeypatch, s
     assert [m for m, *_ in played] == [chosen]
 
 
+def test_a_way_that_stalls_the_game_loses_to_the_other(monkeypatch):
+    """Circus Linux launches each clown on a click: a clone whose argmax never clicks stalls the game, and its games
+    stop (RulesMismatch). Study keeps the way that played; only if both stall does it fail."""
+    from hakisa import study_eval
+    from hakisa.envs.rules_watch import RulesMismatch
+    from hakisa.input_map import InputMap
+    from hakisa.model import HakisaNet
+
+    imap = InputMap.from_dict({"name": "t", "x_bins": 1, "y_bins": 1, "commands": [
+        {"name": "noop", "kind": "noop"}, {"name": "a", "kind": "keys", "keys": ["a"]}]})
+    net = HakisaNet(ObsSpec(width=80, height=45), imap, encoder="small", hidden=16)
+    weights = torch.tensor([0.5, 3.0])
+    stall = {"argmax"}
+
+    def fake_play(net_, game, args, frame_skip, mode, tag=""):
+        if mode in stall:
+            raise RulesMismatch("the readings that score and end an episode have not changed for 120 s")
+        return {"episodes": 10, "mean_score": 3.0, "score_ci95": 1.0}
+
+    monkeypatch.setattr(study_eval, "evaluate_clone", fake_play)
+    config, result = {"act": "argmax"}, {}
+    ev = study_eval.evaluate_and_choose(net, None, StudyArgs(dataset="unused", eval_episodes=10), 1, config, result,
+                                        weights, lambda: None)
+    assert result["act"] == config["act"] == "sample" and ev["mean_score"] == 3.0
+    assert "not changed" in result["eval_by_act"]["argmax"]["stopped"]
+    stall.add("sample")
+    with pytest.raises(RulesMismatch, match="both ways"):
+        study_eval.evaluate_and_choose(net, None, StudyArgs(dataset="unused", eval_episodes=10), 1,
+                                       {"act": "argmax"}, {}, weights, lambda: None)
+
+
 def test_prior_correction_gives_back_the_players_rates():
     """Cross-entropy with class weights w learns odds multiplied by w; adding -log w to the logits undoes it."""
     from hakisa.algos.bc import class_weights, prior_correction

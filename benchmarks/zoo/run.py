@@ -166,9 +166,16 @@ def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, st
         print(f"[zoo] {name}: reusing the untrained agent's {episodes} games", flush=True)
     else:
         print(f"[zoo] {name}: untrained agent, {episodes} games", flush=True)
-        untrained = run_json(hakisa + ["play", "--game", game_file, "--episodes", str(episodes), "--seed",
-                                       str(seed + 1), "--out", str(work / "untrained")], work / "untrained.log",
-                             timeout=3600)
+        play = hakisa + ["play", "--game", game_file, "--episodes", str(episodes), "--seed", str(seed + 1),
+                         "--out", str(work / "untrained")]
+        try:
+            untrained = run_json(play, work / "untrained.log", timeout=3600) | {"act": "argmax"}
+        except RuntimeError as e:
+            # an untrained net's argmax is one fixed action; a game that waits for another (Circus Linux launches
+            # each clown on a click) then stalls, and `play` stops it: the baseline is the random (sampled) agent
+            print(f"[zoo] {name}: the untrained agent's argmax stalled the game ({e}); playing it sampled",
+                  flush=True)
+            untrained = run_json(play + ["--sample"], work / "untrained-sample.log", timeout=3600) | {"act": "sample"}
         cached.write_text(json.dumps(untrained))
     if reuse:
         print(f"[zoo] {name}: reusing the clone studied and played before ({work / 'bc'})", flush=True)
@@ -191,6 +198,7 @@ def one_game(name: str, work: Path, minutes: float, episodes: int, seed: int, st
         "untrained_mean": u_mean,
         "untrained_ci": u_ci,
         "untrained_games": untrained.get("episodes"),
+        **({"untrained_act": untrained["act"]} if "act" in untrained else {}),
         **({"untrained_from": untrained["from"]} if "from" in untrained else {}),
         "clone_mean": c_mean,
         "clone_ci": c_ci,
