@@ -78,6 +78,27 @@ def test_watch_warns_once_then_stops_for_each_sign():
         w.see({"hits": 4.0, "misses": 0.0, "over": 0.0}, True, t=103.0)
 
 
+def test_a_stall_under_an_agent_that_does_one_thing_says_so():
+    """Circus Linux waits for a click to launch each clown: an untrained argmax agent that only moves stalls it.
+    The readings are fine and in play, and the agent sent one same action all along: the line says that the game
+    waits on the agent (try --sample), not only that the screen may not match. An agent that varies its actions
+    while nothing changes gets the screen's line alone."""
+    judge = Game.load(LIGHTS).judge()
+    w = RulesWatch(2.0, 5.0, out=(out := io.StringIO())).attach(judge)
+    for t in range(5):
+        w.acted([1, 7, 0], t=float(t))
+        w.see({"hits": 3.0, "misses": 1.0, "over": 0.0}, True, t=float(t))
+    assert "while the agent sent one same action [1, 7, 0] all along" in out.getvalue()
+    with pytest.raises(RulesMismatch, match=r"not changed for 5 s .*one same action .*--sample.*stopped after 5 s"):
+        w.acted([1, 7, 0], t=5.0)
+        w.see({"hits": 3.0, "misses": 1.0, "over": 0.0}, True, t=5.0)
+    w = RulesWatch(2.0, 5.0, out=(out := io.StringIO())).attach(judge)
+    for t in range(5):
+        w.acted([t % 2, 0, 0], t=float(t))
+        w.see({"hits": 3.0, "misses": 1.0, "over": 0.0}, True, t=float(t))
+    assert "have not changed for 2 s" in out.getvalue() and "same action" not in out.getvalue()
+
+
 def _play(path: Path, out: Path, timeout: float) -> tuple[subprocess.CompletedProcess, float]:
     cmd = [sys.executable, "-m", "hakisa.cli", "play", "--game", str(path), "--episodes", "2", "--probe-trials", "0",
            "--gif-episodes", "0", "--stuck-warn", "2", "--stuck-stop", "6", "--out", str(out)]

@@ -12,8 +12,11 @@ down, a covered window, a file written for another layout):
 
 The first time one holds: one warning line on stderr, with the hint `hakisa game check FILE`. Still so
 after `stop_s` (twice its limit for `long`): `RulesMismatch`, which the CLI prints as one `hakisa:`
-line with exit 2. Time counts only while frames are watched (a gap between two looks counts at most
-`max_gap_s`), so a fleet window left idle, or a pause to save a checkpoint, is not "no play".
+line with exit 2. `silent` while in play and while the agent has sent one same action all along (`acted`) is
+more likely the agent's doing than the screen's: a game that waits for a press the agent never makes (Circus
+Linux launches each clown on a click) stalls; its line says so too. Time counts only while frames are watched
+(a gap between two looks counts at most `max_gap_s`), so a fleet window left idle, or a pause to save a
+checkpoint, is not "no play".
 """
 from __future__ import annotations
 
@@ -68,6 +71,9 @@ class RulesWatch:
         self._t: float | None = None
         self._play_at = self._changed_at = self._episode_at = 0.0
         self._values: tuple | None = None
+        self._action: tuple | None = None
+        self._action_at = 0.0  # watched seconds when the agent's action last changed
+        self._in_play = False
         self.longest = 0.0  # the longest finished episode, watched seconds
         self.episodes = 0
         self.warned: dict[str, str] = {}  # condition -> its warning line (while it holds)
@@ -104,9 +110,16 @@ class RulesWatch:
         self.warned.pop("long", None)
 
     # ---- per frame --------------------------------------------------------------------------------
+    def acted(self, action, t: float | None = None) -> None:
+        """Note the action the agent sent this step (any hashable form; a changed one restarts its age)."""
+        key = tuple(int(a) for a in action) if hasattr(action, "__iter__") else (action,)
+        if key != self._action:
+            self._action, self._action_at = key, self._advance(t)
+
     def see(self, readings: dict, in_play: bool, t: float | None = None) -> None:
         """Note one judged frame; warns, or raises RulesMismatch, when a sign has held too long."""
         c = self._advance(t)
+        self._in_play = in_play
         if in_play:
             self._play_at = c
         names = self.names if self.names is not None else list(readings)
@@ -135,6 +148,12 @@ class RulesWatch:
         silent = (f"none of the readers {', '.join(names)} has read anything for {{:.0f}} s"
                   if all(v is None for v in values) else
                   f"the readings that score and end an episode ({shown}) have not changed for {{:.0f}} s")
+        idle = (self._in_play and self._action is not None and self._action_at <= self._changed_at
+                and not all(v is None for v in values))
+        if idle:  # the game is in play and the agent has not changed what it does: it is waiting on the agent
+            silent = (f"the game has not changed for {{:.0f}} s ({shown}) while the agent sent one same action "
+                      f"{list(self._action)} all along: a game that waits for a press this agent never makes "
+                      f"stalls (try `--sample`, or a clone that makes it)")
         yield "silent", c - self._changed_at, self.warn_s, self.stop_s, silent.format
         if self.episodes:
             limit = max(self.min_episode_s, self.episode_factor * self.longest)

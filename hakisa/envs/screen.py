@@ -235,6 +235,8 @@ class ScreenEnv(gym.Env):
         self._timing = StepTiming(decide_ms=(t0 - self._t_obs) * 1e3)
         if self._in_play or not self.gate_input:
             self.sink.send(action)
+            if self.watch is not None:
+                self.watch.acted(action)
         else:
             self.sink.release_all()
         t1 = now()
