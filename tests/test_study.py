@@ -342,6 +342,28 @@ def test_a_way_that_stalls_the_game_loses_to_the_other(monkeypatch):
                                        {"act": "argmax"}, {}, weights, lambda: None)
 
 
+def test_held_pointer_labels_a_still_mouse_with_its_cell():
+    """--pointer-labels held: a noop after a move or click is `move` to where the pointer was left (the same
+    action); before an episode's first move it stays noop, and a keyboard map is left alone."""
+    from types import SimpleNamespace
+
+    from hakisa.algos.labels import hold_pointer
+    from hakisa.input_map import InputMap
+
+    imap = InputMap.from_dict({"name": "t", "x_bins": 8, "y_bins": 1, "commands": [
+        {"name": "noop", "kind": "noop"}, {"name": "move", "kind": "move"}, {"name": "click", "kind": "click_left"}]})
+    acts = np.array([[0, 0, 0], [1, 3, 0], [0, 0, 0], [0, 0, 0], [2, 5, 0], [0, 0, 0],   # episode 0
+                     [0, 0, 0], [1, 6, 0], [0, 0, 0]])                                    # episode 1
+    data = SimpleNamespace(actions=acts.copy(), episode_of=np.array([0, 0, 0, 0, 0, 0, 1, 1, 1]))
+    assert hold_pointer(data, imap) == pytest.approx(4 / 9)
+    assert data.actions.tolist() == [[0, 0, 0], [1, 3, 0], [1, 3, 0], [1, 3, 0], [2, 5, 0], [1, 5, 0],
+                                     [0, 0, 0], [1, 6, 0], [1, 6, 0]]
+    keys = InputMap.from_dict({"name": "k", "x_bins": 1, "y_bins": 1, "commands": [
+        {"name": "noop", "kind": "noop"}, {"name": "a", "kind": "keys", "keys": ["a"]}]})
+    data = SimpleNamespace(actions=np.array([[1, 0, 0], [0, 0, 0]]), episode_of=np.array([0, 0]))
+    assert hold_pointer(data, keys) == 0.0 and data.actions.tolist() == [[1, 0, 0], [0, 0, 0]]
+
+
 def test_prior_correction_gives_back_the_players_rates():
     """Cross-entropy with class weights w learns odds multiplied by w; adding -log w to the logits undoes it."""
     from hakisa.algos.bc import class_weights, prior_correction

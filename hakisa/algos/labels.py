@@ -110,3 +110,29 @@ def choose_label_lag(data, args, fps: float, make_net, weights_for) -> tuple[flo
         if t["score"] > pick["score"] + 0.02:
             pick = t
     return pick["lag"], tried
+
+
+def hold_pointer(data, imap) -> float:
+    """--pointer-labels held: a frame where the pointer did not move (noop) is labelled `move` to the cell the
+    pointer is in (the last move or click of its episode), in place; returns the share of frames relabelled.
+
+    A mouse is where it was left: "move to the cell it is in" and "do nothing" are the same action. Labelled
+    noop, a frame where the player keeps a paddle under a falling object teaches the command head a timing (when
+    to move) that the screen does not show, and the x/y heads nothing. Labelled with the cell, every frame
+    teaches where the pointer belongs. Frames before the episode's first move or click keep noop."""
+    kinds = [c.kind for c in imap.commands]
+    if "move" not in kinds or "noop" not in kinds:
+        return 0.0
+    move, noop = kinds.index("move"), kinds.index("noop")
+    sets_pointer = np.array([k == "move" or k.startswith("click") for k in kinds])
+    a, ep = data.actions, data.episode_of
+    where, changed = None, 0
+    for i in range(len(a)):
+        if i == 0 or ep[i] != ep[i - 1]:
+            where = None
+        if sets_pointer[a[i, 0]]:
+            where = (a[i, 1], a[i, 2])
+        elif a[i, 0] == noop and where is not None:
+            a[i] = (move, *where)
+            changed += 1
+    return changed / max(len(a), 1)

@@ -104,6 +104,9 @@ class StudyArgs:
     at half weight (a person's timing varies by a frame or two; on the zoo, 1 on both sides took whack's clone from
     47 % to 73 % of its teacher: benchmarks/zoo/README.md). Not the frames after: they show
     what the command did (a clicked target gone), and a clone taught to click there clicks on nothing; 0: off"""
+    pointer_labels: str = "recorded"
+    """a mouse game's frames where the pointer did not move: 'recorded' (noop) | 'held' (`move` to the cell the
+    pointer is in: the same action, and every frame then teaches where the pointer belongs)"""
     select: str = "balanced"
     """which validation is best/: 'balanced' (balanced command accuracy x x/y balanced accuracy) | 'loss'"""
     game: str = ""
@@ -195,7 +198,7 @@ def labelled_frames(args: StudyArgs, store, data, fps: float, make_net, weights_
     """Which frames teach (the agent's own frames of a correction round do not; the person's count
     --correction-weight times) and which input labels each (--label-lag); returns what the config records."""
     from hakisa.algos.bc import correction_weights, onset_neighbours, onset_weights
-    from hakisa.algos.labels import choose_label_lag, lag_from_clicks
+    from hakisa.algos.labels import choose_label_lag, hold_pointer, lag_from_clicks
 
     frame_w = correction_weights(data, args.correction_weight)
     data.indices = data.indices[frame_w[data.indices] > 0]  # the agent's own frames teach nothing
@@ -216,6 +219,11 @@ def labelled_frames(args: StudyArgs, store, data, fps: float, make_net, weights_
     # 'auto' leaves its last candidate's labels in place, so even a chosen 0 relabels ('visible' puts them back)
     if lag or (args.label_lag == "auto" and lag_trials):
         data.relabel(lag, 1.0 / fps)
+    if args.pointer_labels not in ("recorded", "held"):
+        raise SystemExit(f"hakisa: --pointer-labels {args.pointer_labels!r}: 'recorded' or 'held'")
+    if args.pointer_labels == "held":
+        held = hold_pointer(data, store.input_map)
+        print(f"study: {held:.1%} of frames relabelled from noop to `move` where the pointer is", flush=True)
     relabelled = float((data.actions[:, 0] != recorded).mean())
     if args.onset_weight != 1.0:
         frame_w = frame_w * onset_weights(data, store.input_map, args.onset_weight)
