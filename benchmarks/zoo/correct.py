@@ -39,7 +39,7 @@ class AgentKeys:
 
 def correct(app, hands, teacher, agent_keys, games: int | None, minutes: float | None, poll_hz: float = 150.0,
             disagree_s: float = 0.15, hold_s: float = 1.0, idle_s: float = 0.4, still: str = "shift_r",
-            restart_s: float = 10.0, restart=None) -> tuple[list[int], dict]:
+            restart_s: float = 10.0, *, restart) -> tuple[list[int], dict]:
     """Watch and correct until `games` games or the first game over after `minutes`; returns (scores, stats)."""
     scores: list[int] = []
     stats = {"takeovers": 0, "seconds_in_control": 0.0}
@@ -69,7 +69,7 @@ def correct(app, hands, teacher, agent_keys, games: int | None, minutes: float |
             if prev_mode == "play" or prev_mode is None:
                 idle_since = now
             if now - idle_since > restart_s:  # the agent did not restart the game: a person would press R
-                restart() if restart is not None else hands.tap("r")
+                restart()
                 idle_since = now
             prev_mode = st["mode"]
             time.sleep(0.05)

@@ -103,7 +103,7 @@ def stop_recorder(rec: subprocess.Popen, hands) -> tuple[dict | None, int]:
 
 
 def play(app, hands, teacher, rng: np.random.Generator, games: int | None, minutes: float | None,
-         poll_hz: float = 150.0, on_score=None, restart=None, game_seconds: float = 20.0) -> list[int]:
+         poll_hz: float = 150.0, on_score=None, *, restart, game_seconds: float = 20.0) -> list[int]:
     """Play until `games` games or the first game over after `minutes`; returns the scores.
     on_score(state): called at each new score and at each game over (frames for digit templates)."""
     scores: list[int] = []
@@ -131,7 +131,7 @@ def play(app, hands, teacher, rng: np.random.Generator, games: int | None, minut
                 if done_games or done_time:
                     return scores
                 time.sleep(0.6 + rng.uniform(0, 0.3))  # look at the score, then start the next game
-            restart() if restart is not None else hands.tap("r")
+            restart()
             wait_end = time.monotonic() + 10
             while app.evaluate("hakisa.mode()") != "play":
                 if time.monotonic() > wait_end:
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                 scores = scores[0]
             else:
                 scores = play(app, hands, teacher, rng, args.games, args.minutes, args.poll_hz, on_score,
-                              restarter(doc, hands), getattr(teacher_mod, "GAME_SECONDS", 20.0))
+                              restart=restarter(doc, hands), game_seconds=getattr(teacher_mod, "GAME_SECONDS", 20.0))
             result["seconds"] = round(time.monotonic() - t0, 1)
             hands.release_all()
             if rec is not None:
