@@ -50,6 +50,11 @@ def test_click_visibility_tells_clicks_on_targets_from_clicks_on_nothing(tmp_pat
     from hakisa.envs.toy import keypress_map
 
     assert click_visibility(good, keypress_map()) is None
+    # nor has a map whose clicks name no point on one axis (one y bin: a click anywhere in a column)
+    from hakisa.input_map import InputMap
+
+    column = InputMap("toy-column", imap.commands, x_bins=4, y_bins=1)
+    assert click_visibility(bad, column) is None
 
 
 def fake_validation(balanced: float, top_share: float, majority: float, spread: float, n_cmd: int = 3) -> dict:

@@ -24,7 +24,10 @@ def click_visibility(data, imap, sample: int = 400, seed: int = 0) -> float | No
     differ clearly from the background (the per-pixel median of the recording). None without clicks.
 
     A teacher that clicks a target as it enters the screen, when it is a 1-2 pixel sliver of the observation,
-    labels frames that show nothing to click; no learner can copy that."""
+    labels frames that show nothing to click; no learner can copy that. None too when an axis has one bin: such a
+    click names no point (Circus Linux!'s clicks launch or flip wherever they land), so "near it" means nothing."""
+    if int(imap.x_bins) < 2 or int(imap.y_bins) < 2:
+        return None
     clicks = np.array([c.kind.startswith("click") for c in imap.commands])
     idx = data.indices[clicks[data.actions[data.indices, 0]]]
     if len(idx) == 0:
