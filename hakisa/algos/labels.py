@@ -25,7 +25,7 @@ def click_visibility(data, imap, sample: int = 400, seed: int = 0) -> float | No
 
     A teacher that clicks a target as it enters the screen, when it is a 1-2 pixel sliver of the observation,
     labels frames that show nothing to click; no learner can copy that. None too when an axis has one bin: such a
-    click names no point (Circus Linux!'s clicks launch or flip wherever they land), so "near it" means nothing."""
+    click names no point (a game whose click acts wherever it lands: fire, launch, flip), so "near it" means nothing."""
     if int(imap.x_bins) < 2 or int(imap.y_bins) < 2:
         return None
     clicks = np.array([c.kind.startswith("click") for c in imap.commands])
