@@ -2,18 +2,26 @@
 
 Each run is benchmarks/zoo/run.py: the scripted teacher plays the real page in Chromium on its own Xvfb with
 real XTest input while `hakisa record` records it; `hakisa study` learns from the recording (only a shorter
-schedule is given: the protocol's defaults otherwise) and, with no --game, evaluates on the game file the
-recording was made with; `hakisa play` plays the clone. The untrained agent's row is the last full protocol
-run's 20 games (UNTRAINED). No DISPLAY is passed on: every process opens its own Xvfb.
+schedule is given and its own games are left out: the protocol's defaults otherwise) and, with no --game,
+finds the game file the recording was made with; `hakisa play` plays the clone. The untrained agent's row is
+the last full protocol run's 20 games (UNTRAINED). No DISPLAY is passed on: every process opens its own Xvfb.
 
-The bars are loose (a minute and a half of teacher, four games; 72 s and three games failed once beside
+The bars are loose (a minute and a half of teacher, five games; 72 s and four games failed once beside
 two spinning processes: 4 recorded games leave 3 to learn from) but fail for a clone that learned nothing:
-its held-out accuracy stays at chance. Four games are too few to rank agents that are close, so Catch's play
-is held to a small share of the teacher's lead. Clicker's command head needs more than 1.5 minutes of clicks
-to leave chance (its 6-minute protocol run reaches 80 % of the teacher; benchmarks/zoo/README.md): here its
-pointer heads are the check, and its play only has to be not clearly worse than random clicks. Both are
-marked long (collected first, so that CI's two workers run them side by side: about 7 minutes together on
-an idle machine, 2026-12-07).
+its held-out accuracy stays at chance. Three games of play are too few to rank agents that are close, so
+Catch's play is held to a small share of the teacher's lead. Clicker's command head needs more than 1.5
+minutes of clicks to leave chance (its 6-minute protocol run reaches 80 % of the teacher;
+benchmarks/zoo/README.md): here its pointer heads are the check, and its play only has to be not clearly worse
+than random clicks.
+
+Each test must stay under 300 s beside two spinning processes (issue 38's bar). Measured there on 2026-12-07
+with the two tests side by side, as CI's two workers ran them: 324 s and 301 s with one game of study's own and
+2,000 steps; study ran ~9 steps/s, its two copies sharing the cores with the spinners. So study plays no game of
+its own (study's games on a window are tests/test_pop_live.py's), the clone plays three, and the two tests
+share one xdist group: one worker runs them one after the other while the other runs the rest of the suite
+(scripts/test.sh: --dist loadgroup), so each study gets more of the cores. Study's steps are each game's own:
+Catch's held-out command head passed 0.7 by step 400 of 1,200; Clicker's x head needs more (0.27 at step 700
+in one run, 0.48 at 600 in another). Both are marked long (collected first).
 """
 from __future__ import annotations
 
@@ -27,22 +35,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # The untrained agent's 20 games from the last full protocol run: its score is the game's, not this recording's,
-# and 20 games measured once pin it down better than 4 played again (which cost ~85 s of each test).
+# and 20 games measured once pin it down better than a few played again (which cost ~85 s of each test).
 UNTRAINED = ROOT / "benchmarks" / "zoo_2026-12-07.json"
 
 
-def run_protocol(game: str, work: Path) -> dict:
+def run_protocol(game: str, work: Path, steps: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
-    cmd = [sys.executable, str(ROOT / "benchmarks/zoo/run.py"), game, "--minutes", "1.5", "--episodes", "4",
-           "--work", str(work), "--study-flag=--steps=2000", "--study-flag=--eval-episodes=1",
+    cmd = [sys.executable, str(ROOT / "benchmarks/zoo/run.py"), game, "--minutes", "1.5", "--episodes", "3",
+           "--work", str(work), f"--study-flag=--steps={steps}", "--study-flag=--eval-episodes=0",
            "--untrained", str(UNTRAINED)]
     p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1000)
     assert p.returncode == 0, f"{game}: exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
     (e,) = json.loads(p.stdout.strip().splitlines()[-1])["games"]
     print(json.dumps(e))
     assert e["game"] == game and e["teacher_games"] >= 3 and e["frames"] >= 900, e
-    # the recording knew its game file: study evaluated on the window without being told which game
-    assert e["study"]["eval"]["episodes"] == 1, e["study"]
+    # the recording knew its game file: study found it without being told which game
+    config = json.loads((work / game / "bc" / "config.json").read_text())
+    assert Path(config["game_file"]) == ROOT / "benchmarks" / "zoo" / f"{game}.json", config["game_file"]
     assert (work / game / "bc" / "report.png").exists()
     assert e["teacher_mean"] > e["untrained_ci"][1], e
     return e
@@ -50,21 +59,23 @@ def run_protocol(game: str, work: Path) -> dict:
 
 @pytest.mark.x11
 @pytest.mark.long
+@pytest.mark.xdist_group("zoo")
 @pytest.mark.timeout(1100)
 def test_zoo_protocol_catch_clone_learned(tmp_path):
-    e = run_protocol("catch", tmp_path / "zoo")
+    e = run_protocol("catch", tmp_path / "zoo", steps=700)
     assert e["study"]["best"]["balanced_acc_cmd"] >= 0.5, e["study"]  # chance: 1/3 over noop, left, right
     assert e["clone_mean"] >= e["untrained_mean"] + 0.1 * (e["teacher_mean"] - e["untrained_mean"]), e
 
 
 @pytest.mark.x11
 @pytest.mark.long
+@pytest.mark.xdist_group("zoo")
 @pytest.mark.timeout(1100)
 def test_zoo_protocol_clicker_clone_learned(tmp_path):
-    e = run_protocol("clicker", tmp_path / "zoo")
+    e = run_protocol("clicker", tmp_path / "zoo", steps=1200)
     # where it clicks: chance is 1 over the ~15 x bins the teacher used. This is the learning check.
     assert e["study"]["best"]["balanced_acc_x"] >= 0.3, e["study"]
-    # With its command head still at chance, four games cannot rank the clone against random clicks (CI,
+    # With its command head still at chance, a few games cannot rank the clone against random clicks (CI,
     # 2026-12-07: clone 2.5 [0.8, 4.2] against 4 untrained games' 3.0 [1.6, 4.4]; a rerun: 4.5 against 2.5),
     # so play is only held to not being clearly worse: its interval reaches the untrained agent's.
     assert e["clone_ci"][1] >= e["untrained_ci"][0], e
