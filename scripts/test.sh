@@ -9,7 +9,5 @@ marker='not slow'
 [[ "${HAKISA_SLOW:-0}" == 1 ]] && marker=''
 .venv/bin/python -m ruff check hakisa tests scripts benchmarks   # lint first: a red line costs seconds, not the suite
 # two workers (pytest-xdist): most tests wait on real-time play, so two at once halve the suite's wall time on
-# 2 cores (22 -> 13.5 min, 2026-12-06) and every test already has to pass on a loaded machine. loadgroup: tests
-# marked with one xdist_group run one after the other on one worker (the zoo's two studies, which would
-# otherwise share the cores with each other; tests/test_zoo.py)
-exec .venv/bin/python -m pytest -m "$marker" -n "${HAKISA_TEST_WORKERS:-2}" --dist loadgroup "$@"
+# 2 cores (22 -> 13.5 min, 2026-12-06) and every test already has to pass on a loaded machine
+exec .venv/bin/python -m pytest -m "$marker" -n "${HAKISA_TEST_WORKERS:-2}" "$@"

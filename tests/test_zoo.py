@@ -15,13 +15,12 @@ benchmarks/zoo/README.md): here its pointer heads are the check, and its play on
 than random clicks.
 
 Each test must stay under 300 s beside two spinning processes (issue 38's bar). Measured there on 2026-12-07
-with the two tests side by side, as CI's two workers ran them: 324 s and 301 s with one game of study's own and
-2,000 steps; study ran ~9 steps/s, its two copies sharing the cores with the spinners. So study plays no game of
-its own (study's games on a window are tests/test_pop_live.py's), the clone plays three, and the two tests
-share one xdist group: one worker runs them one after the other while the other runs the rest of the suite
-(scripts/test.sh: --dist loadgroup), so each study gets more of the cores. Study's steps are each game's own:
-Catch's held-out command head passed 0.7 by step 400 of 1,200; Clicker's x head needs more (0.27 at step 700
-in one run, 0.48 at 600 in another). Both are marked long (collected first).
+with the two tests side by side, as CI's two workers run them: 324 s and 301 s with one game of study's own and
+2,000 steps, study running ~9 steps/s with its two copies sharing the cores with the spinners. So study plays no
+game of its own (study's games on a window are tests/test_pop_live.py's; here the check is that study found the
+recording's game file), the clone plays three, and study's steps are each game's own: Catch's held-out command
+head passed 0.7 by step 400 of 1,200, Clicker's x head needs more (0.27 at step 700 in one run, 0.48 at 600 in
+another). Then, in a suite run beside two spinners: 242 s and 252 s. Both are marked long (collected first).
 """
 from __future__ import annotations
 
@@ -59,7 +58,6 @@ def run_protocol(game: str, work: Path, steps: int) -> dict:
 
 @pytest.mark.x11
 @pytest.mark.long
-@pytest.mark.xdist_group("zoo")
 @pytest.mark.timeout(1100)
 def test_zoo_protocol_catch_clone_learned(tmp_path):
     e = run_protocol("catch", tmp_path / "zoo", steps=700)
@@ -69,7 +67,6 @@ def test_zoo_protocol_catch_clone_learned(tmp_path):
 
 @pytest.mark.x11
 @pytest.mark.long
-@pytest.mark.xdist_group("zoo")
 @pytest.mark.timeout(1100)
 def test_zoo_protocol_clicker_clone_learned(tmp_path):
     e = run_protocol("clicker", tmp_path / "zoo", steps=1200)
