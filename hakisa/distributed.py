@@ -30,8 +30,8 @@ def require_ray():
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None):
-    """Start or join Ray once per process. address: None -> $RAY_ADDRESS if set, else a local instance;
-    "auto" or "host:port" -> join that cluster. Returns the ray module."""
+    """Start or join Ray once per process. address: None -> $RAY_ADDRESS if set, else a local instance of
+    this process's own; "auto" or "host:port" -> join that cluster. Returns the ray module."""
     ray = require_ray()
     if ray.is_initialized():
         return ray
@@ -40,6 +40,10 @@ def init_ray(address: str | None = None, num_cpus: int | None = None):
     kw = dict(include_dashboard=False, log_to_driver=True, ignore_reinit_error=True)
     if address is None:  # a local instance: declare the display slots that live-window workers claim
         kw.update(num_cpus=num_cpus, resources={DISPLAY_RESOURCE: DISPLAY_SLOTS})
+        # "local", not None: with None Ray joins whatever cluster was started last on this machine (its
+        # /tmp/ray/ray_current_cluster), and refuses num_cpus there: a user's `ray start` left running, or
+        # another test's cluster, made a local run fail with a Ray traceback (issue 38's busy-suite run)
+        address = "local"
     ray.init(address=address, **kw)
     return ray
 

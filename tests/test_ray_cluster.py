@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -52,3 +54,16 @@ def test_workers_on_both_nodes_and_a_killed_worker_is_replaced(two_nodes, tmp_pa
     assert set(m["nodes"]) == {n["NodeID"] for n in ray.nodes() if n["Alive"]}
     net, cfg = load_checkpoint(tmp_path / "run" / "checkpoint")
     assert cfg["metrics"]["update"] == 8
+
+
+def test_a_local_ray_beside_a_running_cluster_is_its_own(two_nodes):
+    """init_ray() with no address starts this process's own Ray even while a cluster started on this machine is
+    running (Ray on its own would join that cluster and refuse num_cpus there: seen when this module's cluster
+    ran beside another worker's local Ray in the suite)."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    code = ("from hakisa.distributed import init_ray; r = init_ray(num_cpus=1); "
+            "print(r.get_runtime_context().gcs_address); r.shutdown()")
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    own = p.stdout.strip().splitlines()[-1]
+    assert own and own != two_nodes.address, (own, two_nodes.address)
