@@ -20,7 +20,8 @@ with the two tests side by side, as CI's two workers run them: 324 s and 301 s w
 game of its own (study's games on a window are tests/test_pop_live.py's; here the check is that study found the
 recording's game file), the clone plays three, and study's steps are each game's own: Catch's held-out command
 head passed 0.7 by step 400 of 1,200, Clicker's x head needs more (0.27 at step 700 in one run, 0.48 at 600 in
-another). Then, in a suite run beside two spinners: 242 s and 252 s. Both are marked long (collected first).
+another). Then, in three suite runs in a row beside two spinners (benchmarks/suite_busy_2026-12-07.json): catch
+260, 253, 237 s; clicker 273, 278, 267 s. Both are marked long (collected first).
 """
 from __future__ import annotations
 
