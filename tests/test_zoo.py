@@ -6,7 +6,7 @@ schedule is given and its own games are left out: the protocol's defaults otherw
 finds the game file the recording was made with; `hakisa play` plays the clone. The untrained agent's row is
 the last full protocol run's 20 games (UNTRAINED). No DISPLAY is passed on: every process opens its own Xvfb.
 
-The bars are loose (a minute and a half of teacher, five games; 72 s and four games failed once beside
+The bars are loose (a minute and a half of teacher, about five games; trimmed to 72 s it failed once beside
 two spinning processes: 4 recorded games leave 3 to learn from) but fail for a clone that learned nothing:
 its held-out accuracy stays at chance. Three games of play are too few to rank agents that are close, so
 Catch's play is held to a small share of the teacher's lead. Clicker's command head needs more than 1.5
