@@ -30,8 +30,14 @@ def evaluate(
     max_steps: int = 10_000_000,
     epsilon: float = 0.0,
     observer=None,
+    frame_hz: float | None = None,
+    episode_info: dict | None = None,
 ) -> dict:
     """Play `episodes` episodes; returns {episodes, mean_return, std_return, mean_length[, win_rate]}.
+
+    net: a HakisaNet, or a scripted player with the same `act(obs, mode)` and `obs_spec` (the duel's expert,
+    which reads the simulator's state: `hakisa.games.duel.expert.ExpertPlayer`), so that scripted baselines are
+    counted by the same loop as agents.
 
     env: a vector env (SAME_STEP autoreset) or a plain gym.Env. With n sub-envs each plays its share
     (episodes // n, +1 for the first episodes % n), so short episodes are not over-counted.
@@ -41,6 +47,10 @@ def evaluate(
     observer: with a plain env, told of every step: `before()` just before the action is chosen,
     `after(obs, action, reward, terminated, truncated, info, forward_ms)` with the env's own info and the
     policy's time, and `episode(ep)` with each counted episode's summary (play_live's timings, GIF, video).
+    frame_hz: with `collect`, stamp the k-th frame of an episode k / frame_hz (a simulator's own clock, so the
+    store's times say how long a game lasted, not how fast the machine ran it); None: the wall clock when each
+    frame was seen (a live window).
+    episode_info: with `collect`, written with every episode (e.g. the setting it was played at).
     """
     vec = isinstance(env, gym.vector.VectorEnv)
     n = env.num_envs if vec else 1
@@ -56,8 +66,9 @@ def evaluate(
             retire(i)
     bar = tqdm(total=episodes, disable=not progress, desc="play", unit="ep")
     net.eval()
+    writer = None if collect is None else _Collect(collect, frame_hz, episode_info or {})
     try:
-        _loop(net, env, obs, quota, mode, epsilon, collect, observer, max_steps, bar, stats, eps)
+        _loop(net, env, obs, quota, mode, epsilon, writer, observer, max_steps, bar, stats, eps)
     finally:
         bar.close()
     return summarize(eps)
@@ -92,7 +103,7 @@ def _loop(net, env, obs, quota, mode, epsilon, collect, observer, max_steps, bar
                 if done_count[i] < quota[i]:
                     buf[i].append(
                         (
-                            obs[i][-c:],
+                            obs[i][-c:].copy(),  # an env may reuse its obs buffer (DuelVecEnv copy=False)
                             a[i],
                             float(r[i]),
                             bool(term[i]),
@@ -107,7 +118,7 @@ def _loop(net, env, obs, quota, mode, epsilon, collect, observer, max_steps, bar
                 if observer is not None:
                     observer.episode(ep)
                 if collect is not None:
-                    _write_episode(collect, ep, buf[i])
+                    collect.episode(ep, buf[i])
             buf[i] = []
             done_count[i] += 1
             if retire is not None and quota[i] - done_count[i] == 1:
@@ -164,11 +175,18 @@ def _env_step(env, a: np.ndarray, vec: bool):
     return nobs, r, term, trunc, info, raw
 
 
-def _write_episode(collect, ep: dict, steps: list) -> None:
-    collect.begin_episode(**{k: v for k, v in ep.items() if k in ("winner", "score")})
-    for f, act, rew, d, lp_i, v_i, t_i in steps:
-        collect.add(f, act, rew, d, t=t_i, logp=lp_i, value=v_i)
-    collect.end_episode()
+class _Collect:
+    """evaluate's episodes into an EpisodeWriter, each with its info and its frames' times."""
+
+    def __init__(self, writer, frame_hz: float | None, info: dict):
+        self.writer, self.frame_hz, self.info = writer, frame_hz, info
+
+    def episode(self, ep: dict, steps: list) -> None:
+        w = self.writer
+        w.begin_episode(**self.info, **{k: v for k, v in ep.items() if k in ("winner", "score")})
+        for k, (f, act, rew, d, lp_i, v_i, t_i) in enumerate(steps):
+            w.add(f, act, rew, d, t=t_i if self.frame_hz is None else k / self.frame_hz, logp=lp_i, value=v_i)
+        w.end_episode()
 
 
 def _uniform_logp(net: HakisaNet, a: np.ndarray) -> torch.Tensor:

@@ -324,6 +324,9 @@ def test_play_collect_writes_an_episode_store(tmp_path, capsys):
     store = EpisodeStore(tmp_path / "played")
     assert len(store.episodes) == 5 and store.meta["source"] == "play"
     assert abs(sum(float(store.episode(i)["rewards"].sum()) for i in range(5)) / 5 - s["mean_return"]) < 1e-6
+    # a simulator's frames are stamped on its own clock (a frame every 1/fps s), not on how fast it ran here
+    t = store.episode(0)["timestamps"]
+    assert np.allclose(np.diff(t), 1 / store.meta["fps"], atol=1e-6), np.diff(t)[:5]
 
 
 def test_evolve_cli(tmp_path, capsys):

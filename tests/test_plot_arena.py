@@ -275,6 +275,8 @@ def test_play_expert_writes_a_consistent_teacher_dataset(tmp_path):
         returns.append(float(ep["rewards"].sum())), lengths.append(len(ep["actions"]))
     assert np.isclose(np.mean(returns), cell["mean_return"], atol=1e-3) and np.mean(lengths) == cell["mean_length"]
     assert (store.action_histogram() > 0).sum() >= 3  # the expert moves, attacks and defends
+    # each fight's record says the setting it was fought at and who won it
+    assert all(e.begin.get("tier") == "easy" and e.begin.get("winner") in (1, 2) for e in store.episodes)
     # frame times are the sim's clock (a frame every 1/15 s), so `data info` gives each fight its real length
     t = store.episode(0)["timestamps"]
     assert np.allclose(np.diff(t), 1 / 15, atol=1e-6), np.diff(t)[:5]

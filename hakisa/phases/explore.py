@@ -99,7 +99,8 @@ def main(args) -> int:
             "where": "live" if live else "sim",
         }
         with EpisodeWriter(args.out, meta) as w:
-            s = evaluate(net, env, args.episodes, mode, seed=args.seed, collect=w, epsilon=args.epsilon, progress=True)
+            s = evaluate(net, env, args.episodes, mode, seed=args.seed, collect=w, epsilon=args.epsilon, progress=True,
+                         frame_hz=None if live else fps)  # a simulator's frames on its own clock
     print(json.dumps({"out": args.out, "game": meta["game"], "where": meta["where"], **s}))
     return 0
 

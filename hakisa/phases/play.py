@@ -123,7 +123,9 @@ def main(args) -> int:
         rep = Replay(args.replay, env.input_map, env.metadata.get("render_fps", 15), bgra=False, block=True)
         env = RecordingVecEnv(env, rep, max(1, args.gif_episodes))
     try:
-        summary = evaluate(net, env, args.episodes, mode, seed=args.seed, collect=writer, progress=args.progress)
+        # a simulator's frames are stamped on its own clock, not on how fast this machine ran it
+        summary = evaluate(net, env, args.episodes, mode, seed=args.seed, collect=writer, progress=args.progress,
+                           frame_hz=env.metadata.get("render_fps", 15))
     finally:
         if writer is not None:
             writer.close()

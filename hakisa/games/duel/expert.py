@@ -15,6 +15,7 @@ env's default: every 4 ticks). Vectorised over fights: `expert_keys(sim.state)`.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from hakisa.games.duel.sim import (
     B_ACTIVE,
@@ -27,6 +28,7 @@ from hakisa.games.duel.sim import (
     KEY_LEFT,
     KEY_RIGHT,
     KEY_ROLL,
+    KEYS_TO_COMMAND,
     load_rules,
 )
 
@@ -138,46 +140,39 @@ def _between_swings(state: dict, r: dict, g: dict, seen_only: bool):
     return punish, punish_keys, neutral
 
 
+class ExpertPlayer:
+    """The expert as a player `hakisa.evaluate.evaluate` runs like an agent: it reads the sim's true state
+    (`envs.fights.sim.state`), not the observation it is given, and moves with keys only (x, y 0)."""
+
+    def __init__(self, envs):
+        self.envs, self.obs_spec = envs, envs.obs_spec
+
+    def act(self, obs, mode: str = "argmax") -> torch.Tensor:
+        cmd = KEYS_TO_COMMAND[expert_keys(self.envs.fights.sim.state)]
+        return torch.from_numpy(np.stack([cmd, 0 * cmd, 0 * cmd], 1))
+
+    def eval(self):  # evaluate() puts a net in eval mode; a script has none
+        return self
+
+
 def play_expert(episodes: int, opts: dict | None = None, seed: int = 12345, num_envs: int = 16, collect=None,
                 obs_spec=None) -> dict:
-    """The expert (true sim state, no pixels) in the duel's vector env with evaluate's episode bookkeeping:
-    the arena's scripted baseline (games/duel.json's `sim.expert`). Returns the summary.
+    """The expert in the duel's vector env, counted by `evaluate` as any agent is: the arena's scripted
+    baseline (games/duel.json's `sim.expert`). Returns the summary.
 
     collect: an `hakisa.data.EpisodeWriter`; each counted fight is written to it (what the expert saw
-    before each decision, the command it chose, reward, done), as `evaluate(collect=...)` does for an
-    agent. This is how notebooks and tests make a teacher dataset without a display.
+    before each decision, the command it chose, reward, done; frames on the sim's clock, with the fight's
+    setting), as `evaluate(collect=...)` does for an agent. This is how notebooks and tests make a teacher
+    dataset without a display.
     obs_spec: render at this spec (e.g. a smaller one for a fast study run); default the env's."""
-    from hakisa.algos.common import EpisodeStats, summarize
+    from hakisa.evaluate import evaluate
     from hakisa.game import Game
-    from hakisa.games.duel.sim import KEYS_TO_COMMAND
 
     n = max(1, min(num_envs, episodes))
     game = Game.load("duel")
     envs = game.sim_vec(n, seed=seed, opts=opts, **({"obs_spec": obs_spec} if obs_spec else {}))
-    c = envs.obs_spec.channels
-    quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])  # as evaluate: no short-episode bias
-    count, stats, eps, buf = np.zeros(n, int), EpisodeStats(n), [], [[] for _ in range(n)]
     try:
-        obs, _ = envs.reset(seed=seed)
-        while np.minimum(count, quota).sum() < quota.sum():
-            cmd = KEYS_TO_COMMAND[expert_keys(envs.fights.sim.state)]
-            a = np.stack([cmd, 0 * cmd, 0 * cmd], 1)
-            nobs, r, term, trunc, info = envs.step(a)
-            r = np.asarray(r, np.float64)
-            if collect is not None:
-                for i in range(n):
-                    buf[i].append((obs[i, -c:].copy(), a[i], float(r[i]), bool(term[i])))
-            for i, ep in zip(np.flatnonzero(np.logical_or(term, trunc)), stats.update(r, term, trunc, info)):
-                if count[i] < quota[i]:
-                    eps.append(ep)
-                    if collect is not None:
-                        collect.begin_episode(**(opts or {}), **{k: v for k, v in ep.items() if k == "winner"})
-                        for k, (f, act, rew, d) in enumerate(buf[i]):  # sim time: a frame every 1/hz s
-                            collect.add(f, act, rew, d, t=k / game.hz)
-                        collect.end_episode()
-                buf[i] = []
-                count[i] += 1
-            obs = nobs
+        return evaluate(ExpertPlayer(envs), envs, episodes, seed=seed, collect=collect, frame_hz=game.hz,
+                        episode_info=opts)
     finally:
         envs.close()
-    return summarize(eps)
