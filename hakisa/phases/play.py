@@ -100,6 +100,7 @@ def main(args) -> int:
         torch.manual_seed(args.seed)
         net, cfg = HakisaNet(env.obs_spec, env.input_map), {}
     mode = act_mode(cfg, args.head, deterministic=chosen_mode(args))
+    fps = env.metadata.get("render_fps", 15)
     writer = None
     if args.collect:
         from hakisa.data import EpisodeWriter
@@ -110,7 +111,7 @@ def main(args) -> int:
                 "input_map": env.input_map,
                 "obs_spec": env.obs_spec,
                 "source": "play",
-                "fps": env.metadata.get("render_fps", 15),
+                "fps": fps,
                 "game": game.name if game else args.env,
                 "game_file": str(game.path.resolve()) if game else None,
                 "checkpoint": str(args.checkpoint or "untrained"),
@@ -120,12 +121,12 @@ def main(args) -> int:
     if args.replay:
         from hakisa.video import RecordingVecEnv, Replay
 
-        rep = Replay(args.replay, env.input_map, env.metadata.get("render_fps", 15), bgra=False, block=True)
+        rep = Replay(args.replay, env.input_map, fps, bgra=False, block=True)
         env = RecordingVecEnv(env, rep, max(1, args.gif_episodes))
     try:
         # a simulator's frames are stamped on its own clock, not on how fast this machine ran it
         summary = evaluate(net, env, args.episodes, mode, seed=args.seed, collect=writer, progress=args.progress,
-                           frame_hz=env.metadata.get("render_fps", 15))
+                           frame_hz=fps)
     finally:
         if writer is not None:
             writer.close()
