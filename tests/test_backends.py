@@ -118,3 +118,40 @@ def test_portable_keeps_one_pywinctl_per_display():
             for p in procs:
                 p.stdin.close()
                 p.wait(5)
+
+
+@pytest.mark.x11
+def test_a_cached_portable_copy_that_does_not_answer_is_replaced_not_waited_on():
+    """Each display's pywinctl copy is kept between uses and checked before reuse. In CI (stop 51) that check
+    never returned and a test sat out its 600 s timeout. Here the connection is put in a state python-xlib never
+    leaves (a reader that raised mid-read: `recv_active` stays set and every later request spins): the next use
+    must drop the copy, cut its connection so nothing is left spinning, and work on a fresh one. A copy whose
+    server process is gone is known stale without a round trip."""
+    import threading
+
+    from hakisa.backends import portable
+    from hakisa.backends.portable import Windows
+    from hakisa.xserver import Xvfb
+
+    with Xvfb(640, 360, wm=True) as d:
+        Windows(d).close()  # the copy stays cached for the next user
+        stale = portable._copies[d]
+        stale[1].defaultDisplay.display.recv_active = 1
+        titles: list = []
+
+        def use() -> None:
+            with Windows(d) as w:
+                titles.append([x.title for x in w.list()])
+
+        t = threading.Thread(target=use, daemon=True)
+        t.start()
+        t.join(60)  # the check's own deadline is 5 s
+        assert titles == [[]], "a copy that does not answer was waited on"
+        assert portable._copies[d] is not stale
+        probes = [x for x in threading.enumerate() if x.name == "hakisa-x-alive"]
+        for x in probes:
+            x.join(10)
+        assert not any(x.is_alive() for x in probes), "the probe of the stale copy was left running"
+        sock = portable._copies[d][1].defaultDisplay.display.socket
+        assert not portable._server_gone(sock)
+    assert portable._server_gone(sock)  # its Xvfb has exited: stale, and no byte was sent to learn it

@@ -94,12 +94,74 @@ def _import_pywinctl(display: str | None):
     return pywinctl, ewmhlib
 
 
-def _alive(ewmhlib) -> bool:
-    try:
-        ewmhlib.defaultDisplay.sync()  # one round trip; a display number is reused once its server is gone
-        return True
-    except Exception:
+ALIVE_TIMEOUT_S = 5.0  # a round trip on a healthy local server takes well under a millisecond, even loaded
+
+
+def _server_gone(sock) -> bool:
+    """A local server's process is gone (the socket names it, SO_PEERCRED), without a byte sent: no round trip
+    on a dead connection, which is the usual reason a copy is stale (a display number is reused)."""
+    import socket
+    import struct
+
+    if getattr(sock, "family", None) != getattr(socket, "AF_UNIX", None) or not hasattr(socket, "SO_PEERCRED"):
         return False
+    try:
+        pid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError, struct.error):
+        pass  # not ours to signal, or not a peer we can name: the round trip decides
+    return False
+
+
+def _alive(ewmhlib, timeout: float = ALIVE_TIMEOUT_S) -> bool:
+    """Whether a cached copy's connection still reaches a server that answers. The round trip runs on a thread
+    with a deadline because python-xlib can wait forever: in CI (stop 51) this sync never returned and the test
+    sat out its 600 s timeout. Why is not known (a server that never answers, or a connection left mid-read: a
+    reader that raised inside python-xlib never resets its `recv_active`, and every later request then spins);
+    either way the copy is dropped and a fresh connection is made. A stuck probe thread is a daemon and is left."""
+    import threading
+
+    try:
+        if _server_gone(ewmhlib.defaultDisplay.display.socket):
+            return False
+    except AttributeError:
+        pass  # closed already (no socket): the round trip below raises
+    answered = threading.Event()
+
+    def probe() -> None:
+        try:
+            ewmhlib.defaultDisplay.sync()
+            answered.set()
+        except Exception:
+            pass  # its server is gone
+
+    t = threading.Thread(target=probe, name="hakisa-x-alive", daemon=True)
+    t.start()
+    t.join(timeout)
+    if answered.is_set():
+        return True
+    if t.is_alive():
+        _cut(ewmhlib.defaultDisplay.display)  # a probe left spinning would take a core for good
+        t.join(timeout)
+    return False  # late is stale, even if the cut lets it read its answer
+
+
+def _cut(conn) -> None:
+    """End a python-xlib connection from outside, without its own close (which flushes, and can wait on the same
+    stuck state). Shutting the socket down wakes a reader blocked in select (it reads the end, and raises);
+    clearing `recv_active` makes a requester that spins (no reader left) read that end itself, and raise."""
+    import socket
+
+    sock = getattr(conn, "socket", None)
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    conn.recv_active = 0
 
 
 def _acquire(display: str | None) -> list:
@@ -107,7 +169,9 @@ def _acquire(display: str | None) -> list:
     key = display or ""
     with _env_lock:
         if key in _copies and _copies[key][1] is not None and not _alive(_copies[key][1]):
-            del _copies[key]  # its server is gone; anyone still holding it releases that entry, not the new one
+            # its server is gone or does not answer (not closed: a close could wait on the same connection);
+            # anyone still holding it releases that entry, not the new one
+            del _copies[key]
         if key not in _copies:
             _copies[key] = [*_import_pywinctl(display), 0]
         _copies.move_to_end(key)
