@@ -214,7 +214,10 @@ def test_episode_return_sums_rewards():
 
 def test_stable_baselines3_ppo_builds_and_steps_it_unchanged():
     sb3 = pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.logger import Logger
+
     model = sb3.PPO("CnnPolicy", DuelEnv(tier="easy"), n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu")
+    model.set_logger(Logger(None, []))  # SB3's default makes a /tmp/SB3-<date> folder per run, left behind
     model.learn(total_timesteps=16)  # one rollout + one update: it builds, steps and trains on the env as is
     obs, _ = DuelEnv().reset(seed=0)
     action, _ = model.predict(obs, deterministic=True)

@@ -78,6 +78,12 @@ def test_a_slow_learner_never_slows_the_actor_and_no_key_stays_held(xvfb, tmp_pa
     assert 45.0 < tm["period_ms_mean"] < 72.0 and tm["late_share"] < 0.3, tm
     # the page's own view: presses arrived, none is down now, and none was held through a learner's stall
     assert sum(st["keydowns"].values()) > 20 and st["down"] == [] and st["maxHeldMs"] < 250, st
+    # best/ was picked on sampled games: `hakisa play` plays it sampled unless told otherwise
+    from hakisa.model import act_mode, read_checkpoint_config
+
+    for ck in ("best", "checkpoint"):
+        cfg = read_checkpoint_config(tmp_path / "run" / ck)
+        assert act_mode(cfg, deterministic=None) == "sample" and act_mode(cfg) == "argmax", ck
 
 
 def test_fleet_windows_live_on_private_displays_and_input_never_crosses(xvfb):

@@ -207,6 +207,10 @@ class Actor:
         # a Q learner's checkpoint says "dqn" so that `hakisa play` acts greedily on Q; `learner` says which
         self.ck_cfg = {"algo": family, "learner": algo, **asdict(args), "live": cfg["live"],
                        "game_file": cfg["game_file"]}
+        if not self.q:
+            # PPO plays its games sampled and best/ is picked on them: `hakisa play` plays it the same way, or it
+            # judges another policy than the one that earned best/ (docs/live_learning.md measures the gap)
+            self.ck_cfg["act"] = "sample"
         self.score_key = "win_rate" if game.won_or_lost else "mean_score" if game.score else "mean_return"
         self.stats, self.episodes, self.steps = EpisodeStats(n), [], 0
         self.games = np.zeros(n, np.int64)  # games started per window (the first is game 0)
