@@ -17,7 +17,8 @@ dead X server) is reopened by the Fleet; its game counts as truncated and traini
 
 JUDGED GAMES. A Q learner's actor explores (epsilon-greedy), so every `judge_every`-th game of each window is
 played near greedily (`judge_eps`), and `best/` is the weights that ended the judged games whose rolling mean (of
-`judge_window`) is the best so far. PPO plays as it learns (sampled): all its finished games are judged.
+`judge_window`) is the best so far. PPO plays as it learns (sampled): all its finished games are judged, and its
+checkpoints ask `hakisa play` to play them sampled too (config.json's "act").
 
 The budget is `--minutes` of play (and/or `--steps`). When it is spent every window plays out its game
 and starts no other; then the learner stops. Writes runs/<name>/: config.json, TensorBoard (charts/score,
