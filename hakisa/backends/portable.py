@@ -107,6 +107,8 @@ def _server_gone(sock) -> bool:
         return False
     try:
         pid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
+        if pid <= 0:
+            return False  # a peer in another pid namespace: unnamed (and kill(0) would mean our own group)
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
@@ -120,7 +122,8 @@ def _alive(ewmhlib, timeout: float = ALIVE_TIMEOUT_S) -> bool:
     with a deadline because python-xlib can wait forever: in CI (stop 51) this sync never returned and the test
     sat out its 600 s timeout. Why is not known (a server that never answers, or a connection left mid-read: a
     reader that raised inside python-xlib never resets its `recv_active`, and every later request then spins);
-    either way the copy is dropped and a fresh connection is made. A stuck probe thread is a daemon and is left."""
+    either way the copy is dropped, its connection is cut so that a probe still inside it ends, and a fresh
+    connection is made."""
     import threading
 
     try:
