@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
+import struct
 import sys
+import threading
 import time
 from collections import OrderedDict
 from typing import Sequence
@@ -100,9 +103,6 @@ ALIVE_TIMEOUT_S = 5.0  # a round trip on a healthy local server takes well under
 def _server_gone(sock) -> bool:
     """A local server's process is gone (the socket names it, SO_PEERCRED), without a byte sent: no round trip
     on a dead connection, which is the usual reason a copy is stale (a display number is reused)."""
-    import socket
-    import struct
-
     if getattr(sock, "family", None) != getattr(socket, "AF_UNIX", None) or not hasattr(socket, "SO_PEERCRED"):
         return False
     try:
@@ -124,8 +124,6 @@ def _alive(ewmhlib, timeout: float = ALIVE_TIMEOUT_S) -> bool:
     reader that raised inside python-xlib never resets its `recv_active`, and every later request then spins);
     either way the copy is dropped, its connection is cut so that a probe still inside it ends, and a fresh
     connection is made."""
-    import threading
-
     try:
         if _server_gone(ewmhlib.defaultDisplay.display.socket):
             return False
@@ -155,8 +153,6 @@ def _cut(conn) -> None:
     """End a python-xlib connection from outside, without its own close (which flushes, and can wait on the same
     stuck state). Shutting the socket down wakes a reader blocked in select (it reads the end, and raises);
     clearing `recv_active` makes a requester that spins (no reader left) read that end itself, and raise."""
-    import socket
-
     sock = getattr(conn, "socket", None)
     if sock is None:
         return
