@@ -115,6 +115,9 @@ class Xvfb:
                                         preexec_fn=die_with_parent)
         from Xlib import X, display
 
+        from hakisa.backends.xlib_errors import fix_randr_errors
+
+        fix_randr_errors()  # before the connection opens: an X error must not wedge the wait (see that module)
         dpy = display.Display(self.display)
         try:
             self._wait_for_wm(dpy, X, deadline=time.monotonic() + 15)

@@ -155,3 +155,34 @@ def test_a_cached_portable_copy_that_does_not_answer_is_replaced_not_waited_on()
         sock = portable._copies[d][1].defaultDisplay.display.socket
         assert not portable._server_gone(sock)
     assert portable._server_gone(sock)  # its Xvfb has exited: stale, and no byte was sent to learn it
+
+
+@pytest.mark.x11
+def test_an_x_error_raises_an_xerror_and_leaves_the_connection_usable(xvfb):
+    """python-xlib's RandR init files its error classes under the core codes 0-2 (python-xlib #241, #259): a
+    BadValue (here a GetProperty past a property's end; in stop 51, a window title Chromium changed between two
+    reads) raised AttributeError halfway through a response, and the connection's next request never returned.
+    hakisa.backends.xlib_errors puts the core classes back: the error is an XError, the connection answers."""
+    import threading
+
+    from Xlib import X, Xatom
+    from Xlib.error import BadValue
+
+    from hakisa.backends.x11 import open_display
+
+    dpy = open_display(xvfb)
+    answered: dict = {}
+    try:
+        root = dpy.screen().root
+        atom = dpy.intern_atom("HAKISA_TEST")
+        root.change_property(atom, Xatom.STRING, 8, b"abc")
+        with pytest.raises(BadValue):
+            root.get_property(atom, X.AnyPropertyType, 100, 1)  # offset 400 bytes into a 3-byte property
+        # off the test's thread: a wedged connection then fails the test instead of hanging it
+        t = threading.Thread(target=lambda: answered.setdefault("focus", dpy.get_input_focus()), daemon=True)
+        t.start()
+        t.join(30)
+        assert "focus" in answered, "the connection did not answer after the error"
+    finally:
+        if "focus" in answered:  # closing a wedged connection can wait forever too
+            dpy.close()

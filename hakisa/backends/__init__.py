@@ -25,6 +25,10 @@ import threading
 from contextlib import contextmanager
 from typing import NamedTuple, Sequence
 
+from hakisa.backends.xlib_errors import fix_randr_errors
+
+fix_randr_errors()  # before any X connection of ours or our libraries' (pywinctl, pynput) opens: see that module
+
 BACKENDS = ("x11", "portable")
 BUTTONS = ("left", "right", "middle")  # the mouse buttons a sink may press (the guardian's slots, in this order)
 

@@ -120,10 +120,11 @@ def _server_gone(sock) -> bool:
 def _alive(ewmhlib, timeout: float = ALIVE_TIMEOUT_S) -> bool:
     """Whether a cached copy's connection still reaches a server that answers. The round trip runs on a thread
     with a deadline because python-xlib can wait forever: in CI (stop 51) this sync never returned and the test
-    sat out its 600 s timeout. Why is not known (a server that never answers, or a connection left mid-read: a
-    reader that raised inside python-xlib never resets its `recv_active`, and every later request then spins);
-    either way the copy is dropped, its connection is cut so that a probe still inside it ends, and a fresh
-    connection is made."""
+    sat out its 600 s timeout. The likely cause, found since: python-xlib's RandR error classes filed under core
+    error codes made an ordinary BadValue raise halfway through a read, leaving `recv_active` set, and every later
+    request then spins (`hakisa/backends/xlib_errors.py` fixes that at its source). The deadline stays for any
+    other way a connection can stop answering: the copy is dropped, its connection is cut so that a probe still
+    inside it ends, and a fresh connection is made."""
     try:
         if _server_gone(ewmhlib.defaultDisplay.display.socket):
             return False
