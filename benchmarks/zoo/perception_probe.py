@@ -42,7 +42,6 @@ class ColourCentroids(nn.Module):
 
     def __init__(self, c: int, k: int = 32, width: float = 0.5):
         super().__init__()
-        self.c, self.k = c, k
         self.mu = nn.Parameter(torch.linspace(0.0, 1.0, k).repeat(c, 1))
         self.log_s = nn.Parameter(torch.full((c, k), math.log(width / k)))
 

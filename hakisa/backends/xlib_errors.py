@@ -25,9 +25,8 @@ def fix_randr_errors() -> bool:
     if getattr(randr.init, "hakisa_fixed", False):
         return True
     plain = randr.init
-    misplaced = {code: cls for code, cls in ((randr.BadRROutput, randr.BadRROutputError),
-                                             (randr.BadRRCrtc, randr.BadRRCrtcError),
-                                             (randr.BadRRMode, randr.BadRRModeError))}
+    misplaced = {randr.BadRROutput: randr.BadRROutputError, randr.BadRRCrtc: randr.BadRRCrtcError,
+                 randr.BadRRMode: randr.BadRRModeError}
 
     def init(disp, info):
         plain(disp, info)
